@@ -1,0 +1,92 @@
+"""Where the graph runs: a LocalCluster on loopback, or an existing scheduler.
+
+Prints (and flushes) the dashboard link before anything is computed, and draws a progress
+bar with a count and an ETA on stderr while futures run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+from distributed import Client, LocalCluster
+from distributed.diagnostics.progressbar import TextProgressBar
+
+from .config import ClusterConfig
+
+
+class ClusterError(RuntimeError):
+    """The cluster cannot be reached or started; the message says which and why."""
+
+
+@contextlib.contextmanager
+def open_client(config: ClusterConfig, log: Callable[[str], None]) -> Iterator[Client]:
+    """A Client for ``config``: connect to ``scheduler`` or start a LocalCluster."""
+    if config.scheduler:
+        try:
+            client = Client(config.scheduler, timeout=f"{config.connect_timeout}s", set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise ClusterError(
+                f"cannot reach the Dask scheduler at {config.scheduler} within {config.connect_timeout:g} s "
+                f"({type(exc).__name__}); is `dask scheduler` running there?"
+            ) from None
+        with client:
+            _announce(client, log, f"connected to {config.scheduler}")
+            yield client
+        return
+    try:
+        cluster = LocalCluster(
+            n_workers=config.workers,
+            threads_per_worker=config.threads_per_worker,
+            processes=True,
+            host=config.host,
+            dashboard_address=config.dashboard_address,
+            memory_limit=config.memory_limit,
+        )
+    except Exception as exc:  # noqa: BLE001
+        raise ClusterError(f"cannot start a local Dask cluster: {exc}") from exc
+    with cluster, Client(cluster, set_as_default=False) as client:
+        _announce(client, log, f"local cluster with {len(cluster.workers)} workers")
+        yield client
+
+
+def _announce(client: Client, log: Callable[[str], None], what: str) -> None:
+    log(f"{what}; dashboard: {client.dashboard_link}")
+    sys.stdout.flush()
+
+
+class ProgressBar(TextProgressBar):
+    """distributed's text bar, with the task count and an ETA, on stderr."""
+
+    def __init__(self, futures, label: str, **kwargs):
+        self.label = label
+        self._started = time.monotonic()
+        super().__init__(futures, **kwargs)
+
+    def _draw_bar(self, remaining, all, **kwargs):  # noqa: A002 - distributed's signature
+        done = all - remaining
+        frac = done / all if all else 1.0
+        elapsed = time.monotonic() - self._started
+        eta = f"ETA {_duration(elapsed * (1 - frac) / frac)}" if 0 < frac < 1 else f"{_duration(elapsed)}"
+        bar = "#" * int(self.width * frac)
+        sys.stderr.write(f"\r{self.label} [{bar:<{self.width}}] {done}/{all} tasks {frac:4.0%} | {eta}  ")
+        sys.stderr.flush()
+
+    def _draw_stop(self, **kwargs):
+        sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def run(client: Client, collections: list, label: str, show_progress: bool = True) -> list:
+    """Compute dask collections on ``client`` with a progress bar; return their results."""
+    futures = client.compute(collections)
+    if show_progress:
+        ProgressBar(futures, label, scheduler=client.scheduler.address, interval="200ms")
+    return client.gather(futures)

@@ -1,0 +1,65 @@
+"""The defect record: one row of defects.csv, and what exports and the report consume."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+KINDS = ("hot", "stuck", "dead", "noisy")
+
+
+@dataclass(frozen=True)
+class Defect:
+    """One defective (sub)pixel, reported once at its peak.
+
+    x is the column and y the row, 0-based, in the stored pixel grid (never rotated).
+    ``channel`` indexes the last axis of an RGB image (0 for grayscale and raw); ``color``
+    names it ('R', 'G', 'B', 'L', or the CFA colour of a raw sensel).
+    ``mean``/``std`` are the pixel's own value statistics over the stack;
+    ``score`` is the robust z-score that made it a defect (larger is stronger);
+    ``detail`` is a short human-readable piece of evidence.
+    """
+
+    x: int
+    y: int
+    channel: int
+    kind: str
+    mean: float
+    std: float
+    score: float
+    color: str = ""
+    neighbour_mean: float = float("nan")
+    neighbour_std: float = float("nan")
+    residual_mean: float = float("nan")
+    detail: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown defect kind {self.kind!r}; expected one of {KINDS}")
+
+
+COLUMNS = tuple(f.name for f in fields(Defect))
+
+
+def write_csv(defects: list[Defect], path: Path) -> None:
+    """Write defects sorted by descending score (header: COLUMNS)."""
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        writer.writeheader()
+        for d in sorted(defects, key=lambda d: -d.score):
+            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in asdict(d).items()})
+
+
+def read_csv(path: Path) -> list[Defect]:
+    """Read defects.csv back into records."""
+    types = {f.name: f.type for f in fields(Defect)}
+    out = []
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            conv = {}
+            for k, v in row.items():
+                t = types.get(k)
+                conv[k] = int(v) if t in ("int", int) else float(v) if t in ("float", float) else v
+            out.append(Defect(**conv))
+    return out

@@ -1,0 +1,102 @@
+"""Inputs -> file list -> groups of files that may be stacked together.
+
+Expansion only lists names (cheap, done on the client). Headers are read by ``probe`` on
+the workers, so a cluster opens files from its own storage and 100k headers are read in
+parallel. Grouping never mixes sensors: make, model, serial, raw-ness, shape and dtype
+must all agree.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+
+from .readers import Header, is_remote, is_supported, read_header
+
+GLOB_CHARS = set("*?[")
+
+
+@dataclass
+class Expansion:
+    paths: list[str]
+    problems: list[tuple[str, str]]  # (input, why it gave no file)
+
+
+def expand(inputs: list[str]) -> Expansion:
+    """Files, folders (recursively, image/raw extensions only), quoted globs and fsspec URLs."""
+    seen: dict[str, None] = {}
+    problems: list[tuple[str, str]] = []
+    for item in inputs:
+        found = _expand_remote(item) if is_remote(item) else _expand_local(item)
+        if not found:
+            problems.append((item, "no such file or directory" if not GLOB_CHARS & set(item) else "glob matched no image"))
+        for path in found:
+            seen.setdefault(path, None)
+    return Expansion(list(seen), problems)
+
+
+def _expand_local(item: str) -> list[str]:
+    item = item[len("file://"):] if item.startswith("file://") else item
+    if GLOB_CHARS & set(item):
+        out: list[str] = []
+        for match in sorted(glob.glob(item, recursive=True)):
+            out.extend(_walk(match) if os.path.isdir(match) else [match] if is_supported(match) else [])
+        return out
+    if os.path.isdir(item):
+        return _walk(item)
+    return [item] if os.path.lexists(item) else []  # a named file is tried whatever its extension
+
+
+def _walk(folder: str) -> list[str]:
+    out = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        out.extend(os.path.join(root, f) for f in sorted(files) if is_supported(f))
+    return out
+
+
+def _expand_remote(url: str) -> list[str]:
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(url)
+    try:
+        if GLOB_CHARS & set(root):
+            matches = sorted(fs.glob(root))
+        elif fs.isdir(root):
+            matches = sorted(p for p in fs.find(root) if is_supported(p))
+        else:
+            return [url] if fs.exists(root) else []
+    except (FileNotFoundError, OSError):
+        return []
+    return [fs.unstrip_protocol(p) if "://" not in p else p for p in matches if is_supported(p)]
+
+
+def probe(paths: list[str]) -> list[Header]:
+    """Read the headers of a batch of files (runs on a worker)."""
+    return [read_header(p) for p in paths]
+
+
+@dataclass
+class Group:
+    headers: list[Header]
+
+    @property
+    def first(self) -> Header:
+        return self.headers[0]
+
+    def describe(self) -> str:
+        h = self.first
+        shape = "x".join(str(s) for s in h.shape)
+        who = f" {h.camera}" if h.camera else ""
+        serial = f" #{h.serial}" if h.serial else ""
+        return f"{shape} {h.dtype}{' raw' if h.raw else ''}{who}{serial}"
+
+
+def group(headers: list[Header]) -> list[Group]:
+    """Readable headers grouped by sensor and layout, largest group first (ties: input order)."""
+    groups: dict[tuple, list[Header]] = {}
+    for h in headers:
+        if not h.error:
+            groups.setdefault(h.group_key(), []).append(h)
+    return sorted((Group(v) for v in groups.values()), key=lambda g: -len(g.headers))

@@ -1,0 +1,189 @@
+"""One file -> pixels or header. Knows formats; knows nothing of dask or statistics.
+
+Coordinates are the stored pixel grid: EXIF orientation is never applied (imageio's pillow
+plugin leaves ``rotate=False``), and raw files give ``raw_image_visible``, the CFA mosaic of
+the visible area, never demosaiced. Paths may be local or any fsspec URL; the worker that
+calls these opens the file itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from dataclasses import asdict, dataclass
+from pathlib import PurePosixPath
+
+import numpy as np
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff"})
+RAW_EXTENSIONS = frozenset(
+    {".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf",
+     ".rw2", ".pef", ".srw", ".erf", ".kdc", ".mrw", ".3fr", ".iiq", ".x3f"}
+)
+SUPPORTED_EXTENSIONS = IMAGE_EXTENSIONS | RAW_EXTENSIONS
+
+
+def extension(path: str) -> str:
+    return PurePosixPath(path.split("?", 1)[0]).suffix.lower()
+
+
+def is_supported(path: str) -> bool:
+    return extension(path) in SUPPORTED_EXTENSIONS
+
+
+def is_raw(path: str) -> bool:
+    return extension(path) in RAW_EXTENSIONS
+
+
+def is_remote(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
+
+
+@dataclass(frozen=True)
+class Header:
+    """What discovery needs to group files, read without decoding pixels."""
+
+    path: str
+    shape: tuple[int, ...] = ()
+    dtype: str = ""
+    raw: bool = False
+    make: str = ""
+    model: str = ""
+    serial: str = ""
+    cfa_pattern: tuple[tuple[int, ...], ...] | None = None
+    color_desc: str = ""
+    black_level: tuple[float, ...] = ()
+    white_level: float | None = None
+    size: int = -1
+    mtime: float = -1.0
+    error: str = ""
+
+    @property
+    def camera(self) -> str:
+        return " ".join(p for p in (self.make, self.model) if p)
+
+    def group_key(self) -> tuple:
+        """Files that may be stacked together: same sensor, same stored layout."""
+        return (self.make, self.model, self.serial, self.raw, self.shape, self.dtype)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@contextlib.contextmanager
+def _local_or_bytes(path: str):
+    """Yield something imageio/rawpy can open: the local path, or the remote bytes."""
+    if is_remote(path):
+        import fsspec
+
+        with fsspec.open(path, "rb") as fh:
+            yield io.BytesIO(fh.read())
+    else:
+        yield _local(path)
+
+
+def _stat(path: str) -> tuple[int, float]:
+    """Size and modification time (-1 where a remote store does not say)."""
+    if is_remote(path):
+        import fsspec
+
+        fs, p = fsspec.core.url_to_fs(path)
+        info = fs.info(p)
+        mtime = info.get("mtime") or info.get("LastModified") or info.get("last_modified") or -1
+        mtime = mtime.timestamp() if hasattr(mtime, "timestamp") else mtime
+        return int(info.get("size") or -1), float(mtime) if isinstance(mtime, (int, float)) else -1.0
+    st = os.stat(_local(path))
+    return st.st_size, st.st_mtime
+
+
+def _local(path: str) -> str:
+    return path[len("file://"):] if path.startswith("file://") else path
+
+
+def _text(value) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return str(value or "").replace("\x00", "").strip()
+
+
+def read_header(path: str) -> Header:
+    """Shape, dtype and camera identity without decoding pixels. Never raises: errors go
+    into ``Header.error`` so one bad file cannot stop discovery."""
+    try:
+        size, mtime = _stat(path)
+        if size == 0:
+            return Header(path, size=0, mtime=mtime, error="empty file")
+        with _local_or_bytes(path) as src:
+            header = _raw_header(path, src) if is_raw(path) else _image_header(path, src)
+        return Header(**{**header.to_dict(), "size": size, "mtime": mtime})
+    except Exception as exc:  # noqa: BLE001 - any failure means "cannot use this file"
+        return Header(path, error=failure_reason(exc))
+
+
+def _image_header(path: str, src) -> Header:
+    import imageio.v3 as iio
+
+    with iio.imopen(src, "r", extension=extension(path)) as f:
+        props = f.properties()
+        try:
+            meta = f.metadata()
+        except Exception:  # noqa: BLE001 - metadata is a bonus, shape/dtype are what count
+            meta = {}
+    make, model, serial = _text(meta.get("Make")), _text(meta.get("Model")), _text(meta.get("BodySerialNumber"))
+    return Header(path, shape=tuple(int(s) for s in props.shape), dtype=np.dtype(props.dtype).name,
+                  make=make, model=model, serial=serial)
+
+
+def _raw_header(path: str, src) -> Header:
+    import rawpy
+
+    with rawpy.imread(src) as raw:
+        shape = tuple(int(s) for s in raw.raw_image_visible.shape)
+        pattern = tuple(tuple(int(v) for v in row) for row in np.asarray(raw.raw_pattern))
+        desc = _text(raw.color_desc)
+        black = tuple(float(b) for b in raw.black_level_per_channel)
+        white = float(raw.white_level)
+    make, model, serial = _raw_identity(src)
+    return Header(path, shape=shape, dtype="uint16", raw=True, make=make, model=model, serial=serial,
+                  cfa_pattern=pattern, color_desc=desc, black_level=black, white_level=white)
+
+
+def _raw_identity(src) -> tuple[str, str, str]:
+    """Make/model/serial of a raw file from its TIFF/EXIF tags, where the container has them."""
+    try:
+        import tifffile
+
+        if isinstance(src, io.BytesIO):
+            src.seek(0)
+        with tifffile.TiffFile(src) as tif:
+            tags = tif.pages[0].tags
+            get = lambda code: _text(tags[code].value) if code in tags else ""  # noqa: E731
+            serial = get(50735) or get(42033)  # DNG CameraSerialNumber, EXIF BodySerialNumber
+            return get(271), get(272), serial
+    except Exception:  # noqa: BLE001 - CR3/RAF and others are not TIFF containers
+        return "", "", ""
+
+
+def read_pixels(path: str) -> np.ndarray:
+    """Decode one file to its stored pixel grid (raw: the visible CFA mosaic, copied)."""
+    with _local_or_bytes(path) as src:
+        if is_raw(path):
+            import rawpy
+
+            with rawpy.imread(src) as raw:
+                return raw.raw_image_visible.copy()
+        import imageio.v3 as iio
+
+        return np.asarray(iio.imread(src, extension=extension(path)))
+
+
+def failure_reason(exc: BaseException) -> str:
+    """One line a user can act on."""
+    if isinstance(exc, FileNotFoundError):
+        return "file not found"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"cannot decode: {text[:200]}"
+

@@ -1,0 +1,87 @@
+"""Saved results: stats.zarr and files.csv, written so that they appear complete or not at all.
+
+Saved state is zarr, JSON and CSV only, never pickle: a stats folder may come from someone else.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import numpy as np
+import zarr
+
+from .stats import STREAMS, PixelStats
+
+STATS_NAME = "stats.zarr"
+FILES_NAME = "files.csv"
+
+
+def _array_names(stream: str) -> tuple[str, str, str]:
+    """The value stream keeps the public names mean/m2/var; others are prefixed."""
+    prefix = "" if stream == "value" else f"{stream}_"
+    return f"{prefix}mean", f"{prefix}m2", f"{prefix}var"
+
+
+def write_stats(out_dir: Path, stats: PixelStats, attrs: dict) -> Path:
+    """Write stats.zarr atomically: build it beside the target, then swap it in by rename."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = out_dir / STATS_NAME
+    tmp = out_dir / f".{STATS_NAME}.partial-{uuid.uuid4().hex}"
+    group = zarr.open_group(str(tmp), mode="w")
+    variance = stats.var
+    for i, stream in enumerate(STREAMS):
+        for name, data in zip(_array_names(stream), (stats.mean[i], stats.m2[i], variance[i])):
+            group.create_array(name, data=np.ascontiguousarray(data, dtype=np.float64))
+    group.attrs.update({**attrs, "n_images": int(stats.n), "shape": list(stats.pixel_shape), "streams": list(STREAMS)})
+    _swap_in(tmp, final)
+    return final
+
+
+def _swap_in(tmp: Path, final: Path) -> None:
+    old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex}")
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def read_stats(out_dir: Path) -> tuple[PixelStats, dict]:
+    """Load stats.zarr (written by write_stats) back into PixelStats and its attrs."""
+    path = out_dir / STATS_NAME
+    if not path.exists():
+        raise FileNotFoundError(f"no {STATS_NAME} in {out_dir}: run `hotpixels scan ... --out {out_dir}` first")
+    group = zarr.open_group(str(path), mode="r")
+    attrs = dict(group.attrs)
+    means, m2s = [], []
+    for stream in attrs.get("streams", ["value"]):
+        mean_name, m2_name, _ = _array_names(stream)
+        means.append(group[mean_name][...])
+        m2s.append(group[m2_name][...])
+    return PixelStats(int(attrs["n_images"]), np.stack(means), np.stack(m2s)), attrs
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.partial-{uuid.uuid4().hex}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_files_csv(out_dir: Path, statuses: list[tuple[str, str, str]]) -> Path:
+    """files.csv: path,status,reason for every file considered (status used|skipped)."""
+    path = out_dir / FILES_NAME
+    tmp = path.with_name(f".{path.name}.partial-{uuid.uuid4().hex}")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "status", "reason"])
+        writer.writerows(statuses)
+    os.replace(tmp, path)
+    return path
+
+
+def read_files_csv(out_dir: Path) -> list[tuple[str, str, str]]:
+    with open(out_dir / FILES_NAME, newline="") as fh:
+        return [(r["path"], r["status"], r["reason"]) for r in csv.DictReader(fh)]
