@@ -1,0 +1,147 @@
+"""End to end: real files, real clusters, the saved contract and the command line."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from pipeline import Config, read_stats, scan
+from pipeline.store import read_files_csv
+
+from .conftest import BIN, write_stack
+
+HOTPIXELS = str(BIN / "hotpixels")
+
+
+@pytest.fixture(scope="module")
+def rgb_set(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rgb")
+    stack = np.random.default_rng(7).integers(0, 256, (19, 21, 17, 3), dtype=np.uint8)
+    write_stack(root / "a", stack[:10])
+    write_stack(root / "b" / "deeper", stack[10:], prefix="more")
+    (root / "notes.txt").write_text("not an image")
+    return root, stack
+
+
+def small_config(batch_size=4, tile_values=200):
+    config = Config()
+    config.scan.batch_size = batch_size
+    config.scan.tile_values = tile_values  # several row tiles even on tiny frames
+    return config
+
+
+def test_scan_local_cluster_writes_the_contract(rgb_set, local_client, tmp_path):
+    root, stack = rgb_set
+    result = scan([str(root)], tmp_path / "out", small_config(), client=local_client, progress=False, log=lambda m: None)
+    group = zarr.open_group(str(tmp_path / "out" / "stats.zarr"), mode="r")
+    for name in ("mean", "m2", "var"):
+        assert group[name].dtype == np.float64 and group[name].shape == (21, 17, 3)
+    assert group.attrs["n_images"] == 19 and group.attrs["shape"] == [21, 17, 3] and group.attrs["dtype"] == "uint8"
+    ref = stack.astype(np.float64)
+    np.testing.assert_allclose(group["mean"][...], ref.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(group["var"][...], ref.var(0), rtol=1e-12)
+    np.testing.assert_allclose(group["m2"][...], ref.var(0) * 19, rtol=1e-12)
+    files = read_files_csv(tmp_path / "out")
+    assert len(files) == 19 and all(s == "used" for _, s, _ in files)  # notes.txt is not an image: not listed
+    stats, attrs = read_stats(tmp_path / "out")
+    assert stats.n == 19 and attrs["dtype"] == "uint8"
+    assert result.stats.n == 19
+
+
+def test_uint16_grayscale_odd_size_via_glob(local_client, tmp_path):
+    stack = np.random.default_rng(2).integers(0, 65536, (7, 13, 11), dtype=np.uint16)
+    write_stack(tmp_path / "in", stack, ext="tif")
+    result = scan([str(tmp_path / "in" / "*.tif")], tmp_path / "out", small_config(batch_size=3, tile_values=30),
+                  client=local_client, progress=False, log=lambda m: None)
+    np.testing.assert_allclose(result.stats.mean[0], stack.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(result.stats.var[0], stack.astype(np.float64).var(0), rtol=1e-12)
+
+
+def test_single_image(local_client, tmp_path):
+    frame = np.random.default_rng(0).integers(0, 256, (1, 5, 3, 3), dtype=np.uint8)
+    paths = write_stack(tmp_path / "in", frame)
+    result = scan([str(paths[0])], tmp_path / "out", small_config(), client=local_client, progress=False, log=lambda m: None)
+    assert result.stats.n == 1
+    np.testing.assert_array_equal(result.stats.mean[0], frame[0])
+    assert np.all(result.stats.var[0] == 0)
+
+
+def test_other_shapes_and_bad_files_are_skipped_with_reasons(rgb_set, local_client, tmp_path):
+    root, stack = rgb_set
+    extra = tmp_path / "extra"
+    write_stack(extra, np.zeros((2, 17, 21, 3), np.uint8), prefix="rotated")  # the same sensor turned
+    write_stack(extra, np.zeros((1, 21, 17), np.uint8), prefix="gray")
+    (extra / "truncated.png").write_bytes((root / "a" / "frame_0000.png").read_bytes()[:200])
+    (extra / "empty.jpg").write_bytes(b"")
+    result = scan([str(root), str(extra), str(tmp_path / "missing.png")], tmp_path / "out", small_config(),
+                  client=local_client, progress=False, log=lambda m: None)
+    np.testing.assert_allclose(result.stats.var[0], stack.astype(np.float64).var(0), rtol=1e-12)
+    reasons = {Path(p).name: r for p, s, r in read_files_csv(tmp_path / "out") if s == "skipped"}
+    assert set(reasons) == {"rotated_0000.png", "rotated_0001.png", "gray_0000.png", "truncated.png", "empty.jpg", "missing.png"}
+    assert reasons["rotated_0000.png"].startswith("different sensor or layout: 17x21x3 uint8")
+    assert reasons["empty.jpg"] == "empty file"
+    assert reasons["missing.png"] == "no such file or directory"
+    assert reasons["truncated.png"].startswith("cannot decode")
+
+
+@pytest.mark.slow
+def test_real_cluster_gives_identical_results(rgb_set, local_client, real_cluster, tmp_path):
+    root, _ = rgb_set
+    local = scan([str(root)], tmp_path / "local", small_config(), client=local_client, progress=False, log=lambda m: None)
+    proc = subprocess.run([HOTPIXELS, "scan", str(root), "--out", str(tmp_path / "remote"), "--scheduler", real_cluster,
+                           "--batch-size", "4"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert f"connected to {real_cluster}" in proc.stdout
+    remote, _ = read_stats(tmp_path / "remote")
+    assert remote.n == local.stats.n == 19
+    # different tiling and batching change only float rounding; same settings match to the bit
+    np.testing.assert_allclose(remote.mean, local.stats.mean, rtol=1e-12)
+    np.testing.assert_allclose(remote.var, local.stats.var, rtol=1e-12)
+
+
+def run_cli(*args, timeout=120):
+    return subprocess.run([HOTPIXELS, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_no_usable_image_exits_2_with_one_line(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    for inputs in ([str(tmp_path / "nothing-here")], [str(tmp_path / "in")]):
+        proc = run_cli("scan", *inputs, "--out", str(tmp_path / "out"), "--workers", "1")
+        assert proc.returncode == 2
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("hotpixels: error:"), proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_unreachable_scheduler_fails_fast(tmp_path, rgb_set):
+    from .conftest import free_port
+
+    start = time.monotonic()
+    proc = run_cli("scan", str(rgb_set[0]), "--out", str(tmp_path / "out"), "--scheduler", f"tcp://127.0.0.1:{free_port()}")
+    assert time.monotonic() - start < 20
+    assert proc.returncode == 3
+    assert "cannot reach the Dask scheduler" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_dashboard_link_is_printed_before_computing(tmp_path):
+    """A script reading the log sees the link while the scan is still running."""
+    stack = np.random.default_rng(1).integers(0, 256, (60, 64, 48, 3), dtype=np.uint8)
+    write_stack(tmp_path / "in", stack)
+    proc = subprocess.Popen([HOTPIXELS, "scan", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--batch-size", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    link_line = None
+    for line in proc.stdout:
+        if "dashboard: http://127.0.0.1:" in line:
+            link_line = line
+            assert proc.poll() is None  # still running: the line was flushed before the work
+            break
+    rest, err = proc.communicate(timeout=120)
+    assert link_line and proc.returncode == 0, err
+    assert "scanned 60 images" in rest
+    assert "tasks" in err and "ETA" in err or "100%" in err  # the progress bar went to the terminal

@@ -1,0 +1,103 @@
+"""The stats math against numpy float64, and the merge's algebra."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.stats import IntegerSums, PixelStats, accumulate, max_batch_frames, pad_rows_reflect, stats_of_stack
+
+RTOL = 1e-12
+
+
+def assert_exact(stats: PixelStats, stack: np.ndarray) -> None:
+    ref = stack.astype(np.float64)
+    np.testing.assert_allclose(stats.mean[0], ref.mean(0), rtol=RTOL, atol=0)
+    np.testing.assert_allclose(stats.var[0], ref.var(0), rtol=RTOL, atol=1e-300)
+
+
+@pytest.mark.parametrize("shape,dtype", [((9, 7, 5, 3), np.uint8), ((4, 11, 13), np.uint16), ((1, 5, 7, 3), np.uint8),
+                                         ((1, 3, 3), np.uint16), ((17, 1, 1), np.uint8)])
+def test_value_stream_equals_numpy(shape, dtype):
+    rng = np.random.default_rng(sum(shape))
+    stack = rng.integers(0, np.iinfo(dtype).max, shape, endpoint=True, dtype=dtype)
+    assert_exact(stats_of_stack(stack), stack)
+
+
+def test_extreme_values_stay_exact():
+    """Full-scale uint16 values with a tiny spread: where naive sum-of-squares loses digits."""
+    stack = np.full((300, 4, 4), 65535, np.uint16)
+    stack[::7] = 65534
+    assert_exact(stats_of_stack(stack), stack)
+    constant = np.full((5, 3, 3), 65535, np.uint16)
+    assert np.all(stats_of_stack(constant).var[0] == 0)
+
+
+def test_residual_stream_is_value_minus_neighbour_mean():
+    rng = np.random.default_rng(3)
+    stack = rng.integers(0, 255, (6, 8, 10), dtype=np.uint8)
+    stats = stats_of_stack(stack)
+    padded = np.pad(stack.astype(np.float64), [(0, 0), (1, 1), (1, 1)], mode="reflect")
+    neighbours = (padded[:, :-2, 1:-1] + padded[:, 2:, 1:-1] + padded[:, 1:-1, :-2] + padded[:, 1:-1, 2:]) / 4
+    residual = stack - neighbours
+    np.testing.assert_allclose(stats.mean[1], residual.mean(0), rtol=RTOL, atol=1e-12)
+    np.testing.assert_allclose(stats.var[1], residual.var(0), rtol=RTOL, atol=1e-12)
+
+
+def test_cfa_residual_uses_same_colour_neighbours():
+    """A flat mosaic of alternating colours has zero residual at stride 2, not at stride 1."""
+    mosaic = np.tile(np.array([[100, 200], [200, 50]], np.uint16), (4, 5))[None]
+    assert np.all(stats_of_stack(mosaic, cfa=True).mean[1] == 0)
+    assert np.any(stats_of_stack(mosaic, cfa=False).mean[1] != 0)
+
+
+def test_summing_m2_is_wrong_and_chan_is_right():
+    """The seed article merged partitions by adding their M2s: that drops the between-group term."""
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 100, (10, 4, 4), dtype=np.uint8)
+    b = rng.integers(150, 255, (10, 4, 4), dtype=np.uint8)
+    sa, sb = stats_of_stack(a), stats_of_stack(b)
+    truth = np.concatenate([a, b]).astype(np.float64).var(0)
+    seed_var = (sa.m2[0] + sb.m2[0]) / (sa.n + sb.n)
+    assert np.all(seed_var < 0.5 * truth)  # the shortcut misses the spread between the two means
+    np.testing.assert_allclose(sa.merge(sb).var[0], truth, rtol=RTOL)
+
+
+frames = st.integers(1, 12).flatmap(
+    lambda n: st.tuples(st.just(n), st.integers(0, 2**32 - 1), st.sampled_from([np.uint8, np.uint16])))
+
+
+@settings(max_examples=40, deadline=None)
+@given(frames, st.data())
+def test_any_split_in_any_order_gives_the_same_result(spec, data):
+    n, seed, dtype = spec
+    stack = np.random.default_rng(seed).integers(0, np.iinfo(dtype).max, (n, 3, 4, 2), endpoint=True, dtype=dtype)
+    cuts = sorted(data.draw(st.lists(st.integers(1, n - 1), max_size=4, unique=True)) if n > 1 else [])
+    parts = [stats_of_stack(p) for p in np.split(stack, cuts)]
+    order = data.draw(st.permutations(range(len(parts))))
+    merged = parts[order[0]]
+    for i in order[1:]:
+        merged = merged.merge(parts[i])
+    assert merged.n == n
+    assert_exact(merged, stack)
+    np.testing.assert_allclose(merged.mean, stats_of_stack(stack).mean, rtol=RTOL, atol=1e-12)
+
+
+def test_merge_identity_and_shape_mismatch():
+    stack = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    s = stats_of_stack(stack)
+    empty = PixelStats.empty((3, 4))
+    assert s.merge(empty) is s and empty.merge(s) is s
+    with pytest.raises(ValueError, match="cannot merge"):
+        s.merge(PixelStats.empty((4, 3)))
+
+
+def test_integer_partitions_fit_int64():
+    """The largest batch allowed keeps n*s2 of full-scale residuals exact."""
+    k = max_batch_frames(np.uint16)
+    peak = 4 * 65535
+    assert k * (k * peak * peak) < 2**63
+    worst = np.zeros((min(k, 64), 6, 6), np.uint16)
+    worst[:, ::2, ::2] = 65535
+    sums = accumulate(IntegerSums.zeros((6, 6)), pad_rows_reflect(worst, 1, 1), 1, 1)
+    assert sums.s2.dtype == np.int64 and sums.s2.min() >= 0
