@@ -49,8 +49,9 @@ def _swap_in(tmp: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def read_stats(out_dir: Path) -> tuple[PixelStats, dict]:
+def read_stats(out_dir: str | Path) -> tuple[PixelStats, dict]:
     """Load stats.zarr (written by write_stats) back into PixelStats and its attrs."""
+    out_dir = Path(out_dir)
     path = out_dir / STATS_NAME
     if not path.exists():
         raise FileNotFoundError(f"no {STATS_NAME} in {out_dir}: run `hotpixels scan ... --out {out_dir}` first")
