@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .cluster import ClusterError
 from .config import ConfigError, load
-from .scan import NoImagesError, scan
+from .scan import ScanError, scan
 
 EXIT_OK, EXIT_NO_INPUT, EXIT_CLUSTER = 0, 2, 3
 
@@ -32,13 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
     p.add_argument("--batch-size", type=int, help="files per read task")
+    p.add_argument("--merge", action="store_true", help="add these files to the stats already in --out")
     p.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
 
     args = parser.parse_args(argv)
     try:
         if args.command == "scan":
             return _scan(args)
-    except (ConfigError, NoImagesError) as exc:
+    except (ConfigError, ScanError) as exc:
         print(f"hotpixels: error: {exc}", file=sys.stderr)
         return EXIT_NO_INPUT
     except ClusterError as exc:
@@ -56,7 +57,7 @@ def _scan(args) -> int:
         "cluster.workers": args.workers,
         "scan.batch_size": args.batch_size,
     })
-    result = scan(args.inputs, args.out, config, log=_say, progress=not args.no_progress)
+    result = scan(args.inputs, args.out, config, merge=args.merge, log=_say, progress=not args.no_progress)
     used = result.stats.n
     skipped = result.skipped
     _say(f"scanned {used} images ({result.attrs['group']}) in {result.elapsed:.1f} s; "

@@ -82,11 +82,3 @@ class ProgressBar(TextProgressBar):
 def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
-
-
-def run(client: Client, collections: list, label: str, show_progress: bool = True) -> list:
-    """Compute dask collections on ``client`` with a progress bar; return their results."""
-    futures = client.compute(collections)
-    if show_progress:
-        ProgressBar(futures, label, scheduler=client.scheduler.address, interval="200ms")
-    return client.gather(futures)

@@ -5,27 +5,39 @@ This module only sequences the steps and talks to the user; each step lives in i
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from distributed import Client
+from dask import delayed
+from dask.base import tokenize
+from distributed import Client, as_completed
 
 from . import __version__
-from .cluster import open_client, run
+from .checkpoint import Checkpoints
+from .cluster import ProgressBar, open_client
 from .config import Config
 from .discover import Group, expand, group, probe
 from .readers import Header, read_pixels
 from .reduce import image_array, planes_to_stats, stats_planes
-from .stats import PixelStats, max_batch_frames, neighbour_stride
-from .store import write_files_csv, write_stats
+from .stats import STREAMS, PixelStats, max_batch_frames, neighbour_stride
+from .store import STATS_NAME, manifest_of, read_stats, write_files_csv, write_stats
 
 Status = tuple[str, str, str]
 
 
-class NoImagesError(RuntimeError):
-    """Nothing usable was found; the CLI turns this into exit status 2 and one line."""
+class ScanError(RuntimeError):
+    """A scan that cannot be done as asked; the CLI prints one line and exits 2."""
+
+
+class NoImagesError(ScanError):
+    """Nothing usable was found."""
+
+
+class MergeRefused(ScanError):
+    """--merge was asked with files from another sensor than the saved stats."""
 
 
 @dataclass
@@ -36,17 +48,29 @@ class ScanResult:
     statuses: list[Status]
     elapsed: float
     outputs: list[Path] = field(default_factory=list)
+    resumed_files: int = 0
 
     @property
     def skipped(self) -> list[Status]:
         return [s for s in self.statuses if s[1] == "skipped"]
 
 
+@dataclass
+class Segment:
+    """A run of files whose merged partial is checkpointed as one unit."""
+
+    id: str
+    headers: list[Header]
+
+
 def scan(inputs: list[str], out_dir: str | Path, config: Config | None = None, client: Client | None = None,
-         log: Callable[[str], None] = print, progress: bool = True) -> ScanResult:
+         merge: bool = False, log: Callable[[str], None] = print, progress: bool = True) -> ScanResult:
     """Scan image files into per-pixel statistics saved in ``out_dir``.
 
     Uses ``client`` if given (e.g. in a notebook), else the cluster described by ``config``.
+    With ``merge``, the files are added to the stats already in ``out_dir``; files counted
+    there before are recognised and not counted again. An interrupted scan resumes from its
+    checkpoints when run again with the same inputs.
     """
     config = config or Config()
     out_dir = Path(out_dir)
@@ -60,17 +84,25 @@ def scan(inputs: list[str], out_dir: str | Path, config: Config | None = None, c
     def with_client(c: Client) -> ScanResult:
         headers = _probe_all(c, expansion.paths, config.scan.probe_batch, progress)
         main, skipped = _choose_group(headers)
-        pixels, statuses = _reduce(c, main, config, progress)
-        n = sum(1 for s in statuses if s[1] == "used")
+        prior, prior_attrs = _load_prior(out_dir, main) if merge else (None, {})
+        manifest = manifest_of(prior_attrs)
+        todo = [h for h in main.headers if manifest.get(h.path) != (h.size, h.mtime)]
+        skipped += [(h.path, "skipped", f"already counted in {out_dir / STATS_NAME}") for h in main.headers
+                    if manifest.get(h.path) == (h.size, h.mtime)]
+        stats, statuses, resumed = _reduce_segments(c, todo, main.first, out_dir, config, log, progress)
+        if prior is not None:
+            stats = prior.merge(stats)
         all_statuses = discovery_skips + skipped + statuses
-        if n == 0:
+        if stats.n == 0:
             write_files_csv(_ensure(out_dir), all_statuses)
+            first = next((s[2] for s in statuses if s[1] == "skipped"), "no files")
             raise NoImagesError(f"none of the {len(statuses)} files of the main group could be decoded "
-                                f"(first: {statuses[0][2]}); see {out_dir / 'files.csv'}")
-        stats = planes_to_stats(pixels, n)
-        attrs = _attrs(main, config)
-        outputs = [write_stats(out_dir, stats, attrs), write_files_csv(out_dir, all_statuses)]
-        return ScanResult(out_dir, stats, attrs, all_statuses, time.monotonic() - started, outputs)
+                                f"(first: {first}); see {out_dir / 'files.csv'}")
+        manifest.update({s[0]: _identity(main, s[0]) for s in statuses if s[1] == "used"})
+        attrs = {**_attrs(main, config), **({"created": prior_attrs["created"]} if prior_attrs.get("created") else {})}
+        outputs = [write_stats(out_dir, stats, attrs, manifest), write_files_csv(out_dir, all_statuses)]
+        Checkpoints(out_dir, "").clear()
+        return ScanResult(out_dir, stats, attrs, all_statuses, time.monotonic() - started, outputs, resumed)
 
     if client is not None:
         return with_client(client)
@@ -83,13 +115,31 @@ def _ensure(path: Path) -> Path:
     return path
 
 
+def _identity(main: Group, path: str) -> tuple[int, float]:
+    header = next(h for h in main.headers if h.path == path)
+    return header.size, header.mtime
+
+
+def _load_prior(out_dir: Path, main: Group) -> tuple[PixelStats | None, dict]:
+    """Saved stats to merge into, refused if they come from another sensor or layout."""
+    if not (out_dir / STATS_NAME).exists():
+        return None, {}
+    prior, attrs = read_stats(out_dir)
+    h = main.first
+    mine = {"shape": list(h.shape), "dtype": h.dtype, "raw": h.raw, "make": h.make, "model": h.model, "serial": h.serial}
+    theirs = {k: attrs.get(k) for k in mine}
+    differ = [f"{k} {theirs[k]!r} vs {mine[k]!r}" for k in mine if theirs[k] != mine[k]]
+    if differ:
+        raise MergeRefused(f"cannot merge into {out_dir / STATS_NAME}: it holds another sensor or layout "
+                           f"({'; '.join(differ)})")
+    return prior, attrs
+
+
 def _probe_all(client: Client, paths: list[str], batch: int, progress: bool) -> list[Header]:
     """Read every header once, in parallel on the workers."""
     chunks = [paths[i : i + batch] for i in range(0, len(paths), batch)]
     futures = client.map(probe, chunks, pure=False)
     if progress and len(chunks) > 1:
-        from .cluster import ProgressBar
-
         ProgressBar(futures, "headers", scheduler=client.scheduler.address, interval="200ms")
     return [h for part in client.gather(futures) for h in part]
 
@@ -108,19 +158,67 @@ def _choose_group(headers: list[Header]) -> tuple[Group, list[Status]]:
     return main, skipped
 
 
-def _reduce(client: Client, main: Group, config: Config, progress: bool) -> tuple:
-    """Build the graph for one group and run it: (stat planes, per-file statuses)."""
-    first = main.first
+def _segments(headers: list[Header], per_segment: int, salt: tuple) -> list[Segment]:
+    """Cut the files into checkpoint units; ids change if any file or setting changes."""
+    out = []
+    for i in range(0, len(headers), per_segment):
+        part = headers[i : i + per_segment]
+        out.append(Segment(tokenize(salt, [(h.path, h.size, h.mtime) for h in part]), part))
+    return out
+
+
+def _reduce_segments(client: Client, headers: list[Header], first: Header, out_dir: Path, config: Config,
+                     log: Callable[[str], None], progress: bool) -> tuple[PixelStats, list[Status], int]:
+    """Run every segment not checkpointed yet, saving each partial as it completes."""
     shape, dtype = tuple(first.shape), first.dtype
     stride = neighbour_stride(first.raw)
     batch_size = max(1, min(config.scan.batch_size, max_batch_frames(dtype)))
-    paths = [h.path for h in main.headers]
-    batches = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
+    per_segment = max(1, config.scan.checkpoint_files // batch_size) * batch_size
+    segments = _segments(headers, per_segment, (shape, dtype, stride, STREAMS))
+    checkpoints = Checkpoints(out_dir, tokenize([s.id for s in segments]))
+    done = checkpoints.load([s.id for s in segments])
+    resumed = sum(len(s.headers) for s in segments if s.id in done)
+    if done:
+        log(f"resuming: {len(done)} of {len(segments)} segments ({resumed} of {len(headers)} files) "
+            f"already done by an interrupted run")
+
     row_values = shape[1] * (shape[2] if len(shape) > 2 else 1)
     tile_rows = max(2, config.scan.tile_values // row_values) // 2 * 2
-    images, statuses = image_array(batches, shape, dtype, tile_rows, halo=stride, reader=read_pixels)
-    planes = stats_planes(images, stride=stride, halo=stride, split_every=config.scan.split_every)
-    return run(client, [planes, statuses], f"scanning {len(paths)} files", show_progress=progress)
+    pending = [s for s in segments if s.id not in done]
+    futures = {}
+    for seg in pending:
+        paths = [h.path for h in seg.headers]
+        batches = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
+        images, statuses = image_array(batches, shape, dtype, tile_rows, halo=stride, reader=read_pixels)
+        planes = stats_planes(images, stride=stride, halo=stride, split_every=config.scan.split_every)
+        futures[client.compute(delayed(_pack)(planes, statuses))] = seg
+    bar = _progress_thread(client, list(futures), f"scanning {len(headers) - resumed} files") if progress and futures else None
+    results = dict(done)
+    total = PixelStats.merge_all([stats for stats, _ in done.values()]) if done else PixelStats.empty(shape)
+    for future in as_completed(list(futures), loop=client.loop):
+        planes, statuses = future.result()
+        seg = futures.pop(future)
+        stats = planes_to_stats(planes, sum(1 for s in statuses if s[1] == "used"))
+        checkpoints.save(seg.id, stats, statuses)
+        results[seg.id] = (stats, statuses)
+        total = total.merge(stats)
+        future.release()
+    if bar:
+        bar.join(timeout=10)
+    statuses = [s for seg in segments for s in results[seg.id][1]]
+    return total, statuses, resumed
+
+
+def _pack(planes, statuses):
+    return planes, statuses
+
+
+def _progress_thread(client: Client, futures: list, label: str) -> threading.Thread:
+    """Draw the bar from a thread while the main thread saves checkpoints as segments finish."""
+    thread = threading.Thread(target=ProgressBar, args=(futures, label),
+                              kwargs={"scheduler": client.scheduler.address, "interval": "200ms"}, daemon=True)
+    thread.start()
+    return thread
 
 
 def _attrs(main: Group, config: Config) -> dict:

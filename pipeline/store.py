@@ -26,8 +26,15 @@ def _array_names(stream: str) -> tuple[str, str, str]:
     return f"{prefix}mean", f"{prefix}m2", f"{prefix}var"
 
 
-def write_stats(out_dir: Path, stats: PixelStats, attrs: dict) -> Path:
-    """Write stats.zarr atomically: build it beside the target, then swap it in by rename."""
+Manifest = dict[str, tuple[int, float]]  # path -> (size, mtime) of every file counted
+
+
+def write_stats(out_dir: Path, stats: PixelStats, attrs: dict, manifest: Manifest | None = None) -> Path:
+    """Write stats.zarr atomically: build it beside the target, then swap it in by rename.
+
+    The manifest of counted files lives in the group's attrs, so the stats and the record
+    of what they contain can never disagree after a crash.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / STATS_NAME
     tmp = out_dir / f".{STATS_NAME}.partial-{uuid.uuid4().hex}"
@@ -36,7 +43,9 @@ def write_stats(out_dir: Path, stats: PixelStats, attrs: dict) -> Path:
     for i, stream in enumerate(STREAMS):
         for name, data in zip(_array_names(stream), (stats.mean[i], stats.m2[i], variance[i])):
             group.create_array(name, data=np.ascontiguousarray(data, dtype=np.float64))
-    group.attrs.update({**attrs, "n_images": int(stats.n), "shape": list(stats.pixel_shape), "streams": list(STREAMS)})
+    rows = [[path, size, mtime] for path, (size, mtime) in sorted((manifest or {}).items())]
+    group.attrs.update({**attrs, "n_images": int(stats.n), "shape": list(stats.pixel_shape), "streams": list(STREAMS),
+                        "manifest": {"columns": ["path", "size", "mtime"], "rows": rows}})
     _swap_in(tmp, final)
     return final
 
@@ -65,10 +74,10 @@ def read_stats(out_dir: str | Path) -> tuple[PixelStats, dict]:
     return PixelStats(int(attrs["n_images"]), np.stack(means), np.stack(m2s)), attrs
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.partial-{uuid.uuid4().hex}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+def manifest_of(attrs: dict) -> Manifest:
+    """The files already counted in saved stats."""
+    rows = (attrs.get("manifest") or {}).get("rows", [])
+    return {path: (int(size), float(mtime)) for path, size, mtime in rows}
 
 
 def write_files_csv(out_dir: Path, statuses: list[tuple[str, str, str]]) -> Path:

@@ -1,0 +1,60 @@
+"""Checkpointed partials, so an interrupted scan resumes instead of starting over.
+
+A scan is cut into segments of files; each segment's merged partial (n, mean, M2 per stream)
+and its files' statuses are saved as soon as it completes, under a folder named after the
+run (the files, their sizes and mtimes, and the settings that change the numbers). Running
+the same command again finds them and skips those segments. Files are written to a temp
+name and renamed, so a crash mid-write leaves no half checkpoint. Nothing is pickled: the
+arrays go to .npz (loaded with allow_pickle=False) and the statuses to JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from .stats import PixelStats
+
+CHECKPOINT_DIR = ".hotpixels-checkpoints"
+Status = tuple[str, str, str]
+
+
+class Checkpoints:
+    def __init__(self, out_dir: Path, run_id: str):
+        self.root = out_dir / CHECKPOINT_DIR
+        self.folder = self.root / run_id
+
+    def load(self, segment_ids: list[str]) -> dict[str, tuple[PixelStats, list[Status]]]:
+        """Completed segments of this run; anything unreadable is simply recomputed."""
+        done = {}
+        for seg in segment_ids:
+            arrays, statuses = self.folder / f"{seg}.npz", self.folder / f"{seg}.json"
+            if not (arrays.exists() and statuses.exists()):
+                continue
+            try:
+                with np.load(arrays, allow_pickle=False) as data:
+                    stats = PixelStats(int(data["n"]), data["mean"], data["m2"])
+                done[seg] = (stats, [tuple(s) for s in json.loads(statuses.read_text())])
+            except (OSError, ValueError, KeyError):
+                continue
+        return done
+
+    def save(self, segment_id: str, stats: PixelStats, statuses: list[Status]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tag = uuid.uuid4().hex
+        tmp_arrays = self.folder / f".{segment_id}.{tag}.npz"
+        tmp_statuses = self.folder / f".{segment_id}.{tag}.json"
+        np.savez(tmp_arrays, n=np.int64(stats.n), mean=stats.mean, m2=stats.m2)
+        tmp_statuses.write_text(json.dumps(statuses))
+        # statuses first: a segment counts as done only once its arrays are in place too
+        os.replace(tmp_statuses, self.folder / f"{segment_id}.json")
+        os.replace(tmp_arrays, self.folder / f"{segment_id}.npz")
+
+    def clear(self) -> None:
+        """After a finished run: the results hold everything, the partials are no longer needed."""
+        shutil.rmtree(self.root, ignore_errors=True)
