@@ -6,6 +6,7 @@ Saved state is zarr, JSON and CSV only, never pickle: a stats folder may come fr
 from __future__ import annotations
 
 import csv
+import io
 import os
 import shutil
 import uuid
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import zarr
 
+from . import atomic
 from .stats import STREAMS, PixelStats
 
 STATS_NAME = "stats.zarr"
@@ -82,14 +84,11 @@ def manifest_of(attrs: dict) -> Manifest:
 
 def write_files_csv(out_dir: Path, statuses: list[tuple[str, str, str]]) -> Path:
     """files.csv: path,status,reason for every file considered (status used|skipped)."""
-    path = out_dir / FILES_NAME
-    tmp = path.with_name(f".{path.name}.partial-{uuid.uuid4().hex}")
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["path", "status", "reason"])
-        writer.writerows(statuses)
-    os.replace(tmp, path)
-    return path
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(["path", "status", "reason"])
+    writer.writerows(statuses)
+    return atomic.write_text(out_dir / FILES_NAME, text.getvalue())
 
 
 def read_files_csv(out_dir: Path) -> list[tuple[str, str, str]]:

@@ -1,7 +1,6 @@
 """End to end: real files, real clusters, the saved contract and the command line."""
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 

@@ -1,0 +1,207 @@
+"""Bad files, merges, interruptions and lost workers never cost data or correctness."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from distributed import Client
+
+from pipeline import Config, read_stats, scan
+from pipeline.checkpoint import CHECKPOINT_DIR
+from pipeline.store import read_files_csv
+
+from .conftest import BIN, free_port, wait_for, write_stack
+
+HOTPIXELS = str(BIN / "hotpixels")
+QUIET = {"progress": False, "log": lambda m: None}
+
+
+def config(batch=2, segment=4):
+    c = Config()
+    c.scan.batch_size = batch
+    c.scan.checkpoint_files = segment
+    c.scan.tile_values = 500
+    return c
+
+
+@pytest.fixture(scope="module")
+def photo_sets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sets")
+    stack = np.random.default_rng(11).integers(0, 256, (24, 15, 12, 3), dtype=np.uint8)
+    write_stack(root / "a", stack[:14], prefix="a")
+    write_stack(root / "b", stack[14:], prefix="b")
+    return root, stack
+
+
+def assert_stats_equal(stats, stack):
+    ref = stack.astype(np.float64)
+    assert stats.n == len(stack)
+    np.testing.assert_allclose(stats.mean[0], ref.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(stats.var[0], ref.var(0), rtol=1e-12)
+
+
+def test_bad_inputs_are_skipped_and_the_rest_stays_exact(photo_sets, local_client, tmp_path):
+    root, stack = photo_sets
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    good_bytes = (root / "a" / "a_0000.png").read_bytes()
+    (bad / "truncated.png").write_bytes(good_bytes[: len(good_bytes) // 2])
+    (bad / "empty.png").write_bytes(b"")
+    (bad / "text.jpg").write_text("this is not a jpeg")
+    write_stack(bad, np.zeros((1, 15, 12), np.uint8), prefix="gray")  # other channel count
+    write_stack(bad, np.zeros((1, 15, 12, 3), np.uint16), prefix="deep", ext="tif")  # other dtype
+    result = scan([str(root / "a"), str(bad)], tmp_path / "out", config(), client=local_client, **QUIET)
+    assert_stats_equal(result.stats, stack[:14])
+    reasons = {Path(p).name: r for p, s, r in read_files_csv(tmp_path / "out") if s == "skipped"}
+    assert set(reasons) == {"truncated.png", "empty.png", "text.jpg", "gray_0000.png", "deep_0000.tif"}
+    assert all(reasons.values())
+
+
+def test_a_file_that_breaks_only_when_decoded_is_counted_out(photo_sets, local_client, tmp_path):
+    """The header reads fine but the pixels do not: the worker task still succeeds."""
+    root, stack = photo_sets
+    folder = tmp_path / "in"
+    write_stack(folder, stack[:6])
+    data = (folder / "frame_0003.png").read_bytes()
+    (folder / "frame_0003.png").write_bytes(data[: len(data) - 200])  # header intact, image data cut
+    result = scan([str(folder)], tmp_path / "out", config(), client=local_client, **QUIET)
+    assert_stats_equal(result.stats, np.delete(stack[:6], 3, axis=0))
+    status = {Path(p).name: (s, r) for p, s, r in result.statuses}
+    assert status["frame_0003.png"][0] == "skipped" and status["frame_0003.png"][1].startswith("cannot decode")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
+def test_unreadable_file_is_skipped(photo_sets, local_client, tmp_path):
+    root, stack = photo_sets
+    folder = tmp_path / "in"
+    paths = write_stack(folder, stack[:3])
+    paths[1].chmod(0)
+    result = scan([str(folder)], tmp_path / "out", config(), client=local_client, **QUIET)
+    assert result.stats.n == 2
+    assert ("skipped", "permission denied") in {(s, r) for _, s, r in result.statuses}
+
+
+def test_merge_equals_one_scan_and_never_counts_twice(photo_sets, local_client, tmp_path):
+    root, stack = photo_sets
+    out = tmp_path / "out"
+    scan([str(root / "a")], out, config(), client=local_client, **QUIET)
+    merged = scan([str(root / "b")], out, config(), client=local_client, merge=True, **QUIET)
+    assert_stats_equal(merged.stats, stack)
+    stats, attrs = read_stats(out)
+    assert_stats_equal(stats, stack)
+    assert len(attrs["manifest"]["rows"]) == 24
+    again = scan([str(root)], out, config(), client=local_client, merge=True, **QUIET)
+    assert_stats_equal(again.stats, stack)
+    assert sum(1 for s in again.statuses if s[2].startswith("already counted")) == 24
+
+
+def test_merge_of_another_sensor_is_refused(photo_sets, tmp_path, local_client):
+    root, _ = photo_sets
+    out = tmp_path / "out"
+    scan([str(root / "a")], out, config(), client=local_client, **QUIET)
+    write_stack(tmp_path / "other", np.zeros((2, 12, 15, 3), np.uint8))
+    before = (out / "stats.zarr" / "zarr.json").read_bytes()
+    proc = subprocess.run([HOTPIXELS, "scan", str(tmp_path / "other"), "--out", str(out), "--merge", "--workers", "1"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("hotpixels: error: cannot merge into") and "shape" in proc.stderr
+    assert (out / "stats.zarr" / "zarr.json").read_bytes() == before
+
+
+def slow_set(folder: Path, n=48) -> np.ndarray:
+    stack = np.random.default_rng(3).integers(0, 256, (n, 160, 120, 3), dtype=np.uint8)
+    write_stack(folder, stack)
+    return stack
+
+
+@pytest.mark.slow
+def test_killed_scan_resumes_with_identical_results(tmp_path):
+    stack = slow_set(tmp_path / "in", n=120)
+    (tmp_path / "c.yaml").write_text("scan:\n  batch_size: 2\n  checkpoint_files: 4\n")
+    cmd = [HOTPIXELS, "scan", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--config", str(tmp_path / "c.yaml"),
+           "--workers", "1", "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    checkpoints = tmp_path / "out" / CHECKPOINT_DIR
+    assert wait_for(lambda: len(list(checkpoints.glob("*/*.npz"))) >= 3 or proc.poll() is not None, timeout=120,
+                    interval=0.02)
+    assert proc.poll() is None, "the scan finished before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole process group: client, scheduler and workers
+    proc.wait()
+    assert not (tmp_path / "out" / "stats.zarr").exists()
+    done_before = len(list(checkpoints.glob("*/*.npz")))
+    resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    line = next(l for l in resumed.stdout.splitlines() if l.startswith("resuming:"))
+    assert "of 30 segments" in line and int(line.split()[1]) >= done_before
+    stats, _ = read_stats(tmp_path / "out")
+    assert_stats_equal(stats, stack)
+    assert not checkpoints.exists()  # removed on a normal finish
+    assert sum(1 for _, s, _ in read_files_csv(tmp_path / "out") if s == "used") == 120
+
+
+@pytest.mark.slow
+def test_killed_scans_never_leave_a_half_written_result(tmp_path):
+    """SIGKILL at several moments: stats.zarr is either absent or complete and readable."""
+    stack = slow_set(tmp_path / "in", n=16)
+    cmd = [HOTPIXELS, "scan", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--workers", "1", "--no-progress"]
+    for delay in (2.0, 3.0, 4.0, 5.0, 6.0):
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(delay)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        if (tmp_path / "out" / "stats.zarr").exists():
+            stats, attrs = read_stats(tmp_path / "out")
+            assert_stats_equal(stats, stack)
+        if (tmp_path / "out" / "files.csv").exists():
+            assert len(read_files_csv(tmp_path / "out")) == 16
+
+
+@pytest.mark.slow
+def test_losing_a_worker_mid_scan_keeps_results_exact(tmp_path):
+    stack = slow_set(tmp_path / "in", n=40)
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    dask = str(BIN / "dask")
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
+    for i in range(2):
+        procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--name", f"w{i}", "--no-dashboard",
+                                       "--host", "127.0.0.1"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+    try:
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+            (tmp_path / "c.yaml").write_text("scan:\n  batch_size: 2\n  checkpoint_files: 8\n")
+            scan_proc = subprocess.Popen([HOTPIXELS, "scan", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                                          "--scheduler", address, "--config", str(tmp_path / "c.yaml"), "--no-progress"],
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            # wait until the victim is busy, then kill it and its nanny
+            assert wait_for(lambda: any(client.processing().values()), timeout=60, interval=0.05)
+            os.killpg(procs[1].pid, signal.SIGKILL)
+            out, err = scan_proc.communicate(timeout=300)
+            assert scan_proc.returncode == 0, err
+        stats, _ = read_stats(tmp_path / "out")
+        assert_stats_equal(stats, stack)
+    finally:
+        for p in procs:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
+
+
+def test_checkpoints_with_pickled_objects_are_never_loaded(tmp_path):
+    """Saved state may come from someone else: an object array in a checkpoint is refused."""
+    from pipeline.checkpoint import Checkpoints
+
+    ck = Checkpoints(tmp_path, "run")
+    ck.folder.mkdir(parents=True)
+    np.savez(ck.folder / "seg.npz", n=np.int64(1), mean=np.array([object()], dtype=object), m2=np.zeros(1))
+    (ck.folder / "seg.json").write_text(json.dumps([]))
+    assert ck.load(["seg"]) == {}
