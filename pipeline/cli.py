@@ -12,7 +12,9 @@ from pathlib import Path
 
 from .cluster import ClusterError
 from .config import ConfigError, load
+from .results import write_results
 from .scan import ScanError, scan
+from .store import FILES_NAME, read_files_csv, read_stats
 
 EXIT_OK, EXIT_NO_INPUT, EXIT_CLUSTER = 0, 2, 3
 
@@ -33,13 +35,35 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
     p.add_argument("--batch-size", type=int, help="files per read task")
     p.add_argument("--merge", action="store_true", help="add these files to the stats already in --out")
+    p.add_argument("--all-groups", action="store_true", default=None,
+                   help="scan every camera/shape group into its own subfolder of --out (default: the largest only)")
     p.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
+
+    d = sub.add_parser("detect", help="classify defects again from saved stats (no image is read)")
+    d.add_argument("dir", type=Path, help="a scan's --out folder")
+    d.add_argument("--config", type=Path, help="YAML config with new thresholds")
+
+    r = sub.add_parser("report", help="write report.html again from saved stats")
+    r.add_argument("dir", type=Path, help="a scan's --out folder")
+    r.add_argument("--config", type=Path, help="YAML config")
+
+    s = sub.add_parser("synth", help="write a synthetic stack with planted defects and truth.json")
+    s.add_argument("out", type=Path, help="output folder")
+    s.add_argument("--frames", type=int, default=40)
+    s.add_argument("--size", default="640x480", help="WxH (default 640x480)")
+    s.add_argument("--format", default="jpeg", choices=["jpeg", "png", "tiff", "tiff16", "png16", "dng"])
+    s.add_argument("--dark", action="store_true", help="dark frames (lens cap) instead of varied photos")
+    s.add_argument("--seed", type=int, default=0)
 
     args = parser.parse_args(argv)
     try:
         if args.command == "scan":
             return _scan(args)
-    except (ConfigError, ScanError) as exc:
+        if args.command in ("detect", "report"):
+            return _redetect(args)
+        if args.command == "synth":
+            return _synth(args)
+    except (ConfigError, ScanError, FileNotFoundError, ValueError) as exc:
         print(f"hotpixels: error: {exc}", file=sys.stderr)
         return EXIT_NO_INPUT
     except ClusterError as exc:
@@ -56,26 +80,38 @@ def _scan(args) -> int:
         "cluster.scheduler": args.scheduler,
         "cluster.workers": args.workers,
         "scan.batch_size": args.batch_size,
+        "scan.all_groups": args.all_groups,
     })
     result = scan(args.inputs, args.out, config, merge=args.merge, log=_say, progress=not args.no_progress)
-    used = result.stats.n
-    skipped = result.skipped
-    _say(f"scanned {used} images ({result.attrs['group']}) in {result.elapsed:.1f} s; "
-         f"{len(skipped)} skipped{_reasons(skipped)}")
-    for path in result.outputs:
+    for path in [p for r in [result, *result.others] for p in r.outputs]:
         _say(f"wrote {path}")
     return EXIT_OK
 
 
-def _reasons(skipped) -> str:
-    """' (3 cannot decode, 1 different sensor ...)': why files were skipped, most common first."""
-    if not skipped:
-        return ""
-    counts: dict[str, int] = {}
-    for _, _, reason in skipped:
-        key = reason.split(":")[0]
-        counts[key] = counts.get(key, 0) + 1
-    return " (" + ", ".join(f"{n} {k}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1])) + "; see files.csv)"
+def _redetect(args) -> int:
+    """Classify again from stats.zarr: new thresholds without reading the images."""
+    config = load(args.config)
+    if args.command == "report":
+        config.output.exports = False
+    stats, attrs = read_stats(args.dir)
+    statuses = read_files_csv(args.dir) if (args.dir / FILES_NAME).exists() else []
+    results = write_results(args.dir, stats, attrs, statuses, config, log=_say)
+    for path in results.outputs if args.command == "detect" else results.outputs[-1:]:
+        _say(f"wrote {path}")
+    return EXIT_OK
+
+
+def _synth(args) -> int:
+    from .synth import synthesize
+
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--size must look like 640x480, got {args.size!r}") from None
+    truth = synthesize(args.out, frames=args.frames, size=(width, height), fmt=args.format, dark=args.dark, seed=args.seed)
+    _say(f"wrote {args.frames} {'dark ' if args.dark else ''}{args.format} frames of {width}x{height} and "
+         f"{len(truth['defects'])} planted defects to {args.out / 'truth.json'}")
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -63,19 +63,27 @@ class ProgressBar(TextProgressBar):
     def __init__(self, futures, label: str, **kwargs):
         self.label = label
         self._started = time.monotonic()
+        self._last: tuple[int, float] = (-1, 0.0)
+        self._tty = sys.stderr.isatty()
         super().__init__(futures, **kwargs)
 
     def _draw_bar(self, remaining, all, **kwargs):  # noqa: A002 - distributed's signature
         done = all - remaining
+        now = time.monotonic()
+        if not self._tty and (done == self._last[0] or now - self._last[1] < 2) and done != all:
+            return  # in a log file, a line per change at most every 2 s, not a redraw every 200 ms
+        self._last = (done, now)
         frac = done / all if all else 1.0
         elapsed = time.monotonic() - self._started
         eta = f"ETA {_duration(elapsed * (1 - frac) / frac)}" if 0 < frac < 1 else f"{_duration(elapsed)}"
         bar = "#" * int(self.width * frac)
-        sys.stderr.write(f"\r{self.label} [{bar:<{self.width}}] {done}/{all} tasks {frac:4.0%} | {eta}  ")
+        line = f"{self.label} [{bar:<{self.width}}] {done}/{all} tasks {frac:4.0%} | {eta}"
+        sys.stderr.write(f"\r{line}  " if self._tty else f"{line}\n")
         sys.stderr.flush()
 
     def _draw_stop(self, **kwargs):
-        sys.stderr.write("\n")
+        if self._tty:
+            sys.stderr.write("\n")
         sys.stderr.flush()
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from .detect import DetectConfig
+
 
 class ConfigError(ValueError):
     """A setting is unknown or has the wrong type; the message names it."""
@@ -48,6 +50,7 @@ class OutputConfig:
 class Config:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     scan: ScanConfig = field(default_factory=ScanConfig)
+    detect: DetectConfig = field(default_factory=DetectConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
 

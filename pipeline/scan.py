@@ -5,7 +5,9 @@ This module only sequences the steps and talks to the user; each step lives in i
 
 from __future__ import annotations
 
+import re
 import threading
+from collections import Counter
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,8 +21,10 @@ from . import __version__
 from .checkpoint import Checkpoints
 from .cluster import ProgressBar, open_client
 from .config import Config
+from .detect import Detection
 from .discover import Group, expand, group, probe
 from .readers import Header, read_pixels
+from .results import write_results
 from .reduce import image_array, planes_to_stats, stats_planes
 from .stats import STREAMS, PixelStats, max_batch_frames, neighbour_stride
 from .store import STATS_NAME, manifest_of, read_stats, write_files_csv, write_stats
@@ -49,6 +53,8 @@ class ScanResult:
     elapsed: float
     outputs: list[Path] = field(default_factory=list)
     resumed_files: int = 0
+    detection: Detection | None = None
+    others: list[ScanResult] = field(default_factory=list)  # the other groups, with --all-groups
 
     @property
     def skipped(self) -> list[Status]:
@@ -64,13 +70,15 @@ class Segment:
 
 
 def scan(inputs: list[str], out_dir: str | Path, config: Config | None = None, client: Client | None = None,
-         merge: bool = False, log: Callable[[str], None] = print, progress: bool = True) -> ScanResult:
+         merge: bool = False, log: Callable[[str], None] = print, progress: bool = True,
+         detect_defects: bool = True) -> ScanResult:
     """Scan image files into per-pixel statistics saved in ``out_dir``.
 
     Uses ``client`` if given (e.g. in a notebook), else the cluster described by ``config``.
     With ``merge``, the files are added to the stats already in ``out_dir``; files counted
     there before are recognised and not counted again. An interrupted scan resumes from its
-    checkpoints when run again with the same inputs.
+    checkpoints when run again with the same inputs. Unless ``detect_defects`` is False, the
+    defects are then classified and every output is written (see results.py).
     """
     config = config or Config()
     out_dir = Path(out_dir)
@@ -83,31 +91,77 @@ def scan(inputs: list[str], out_dir: str | Path, config: Config | None = None, c
 
     def with_client(c: Client) -> ScanResult:
         headers = _probe_all(c, expansion.paths, config.scan.probe_batch, progress)
-        main, skipped = _choose_group(headers)
-        prior, prior_attrs = _load_prior(out_dir, main) if merge else (None, {})
-        manifest = manifest_of(prior_attrs)
-        todo = [h for h in main.headers if manifest.get(h.path) != (h.size, h.mtime)]
-        skipped += [(h.path, "skipped", f"already counted in {out_dir / STATS_NAME}") for h in main.headers
-                    if manifest.get(h.path) == (h.size, h.mtime)]
-        stats, statuses, resumed = _reduce_segments(c, todo, main.first, out_dir, config, log, progress)
-        if prior is not None:
-            stats = prior.merge(stats)
-        all_statuses = discovery_skips + skipped + statuses
-        if stats.n == 0:
-            write_files_csv(_ensure(out_dir), all_statuses)
-            first = next((s[2] for s in statuses if s[1] == "skipped"), "no files")
-            raise NoImagesError(f"none of the {len(statuses)} files of the main group could be decoded "
-                                f"(first: {first}); see {out_dir / 'files.csv'}")
-        manifest.update({s[0]: _identity(main, s[0]) for s in statuses if s[1] == "used"})
-        attrs = {**_attrs(main, config), **({"created": prior_attrs["created"]} if prior_attrs.get("created") else {})}
-        outputs = [write_stats(out_dir, stats, attrs, manifest), write_files_csv(out_dir, all_statuses)]
-        Checkpoints(out_dir, "").clear()
-        return ScanResult(out_dir, stats, attrs, all_statuses, time.monotonic() - started, outputs, resumed)
+        groups, skipped = _stackable_groups(headers)
+        run = dict(client=c, config=config, merge=merge, log=log, progress=progress, detect_defects=detect_defects,
+                   started=started)
+        if not config.scan.all_groups:
+            main = groups[0]
+            for other in groups[1:]:
+                skipped.extend((h.path, "skipped", _other_group_reason(other, main)) for h in other.headers)
+            return _scan_group(main, out_dir, discovery_skips + skipped, **run)
+        results = []
+        for g in groups:
+            log(f"group {g.describe()}: {len(g.headers)} files -> {out_dir / group_folder(g)}")
+            results.append(_scan_group(g, out_dir / group_folder(g), discovery_skips + skipped, **run))
+        used = [(p, s, f"group {group_folder(g)}") for g, r in zip(groups, results) for p, s, _ in r.statuses if s == "used"]
+        write_files_csv(_ensure(out_dir), discovery_skips + skipped + used)
+        results[0].others = results[1:]
+        return results[0]
 
     if client is not None:
         return with_client(client)
     with open_client(config.cluster, log) as c:
         return with_client(c)
+
+
+def skip_summary(skipped: list[Status]) -> str:
+    """' (3 cannot decode, 1 different sensor or layout; see files.csv)': why, most common first."""
+    if not skipped:
+        return ""
+    counts = Counter(reason.split(":")[0] for _, _, reason in skipped)
+    return " (" + ", ".join(f"{n} {why}" for why, n in counts.most_common()) + "; see files.csv)"
+
+
+def _scan_group(main: Group, out_dir: Path, skipped: list[Status], *, client: Client, config: Config, merge: bool,
+                log: Callable[[str], None], progress: bool, detect_defects: bool, started: float) -> ScanResult:
+    """Reduce one group of stackable files into out_dir (merging into saved stats if asked)."""
+    prior, prior_attrs = _load_prior(out_dir, main) if merge else (None, {})
+    manifest = manifest_of(prior_attrs)
+    counted = {h.path for h in main.headers if manifest.get(h.path) == (h.size, h.mtime)}
+    todo = [h for h in main.headers if h.path not in counted]
+    skipped = skipped + [(p, "skipped", f"already counted in {out_dir / STATS_NAME}") for p in sorted(counted)]
+    stats, statuses, resumed = _reduce_segments(client, todo, main.first, out_dir, config, log, progress)
+    if prior is not None:
+        stats = prior.merge(stats)
+    all_statuses = skipped + statuses
+    if stats.n == 0:
+        write_files_csv(_ensure(out_dir), all_statuses)
+        first = next((s[2] for s in statuses if s[1] == "skipped"), "no files")
+        raise NoImagesError(f"none of the {len(statuses)} files of the main group could be decoded "
+                            f"(first: {first}); see {out_dir / 'files.csv'}")
+    manifest.update({s[0]: _identity(main, s[0]) for s in statuses if s[1] == "used"})
+    attrs = {**_attrs(main, config), **({"created": prior_attrs["created"]} if prior_attrs.get("created") else {})}
+    outputs = [write_stats(out_dir, stats, attrs, manifest), write_files_csv(out_dir, all_statuses)]
+    Checkpoints(out_dir, "").clear()
+    result = ScanResult(out_dir, stats, attrs, all_statuses, time.monotonic() - started, outputs, resumed)
+    log(f"scanned {stats.n} images ({attrs['group']}) in {result.elapsed:.1f} s; "
+        f"{len(result.skipped)} skipped{skip_summary(result.skipped)}")
+    if detect_defects and stats.n >= 2:
+        result.detection = write_results(out_dir, stats, attrs, all_statuses, config, log, result.elapsed).detection
+        result.outputs += [p for p in _result_paths(out_dir) if p not in result.outputs]
+    elif detect_defects:
+        log(f"only {stats.n} image: statistics saved, but classifying defects needs at least 2")
+    return result
+
+
+def group_folder(g: Group) -> str:
+    """A safe subfolder name for --all-groups, e.g. '4000x6000-uint16-raw-Canon-EOS-R5'."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", g.describe()).strip("-.")[:120] or "group"
+
+
+def _result_paths(out_dir: Path) -> list[Path]:
+    """Every output in the folder, for the closing summary."""
+    return sorted(p for p in out_dir.iterdir() if not p.name.startswith(".") and p.name != STATS_NAME and p.is_file())
 
 
 def _ensure(path: Path) -> Path:
@@ -144,18 +198,37 @@ def _probe_all(client: Client, paths: list[str], batch: int, progress: bool) -> 
     return [h for part in client.gather(futures) for h in part]
 
 
-def _choose_group(headers: list[Header]) -> tuple[Group, list[Status]]:
-    """The largest group of stackable files; every other file is skipped with its reason."""
+def _stackable_groups(headers: list[Header]) -> tuple[list[Group], list[Status]]:
+    """Groups of files that can be stacked, largest first; unreadable and unsupported files skipped."""
     skipped: list[Status] = [(h.path, "skipped", h.error) for h in headers if h.error]
-    groups = group(headers)
+    groups = []
+    for g in group(headers):
+        refusal = _unsupported(g.first)
+        if refusal:
+            skipped.extend((h.path, "skipped", refusal) for h in g.headers)
+        else:
+            groups.append(g)
     if not groups:
         first = skipped[0][2] if skipped else "no files"
-        raise NoImagesError(f"none of the {len(headers)} files could be read as an image (first: {first})")
-    main = groups[0]
-    for other in groups[1:]:
-        why = f"different sensor or layout: {other.describe()} (scanning the largest group, {main.describe()})"
-        skipped.extend((h.path, "skipped", why) for h in other.headers)
-    return main, skipped
+        raise NoImagesError(f"none of the {len(headers)} files could be used (first: {first})")
+    return groups, skipped
+
+
+def _unsupported(h: Header) -> str:
+    """Why a sensor cannot be scanned correctly, or '' if it can."""
+    if h.raw and (h.cfa_pattern is None or len(h.cfa_pattern) != 2 or any(len(r) != 2 for r in h.cfa_pattern)):
+        size = f"{len(h.cfa_pattern)}x{len(h.cfa_pattern[0])} " if h.cfa_pattern else ""
+        return (f"unsupported colour filter: a {size}pattern that is not a 2x2 Bayer mosaic (e.g. Fujifilm X-Trans); "
+                f"same-colour neighbours would be wrong, so it is refused")
+    return ""
+
+
+def _other_group_reason(other: Group, main: Group) -> str:
+    why = f"different sensor or layout: {other.describe()} (scanning the largest group, {main.describe()}"
+    a, b = other.first, main.first
+    if a.shape[:2] == b.shape[1::-1] and a.shape[2:] == b.shape[2:] and (a.make, a.model) == (b.make, b.model):
+        why += "; the same sensor turned by 90 degrees, as rotated JPEGs are: scan it with --all-groups"
+    return why + ")"
 
 
 def _segments(headers: list[Header], per_segment: int, salt: tuple) -> list[Segment]:

@@ -561,8 +561,10 @@ def _write(path: Path, fmt: str, mosaic: np.ndarray, sensor: SensorModel) -> Non
         Image.fromarray(mosaic).save(path, compress_level=1)  # mode I;16: 16-bit grayscale PNG
     else:
         rgb = develop(mosaic, sensor)
-        if fmt == "jpeg":
-            Image.fromarray(rgb).save(path, quality=92)
+        if fmt == "jpeg":  # a camera JPEG names its maker: RawTherapee's map is named after it
+            exif = Image.Exif()
+            exif[271], exif[272] = MAKE, MODEL
+            Image.fromarray(rgb).save(path, quality=92, exif=exif.tobytes())
         elif fmt == "png":
             Image.fromarray(rgb).save(path, compress_level=1)
         else:
