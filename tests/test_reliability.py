@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -205,3 +206,16 @@ def test_checkpoints_with_pickled_objects_are_never_loaded(tmp_path):
     np.savez(ck.folder / "seg.npz", n=np.int64(1), mean=np.array([object()], dtype=object), m2=np.zeros(1))
     (ck.folder / "seg.json").write_text(json.dumps([]))
     assert ck.load(["seg"]) == {}
+
+
+def test_file_names_are_never_run_by_a_shell(photo_sets, local_client, tmp_path):
+    """Paths with shell syntax are just names: nothing is executed, the files are scanned."""
+    root, stack = photo_sets
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, name in enumerate(["$(touch pwned).png", "a;touch pwned.png", "`touch pwned`.png"]):
+        shutil.copy(root / "a" / f"a_{i:04d}.png", folder / name)
+    result = scan([str(folder)], tmp_path / "out", config(), client=local_client, **QUIET)
+    assert result.stats.n == 3
+    assert not any(p.name == "pwned" for p in [*tmp_path.rglob("pwned"), *Path.cwd().glob("pwned")])
+    assert_stats_equal(result.stats, stack[:3])
