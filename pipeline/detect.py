@@ -2,39 +2,43 @@
 
 Pure numpy (no dask, no scipy). Every comparison is between a pixel and its *same-colour*
 neighbourhood: the same channel of an RGB image, the same CFA sub-plane (stride 2) of a raw
-mosaic. Locations come from local medians, scales from local MADs, so that one defect, the
-scene or vignetting never set the yardstick for another pixel.
+mosaic. Locations come from local medians and scales from local MADs, so that one defect,
+the scene or vignetting never set the yardstick for another pixel.
 
-Four per-pixel scores, each a robust z (about N(0, 1) on a clean sensor, larger is stranger):
+Four per-pixel score maps, each a robust z (about N(0, 1) on a clean sensor):
 
-- ``hot`` / ``dead`` (level): the pixel's mean minus the local median of its neighbours'
-  means, over the larger of the local MAD of that difference and the pixel's own standard
-  error (the residual stream's std / sqrt(n)). The local median is ring-free: a hot pixel
-  does not make its neighbours look dark, unlike the residual mean, whose 4-neighbour mean
-  puts -1/4 of a hot pixel into each neighbour. The standard error keeps flat, quantised
-  regions (8-bit darks, clipped skies) from turning a one-frame blip into a defect.
-- ``stuck``: log of the pixel's value variance over the local median of its neighbours'
-  (the seed article's minimum-variance idea, made relative). A quantisation floor in both
-  keeps clipped or black regions, where every variance is ~0, from looking stuck.
-- ``noisy``: the same log ratio on the residual variance, after removing the 1/16 of each
-  neighbour's variance that the 4-neighbour mean leaks into it (so a flickering pixel's
-  neighbours are not reported too). The residual removes scene changes, which dominate the
-  value variance of a photo stack, so flicker stands out.
+- ``hot`` / ``dead`` (level): the t statistic of the residual mean (pixel minus the mean of
+  its 4 same-colour neighbours, averaged over the frames, over its own standard error),
+  over its local MAD. The own standard error makes a single-frame event (a specular
+  highlight, a one-frame blip in an 8-bit dark) count once, not n times; the MAD turns it
+  into a z whatever the texture or the fixed-pattern noise. A defect leaks -1/4 of itself
+  into each neighbour's residual: that ring is added back (see ``_remove_rings``).
+- ``stuck``: log of the value variance over the local median of the neighbours' (the seed
+  article's minimum-variance idea, made relative); a quantisation floor keeps clipped or
+  black areas, where every variance is ~0, from looking stuck.
+- ``noisy``: the same log ratio on the residual variance, minus the 1/16 of each neighbour's
+  variance that the 4-neighbour mean leaks into it. The residual removes the scene changes
+  that dominate the value variance of a photo stack, so flicker can stand out.
 
-Classes come from the scores in a fixed order (stuck/dead by no variance first, then
-level, then flicker), and each defect is reported once: non-maximum suppression across a
-small neighbourhood and across channels (one sensel smears into a blob in demosaiced
-JPEGs), plus explicit suppression of the weaker opposite-sign ring that a strong defect
-leaves around itself.
+Classes follow a fixed precedence (no variance, then level, then flicker) with physical side
+conditions (see ``_classify``). Each defect is reported once, at its peak: one candidate per
+pixel across channels, then greedy non-maximum suppression that also drops the rings a
+strong defect leaves around itself and, in JPEGs, its chroma smear and block ringing
+(``_suppress``). Thresholds are the configured ones, raised where a map's own tail is heavy
+(``tail_threshold``): the lognormal dark current of darks, JPEG artefacts, or scene events
+in photos would otherwise pass a fixed z.
 
-Speed: medians are separable pseudo-medians (median of row medians) over a 5x5 same-colour
-window, built from min/max networks on whole arrays; MADs are taken per block and
-interpolated. A 24 MP mosaic takes a few seconds and well under 2 GB.
+Speed: the local medians are separable pseudo-medians (median of row medians) built from
+min/max networks on whole arrays; MADs are per block and interpolated; whatever only a
+candidate needs (neighbour quantiles, reference mean, ring removal) is computed at the few
+candidates alone. Planes are scored in threads.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,41 +59,69 @@ class DetectConfig:
     its documentation there.
     """
 
+    # thresholds on the score maps (robust z); raised per image where a map's tail is heavy
     hot_threshold: float = 7.0  # level z above which a pixel is hot (includes weak "warm" pixels)
     dead_threshold: float = 7.0  # level z below -this: dead (includes "cold": consistently darker)
-    stuck_threshold: float = 7.0  # variance z below -this: stuck (or dead when also dark)
+    stuck_threshold: float = 7.0  # variance z below -this: stuck (or dead when it also gives no signal)
     noisy_threshold: float = 7.0  # residual-variance z above this: noisy (flicker, random telegraph noise)
+    tail_false_alarms: float = 0.2  # raise a threshold until clean pixels would pass it this often, by the map's own tail (0: off)
+    tail_kinds: str = "hot dead noisy"  # maps with that tail guard (stuck needs none: its side conditions are strict)
+    tail_exclude_strength: float = 14.0  # the tails leave out pixels around level peaks this strong (their rings are explained)
+    tail_samples: int = 400_000  # pixels sampled (evenly) to measure the tails of the score maps
+
+    # neighbourhoods and scales
     window: int = 5  # side, in same-colour samples, of the neighbourhood for local medians (3, 5 or 7)
     rgb_spacing: int = 2  # sample spacing of that window in 3-channel images: steps over the demosaic/JPEG smear
     gray_spacing: int = 1  # the same for single-channel images that are not a CFA mosaic
     scale_block: int = 32  # side, in same-colour samples, of the blocks whose MAD is the local scale
-    scale_floor: float = 0.25  # no local scale below this fraction of the plane's median scale (clipped, flat areas)
+    scale_floor: float = 0.25  # no amplitude scale below this fraction of the plane's median (clipped, flat areas)
+    level_scale_floor: float = 1.0  # the level z is never larger than the t statistic itself
     var_scale_floor: float = 0.3  # no log-variance scale below this fraction of sqrt(2/(n-1)), chi-square's spread
-    stuck_var_ratio: float = 0.2  # ... and a variance below this fraction of a low quantile of its neighbours' (a clipping hot pixel keeps more)
+
+    # ring removal (level): a defect leaks -1/4 of its offset into each same-colour neighbour's residual
+    ring_dominance: float = 2.0  # a neighbour with an opposite-sign residual mean 2..8x larger (and |t| >= ring_t) leaked it
+    ring_t: float = 4.0  # ... (see ring_dominance)
+
+    # classes
+    stuck_var_ratio: float = 0.35  # stuck also needs a variance below this x a low quantile of its neighbours' (clipping hot pixels keep more)
+    dead_fraction: float = 0.1  # a variance-less pixel with less than this fraction of its neighbours' signal above black is dead
+    cold_var_fraction: float = 0.25  # a darker variance-less pixel whose var ratio >= this x (signal ratio)^2 still responds: dead (cold)
+    black_level: float | None = None  # raw black level, for the signal ratios; None = the plane's darkest mean
+    noisy_excess_ratio: float = 0.5  # a bright/dark pixel whose extra residual std >= this x its offset is noisy, not hot/dead
     noisy_var_ratio: float = 2.0  # noisy also needs a residual variance above this x a high quantile of its neighbours'
     noisy_isolation: float = 4.0  # ... and none of its 8 nearest same-colour neighbours above this x their median (scene events)
+    noisy_min_neighbour_var: float = 0.1  # ... and neighbours not this much quieter than the plane's median (clipped areas)
+    noisy_edge_margin: int = 8  # px: no flicker reports this close to the border of a demosaiced image (JPEG padding)
 
-    dead_fraction: float = 0.1  # a variance-less pixel with less than this fraction of its neighbours' signal (above black) is dead
-    cold_var_fraction: float = 0.25  # a darker pixel whose variance ratio >= this x (signal ratio)^2 still responds: cold (dead), not stuck
-    ring_dominance: float = 2.0  # ring removal: a neighbour with opposite-sign residual mean 2..8x larger (|t| >= ring_t) leaked 1/4 of it
-    ring_t: float = 4.0  # ... (see ring_dominance)
-    level_scale_floor: float = 1.0  # the level z is never larger than the t statistic itself
-    noisy_excess_ratio: float = 0.5  # a bright/dark pixel whose extra residual std >= this x its offset is noisy, not hot/dead
+    # one report per defect
     nms_radius: int = 3  # px, any channel: one report per blob (demosaic +-1 px, JPEG 4:2:0 chroma +-3 px)
-    ring_radius: int = 7  # px: a candidate this close to a ring_ratio x stronger one is its ring or JPEG ringing
+    ring_radius: int = 8  # px: a candidate this close to a ring_ratio x stronger one is its ring or JPEG ringing
     ring_ratio: float = 3.0  # ... (see ring_radius)
-    far_ring_radius: int = 16  # px: JPEG ringing of a very strong defect fills its 16x16 chroma block and the next
-    far_ring_ratio: float = 8.0  # ... so this far, candidates this many times weaker than a kept one are dropped
+    jpeg_block: int = 16  # px: JPEG ringing of a strong defect fills the (4:2:0 chroma) blocks its blob touches; 0: off
+    far_ring_ratio: float = 8.0  # ... so candidates in those blocks this many times weaker than it are dropped
     nms_radius_cfa: int = 2  # px in a mosaic, same colour only: opposite-sign (ring) or ring_ratio x weaker neighbours go
-    darks_ratio: float = 20.0  # auto stack kind: photos when median value variance > this x median residual variance
-    black_level: float | None = None  # raw black level (dead vs stuck); None = the plane's darkest mean
-    tail_false_alarms: float = 0.5  # raise a threshold until clean pixels would pass it this often by the image's own tail (0: off)
-    max_defects: int = 1_000_000  # report at most this many (strongest first); the score maps are complete
+
+    # stack kind, resources
+    stack_kind: str = "auto"  # "photos", "darks", or "auto" to decide from the statistics (the report says why)
+    darks_ratio: float = 20.0  # auto stack kind: photos when the median value variance > this x the residual's
+    threads: int = 0  # planes scored in parallel (numpy releases the GIL); 0 = one per core, up to 4
+    thread_max_pixels: int = 16_000_000  # ... but one at a time above this many pixels per plane (memory)
+    max_defects: int = 200_000  # report at most this many (strongest first); the score maps are complete
 
 
 @dataclass
 class Detection:
-    """The result of :func:`detect`: defects, complete score maps, and why."""
+    """The result of :func:`detect`: defects, complete score maps, and why.
+
+    ``defects``: one record per defect, at its peak, by descending score.
+    ``scores``: per-pixel robust z maps (pixel shape, float32, >= 0) a user can threshold:
+    "hot"/"dead" are the level z (brighter/darker), "stuck" the variance deficit, "noisy"
+    the flicker excess. A dead pixel that gives no response is found through its missing
+    variance, so its score is on the "stuck" map.
+    ``thresholds``: the thresholds used, per map: the configured ones, or higher where the
+    map's own tail was heavy (see :func:`tail_threshold`).
+    ``stack_kind``/``stack_reason``: "photos" or "darks", and why.
+    """
 
     defects: list[Defect]
     scores: dict[str, np.ndarray]
@@ -103,39 +135,32 @@ KIND_NAMES = {v: k for k, v in KIND_CODES.items()}
 
 
 # --------------------------------------------------------------------------- robust filters
-def _med3(a, b, c):
-    return np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
+def _med5_into(a, b, c, d, e, t1, t2, t3) -> np.ndarray:
+    """Element-wise median of 5 arrays with 10 min/max into preallocated buffers (returns t1).
 
-
-def _med5(a, b, c, d, e):
-    """Median of 5 arrays with 10 min/max: drop the min and max of (a..d), median of 3 with e."""
-    lo = np.maximum(np.minimum(a, b), np.minimum(c, d))
-    hi = np.minimum(np.maximum(a, b), np.maximum(c, d))
-    return _med3(lo, hi, e)
+    Drop the minimum and the maximum of (a, b, c, d): what is left, with e, holds the
+    median as the median of 3.
+    """
+    np.minimum(a, b, out=t1)
+    np.minimum(c, d, out=t2)
+    np.maximum(t1, t2, out=t1)  # lo = max(min(a, b), min(c, d))
+    np.maximum(a, b, out=t2)
+    np.maximum(c, d, out=t3)
+    np.minimum(t2, t3, out=t2)  # hi = min(max(a, b), max(c, d))
+    np.minimum(t1, t2, out=t3)
+    np.maximum(t1, t2, out=t2)
+    np.minimum(t2, e, out=t2)
+    return np.maximum(t3, t2, out=t1)  # median(lo, hi, e)
 
 
 def _median_views(views: list[np.ndarray]) -> np.ndarray:
-    if len(views) == 1:
-        return views[0].copy()
+    if len(views) == 5:
+        bufs = [np.empty(views[0].shape, views[0].dtype) for _ in range(3)]
+        return _med5_into(*views, *bufs)
     if len(views) == 3:
-        return _med3(*views)
-    if len(views) == 5:
-        return _med5(*views)
+        a, b, c = views
+        return np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
     return np.median(np.stack(views), axis=0).astype(views[0].dtype)
-
-
-# an optimal 9-comparator sorting network for 5 elements
-_SORT5 = ((0, 1), (3, 4), (2, 4), (2, 3), (0, 3), (0, 2), (1, 4), (1, 3), (1, 2))
-
-
-def _rank_views(views: list[np.ndarray], rank: int) -> np.ndarray:
-    """The ``rank``-th smallest (0-based) of a few arrays, element-wise."""
-    if len(views) == 5:
-        v = list(views)
-        for i, j in _SORT5:
-            v[i], v[j] = np.minimum(v[i], v[j]), np.maximum(v[i], v[j])
-        return v[rank]
-    return np.partition(np.stack(views), rank, axis=0)[rank]
 
 
 def _pad(a: np.ndarray, p: int) -> np.ndarray:
@@ -148,12 +173,11 @@ def _pad(a: np.ndarray, p: int) -> np.ndarray:
 def pseudo_median(a: np.ndarray, window: int = 5, spacing: int = 1) -> np.ndarray:
     """Separable median (median of row medians) over a window x window grid of samples ``spacing`` apart.
 
-    It breaks down only when most samples of most rows are outliers, e.g. a blob wider than
-    half the window, so a single defect or its demosaic smear never moves it; and it costs a
-    few min/max passes instead of a sort per pixel.
+    It breaks down only when most samples of most rows are outliers (a blob wider than half
+    the window), so a single defect or its demosaic smear never moves it; and it costs a few
+    min/max passes over whole arrays instead of a sort per pixel.
     """
-    r = window // 2
-    p = r * spacing
+    p = (window // 2) * spacing
     h, w = a.shape
     ap = _pad(a, p)
     offs = [k * spacing for k in range(window)]
@@ -161,85 +185,113 @@ def pseudo_median(a: np.ndarray, window: int = 5, spacing: int = 1) -> np.ndarra
     return _median_views([rows[o : o + h] for o in offs])
 
 
-def rank_filter(a: np.ndarray, window: int, spacing: int, rank: int) -> np.ndarray:
-    """Separable order statistic: the ``rank``-th smallest of each row's samples, then of those.
+def _reflect(i: np.ndarray, n: int) -> np.ndarray:
+    """Indices reflected at the edges as np.pad(mode="reflect") does (-1 -> 1, n -> n-2)."""
+    if n == 1:
+        return np.zeros_like(i)
+    i = np.abs(i)
+    i = (n - 1) - np.abs((n - 1) - i)
+    return np.clip(i, 0, n - 1)
 
-    With rank 1 of 5 it is a low quantile of the neighbourhood (about its 10th percentile),
-    with rank 3 a high one: "below (above) nearly all of its neighbours", robust to the
-    pixel itself and to a few other outliers.
+
+def _gather(a: np.ndarray, ys: np.ndarray, xs: np.ndarray, offsets) -> np.ndarray:
+    """Values of ``a`` at (ys + dy, xs + dx) for every offset, reflected: shape (len(ys), len(offsets))."""
+    h, w = a.shape
+    out = np.empty((len(ys), len(offsets)), a.dtype)
+    for k, (dy, dx) in enumerate(offsets):
+        out[:, k] = a[_reflect(ys + dy, h), _reflect(xs + dx, w)]
+    return out
+
+
+def _window(window: int, spacing: int) -> list[tuple[int, int]]:
+    """Offsets of a window x window grid of same-colour samples, centre excluded."""
+    r = window // 2
+    return [(dy * spacing, dx * spacing) for dy in range(-r, r + 1) for dx in range(-r, r + 1) if dy or dx]
+
+
+class _BlockScale:
+    """Robust local scale, 1.4826 x MAD per block, on a grid; read back bilinearly (no seams).
+
+    Each block's MAD is taken around its own median from every other row and column (a
+    quarter of the samples: plenty for a scale, and 4x cheaper). A floor, a fraction of the
+    plane's median scale or an absolute value, keeps clipped or perfectly flat regions, where
+    the MAD is 0, from making every tiny difference infinitely significant.
     """
-    p = (window // 2) * spacing
-    h, w = a.shape
-    ap = _pad(a, p)
-    offs = [k * spacing for k in range(window)]
-    rows = _rank_views([ap[:, o : o + w] for o in offs], rank)
-    return _rank_views([rows[o : o + h] for o in offs], rank)
 
+    def __init__(self, dev: np.ndarray, block: int, floor_frac: float = 0.0, floor_abs: float = 0.0):
+        h, w = dev.shape
+        self.shape = (h, w)
+        self.bh, self.bw = min(block, h), min(block, w)
+        nby, nbx = max(1, h // self.bh), max(1, w // self.bw)
+        sy = 2 if self.bh % 2 == 0 else 1
+        sx = 2 if self.bw % 2 == 0 else 1
+        tiles = dev[: nby * self.bh : sy, : nbx * self.bw : sx]
+        tiles = tiles.reshape(nby, self.bh // sy, nbx, self.bw // sx).transpose(0, 2, 1, 3).reshape(nby, nbx, -1)
+        med = np.median(tiles, axis=-1, keepdims=True)
+        mad = np.float32(1.4826) * np.median(np.abs(tiles - med), axis=-1)
+        floor = max(floor_abs, floor_frac * float(np.median(mad)), 1e-12)
+        self.grid = np.maximum(mad, np.float32(floor)).astype(np.float32)
 
-def _block_median(a: np.ndarray, block: int) -> tuple[np.ndarray, int, int]:
-    """Median of each block x block tile (tiles that do not fit are covered by the nearest)."""
-    h, w = a.shape
-    bh, bw = min(block, h), min(block, w)
-    nby, nbx = max(1, h // bh), max(1, w // bw)
-    tiles = a[: nby * bh, : nbx * bw].reshape(nby, bh, nbx, bw).transpose(0, 2, 1, 3).reshape(nby, nbx, bh * bw)
-    return np.median(tiles, axis=-1), bh, bw
-
-
-def _upsample(small: np.ndarray, h: int, w: int, bh: int, bw: int) -> np.ndarray:
-    """Bilinear interpolation between block centres (no seams in the score maps)."""
-
-    def axis(n, b, nb):
-        pos = np.clip((np.arange(n) + 0.5) / b - 0.5, 0, nb - 1)
+    def _axis(self, pos: np.ndarray, b: int, nb: int):
+        pos = np.clip((pos + 0.5) / b - 0.5, 0, nb - 1)
         i0 = np.floor(pos).astype(np.intp)
-        i1 = np.minimum(i0 + 1, nb - 1)
-        return i0, i1, (pos - i0).astype(np.float32)
+        return i0, np.minimum(i0 + 1, nb - 1), (pos - i0).astype(np.float32)
 
-    y0, y1, fy = axis(h, bh, small.shape[0])
-    x0, x1, fx = axis(w, bw, small.shape[1])
-    s = small.astype(np.float32)
-    rows = s[y0] * (1 - fy)[:, None] + s[y1] * fy[:, None]
-    return rows[:, x0] * (1 - fx) + rows[:, x1] * fx
+    def full(self) -> np.ndarray:
+        h, w = self.shape
+        y0, y1, fy = self._axis(np.arange(h), self.bh, self.grid.shape[0])
+        x0, x1, fx = self._axis(np.arange(w), self.bw, self.grid.shape[1])
+        rows = self.grid[y0] * (1 - fy)[:, None] + self.grid[y1] * fy[:, None]
+        return rows[:, x0] * (1 - fx) + rows[:, x1] * fx
+
+    def at(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        y0, y1, fy = self._axis(ys.astype(np.float64), self.bh, self.grid.shape[0])
+        x0, x1, fx = self._axis(xs.astype(np.float64), self.bw, self.grid.shape[1])
+        g = self.grid
+        return (g[y0, x0] * (1 - fx) + g[y0, x1] * fx) * (1 - fy) + (g[y1, x0] * (1 - fx) + g[y1, x1] * fx) * fy
 
 
-def local_scale(dev: np.ndarray, block: int, floor_frac: float, floor_abs: float = 0.0) -> np.ndarray:
-    """1.4826 x MAD of a locally centred map, per block, interpolated; floored.
+def _near(shape: tuple[int, int], ys: np.ndarray, xs: np.ndarray, radius: int) -> np.ndarray:
+    """Boolean map of pixels within ``radius`` (Chebyshev) of the given points."""
+    mask = np.zeros(shape, bool)
+    for y, x in zip(ys.tolist(), xs.tolist()):
+        mask[max(0, y - radius) : y + radius + 1, max(0, x - radius) : x + radius + 1] = True
+    return mask
 
-    The floor (a fraction of the plane's median scale) keeps clipped or perfectly flat
-    regions, where the MAD is 0, from making every tiny difference infinitely significant.
+
+_CROSS = ((-1, 0), (1, 0), (0, -1), (0, 1))
+
+
+def _remove_rings(rho: np.ndarray, rmean: np.ndarray, se: np.ndarray, cfg) -> None:
+    """Add back the -1/4 that a significant neighbour's offset leaked into each residual, in place.
+
+    Only pixels next to a significant one (|t| >= ring_t) can carry a ring, so only they are
+    visited. A neighbour counts when its residual mean has the opposite sign and
+    ring_dominance..16/ring_dominance times the magnitude (4x for an exact ring).
     """
-    med, bh, bw = _block_median(dev, block)
-    mad, _, _ = _block_median(np.abs(dev - _upsample(med, *dev.shape, bh, bw)), block)
-    mad = 1.4826 * mad
-    floor = max(floor_abs, floor_frac * float(np.median(mad)))
-    mad = np.maximum(mad, floor)
-    if not np.any(mad > 0):
-        mad = np.ones_like(mad)
-    scale = _upsample(mad, *dev.shape, bh, bw)
-    return np.maximum(scale, np.float32(max(floor, 1e-12)))
+    h, w = rmean.shape
+    sy, sx = np.nonzero(np.abs(rmean) >= np.float32(cfg.ring_t) * se)
+    if len(sy) == 0:
+        return
+    qy = np.concatenate([sy + dy for dy, _ in _CROSS])
+    qx = np.concatenate([sx + dx for _, dx in _CROSS])
+    inside = (qy >= 0) & (qy < h) & (qx >= 0) & (qx < w)
+    key = np.unique(qy[inside] * w + qx[inside])
+    qy, qx = np.divmod(key, w)
+    r = rmean[qy, qx]
+    ar = np.abs(r)
+    nb_r = _gather(rmean, qy, qx, _CROSS)
+    nb_t = np.abs(nb_r) / _gather(se, qy, qx, _CROSS)
+    anb = np.abs(nb_r)
+    ring = ((nb_r * r[:, None] < 0) & (anb >= cfg.ring_dominance * ar[:, None])
+            & (anb <= (16 / cfg.ring_dominance) * ar[:, None]) & (nb_t >= cfg.ring_t))
+    rho[qy, qx] += (np.where(ring, nb_r, 0).sum(axis=1) * 0.25).astype(rho.dtype)
 
 
 def _neighbours(a: np.ndarray) -> list[np.ndarray]:
     """The 4 nearest neighbours (up, down, left, right), reflected at the edges like the residual stream."""
     p = _pad(a, 1)
     return [p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]]
-
-
-def _ring_max(a: np.ndarray, spacing: int = 1) -> np.ndarray:
-    """Maximum over the 8 neighbours at Chebyshev distance ``spacing`` (centre excluded)."""
-    p = _pad(a, spacing)
-    h, w = a.shape
-    out = None
-    for dy in (-spacing, 0, spacing):
-        for dx in (-spacing, 0, spacing):
-            if dy or dx:
-                v = p[spacing + dy : spacing + dy + h, spacing + dx : spacing + dx + w]
-                out = v.copy() if out is None else np.maximum(out, v)
-    return out
-
-
-def _neighbour_sum(a: np.ndarray) -> np.ndarray:
-    up, down, left, right = _neighbours(a)
-    return up + down + left + right
 
 
 # --------------------------------------------------------------------------- planes
@@ -289,11 +341,11 @@ def classify_stack(stats: PixelStats, ratio: float) -> tuple[str, str]:
     Scene changes move whole neighbourhoods together, so they inflate the value variance
     but cancel in the residual; sensor noise is spatially white and shows in both alike.
     """
-    var = stats.var
-    sample = (slice(None, None, max(1, var[0].shape[0] // 512)),)
-    v = float(np.median(var[0][sample]))
-    rv = float(np.median(var[1][sample]))
-    m = float(np.median(stats.mean[0][sample]))
+    rows = slice(None, None, max(1, stats.pixel_shape[0] // 256))  # a sample of rows is plenty
+    n = max(stats.n, 1)
+    v = float(np.median(stats.m2[0][rows])) / n
+    rv = float(np.median(stats.m2[1][rows])) / n
+    m = float(np.median(stats.mean[0][rows]))
     if not np.isfinite(v) or v <= 0:
         return "darks", f"median frame-to-frame variance of the values is {v:.3g} (mean {m:.3g}): no scene changes"
     rr = v / max(rv, QUANT_VAR)
@@ -310,13 +362,14 @@ def detect(
     config: DetectConfig | None = None,
     cfa_pattern: np.ndarray | None = None,
     color_desc: str | None = None,
-    stack_kind: str = "auto",
+    stack_kind: str | None = None,
 ) -> Detection:
     """Score every pixel against its same-colour neighbourhood and report each defect once.
 
     ``cfa_pattern`` (2x2 indices into ``color_desc``, e.g. [[0, 1], [3, 2]] with "RGBG")
     marks a raw mosaic; None means RGB (channels "R", "G", "B") or grayscale ("L").
-    ``stack_kind`` is "photos", "darks" or "auto" (decided from the statistics).
+    ``stack_kind`` (None: ``config.stack_kind``) is "photos", "darks" or "auto" (decided from the statistics; it is
+    reported, the scores adapt to either kind by themselves).
     """
     cfg = config or DetectConfig()
     if cfg.window not in (3, 5, 7):
@@ -325,6 +378,7 @@ def detect(
     if n < 2:
         raise ValueError(f"need statistics over at least 2 frames to detect defects, got n={n}")
     planes, is_cfa = _planes(stats.pixel_shape, cfa_pattern, color_desc)
+    stack_kind = stack_kind or cfg.stack_kind
     if stack_kind == "auto":
         stack_kind, reason = classify_stack(stats, cfg.darks_ratio)
     elif stack_kind in ("photos", "darks"):
@@ -332,33 +386,51 @@ def detect(
     else:
         raise ValueError(f"stack_kind must be 'auto', 'photos' or 'darks', got {stack_kind!r}")
 
-    spacing = 1 if is_cfa else (cfg.rgb_spacing if len(stats.pixel_shape) == 3 else cfg.gray_spacing)
     shape = stats.pixel_shape
+    spacing = 1 if is_cfa else (cfg.rgb_spacing if len(shape) == 3 else cfg.gray_spacing)
     score_maps = {k: np.zeros(shape, np.float32) for k in KIND_CODES}
-    var_sd = math.sqrt(2.0 / max(n - 1, 1))
-    luma = None
-    if not is_cfa and len(planes) == 3:  # demosaiced RGB: luma is where JPEG keeps a sensel sharp
-        luma = {"rho": np.zeros(shape[:2], np.float32)}
     tails: dict[str, list] = {k: [] for k in KIND_CODES}
-    step = max(1, int(np.prod(shape)) // 2_000_000)
-    parts = [_score_plane(stats, pl, cfg, n, spacing, var_sd, score_maps, luma, tails, step) for pl in planes]
+    workers = cfg.threads or min(os.cpu_count() or 1, 4)
+    workers = max(1, min(workers, len(planes), 1 if np.prod(shape[:2]) > cfg.thread_max_pixels else workers))
+    args = (cfg, spacing, score_maps, tails, len(planes), is_cfa)
+    if workers > 1:  # numpy releases the GIL in its loops: planes overlap on the cores
+        with ThreadPoolExecutor(workers) as pool:
+            parts = list(pool.map(lambda pl: _score_plane(stats, pl, *args), planes))
+    else:
+        parts = [_score_plane(stats, pl, *args) for pl in planes]
     cand = {k: np.concatenate([c[k] for c in parts]) for k in parts[0]}
-    if luma is not None:
-        z_y = np.abs(luma["rho"]) / local_scale(luma["rho"], cfg.scale_block, cfg.scale_floor)
-        cand["luma_amp"] = z_y[cand["y"], cand["x"]]
-        del z_y, luma
-    thresholds = {"hot": cfg.hot_threshold, "dead": cfg.dead_threshold, "stuck": cfg.stuck_threshold,
+    if not is_cfa and len(planes) == 3:
+        cand["luma_amp"] = _blob_amplitude(stats, cfg, cand["y"], cand["x"])
+
+    # 1. peaks: classify at the configured thresholds and keep one candidate per blob
+    configured = {"hot": cfg.hot_threshold, "dead": cfg.dead_threshold, "stuck": cfg.stuck_threshold,
                   "noisy": cfg.noisy_threshold}
-    if cfg.tail_false_alarms > 0:
-        for k, v in thresholds.items():
-            sample = np.concatenate(tails[k])
-            thresholds[k] = max(v, tail_threshold(sample, sample.size * step, cfg.tail_false_alarms))
-    _classify(cand, thresholds, cfg)
+    _classify(cand, configured, cfg, stack_kind == "darks")
     cand = {k: v[cand["kind"] > 0] for k, v in cand.items()}
     cand = _one_per_pixel(cand)
-    keep = _suppress(cand, cfg, is_cfa)
-    order = np.argsort(-cand["score"][keep], kind="stable")
-    idx = np.flatnonzero(keep)[order][: cfg.max_defects]
+    if len(cand["y"]) > cfg.max_defects:  # keep suppression affordable on a hopeless input
+        top = np.argsort(-cand["strength"], kind="stable")[: cfg.max_defects]
+        cand = {k: v[top] for k, v in cand.items()}
+    cand = {k: v[_suppress(cand, cfg, is_cfa)] for k, v in cand.items()}
+
+    # 2. thresholds: no lower than configured, raised where a map's own tail is heavy. Pixels next
+    # to a strong peak are left out of the tails: its rings and JPEG ringing are accounted for.
+    thresholds = dict(configured)
+    if cfg.tail_false_alarms > 0:
+        strong = np.abs(cand["z_level"]) >= cfg.tail_exclude_strength  # rings are a level phenomenon
+        near = _near(shape[:2], cand["y"][strong], cand["x"][strong],
+                     2 if is_cfa else max(cfg.ring_radius, cfg.nms_radius))
+        for k, v in thresholds.items():
+            if k not in cfg.tail_kinds.split():
+                continue
+            values = np.concatenate([c[0] for c in tails[k]])
+            far = ~near[np.concatenate([c[1] for c in tails[k]]), np.concatenate([c[2] for c in tails[k]])]
+            size = sum(c[3] for c in tails[k]) * (far.mean() if far.size else 1.0)
+            thresholds[k] = max(v, tail_threshold(values[far], int(size), cfg.tail_false_alarms))
+        # 3. the peaks, classified again at the final thresholds (a weaker kind can take over)
+        _classify(cand, thresholds, cfg, stack_kind == "darks")
+        cand = {k: v[cand["kind"] > 0] for k, v in cand.items()}
+    idx = np.argsort(-cand["score"], kind="stable")
     defects = [_defect(cand, i) for i in idx]
     return Detection(defects, score_maps, thresholds, stack_kind, reason)
 
@@ -366,122 +438,166 @@ def detect(
 def tail_threshold(sample: np.ndarray, size: int, false_alarms: float, p1: float = 1e-2, p2: float = 1e-3) -> float:
     """The score that clean pixels would pass ``false_alarms`` times in ``size`` pixels, by their own tail.
 
-    ``sample`` is an even subsample of a score map, only where the kind's other conditions
-    hold (``size`` such pixels in all). The tail between its 1-p1 and 1-p2 quantiles (defects, even smeared by JPEG, are
-    far rarer than p2) is fitted with an exponential and extrapolated to ``size``. A
-    Gaussian tail falls faster than that, so on a well-behaved sensor this stays below the
-    configured thresholds; it rises only where the data are heavy-tailed: the lognormal
-    dark current of darks, JPEG artefacts, or scene edges and specular highlights of single
-    frames in photos.
+    ``sample`` is an even subsample of a score map of ``size`` pixels, without the
+    surroundings of strong defects. The tail between its 1-p1 and 1-p2 quantiles (defects,
+    even smeared by JPEG, are far rarer than p2) is fitted with an exponential and
+    extrapolated to ``size``. A Gaussian tail falls faster than that, so on a well-behaved
+    sensor this stays below the configured thresholds; it rises where the data are
+    heavy-tailed: the lognormal dark current of darks, JPEG artefacts, or scene edges and
+    specular highlights of single frames in photos.
     """
-    if sample.size < 10 / p2:
+    if sample.size < 20 / p2:
         return 0.0
     q1, q2 = np.quantile(sample, [1 - p1, 1 - p2])
     slope = max(float(q2 - q1), 0.0) / math.log(p1 / p2)
     return float(q2 + slope * math.log(max(size * p2 / false_alarms, 1.0)))
 
 
-def _score_plane(stats, pl: _Plane, cfg: DetectConfig, n: int, spacing: int, var_sd: float, score_maps,
-                 luma: dict | None = None, tails: dict | None = None, step: int = 1) -> dict:
+def _blob_amplitude(stats, cfg: DetectConfig, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """|luma of the mean image minus its local median| over its local MAD, at the given pixels.
+
+    In a demosaiced JPEG one sensel becomes a blob a few pixels wide, sharp in luma (kept at
+    full resolution) and blurred in chroma. Against a median taken around the blob, its
+    centre stands out most, while the residual's rings and the chroma smear, which carry the
+    largest z at some distance, lie inside the blob and stand out less. Used only to rank
+    the candidates of one blob.
+    """
+    mean = stats.mean[0]
+    y = (np.float32(0.299) * mean[..., 0] + np.float32(0.587) * mean[..., 1]
+         + np.float32(0.114) * mean[..., 2]).astype(np.float32)
+    y -= pseudo_median(y, cfg.window, cfg.rgb_spacing)
+    return np.abs(y[ys, xs]) / _BlockScale(y, cfg.scale_block, cfg.scale_floor).at(ys, xs)
+
+
+def _score_plane(stats, pl: _Plane, cfg: DetectConfig, spacing: int, score_maps, tails, n_planes: int,
+                 is_mosaic: bool) -> dict:
     """Score maps of one same-colour plane, and the attributes of its candidate pixels.
 
-    Candidates are pixels past the configured thresholds (the final ones can only be higher),
-    so that classification can wait until the tail thresholds of the whole image are known.
+    Candidates are pixels past the configured thresholds (the final ones can only be
+    higher), so that classification can wait until the tail thresholds of the whole image
+    are known. Everything only a candidate needs (neighbour quantiles, reference mean) is
+    computed at the candidates alone.
     """
     f32 = np.float32
-    mu = stats.mean[0][pl.sel].astype(f32)
-    var = np.maximum(stats.m2[0][pl.sel] / n, 0).astype(f32)
-    rmean = stats.mean[1][pl.sel].astype(f32)
-    rvar = np.maximum(stats.m2[1][pl.sel] / n, 0).astype(f32)
+    n = f32(stats.n)
     q = f32(QUANT_VAR)
+    rmean = stats.mean[1][pl.sel].astype(f32)
+    rvar = stats.m2[1][pl.sel].astype(f32)
+    rvar /= n
+    np.maximum(rvar, 0, out=rvar)
 
-    # level: t statistic of the residual mean (its own standard error), with the ring removed: a
-    # defect puts -1/4 of its offset into each same-colour neighbour's residual. Where a significant
-    # neighbour (|t| >= ring_t) has the opposite sign and 2..8x the residual (4x for an exact
-    # ring, with ring_dominance = 2), that quarter is added back.
-    se = np.sqrt((rvar + q * f32(1.25)) / f32(n))
-    t0 = rmean / se
-    corr = np.zeros_like(rmean)
-    abs_r = np.abs(rmean)
-    lo_ratio, hi_ratio = f32(cfg.ring_dominance), f32(16 / cfg.ring_dominance)
-    for rp, tp in zip(_neighbours(rmean), _neighbours(t0)):
-        ring = ((rp * rmean < 0) & (np.abs(rp) >= lo_ratio * abs_r) & (np.abs(rp) <= hi_ratio * abs_r)
-                & (np.abs(tp) >= f32(cfg.ring_t)))
-        corr += np.where(ring, rp, f32(0))
-    rho = rmean + corr / f32(4)
-    del corr, abs_r, t0
-    t = rho / se
-    if luma is not None:  # BT.601 luma weights, as in JPEG
-        luma["rho"] += f32((0.299, 0.587, 0.114)[pl.channel]) * rho
-    z_level = t / local_scale(t, cfg.scale_block, 0.0, cfg.level_scale_floor)
-    # the size of the offset against its local spread, without the pixel's own standard error:
-    # ranks the pixels of one blob by amplitude (for non-maximum suppression only)
-    z_amp = np.abs(rho) / local_scale(rho, cfg.scale_block, cfg.scale_floor)
-    ref_mu = pseudo_median(mu, cfg.window, spacing)
+    # level: t statistic of the residual mean (its own standard error keeps single-frame events,
+    # like a specular highlight, from counting), with the ring removed: a defect puts -1/4 of its
+    # offset into each same-colour neighbour's residual. Where a significant neighbour (|t| >=
+    # ring_t) has the opposite sign and ring_dominance..16/ring_dominance times the residual (4x
+    # for an exact ring), that quarter is added back.
+    se = rvar + q * f32(1.25)
+    se /= n
+    np.sqrt(se, out=se)
+    rho = rmean.copy()
+    _remove_rings(rho, rmean, se, cfg)
+    z_level = np.divide(rho, se, out=se)  # t
+    z_level /= _BlockScale(z_level, cfg.scale_block, 0.0, cfg.level_scale_floor).full()
 
-    # stuck: value variance relative to the neighbours' (log ratio, robust scale)
-    lvar = np.log(var + q)
+    # stuck: log value variance relative to the neighbours' (robust location and scale)
+    var_floor = cfg.var_scale_floor * math.sqrt(2.0 / max(stats.n - 1, 1))
+    lvar = stats.m2[0][pl.sel].astype(f32)
+    lvar /= n
+    np.maximum(lvar, 0, out=lvar)
+    lvar += q
+    np.log(lvar, out=lvar)
     ref_lvar = pseudo_median(lvar, cfg.window, spacing)
-    dvar = lvar - ref_lvar
-    z_var = dvar / local_scale(dvar, cfg.scale_block, 0.0, cfg.var_scale_floor * var_sd)
+    z_var = lvar - ref_lvar
+    z_var /= _BlockScale(z_var, cfg.scale_block, 0.0, var_floor).full()
 
-    # noisy: de-ringed residual variance relative to the neighbours'
-    own_rvar = np.maximum(rvar - _neighbour_sum(rvar) / f32(16), 0)
-    lrv = np.log(own_rvar + q)
+    # noisy: the same on the residual variance, after removing the 1/16 of each neighbour's
+    # variance that the 4-neighbour mean leaks into it (so a flickering pixel's neighbours stay
+    # quiet). Neighbourhoods far quieter than the plane's typical one are clipped or flat: a pixel
+    # there varies because it sits at the edge of the clipping, not because it flickers.
+    quiet = math.log(cfg.noisy_min_neighbour_var * float(np.median(rvar[::4, ::4])) + QUANT_VAR)
+    up, down, left, right = _neighbours(rvar)
+    leak = up + down
+    leak += left
+    leak += right
+    leak *= f32(-1 / 16)
+    leak += rvar
+    del up, down, left, right, rvar
+    np.maximum(leak, 0, out=leak)
+    leak += q
+    lrv = np.log(leak, out=leak)
     ref_lrv = pseudo_median(lrv, cfg.window, spacing)
-    drv = lrv - ref_lrv
-    z_noise = drv / local_scale(drv, cfg.scale_block, 0.0, cfg.var_scale_floor * var_sd)
+    z_noise = lrv - ref_lrv
+    z_noise /= _BlockScale(z_noise, cfg.scale_block, 0.0, var_floor).full()
 
     score_maps["hot"][pl.sel] = np.maximum(z_level, 0)
     score_maps["dead"][pl.sel] = np.maximum(-z_level, 0)
     score_maps["stuck"][pl.sel] = np.maximum(-z_var, 0)
     score_maps["noisy"][pl.sel] = np.maximum(z_noise, 0)
 
-    # candidates: past a configured threshold, and for the variance kinds clearly outside the
-    # range of (nearly) all neighbours, not just their median
-    low = 1 if cfg.window > 3 else 0
-    below_all = lvar - rank_filter(lvar, cfg.window, spacing, low) <= math.log(cfg.stuck_var_ratio)
-    above_all = lrv - rank_filter(lrv, cfg.window, spacing, cfg.window - 1 - low) >= math.log(cfg.noisy_var_ratio)
-    # flicker is a property of one sensel: if its nearest same-colour neighbours are restless too, a
-    # scene event (a specular highlight or an edge in a few frames) is the likelier cause
-    above_all &= _ring_max(lrv, spacing) - ref_lrv <= math.log(cfg.noisy_isolation)
-    if tails is not None:
-        for kind, gate in (("hot", None), ("dead", None), ("stuck", below_all), ("noisy", above_all)):
-            values = score_maps[kind][pl.sel].reshape(-1)[::step]
-            if gate is not None:
-                values = values[gate.reshape(-1)[::step]]
-            tails[kind].append(values.copy())
     cand = ((z_level >= cfg.hot_threshold) | (z_level <= -cfg.dead_threshold)
-            | ((z_var <= -cfg.stuck_threshold) & below_all) | ((z_noise >= cfg.noisy_threshold) & above_all))
+            | (z_var <= -cfg.stuck_threshold) | (z_noise >= cfg.noisy_threshold))
     ys, xs = np.nonzero(cand)
+    del cand
+
+    # the variance kinds also need the pixel clearly outside the range of (nearly) all of its
+    # neighbours, not just far from their median; flicker also needs quiet nearest neighbours
+    offsets = _window(cfg.window, spacing)
+    k_lo = max(0, len(offsets) // 10)  # about the 10th percentile of the neighbourhood, and the 90th
+
+    def gates(gy, gx):
+        low = np.partition(_gather(lvar, gy, gx, offsets), k_lo, axis=1)[:, k_lo]
+        below = lvar[gy, gx] - low <= math.log(cfg.stuck_var_ratio)
+        nb = _gather(lrv, gy, gx, offsets)
+        high = np.partition(nb, len(offsets) - 1 - k_lo, axis=1)[:, len(offsets) - 1 - k_lo]
+        ring8 = _gather(lrv, gy, gx, _window(3, spacing)).max(axis=1)
+        above = ((lrv[gy, gx] - high >= math.log(cfg.noisy_var_ratio))
+                 & (ring8 - ref_lrv[gy, gx] <= math.log(cfg.noisy_isolation))
+                 & (ref_lrv[gy, gx] >= quiet))
+        return below, above
+
+    below_all, above_all = gates(ys, xs)
+    if not is_mosaic and cfg.noisy_edge_margin:  # demosaic and JPEG edge padding disturb the outer block
+        e = cfg.noisy_edge_margin
+        h, w = z_level.shape
+        above_all &= (ys >= e) & (ys < h - e) & (xs >= e) & (xs < w - e)
+    # an even sample of each score map, for its tail (with image coordinates)
+    step = max(1, z_level.size * n_planes // cfg.tail_samples)
+    ty, tx = np.divmod(np.arange(0, z_level.size, step), z_level.shape[1])
+    for kind in KIND_CODES:
+        tails[kind].append((score_maps[kind][pl.sel][ty, tx], pl.y0 + pl.step * ty, pl.x0 + pl.step * tx, z_level.size))
+
     g = (ys, xs)
+    mu = stats.mean[0][pl.sel]
+    mu_c = mu[g].astype(f32)
+    ref_mu = np.median(_gather(mu, ys, xs, offsets), axis=1).astype(f32)
     black = cfg.black_level if cfg.black_level is not None else float(mu.min())
     m = len(ys)
+    rho_c = rho[g]
     return {
         "y": (pl.y0 + pl.step * ys).astype(np.int64),
         "x": (pl.x0 + pl.step * xs).astype(np.int64),
         "channel": np.full(m, pl.channel, np.int64),
         "color": np.full(m, pl.color, dtype=object),
         "plane": np.full(m, pl.y0 * 2 + pl.x0 + 4 * pl.channel, np.int64),
-        "mean": mu[g],
-        "std": np.sqrt(var[g]),
-        "ref_mean": ref_mu[g],
+        "mean": mu_c,
+        "std": np.sqrt(np.maximum(stats.m2[0][pl.sel][g], 0) / stats.n).astype(f32),
+        "ref_mean": ref_mu,
         "ref_std": np.sqrt(np.maximum(np.exp(ref_lvar[g]) - q, 0)),
         "black": np.full(m, black, np.float32),
         "rmean": rmean[g],
-        "rho": rho[g],
+        "rho": rho_c,
         "z_level": z_level[g],
-        "z_amp": z_amp[g],
+        "z_amp": np.abs(rho_c) / _BlockScale(rho, cfg.scale_block, cfg.scale_floor).at(ys, xs),
         "z_var": z_var[g],
         "z_noise": z_noise[g],
-        "below_all": below_all[g],
-        "above_all": above_all[g],
-        "rstd": np.sqrt(own_rvar[g]),
+        "below_all": below_all,
+        "above_all": above_all,
+        "rstd": np.sqrt(np.maximum(np.exp(lrv[g]) - q, 0)),
         "ref_rstd": np.sqrt(np.maximum(np.exp(ref_lrv[g]) - q, 0)),
     }
 
 
-def _classify(c: dict, thr: dict[str, float], cfg: DetectConfig) -> None:
+def _classify(c: dict, thr: dict[str, float], cfg: DetectConfig, darks: bool = False) -> None:
     """Kind and score of every candidate, in order of precedence (adds "kind", "score", ...).
 
     1. far less variance than (nearly) all neighbours: dead if it gives (almost) no signal
@@ -490,6 +606,10 @@ def _classify(c: dict, thr: dict[str, float], cfg: DetectConfig) -> None:
     2. consistently brighter / darker: hot / dead, unless the extra variance explains the
        offset (flicker shifts the mean as well);
     3. far more variance than (nearly) all neighbours: noisy.
+
+    In darks every pixel is near black, where data clip: a variance-less pixel darker than
+    its neighbours is only dead if its level says so too, and never if it sits at the data's
+    floor in every frame (clipped at black: how dark it really is cannot be known).
     """
     zl, zv, zn = c["z_level"], c["z_var"], c["z_noise"]
     m = len(zl)
@@ -501,13 +621,19 @@ def _classify(c: dict, thr: dict[str, float], cfg: DetectConfig) -> None:
     is_stuck = (zv <= -thr["stuck"]) & c["below_all"]
     no_signal = sig_ratio <= cfg.dead_fraction
     cold = (sig_ratio < 1) & (var_ratio >= cfg.cold_var_fraction * np.clip(sig_ratio, 0, 1) ** 2) & (zl < 0)
+    darker = no_signal | cold
+    pinned = (c["std"] <= 1e-6) & (c["mean"] <= c["black"] + 1e-6)  # at the data's floor in every frame
+    if darks:
+        is_stuck &= (~darker | (zl <= -thr["dead"])) & ~pinned
     kind[is_stuck] = KIND_CODES["stuck"]
-    kind[is_stuck & (no_signal | cold)] = KIND_CODES["dead"]
+    kind[is_stuck & darker] = KIND_CODES["dead"]
     score[is_stuck] = -zv[is_stuck]
     noisy = (zn >= thr["noisy"]) & c["above_all"]
     excess_sd = np.sqrt(np.maximum(c["rstd"] ** 2 - c["ref_rstd"] ** 2, 0))
     flicker = noisy & (excess_sd >= cfg.noisy_excess_ratio * np.abs(c["rho"]))
     lvl = ~is_stuck & ((zl >= thr["hot"]) | (zl <= -thr["dead"])) & ~flicker
+    if darks:
+        lvl &= ~pinned
     kind[lvl] = np.where(zl[lvl] > 0, KIND_CODES["hot"], KIND_CODES["dead"])
     score[lvl] = np.abs(zl[lvl])
     nz = ~is_stuck & ~lvl & noisy
@@ -516,9 +642,10 @@ def _classify(c: dict, thr: dict[str, float], cfg: DetectConfig) -> None:
     c["kind"], c["score"] = kind, score
     c["rank"] = np.where(is_stuck, 0, np.where(lvl, 1, 2)).astype(np.int8)
     c["sign"] = np.sign(zl).astype(np.int8)
-    c["strength"] = np.maximum(np.maximum(c["z_amp"], np.abs(zv)), zn)
-    if "luma_amp" in c:  # JPEG: chroma rings around a defect can be as strong as it is, but have little luma
-        c["strength"] = np.maximum(c["strength"], c["luma_amp"])
+    # JPEG: the residual's rings and the chroma smear around a defect can be as strong as it is in
+    # one channel; the luma blob ranks the pixels of a blob instead
+    amp = c["luma_amp"] if "luma_amp" in c else c["z_amp"]
+    c["strength"] = np.maximum(np.maximum(amp, np.abs(zv)), zn)
 
 
 def _one_per_pixel(c: dict) -> dict:
@@ -551,7 +678,8 @@ def _suppress(c: dict, cfg: DetectConfig, is_cfa: bool) -> np.ndarray:
     ``nms_radius`` px in any channel (one sensel smears into a blob across channels), or a
     kept one ``ring_ratio`` times stronger lies within ``ring_radius`` px (the residual's
     opposite-sign ring, and JPEG's ringing over its 8x8 blocks), or one ``far_ring_ratio``
-    times stronger within ``far_ring_radius`` (ringing over 16x16 chroma MCUs).
+    times stronger whose blob (+-nms_radius) touches the candidate's ``jpeg_block`` cell
+    (ringing fills the 16x16 chroma blocks of a 4:2:0 JPEG, but does not leave them).
     Mosaics: sensels do not smear, so only the same CFA colour counts; a candidate is dropped
     next to a stronger one (``nms_radius_cfa``, 2 = the 8 nearest same-colour sensels) only
     when its level has the opposite sign (the -1/4 ring a hot pixel leaves in its neighbours'
@@ -563,12 +691,12 @@ def _suppress(c: dict, cfg: DetectConfig, is_cfa: bool) -> np.ndarray:
     if m == 0:
         return keep
     order = np.argsort(-c["strength"], kind="stable")
-    r_far = 0
+    block = 0
     if is_cfa:
         r_nms, r_ring = 0, cfg.nms_radius_cfa
     else:
-        r_nms, r_ring, r_far = cfg.nms_radius, cfg.ring_radius, cfg.far_ring_radius
-    cell = max(r_nms, r_ring, r_far, 1)
+        r_nms, r_ring, block = cfg.nms_radius, cfg.ring_radius, cfg.jpeg_block
+    cell = max(r_nms, r_ring, block + r_nms, 1)
     grid: dict[tuple[int, int], list[int]] = {}
     ys, xs, sc, sign, plane = c["y"], c["x"], c["strength"], c["sign"], c["plane"]
     for i in order:
@@ -585,8 +713,11 @@ def _suppress(c: dict, cfg: DetectConfig, is_cfa: bool) -> np.ndarray:
                 stronger = sc[j] >= cfg.ring_ratio * sc[i]
                 opposite = sign[j] * sign[i] < 0
                 dropped = stronger or (is_cfa and opposite)
-            elif d <= r_far:
-                dropped = sc[j] >= cfg.far_ring_ratio * sc[i]
+            elif block and sc[j] >= cfg.far_ring_ratio * sc[i]:
+                # JPEG ringing stays in the blocks that the kept defect's blob touches
+                by, bx = int(ys[j]) // block, int(xs[j]) // block
+                dropped = ((y // block == by or (y - r_nms) // block == by or (y + r_nms) // block == by)
+                           and (x // block == bx or (x - r_nms) // block == bx or (x + r_nms) // block == bx))
             if dropped:
                 break
         if not dropped:
@@ -596,17 +727,20 @@ def _suppress(c: dict, cfg: DetectConfig, is_cfa: bool) -> np.ndarray:
 
 
 def _defect(c: dict, i: int) -> Defect:
+    """One record, with the evidence that decided its class in words."""
     kind = KIND_NAMES[int(c["kind"][i])]
     mu, ref = float(c["mean"][i]), float(c["ref_mean"][i])
     sd, ref_sd = float(c["std"][i]), float(c["ref_std"][i])
-    if kind in ("hot", "dead") and not (kind == "dead" and c["z_var"][i] < 0 and abs(c["z_var"][i]) >= abs(c["z_level"][i])):
-        detail = (f"mean {mu:.4g} vs neighbours {ref:.4g} ({mu - ref:+.3g}, z {c['z_level'][i]:+.1f}); "
-                  f"residual {float(c['rmean'][i]):+.3g}/frame")
-    elif kind in ("stuck", "dead"):
-        detail = f"std {sd:.3g} vs neighbours {ref_sd:.3g} (z {c['z_var'][i]:+.1f}); mean {mu:.4g} vs {ref:.4g}"
+    rank = int(c["rank"][i])
+    if rank == 0:
+        what = "no response" if kind == "dead" else f"stuck near {mu:.4g}"
+        detail = f"{what}: std {sd:.3g} vs neighbours {ref_sd:.3g} (z {c['z_var'][i]:+.1f}); mean {mu:.4g} vs {ref:.4g}"
+    elif rank == 1:
+        detail = (f"{'brighter' if kind == 'hot' else 'darker'}: mean {mu:.4g} vs neighbours {ref:.4g}; "
+                  f"residual {float(c['rho'][i]):+.3g}/frame (z {c['z_level'][i]:+.1f})")
     else:
         detail = (f"flicker: residual std {float(c['rstd'][i]):.3g} vs neighbours {float(c['ref_rstd'][i]):.3g} "
-                  f"(z {c['z_noise'][i]:+.1f})")
+                  f"(z {c['z_noise'][i]:+.1f}); mean {mu:.4g} vs {ref:.4g}")
     return Defect(
         x=int(c["x"][i]), y=int(c["y"][i]), channel=int(c["channel"][i]), kind=kind, mean=mu, std=sd,
         score=float(c["score"][i]), color=str(c["color"][i]), neighbour_mean=ref, neighbour_std=ref_sd,
