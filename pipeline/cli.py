@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--merge", action="store_true", help="add these files to the stats already in --out")
     p.add_argument("--all-groups", action="store_true", default=None,
                    help="scan every camera/shape group into its own subfolder of --out (default: the largest only)")
+    p.add_argument("--uniform", action="store_true", default=None,
+                   help="all files are from one camera with one layout: read only the first file's header")
     p.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
 
     d = sub.add_parser("detect", help="classify defects again from saved stats (no image is read)")
@@ -81,6 +83,7 @@ def _scan(args) -> int:
         "cluster.workers": args.workers,
         "scan.batch_size": args.batch_size,
         "scan.all_groups": args.all_groups,
+        "scan.uniform": args.uniform,
     })
     result = scan(args.inputs, args.out, config, merge=args.merge, log=_say, progress=not args.no_progress)
     for path in [p for r in [result, *result.others] for p in r.outputs]:

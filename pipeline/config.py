@@ -36,6 +36,7 @@ class ScanConfig:
     tile_values: int = 1048576  # values (rows x width x channels) per spatial tile: bounds every task's memory
     split_every: int = 4  # partials merged per combine task in the tree reduction
     probe_batch: int = 64  # headers read per discovery task
+    uniform: bool = False  # the set is one camera and layout: decode only the first header, just stat the rest
     checkpoint_files: int = 256  # files per checkpointed segment: an interrupted scan resumes from these
     all_groups: bool = False  # scan every camera/shape group into its own subfolder instead of the largest only
 

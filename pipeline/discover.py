@@ -12,7 +12,9 @@ import glob
 import os
 from dataclasses import dataclass
 
-from .readers import Header, is_remote, is_supported, read_header
+import dataclasses
+
+from .readers import Header, file_stat, is_remote, is_supported, read_header
 
 GLOB_CHARS = set("*?[")
 
@@ -75,6 +77,21 @@ def _expand_remote(url: str) -> list[str]:
 def probe(paths: list[str]) -> list[Header]:
     """Read the headers of a batch of files (runs on a worker)."""
     return [read_header(p) for p in paths]
+
+
+def probe_like(paths: list[str], template: Header) -> list[Header]:
+    """For a set the user says is uniform: stat each file, assume the template's layout.
+
+    Nothing is opened; a file that does not match is still caught when it is decoded.
+    """
+    out = []
+    for path in paths:
+        try:
+            size, mtime = file_stat(path)
+            out.append(dataclasses.replace(template, path=path, size=size, mtime=mtime))
+        except OSError as exc:
+            out.append(Header(path, error="file not found" if isinstance(exc, FileNotFoundError) else str(exc)))
+    return out
 
 
 @dataclass

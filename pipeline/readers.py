@@ -83,7 +83,7 @@ def _local_or_bytes(path: str):
         yield _local(path)
 
 
-def _stat(path: str) -> tuple[int, float]:
+def file_stat(path: str) -> tuple[int, float]:
     """Size and modification time (-1 where a remote store does not say)."""
     if is_remote(path):
         import fsspec
@@ -111,7 +111,7 @@ def read_header(path: str) -> Header:
     """Shape, dtype and camera identity without decoding pixels. Never raises: errors go
     into ``Header.error`` so one bad file cannot stop discovery."""
     try:
-        size, mtime = _stat(path)
+        size, mtime = file_stat(path)
         if size == 0:
             return Header(path, size=0, mtime=mtime, error="empty file")
         with _local_or_bytes(path) as src:
@@ -165,8 +165,25 @@ def _raw_identity(src) -> tuple[str, str, str]:
         return "", "", ""
 
 
+_JPEG_EXTENSIONS = frozenset({".jpg", ".jpeg"})
+
+
 def read_pixels(path: str) -> np.ndarray:
-    """Decode one file to its stored pixel grid (raw: the visible CFA mosaic, copied)."""
+    """Decode one file to its stored pixel grid (raw: the visible CFA mosaic, copied).
+
+    JPEGs take a fast path through simplejpeg (libjpeg-turbo) where it is known to give the
+    very same array as imageio's Pillow path (see ``_decode_jpeg_fast``); anything it refuses
+    falls back to imageio, which then decides and names the error.
+    """
+    ext = extension(path)
+    if ext in _JPEG_EXTENSIONS:
+        data = _read_bytes(path)
+        pixels = _decode_jpeg_fast(data)
+        if pixels is not None:
+            return pixels
+        import imageio.v3 as iio
+
+        return np.asarray(iio.imread(data, extension=ext))
     with _local_or_bytes(path) as src:
         if is_raw(path):
             import rawpy
@@ -176,6 +193,45 @@ def read_pixels(path: str) -> np.ndarray:
         import imageio.v3 as iio
 
         return np.asarray(iio.imread(src, extension=extension(path)))
+
+
+def _read_bytes(path: str) -> bytes:
+    if is_remote(path):
+        import fsspec
+
+        with fsspec.open(path, "rb") as fh:
+            return fh.read()
+    with open(_local(path), "rb") as fh:
+        return fh.read()
+
+
+# JPEG colour spaces for which simplejpeg's default decode (accurate integer DCT, fancy
+# upsampling) equals Pillow's pixel for pixel; tests/test_readers.py checks every
+# subsampling (4:4:4, 4:2:2, 4:2:0, 4:4:0, 4:1:1), progressive and EXIF-rotated files.
+# CMYK/YCCK (Pillow keeps 4 channels, Adobe-inverted) and anything unusual go to imageio.
+_FAST_JPEG_COLORSPACES = {"YCbCr": "RGB", "Gray": "GRAY"}
+
+
+def _decode_jpeg_fast(data: bytes) -> np.ndarray | None:
+    """simplejpeg's decode in the stored orientation, or None to let imageio handle the file.
+
+    Never pass ``fastdct``/``fastupsample``: those trade exactness for speed and no longer
+    match Pillow. ``strict`` stays on, so a file with recoverable damage (which Pillow may
+    still decode) is left to imageio rather than decoded differently.
+    """
+    try:
+        import simplejpeg
+    except ImportError:  # pragma: no cover - optional speed-up
+        return None
+    try:
+        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
+        target = _FAST_JPEG_COLORSPACES.get(colorspace)
+        if target is None:
+            return None
+        pixels = simplejpeg.decode_jpeg(data, colorspace=target, fastdct=False, fastupsample=False)
+    except Exception:  # noqa: BLE001 - malformed, truncated or unsupported: imageio decides
+        return None
+    return pixels.reshape(height, width) if target == "GRAY" else pixels
 
 
 def failure_reason(exc: BaseException) -> str:

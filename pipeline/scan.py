@@ -22,8 +22,8 @@ from .checkpoint import Checkpoints
 from .cluster import ProgressBar, open_client
 from .config import Config
 from .detect import Detection
-from .discover import Group, expand, group, probe
-from .readers import Header, read_pixels
+from .discover import Group, expand, group, probe, probe_like
+from .readers import Header, read_header, read_pixels
 from .results import write_results
 from .reduce import image_array, planes_to_stats, stats_planes
 from .stats import STREAMS, PixelStats, max_batch_frames, neighbour_stride
@@ -90,7 +90,7 @@ def scan(inputs: list[str], out_dir: str | Path, config: Config | None = None, c
     log(f"found {len(expansion.paths)} files")
 
     def with_client(c: Client) -> ScanResult:
-        headers = _probe_all(c, expansion.paths, config.scan.probe_batch, progress)
+        headers = _probe_all(c, expansion.paths, config.scan, progress)
         groups, skipped = _stackable_groups(headers)
         run = dict(client=c, config=config, merge=merge, log=log, progress=progress, detect_defects=detect_defects,
                    started=started)
@@ -189,10 +189,18 @@ def _load_prior(out_dir: Path, main: Group) -> tuple[PixelStats | None, dict]:
     return prior, attrs
 
 
-def _probe_all(client: Client, paths: list[str], batch: int, progress: bool) -> list[Header]:
-    """Read every header once, in parallel on the workers."""
-    chunks = [paths[i : i + batch] for i in range(0, len(paths), batch)]
-    futures = client.map(probe, chunks, pure=False)
+def _probe_all(client: Client, paths: list[str], settings, progress: bool) -> list[Header]:
+    """Read every header once, in parallel on the workers (or only the first, for a uniform set)."""
+    batch = settings.probe_batch
+    if settings.uniform:
+        template = client.submit(read_header, paths[0], pure=False).result()
+        if template.error:
+            raise NoImagesError(f"the first file, {paths[0]}, is not usable: {template.error}")
+        chunks = [paths[i : i + batch] for i in range(0, len(paths), batch)]
+        futures = client.map(probe_like, chunks, template=template, pure=False)
+    else:
+        chunks = [paths[i : i + batch] for i in range(0, len(paths), batch)]
+        futures = client.map(probe, chunks, pure=False)
     if progress and len(chunks) > 1:
         ProgressBar(futures, "headers", scheduler=client.scheduler.address, interval="200ms")
     return [h for part in client.gather(futures) for h in part]

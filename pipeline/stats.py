@@ -134,9 +134,22 @@ def residual_x4(frame: np.ndarray, stride: int, pad_rows: int) -> np.ndarray:
 
 
 def accumulate(sums: IntegerSums, frames: np.ndarray, stride: int, pad_rows: int) -> IntegerSums:
-    """Add a block of frames (k, rows + 2*pad_rows, W[, C]) to the integer sums in place."""
+    """Add a block of frames (k, rows + 2*pad_rows, W[, C]) to the integer sums in place.
+
+    uint8 and uint16 frames go through a fused numba kernel (``kernels.accumulate_rows``): one
+    pass over the accumulators per block, no temporaries. Other dtypes, or a machine without
+    numba, take ``_accumulate_numpy``; both give bit-identical sums.
+    """
     if pad_rows < stride:
         raise ValueError(f"need at least {stride} halo rows for stride {stride}, got {pad_rows}")
+    if not _accumulate_fused(sums, frames, stride, pad_rows):
+        _accumulate_numpy(sums, frames, stride, pad_rows)
+    sums.n += len(frames)
+    return sums
+
+
+def _accumulate_numpy(sums: IntegerSums, frames: np.ndarray, stride: int, pad_rows: int) -> IntegerSums:
+    """Reference implementation (frame by frame, int64 temporaries); does not touch ``sums.n``."""
     for frame in frames:
         core = frame[pad_rows : frame.shape[0] - pad_rows].astype(np.int64)
         r4 = residual_x4(frame, stride, pad_rows).astype(np.int64)
@@ -144,8 +157,94 @@ def accumulate(sums: IntegerSums, frames: np.ndarray, stride: int, pad_rows: int
         sums.s2[0] += core * core
         sums.s1[1] += r4
         sums.s2[1] += r4 * r4
-    sums.n += len(frames)
     return sums
+
+
+# Row-local buffer types of the fused kernel, per frame dtype: (v, v*v, r, r*r) and the most
+# frames one kernel call may add before a buffer could overflow. |r| <= 4*max, r*r <= 16*max^2.
+#   uint8:  v*v <= 65025, r*r <= 1040400: all int32 up to 2064 frames per call.
+#   uint16: v <= 65535 and |r| <= 262140 fit int32 up to 8191 frames; the squares need int64.
+_BUFFER_TYPES = {
+    np.dtype(np.uint8): ((np.int32, np.int32, np.int32, np.int32), (2**31 - 1) // (16 * 255 * 255)),
+    np.dtype(np.uint16): ((np.int32, np.int64, np.int32, np.int64), (2**31 - 1) // (4 * 65535)),
+}
+
+
+def _kernels():
+    """The numba module, or None where numba is not installed (the numpy path then serves)."""
+    global _KERNELS
+    if _KERNELS is None:
+        try:
+            from . import kernels
+        except ImportError:  # pragma: no cover - numba is a dependency; this keeps stats.py usable without it
+            kernels = False
+        _KERNELS = kernels
+    return _KERNELS or None
+
+
+_KERNELS = None
+
+
+def _as_lines(frames: np.ndarray) -> tuple[np.ndarray, int]:
+    """(k, R, L) frames as one C-contiguous 2D array of rows and the row step between frames.
+
+    A block is usually a row slice of a contiguous batch, (k, H, L)[:, y0:y1]: its rows are
+    evenly spaced in the batch's buffer, so a 2D view over the span from its first row to its
+    last addresses row y of frame f at ``f*step + y`` without a copy (the span lies inside the
+    batch's buffer; rows between the frames are never read). Anything else is copied.
+    """
+    k, rows, length = frames.shape
+    s0, s1, s2 = frames.strides
+    if not frames.flags.c_contiguous and s2 == frames.itemsize and s1 == length * s2 and s0 > 0 and s0 % s1 == 0 \
+            and s0 >= rows * s1:
+        step = s0 // s1
+        lines = np.lib.stride_tricks.as_strided(frames, shape=((k - 1) * step + rows, length), strides=(s1, s2),
+                                                writeable=False)
+    else:
+        step = rows
+        lines = np.ascontiguousarray(frames).reshape(k * rows, length)  # a view when already contiguous
+    lines = lines.view()
+    lines.flags.writeable = False  # one compiled type (numba types read-only arrays separately)
+    return lines, step
+
+
+def _accumulate_fused(sums: IntegerSums, frames: np.ndarray, stride: int, pad_rows: int) -> bool:
+    """Run the numba kernel if it applies; False means "use the numpy reference"."""
+    frames = np.asarray(frames)
+    spec = _BUFFER_TYPES.get(frames.dtype)
+    if spec is None or frames.ndim not in (3, 4) or len(frames) == 0:
+        return False
+    pixel_shape = (frames.shape[1] - 2 * pad_rows, *frames.shape[2:])
+    s1, s2 = sums.s1, sums.s2
+    expected = (len(STREAMS), *pixel_shape)
+    if s1.shape != expected or s2.shape != expected or s1.dtype != np.int64 or s2.dtype != np.int64:
+        return False  # let numpy raise (or broadcast) exactly as the reference does
+    if not (s1.flags.c_contiguous and s2.flags.c_contiguous and s1.flags.writeable and s2.flags.writeable):
+        return False
+    kernels = _kernels()
+    if kernels is None:
+        return False
+    channels = frames.shape[3] if frames.ndim == 4 else 1
+    width = frames.shape[2]
+    flat = frames.reshape(*frames.shape[:2], width * channels) if frames.ndim == 4 else frames
+    a1, a2 = s1.reshape(*s1.shape[:2], -1), s2.reshape(*s2.shape[:2], -1)  # views: both are C-contiguous
+    left, right = _neighbour_columns(width, stride)
+    types, max_frames = spec
+    buffers = [np.empty(kernels.CHUNK, t) for t in types]
+    for start in range(0, len(flat), max_frames):
+        part = flat[start : start + max_frames]
+        lines, step = _as_lines(part)
+        kernels.accumulate_rows(lines, step, len(part), a1, a2, stride, pad_rows, channels, left, right, *buffers)
+    return True
+
+
+def _neighbour_columns(width: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Left and right same-colour neighbour columns, reflected at the edges (as residual_x4)."""
+    left_idx = np.abs(np.arange(width) - stride)
+    right_idx = (width - 1) - np.abs((width - 1) - (np.arange(width) + stride))
+    if width <= stride:
+        left_idx = right_idx = np.arange(width)
+    return left_idx.astype(np.intp), right_idx.astype(np.intp)
 
 
 def pad_rows_reflect(frames: np.ndarray, top: int, bottom: int) -> np.ndarray:

@@ -144,3 +144,16 @@ def test_dashboard_link_is_printed_before_computing(tmp_path):
     assert link_line and proc.returncode == 0, err
     assert "scanned 60 images" in rest
     assert "tasks" in err and "ETA" in err or "100%" in err  # the progress bar went to the terminal
+
+
+def test_uniform_set_reads_one_header_and_still_catches_odd_files(rgb_set, local_client, tmp_path):
+    root, stack = rgb_set
+    folder = tmp_path / "in"
+    write_stack(folder, stack[:5])
+    write_stack(folder, np.zeros((1, 9, 9, 3), np.uint8), prefix="z_odd")  # sorted last: not the template
+    config = small_config()
+    config.scan.uniform = True
+    result = scan([str(folder)], tmp_path / "out", config, client=local_client, progress=False, log=lambda m: None)
+    np.testing.assert_allclose(result.stats.var[0], stack[:5].astype(np.float64).var(0), rtol=1e-12)
+    reasons = {Path(p).name: r for p, s, r in result.statuses if s == "skipped"}
+    assert reasons == {"z_odd_0000.png": "decoded shape 9x9x3 differs from the group's 21x17x3"}

@@ -1,0 +1,505 @@
+"""Speed and memory of `hotpixels scan` side by side with its peers, on this machine.
+
+    .venv/bin/python benchmarks/scan.py [--files 400] [--size 3000x2000] [--repeat 3] [--quick]
+    .venv/bin/python benchmarks/scan.py --small-pngs 20000      # scale in files: tiny PNGs
+    .venv/bin/python benchmarks/scan.py --profile               # where one scan task spends its time
+
+It builds a deterministic JPEG set (cached under $TMPDIR/hotpixels-bench/scan: smooth random
+scenes with sensor noise and a fixed set of hot pixels, 8-bit RGB, quality 90, 4:2:0) and runs,
+each as a whole process (interpreter and pool or cluster start-up included), measuring wall time
+and peak memory:
+
+- ``decode-pillow``: decode only, imageio's Pillow path, ``multiprocessing.Pool(2)``;
+- ``decode-simplejpeg``: decode only, simplejpeg (libjpeg-turbo), Pool(2): the physical floor;
+- ``seed``: the seed article's method: Pool(2), each process keeps float64 Welford (mean, M2)
+  over its half of the files, then the halves are merged by SUMMING their M2. That is wrong (it
+  drops the between-partition term d^2*na*nb/n; see tests/test_stats.py), but it is what the
+  article did, and it is the speed to beat;
+- ``dask-var``: ``dask.array.stack([from_delayed(imread(p)) ...]).var(0)`` on the threaded
+  scheduler, on a subset it survives (``--dask-files``, default 24), reported per file;
+- ``scan``: ``hotpixels scan FOLDER --out DIR`` (the CLI: LocalCluster start-up, discovery and
+  every output included), with ``--scan-workers`` (e.g. ``1,2``) for time against workers.
+
+Peak memory: "largest" is the peak RSS of the largest single process in the method's process
+tree (``os.wait4``'s ``ru_maxrss``, which the kernel keeps for reaped descendants, combined with
+100 ms psutil samples); "tree" is the largest sampled sum over the tree. Times are medians of
+``--repeat`` runs, interleaved so that drift hits every method alike. Before timing, every file
+is read once (warm page cache for all) and a small scan warms numba's on-disk kernel cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+GENERATOR_VERSION = 2
+HOT_PIXELS = 300  # fixed defects planted in every frame
+
+
+# ----------------------------------------------------------------------------- data sets
+
+def _frame_pixels(index: int, width: int, height: int):
+    """Frame ``index``: a random scene with texture, +-10 noise, fixed hot pixels. Deterministic."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng([2026, GENERATOR_VERSION, index])
+    def smooth(cell: int):
+        coarse = rng.integers(0, 256, (height // cell + 2, width // cell + 2, 3), dtype=np.uint8)
+        return np.asarray(Image.fromarray(coarse).resize((width, height), Image.Resampling.BICUBIC), dtype=np.int16)
+
+    # large shapes, fine texture and noise: about 1.8 MB per 6 MP frame, like a camera's JPEG
+    scene = (smooth(150) * 7 + smooth(6) * 3) // 10
+    scene += rng.integers(-10, 11, scene.shape, dtype=np.int16)
+    frame = np.clip(scene, 0, 255).astype(np.uint8)
+    defects = np.random.default_rng([2026, GENERATOR_VERSION]).integers(0, (height, width), (HOT_PIXELS, 2))
+    frame[defects[:, 0], defects[:, 1]] = 255
+    return frame
+
+
+def _write_jpeg(job) -> None:
+    import simplejpeg
+
+    index, width, height, path = job
+    data = simplejpeg.encode_jpeg(_frame_pixels(index, width, height), quality=90, colorsubsampling="420")
+    tmp = Path(f"{path}.part")
+    tmp.write_bytes(data)
+    tmp.rename(path)
+
+
+def jpeg_set(root: Path, files: int, width: int, height: int) -> Path:
+    """A folder holding exactly ``files`` JPEGs (hard links into a shared pool per size)."""
+    pool = root / f"jpeg-{width}x{height}-v{GENERATOR_VERSION}" / "pool"
+    pool.mkdir(parents=True, exist_ok=True)
+    names = [f"frame_{i:05d}.jpg" for i in range(files)]
+    missing = [(i, width, height, pool / n) for i, n in enumerate(names) if not (pool / n).exists()]
+    if missing:
+        print(f"building {len(missing)} JPEGs of {width}x{height} in {pool} ...", flush=True)
+        from multiprocessing import Pool
+
+        started = time.monotonic()
+        with Pool(2) as p:
+            for _ in p.imap_unordered(_write_jpeg, missing, chunksize=4):
+                pass
+        print(f"  built in {time.monotonic() - started:.0f} s", flush=True)
+    return _linked_set(pool, names, pool.parent / f"n{files}")
+
+
+def _linked_set(pool: Path, names: list[str], folder: Path) -> Path:
+    if folder.exists() and sorted(p.name for p in folder.iterdir()) == sorted(names):
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for name in names:
+        os.link(pool / name, folder / name)
+    return folder
+
+
+def png_set(root: Path, files: int, width: int = 64, height: int = 48) -> Path:
+    """``files`` small 8-bit RGB PNGs (scene + noise + hot pixels), built in this process."""
+    import numpy as np
+    from PIL import Image
+
+    pool = root / f"png-{width}x{height}-v{GENERATOR_VERSION}" / "pool"
+    pool.mkdir(parents=True, exist_ok=True)
+    names = [f"frame_{i:05d}.png" for i in range(files)]
+    todo = [i for i, n in enumerate(names) if not (pool / n).exists()]
+    if todo:
+        print(f"building {len(todo)} PNGs of {width}x{height} in {pool} ...", flush=True)
+        defects = np.random.default_rng([7, GENERATOR_VERSION]).integers(0, (height, width), (5, 2))
+        for i in todo:
+            rng = np.random.default_rng([2026, GENERATOR_VERSION, i])
+            y, x = np.mgrid[0:height, 0:width]
+            base = rng.integers(0, 200, 3) + (x[..., None] * rng.integers(0, 2, 3)) + (y[..., None] // 2)
+            frame = np.clip(base + rng.integers(-6, 7, (height, width, 3)), 0, 255).astype(np.uint8)
+            frame[defects[:, 0], defects[:, 1]] = 255
+            Image.fromarray(frame).save(pool / names[i])
+    return _linked_set(pool, names, pool.parent / f"n{files}")
+
+
+def warm_cache(folder: Path) -> None:
+    for path in sorted(folder.iterdir()):
+        with open(path, "rb") as fh:
+            while fh.read(1 << 24):
+                pass
+
+
+# ----------------------------------------------------------------------------- child methods
+# Each runs in its own process: `python benchmarks/scan.py --child METHOD --list FILE --out DIR`.
+
+def _decode_pillow(path: str) -> int:
+    import imageio.v3 as iio
+    import numpy as np
+
+    return int(np.asarray(iio.imread(path)).shape[0])
+
+
+def _decode_simplejpeg(path: str) -> int:
+    import simplejpeg
+
+    with open(path, "rb") as fh:
+        return int(simplejpeg.decode_jpeg(fh.read()).shape[0])
+
+
+def child_decode(paths: list[str], decoder: str, processes: int) -> None:
+    from multiprocessing import Pool
+
+    fn = {"pillow": _decode_pillow, "simplejpeg": _decode_simplejpeg}[decoder]
+    with Pool(processes) as pool:
+        done = sum(1 for _ in pool.imap_unordered(fn, paths, chunksize=max(1, len(paths) // (processes * 32))))
+    print(f"decoded {done} files")
+
+
+def _seed_partition(paths: list[str]):
+    """The seed article's worker: float64 Welford over its files, one full-size frame at a time."""
+    import imageio.v3 as iio
+    import numpy as np
+
+    n, mean, m2 = 0, None, None
+    for path in paths:
+        x = np.asarray(iio.imread(path), dtype=np.float64)
+        if mean is None:
+            mean, m2 = np.zeros_like(x), np.zeros_like(x)
+        n += 1
+        delta = x - mean
+        mean += delta / n
+        m2 += delta * (x - mean)
+    return n, mean, m2
+
+
+def child_seed(paths: list[str], out: Path, processes: int) -> None:
+    import numpy as np
+    from multiprocessing import Pool
+
+    size = -(-len(paths) // processes)
+    parts = [paths[i : i + size] for i in range(0, len(paths), size)]
+    with Pool(processes) as pool:
+        results = pool.map(_seed_partition, parts)
+    n = sum(r[0] for r in results)
+    mean = sum(r[0] * r[1] for r in results) / n
+    m2 = sum(r[2] for r in results)  # the seed's merge: wrong, it misses d^2*na*nb/n
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "mean.npy", mean)
+    np.save(out / "var.npy", m2 / n)
+    print(f"seed method over {n} files")
+
+
+def child_dask_var(paths: list[str], out: Path, processes: int) -> None:
+    import dask
+    import dask.array as da
+    import imageio.v3 as iio
+    import numpy as np
+
+    props = iio.improps(paths[0])
+    frames = [da.from_delayed(dask.delayed(iio.imread)(p), shape=props.shape, dtype=props.dtype) for p in paths]
+    var = da.stack(frames).var(axis=0)
+    result = var.compute(scheduler="threads", num_workers=processes)
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "var.npy", result)
+    print(f"dask.array var over {len(paths)} files")
+
+
+CHILDREN = {
+    "decode-pillow": lambda paths, out, procs: child_decode(paths, "pillow", procs),
+    "decode-simplejpeg": lambda paths, out, procs: child_decode(paths, "simplejpeg", procs),
+    "seed": child_seed,
+    "dask-var": child_dask_var,
+}
+
+
+# ----------------------------------------------------------------------------- measuring
+
+class Run:
+    def __init__(self, wall: float, largest: int, tree: int, code: int, log: Path):
+        self.wall, self.largest, self.tree, self.code, self.log = wall, largest, tree, code, log
+
+
+def measure(cmd: list[str], log: Path, env: dict | None = None) -> Run:
+    """Wall time and peak memory of one whole process tree."""
+    import psutil
+
+    peaks = {"largest": 0, "tree": 0}
+    started = time.perf_counter()
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, env=env)
+        stop = threading.Event()
+
+        def sample():
+            try:
+                root = psutil.Process(proc.pid)
+            except psutil.Error:
+                return
+            while not stop.is_set():
+                try:
+                    procs = [root, *root.children(recursive=True)]
+                except psutil.Error:
+                    break
+                sizes = []
+                for p in procs:
+                    try:
+                        sizes.append(p.memory_info().rss)
+                    except psutil.Error:
+                        pass
+                if sizes:
+                    peaks["largest"] = max(peaks["largest"], max(sizes))
+                    peaks["tree"] = max(peaks["tree"], sum(sizes))
+                stop.wait(0.1)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        stop.set()
+        sampler.join()
+    largest = max(peaks["largest"], usage.ru_maxrss * 1024)  # Linux reports KiB
+    return Run(wall, largest, max(peaks["tree"], largest), proc.returncode, log)
+
+
+def child_cmd(method: str, paths: list[str], work: Path, out: Path, processes: int = 2) -> list[str]:
+    listing = work / f"{method}-{len(paths)}.txt"
+    listing.write_text("\n".join(paths))
+    return [sys.executable, str(Path(__file__).resolve()), "--child", method, "--list", str(listing),
+            "--out", str(out), "--processes", str(processes)]
+
+
+def scan_cmd(folder: Path, out: Path, workers: int | None) -> list[str]:
+    exe = BIN / "hotpixels"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "pipeline.cli"]
+    cmd += ["scan", str(folder), "--out", str(out), "--no-progress"]
+    return cmd + (["--workers", str(workers)] if workers else [])
+
+
+# ----------------------------------------------------------------------------- reporting
+
+def mb(n: int) -> str:
+    return f"{n / 2**20:,.0f}"
+
+
+def table(rows: list[tuple[str, int, list[Run]]]) -> dict:
+    print()
+    print(f"{'method':<26} {'files':>6} {'wall s':>8} {'ms/file':>8} {'largest MB':>11} {'tree MB':>9}  runs")
+    summary = {}
+    for name, files, runs in rows:
+        ok = [r for r in runs if r.code == 0]
+        if not ok:
+            print(f"{name:<26} {files:>6} {'FAILED':>8}  (exit {runs[-1].code}; see {runs[-1].log})")
+            continue
+        wall = statistics.median(r.wall for r in ok)
+        largest = max(r.largest for r in ok)
+        tree = max(r.tree for r in ok)
+        walls = " ".join(f"{r.wall:.1f}" for r in ok)
+        print(f"{name:<26} {files:>6} {wall:>8.2f} {1000 * wall / files:>8.1f} {mb(largest):>11} {mb(tree):>9}  [{walls}]")
+        summary[name] = {"files": files, "wall": wall, "per_file": wall / files, "largest": largest, "tree": tree}
+    return summary
+
+
+def ratios(summary: dict, scan_key: str) -> None:
+    def get(key, field="wall"):
+        return summary[key][field] if key in summary else None
+
+    scan = get(scan_key)
+    if scan is None:
+        return
+    print()
+    simple = get("decode-simplejpeg")
+    pillow = get("decode-pillow")
+    seed = get("seed")
+    if simple:
+        print(f"scan / decode-only (simplejpeg)    = {scan / simple:5.2f}   (target <= 2.0)")
+    if pillow:
+        print(f"scan / decode-only (Pillow)        = {scan / pillow:5.2f}")
+    if seed:
+        print(f"seed / scan                        = {seed / scan:5.2f}   (target >= 4)")
+    if "dask-var" in summary:
+        print(f"dask-var / scan, per file          = {get('dask-var', 'per_file') / get(scan_key, 'per_file'):5.2f}")
+    print(f"scan largest process               = {mb(summary[scan_key]['largest'])} MB   (target <= 1,229 MB)")
+
+
+# ----------------------------------------------------------------------------- modes
+
+def run_jpeg(args, root: Path) -> None:
+    width, height = args.size
+    folder = jpeg_set(root, args.files, width, height)
+    dask_folder = jpeg_set(root, min(args.dask_files, args.files), width, height)
+    paths = sorted(str(p) for p in folder.iterdir())
+    dask_paths = sorted(str(p) for p in dask_folder.iterdir())
+    total = sum(os.path.getsize(p) for p in paths)
+    print(f"{len(paths)} JPEGs of {width}x{height} ({total / len(paths) / 2**20:.1f} MB each) in {folder}")
+    work = Path(tempfile.mkdtemp(prefix="hotpixels-bench-"))
+    warm_cache(folder)
+    workers = [int(w) for w in str(args.scan_workers).split(",")]
+    warm = measure(scan_cmd(dask_folder, work / "warmup", workers[0]), work / "warmup.log")
+    shutil.rmtree(work / "warmup", ignore_errors=True)
+    print(f"warm-up scan of {len(dask_paths)} files: {warm.wall:.1f} s (includes numba's compile if its cache was cold)",
+          flush=True)
+    methods = [m for m in ("decode-pillow", "decode-simplejpeg", "seed", "dask-var") if m not in args.skip]
+    runs: dict[str, list[Run]] = {m: [] for m in methods}
+    scan_names = [f"scan ({w} worker{'s' if w > 1 else ''})" for w in workers]
+    runs.update({name: [] for name in scan_names})
+    for rep in range(args.repeat):
+        for method in methods:
+            out = work / f"{method}-out"
+            shutil.rmtree(out, ignore_errors=True)
+            subset = dask_paths if method == "dask-var" else paths
+            runs[method].append(measure(child_cmd(method, subset, work, out), work / f"{method}-{rep}.log"))
+            shutil.rmtree(out, ignore_errors=True)  # outputs are large (GBs over a run); logs stay
+            print(f"  {method}: {runs[method][-1].wall:.1f} s", flush=True)
+        for w, name in zip(workers, scan_names):
+            out = work / f"scan-{w}-out"
+            shutil.rmtree(out, ignore_errors=True)
+            runs[name].append(measure(scan_cmd(folder, out, w), work / f"scan-{w}-{rep}.log"))
+            shutil.rmtree(out, ignore_errors=True)
+            print(f"  {name}: {runs[name][-1].wall:.1f} s", flush=True)
+    rows = [(m, len(dask_paths) if m == "dask-var" else len(paths), runs[m]) for m in methods]
+    rows += [(name, len(paths), runs[name]) for name in scan_names]
+    summary = table(rows)
+    ratios(summary, scan_names[-1])
+    _save(args, summary, work)
+
+
+def run_pngs(args, root: Path) -> None:
+    folder = png_set(root, args.small_pngs)
+    paths = sorted(str(p) for p in folder.iterdir())
+    print(f"{len(paths)} PNGs of 64x48 in {folder}")
+    work = Path(tempfile.mkdtemp(prefix="hotpixels-bench-"))
+    warm_cache(folder)
+    runs: dict[str, list[Run]] = {"decode-pillow": [], "scan": []}
+    for rep in range(args.repeat):
+        runs["decode-pillow"].append(measure(child_cmd("decode-pillow", paths, work, work / "d"), work / f"decode-{rep}.log"))
+        print(f"  decode-pillow: {runs['decode-pillow'][-1].wall:.1f} s", flush=True)
+        out = work / "scan-out"
+        shutil.rmtree(out, ignore_errors=True)
+        runs["scan"].append(measure(scan_cmd(folder, out, None), work / f"scan-{rep}.log"))
+        shutil.rmtree(out, ignore_errors=True)
+        print(f"  scan: {runs['scan'][-1].wall:.1f} s", flush=True)
+    summary = table([(m, len(paths), r) for m, r in runs.items()])
+    if "scan" in summary and "decode-pillow" in summary:
+        print(f"\nscan / decode-only (PNG, Pillow)   = {summary['scan']['wall'] / summary['decode-pillow']['wall']:5.2f}"
+              f"   (target <= 2.5)")
+    _save(args, summary, work)
+
+
+def run_profile(args, root: Path) -> None:
+    """One scan task's work, in this process, step by step (no dask): what dominates."""
+    import pickle
+
+    import numpy as np
+
+    sys.path.insert(0, str(REPO))
+    from pipeline.config import ScanConfig
+    from pipeline.readers import read_pixels
+    from pipeline.reduce import read_batch, row_tiles, tile_with_halo
+    from pipeline.stats import IntegerSums, PixelStats, _accumulate_numpy, accumulate
+
+    width, height = args.size
+    config = ScanConfig()
+    batch_size = args.batch_size or config.batch_size
+    tile_values = args.tile_values or config.tile_values
+    folder = jpeg_set(root, max(args.files, batch_size), width, height)
+    paths = sorted(str(p) for p in folder.iterdir())[:batch_size]
+    shape, dtype = read_pixels(paths[0]).shape, "uint8"
+    row_values = shape[1] * shape[2]
+    tile_rows = max(2, tile_values // row_values) // 2 * 2
+    tiles = row_tiles(shape[0], tile_rows)
+    accumulate(IntegerSums.zeros((2, shape[1], shape[2])), np.zeros((1, 4, shape[1], shape[2]), np.uint8), 1, 1)  # compile
+    clock = time.perf_counter
+    t = clock()
+    batch = read_batch(paths, shape, dtype, read_pixels)
+    t_read = clock() - t
+    t_tile = t_acc = t_stats = t_merge = 0.0
+    partial_bytes = 0
+    for y0, y1 in tiles:
+        t = clock()
+        block = tile_with_halo(batch, y0, y1, 1)
+        t_tile += clock() - t
+        t = clock()
+        sums = accumulate(IntegerSums.zeros((y1 - y0, *shape[1:])), block, 1, 1)
+        t_acc += clock() - t
+        t = clock()
+        part = sums.to_stats()
+        t_stats += clock() - t
+        other = PixelStats(part.n, part.mean.copy(), part.m2.copy())
+        t = clock()
+        part.merge(other)
+        t_merge += clock() - t
+        partial_bytes += len(pickle.dumps(part, protocol=5))
+    y0, y1 = tiles[len(tiles) // 2]
+    block = tile_with_halo(batch, y0, y1, 1)
+    t = clock()
+    _accumulate_numpy(IntegerSums.zeros((y1 - y0, *shape[1:])), block, 1, 1)
+    t_numpy = (clock() - t) * len(tiles)
+    k = len(paths)
+    print(f"\none task: {k} files of {width}x{height} RGB, {len(tiles)} tiles of {tile_rows} rows "
+          f"(tile_values={tile_values}), one process")
+    print(f"{'step':<36} {'s/batch':>8} {'ms/file':>8}")
+    for name, secs in [("read + decode (read_pixels)", t_read), ("tile_with_halo", t_tile),
+                       ("accumulate (numba kernel)", t_acc), ("IntegerSums.to_stats", t_stats),
+                       ("one Chan merge of the partial", t_merge),
+                       ("(accumulate, numpy reference)", t_numpy)]:
+        print(f"{name:<36} {secs:>8.3f} {1000 * secs / k:>8.1f}")
+    print(f"partials: {partial_bytes / 2**20:.0f} MB per task = {partial_bytes / k / 2**20:.1f} MB per image sent "
+          f"to the reduction (float64 mean+M2, 2 streams); decoded frames are {np.prod(shape) / 2**20:.1f} MB each")
+
+
+def _save(args, summary: dict, work: Path) -> None:
+    record = {"argv": sys.argv[1:], "summary": summary, "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
+              "load": os.getloadavg(), "cpus": os.cpu_count()}
+    (work / "summary.json").write_text(json.dumps(record, indent=1))
+    print(f"\nlogs and summary.json in {work}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
+          "(other work on the machine skews every number)")
+
+
+def size(text: str) -> tuple[int, int]:
+    w, h = text.lower().split("x")
+    return int(w), int(h)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", type=int, default=400)
+    parser.add_argument("--size", type=size, default=(3000, 2000), help="WIDTHxHEIGHT of the JPEGs")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per method; the median is reported")
+    parser.add_argument("--quick", action="store_true", help="100 files, 8 for dask-var: 2-3 minutes here")
+    parser.add_argument("--dask-files", type=int, default=24, help="files for dask.array var (it needs ~GBs)")
+    parser.add_argument("--scan-workers", default="2", help="worker processes of the scan, e.g. 1,2")
+    parser.add_argument("--skip", default="", help="comma-separated methods to leave out (e.g. seed,dask-var)")
+    parser.add_argument("--small-pngs", type=int, metavar="N", help="scale in files: N PNGs of 64x48")
+    parser.add_argument("--profile", action="store_true", help="time one scan task's steps in-process")
+    parser.add_argument("--batch-size", type=int, help="(--profile) files per task; default: the config's")
+    parser.add_argument("--tile-values", type=int, help="(--profile) values per tile; default: the config's")
+    parser.add_argument("--root", type=Path, default=Path(tempfile.gettempdir()) / "hotpixels-bench" / "scan")
+    parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
+    parser.add_argument("--list", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--processes", type=int, default=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        CHILDREN[args.child](args.list.read_text().split("\n"), args.out, args.processes)
+        return 0
+    if args.quick:
+        args.files, args.dask_files = min(args.files, 100), min(args.dask_files, 8)
+    args.skip = set(filter(None, args.skip.split(",")))
+    args.root.mkdir(parents=True, exist_ok=True)
+    if args.profile:
+        run_profile(args, args.root)
+    elif args.small_pngs:
+        run_pngs(args, args.root)
+    else:
+        run_jpeg(args, args.root)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
