@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from dask import delayed
 from dask.base import tokenize
 from distributed import Client, as_completed
@@ -139,7 +140,8 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[Status], *, client: Cl
         first = next((s[2] for s in statuses if s[1] == "skipped"), "no files")
         raise NoImagesError(f"none of the {len(statuses)} files of the main group could be decoded "
                             f"(first: {first}); see {out_dir / 'files.csv'}")
-    manifest.update({s[0]: _identity(main, s[0]) for s in statuses if s[1] == "used"})
+    identity = {h.path: (h.size, h.mtime) for h in main.headers}
+    manifest.update({s[0]: identity[s[0]] for s in statuses if s[1] == "used"})
     attrs = {**_attrs(main, config), **({"created": prior_attrs["created"]} if prior_attrs.get("created") else {})}
     outputs = [write_stats(out_dir, stats, attrs, manifest), write_files_csv(out_dir, all_statuses)]
     Checkpoints(out_dir, "").clear()
@@ -167,11 +169,6 @@ def _result_paths(out_dir: Path) -> list[Path]:
 def _ensure(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def _identity(main: Group, path: str) -> tuple[int, float]:
-    header = next(h for h in main.headers if h.path == path)
-    return header.size, header.mtime
 
 
 def _load_prior(out_dir: Path, main: Group) -> tuple[PixelStats | None, dict]:
@@ -253,7 +250,7 @@ def _reduce_segments(client: Client, headers: list[Header], first: Header, out_d
     """Run every segment not checkpointed yet, saving each partial as it completes."""
     shape, dtype = tuple(first.shape), first.dtype
     stride = neighbour_stride(first.raw)
-    batch_size = max(1, min(config.scan.batch_size, max_batch_frames(dtype)))
+    batch_size = choose_batch_size(config.scan, shape, dtype)
     per_segment = max(1, config.scan.checkpoint_files // batch_size) * batch_size
     segments = _segments(headers, per_segment, (shape, dtype, stride, STREAMS))
     checkpoints = Checkpoints(out_dir, tokenize([s.id for s in segments]))
@@ -288,6 +285,23 @@ def _reduce_segments(client: Client, headers: list[Header], first: Header, out_d
         bar.join(timeout=10)
     statuses = [s for seg in segments for s in results[seg.id][1]]
     return total, statuses, resumed
+
+
+def choose_batch_size(settings, shape: tuple[int, ...], dtype: str) -> int:
+    """Files per read task: ``batch_size`` if set, else as many frames as fit ``batch_bytes``.
+
+    Every batch emits one float64 partial per tile, so small frames want big batches (20,000
+    thumbnails in batches of 16 would spend their time merging partials), while big frames
+    are bounded by the memory of the decoded batch the read task holds.
+    """
+    limit = max_batch_frames(dtype)
+    if settings.batch_size:
+        return max(1, min(settings.batch_size, limit))
+    frame_bytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    return max(1, min(max(MIN_AUTO_BATCH, settings.batch_bytes // frame_bytes), MAX_AUTO_BATCH, limit))
+
+
+MIN_AUTO_BATCH, MAX_AUTO_BATCH = 8, 4096
 
 
 def _pack(planes, statuses):
