@@ -29,7 +29,7 @@ class Checkpoints:
         self.root = out_dir / CHECKPOINT_DIR
         self.folder = self.root / run_id
 
-    def load(self, segment_ids: list[str]) -> dict[str, tuple[PixelStats, list[Status]]]:
+    def load(self, segment_ids: list[str]) -> dict[str, tuple[PixelStats, list[Status], dict[str, str]]]:
         """Completed segments of this run; anything unreadable is simply recomputed."""
         done = {}
         for seg in segment_ids:
@@ -39,18 +39,19 @@ class Checkpoints:
             try:
                 with np.load(arrays, allow_pickle=False) as data:
                     stats = PixelStats(int(data["n"]), data["mean"], data["m2"])
-                done[seg] = (stats, [tuple(s) for s in json.loads(statuses.read_text())])
-            except (OSError, ValueError, KeyError):
+                record = json.loads(statuses.read_text())
+                done[seg] = (stats, [tuple(s) for s in record["statuses"]], dict(record["digests"]))
+            except (OSError, ValueError, KeyError, TypeError):
                 continue
         return done
 
-    def save(self, segment_id: str, stats: PixelStats, statuses: list[Status]) -> None:
+    def save(self, segment_id: str, stats: PixelStats, statuses: list[Status], digests: dict[str, str]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         tag = uuid.uuid4().hex
         tmp_arrays = self.folder / f".{segment_id}.{tag}.npz"
         tmp_statuses = self.folder / f".{segment_id}.{tag}.json"
         np.savez(tmp_arrays, n=np.int64(stats.n), mean=stats.mean, m2=stats.m2)
-        tmp_statuses.write_text(json.dumps(statuses))
+        tmp_statuses.write_text(json.dumps({"statuses": statuses, "digests": digests}))
         # statuses first: a segment counts as done only once its arrays are in place too
         os.replace(tmp_statuses, self.folder / f"{segment_id}.json")
         os.replace(tmp_arrays, self.folder / f"{segment_id}.npz")

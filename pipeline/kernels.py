@@ -16,27 +16,123 @@ memory traffic, not arithmetic:
   frames of the dtype cannot overflow it, see ``stats._buffer_types``), which halves their
   footprint and doubles the SIMD width; the accumulators stay int64.
 
-Compiled lazily on first use for each (frame dtype, buffer dtypes, layout) and cached on disk
-(``cache=True``), so only the first run on a machine pays the compile time.
+``to_stats_rows`` and ``merge_flat`` are the float64 steps at partition boundaries
+(``IntegerSums.to_stats`` and ``PixelStats.merge``): one pass, no temporaries, and exactly the
+float operations of the numpy references in the same order (fastmath off, no FMA contraction),
+so the results are bit-identical.
+
+Compiled lazily on first use for each (frame dtype, buffer dtypes, layout) and cached on disk,
+so only the first run on a machine pays the compile time. Where numba has nowhere to put its
+cache (read-only package directory and unwritable HOME, as in some containers and clusters,
+where ``cache=True`` would raise "no locator available"), the cache goes to a private directory
+under the temp dir, and failing that the kernels are compiled without a cache (see ``CACHE``).
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
+import tempfile
+from contextlib import contextmanager
+
+import numba
 import numpy as np
 from numba import njit
+
+log = logging.getLogger(__name__)
 
 # values per row chunk: 4 buffers of CHUNK elements (int32: 16 KiB, int64: 32 KiB) stay in L1/L2
 CHUNK = 1024
 
 
-@njit(cache=True, nogil=True, inline="always")
+def _probe():  # pragma: no cover - never called: decorating it asks numba for a cache locator
+    return 0
+
+
+def _cache_available() -> bool:
+    """Whether numba finds a cache locator for this file (it looks when a cached function is decorated)."""
+    try:
+        njit(cache=True)(_probe)
+    except (RuntimeError, OSError):  # RuntimeError("cannot cache function ...: no locator available ...")
+        return False
+    return True
+
+
+@contextmanager
+def _numba_cache_dir(path: str):
+    """Point numba's user-provided cache locator at ``path`` while functions are decorated.
+
+    The locator fixes its directory when the function is decorated, so restoring the setting
+    afterwards leaves other numba users in the process (and NUMBA_CACHE_DIR) untouched.
+    """
+    old = numba.config.CACHE_DIR
+    numba.config.CACHE_DIR = path
+    try:
+        yield
+    finally:
+        numba.config.CACHE_DIR = old
+
+
+def _private_cache_dir() -> str | None:
+    """A writable cache directory only this user can write: <tmp>/hotpixels-numba-<uid>, else a fresh one.
+
+    The per-user directory is reused across processes (dask workers) and runs; it is refused if
+    someone else owns it or may write to it (cached code is loaded with pickle).
+    """
+    getuid = getattr(os, "getuid", None)
+    try:
+        base = os.path.join(tempfile.gettempdir(), f"hotpixels-numba-{getuid() if getuid else 'user'}")
+    except OSError:  # no usable temp directory at all
+        return None
+    try:
+        os.makedirs(base, mode=0o700, exist_ok=True)
+        st = os.lstat(base)
+        if stat.S_ISDIR(st.st_mode) and (getuid is None or (st.st_uid == getuid() and not st.st_mode & 0o022)):
+            return base
+    except OSError:
+        pass
+    try:
+        return tempfile.mkdtemp(prefix="hotpixels-numba-")
+    except OSError:
+        return None
+
+
+def _choose_cache(available=_cache_available, private_dir=_private_cache_dir) -> bool | str:
+    """True: numba caches where it normally does; a path: cache there instead; False: no cache."""
+    if available():
+        return True
+    path = private_dir()
+    if path is not None:
+        with _numba_cache_dir(path):
+            if available():
+                log.info("numba cannot cache next to %s or in HOME; caching kernels in %s", __file__, path)
+                return path
+    log.info("numba has nowhere to cache the kernels of %s; compiling them on every run", __file__)
+    return False
+
+
+CACHE = _choose_cache()
+
+
+def _jit(**options):
+    """``njit`` with the cache setting chosen once for this module (``CACHE``)."""
+    def decorate(fn):
+        if isinstance(CACHE, str):
+            with _numba_cache_dir(CACHE):
+                return njit(cache=True, **options)(fn)
+        return njit(cache=bool(CACHE), **options)(fn)
+    return decorate
+
+
+@_jit(nogil=True, inline="always")
 def _residual(v, up, down, left, right):
     """4*v - up - down - left - right in int32 (|result| <= 4*65535 for uint16 input)."""
     i32 = np.int32
     return i32(i32(i32(i32(i32(v << 2) - i32(up)) - i32(down)) - i32(left)) - i32(right))
 
 
-@njit(cache=True, nogil=True)
+@_jit(nogil=True)
 def accumulate_rows(lines, frame_step, k, s1, s2, stride, pad, channels, left, right, bv1, bv2, br1, br2):
     """Add k frames to ``s1``/``s2`` (2, rows, W*C) int64, in place.
 
@@ -127,3 +223,39 @@ def accumulate_rows(lines, frame_step, k, s1, s2, stride, pad, channels, left, r
                 a2[i] += bv2[i]
                 a3[i] += br1[i]
                 a4[i] += br2[i]
+
+
+@_jit(nogil=True, error_model="numpy")
+def to_stats_rows(n, s1, s2, mean_div, m2_div, mean, m2):
+    """float64 moments of exact sums, into ``mean``/``m2``: the arithmetic of ``stats._to_stats_numpy``.
+
+    ``s1``, ``s2`` (int64) and ``mean``, ``m2`` (float64) are (S, P); per stream ``s``,
+    mean = float(s1) / mean_div[s] and m2 = float(n*s2 - s1*s1) / m2_div[s], the numerator
+    exact in int64 and each result rounded once, exactly as numpy does it.
+    """
+    for s in range(s1.shape[0]):
+        dm = mean_div[s]
+        dv = m2_div[s]
+        a = s1[s]
+        b = s2[s]
+        om = mean[s]
+        ov = m2[s]
+        for i in range(a.shape[0]):
+            x = a[i]
+            om[i] = np.float64(x) / dm
+            ov[i] = np.float64(n * b[i] - x * x) / dv
+
+
+@_jit(nogil=True, error_model="numpy")
+def merge_flat(mean_a, m2_a, mean_b, m2_b, weight_b, weight_ab, mean, m2):
+    """Chan's merge, elementwise over flat float64 arrays: the arithmetic of ``stats._merge_numpy``.
+
+    ``weight_b`` = nb/n and ``weight_ab`` = na*nb/n are computed by the caller exactly as numpy's
+    reference does; the operations and their order here are numpy's: delta = mb - ma,
+    mean = ma + delta*weight_b, m2 = (m2a + m2b) + (delta*delta)*weight_ab.
+    """
+    for i in range(mean_a.shape[0]):
+        a = mean_a[i]
+        delta = mean_b[i] - a
+        mean[i] = a + delta * weight_b
+        m2[i] = (m2_a[i] + m2_b[i]) + (delta * delta) * weight_ab

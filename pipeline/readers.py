@@ -9,6 +9,7 @@ calls these opens the file itself.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 from dataclasses import asdict, dataclass
@@ -169,30 +170,37 @@ _JPEG_EXTENSIONS = frozenset({".jpg", ".jpeg"})
 
 
 def read_pixels(path: str) -> np.ndarray:
-    """Decode one file to its stored pixel grid (raw: the visible CFA mosaic, copied).
+    """Decode one file to its stored pixel grid (raw: the visible CFA mosaic, copied)."""
+    return read_file(path)[0]
 
-    JPEGs take a fast path through simplejpeg (libjpeg-turbo) where it is known to give the
-    very same array as imageio's Pillow path (see ``_decode_jpeg_fast``); anything it refuses
-    falls back to imageio, which then decides and names the error.
+
+def read_file(path: str) -> tuple[np.ndarray, str]:
+    """The pixels and a content digest of one file, from a single read of its bytes.
+
+    The digest (BLAKE2b-128 of the bytes) lets --merge recognise a photo it has counted
+    before under another path. JPEGs take a fast path through simplejpeg (libjpeg-turbo)
+    where it is known to give the very same array as imageio's Pillow path (see
+    ``_decode_jpeg_fast``); anything it refuses falls back to imageio, which then decides
+    and names the error.
     """
+    data = _read_bytes(path)
+    return _decode(data, path), hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _decode(data: bytes, path: str) -> np.ndarray:
     ext = extension(path)
     if ext in _JPEG_EXTENSIONS:
-        data = _read_bytes(path)
         pixels = _decode_jpeg_fast(data)
         if pixels is not None:
             return pixels
-        import imageio.v3 as iio
+    if is_raw(path):
+        import rawpy
 
-        return np.asarray(iio.imread(data, extension=ext))
-    with _local_or_bytes(path) as src:
-        if is_raw(path):
-            import rawpy
+        with rawpy.imread(io.BytesIO(data)) as raw:
+            return raw.raw_image_visible.copy()
+    import imageio.v3 as iio
 
-            with rawpy.imread(src) as raw:
-                return raw.raw_image_visible.copy()
-        import imageio.v3 as iio
-
-        return np.asarray(iio.imread(src, extension=extension(path)))
+    return np.asarray(iio.imread(data, extension=ext))
 
 
 def _read_bytes(path: str) -> bytes:

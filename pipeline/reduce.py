@@ -30,29 +30,39 @@ from .stats import STREAMS, IntegerSums, PixelStats, accumulate, pad_rows_reflec
 
 PLANES = tuple(f"{s}_{m}" for s in STREAMS for m in ("mean", "m2"))
 
-Reader = Callable[[str], np.ndarray]
+Reader = Callable[[str], tuple[np.ndarray, str]]  # path -> (pixels, content digest)
 Status = tuple[str, str, str]  # (path, "used" | "skipped", reason)
 
 
 class ReadBatch(NamedTuple):
     frames: np.ndarray  # (k_used, *pixel_shape)
     statuses: list[Status]
+    digests: dict[str, str]  # path -> content digest, for the files used
 
 
-def read_batch(paths: list[str], pixel_shape: tuple[int, ...], dtype: str, reader: Reader) -> ReadBatch:
-    """Decode a batch of files; a file that fails or does not match is skipped with a reason."""
+def read_batch(paths: list[str], pixel_shape: tuple[int, ...], dtype: str, reader: Reader,
+               known: dict[str, str] | None = None) -> ReadBatch:
+    """Decode a batch of files; a file that fails or does not match is skipped with a reason.
+
+    ``known`` maps content digests already counted (in saved stats) to the path they were
+    counted under: such a file, or a second copy within the batch, is skipped, not counted again.
+    """
     from .readers import failure_reason
 
     frames = np.empty((len(paths), *pixel_shape), dtype)
     statuses: list[Status] = []
+    seen = dict(known or {})
+    digests: dict[str, str] = {}
     used = 0
     for path in paths:
         try:
-            pixels = reader(path)
+            pixels, digest = reader(path)
         except Exception as exc:  # noqa: BLE001 - a bad file never fails the job
             statuses.append((path, "skipped", failure_reason(exc)))
             continue
-        if pixels.shape != pixel_shape:
+        if digest and digest in seen:
+            statuses.append((path, "skipped", f"already counted: same content as {seen[digest]}"))
+        elif pixels.shape != pixel_shape:
             statuses.append((path, "skipped", f"decoded shape {_fmt(pixels.shape)} differs from the group's {_fmt(pixel_shape)}"))
         elif pixels.dtype != np.dtype(dtype):
             statuses.append((path, "skipped", f"decoded dtype {pixels.dtype} differs from the group's {dtype}"))
@@ -60,7 +70,9 @@ def read_batch(paths: list[str], pixel_shape: tuple[int, ...], dtype: str, reade
             frames[used] = pixels
             used += 1
             statuses.append((path, "used", ""))
-    return ReadBatch(frames[:used], statuses)
+            if digest:
+                seen[digest], digests[path] = path, digest
+    return ReadBatch(frames[:used], statuses, digests)
 
 
 def _fmt(shape: tuple[int, ...]) -> str:
@@ -75,12 +87,13 @@ def tile_with_halo(batch: ReadBatch, y0: int, y1: int, halo: int) -> np.ndarray:
     return pad_rows_reflect(frames[:, lo:hi], halo - (y0 - lo), halo - (hi - y1))
 
 
-def batch_statuses(batch: ReadBatch) -> list[Status]:
-    return batch.statuses
+def batch_statuses(batch: ReadBatch) -> tuple[list[Status], dict[str, str]]:
+    return batch.statuses, batch.digests
 
 
-def concat_statuses(parts: list[list[Status]]) -> list[Status]:
-    return [s for part in parts for s in part]
+def concat_statuses(parts: list[tuple[list[Status], dict[str, str]]]) -> tuple[list[Status], dict[str, str]]:
+    """All files' statuses in input order, and the digests of the files used."""
+    return [s for statuses, _ in parts for s in statuses], {p: d for _, digests in parts for p, d in digests.items()}
 
 
 def row_tiles(height: int, tile_rows: int) -> list[tuple[int, int]]:
@@ -88,15 +101,19 @@ def row_tiles(height: int, tile_rows: int) -> list[tuple[int, int]]:
 
 
 def image_array(batches: list[list[str]], pixel_shape: tuple[int, ...], dtype: str, tile_rows: int,
-                halo: int, reader: Reader) -> tuple[da.Array, Delayed]:
-    """The stack as a dask array (one read task per batch) and the files' statuses."""
-    token = tokenize(batches, pixel_shape, dtype, tile_rows, halo, reader)
+                halo: int, reader: Reader, known: list[dict[str, str]] | None = None) -> tuple[da.Array, Delayed]:
+    """The stack as a dask array (one read task per batch) and the files' (statuses, digests).
+
+    ``known[b]`` holds the already-counted digests that batch ``b`` must not count again.
+    """
+    known = known or [{} for _ in batches]
+    token = tokenize(batches, pixel_shape, dtype, tile_rows, halo, reader, known)
     read_name, name, status_name = f"read-files-{token}", f"images-{token}", f"file-status-{token}"
     tiles = row_tiles(pixel_shape[0], tile_rows)
     trailing = (0,) * (len(pixel_shape) - 1)
     dsk: dict = {}
     for b, paths in enumerate(batches):
-        dsk[(read_name, b)] = (read_batch, list(paths), tuple(pixel_shape), dtype, reader)
+        dsk[(read_name, b)] = (read_batch, list(paths), tuple(pixel_shape), dtype, reader, known[b])
         dsk[(status_name, b)] = (batch_statuses, (read_name, b))
         for t, (y0, y1) in enumerate(tiles):
             dsk[(name, b, t, *trailing)] = (tile_with_halo, (read_name, b), y0, y1, halo)

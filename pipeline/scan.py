@@ -24,11 +24,11 @@ from .cluster import ProgressBar, open_client
 from .config import Config
 from .detect import Detection
 from .discover import Group, expand, group, probe, probe_like
-from .readers import Header, read_header, read_pixels
+from .readers import Header, read_file, read_header
 from .results import write_results
 from .reduce import image_array, planes_to_stats, stats_planes
 from .stats import STREAMS, PixelStats, max_batch_frames, neighbour_stride
-from .store import STATS_NAME, manifest_of, read_stats, write_files_csv, write_stats
+from .store import STATS_NAME, Manifest, manifest_of, read_stats, write_files_csv, write_stats
 
 Status = tuple[str, str, str]
 
@@ -128,10 +128,11 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[Status], *, client: Cl
     """Reduce one group of stackable files into out_dir (merging into saved stats if asked)."""
     prior, prior_attrs = _load_prior(out_dir, main) if merge else (None, {})
     manifest = manifest_of(prior_attrs)
-    counted = {h.path for h in main.headers if manifest.get(h.path) == (h.size, h.mtime)}
+    counted = {h.path for h in main.headers if manifest.get(h.path, ())[:2] == (h.size, h.mtime)}
     todo = [h for h in main.headers if h.path not in counted]
     skipped = skipped + [(p, "skipped", f"already counted in {out_dir / STATS_NAME}") for p in sorted(counted)]
-    stats, statuses, resumed = _reduce_segments(client, todo, main.first, out_dir, config, log, progress)
+    stats, statuses, digests, resumed = _reduce_segments(client, todo, main.first, out_dir, config, log, progress,
+                                                         manifest)
     if prior is not None:
         stats = prior.merge(stats)
     all_statuses = skipped + statuses
@@ -141,7 +142,7 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[Status], *, client: Cl
         raise NoImagesError(f"none of the {len(statuses)} files of the main group could be decoded "
                             f"(first: {first}); see {out_dir / 'files.csv'}")
     identity = {h.path: (h.size, h.mtime) for h in main.headers}
-    manifest.update({s[0]: identity[s[0]] for s in statuses if s[1] == "used"})
+    manifest.update({s[0]: (*identity[s[0]], digests.get(s[0], "")) for s in statuses if s[1] == "used"})
     attrs = {**_attrs(main, config), **({"created": prior_attrs["created"]} if prior_attrs.get("created") else {})}
     outputs = [write_stats(out_dir, stats, attrs, manifest), write_files_csv(out_dir, all_statuses)]
     Checkpoints(out_dir, "").clear()
@@ -246,8 +247,17 @@ def _segments(headers: list[Header], per_segment: int, salt: tuple) -> list[Segm
 
 
 def _reduce_segments(client: Client, headers: list[Header], first: Header, out_dir: Path, config: Config,
-                     log: Callable[[str], None], progress: bool) -> tuple[PixelStats, list[Status], int]:
-    """Run every segment not checkpointed yet, saving each partial as it completes."""
+                     log: Callable[[str], None], progress: bool,
+                     manifest: Manifest) -> tuple[PixelStats, list[Status], dict[str, str], int]:
+    """Run every segment not checkpointed yet, saving each partial as it completes.
+
+    Returns the merged stats, every file's status, the digests of the files used, and how
+    many files an earlier interrupted run had already done.
+    """
+    counted_by_size: dict[int, dict[str, str]] = {}
+    for path, (size, _, digest) in manifest.items():
+        if digest:
+            counted_by_size.setdefault(size, {})[digest] = path
     shape, dtype = tuple(first.shape), first.dtype
     stride = neighbour_stride(first.raw)
     batch_size = choose_batch_size(config.scan, shape, dtype)
@@ -267,24 +277,27 @@ def _reduce_segments(client: Client, headers: list[Header], first: Header, out_d
     for seg in pending:
         paths = [h.path for h in seg.headers]
         batches = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
-        images, statuses = image_array(batches, shape, dtype, tile_rows, halo=stride, reader=read_pixels)
+        size_of = {h.path: h.size for h in seg.headers}
+        known = [{d: p for b in batch for d, p in counted_by_size.get(size_of[b], {}).items()} for batch in batches]
+        images, statuses = image_array(batches, shape, dtype, tile_rows, halo=stride, reader=read_file, known=known)
         planes = stats_planes(images, stride=stride, halo=stride, split_every=config.scan.split_every)
         futures[client.compute(delayed(_pack)(planes, statuses))] = seg
     bar = _progress_thread(client, list(futures), f"scanning {len(headers) - resumed} files") if progress and futures else None
     results = dict(done)
-    total = PixelStats.merge_all([stats for stats, _ in done.values()]) if done else PixelStats.empty(shape)
+    total = PixelStats.merge_all([stats for stats, _, _ in done.values()]) if done else PixelStats.empty(shape)
     for future in as_completed(list(futures), loop=client.loop):
-        planes, statuses = future.result()
+        planes, (statuses, digests) = future.result()
         seg = futures.pop(future)
         stats = planes_to_stats(planes, sum(1 for s in statuses if s[1] == "used"))
-        checkpoints.save(seg.id, stats, statuses)
-        results[seg.id] = (stats, statuses)
+        checkpoints.save(seg.id, stats, statuses, digests)
+        results[seg.id] = (stats, statuses, digests)
         total = total.merge(stats)
         future.release()
     if bar:
         bar.join(timeout=10)
     statuses = [s for seg in segments for s in results[seg.id][1]]
-    return total, statuses, resumed
+    digests = {p: d for seg in segments for p, d in results[seg.id][2].items()}
+    return total, statuses, digests, resumed
 
 
 def choose_batch_size(settings, shape: tuple[int, ...], dtype: str) -> int:

@@ -63,11 +63,8 @@ class PixelStats:
             return self
         if self.n == 0:
             return other
-        n = self.n + other.n
-        delta = other.mean - self.mean
-        mean = self.mean + delta * (other.n / n)
-        m2 = self.m2 + other.m2 + delta * delta * (self.n * other.n / n)
-        return PixelStats(n, mean, m2)
+        fused = _merge_fused(self, other)
+        return fused if fused is not None else _merge_numpy(self, other)
 
     @classmethod
     def merge_all(cls, parts: list[PixelStats]) -> PixelStats:
@@ -95,11 +92,87 @@ class IntegerSums:
         """Convert to float64 moments with one rounding: M2 = (n*s2 - s1^2) / n exactly."""
         if self.n == 0:
             return PixelStats.empty(self.s1.shape[1:])
-        scale = np.array([1, RESIDUAL_SCALE], dtype=np.float64).reshape((-1,) + (1,) * (self.s1.ndim - 1))
-        numerator = self.n * self.s2 - self.s1 * self.s1  # exact in int64 (see max_batch_frames)
-        mean = self.s1 / (self.n * scale)
-        m2 = numerator / (self.n * scale * scale)
-        return PixelStats(self.n, mean, m2)
+        fused = _to_stats_fused(self)
+        return fused if fused is not None else _to_stats_numpy(self)
+
+
+def _stream_scale(ndim: int) -> np.ndarray:
+    """Divisor of each stream's values (1 and RESIDUAL_SCALE), shaped to broadcast over (S, *pixel_shape)."""
+    return np.array([1, RESIDUAL_SCALE], dtype=np.float64).reshape((-1,) + (1,) * (ndim - 1))
+
+
+def _to_stats_numpy(sums: IntegerSums) -> PixelStats:
+    """Reference for ``IntegerSums.to_stats`` (numpy temporaries); ``kernels.to_stats_rows`` matches it bit for bit."""
+    if sums.n == 0:
+        return PixelStats.empty(sums.s1.shape[1:])
+    scale = _stream_scale(sums.s1.ndim)
+    numerator = sums.n * sums.s2 - sums.s1 * sums.s1  # exact in int64 (see max_batch_frames)
+    mean = sums.s1 / (sums.n * scale)
+    m2 = numerator / (sums.n * scale * scale)
+    return PixelStats(sums.n, mean, m2)
+
+
+def _to_stats_fused(sums: IntegerSums) -> PixelStats | None:
+    """``to_stats`` in one numba pass, or None where it does not apply (then numpy serves)."""
+    s1, s2 = sums.s1, sums.s2
+    if not (isinstance(s1, np.ndarray) and isinstance(s2, np.ndarray)) or s1.dtype != np.int64 \
+            or s2.dtype != np.int64 or s1.shape != s2.shape or s1.ndim < 1 or s1.shape[0] != len(STREAMS) \
+            or not (s1.flags.c_contiguous and s2.flags.c_contiguous):
+        return None
+    kernels = _kernels()
+    if kernels is None:
+        return None
+    # the reference's divisors, by the same numpy expressions: n*scale and n*scale*scale
+    scale = _stream_scale(1)
+    mean_div = sums.n * scale
+    m2_div = sums.n * scale * scale
+    mean, m2 = np.empty(s1.shape), np.empty(s1.shape)
+    rows = (s1.shape[0], -1)
+    kernels.to_stats_rows(int(sums.n), _read_only(s1.reshape(rows)), _read_only(s2.reshape(rows)),
+                          _read_only(mean_div), _read_only(m2_div), mean.reshape(rows), m2.reshape(rows))
+    return PixelStats(sums.n, mean, m2)
+
+
+def _merge_numpy(a: PixelStats, b: PixelStats) -> PixelStats:
+    """Reference for ``PixelStats.merge`` (numpy temporaries); ``kernels.merge_flat`` matches it bit for bit."""
+    if a.pixel_shape != b.pixel_shape:
+        raise ValueError(f"cannot merge stats of shape {a.pixel_shape} and {b.pixel_shape}")
+    if b.n == 0:
+        return a
+    if a.n == 0:
+        return b
+    n = a.n + b.n
+    delta = b.mean - a.mean
+    mean = a.mean + delta * (b.n / n)
+    m2 = a.m2 + b.m2 + delta * delta * (a.n * b.n / n)
+    return PixelStats(n, mean, m2)
+
+
+def _merge_fused(a: PixelStats, b: PixelStats) -> PixelStats | None:
+    """Chan's merge of two non-empty stats in one numba pass, or None where it does not apply."""
+    arrays = (a.mean, a.m2, b.mean, b.m2)
+    shape = a.mean.shape if isinstance(a.mean, np.ndarray) else None
+    if not all(isinstance(x, np.ndarray) and x.dtype == np.float64 and x.shape == shape and x.flags.c_contiguous
+               for x in arrays):
+        return None
+    kernels = _kernels()
+    if kernels is None:
+        return None
+    n = a.n + b.n
+    # the reference's scalar factors, by the same Python expressions
+    weight_b = float(b.n / n)
+    weight_ab = float(a.n * b.n / n)
+    mean, m2 = np.empty(shape), np.empty(shape)
+    kernels.merge_flat(*(_read_only(x.reshape(-1)) for x in arrays), weight_b, weight_ab,
+                       mean.reshape(-1), m2.reshape(-1))
+    return PixelStats(n, mean, m2)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """A read-only view: numba types read-only arrays separately, so inputs always are (one specialisation)."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 def max_batch_frames(dtype: np.dtype) -> int:

@@ -29,7 +29,7 @@ def _array_names(stream: str) -> tuple[str, str, str]:
     return f"{prefix}mean", f"{prefix}m2", f"{prefix}var"
 
 
-Manifest = dict[str, tuple[int, float]]  # path -> (size, mtime) of every file counted
+Manifest = dict[str, tuple[int, float, str]]  # path -> (size, mtime, content digest) of every file counted
 
 
 def write_stats(out_dir: Path, stats: PixelStats, attrs: dict, manifest: Manifest | None = None) -> Path:
@@ -49,9 +49,9 @@ def write_stats(out_dir: Path, stats: PixelStats, attrs: dict, manifest: Manifes
             chunks = (max(1, min(data.shape[0], ROW_CHUNK_VALUES // max(1, data[0].size))), *data.shape[1:])
             group.create_array(name, data=np.ascontiguousarray(data, dtype=np.float64), chunks=chunks,
                                compressors=None)
-    rows = [[path, size, mtime] for path, (size, mtime) in sorted((manifest or {}).items())]
+    rows = [[path, *entry] for path, entry in sorted((manifest or {}).items())]
     group.attrs.update({**attrs, "n_images": int(stats.n), "shape": list(stats.pixel_shape), "streams": list(STREAMS),
-                        "manifest": {"columns": ["path", "size", "mtime"], "rows": rows}})
+                        "manifest": {"columns": ["path", "size", "mtime", "digest"], "rows": rows}})
     _swap_in(tmp, final)
     return final
 
@@ -83,7 +83,7 @@ def read_stats(out_dir: str | Path) -> tuple[PixelStats, dict]:
 def manifest_of(attrs: dict) -> Manifest:
     """The files already counted in saved stats."""
     rows = (attrs.get("manifest") or {}).get("rows", [])
-    return {path: (int(size), float(mtime)) for path, size, mtime in rows}
+    return {row[0]: (int(row[1]), float(row[2]), str(row[3]) if len(row) > 3 else "") for row in rows}
 
 
 def write_files_csv(out_dir: Path, statuses: list[tuple[str, str, str]]) -> Path:

@@ -1,4 +1,14 @@
-"""The fused numba accumulation kernel against the numpy reference: bit-identical integer sums."""
+"""The numba kernels against their numpy references: bit-identical integer sums and float64 moments.
+
+Also: where numba has nowhere to cache compiled code, importing the kernels must not fail.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,9 +17,13 @@ from hypothesis import strategies as st
 
 from pipeline import stats
 from pipeline.reduce import ReadBatch, tile_with_halo
-from pipeline.stats import IntegerSums, _accumulate_numpy, _as_lines, accumulate, pad_rows_reflect
+from pipeline.stats import (IntegerSums, PixelStats, _accumulate_numpy, _as_lines, _merge_numpy, _to_stats_numpy,
+                            accumulate, pad_rows_reflect)
 
 pytest.importorskip("numba")
+import numba  # noqa: E402
+
+from pipeline import kernels  # noqa: E402
 
 
 def random_frames(rng, shape, dtype):
@@ -108,7 +122,7 @@ def test_adds_to_existing_sums_and_wider_halo():
 def test_tiles_of_a_batch_are_read_in_place(stride):
     """The scan's blocks are row slices of a batch: fused sums equal numpy's, without a copy."""
     rng = np.random.default_rng(stride)
-    batch = ReadBatch(random_frames(rng, (5, 23, 17, 3), np.uint8), [])
+    batch = ReadBatch(random_frames(rng, (5, 23, 17, 3), np.uint8), [], {})
     for y0, y1 in [(0, 8), (8, 16), (16, 23)]:
         block = tile_with_halo(batch, y0, y1, stride)
         assert_identical(*both(block, stride, stride))
@@ -161,3 +175,312 @@ def test_any_shape(spec):
     shape = (k, rows, width) + ((channels,) if channels else ())
     frames = random_frames(np.random.default_rng(seed), shape, dtype)
     assert_identical(*both(padded(frames, stride), stride, stride))
+
+
+# --- float64 moments: IntegerSums.to_stats and PixelStats.merge -------------------------------------------------
+
+
+def assert_same_bits(fused: PixelStats, ref: PixelStats):
+    """Bit-identical float64 arrays (so also equal signed zeros), and no NaN anywhere."""
+    assert fused.n == ref.n
+    for x, y in ((fused.mean, ref.mean), (fused.m2, ref.m2)):
+        assert x.dtype == y.dtype == np.float64 and x.shape == y.shape
+        assert not np.isnan(x).any()
+        assert np.array_equal(x, y)
+        assert np.array_equal(x.view(np.int64), y.view(np.int64))
+
+
+def sums_of(rng, n, pixel_shape, dtype=np.uint16, extreme=False):
+    """Exact sums of n random frames through the real accumulation (optionally full-scale 0/max swings)."""
+    frames = random_frames(rng, (n, *pixel_shape), dtype)
+    if extreme:
+        top = np.iinfo(dtype).max
+        frames[::2] = top
+        frames[1::2] = 0
+        frames[:, ::2, 1::2] = top - frames[:, ::2, 1::2]  # checkerboard: residuals reach -/+ 4*top
+    return accumulate(IntegerSums.zeros(pixel_shape), padded(frames, 1), 1, 1)
+
+
+def largest_sums(pixel_shape):
+    """The most frames to_stats must handle for uint16 (max_batch_frames), at full-scale swings."""
+    n = stats.max_batch_frames(np.dtype(np.uint16))
+    top = 4 * 65535
+    s1 = np.zeros((2, *pixel_shape), np.int64)
+    s2 = np.zeros_like(s1)
+    s1[0], s2[0] = n * 65535, n * 65535**2
+    s1[1], s2[1] = (n // 2) * top - (n - n // 2) * top, n * top * top  # alternating -/+ 4*max
+    return IntegerSums(n, s1, s2)
+
+
+@pytest.mark.parametrize("n,pixel_shape,dtype,extreme", [
+    (1, (5, 7), np.uint16, False),  # n = 1: m2 is exactly 0
+    (1, (4, 6, 3), np.uint16, True),
+    (2, (6, 9), np.uint16, True),
+    (13, (17, 11, 3), np.uint16, False),
+    (13, (17, 11, 3), np.uint16, True),
+    (40, (9, 8), np.uint8, False),
+    (3, (1, 1), np.uint16, True),
+    (5, (300, 41), np.uint16, False),  # > 1 row of kernel work per stream
+])
+def test_to_stats_fused_is_bit_identical(n, pixel_shape, dtype, extreme):
+    sums = sums_of(np.random.default_rng(n + sum(pixel_shape)), n, pixel_shape, dtype, extreme)
+    fused = stats._to_stats_fused(sums)
+    assert fused is not None  # guard against a silent fallback
+    ref = _to_stats_numpy(sums)
+    assert_same_bits(fused, ref)
+    assert_same_bits(sums.to_stats(), ref)
+
+
+def test_to_stats_at_the_largest_batch():
+    sums = largest_sums((3, 4))
+    assert_same_bits(stats._to_stats_fused(sums), _to_stats_numpy(sums))
+
+
+def test_to_stats_random_exact_sums():
+    """Arbitrary sums (not only reachable ones) whose numerator n*s2 - s1^2 is exact in int64."""
+    rng = np.random.default_rng(11)
+    for n in (1, 2, 7, 1000, 2**20):
+        s1 = rng.integers(-2**30, 2**30, (2, 64, 33))
+        s2 = (s1 * s1) // n + rng.integers(0, 2**20, s1.shape)
+        sums = IntegerSums(n, s1, s2)
+        assert_same_bits(stats._to_stats_fused(sums), _to_stats_numpy(sums))
+
+
+def test_to_stats_falls_back_to_numpy(monkeypatch):
+    sums = sums_of(np.random.default_rng(3), 4, (6, 5), np.uint16, True)
+    ref = _to_stats_numpy(sums)
+    fortran = IntegerSums(sums.n, np.asfortranarray(sums.s1), np.asfortranarray(sums.s2))
+    assert stats._to_stats_fused(fortran) is None
+    assert_same_bits(fortran.to_stats(), ref)
+    assert stats._to_stats_fused(IntegerSums(sums.n, sums.s1.astype(np.int32), sums.s2)) is None
+    assert IntegerSums.zeros((2, 3)).to_stats().n == 0
+    read_only = IntegerSums(sums.n, sums.s1.copy(), sums.s2.copy())
+    read_only.s1.flags.writeable = read_only.s2.flags.writeable = False
+    assert_same_bits(stats._to_stats_fused(read_only), ref)
+    monkeypatch.setattr(stats, "_KERNELS", False)
+    assert stats._to_stats_fused(sums) is None
+    assert_same_bits(sums.to_stats(), ref)
+
+
+def random_stats(rng, n, pixel_shape, extreme=False):
+    return _to_stats_numpy(sums_of(rng, n, pixel_shape, np.uint16, extreme))
+
+
+@pytest.mark.parametrize("na,nb", [(1, 1), (1, 9), (9, 1), (7, 5), (3, 1000), (2**20, 3)])
+@pytest.mark.parametrize("extreme", [False, True])
+def test_merge_fused_is_bit_identical(na, nb, extreme):
+    rng = np.random.default_rng(na * 7 + nb)
+    a = random_stats(rng, min(na, 20), (13, 11, 3), extreme)
+    b = random_stats(rng, min(nb, 20), (13, 11, 3), extreme)
+    a, b = PixelStats(na, a.mean, a.m2), PixelStats(nb, b.mean, b.m2)  # weights beyond the frames drawn
+    fused = stats._merge_fused(a, b)
+    assert fused is not None
+    ref = _merge_numpy(a, b)
+    assert_same_bits(fused, ref)
+    assert_same_bits(a.merge(b), ref)
+
+
+def test_merge_random_floats_and_identical_means():
+    """Means far apart, equal (delta = 0) and tiny: still the same bits."""
+    rng = np.random.default_rng(4)
+    shape = (2, 50, 40)
+    ma = rng.normal(0, 1e4, shape)
+    mb = ma.copy()
+    mb[:, ::2] = rng.normal(0, 1e-3, shape)[:, ::2]
+    a = PixelStats(5, ma, rng.random(shape) * 1e9)
+    b = PixelStats(3, mb, rng.random(shape) * 1e-9)
+    assert_same_bits(stats._merge_fused(a, b), _merge_numpy(a, b))
+
+
+def test_merge_with_an_empty_side_returns_the_other_unchanged():
+    a = random_stats(np.random.default_rng(8), 3, (4, 5))
+    empty = PixelStats.empty((4, 5))
+    assert a.merge(empty) is a and empty.merge(a) is a
+    assert empty.merge(empty) is empty
+    with pytest.raises(ValueError, match="cannot merge"):
+        a.merge(PixelStats.empty((5, 4)))
+
+
+def test_merge_falls_back_to_numpy(monkeypatch):
+    rng = np.random.default_rng(6)
+    a, b = random_stats(rng, 4, (8, 6)), random_stats(rng, 3, (8, 6))
+    ref = _merge_numpy(a, b)
+    for odd in (PixelStats(b.n, b.mean.astype(np.float32), b.m2),  # float32 input: numpy's type promotion
+                PixelStats(b.n, np.asfortranarray(b.mean), b.m2),
+                PixelStats(b.n, b.mean[:, ::-1], b.m2[:, ::-1])):
+        assert stats._merge_fused(a, odd) is None
+        expected = _merge_numpy(a, odd)
+        got = a.merge(odd)
+        assert np.array_equal(got.mean, expected.mean) and np.array_equal(got.m2, expected.m2)
+    frozen = PixelStats(b.n, b.mean.copy(), b.m2.copy())
+    frozen.mean.flags.writeable = frozen.m2.flags.writeable = False  # e.g. deserialised by dask
+    assert_same_bits(stats._merge_fused(a, frozen), ref)
+    monkeypatch.setattr(stats, "_KERNELS", False)
+    assert stats._merge_fused(a, b) is None
+    assert_same_bits(a.merge(b), ref)
+
+
+def test_merge_all_matches_the_numpy_tree():
+    rng = np.random.default_rng(10)
+    parts = [random_stats(rng, k, (9, 7, 3), extreme=k % 2 == 0) for k in (1, 4, 2, 7, 1, 3, 5)]
+    parts.insert(3, PixelStats.empty((9, 7, 3)))
+    ref = [p for p in parts if p.n]
+    while len(ref) > 1:
+        ref = [_merge_numpy(a, b) if b is not None else a for a, b in zip(ref[::2], ref[1::2] + [None])]
+    assert_same_bits(PixelStats.merge_all(parts), ref[0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 6), st.integers(1, 9), st.integers(1, 9), st.sampled_from([0, 3]),
+       st.booleans(), st.integers(0, 2**32 - 1))
+def test_any_moments(na, nb, rows, width, channels, extreme, seed):
+    rng = np.random.default_rng(seed)
+    shape = (rows, width) + ((channels,) if channels else ())
+    sa, sb = sums_of(rng, na, shape, np.uint16, extreme), sums_of(rng, nb, shape, np.uint16, False)
+    a, b = _to_stats_numpy(sa), _to_stats_numpy(sb)
+    assert_same_bits(sa.to_stats(), a)
+    assert_same_bits(a.merge(b), _merge_numpy(a, b))
+
+
+# --- where numba may cache compiled kernels ---------------------------------------------------------------------
+
+
+def test_normal_installs_cache_where_numba_does():
+    assert kernels.CACHE is True or isinstance(kernels.CACHE, str)  # this checkout is writable
+    assert kernels.CACHE is True or os.environ.get("NUMBA_CACHE_DIR") is None
+
+
+def test_cache_decision():
+    calls = []
+    assert kernels._choose_cache(lambda: True, lambda: calls.append(1)) is True
+    assert not calls  # the private directory is not even made when numba can cache
+
+    def only_in(path):
+        return lambda: numba.config.CACHE_DIR == path
+
+    before = numba.config.CACHE_DIR
+    assert kernels._choose_cache(only_in("/some/dir"), lambda: "/some/dir") == "/some/dir"
+    assert numba.config.CACHE_DIR == before  # restored: other numba users in the process are unaffected
+    assert kernels._choose_cache(lambda: False, lambda: "/some/dir") is False
+    assert kernels._choose_cache(lambda: False, lambda: None) is False
+    assert numba.config.CACHE_DIR == before
+
+
+def test_no_locator_is_detected_not_raised(monkeypatch, tmp_path):
+    """Simulate "no locator available" in numba itself: no locator finds a place to cache.
+
+    As root (as the tests run here) chmod cannot make a directory unwritable, so the locators
+    are taken away instead; the subprocess test below does it for real by dropping root's
+    permission-override capabilities.
+    """
+    from numba.core import caching
+
+    monkeypatch.setattr(caching._CacheImpl, "_locator_classes", [])
+    with pytest.raises(RuntimeError, match="no locator available"):
+        numba.njit(cache=True)(kernels._probe)  # what an unconditional cache=True does at import
+    assert kernels._cache_available() is False
+    assert kernels._choose_cache() is False
+
+    # only NUMBA_CACHE_DIR's locator left (as when the package dir and HOME are read-only)
+    monkeypatch.setattr(caching._CacheImpl, "_locator_classes", [caching.UserProvidedCacheLocator])
+    monkeypatch.setattr(numba.config, "CACHE_DIR", "")
+    monkeypatch.setattr(kernels.tempfile, "tempdir", str(tmp_path))
+    private = str(tmp_path / f"hotpixels-numba-{os.getuid()}")
+    assert kernels._choose_cache() == private
+    assert numba.config.CACHE_DIR == ""
+
+    monkeypatch.setattr(kernels, "CACHE", private)
+
+    @kernels._jit(nogil=True)
+    def twice(x):
+        return 2 * x
+
+    assert twice(21) == 42
+    assert twice.stats.cache_path.startswith(private)
+    assert any(Path(twice.stats.cache_path).iterdir())  # compiled code saved there
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX permissions")
+def test_private_cache_dir_is_private(monkeypatch, tmp_path):
+    monkeypatch.setattr(kernels.tempfile, "tempdir", str(tmp_path))
+    path = kernels._private_cache_dir()
+    assert path == str(tmp_path / f"hotpixels-numba-{os.getuid()}")
+    assert os.stat(path).st_mode & 0o777 == 0o700
+    assert kernels._private_cache_dir() == path  # reused across processes and runs
+    os.chmod(path, 0o777)  # anyone could plant cached code there: not used
+    fresh = kernels._private_cache_dir()
+    assert fresh != path and Path(fresh).parent == tmp_path and os.stat(fresh).st_mode & 0o777 == 0o700
+
+
+def _drop_root_overrides():
+    """In the child, before exec: without these capabilities root obeys file permissions like anyone."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2, 3):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+CHILD = textwrap.dedent("""
+    import json, os, sys
+    import numpy as np
+    import pipeline
+    from pipeline import kernels, stats
+    assert pipeline.__file__.startswith(sys.argv[1]), pipeline.__file__
+    try:
+        open(os.path.join(os.path.dirname(kernels.__file__), "probe"), "w").close()
+        print(json.dumps({"writable": True}))
+        sys.exit()
+    except OSError:
+        pass
+    rng = np.random.default_rng(0)
+    stack = rng.integers(0, 65535, (3, 6, 7), endpoint=True, dtype=np.uint16)
+    a = stats.stats_of_stack(stack)  # accumulate_rows and to_stats_rows
+    b = stats.stats_of_stack(stack[:2])
+    merged = a.merge(b)  # merge_flat
+    ref = stats._merge_numpy(a, b)
+    same = bool(np.array_equal(merged.mean, ref.mean) and np.array_equal(merged.m2, ref.m2))
+    hits = sum(sum(f.stats.cache_hits.values()) for f in (kernels.to_stats_rows, kernels.merge_flat))
+    print(json.dumps({"writable": False, "cache": kernels.CACHE, "same": same, "hits": hits}))
+""")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="POSIX permissions and Linux capabilities")
+def test_read_only_install_imports_and_caches_in_tmp(tmp_path):
+    """The package in a read-only directory, HOME unwritable, no NUMBA_CACHE_DIR: no crash, cache in TMPDIR."""
+    ro = tmp_path / "ro"
+    shutil.copytree(Path(kernels.__file__).parent, ro / "pkg" / "pipeline",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (ro / "home").mkdir()
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    subprocess.run(["chmod", "-R", "a-w", str(ro)], check=True)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("NUMBA_CACHE") and k not in ("XDG_CACHE_HOME", "PYTHONPATH", "TMPDIR")}
+    # HOME=/nonexistent would do as an ordinary user; root owns / and could create it, so a read-only HOME
+    env.update(HOME=str(ro / "home"), PYTHONPATH=str(ro / "pkg"), TMPDIR=str(scratch), PYTHONDONTWRITEBYTECODE="1")
+    preexec = _drop_root_overrides if os.geteuid() == 0 else None
+
+    def run():
+        out = subprocess.run([sys.executable, "-c", CHILD, str(ro / "pkg")], cwd=ro / "pkg", env=env,
+                             preexec_fn=preexec, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-3000:]
+        import json
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    try:
+        first = run()
+        if first["writable"]:
+            pytest.skip("cannot make a directory read-only here (root with permission overrides)")
+        private = str(scratch / f"hotpixels-numba-{os.getuid()}")
+        assert first == {"writable": False, "cache": private, "same": True, "hits": 0}
+        assert any(Path(private).rglob("*.nbi"))
+        second = run()
+        assert second["cache"] == private and second["same"] and second["hits"] > 0  # the cache is reused
+
+        subprocess.run(["chmod", "-R", "a-w", str(scratch)], check=True)  # nowhere at all to cache
+        third = run()
+        assert third == {"writable": False, "cache": False, "same": True, "hits": 0}
+    finally:
+        subprocess.run(["chmod", "-R", "u+w", str(tmp_path)], check=True)

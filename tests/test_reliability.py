@@ -220,3 +220,32 @@ def test_file_names_are_never_run_by_a_shell(photo_sets, local_client, tmp_path)
     assert result.stats.n == 3
     assert not any(p.name == "pwned" for p in [*tmp_path.rglob("pwned"), *Path.cwd().glob("pwned")])
     assert_stats_equal(result.stats, stack[:3])
+
+
+def test_merge_recognises_the_same_photos_under_other_paths(photo_sets, local_client, tmp_path):
+    """Copies (other folder, new mtime) are recognised by content and never counted twice."""
+    root, stack = photo_sets
+    out = tmp_path / "out"
+    scan([str(root / "a")], out, config(), client=local_client, **QUIET)
+    copies = tmp_path / "copies"
+    shutil.copytree(root / "a", copies)
+    for p in copies.iterdir():
+        p.rename(p.with_name("copy-" + p.name))
+    merged = scan([str(copies), str(root / "b")], out, config(), client=local_client, merge=True, **QUIET)
+    assert_stats_equal(merged.stats, stack)
+    reasons = [r for p, s, r in merged.statuses if "copy-" in p]
+    assert len(reasons) == 14 and all(r.startswith("already counted: same content as ") for r in reasons)
+    _, attrs = read_stats(out)
+    assert attrs["manifest"]["columns"] == ["path", "size", "mtime", "digest"]
+    assert len({row[3] for row in attrs["manifest"]["rows"]}) == 24
+
+
+def test_a_duplicate_inside_one_batch_counts_once():
+    from pipeline.reduce import read_batch
+
+    frame = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    reader = {"a": (frame, "d1"), "b": (frame, "d1"), "c": (frame + 1, "d2")}.__getitem__
+    batch = read_batch(["a", "b", "c"], (2, 3), "uint8", reader, known={"d2": "old/c.png"})
+    assert [s[1:] for s in batch.statuses] == [("used", ""), ("skipped", "already counted: same content as a"),
+                                               ("skipped", "already counted: same content as old/c.png")]
+    assert len(batch.frames) == 1 and batch.digests == {"a": "d1"}
