@@ -375,16 +375,18 @@ def test_no_locator_is_detected_not_raised(monkeypatch, tmp_path):
     """
     from numba.core import caching
 
-    monkeypatch.setattr(caching._CacheImpl, "_locator_classes", [])
+    impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # renamed across numba versions
+    user_dir = getattr(caching, "UserProvidedCacheLocator", None) or caching._UserProvidedCacheLocator
+    monkeypatch.setattr(kernels.tempfile, "tempdir", str(tmp_path))  # the private cache dir goes here
+    monkeypatch.setattr(impl, "_locator_classes", [])
     with pytest.raises(RuntimeError, match="no locator available"):
         numba.njit(cache=True)(kernels._probe)  # what an unconditional cache=True does at import
     assert kernels._cache_available() is False
     assert kernels._choose_cache() is False
 
     # only NUMBA_CACHE_DIR's locator left (as when the package dir and HOME are read-only)
-    monkeypatch.setattr(caching._CacheImpl, "_locator_classes", [caching.UserProvidedCacheLocator])
+    monkeypatch.setattr(impl, "_locator_classes", [user_dir])
     monkeypatch.setattr(numba.config, "CACHE_DIR", "")
-    monkeypatch.setattr(kernels.tempfile, "tempdir", str(tmp_path))
     private = str(tmp_path / f"hotpixels-numba-{os.getuid()}")
     assert kernels._choose_cache() == private
     assert numba.config.CACHE_DIR == ""
@@ -478,9 +480,7 @@ def test_read_only_install_imports_and_caches_in_tmp(tmp_path):
         assert any(Path(private).rglob("*.nbi"))
         second = run()
         assert second["cache"] == private and second["same"] and second["hits"] > 0  # the cache is reused
-
-        subprocess.run(["chmod", "-R", "a-w", str(scratch)], check=True)  # nowhere at all to cache
-        third = run()
-        assert third == {"writable": False, "cache": False, "same": True, "hits": 0}
+        # "nowhere at all to cache" cannot be staged here: with TMPDIR read-only, tempfile picks /tmp
+        # (writable by everyone); test_cache_decision and test_no_locator_is_detected_not_raised cover it
     finally:
         subprocess.run(["chmod", "-R", "u+w", str(tmp_path)], check=True)
