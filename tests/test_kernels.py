@@ -16,6 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline import stats
+
+from .conftest import drop_root_overrides
 from pipeline.reduce import ReadBatch, tile_with_halo
 from pipeline.stats import (IntegerSums, PixelStats, _accumulate_numpy, _as_lines, _merge_numpy, _to_stats_numpy,
                             accumulate, pad_rows_reflect)
@@ -414,16 +416,6 @@ def test_private_cache_dir_is_private(monkeypatch, tmp_path):
     assert fresh != path and Path(fresh).parent == tmp_path and os.stat(fresh).st_mode & 0o777 == 0o700
 
 
-def _drop_root_overrides():
-    """In the child, before exec: without these capabilities root obeys file permissions like anyone."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    for cap in (1, 2, 3):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER
-        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
-
-
 CHILD = textwrap.dedent("""
     import json, os, sys
     import numpy as np
@@ -462,7 +454,7 @@ def test_read_only_install_imports_and_caches_in_tmp(tmp_path):
            if not k.startswith("NUMBA_CACHE") and k not in ("XDG_CACHE_HOME", "PYTHONPATH", "TMPDIR")}
     # HOME=/nonexistent would do as an ordinary user; root owns / and could create it, so a read-only HOME
     env.update(HOME=str(ro / "home"), PYTHONPATH=str(ro / "pkg"), TMPDIR=str(scratch), PYTHONDONTWRITEBYTECODE="1")
-    preexec = _drop_root_overrides if os.geteuid() == 0 else None
+    preexec = drop_root_overrides if os.geteuid() == 0 else None
 
     def run():
         out = subprocess.run([sys.executable, "-c", CHILD, str(ro / "pkg")], cwd=ro / "pkg", env=env,

@@ -16,7 +16,7 @@ from pipeline import Config, read_stats, scan
 from pipeline.checkpoint import CHECKPOINT_DIR
 from pipeline.store import read_files_csv
 
-from .conftest import BIN, free_port, wait_for, write_stack
+from .conftest import BIN, drop_root_overrides, free_port, wait_for, write_stack
 
 HOTPIXELS = str(BIN / "hotpixels")
 QUIET = {"progress": False, "log": lambda m: None}
@@ -76,15 +76,20 @@ def test_a_file_that_breaks_only_when_decoded_is_counted_out(photo_sets, local_c
     assert status["frame_0003.png"][0] == "skipped" and status["frame_0003.png"][1].startswith("cannot decode")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
-def test_unreadable_file_is_skipped(photo_sets, local_client, tmp_path):
+@pytest.mark.slow
+def test_unreadable_file_is_skipped(photo_sets, tmp_path):
+    """Permissions are real: as root (CI) the scan runs without root's override capabilities."""
     root, stack = photo_sets
-    folder = tmp_path / "in"
-    paths = write_stack(folder, stack[:3])
+    paths = write_stack(tmp_path / "in", stack[:3])
     paths[1].chmod(0)
-    result = scan([str(folder)], tmp_path / "out", config(), client=local_client, **QUIET)
-    assert result.stats.n == 2
-    assert ("skipped", "permission denied") in {(s, r) for _, s, r in result.statuses}
+    preexec = drop_root_overrides if os.geteuid() == 0 else None
+    proc = subprocess.run([HOTPIXELS, "scan", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--workers", "1",
+                           "--no-progress"], capture_output=True, text=True, timeout=180, preexec_fn=preexec)
+    assert proc.returncode == 0, proc.stderr
+    statuses = {Path(p).name: (s, r) for p, s, r in read_files_csv(tmp_path / "out")}
+    assert statuses[paths[1].name] == ("skipped", "permission denied")
+    assert sum(s == "used" for s, _ in statuses.values()) == 2
+    assert "1 skipped (1 permission denied; see files.csv)" in proc.stdout
 
 
 def test_merge_equals_one_scan_and_never_counts_twice(photo_sets, local_client, tmp_path):
