@@ -134,13 +134,10 @@ def _to_stats_fused(sums: IntegerSums) -> PixelStats | None:
 
 
 def _merge_numpy(a: PixelStats, b: PixelStats) -> PixelStats:
-    """Reference for ``PixelStats.merge`` (numpy temporaries); ``kernels.merge_flat`` matches it bit for bit."""
-    if a.pixel_shape != b.pixel_shape:
-        raise ValueError(f"cannot merge stats of shape {a.pixel_shape} and {b.pixel_shape}")
-    if b.n == 0:
-        return a
-    if a.n == 0:
-        return b
+    """Reference for ``PixelStats.merge`` (numpy temporaries); ``kernels.merge_flat`` matches it bit for bit.
+
+    The arithmetic only: ``merge`` has checked the shapes and handled an empty side.
+    """
     n = a.n + b.n
     delta = b.mean - a.mean
     mean = a.mean + delta * (b.n / n)
