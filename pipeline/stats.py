@@ -1,7 +1,8 @@
 """Per-pixel moments (n, mean, M2) and their exact parallel merge.
 
-Pure numpy: nothing here knows about dask, files or formats. Two streams are carried
-through the same arithmetic:
+Nothing here knows about dask, files or formats. The arithmetic is numpy; the hot loops run
+as numba kernels (kernels.py) that match the numpy references kept here bit for bit, and the
+numpy code runs wherever numba is missing. Two streams are carried through the same arithmetic:
 
 - ``value``: the pixel value itself;
 - ``residual``: the pixel minus the mean of its 4 same-colour neighbours (distance 1 for
