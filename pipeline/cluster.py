@@ -7,7 +7,9 @@ bar with a count and an ETA on stderr while futures run.
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -37,19 +39,35 @@ def open_client(config: ClusterConfig, log: Callable[[str], None]) -> Iterator[C
             yield client
         return
     try:
-        cluster = LocalCluster(
-            n_workers=config.workers,
-            threads_per_worker=config.threads_per_worker,
-            processes=True,
-            host=config.host,
-            dashboard_address=config.dashboard_address,
-            memory_limit=config.memory_limit,
-        )
+        with _workers_ignore_ctrl_c():
+            cluster = LocalCluster(
+                n_workers=config.workers,
+                threads_per_worker=config.threads_per_worker,
+                processes=True,
+                host=config.host,
+                dashboard_address=config.dashboard_address,
+                memory_limit=config.memory_limit,
+            )
     except Exception as exc:  # noqa: BLE001
         raise ClusterError(f"cannot start a local Dask cluster: {exc}") from exc
     with cluster, Client(cluster, set_as_default=False) as client:
         _announce(client, log, f"local cluster with {len(cluster.workers)} workers")
         yield client
+
+
+@contextlib.contextmanager
+def _workers_ignore_ctrl_c() -> Iterator[None]:
+    """Start worker processes with SIGINT ignored (they inherit it): Ctrl-C in the terminal
+    reaches every process of the group, and only this one should handle it, by closing the
+    cluster, instead of every worker printing its own KeyboardInterrupt traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _announce(client: Client, log: Callable[[str], None], what: str) -> None:

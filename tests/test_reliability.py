@@ -254,3 +254,29 @@ def test_a_duplicate_inside_one_batch_counts_once():
     assert [s[1:] for s in batch.statuses] == [("used", ""), ("skipped", "already counted: same content as a"),
                                                ("skipped", "already counted: same content as old/c.png")]
     assert len(batch.frames) == 1 and batch.digests == {"a": "d1"}
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_promptly_and_cleanly_and_the_rerun_resumes(tmp_path):
+    """Ctrl-C signals the whole foreground process group: one clear line, exit 130, no worker tracebacks."""
+    stack = slow_set(tmp_path / "in", n=120)
+    (tmp_path / "c.yaml").write_text("scan:\n  batch_size: 2\n  checkpoint_files: 4\n")
+    cmd = [HOTPIXELS, "scan", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--config", str(tmp_path / "c.yaml"),
+           "--workers", "2", "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
+    checkpoints = tmp_path / "out" / CHECKPOINT_DIR
+    assert wait_for(lambda: len([p for p in checkpoints.glob("*/*.npz") if not p.name.startswith(".")]) >= 2
+                    or proc.poll() is not None, timeout=120, interval=0.02)
+    assert proc.poll() is None, "the scan finished before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGINT)
+    start = time.monotonic()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and time.monotonic() - start < 20
+    assert err.strip().splitlines()[-1] == "hotpixels: interrupted"
+    assert "KeyboardInterrupt" not in err
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert any(line.startswith("resuming:") for line in rerun.stdout.splitlines())
+    stats, _ = read_stats(tmp_path / "out")
+    assert_stats_equal(stats, stack)
