@@ -125,29 +125,43 @@ def slow_set(folder: Path, n=48) -> np.ndarray:
     return stack
 
 
-@pytest.mark.slow
-def test_killed_scan_resumes_with_identical_results(tmp_path):
+def saved_checkpoints(out: Path) -> list[Path]:
+    """Completed segment checkpoints (not the hidden temp files of one being written)."""
+    return [p for p in (out / CHECKPOINT_DIR).glob("*/*.npz") if not p.name.startswith(".")]
+
+
+def interruptible_scan(tmp_path: Path, workers: int) -> tuple[list[str], np.ndarray]:
+    """A scan of 120 files in 30 checkpointed segments: slow enough to interrupt halfway."""
     stack = slow_set(tmp_path / "in", n=120)
     (tmp_path / "c.yaml").write_text("scan:\n  batch_size: 2\n  checkpoint_files: 4\n")
     cmd = [HOTPIXELS, "scan", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--config", str(tmp_path / "c.yaml"),
-           "--workers", "1", "--no-progress"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    checkpoints = tmp_path / "out" / CHECKPOINT_DIR
-    saved = lambda: [p for p in checkpoints.glob("*/*.npz") if not p.name.startswith(".")]  # noqa: E731 - not temp files
-    assert wait_for(lambda: len(saved()) >= 3 or proc.poll() is not None, timeout=120,
-                    interval=0.02)
+           "--workers", str(workers), "--no-progress"]
+    return cmd, stack
+
+
+def interrupt_after_checkpoints(proc: subprocess.Popen, out: Path, count: int, sig: int) -> None:
+    """Send ``sig`` to the scan's whole process group once ``count`` segments are saved."""
+    assert wait_for(lambda: len(saved_checkpoints(out)) >= count or proc.poll() is not None, timeout=120, interval=0.02)
     assert proc.poll() is None, "the scan finished before it could be interrupted"
-    os.killpg(proc.pid, signal.SIGKILL)  # the whole process group: client, scheduler and workers
+    os.killpg(proc.pid, sig)
+
+
+@pytest.mark.slow
+def test_killed_scan_resumes_with_identical_results(tmp_path):
+    cmd, stack = interruptible_scan(tmp_path, workers=1)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    # SIGKILL to the whole process group: client, scheduler and workers
+    interrupt_after_checkpoints(proc, tmp_path / "out", 3, signal.SIGKILL)
     proc.wait()
     assert not (tmp_path / "out" / "stats.zarr").exists()
-    done_before = len(saved())
+    done_before = len(saved_checkpoints(tmp_path / "out"))
     resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     line = next(l for l in resumed.stdout.splitlines() if l.startswith("resuming:"))
     assert "of 30 segments" in line and int(line.split()[1]) >= done_before
     stats, _ = read_stats(tmp_path / "out")
     assert_stats_equal(stats, stack)
-    assert not checkpoints.exists()  # removed on a normal finish
+    assert not (tmp_path / "out" / CHECKPOINT_DIR).exists()  # removed on a normal finish
     assert sum(1 for _, s, _ in read_files_csv(tmp_path / "out") if s == "used") == 120
 
 
@@ -259,17 +273,10 @@ def test_a_duplicate_inside_one_batch_counts_once():
 @pytest.mark.slow
 def test_ctrl_c_stops_promptly_and_cleanly_and_the_rerun_resumes(tmp_path):
     """Ctrl-C signals the whole foreground process group: one clear line, exit 130, no worker tracebacks."""
-    stack = slow_set(tmp_path / "in", n=120)
-    (tmp_path / "c.yaml").write_text("scan:\n  batch_size: 2\n  checkpoint_files: 4\n")
-    cmd = [HOTPIXELS, "scan", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--config", str(tmp_path / "c.yaml"),
-           "--workers", "2", "--no-progress"]
+    cmd, stack = interruptible_scan(tmp_path, workers=2)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
-    checkpoints = tmp_path / "out" / CHECKPOINT_DIR
-    assert wait_for(lambda: len([p for p in checkpoints.glob("*/*.npz") if not p.name.startswith(".")]) >= 2
-                    or proc.poll() is not None, timeout=120, interval=0.02)
-    assert proc.poll() is None, "the scan finished before it could be interrupted"
-    os.killpg(proc.pid, signal.SIGINT)
+    interrupt_after_checkpoints(proc, tmp_path / "out", 2, signal.SIGINT)
     start = time.monotonic()
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and time.monotonic() - start < 20
