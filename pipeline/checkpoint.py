@@ -29,21 +29,27 @@ class Checkpoints:
         self.root = out_dir / CHECKPOINT_DIR
         self.folder = self.root / run_id
 
-    def load(self, segment_ids: list[str]) -> dict[str, tuple[PixelStats, list[Status], dict[str, str]]]:
-        """Completed segments of this run; anything unreadable is simply recomputed."""
+    def completed(self, segment_ids: list[str]) -> dict[str, tuple[list[Status], dict[str, str]]]:
+        """(statuses, digests) of the segments this run has saved; reads no arrays (see ``stats``)."""
         done = {}
         for seg in segment_ids:
-            arrays, statuses = self.folder / f"{seg}.npz", self.folder / f"{seg}.json"
-            if not (arrays.exists() and statuses.exists()):
+            arrays, record = self.folder / f"{seg}.npz", self.folder / f"{seg}.json"
+            if not (arrays.exists() and record.exists()):
                 continue
             try:
-                with np.load(arrays, allow_pickle=False) as data:
-                    stats = PixelStats(int(data["n"]), data["mean"], data["m2"])
-                record = json.loads(statuses.read_text())
-                done[seg] = (stats, [tuple(s) for s in record["statuses"]], dict(record["digests"]))
+                data = json.loads(record.read_text())
+                done[seg] = ([tuple(s) for s in data["statuses"]], dict(data["digests"]))
             except (OSError, ValueError, KeyError, TypeError):
                 continue
         return done
+
+    def stats(self, segment_id: str) -> PixelStats | None:
+        """One saved partial, or None if it cannot be read (it is then simply recomputed)."""
+        try:
+            with np.load(self.folder / f"{segment_id}.npz", allow_pickle=False) as data:
+                return PixelStats(int(data["n"]), data["mean"], data["m2"])
+        except (OSError, ValueError, KeyError):
+            return None
 
     def save(self, segment_id: str, stats: PixelStats, statuses: list[Status], digests: dict[str, str]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -264,17 +264,24 @@ def _reduce_segments(client: Client, headers: list[Header], first: Header, out_d
     per_segment = max(1, config.scan.checkpoint_files // batch_size) * batch_size
     segments = _segments(headers, per_segment, (shape, dtype, stride, STREAMS))
     checkpoints = Checkpoints(out_dir, tokenize([s.id for s in segments]))
-    done = checkpoints.load([s.id for s in segments])
-    resumed = sum(len(s.headers) for s in segments if s.id in done)
-    if done:
-        log(f"resuming: {len(done)} of {len(segments)} segments ({resumed} of {len(headers)} files) "
+    # only each segment's statuses and digests are kept; partials are merged as they come, so
+    # the client holds at most two full-sensor partials however many segments there are
+    records = {}
+    total = PixelStats.empty(shape)
+    for seg_id, record in checkpoints.completed([s.id for s in segments]).items():
+        saved = checkpoints.stats(seg_id)
+        if saved is not None:
+            total = total.merge(saved)
+            records[seg_id] = record
+    resumed = sum(len(s.headers) for s in segments if s.id in records)
+    if records:
+        log(f"resuming: {len(records)} of {len(segments)} segments ({resumed} of {len(headers)} files) "
             f"already done by an interrupted run")
 
     row_values = shape[1] * (shape[2] if len(shape) > 2 else 1)
     tile_rows = max(2, config.scan.tile_values // row_values) // 2 * 2
-    pending = [s for s in segments if s.id not in done]
     futures = {}
-    for seg in pending:
+    for seg in [s for s in segments if s.id not in records]:
         paths = [h.path for h in seg.headers]
         batches = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
         size_of = {h.path: h.size for h in seg.headers}
@@ -283,20 +290,18 @@ def _reduce_segments(client: Client, headers: list[Header], first: Header, out_d
         planes = stats_planes(images, stride=stride, halo=stride, split_every=config.scan.split_every)
         futures[client.compute(delayed(_pack)(planes, statuses))] = seg
     bar = _progress_thread(client, list(futures), f"scanning {len(headers) - resumed} files") if progress and futures else None
-    results = dict(done)
-    total = PixelStats.merge_all([stats for stats, _, _ in done.values()]) if done else PixelStats.empty(shape)
     for future in as_completed(list(futures), loop=client.loop):
         planes, (statuses, digests) = future.result()
         seg = futures.pop(future)
         stats = planes_to_stats(planes, sum(1 for s in statuses if s[1] == "used"))
         checkpoints.save(seg.id, stats, statuses, digests)
-        results[seg.id] = (stats, statuses, digests)
+        records[seg.id] = (statuses, digests)
         total = total.merge(stats)
         future.release()
     if bar:
         bar.join(timeout=10)
-    statuses = [s for seg in segments for s in results[seg.id][1]]
-    digests = {p: d for seg in segments for p, d in results[seg.id][2].items()}
+    statuses = [s for seg in segments for s in records[seg.id][0]]
+    digests = {p: d for seg in segments for p, d in records[seg.id][1].items()}
     return total, statuses, digests, resumed
 
 
