@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import glob
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-import dataclasses
-
-from .readers import Header, file_stat, is_remote, is_supported, read_header
+from .readers import Header, failure_reason, file_stat, is_remote, is_supported, read_header
 
 GLOB_CHARS = set("*?[")
 
@@ -88,9 +86,9 @@ def probe_like(paths: list[str], template: Header) -> list[Header]:
     for path in paths:
         try:
             size, mtime = file_stat(path)
-            out.append(dataclasses.replace(template, path=path, size=size, mtime=mtime))
+            out.append(replace(template, path=path, size=size, mtime=mtime))
         except OSError as exc:
-            out.append(Header(path, error="file not found" if isinstance(exc, FileNotFoundError) else str(exc)))
+            out.append(Header(path, error=failure_reason(exc)))
     return out
 
 

@@ -75,13 +75,7 @@ class Header:
 @contextlib.contextmanager
 def _local_or_bytes(path: str):
     """Yield something imageio/rawpy can open: the local path, or the remote bytes."""
-    if is_remote(path):
-        import fsspec
-
-        with fsspec.open(path, "rb") as fh:
-            yield io.BytesIO(fh.read())
-    else:
-        yield _local(path)
+    yield io.BytesIO(_read_bytes(path)) if is_remote(path) else _local(path)
 
 
 def file_stat(path: str) -> tuple[int, float]:
