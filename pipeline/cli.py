@@ -94,12 +94,10 @@ def _scan(args) -> int:
 def _redetect(args) -> int:
     """Classify again from stats.zarr: new thresholds without reading the images."""
     config = load(args.config)
-    if args.command == "report":
-        config.output.exports = False
     stats, attrs = read_stats(args.dir)
     statuses = read_files_csv(args.dir) if (args.dir / FILES_NAME).exists() else []
-    results = write_results(args.dir, stats, attrs, statuses, config, log=_say)
-    for path in results.outputs if args.command == "detect" else results.outputs[-1:]:
+    results = write_results(args.dir, stats, attrs, statuses, config, log=_say, report_only=args.command == "report")
+    for path in results.outputs:
         _say(f"wrote {path}")
     return EXIT_OK
 

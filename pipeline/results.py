@@ -31,8 +31,10 @@ class Results:
 
 
 def write_results(out_dir: Path, stats: PixelStats, attrs: dict, statuses: list[tuple[str, str, str]],
-                  config: Config, log: Callable[[str], None] = print, elapsed: float | None = None) -> Results:
-    """Classify the defects and write every output the config asks for."""
+                  config: Config, log: Callable[[str], None] = print, elapsed: float | None = None,
+                  report_only: bool = False) -> Results:
+    """Classify the defects and write every output the config asks for (only report.html
+    with ``report_only``: defects.csv and the maps stay as they are)."""
     out_dir = Path(out_dir)
     detect_config = config.detect
     if detect_config.black_level is None and attrs.get("black_level"):
@@ -41,9 +43,11 @@ def write_results(out_dir: Path, stats: PixelStats, attrs: dict, statuses: list[
     detection = detect(stats, detect_config, cfa_pattern=pattern, color_desc=attrs.get("color_desc") or None)
     defects = detection.defects
     height, width = stats.pixel_shape[:2]
-    outputs = [out_dir / DEFECTS_NAME]
-    write_csv(defects, outputs[0])
-    if config.output.exports:
+    outputs = []
+    if not report_only:
+        write_csv(defects, out_dir / DEFECTS_NAME)
+        outputs.append(out_dir / DEFECTS_NAME)
+    if config.output.exports and not report_only:
         header = [f"{len(defects)} defects from {stats.n} frames of {attrs.get('group', '')}"]
         outputs.append(write_dcraw(defects, out_dir / "dcraw.badpixels", header, shape=(height, width)))
         outputs.append(write_siril(defects, out_dir / "siril.lst", height))
@@ -51,7 +55,7 @@ def write_results(out_dir: Path, stats: PixelStats, attrs: dict, statuses: list[
         rawtherapee = write_rawtherapee(defects, out_dir, attrs.get("make", ""), attrs.get("model", ""))
         if rawtherapee:
             outputs.append(rawtherapee)
-    if config.output.report:
+    if config.output.report or report_only:
         mean, _ = stats.stream("value")
         meta = {k: attrs.get(k) for k in ("group", "make", "model", "serial", "dtype", "color_desc", "cfa_pattern",
                                          "black_level", "white_level") if attrs.get(k) not in (None, "", [])}

@@ -150,8 +150,9 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[Status], *, client: Cl
     log(f"scanned {stats.n} images ({attrs['group']}) in {result.elapsed:.1f} s; "
         f"{len(result.skipped)} skipped{skip_summary(result.skipped)}")
     if detect_defects and stats.n >= 2:
-        result.detection = write_results(out_dir, stats, attrs, all_statuses, config, log, result.elapsed).detection
-        result.outputs += [p for p in _result_paths(out_dir) if p not in result.outputs]
+        written = write_results(out_dir, stats, attrs, all_statuses, config, log, result.elapsed)
+        result.detection = written.detection
+        result.outputs += written.outputs
     elif detect_defects:
         log(f"only {stats.n} image: statistics saved, but classifying defects needs at least 2")
     return result
@@ -160,11 +161,6 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[Status], *, client: Cl
 def group_folder(g: Group) -> str:
     """A safe subfolder name for --all-groups, e.g. '4000x6000-uint16-raw-Canon-EOS-R5'."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", g.describe()).strip("-.")[:120] or "group"
-
-
-def _result_paths(out_dir: Path) -> list[Path]:
-    """Every output in the folder, for the closing summary."""
-    return sorted(p for p in out_dir.iterdir() if not p.name.startswith(".") and p.name != STATS_NAME and p.is_file())
 
 
 def _ensure(path: Path) -> Path:

@@ -71,3 +71,17 @@ def test_detect_reclassifies_from_saved_stats_without_the_images(scanned, tmp_pa
 def test_detect_without_stats_is_a_clear_error(tmp_path):
     proc = subprocess.run([HOTPIXELS, "detect", str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "no stats.zarr" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_report_rewrites_only_the_report(scanned, tmp_path):
+    root, _ = scanned
+    copy = tmp_path / "out"
+    shutil.copytree(root / "out", copy)
+    (tmp_path / "strict.yaml").write_text("detect:\n  hot_threshold: 40.0\n")
+    (copy / "report.html").unlink()
+    before = {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()}
+    proc = subprocess.run([HOTPIXELS, "report", str(copy), "--config", str(tmp_path / "strict.yaml")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert [line for line in proc.stdout.splitlines() if line.startswith("wrote ")] == [f"wrote {copy / 'report.html'}"]
+    assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file() and p.name != "report.html"} == before
