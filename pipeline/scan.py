@@ -186,14 +186,13 @@ def _load_prior(out_dir: Path, main: Group) -> tuple[PixelStats | None, dict]:
 def _probe_all(client: Client, paths: list[str], settings, progress: bool) -> list[Header]:
     """Read every header once, in parallel on the workers (or only the first, for a uniform set)."""
     batch = settings.probe_batch
+    chunks = [paths[i : i + batch] for i in range(0, len(paths), batch)]
     if settings.uniform:
         template = client.submit(read_header, paths[0], pure=False).result()
         if template.error:
             raise NoImagesError(f"the first file, {paths[0]}, is not usable: {template.error}")
-        chunks = [paths[i : i + batch] for i in range(0, len(paths), batch)]
         futures = client.map(probe_like, chunks, template=template, pure=False)
     else:
-        chunks = [paths[i : i + batch] for i in range(0, len(paths), batch)]
         futures = client.map(probe, chunks, pure=False)
     if progress and len(chunks) > 1:
         ProgressBar(futures, "headers", scheduler=client.scheduler.address, interval="200ms")
