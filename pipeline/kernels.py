@@ -6,7 +6,7 @@ over the accumulators. The work is memory-bandwidth bound, so the loop order is 
 memory traffic, not arithmetic:
 
 - for every output row, and every cache-sized chunk of that row, the k frames are summed into
-  small row-local buffers (L1-resident), then added once to the int64 accumulators. A block of
+  small row-local buffers (L1-resident), then added once to the partition's accumulators. A block of
   k frames costs one read-modify-write pass over the accumulators instead of k passes, and
   no int64 temporaries of frame size are ever made;
 - rows are processed as flat ``W*C`` runs (interleaved channels stay interleaved), so the
@@ -14,7 +14,10 @@ memory traffic, not arithmetic:
   each edge take the reflected-index path;
 - the row-local buffers have the narrowest exact type chosen by the caller (int32 where k
   frames of the dtype cannot overflow it, see ``stats._buffer_types``), which halves their
-  footprint and doubles the SIMD width; the accumulators stay int64.
+  footprint and doubles the SIMD width; the accumulators are the narrowest exact type for
+  the partition (``stats.sum_types``: 16 bytes per value for 8-bit input, not 32);
+- rows are addressed through index arrays (centre, up, down), so a whole frame reflects at
+  its top and bottom edges without a padded copy.
 
 ``to_stats_rows`` and ``merge_flat`` are the float64 steps at partition boundaries
 (``IntegerSums.to_stats`` and ``PixelStats.merge``): one pass, no temporaries, and exactly the
@@ -133,18 +136,22 @@ def _residual(v, up, down, left, right):
 
 
 @_jit(nogil=True)
-def accumulate_rows(lines, frame_step, k, s1, s2, stride, pad, channels, left, right, bv1, bv2, br1, br2):
-    """Add k frames to ``s1``/``s2`` (2, rows, W*C) int64, in place.
+def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, stride, channels, left, right,
+                    bv1, bv2, br1, br2):
+    """Add k frames to ``s1``/``s2`` (2, rows, W*C), in place.
 
     ``lines`` is a 2D C-contiguous array of image rows (each W*C values, channels interleaved):
-    row ``y`` (0 <= y < rows + 2*pad, halo included) of frame ``f`` is ``lines[f*frame_step + y]``.
-    Passing every block as one 2D C array (see ``stats._as_lines``) keeps to one compiled
-    specialisation per dtype and lets LLVM assume unit stride.
+    row ``y`` of frame ``f`` is ``lines[f*frame_step + y]``. Passing every block as one 2D C
+    array (see ``stats._as_lines``) keeps to one compiled specialisation per dtype and lets
+    LLVM assume unit stride. Output row ``r`` is image row ``rows_c[r]``; its same-colour
+    neighbours above and below are rows ``rows_u[r]`` and ``rows_d[r]`` (a halo row, or the
+    reflection at the image edge: the caller decides, so whole frames need no padded copy).
 
     ``left``/``right`` are the reflected neighbour columns (length W) for the edge columns,
     exactly as ``stats.residual_x4`` builds them; interior columns use x -/+ stride.
     ``bv1, bv2, br1, br2`` are scratch buffers of length >= CHUNK: the row-local sums of v,
-    v*v, r and r*r over the k frames, in a type wide enough for k frames.
+    v*v, r and r*r over the k frames, in a type wide enough for k frames. The accumulators
+    ``s1``/``s2`` may be of any integer type wide enough for the partition (``stats.sum_types``).
     """
     rows = s1.shape[1]
     length = lines.shape[1]
@@ -162,6 +169,8 @@ def accumulate_rows(lines, frame_step, k, s1, s2, stride, pad, channels, left, r
     t2 = bv2.dtype.type
     u1 = br1.dtype.type
     u2 = br2.dtype.type
+    w1 = s1.dtype.type
+    w2 = s2.dtype.type
     for r in range(rows):
         for j0 in range(0, length, CHUNK):
             j1 = min(length, j0 + CHUNK)
@@ -174,10 +183,10 @@ def accumulate_rows(lines, frame_step, k, s1, s2, stride, pad, channels, left, r
             a = max(j0, lo)
             b = min(j1, hi)
             for f in range(k):
-                y = f * frame_step + r + pad
-                cen = lines[y]
-                up = lines[y - stride]
-                down = lines[y + stride]
+                base = f * frame_step
+                cen = lines[base + rows_c[r]]
+                up = lines[base + rows_u[r]]
+                down = lines[base + rows_d[r]]
                 if b > a:
                     # interior: unit-stride views indexed from 0, so numba emits no negative-index
                     # wraparound and LLVM vectorises the loop
@@ -219,17 +228,18 @@ def accumulate_rows(lines, frame_step, k, s1, s2, stride, pad, channels, left, r
             a3 = s1[1, r, j0:j1]
             a4 = s2[1, r, j0:j1]
             for i in range(n):
-                a1[i] += bv1[i]
-                a2[i] += bv2[i]
-                a3[i] += br1[i]
-                a4[i] += br2[i]
+                a1[i] = w1(a1[i] + w1(bv1[i]))
+                a2[i] = w2(a2[i] + w2(bv2[i]))
+                a3[i] = w1(a3[i] + w1(br1[i]))
+                a4[i] = w2(a4[i] + w2(br2[i]))
 
 
 @_jit(nogil=True, error_model="numpy")
 def to_stats_rows(n, s1, s2, mean_div, m2_div, mean, m2):
     """float64 moments of exact sums, into ``mean``/``m2``: the arithmetic of ``stats._to_stats_numpy``.
 
-    ``s1``, ``s2`` (int64) and ``mean``, ``m2`` (float64) are (S, P); per stream ``s``,
+    ``s1``, ``s2`` (integers of any width, see ``stats.sum_types``) and ``mean``, ``m2``
+    (float64) are (S, P); per stream ``s``,
     mean = float(s1) / mean_div[s] and m2 = float(n*s2 - s1*s1) / m2_div[s], the numerator
     exact in int64 and each result rounded once, exactly as numpy does it.
     """
@@ -241,9 +251,9 @@ def to_stats_rows(n, s1, s2, mean_div, m2_div, mean, m2):
         om = mean[s]
         ov = m2[s]
         for i in range(a.shape[0]):
-            x = a[i]
+            x = np.int64(a[i])
             om[i] = np.float64(x) / dm
-            ov[i] = np.float64(n * b[i] - x * x) / dv
+            ov[i] = np.float64(n * np.int64(b[i]) - x * x) / dv
 
 
 @_jit(nogil=True, error_model="numpy")

@@ -168,8 +168,12 @@ def read_pixels(path: str) -> np.ndarray:
     return read_file(path)[0]
 
 
-def read_file(path: str) -> tuple[np.ndarray, str]:
+def read_file(path: str, out: np.ndarray | None = None) -> tuple[np.ndarray, str]:
     """The pixels and a content digest of one file, from a single read of its bytes.
+
+    ``out``, if given, is where the caller wants the pixels: a JPEG of exactly that shape and
+    dtype is decoded straight into it (no fresh frame-sized allocation, no copy), and the
+    array returned is then ``out`` itself. Any other file returns its own array.
 
     The digest (BLAKE2b-128 of the bytes) lets --merge recognise a photo it has counted
     before under another path. JPEGs take a fast path through simplejpeg (libjpeg-turbo)
@@ -178,13 +182,13 @@ def read_file(path: str) -> tuple[np.ndarray, str]:
     and names the error.
     """
     data = _read_bytes(path)
-    return _decode(data, path), hashlib.blake2b(data, digest_size=16).hexdigest()
+    return _decode(data, path, out), hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def _decode(data: bytes, path: str) -> np.ndarray:
+def _decode(data: bytes, path: str, out: np.ndarray | None = None) -> np.ndarray:
     ext = extension(path)
     if ext in _JPEG_EXTENSIONS:
-        pixels = _decode_jpeg_fast(data)
+        pixels = _decode_jpeg_fast(data, out)
         if pixels is not None:
             return pixels
     if is_raw(path):
@@ -214,7 +218,7 @@ def _read_bytes(path: str) -> bytes:
 _FAST_JPEG_COLORSPACES = {"YCbCr": "RGB", "Gray": "GRAY"}
 
 
-def _decode_jpeg_fast(data: bytes) -> np.ndarray | None:
+def _decode_jpeg_fast(data: bytes, out: np.ndarray | None = None) -> np.ndarray | None:
     """simplejpeg's decode in the stored orientation, or None to let imageio handle the file.
 
     Never pass ``fastdct``/``fastupsample``: those trade exactness for speed and no longer
@@ -230,9 +234,14 @@ def _decode_jpeg_fast(data: bytes) -> np.ndarray | None:
         target = _FAST_JPEG_COLORSPACES.get(colorspace)
         if target is None:
             return None
-        pixels = simplejpeg.decode_jpeg(data, colorspace=target, fastdct=False, fastupsample=False)
+        shape = (height, width) if target == "GRAY" else (height, width, 3)
+        into = out if out is not None and out.shape == shape and out.dtype == np.uint8 \
+            and out.flags.c_contiguous and out.flags.writeable else None
+        pixels = simplejpeg.decode_jpeg(data, colorspace=target, fastdct=False, fastupsample=False, buffer=into)
     except Exception:  # noqa: BLE001 - malformed, truncated or unsupported: imageio decides
         return None
+    if into is not None:
+        return into
     return pixels.reshape(height, width) if target == "GRAY" else pixels
 
 

@@ -1,24 +1,31 @@
-"""The dask graph: delayed batch reads -> an image array -> a custom tree reduction.
+"""The dask graph: chains of batch reads -> an array of exact sums -> a custom tree reduction.
 
 Knows nothing of file formats (the reader is passed in) and no statistics beyond calling
-``stats.py``. The image array has shape (N, H, W[, C]); each block is one batch of files
-(read once, by one task) cut into row tiles. Its frame count per block is unknown (NaN)
-until run time, because a file that fails to decode is dropped from its batch and reported
-instead of failing the task.
+``stats.py``. The scan's images form a dask array of shape (N, H, W[, C]) whose block (p, t)
+is partition ``p``'s frames over row tile ``t``. A partition is a chain of read tasks, one
+per batch of files: each decodes its batch once into a reused buffer and adds it, in one
+pass, to the partition's exact integer sums of every tile (``stats.accumulate``). The pixels
+never leave the read task; a block is materialised as its tile's ``IntegerSums``, which is
+all the reduction needs of it.
 
-Each block also carries ``halo`` extra rows above and below its tile (reflected at the image
-edge), which the chunk function uses only as neighbours for the residual stream. Declared
-block shapes are the tile's core rows, which is the shape of the partial statistics the
-chunk function returns; the array is internal and only ever consumed by the reduction.
+This is where the design bends dask.array, on purpose: blocks of pixels would have to live in
+memory as pixels and leave every batch as a float64 partial (32 bytes per value, more than
+the decoded batch), and moving those cost more than decoding. Here a partition is as long as
+its exact integer types allow (``stats.sum_types``; the scan gives each worker thread one per
+segment) and leaves as one float64 partial per tile.
 
-Partials are ``PixelStats`` of one tile: (n, mean, M2) in float64 for two streams, merged
-with Chan's formula by ``combine``; memory per task is bounded by the tile, not the sensor.
+The frame count per block is unknown (NaN) until run time, because a file that fails to
+decode is dropped from its partition and reported instead of failing the task.
+
+``da.reduction`` then runs: ``chunk`` converts a tile's sums to float64 (n, mean, M2) once,
+``combine`` merges partials with Chan's formula, ``aggregate`` emits the tile's planes.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from typing import NamedTuple
+from dataclasses import dataclass, field
 
 import dask.array as da
 import numpy as np
@@ -26,69 +33,107 @@ from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
-from .stats import STREAMS, IntegerSums, PixelStats, accumulate, pad_rows_reflect
+from .stats import STREAMS, IntegerSums, PixelStats, accumulate
 
 PLANES = tuple(f"{s}_{m}" for s in STREAMS for m in ("mean", "m2"))
 
-Reader = Callable[[str], tuple[np.ndarray, str]]  # path -> (pixels, content digest)
+# path, destination -> (pixels, content digest); the reader may decode straight into the
+# destination (a slot of the task's frame buffer) and return it, or return its own array
+Reader = Callable[[str, np.ndarray], tuple[np.ndarray, str]]
 Status = tuple[str, str, str]  # (path, "used" | "skipped", reason)
 
 
-class ReadBatch(NamedTuple):
-    frames: np.ndarray  # (k_used, *pixel_shape)
-    statuses: list[Status]
-    digests: dict[str, str]  # path -> content digest, for the files used
+@dataclass
+class PartitionSums:
+    """What one partition has read so far: exact sums per row tile, every file's status.
+
+    A partition is a chain of read tasks (``read_step``), each adding a batch of files to
+    the previous task's sums in place: the sums are the size of the sensor, so copying them
+    per batch would cost as much memory traffic as the accumulation itself. ``next_step``
+    guards that: a step applies only to the sums of the step before it, so sums are never
+    added to twice (a task that failed half-way leaves them marked busy, and its retry stops).
+    """
+
+    tiles: list[IntegerSums]  # one per row tile, in order
+    statuses: list[Status] = field(default_factory=list)
+    digests: dict[str, str] = field(default_factory=dict)  # path -> content digest, for the files used
+    next_step: int = 0
 
 
-def read_batch(paths: list[str], pixel_shape: tuple[int, ...], dtype: str, reader: Reader,
-               known: dict[str, str] | None = None) -> ReadBatch:
-    """Decode a batch of files; a file that fails or does not match is skipped with a reason.
+def read_step(previous: PartitionSums | None, step: int, paths: list[str], pixel_shape: tuple[int, ...],
+              dtype: str, reader: Reader, known: dict[str, str] | None, stride: int,
+              tiles: list[tuple[int, int]]) -> PartitionSums:
+    """Decode one batch of a partition's files and fold them into the partition's sums.
 
-    ``known`` maps content digests already counted (in saved stats) to the path they were
-    counted under: such a file, or a second copy within the batch, is skipped, not counted again.
+    A file that fails or does not match is skipped with a reason. ``known`` maps content
+    digests already counted (in saved stats) to the path they were counted under: such a
+    file, or a second copy within the partition, is skipped, not counted again. The batch is
+    decoded into one reused buffer and then added to the accumulators in a single pass.
     """
     from .readers import failure_reason
 
-    frames = np.empty((len(paths), *pixel_shape), dtype)
-    statuses: list[Status] = []
-    seen = dict(known or {})
-    digests: dict[str, str] = {}
-    used = 0
+    if previous is None:
+        previous = PartitionSums([IntegerSums.zeros((y1 - y0, *pixel_shape[1:]), dtype) for y0, y1 in tiles])
+    if previous.next_step != step:
+        raise RuntimeError(f"partition sums at step {previous.next_step} were given to step {step}; "
+                           "refusing to count files twice")
+    part, previous.next_step = previous, -1
+    buffer = _frame_buffer(len(paths), pixel_shape, dtype)
+    seen = {**(known or {}), **{d: p for p, d in part.digests.items()}}
+    held = 0
     for path in paths:
         try:
-            pixels, digest = reader(path)
+            pixels, digest = reader(path, buffer[held])
         except Exception as exc:  # noqa: BLE001 - a bad file never fails the job
-            statuses.append((path, "skipped", failure_reason(exc)))
+            part.statuses.append((path, "skipped", failure_reason(exc)))
             continue
         if digest and digest in seen:
-            statuses.append((path, "skipped", f"already counted: same content as {seen[digest]}"))
+            part.statuses.append((path, "skipped", f"already counted: same content as {seen[digest]}"))
         elif pixels.shape != pixel_shape:
-            statuses.append((path, "skipped", f"decoded shape {_fmt(pixels.shape)} differs from the group's {_fmt(pixel_shape)}"))
+            part.statuses.append((path, "skipped", f"decoded shape {_fmt(pixels.shape)} differs from the group's {_fmt(pixel_shape)}"))
         elif pixels.dtype != np.dtype(dtype):
-            statuses.append((path, "skipped", f"decoded dtype {pixels.dtype} differs from the group's {dtype}"))
+            part.statuses.append((path, "skipped", f"decoded dtype {pixels.dtype} differs from the group's {dtype}"))
         else:
-            frames[used] = pixels
-            used += 1
-            statuses.append((path, "used", ""))
+            if not np.shares_memory(pixels, buffer[held]):
+                buffer[held] = pixels
+            held += 1
+            part.statuses.append((path, "used", ""))
             if digest:
-                seen[digest], digests[path] = path, digest
-    return ReadBatch(frames[:used], statuses, digests)
+                seen[digest], part.digests[path] = path, digest
+    if held:
+        for (y0, y1), tile in zip(tiles, part.tiles):
+            accumulate(tile, buffer[:held], stride, rows=(y0, y1))
+    part.next_step = step + 1
+    return part
+
+
+_BUFFERS = threading.local()
+
+
+def _frame_buffer(frames: int, pixel_shape: tuple[int, ...], dtype: str) -> np.ndarray:
+    """A (frames, *pixel_shape) buffer, reused by this thread's next batch of the same shape.
+
+    A fresh frame-sized allocation is returned to the OS when freed and page-faults again on
+    every use; reusing one per worker thread keeps decoding at decoding speed.
+    """
+    shape, dtype = (max(1, frames), *pixel_shape), np.dtype(dtype)
+    buffer = getattr(_BUFFERS, "buffer", None)
+    if buffer is None or buffer.dtype != dtype or buffer.shape[1:] != shape[1:] or len(buffer) < shape[0]:
+        _BUFFERS.buffer = None  # free the old one before allocating the new one
+        buffer = _BUFFERS.buffer = np.empty(shape, dtype)
+    return buffer[: shape[0]]
 
 
 def _fmt(shape: tuple[int, ...]) -> str:
     return "x".join(str(s) for s in shape)
 
 
-def tile_with_halo(batch: ReadBatch, y0: int, y1: int, halo: int) -> np.ndarray:
-    """Rows y0-halo .. y1+halo of every frame, reflected where they leave the image."""
-    frames = batch.frames
-    height = frames.shape[1]
-    lo, hi = max(0, y0 - halo), min(height, y1 + halo)
-    return pad_rows_reflect(frames[:, lo:hi], halo - (y0 - lo), halo - (hi - y1))
+def tile_sums(partition: PartitionSums, t: int) -> IntegerSums:
+    return partition.tiles[t]
 
 
-def batch_statuses(batch: ReadBatch) -> tuple[list[Status], dict[str, str]]:
-    return batch.statuses, batch.digests
+def partition_statuses(partition: PartitionSums) -> tuple[list[Status], dict[str, str]]:
+    return partition.statuses, partition.digests
 
 
 def concat_statuses(parts: list[tuple[list[Status], dict[str, str]]]) -> tuple[list[Status], dict[str, str]]:
@@ -100,26 +145,31 @@ def row_tiles(height: int, tile_rows: int) -> list[tuple[int, int]]:
     return [(y, min(height, y + tile_rows)) for y in range(0, height, tile_rows)]
 
 
-def image_array(batches: list[list[str]], pixel_shape: tuple[int, ...], dtype: str, tile_rows: int,
-                halo: int, reader: Reader, known: list[dict[str, str]] | None = None) -> tuple[da.Array, Delayed]:
-    """The stack as a dask array (one read task per batch) and the files' (statuses, digests).
+def image_array(partitions: list[list[list[str]]], pixel_shape: tuple[int, ...], dtype: str, tile_rows: int,
+                stride: int, reader: Reader, known: list[dict[str, str]] | None = None) -> tuple[da.Array, Delayed]:
+    """The stack as a dask array and the files' (statuses, digests).
 
-    ``known[b]`` holds the already-counted digests that batch ``b`` must not count again.
+    ``partitions[p]`` is partition p's list of batches (one read task each, in a chain);
+    ``known[p]`` holds the already-counted digests that partition p must not count again.
     """
-    known = known or [{} for _ in batches]
-    token = tokenize(batches, pixel_shape, dtype, tile_rows, halo, reader, known)
+    known = known or [{} for _ in partitions]
+    token = tokenize(partitions, pixel_shape, dtype, tile_rows, stride, reader, known)
     read_name, name, status_name = f"read-files-{token}", f"images-{token}", f"file-status-{token}"
     tiles = row_tiles(pixel_shape[0], tile_rows)
     trailing = (0,) * (len(pixel_shape) - 1)
     dsk: dict = {}
-    for b, paths in enumerate(batches):
-        dsk[(read_name, b)] = (read_batch, list(paths), tuple(pixel_shape), dtype, reader, known[b])
-        dsk[(status_name, b)] = (batch_statuses, (read_name, b))
-        for t, (y0, y1) in enumerate(tiles):
-            dsk[(name, b, t, *trailing)] = (tile_with_halo, (read_name, b), y0, y1, halo)
-    dsk[f"all-{status_name}"] = (concat_statuses, [(status_name, b) for b in range(len(batches))])
+    for p, batches in enumerate(partitions):
+        previous = None
+        for b, paths in enumerate(batches):
+            dsk[(read_name, p, b)] = (read_step, previous, b, list(paths), tuple(pixel_shape), dtype, reader, known[p],
+                                      stride, tiles)
+            previous = (read_name, p, b)
+        dsk[(status_name, p)] = (partition_statuses, previous)
+        for t in range(len(tiles)):
+            dsk[(name, p, t, *trailing)] = (tile_sums, previous, t)
+    dsk[f"all-{status_name}"] = (concat_statuses, [(status_name, p) for p in range(len(partitions))])
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
-    chunks = ((np.nan,) * len(batches), tuple(y1 - y0 for y0, y1 in tiles), *((s,) for s in pixel_shape[1:]))
+    chunks = ((np.nan,) * len(partitions), tuple(y1 - y0 for y0, y1 in tiles), *((s,) for s in pixel_shape[1:]))
     images = da.Array(graph, name, chunks, meta=np.empty((0,) * (len(pixel_shape) + 1), dtype))
     return images, Delayed(f"all-{status_name}", graph, layer=name)
 
@@ -129,12 +179,11 @@ def _is_meta(block: np.ndarray) -> bool:
     return all(d == 0 for d in block.shape)
 
 
-def moments_chunk(block, axis, keepdims, stride: int, halo: int, computing_meta: bool = False):
-    """One partition: exact integer sums over the block's frames, then float64 moments."""
-    if computing_meta or _is_meta(block):
+def moments_chunk(block, axis, keepdims, computing_meta: bool = False):
+    """One partition's tile: its exact integer sums, converted once to float64 moments."""
+    if computing_meta or (isinstance(block, np.ndarray) and _is_meta(block)):
         return block
-    core_shape = (block.shape[1] - 2 * halo, *block.shape[2:])
-    return accumulate(IntegerSums.zeros(core_shape), block, stride, halo).to_stats()
+    return block.to_stats()
 
 
 def _flatten(parts) -> list[PixelStats]:
@@ -155,11 +204,11 @@ def moments_aggregate(parts, axis, keepdims, computing_meta: bool = False) -> np
     return np.stack([plane for i in range(len(STREAMS)) for plane in (stats.mean[i], stats.m2[i])])
 
 
-def stats_planes(images: da.Array, stride: int, halo: int, split_every: int) -> da.Array:
+def stats_planes(images: da.Array, split_every: int) -> da.Array:
     """(len(PLANES), *pixel_shape) float64: the tree reduction over the frame axis."""
     return da.reduction(
         images,
-        chunk=lambda block, axis, keepdims, **kw: moments_chunk(block, axis, keepdims, stride, halo, **kw),
+        chunk=moments_chunk,
         aggregate=moments_aggregate,
         combine=moments_combine,
         axis=0,

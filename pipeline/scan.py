@@ -26,8 +26,8 @@ from .detect import Detection
 from .discover import Group, expand, group, probe, probe_like
 from .readers import Header, read_file, read_header
 from .results import write_results
-from .reduce import image_array, planes_to_stats, stats_planes
-from .stats import STREAMS, PixelStats, max_batch_frames, neighbour_stride
+from .reduce import image_array, stats_planes
+from .stats import STREAMS, PixelStats, neighbour_stride, sum_types
 from .store import STATS_NAME, Manifest, manifest_of, read_stats, write_files_csv, write_stats
 
 Status = tuple[str, str, str]
@@ -256,8 +256,7 @@ def _reduce_segments(client: Client, headers: list[Header], first: Header, out_d
     shape, dtype = tuple(first.shape), first.dtype
     stride = neighbour_stride(first.raw)
     batch_size = choose_batch_size(config.scan, shape, dtype)
-    per_segment = max(1, config.scan.checkpoint_files // batch_size) * batch_size
-    segments = _segments(headers, per_segment, (shape, dtype, stride, STREAMS))
+    segments = _segments(headers, max(1, config.scan.checkpoint_files), (shape, dtype, stride, STREAMS))
     checkpoints = Checkpoints(out_dir, tokenize([s.id for s in segments]))
     # only each segment's statuses and digests are kept; partials are merged as they come, so
     # the client holds at most two full-sensor partials however many segments there are
@@ -273,26 +272,28 @@ def _reduce_segments(client: Client, headers: list[Header], first: Header, out_d
         log(f"resuming: {len(records)} of {len(segments)} segments ({resumed} of {len(headers)} files) "
             f"already done by an interrupted run")
 
-    row_values = shape[1] * (shape[2] if len(shape) > 2 else 1)
-    tile_rows = max(2, config.scan.tile_values // row_values) // 2 * 2
-    futures = {}
+    row_values = int(np.prod(shape[1:]))
+    tile_rows = max(1, config.scan.tile_values // row_values)
+    threads = max(1, sum(client.nthreads().values()))
+    parts: dict = {}  # future -> (segment's assembly, index of its part)
     for seg in [s for s in segments if s.id not in records]:
-        paths = [h.path for h in seg.headers]
-        batches = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
-        size_of = {h.path: h.size for h in seg.headers}
-        known = [{d: p for b in batch for d, p in counted_by_size.get(size_of[b], {}).items()} for batch in batches]
-        images, statuses = image_array(batches, shape, dtype, tile_rows, halo=stride, reader=read_file, known=known)
-        planes = stats_planes(images, stride=stride, halo=stride, split_every=config.scan.split_every)
-        futures[client.compute(delayed(_pack)(planes, statuses))] = seg
-    bar = _progress_thread(client, list(futures), f"scanning {len(headers) - resumed} files") if progress and futures else None
-    for future in as_completed(list(futures), loop=client.loop):
-        planes, (statuses, digests) = future.result()
-        seg = futures.pop(future)
-        stats = planes_to_stats(planes, sum(1 for s in statuses if s[1] == "used"))
-        checkpoints.save(seg.id, stats, statuses, digests)
-        records[seg.id] = (statuses, digests)
-        total = total.merge(stats)
+        partitions, known = _partitions(seg, threads, batch_size, dtype, counted_by_size)
+        images, statuses = image_array(partitions, shape, dtype, tile_rows, stride, reader=read_file, known=known)
+        planes = stats_planes(images, split_every=config.scan.split_every)
+        assembly = _Assembly(seg, shape, np.cumsum((0, *planes.chunks[1]))[:-1])
+        futures = client.compute([*planes.to_delayed().ravel(), statuses])
+        assembly.waiting = len(futures)
+        parts.update({f: (assembly, i) for i, f in enumerate(futures)})
+    bar = _progress_thread(client, list(parts), f"scanning {len(headers) - resumed} files") if progress and parts else None
+    for future in as_completed(list(parts), loop=client.loop):
+        assembly, index = parts.pop(future)
+        stats = assembly.add(index, future.result())
         future.release()
+        if stats is not None:
+            statuses, digests = assembly.statuses
+            checkpoints.save(assembly.segment.id, stats, statuses, digests)
+            records[assembly.segment.id] = assembly.statuses
+            total = total.merge(stats)
     if bar:
         bar.join(timeout=10)
     statuses = [s for seg in segments for s in records[seg.id][0]]
@@ -300,14 +301,58 @@ def _reduce_segments(client: Client, headers: list[Header], first: Header, out_d
     return total, statuses, digests, resumed
 
 
+def _partitions(seg: Segment, threads: int, batch_size: int, dtype: str,
+                counted_by_size: dict[int, dict[str, str]]) -> tuple[list[list[list[str]]], list[dict[str, str]]]:
+    """A segment's files as partitions (one per worker thread, within the exact integer limit)
+    of batches, and the already-counted digests each partition must not count again."""
+    paths = [h.path for h in seg.headers]
+    per_partition = min(-(-len(paths) // threads), sum_types(dtype)[2])
+    size_of = {h.path: h.size for h in seg.headers}
+    partitions, known = [], []
+    for i in range(0, len(paths), per_partition):
+        files = paths[i : i + per_partition]
+        partitions.append([files[j : j + batch_size] for j in range(0, len(files), batch_size)])
+        known.append({d: p for f in files for d, p in counted_by_size.get(size_of[f], {}).items()})
+    return partitions, known
+
+
+class _Assembly:
+    """One segment's result, put together on the client tile by tile as the tiles arrive."""
+
+    def __init__(self, segment: Segment, shape: tuple[int, ...], tile_starts: np.ndarray):
+        self.segment, self.shape, self.tile_starts = segment, shape, tile_starts
+        self.mean = self.m2 = None
+        self.statuses: tuple[list[Status], dict[str, str]] = ([], {})
+        self.waiting = 0
+
+    def add(self, index: int, value) -> PixelStats | None:
+        """Take part ``index`` (a tile's planes, or last the statuses); the stats once all are in."""
+        if index == len(self.tile_starts):
+            self.statuses = value
+        else:
+            if self.mean is None:
+                self.mean = np.empty((len(STREAMS), *self.shape))
+                self.m2 = np.empty((len(STREAMS), *self.shape))
+            y0 = self.tile_starts[index]
+            y1 = y0 + value.shape[1]
+            self.mean[:, y0:y1] = value[0::2]
+            self.m2[:, y0:y1] = value[1::2]
+        self.waiting -= 1
+        if self.waiting:
+            return None
+        n = sum(1 for s in self.statuses[0] if s[1] == "used")
+        return PixelStats(n, self.mean, self.m2) if n else PixelStats.empty(self.shape)
+
+
 def choose_batch_size(settings, shape: tuple[int, ...], dtype: str) -> int:
     """Files per read task: ``batch_size`` if set, else as many frames as fit ``batch_bytes``.
 
-    Every batch emits one float64 partial per tile, so small frames want big batches (20,000
-    thumbnails in batches of 16 would spend their time merging partials), while big frames
-    are bounded by the memory of the decoded batch the read task holds.
+    A read task decodes its batch into one buffer and then adds it to the partition's sums in
+    one pass, so bigger batches mean fewer passes over the accumulators, bounded by the
+    memory of the decoded batch; small frames get big batches, so that 20,000 thumbnails are
+    not 20,000 tasks.
     """
-    limit = max_batch_frames(dtype)
+    limit = sum_types(dtype)[2]
     if settings.batch_size:
         return max(1, min(settings.batch_size, limit))
     frame_bytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
@@ -315,10 +360,6 @@ def choose_batch_size(settings, shape: tuple[int, ...], dtype: str) -> int:
 
 
 MIN_AUTO_BATCH, MAX_AUTO_BATCH = 8, 4096
-
-
-def _pack(planes, statuses):
-    return planes, statuses
 
 
 def _progress_thread(client: Client, futures: list, label: str) -> threading.Thread:

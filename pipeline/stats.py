@@ -78,16 +78,23 @@ class PixelStats:
 
 @dataclass
 class IntegerSums:
-    """Exact integer accumulators of one partition: sum and sum of squares per stream."""
+    """Exact integer accumulators of one partition: sum and sum of squares per stream.
+
+    ``s1``/``s2`` have shape ``(len(STREAMS), *pixel_shape)`` and the narrowest integer types
+    that hold a whole partition exactly (``sum_types``), because the accumulators are what a
+    scan task streams through memory for every block of frames.
+    """
 
     n: int
-    s1: np.ndarray  # (S, *pixel_shape) int64
+    s1: np.ndarray
     s2: np.ndarray
 
     @classmethod
-    def zeros(cls, pixel_shape: tuple[int, ...]) -> IntegerSums:
+    def zeros(cls, pixel_shape: tuple[int, ...], frame_dtype=None) -> IntegerSums:
+        """Empty sums; with ``frame_dtype``, in that dtype's narrow types (else int64)."""
         shape = (len(STREAMS), *pixel_shape)
-        return cls(0, np.zeros(shape, np.int64), np.zeros(shape, np.int64))
+        t1, t2 = sum_types(frame_dtype)[:2] if frame_dtype is not None else (np.int64, np.int64)
+        return cls(0, np.zeros(shape, t1), np.zeros(shape, t2))
 
     def to_stats(self) -> PixelStats:
         """Convert to float64 moments with one rounding: M2 = (n*s2 - s1^2) / n exactly."""
@@ -95,6 +102,24 @@ class IntegerSums:
             return PixelStats.empty(self.s1.shape[1:])
         fused = _to_stats_fused(self)
         return fused if fused is not None else _to_stats_numpy(self)
+
+
+def sum_types(frame_dtype) -> tuple[type, type, int]:
+    """(s1 type, s2 type, most frames) of a partition's exact sums for frames of this dtype.
+
+    The residual is the widest stream: |4v - 4 neighbours| <= 4*max. For 8-bit frames s1 fits
+    int32 and s2 uint32 up to 4,128 frames (16 bytes per value for both streams); for 16-bit,
+    s1 fits int32 up to 8,191 frames and s2 needs int64. Other integer types keep int64, and
+    every partition also keeps ``n*s2 - s1^2`` exact in int64 (``max_batch_frames``).
+    """
+    dtype = np.dtype(frame_dtype)
+    limit = max_batch_frames(dtype)
+    peak = RESIDUAL_SCALE * int(np.iinfo(dtype).max) if dtype.kind in "ui" and dtype.itemsize <= 2 else None
+    if dtype == np.uint8:
+        return np.int32, np.uint32, min(limit, (2**32 - 1) // (peak * peak))
+    if dtype == np.uint16:
+        return np.int32, np.int64, min(limit, (2**31 - 1) // peak)
+    return np.int64, np.int64, limit
 
 
 def _stream_scale(ndim: int) -> np.ndarray:
@@ -107,8 +132,9 @@ def _to_stats_numpy(sums: IntegerSums) -> PixelStats:
     if sums.n == 0:
         return PixelStats.empty(sums.s1.shape[1:])
     scale = _stream_scale(sums.s1.ndim)
-    numerator = sums.n * sums.s2 - sums.s1 * sums.s1  # exact in int64 (see max_batch_frames)
-    mean = sums.s1 / (sums.n * scale)
+    s1, s2 = sums.s1.astype(np.int64), sums.s2.astype(np.int64)
+    numerator = sums.n * s2 - s1 * s1  # exact in int64 (see max_batch_frames)
+    mean = s1 / (sums.n * scale)
     m2 = numerator / (sums.n * scale * scale)
     return PixelStats(sums.n, mean, m2)
 
@@ -116,8 +142,8 @@ def _to_stats_numpy(sums: IntegerSums) -> PixelStats:
 def _to_stats_fused(sums: IntegerSums) -> PixelStats | None:
     """``to_stats`` in one numba pass, or None where it does not apply (then numpy serves)."""
     s1, s2 = sums.s1, sums.s2
-    if not (isinstance(s1, np.ndarray) and isinstance(s2, np.ndarray)) or s1.dtype != np.int64 \
-            or s2.dtype != np.int64 or s1.shape != s2.shape or s1.ndim < 1 or s1.shape[0] != len(STREAMS) \
+    if not (isinstance(s1, np.ndarray) and isinstance(s2, np.ndarray)) or s1.dtype not in _SUM_DTYPES \
+            or s2.dtype not in _SUM_DTYPES or s1.shape != s2.shape or s1.ndim < 1 or s1.shape[0] != len(STREAMS) \
             or not (s1.flags.c_contiguous and s2.flags.c_contiguous):
         return None
     kernels = _kernels()
@@ -132,6 +158,9 @@ def _to_stats_fused(sums: IntegerSums) -> PixelStats | None:
     kernels.to_stats_rows(int(sums.n), _read_only(s1.reshape(rows)), _read_only(s2.reshape(rows)),
                           _read_only(mean_div), _read_only(m2_div), mean.reshape(rows), m2.reshape(rows))
     return PixelStats(sums.n, mean, m2)
+
+
+_SUM_DTYPES = frozenset(np.dtype(t) for t in (np.int32, np.uint32, np.int64))
 
 
 def _merge_numpy(a: PixelStats, b: PixelStats) -> PixelStats:
@@ -174,7 +203,10 @@ def _read_only(array: np.ndarray) -> np.ndarray:
 
 
 def max_batch_frames(dtype: np.dtype) -> int:
-    """Largest partition for which n*s2 of the residual stream stays exact in int64."""
+    """Largest partition for which n*s2 of the residual stream stays exact in int64.
+
+    ``sum_types`` gives the (possibly smaller) limit of the narrow accumulators.
+    """
     peak = RESIDUAL_SCALE * int(np.iinfo(dtype).max)
     return int(np.sqrt((2**63 - 1) / (peak * peak)))
 
@@ -188,46 +220,71 @@ def residual_x4(frame: np.ndarray, stride: int, pad_rows: int) -> np.ndarray:
     """4*v - (up + down + left + right) in int32, for the rows below ``pad_rows``.
 
     ``frame`` is (rows, W[, C]) with ``pad_rows`` extra rows above and below the core that
-    serve only as neighbours (a tile's halo, or a reflection at the image edge). Columns
-    reflect at the image edge.
+    serve only as neighbours (a tile's halo); with ``pad_rows`` 0 the rows reflect at the
+    image edge. Columns reflect at the image edge.
     """
-    f = frame.astype(np.int32)
-    core = f[pad_rows : f.shape[0] - pad_rows]
-    rows = core.shape[0]
-    up = f[pad_rows - stride : pad_rows - stride + rows]
-    down = f[pad_rows + stride : pad_rows + stride + rows]
-    width = core.shape[1]
-    left_idx = np.abs(np.arange(width) - stride)
-    right_idx = (width - 1) - np.abs((width - 1) - (np.arange(width) + stride))
-    if width <= stride:  # too narrow to have a same-colour neighbour: compare with itself
-        left_idx = right_idx = np.arange(width)
-    return 4 * core - up - down - core[:, left_idx] - core[:, right_idx]
+    rows_c, rows_u, rows_d = row_neighbours(frame.shape[0], stride, pad_rows)
+    return _residual_at(frame.astype(np.int32), rows_c, rows_u, rows_d, stride)
 
 
-def accumulate(sums: IntegerSums, frames: np.ndarray, stride: int, pad_rows: int) -> IntegerSums:
-    """Add a block of frames (k, rows + 2*pad_rows, W[, C]) to the integer sums in place.
+def _residual_at(f: np.ndarray, rows_c: np.ndarray, rows_u: np.ndarray, rows_d: np.ndarray, stride: int) -> np.ndarray:
+    core = f[rows_c]
+    left_idx, right_idx = _neighbour_columns(core.shape[1], stride)
+    return 4 * core - f[rows_u] - f[rows_d] - core[:, left_idx] - core[:, right_idx]
+
+
+def row_neighbours(height: int, stride: int, pad_rows: int = 0, rows: tuple[int, int] | None = None):
+    """(centre, up, down) row indices of the output rows of a block ``height`` rows high.
+
+    With ``pad_rows`` > 0 the block carries that many halo rows above and below its core;
+    with 0 it is whole frames and the neighbours reflect at the edge (row -1 -> row 1, which
+    keeps CFA row parity; a frame too short to have a same-colour neighbour uses the row
+    itself). ``rows`` = (y0, y1) restricts the output to those rows of whole frames.
+    """
+    if pad_rows:
+        if pad_rows < stride:
+            raise ValueError(f"need at least {stride} halo rows for stride {stride}, got {pad_rows}")
+        centre = np.arange(pad_rows, height - pad_rows)
+        return centre, centre - stride, centre + stride
+    y0, y1 = rows if rows is not None else (0, height)
+    centre = np.arange(y0, y1)
+    if height <= stride:
+        return centre, centre, centre
+    return centre, np.abs(centre - stride), (height - 1) - np.abs((height - 1) - (centre + stride))
+
+
+def accumulate(sums: IntegerSums, frames: np.ndarray, stride: int, pad_rows: int = 0,
+               rows: tuple[int, int] | None = None) -> IntegerSums:
+    """Add a block of frames to the integer sums in place.
+
+    ``frames`` is (k, rows + 2*pad_rows, W[, C]) with halo rows, or, with ``pad_rows`` 0,
+    whole frames (k, H, W[, C]) of which ``rows`` = (y0, y1) (default: all) are added; their
+    edge rows reflect without a padded copy (``row_neighbours``).
 
     uint8 and uint16 frames go through a fused numba kernel (``kernels.accumulate_rows``): one
     pass over the accumulators per block, no temporaries. Other dtypes, or a machine without
     numba, take ``_accumulate_numpy``; both give bit-identical sums.
     """
-    if pad_rows < stride:
-        raise ValueError(f"need at least {stride} halo rows for stride {stride}, got {pad_rows}")
-    if not _accumulate_fused(sums, frames, stride, pad_rows):
-        _accumulate_numpy(sums, frames, stride, pad_rows)
+    index = row_neighbours(np.shape(frames)[1], stride, pad_rows, rows)
+    if not _accumulate_fused(sums, frames, stride, index):
+        _accumulate_numpy(sums, frames, stride, index)
     sums.n += len(frames)
     return sums
 
 
-def _accumulate_numpy(sums: IntegerSums, frames: np.ndarray, stride: int, pad_rows: int) -> IntegerSums:
-    """Reference implementation (frame by frame, int64 temporaries); does not touch ``sums.n``."""
+def _accumulate_numpy(sums: IntegerSums, frames: np.ndarray, stride: int, index) -> IntegerSums:
+    """Reference implementation (frame by frame, int64 temporaries); does not touch ``sums.n``.
+
+    ``index`` is ``row_neighbours``' (centre, up, down) rows; the sums keep their own dtype.
+    """
+    rows_c, rows_u, rows_d = index
     for frame in frames:
-        core = frame[pad_rows : frame.shape[0] - pad_rows].astype(np.int64)
-        r4 = residual_x4(frame, stride, pad_rows).astype(np.int64)
-        sums.s1[0] += core
-        sums.s2[0] += core * core
-        sums.s1[1] += r4
-        sums.s2[1] += r4 * r4
+        f = frame.astype(np.int64)
+        core = f[rows_c]
+        r4 = _residual_at(f, rows_c, rows_u, rows_d, stride)
+        for s, x in enumerate((core, r4)):
+            sums.s1[s] = (sums.s1[s] + x).astype(sums.s1.dtype)
+            sums.s2[s] = (sums.s2[s] + x * x).astype(sums.s2.dtype)
     return sums
 
 
@@ -279,16 +336,17 @@ def _as_lines(frames: np.ndarray) -> tuple[np.ndarray, int]:
     return lines, step
 
 
-def _accumulate_fused(sums: IntegerSums, frames: np.ndarray, stride: int, pad_rows: int) -> bool:
+def _accumulate_fused(sums: IntegerSums, frames: np.ndarray, stride: int, index) -> bool:
     """Run the numba kernel if it applies; False means "use the numpy reference"."""
     frames = np.asarray(frames)
     spec = _BUFFER_TYPES.get(frames.dtype)
     if spec is None or frames.ndim not in (3, 4) or len(frames) == 0:
         return False
-    pixel_shape = (frames.shape[1] - 2 * pad_rows, *frames.shape[2:])
+    rows_c, rows_u, rows_d = (np.ascontiguousarray(i, dtype=np.intp) for i in index)
+    pixel_shape = (len(rows_c), *frames.shape[2:])
     s1, s2 = sums.s1, sums.s2
     expected = (len(STREAMS), *pixel_shape)
-    if s1.shape != expected or s2.shape != expected or s1.dtype != np.int64 or s2.dtype != np.int64:
+    if s1.shape != expected or s2.shape != expected or s1.dtype not in _SUM_DTYPES or s2.dtype not in _SUM_DTYPES:
         return False  # let numpy raise (or broadcast) exactly as the reference does
     if not (s1.flags.c_contiguous and s2.flags.c_contiguous and s1.flags.writeable and s2.flags.writeable):
         return False
@@ -305,7 +363,8 @@ def _accumulate_fused(sums: IntegerSums, frames: np.ndarray, stride: int, pad_ro
     for start in range(0, len(flat), max_frames):
         part = flat[start : start + max_frames]
         lines, step = _as_lines(part)
-        kernels.accumulate_rows(lines, step, len(part), a1, a2, stride, pad_rows, channels, left, right, *buffers)
+        kernels.accumulate_rows(lines, step, len(part), *(_read_only(i) for i in (rows_c, rows_u, rows_d)),
+                                a1, a2, stride, channels, left, right, *buffers)
     return True
 
 
@@ -315,7 +374,7 @@ def _neighbour_columns(width: int, stride: int) -> tuple[np.ndarray, np.ndarray]
     right_idx = (width - 1) - np.abs((width - 1) - (np.arange(width) + stride))
     if width <= stride:
         left_idx = right_idx = np.arange(width)
-    return left_idx.astype(np.intp), right_idx.astype(np.intp)
+    return _read_only(left_idx.astype(np.intp)), _read_only(right_idx.astype(np.intp))
 
 
 def pad_rows_reflect(frames: np.ndarray, top: int, bottom: int) -> np.ndarray:
@@ -329,5 +388,4 @@ def pad_rows_reflect(frames: np.ndarray, top: int, bottom: int) -> np.ndarray:
 def stats_of_stack(stack: np.ndarray, cfa: bool = False) -> PixelStats:
     """Reference: moments of a whole in-memory stack (N, H, W[, C]). For tests and tools."""
     stride = neighbour_stride(cfa)
-    sums = IntegerSums.zeros(stack.shape[1:])
-    return accumulate(sums, pad_rows_reflect(stack, stride, stride), stride, stride).to_stats()
+    return accumulate(IntegerSums.zeros(stack.shape[1:]), stack, stride).to_stats()

@@ -18,9 +18,8 @@ from hypothesis import strategies as st
 from pipeline import stats
 
 from .conftest import drop_root_overrides
-from pipeline.reduce import ReadBatch, tile_with_halo
 from pipeline.stats import (IntegerSums, PixelStats, _accumulate_numpy, _as_lines, _merge_numpy, _to_stats_numpy,
-                            accumulate, pad_rows_reflect)
+                            accumulate, pad_rows_reflect, row_neighbours, sum_types)
 
 pytest.importorskip("numba")
 import numba  # noqa: E402
@@ -38,23 +37,28 @@ def padded(frames, pad):
         frames, [(0, 0), (pad, pad)] + [(0, 0)] * (frames.ndim - 2), mode="edge")
 
 
-def both(block, stride, pad, start=None):
-    """(fused, reference) sums of ``block``, both starting from ``start`` (zeros by default)."""
-    core = (block.shape[1] - 2 * pad, *block.shape[2:])
-    fused, ref = IntegerSums.zeros(core), IntegerSums.zeros(core)
+def both(block, stride, pad, start=None, rows=None, narrow=False):
+    """(fused, reference) sums of ``block``, both starting from ``start`` (zeros by default).
+
+    ``narrow``: in the frame dtype's narrow accumulator types (``sum_types``), as a scan keeps them.
+    """
+    y0, y1 = rows if rows is not None else (0, block.shape[1] - 2 * pad)
+    core = (y1 - y0, *block.shape[2:])
+    fused, ref = (IntegerSums.zeros(core, block.dtype if narrow else None) for _ in range(2))
     if start is not None:
         for s in (fused, ref):
             s.s1[...] = start[0]
             s.s2[...] = start[1]
-    accumulate(fused, block, stride, pad)
-    _accumulate_numpy(ref, block, stride, pad)
+    accumulate(fused, block, stride, pad, rows)
+    _accumulate_numpy(ref, block, stride, row_neighbours(block.shape[1], stride, pad, rows))
     ref.n += len(block)
     return fused, ref
 
 
-def assert_identical(fused, ref):
+def assert_identical(fused, ref, narrow=False):
     assert fused.n == ref.n
-    assert fused.s1.dtype == ref.s1.dtype == np.int64 and fused.s2.dtype == np.int64
+    if not narrow:
+        assert fused.s1.dtype == ref.s1.dtype == np.int64 and fused.s2.dtype == np.int64
     np.testing.assert_array_equal(fused.s1, ref.s1)
     np.testing.assert_array_equal(fused.s2, ref.s2)
 
@@ -62,7 +66,7 @@ def assert_identical(fused, ref):
 def test_the_kernel_is_what_runs():
     """Guard against a silent fallback: the fused path must accept the scan's blocks."""
     block = padded(random_frames(np.random.default_rng(0), (3, 5, 6, 3), np.uint8), 1)
-    assert stats._accumulate_fused(IntegerSums.zeros((5, 6, 3)), block, 1, 1)
+    assert stats._accumulate_fused(IntegerSums.zeros((5, 6, 3)), block, 1, row_neighbours(block.shape[1], 1, 1))
     assert stats._kernels() is not None
 
 
@@ -121,17 +125,54 @@ def test_adds_to_existing_sums_and_wider_halo():
 
 
 @pytest.mark.parametrize("stride", [1, 2])
-def test_tiles_of_a_batch_are_read_in_place(stride):
-    """The scan's blocks are row slices of a batch: fused sums equal numpy's, without a copy."""
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_row_tiles_of_whole_frames_reflect_in_place(stride, dtype):
+    """The scan's tiles: rows y0..y1 of whole frames, edges reflected by index, narrow sums.
+
+    They equal the sums of a padded copy of the frames (the reflection np.pad makes), bit
+    for bit, in the narrow types and in int64 alike.
+    """
     rng = np.random.default_rng(stride)
-    batch = ReadBatch(random_frames(rng, (5, 23, 17, 3), np.uint8), [], {})
-    for y0, y1 in [(0, 8), (8, 16), (16, 23)]:
-        block = tile_with_halo(batch, y0, y1, stride)
-        assert_identical(*both(block, stride, stride))
-    middle = tile_with_halo(batch, 8, 16, stride).reshape(5, 8 + 2 * stride, -1)
+    frames = random_frames(rng, (5, 23, 17, 3), dtype)
+    whole = IntegerSums.zeros((23, 17, 3))
+    accumulate(whole, padded(frames, stride), stride, stride)
+    for y0, y1 in [(0, 8), (8, 16), (16, 23), (0, 23)]:
+        for narrow in (False, True):
+            fused, ref = both(frames, stride, 0, rows=(y0, y1), narrow=narrow)
+            assert_identical(fused, ref, narrow)
+            np.testing.assert_array_equal(fused.s1, whole.s1[:, y0:y1])
+            np.testing.assert_array_equal(fused.s2, whole.s2[:, y0:y1])
+    narrow = IntegerSums.zeros((8, 17, 3), dtype)
+    assert (narrow.s1.dtype, narrow.s2.dtype) == (np.int32, np.uint32 if dtype == np.uint8 else np.int64)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_narrow_sums_hold_a_full_partition_of_full_scale_swings(dtype):
+    """The most frames ``sum_types`` allows, at the worst values, still add up exactly."""
+    limit = sum_types(dtype)[2]
+    top = np.iinfo(dtype).max
+    worst = np.zeros((2, 6, 6), dtype)
+    worst[0, 2, 2] = top  # residual +4*top
+    worst[1] = top
+    worst[1, 3, 3] = 0  # residual -4*top
+    narrow, wide = IntegerSums.zeros((6, 6), dtype), IntegerSums.zeros((6, 6))
+    for _ in range(limit // 2):
+        for sums in (narrow, wide):
+            accumulate(sums, worst, 1)
+    np.testing.assert_array_equal(narrow.s1, wide.s1)
+    np.testing.assert_array_equal(narrow.s2, wide.s2)
+    assert wide.s2.max() > np.iinfo(np.int32).max or dtype == np.uint8
+    a, b = narrow.to_stats(), wide.to_stats()
+    np.testing.assert_array_equal(a.mean, b.mean)
+    np.testing.assert_array_equal(a.m2, b.m2)
+
+
+def test_as_lines_reads_a_row_slice_without_a_copy():
+    frames = random_frames(np.random.default_rng(3), (5, 23, 17 * 3), np.uint8)
+    middle = frames[:, 8:16]
     assert not middle.flags.c_contiguous
     lines, step = _as_lines(middle)
-    assert np.shares_memory(lines, batch.frames) and step == 23 and lines.flags.c_contiguous
+    assert np.shares_memory(lines, frames) and step == 23 and lines.flags.c_contiguous
     for f in range(5):
         np.testing.assert_array_equal(lines[f * step : f * step + middle.shape[1]], middle[f])
 
@@ -150,14 +191,14 @@ def test_read_only_and_odd_layouts():
 @pytest.mark.parametrize("dtype", [np.int16, np.float32, np.uint32, np.bool_])
 def test_other_dtypes_take_the_numpy_path(dtype):
     frames = (np.random.default_rng(1).random((3, 6, 5)) * 100).astype(dtype)
-    assert not stats._accumulate_fused(IntegerSums.zeros((4, 5)), frames, 1, 1)
+    assert not stats._accumulate_fused(IntegerSums.zeros((4, 5)), frames, 1, row_neighbours(frames.shape[1], 1, 1))
     assert_identical(*both(frames, 1, 1))
 
 
 def test_without_numba_the_numpy_path_serves(monkeypatch):
     monkeypatch.setattr(stats, "_KERNELS", False)
     frames = padded(random_frames(np.random.default_rng(2), (3, 4, 5, 3), np.uint8), 1)
-    assert not stats._accumulate_fused(IntegerSums.zeros((4, 5, 3)), frames, 1, 1)
+    assert not stats._accumulate_fused(IntegerSums.zeros((4, 5, 3)), frames, 1, row_neighbours(frames.shape[1], 1, 1))
     assert_identical(*both(frames, 1, 1))
 
 
@@ -177,6 +218,11 @@ def test_any_shape(spec):
     shape = (k, rows, width) + ((channels,) if channels else ())
     frames = random_frames(np.random.default_rng(seed), shape, dtype)
     assert_identical(*both(padded(frames, stride), stride, stride))
+    fused, ref = both(frames, stride, 0, narrow=True)  # whole frames, reflected by index, narrow sums
+    assert_identical(fused, ref, narrow=True)
+    wide, _ = both(pad_rows_reflect(frames, stride, stride), stride, stride)  # as the scan padded tiles before
+    np.testing.assert_array_equal(fused.s1, wide.s1)
+    np.testing.assert_array_equal(fused.s2, wide.s2)
 
 
 # --- float64 moments: IntegerSums.to_stats and PixelStats.merge -------------------------------------------------
@@ -254,7 +300,10 @@ def test_to_stats_falls_back_to_numpy(monkeypatch):
     fortran = IntegerSums(sums.n, np.asfortranarray(sums.s1), np.asfortranarray(sums.s2))
     assert stats._to_stats_fused(fortran) is None
     assert_same_bits(fortran.to_stats(), ref)
-    assert stats._to_stats_fused(IntegerSums(sums.n, sums.s1.astype(np.int32), sums.s2)) is None
+    assert stats._to_stats_fused(IntegerSums(sums.n, sums.s1.astype(np.int16), sums.s2)) is None
+    narrow = IntegerSums(sums.n, sums.s1.astype(np.int32), sums.s2)  # the scan's types for uint16 frames
+    assert_same_bits(stats._to_stats_fused(narrow), ref)
+    assert_same_bits(_to_stats_numpy(narrow), ref)
     assert IntegerSums.zeros((2, 3)).to_stats().n == 0
     read_only = IntegerSums(sums.n, sums.s1.copy(), sums.s2.copy())
     read_only.s1.flags.writeable = read_only.s2.flags.writeable = False

@@ -1,10 +1,10 @@
-"""The dask graph: exact results for any batch and tile size, bad files counted out."""
+"""The dask graph: exact results for any partition, batch and tile size, bad files counted out."""
 
 import dask
 import numpy as np
 import pytest
 
-from pipeline.reduce import PLANES, image_array, planes_to_stats, read_batch, stats_planes
+from pipeline.reduce import PLANES, image_array, planes_to_stats, read_step, stats_planes
 from pipeline.stats import stats_of_stack
 
 
@@ -14,32 +14,37 @@ class MemoryReader:
     def __init__(self, frames: dict):
         self.frames = frames
 
-    def __call__(self, path):
+    def __call__(self, path, out):
         frame = self.frames[path]
         if isinstance(frame, Exception):
             raise frame
         return frame, ""  # no digest: every file counts
 
 
-def run_graph(frames: dict, shape, dtype, batch, tile_rows, cfa=False, split_every=2):
+def run_graph(frames: dict, shape, dtype, batch, tile_rows, cfa=False, split_every=2, partition=None):
+    """Partitions of ``partition`` files (default: 2 batches each), read in batches of ``batch``."""
     paths = list(frames)
-    batches = [paths[i : i + batch] for i in range(0, len(paths), batch)]
+    partition = partition or 2 * batch
+    partitions = [[paths[j : j + batch] for j in range(i, min(i + partition, len(paths)), batch)]
+                  for i in range(0, len(paths), partition)]
     stride = 2 if cfa else 1
-    images, statuses = image_array(batches, shape, dtype, tile_rows, stride, MemoryReader(frames))
-    planes = stats_planes(images, stride, stride, split_every)
+    images, statuses = image_array(partitions, shape, dtype, tile_rows, stride, MemoryReader(frames))
+    planes = stats_planes(images, split_every)
     assert planes.shape == (len(PLANES), *shape)
     planes, (statuses, _) = dask.compute(planes, statuses, scheduler="sync")
     return planes_to_stats(planes, sum(s[1] == "used" for s in statuses)), statuses
 
 
-@pytest.mark.parametrize("n,batch,tile_rows", [(1, 4, 3), (13, 4, 5), (13, 5, 13), (7, 7, 1), (10, 3, 100)])
+@pytest.mark.parametrize("n,batch,tile_rows,partition", [(1, 4, 3, None), (13, 4, 5, None), (13, 5, 13, 5),
+                                                         (7, 7, 1, 7), (10, 3, 100, 9), (13, 2, 4, 13)])
 @pytest.mark.parametrize("cfa", [False, True])
-def test_graph_equals_whole_stack(n, batch, tile_rows, cfa):
+def test_graph_equals_whole_stack(n, batch, tile_rows, partition, cfa):
     rng = np.random.default_rng(n * 31 + batch)
     shape = (11, 9) if cfa else (11, 9, 3)
     dtype = np.uint16 if cfa else np.uint8
     stack = rng.integers(0, np.iinfo(dtype).max, (n, *shape), dtype=dtype)
-    stats, _ = run_graph({f"f{i}": stack[i] for i in range(n)}, shape, np.dtype(dtype).name, batch, tile_rows, cfa)
+    stats, _ = run_graph({f"f{i}": stack[i] for i in range(n)}, shape, np.dtype(dtype).name, batch, tile_rows, cfa,
+                         partition=partition)
     ref = stats_of_stack(stack, cfa=cfa)
     assert stats.n == n
     np.testing.assert_allclose(stats.mean, ref.mean, rtol=1e-12, atol=1e-12)
@@ -71,8 +76,20 @@ def test_a_batch_with_no_good_file_contributes_nothing():
     np.testing.assert_allclose(stats.mean[0], good.mean(0), rtol=1e-12)
 
 
-def test_read_batch_keeps_input_order():
-    frames = {"a": np.zeros((2, 2), np.uint8), "b": ValueError("bad"), "c": np.ones((2, 2), np.uint8)}
-    batch = read_batch(list(frames), (2, 2), "uint8", MemoryReader(frames))
-    assert [s[0] for s in batch.statuses] == ["a", "b", "c"]
-    assert batch.frames.shape == (2, 2, 2) and batch.frames[1].max() == 1
+def test_a_partition_keeps_input_order_across_its_batches():
+    frames = {"a": np.zeros((2, 2), np.uint8), "b": ValueError("bad"), "c": np.ones((2, 2), np.uint8),
+              "d": np.full((2, 2), 3, np.uint8)}
+    reader, tiles = MemoryReader(frames), [(0, 1), (1, 2)]
+    part = read_step(None, 0, ["a", "b"], (2, 2), "uint8", reader, None, 1, tiles)
+    part = read_step(part, 1, ["c", "d"], (2, 2), "uint8", reader, None, 1, tiles)
+    assert [s[0] for s in part.statuses] == ["a", "b", "c", "d"]
+    assert [t.n for t in part.tiles] == [3, 3] and part.tiles[1].s1[0].tolist() == [[4, 4]]
+
+
+def test_a_step_never_adds_to_sums_twice():
+    """Sums are added to in place, so a step given sums it has already been applied to refuses."""
+    frames = {"a": np.ones((2, 2), np.uint8)}
+    part = read_step(None, 0, ["a"], (2, 2), "uint8", MemoryReader(frames), None, 1, [(0, 2)])
+    with pytest.raises(RuntimeError, match="twice"):
+        read_step(part, 0, ["a"], (2, 2), "uint8", MemoryReader(frames), None, 1, [(0, 2)])
+    assert part.tiles[0].n == 1

@@ -260,15 +260,21 @@ def test_merge_recognises_the_same_photos_under_other_paths(photo_sets, local_cl
     assert len({row[3] for row in attrs["manifest"]["rows"]}) == 24
 
 
-def test_a_duplicate_inside_one_batch_counts_once():
-    from pipeline.reduce import read_batch
+def test_a_duplicate_inside_one_partition_counts_once():
+    from pipeline.reduce import read_step
 
     frame = np.arange(6, dtype=np.uint8).reshape(2, 3)
-    reader = {"a": (frame, "d1"), "b": (frame, "d1"), "c": (frame + 1, "d2")}.__getitem__
-    batch = read_batch(["a", "b", "c"], (2, 3), "uint8", reader, known={"d2": "old/c.png"})
-    assert [s[1:] for s in batch.statuses] == [("used", ""), ("skipped", "already counted: same content as a"),
-                                               ("skipped", "already counted: same content as old/c.png")]
-    assert len(batch.frames) == 1 and batch.digests == {"a": "d1"}
+    files = {"a": (frame, "d1"), "b": (frame, "d1"), "c": (frame + 1, "d2"), "e": (frame, "d1")}
+
+    def reader(path, out):
+        return files[path]
+
+    part = read_step(None, 0, ["a", "b", "c"], (2, 3), "uint8", reader, {"d2": "old/c.png"}, 1, [(0, 2)])
+    part = read_step(part, 1, ["e"], (2, 3), "uint8", reader, {"d2": "old/c.png"}, 1, [(0, 2)])  # a later batch
+    assert [s[1:] for s in part.statuses] == [("used", ""), ("skipped", "already counted: same content as a"),
+                                              ("skipped", "already counted: same content as old/c.png"),
+                                              ("skipped", "already counted: same content as a")]
+    assert part.tiles[0].n == 1 and part.digests == {"a": "d1"}
 
 
 @pytest.mark.slow
