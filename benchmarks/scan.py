@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/scan.py [--files 400] [--size 3000x2000] [--repeat 3] [--quick]
     .venv/bin/python benchmarks/scan.py --small-pngs 20000      # scale in files: tiny PNGs
-    .venv/bin/python benchmarks/scan.py --profile               # where one scan task spends its time
+    .venv/bin/python benchmarks/scan.py --profile               # where one partition spends its time
 
 It builds a deterministic JPEG set (cached under $TMPDIR/hotpixels-bench/scan: smooth random
 scenes with sensor noise and a fixed set of hot pixels, 8-bit RGB, quality 90, 4:2:0) and runs,
@@ -392,65 +392,67 @@ def run_pngs(args, root: Path) -> None:
 
 
 def run_profile(args, root: Path) -> None:
-    """One scan task's work, in this process, step by step (no dask): what dominates."""
+    """One partition's work, in this process, step by step (no dask): what dominates."""
     import pickle
 
     import numpy as np
 
     sys.path.insert(0, str(REPO))
     from pipeline.config import ScanConfig
-    from pipeline.readers import read_pixels
-    from pipeline.reduce import read_batch, row_tiles, tile_with_halo
-    from pipeline.stats import IntegerSums, PixelStats, _accumulate_numpy, accumulate
+    from pipeline.readers import read_file
+    from pipeline.reduce import row_tiles
+    from pipeline.scan import choose_batch_size
+    from pipeline.stats import IntegerSums, PixelStats, _accumulate_numpy, accumulate, row_neighbours
 
     width, height = args.size
     config = ScanConfig()
-    batch_size = args.batch_size or config.batch_size
+    shape, dtype = (height, width, 3), "uint8"
+    batch_size = args.batch_size or choose_batch_size(config, shape, dtype)
     tile_values = args.tile_values or config.tile_values
-    folder = jpeg_set(root, max(args.files, batch_size), width, height)
-    paths = sorted(str(p) for p in folder.iterdir())[:batch_size]
-    shape, dtype = read_pixels(paths[0]).shape, "uint8"
-    row_values = shape[1] * shape[2]
-    tile_rows = max(2, tile_values // row_values) // 2 * 2
-    tiles = row_tiles(shape[0], tile_rows)
-    accumulate(IntegerSums.zeros((2, shape[1], shape[2])), np.zeros((1, 4, shape[1], shape[2]), np.uint8), 1, 1)  # compile
+    files = max(2 * batch_size, 32)
+    folder = jpeg_set(root, max(args.files, files), width, height)
+    paths = sorted(str(p) for p in folder.iterdir())[:files]
+    tiles = row_tiles(height, max(1, tile_values // (width * 3)))
+    sums = [IntegerSums.zeros((y1 - y0, width, 3), dtype) for y0, y1 in tiles]
+    accumulate(IntegerSums.zeros((2, width, 3), dtype), np.zeros((1, 2, width, 3), np.uint8), 1)  # compile
     clock = time.perf_counter
-    t = clock()
-    batch = read_batch(paths, shape, dtype, read_pixels)
-    t_read = clock() - t
-    t_tile = t_acc = t_stats = t_merge = 0.0
-    partial_bytes = 0
-    for y0, y1 in tiles:
+    t_read = t_acc = 0.0
+    buffer = np.empty((batch_size, *shape), np.uint8)
+    for start in range(0, files, batch_size):
+        batch = paths[start : start + batch_size]
         t = clock()
-        block = tile_with_halo(batch, y0, y1, 1)
-        t_tile += clock() - t
+        for i, path in enumerate(batch):
+            read_file(path, buffer[i])
+        t_read += clock() - t
         t = clock()
-        sums = accumulate(IntegerSums.zeros((y1 - y0, *shape[1:])), block, 1, 1)
+        for (y0, y1), tile in zip(tiles, sums):
+            accumulate(tile, buffer[: len(batch)], 1, rows=(y0, y1))
         t_acc += clock() - t
-        t = clock()
-        part = sums.to_stats()
-        t_stats += clock() - t
-        other = PixelStats(part.n, part.mean.copy(), part.m2.copy())
-        t = clock()
-        part.merge(other)
-        t_merge += clock() - t
-        partial_bytes += len(pickle.dumps(part, protocol=5))
-    y0, y1 = tiles[len(tiles) // 2]
-    block = tile_with_halo(batch, y0, y1, 1)
+    del buffer
     t = clock()
-    _accumulate_numpy(IntegerSums.zeros((y1 - y0, *shape[1:])), block, 1, 1)
-    t_numpy = (clock() - t) * len(tiles)
-    k = len(paths)
-    print(f"\none task: {k} files of {width}x{height} RGB, {len(tiles)} tiles of {tile_rows} rows "
+    parts = [tile.to_stats() for tile in sums]
+    t_stats = clock() - t
+    others = [PixelStats(p.n, p.mean.copy(), p.m2.copy()) for p in parts]
+    t = clock()
+    for a, b in zip(parts, others):
+        a.merge(b)
+    t_merge = clock() - t
+    partial_bytes = sum(len(pickle.dumps(p, protocol=5)) for p in parts)
+    y0, y1 = tiles[len(tiles) // 2]
+    frames = np.stack([read_file(p)[0] for p in paths[:4]])
+    t = clock()
+    _accumulate_numpy(IntegerSums.zeros((y1 - y0, width, 3)), frames, 1, row_neighbours(height, 1, 0, (y0, y1)))
+    t_numpy = (clock() - t) * len(tiles) * files / len(frames)
+    print(f"\none partition: {files} files of {width}x{height} RGB in batches of {batch_size}, {len(tiles)} tiles "
           f"(tile_values={tile_values}), one process")
-    print(f"{'step':<36} {'s/batch':>8} {'ms/file':>8}")
-    for name, secs in [("read + decode (read_pixels)", t_read), ("tile_with_halo", t_tile),
-                       ("accumulate (numba kernel)", t_acc), ("IntegerSums.to_stats", t_stats),
-                       ("one Chan merge of the partial", t_merge),
+    print(f"{'step':<40} {'s/partition':>11} {'ms/file':>8}")
+    for name, secs in [("read + decode into the buffer", t_read), ("accumulate (numba kernel)", t_acc),
+                       ("IntegerSums.to_stats (once)", t_stats), ("one Chan merge of the partial (once)", t_merge),
                        ("(accumulate, numpy reference)", t_numpy)]:
-        print(f"{name:<36} {secs:>8.3f} {1000 * secs / k:>8.1f}")
-    print(f"partials: {partial_bytes / 2**20:.0f} MB per task = {partial_bytes / k / 2**20:.1f} MB per image sent "
-          f"to the reduction (float64 mean+M2, 2 streams); decoded frames are {np.prod(shape) / 2**20:.1f} MB each")
+        print(f"{name:<40} {secs:>11.3f} {1000 * secs / files:>8.1f}")
+    sums_bytes = sum(t.s1.nbytes + t.s2.nbytes for t in sums)
+    print(f"accumulators {sums_bytes / 2**20:.0f} MB; the partition's float64 partial {partial_bytes / 2**20:.0f} MB, "
+          f"sent once per partition (decoded frames are {np.prod(shape) / 2**20:.1f} MB each)")
 
 
 def _save(args, summary: dict, work: Path) -> None:
@@ -476,8 +478,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scan-workers", default="2", help="worker processes of the scan, e.g. 1,2")
     parser.add_argument("--skip", default="", help="comma-separated methods to leave out (e.g. seed,dask-var)")
     parser.add_argument("--small-pngs", type=int, metavar="N", help="scale in files: N PNGs of 64x48")
-    parser.add_argument("--profile", action="store_true", help="time one scan task's steps in-process")
-    parser.add_argument("--batch-size", type=int, help="(--profile) files per task; default: the config's")
+    parser.add_argument("--profile", action="store_true", help="time one partition's steps in-process")
+    parser.add_argument("--batch-size", type=int, help="(--profile) files per read task; default: the config's")
     parser.add_argument("--tile-values", type=int, help="(--profile) values per tile; default: the config's")
     parser.add_argument("--root", type=Path, default=Path(tempfile.gettempdir()) / "hotpixels-bench" / "scan")
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)

@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 
 from distributed import Client, LocalCluster
@@ -39,7 +40,10 @@ def open_client(config: ClusterConfig, log: Callable[[str], None]) -> Iterator[C
             yield client
         return
     try:
-        with _workers_ignore_ctrl_c():
+        # a busy dashboard port (another scan running) is not worth a warning: the link we
+        # print names the port actually used
+        with _workers_ignore_ctrl_c(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Port \d+ is already in use", category=UserWarning)
             cluster = LocalCluster(
                 n_workers=config.workers,
                 threads_per_worker=config.threads_per_worker,

@@ -62,13 +62,14 @@ class PartitionSums:
 
 def read_step(previous: PartitionSums | None, step: int, paths: list[str], pixel_shape: tuple[int, ...],
               dtype: str, reader: Reader, known: dict[str, str] | None, stride: int,
-              tiles: list[tuple[int, int]]) -> PartitionSums:
+              tiles: list[tuple[int, int]], last: bool = False) -> PartitionSums:
     """Decode one batch of a partition's files and fold them into the partition's sums.
 
     A file that fails or does not match is skipped with a reason. ``known`` maps content
     digests already counted (in saved stats) to the path they were counted under: such a
     file, or a second copy within the partition, is skipped, not counted again. The batch is
-    decoded into one reused buffer and then added to the accumulators in a single pass.
+    decoded into one reused buffer and then added to the accumulators in a single pass; the
+    ``last`` step of a partition frees the buffer for the float64 partial that follows.
     """
     from .readers import failure_reason
 
@@ -104,6 +105,9 @@ def read_step(previous: PartitionSums | None, step: int, paths: list[str], pixel
         for (y0, y1), tile in zip(tiles, part.tiles):
             accumulate(tile, buffer[:held], stride, rows=(y0, y1))
     part.next_step = step + 1
+    if last:
+        del buffer
+        _BUFFERS.buffer = None
     return part
 
 
@@ -162,7 +166,7 @@ def image_array(partitions: list[list[list[str]]], pixel_shape: tuple[int, ...],
         previous = None
         for b, paths in enumerate(batches):
             dsk[(read_name, p, b)] = (read_step, previous, b, list(paths), tuple(pixel_shape), dtype, reader, known[p],
-                                      stride, tiles)
+                                      stride, tiles, b == len(batches) - 1)
             previous = (read_name, p, b)
         dsk[(status_name, p)] = (partition_statuses, previous)
         for t in range(len(tiles)):

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import re
 import threading
-from collections import Counter
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,18 +145,31 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[Status], *, client: Cl
     identity = {h.path: (h.size, h.mtime) for h in main.headers}
     manifest.update({s[0]: (*identity[s[0]], digests.get(s[0], "")) for s in statuses if s[1] == "used"})
     attrs = {**_attrs(main, config), **({"created": prior_attrs["created"]} if prior_attrs.get("created") else {})}
-    outputs = [write_stats(out_dir, stats, attrs, manifest), write_files_csv(out_dir, all_statuses)]
-    Checkpoints(out_dir, "").clear()
-    result = ScanResult(out_dir, stats, attrs, all_statuses, time.monotonic() - started, outputs, resumed)
-    log(f"scanned {stats.n} images ({attrs['group']}) in {result.elapsed:.1f} s; "
-        f"{len(result.skipped)} skipped{skip_summary(result.skipped)}")
-    if detect_defects and stats.n >= 2:
-        written = write_results(out_dir, stats, attrs, all_statuses, config, log, result.elapsed)
-        result.detection = written.detection
-        result.outputs += written.outputs
-    elif detect_defects:
-        log(f"only {stats.n} image: statistics saved, but classifying defects needs at least 2")
+    # stats.zarr is written while the defects are classified: both only read the stats, and
+    # the workers sit idle by now, so the client's two jobs share the cores
+    with ThreadPoolExecutor(1, thread_name_prefix="write-stats") as pool:
+        saved = pool.submit(_save_stats, _ensure(out_dir), stats, attrs, manifest)
+        outputs = [write_files_csv(out_dir, all_statuses)]
+        result = ScanResult(out_dir, stats, attrs, all_statuses, time.monotonic() - started, outputs, resumed)
+        log(f"scanned {stats.n} images ({attrs['group']}) in {result.elapsed:.1f} s; "
+            f"{len(result.skipped)} skipped{skip_summary(result.skipped)}")
+        try:
+            if detect_defects and stats.n >= 2:
+                written = write_results(out_dir, stats, attrs, all_statuses, config, log, result.elapsed)
+                result.detection = written.detection
+                result.outputs += written.outputs
+            elif detect_defects:
+                log(f"only {stats.n} image: statistics saved, but classifying defects needs at least 2")
+        finally:
+            outputs.insert(0, saved.result())
     return result
+
+
+def _save_stats(out_dir: Path, stats: PixelStats, attrs: dict, manifest: Manifest) -> Path:
+    """stats.zarr, then the checkpoints it makes redundant are removed."""
+    path = write_stats(out_dir, stats, attrs, manifest)
+    Checkpoints(out_dir, "").clear()
+    return path
 
 
 def group_folder(g: Group) -> str:
@@ -285,13 +299,15 @@ def _reduce_segments(client: Client, headers: list[Header], first: Header, out_d
         assembly.waiting = len(futures)
         parts.update({f: (assembly, i) for i, f in enumerate(futures)})
     bar = _progress_thread(client, list(parts), f"scanning {len(headers) - resumed} files") if progress and parts else None
+    unfinished = len({id(a) for a, _ in parts.values()})
     for future in as_completed(list(parts), loop=client.loop):
         assembly, index = parts.pop(future)
         stats = assembly.add(index, future.result())
         future.release()
         if stats is not None:
-            statuses, digests = assembly.statuses
-            checkpoints.save(assembly.segment.id, stats, statuses, digests)
+            unfinished -= 1
+            if unfinished:  # the last one goes straight into stats.zarr: saving it too would only cost time
+                checkpoints.save(assembly.segment.id, stats, *assembly.statuses)
             records[assembly.segment.id] = assembly.statuses
             total = total.merge(stats)
     if bar:

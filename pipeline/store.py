@@ -42,13 +42,18 @@ def write_stats(out_dir: Path, stats: PixelStats, attrs: dict, manifest: Manifes
     final = out_dir / STATS_NAME
     tmp = out_dir / f".{STATS_NAME}.partial-{uuid.uuid4().hex}"
     group = zarr.open_group(str(tmp), mode="w")
-    variance = stats.var
+    shape = stats.pixel_shape
+    # float64 statistics barely compress; uncompressed row-band chunks write ~5x faster
+    band = max(1, min(shape[0], ROW_CHUNK_VALUES // max(1, int(np.prod(shape[1:])))))
     for i, stream in enumerate(STREAMS):
-        for name, data in zip(_array_names(stream), (stats.mean[i], stats.m2[i], variance[i])):
-            # float64 statistics barely compress; uncompressed row-band chunks write ~5x faster
-            chunks = (max(1, min(data.shape[0], ROW_CHUNK_VALUES // max(1, data[0].size))), *data.shape[1:])
-            group.create_array(name, data=np.ascontiguousarray(data, dtype=np.float64), chunks=chunks,
+        names = _array_names(stream)
+        for name, data in zip(names, (stats.mean[i], stats.m2[i])):
+            group.create_array(name, data=np.ascontiguousarray(data, dtype=np.float64), chunks=(band, *shape[1:]),
                                compressors=None)
+        # the variance band by band: a full-sensor temporary would add 8 bytes per value to the peak
+        var = group.create_array(names[2], shape=shape, dtype=np.float64, chunks=(band, *shape[1:]), compressors=None)
+        for y in range(0, shape[0], band):
+            var[y : y + band] = PixelStats(stats.n, stats.mean[i : i + 1, y : y + band], stats.m2[i : i + 1, y : y + band]).var[0]
     rows = [[path, *entry] for path, entry in sorted((manifest or {}).items())]
     group.attrs.update({**attrs, "n_images": int(stats.n), "shape": list(stats.pixel_shape), "streams": list(STREAMS),
                         "manifest": {"columns": ["path", "size", "mtime", "digest"], "rows": rows}})
