@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import math
 import os
+import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -155,6 +156,21 @@ def _related_thresholds(name: str, thresholds: Mapping[str, float]) -> dict[str,
 
 
 # --------------------------------------------------------------------------- bokeh side
+
+
+def preload() -> threading.Thread:
+    """Import bokeh in a background thread (about a second), so a scan pays for it while its
+    workers compute rather than after; the report's own imports then find it loaded."""
+    def load() -> None:
+        import bokeh.embed  # noqa: F401
+        import bokeh.layouts  # noqa: F401
+        import bokeh.models  # noqa: F401
+        import bokeh.plotting  # noqa: F401
+        import bokeh.resources  # noqa: F401
+
+    thread = threading.Thread(target=load, name="preload-bokeh", daemon=True)
+    thread.start()
+    return thread
 
 
 def _esc(value: Any) -> str:

@@ -26,6 +26,7 @@ from .config import Config
 from .detect import Detection
 from .discover import Group, expand, group, probe, probe_like
 from .readers import Header, read_file, read_header
+from .report import preload as preload_report
 from .results import write_results
 from .reduce import image_array, stats_planes
 from .stats import STREAMS, PixelStats, neighbour_stride, sum_types
@@ -93,6 +94,8 @@ def scan(inputs: list[str], out_dir: str | Path, config: Config | None = None, c
 
     def with_client(c: Client) -> ScanResult:
         headers = _probe_all(c, expansion.paths, config.scan, progress)
+        if detect_defects and config.output.report:
+            preload_report()  # after the cluster start-up, which imports most of what the client needs
         groups, skipped = _stackable_groups(headers)
         run = dict(client=c, config=config, merge=merge, log=log, progress=progress, detect_defects=detect_defects,
                    started=started)
