@@ -13,7 +13,16 @@ matches the reports against ``truth.json``:
 - recall per planted kind (hot, warm, stuck, dead, cold, noisy RTS, noisy Gaussian) counts a
   defect as found at its position, "class ok" also needs the right class (warm is hot,
   cold is dead);
-- precision per reported class is the share of its reports that match a planted defect.
+- precision per reported class is the share of its reports that match a planted defect;
+- in darks, recall counts only the defects that are *detectable* there (printed per group): a
+  level defect (hot, warm, dead, cold) must be at least ``warm_sigmas`` (3) temporal noise
+  sigmas of a healthy sensel in the dark away from it, the criterion that defines "warm"
+  (``truth.json``'s ``dark_signal``). A dead or cold sensel loses only its dark signal (about
+  1 DN per frame, under half a sigma), which no statistic over the stack can tell from the
+  dark-current spread of its neighbours: it is listed as not detectable, and a report of it
+  is not counted as false. Stuck and noisy sensels are always detectable (no variance, or
+  4-10 sigmas of extra noise). The synthetic sensor has no unlisted sensel that meets the
+  warm criterion (see ``pipeline.synth._camera``), so every report elsewhere is false.
 
 On the DNG stacks it also runs ``rawpy.enhance.find_bad_pixels`` (a 3x3 median per CFA
 plane and a fixed threshold per frame, confirmed in 90 % of frames) on the same files. That
@@ -48,6 +57,27 @@ TRUTH_CLASS = {"hot": "hot", "stuck": "stuck", "dead": "dead", "noisy": "noisy"}
 SUBKINDS = ("hot", "warm", "stuck", "stuck-sat", "dead", "cold", "noisy-rts", "noisy-gauss")
 
 
+def undetectable(d: dict, truth: dict) -> str | None:
+    """Why a planted defect is not detectable in this stack (see the module docstring), or None."""
+    if not truth.get("dark") or d["kind"] not in ("hot", "dead"):
+        return None
+    ds = truth.get("dark_signal") or {"sigma": float(np.sqrt(truth["sensor"]["read_noise"] ** 2 + truth["sensor"]["gain"]
+                                                               * truth["sensor"]["dark_current"])), "warm_sigmas": 3.0}
+    need = ds["warm_sigmas"] * ds["sigma"]
+    if abs(d["amplitude"]) >= need:
+        return None
+    return f"{abs(d['amplitude']):.1f} DN < {ds['warm_sigmas']:g} sigma = {need:.1f} DN"
+
+
+def detectable_rule(truth: dict) -> str | None:
+    """The detectability rule of a stack, in words (None: every planted defect counts)."""
+    if not truth.get("dark"):
+        return None
+    ds = truth.get("dark_signal", {})
+    return (f"level defects (hot, warm, dead, cold) >= {ds.get('warm_sigmas', 3.0):g} temporal sigmas "
+            f"({ds.get('warm_sigmas', 3.0) * ds.get('sigma', 2.06):.1f} DN) from a healthy sensel; stuck and noisy always")
+
+
 def subkind(d: dict) -> str:
     """Finer truth label: warm/cold/saturated stuck/noise mode, for honest per-variant recall."""
     k = d["kind"]
@@ -65,13 +95,13 @@ def subkind(d: dict) -> str:
 # --------------------------------------------------------------------------- data
 def generate(workdir: Path, fmt: str, size: tuple[int, int], dark: bool, seed: int, frames: int) -> tuple[Path, dict]:
     """Write (or reuse) one synthetic stack; returns its folder and truth."""
-    from pipeline.synth import synthesize
+    from pipeline.synth import TRUTH_VERSION, synthesize
 
     folder = workdir / f"{fmt}_{size[0]}x{size[1]}_{'dark' if dark else 'photo'}_s{seed}_n{frames}"
     truth_path = folder / "truth.json"
     if truth_path.is_file():
         truth = json.loads(truth_path.read_text())
-        if all((folder / f).is_file() for f in truth["files"]):
+        if truth.get("version") == TRUTH_VERSION and all((folder / f).is_file() for f in truth["files"]):
             return folder, truth
     truth = synthesize(folder, frames=frames, size=size, fmt=fmt, dark=dark, seed=seed)
     return folder, truth
@@ -124,13 +154,24 @@ class Tally:
         self.correct = defaultdict(int)
         self.reported = defaultdict(int)
         self.true_reports = defaultdict(int)
+        self.hidden = defaultdict(int)  # planted but not detectable (darks), by subkind
+        self.hidden_found = defaultdict(int)
+        self.rules: set[str] = set()
         self.stacks = 0
         self.seconds = 0.0
 
-    def add(self, reports, truth: list[dict], tol: int) -> None:
+    def add(self, reports, truth: list[dict], tol: int, meta: dict | None = None) -> None:
+        """Count one stack; ``meta`` (the whole truth.json) decides what is detectable."""
         pairs, used = match(reports, truth, tol)
+        rule = detectable_rule(meta) if meta else None
+        if rule:
+            self.rules.add(rule)
         for t, ri in pairs:
             sk = subkind(t)
+            if meta and undetectable(t, meta):
+                self.hidden[sk] += 1
+                self.hidden_found[sk] += ri is not None
+                continue
             self.planted[sk] += 1
             if ri is not None:
                 self.found[sk] += 1
@@ -224,7 +265,7 @@ def run(args) -> dict[str, Tally]:
             t2 = time.perf_counter()
             tol = 0 if fmt in MOSAIC else 1
             reports = [(d.x, d.y, d.kind, d.score) for d in det.defects]
-            ours[group].add(reports, truth["defects"], tol)
+            ours[group].add(reports, truth["defects"], tol, truth)
             ours[group].seconds += t2 - t1
             kinds_seen[group].append(det.stack_kind)
             line = (f"{fmt:6s} {size[0]}x{size[1]} {'dark ' if dark else 'photo'} seed {seed}: "
@@ -233,7 +274,7 @@ def run(args) -> dict[str, Tally]:
                 find_bad = find_bad or rawpy_find_bad_pixels()
                 t3 = time.perf_counter()
                 coords = find_bad([str(folder / f) for f in truth["files"]])
-                peer[group].add([(int(x), int(y), None, 0.0) for y, x in coords], truth["defects"], 0)
+                peer[group].add([(int(x), int(y), None, 0.0) for y, x in coords], truth["defects"], 0, truth)
                 peer[group].seconds += time.perf_counter() - t3
                 line += f"; rawpy: {len(coords)} reports ({time.perf_counter() - t3:.1f}s)"
             if args.verbose:
@@ -241,7 +282,9 @@ def run(args) -> dict[str, Tally]:
                 for t, ri in pairs:
                     r = reports[ri] if ri is not None else None
                     if r is None or r[2] != TRUTH_CLASS[t["kind"]]:
-                        line += f"\n    {subkind(t):11s} amp {t['amplitude']:8.1f} at ({t['x']},{t['y']}) -> {r[2] if r else 'MISSED'}"
+                        why = undetectable(t, truth)
+                        what = r[2] if r else ("missed, not detectable: " + why if why else "MISSED")
+                        line += f"\n    {subkind(t):11s} amp {t['amplitude']:8.1f} at ({t['x']},{t['y']}) -> {what}"
                 for ri, r in enumerate(reports):
                     if ri not in used:
                         d = det.defects[ri]
@@ -259,6 +302,8 @@ def _fmt(x: float) -> str:
 
 def print_group(group: str, t: Tally, peer: Tally | None, kinds: list[str]) -> None:
     print(f"== {group}: {t.stacks} stacks, detected as {', '.join(sorted(set(kinds)))}; detect {t.seconds:.2f}s total")
+    for rule in sorted(t.rules):
+        print(f"  detectable: {rule}")
     head = f"  {'planted':12s} {'n':>4s} {'recall':>7s} {'class ok':>8s}"
     if peer and peer.stacks:
         head += f" {'rawpy recall':>13s}"
@@ -274,6 +319,13 @@ def print_group(group: str, t: Tally, peer: Tally | None, kinds: list[str]) -> N
         if peer and peer.stacks:
             line += f" {_fmt(peer.recall(sks)[0]):>13s}"
         print(line)
+    if t.hidden:
+        n = sum(t.hidden.values())
+        kinds_n = ", ".join(f"{k} {v}" for k, v in sorted(t.hidden.items()))
+        line = f"  not detectable: {n} ({kinds_n}), reported anyway: {sum(t.hidden_found.values())}"
+        if peer and peer.stacks:
+            line += f"; rawpy: {sum(peer.hidden_found.values())}"
+        print(line + " (neither recall nor false reports)")
     print(f"  {'reported':12s} {'n':>4s} {'precision':>9s}")
     for k in ("hot", "stuck", "dead", "noisy"):
         p, n = t.precision([k])

@@ -25,8 +25,16 @@ conditions (see ``_classify``). Each defect is reported once, at its peak: one c
 pixel across channels, then greedy non-maximum suppression that also drops the rings a
 strong defect leaves around itself and, in JPEGs, its chroma smear and block ringing
 (``_suppress``). Thresholds are the configured ones, raised where a map's own tail is heavy
-(``tail_threshold``): the lognormal dark current of darks, JPEG artefacts, or scene events
-in photos would otherwise pass a fixed z.
+(``tail_threshold``): JPEG artefacts, scene events in photos or a skewed dark-current spread
+would otherwise pass a fixed z.
+
+Raw darks (one value per sensel, no scene) have a known noise model, and use it: the read
+noise of the neighbours floors each sensel's standard error; the variance maps follow
+chi-square (its spread floors their scale, and the noise map uses the Wilson-Hilferty cube
+root, whose upper tail is right where the log's is short); flicker needs no isolation from
+scene events. And the bright tail of the level map is the dark current itself, whose far end
+is the warm pixels a dark stack is taken to find: instead of a tail guard, a hot pixel there
+needs a physical offset, ``dark_min_sigmas`` of its neighbours' temporal noise.
 
 Speed: the local medians are separable pseudo-medians (median of row medians) built from
 min/max networks on whole arrays; MADs are per block and interpolated; whatever only a
@@ -65,7 +73,7 @@ class DetectConfig:
     stuck_threshold: float = 7.0  # variance z below -this: stuck (or dead when it also gives no signal)
     noisy_threshold: float = 7.0  # residual-variance z above this: noisy (flicker, random telegraph noise)
     tail_false_alarms: float = 0.2  # raise a threshold until clean pixels would pass it this often, by the map's own tail (0: off)
-    tail_kinds: str = "hot dead noisy"  # maps with that tail guard (stuck needs none: its side conditions are strict)
+    tail_kinds: str = "hot dead noisy"  # maps with that tail guard (stuck needs none: its side conditions are strict; raw darks: not hot)
     tail_exclude_strength: float = 14.0  # the tails leave out pixels around level peaks this strong (their rings are explained)
     tail_samples: int = 400_000  # pixels sampled (evenly) to measure the tails of the score maps
 
@@ -76,7 +84,7 @@ class DetectConfig:
     scale_block: int = 32  # side, in same-colour samples, of the blocks whose MAD is the local scale
     scale_floor: float = 0.25  # no amplitude scale below this fraction of the plane's median (clipped, flat areas)
     level_scale_floor: float = 1.0  # the level z is never larger than the t statistic itself
-    var_scale_floor: float = 0.3  # no log-variance scale below this fraction of sqrt(2/(n-1)), chi-square's spread
+    var_scale_floor: float = 0.3  # no log-variance scale below this fraction of sqrt(2/(n-1)), chi-square's spread (raw darks: all of it)
 
     # ring removal (level): a defect leaks -1/4 of its offset into each same-colour neighbour's residual
     ring_dominance: float = 2.0  # a neighbour with an opposite-sign residual mean 2..8x larger (and |t| >= ring_t) leaked it
@@ -100,6 +108,9 @@ class DetectConfig:
     jpeg_block: int = 16  # px: JPEG ringing of a strong defect fills the (4:2:0 chroma) blocks its blob touches; 0: off
     far_ring_ratio: float = 8.0  # ... so candidates in those blocks this many times weaker than it are dropped
     nms_radius_cfa: int = 2  # px in a mosaic, same colour only: opposite-sign (ring) or ring_ratio x weaker neighbours go
+
+    # raw darks (one value per sensel, no scene): the noise is the sensor's own, so its physics is known
+    dark_min_sigmas: float = 2.0  # a warm/hot pixel's offset is at least this x its neighbours' temporal sigma (it shows in single frames); replaces the hot tail guard
 
     # stack kind, resources
     stack_kind: str = "auto"  # "photos", "darks", or "auto" to decide from the statistics (the report says why)
@@ -388,11 +399,14 @@ def detect(
 
     shape = stats.pixel_shape
     spacing = 1 if is_cfa else (cfg.rgb_spacing if len(shape) == 3 else cfg.gray_spacing)
+    # raw darks: one value per sensel (a CFA mosaic or a monochrome sensor) and no scene, so every
+    # variance is the sensor's white, near-Gaussian noise; demosaicing and JPEG smear and quantise it
+    raw_darks = stack_kind == "darks" and len(shape) == 2
     score_maps = {k: np.zeros(shape, np.float32) for k in KIND_CODES}
     tails: dict[str, list] = {k: [] for k in KIND_CODES}
     workers = cfg.threads or min(os.cpu_count() or 1, 4)
     workers = max(1, min(workers, len(planes), 1 if np.prod(shape[:2]) > cfg.thread_max_pixels else workers))
-    args = (cfg, spacing, score_maps, tails, len(planes), is_cfa)
+    args = (cfg, spacing, score_maps, tails, len(planes), is_cfa, raw_darks)
     if workers > 1:  # numpy releases the GIL in its loops: planes overlap on the cores
         with ThreadPoolExecutor(workers) as pool:
             parts = list(pool.map(lambda pl: _score_plane(stats, pl, *args), planes))
@@ -405,7 +419,7 @@ def detect(
     # 1. peaks: classify at the configured thresholds and keep one candidate per blob
     configured = {"hot": cfg.hot_threshold, "dead": cfg.dead_threshold, "stuck": cfg.stuck_threshold,
                   "noisy": cfg.noisy_threshold}
-    _classify(cand, configured, cfg, stack_kind == "darks")
+    _classify(cand, configured, cfg, stack_kind == "darks", raw_darks)
     cand = {k: v[cand["kind"] > 0] for k, v in cand.items()}
     cand = _one_per_pixel(cand)
     if len(cand["y"]) > cfg.max_defects:  # keep suppression affordable on a hopeless input
@@ -415,20 +429,23 @@ def detect(
 
     # 2. thresholds: no lower than configured, raised where a map's own tail is heavy. Pixels next
     # to a strong peak are left out of the tails: its rings and JPEG ringing are accounted for.
+    # In raw darks the bright tail of the level map is the dark-current distribution itself, whose
+    # far end is warm pixels, what darks are taken to find: there the physical floor
+    # (dark_min_sigmas, see _classify) replaces the hot map's tail guard.
     thresholds = dict(configured)
     if cfg.tail_false_alarms > 0:
         strong = np.abs(cand["z_level"]) >= cfg.tail_exclude_strength  # rings are a level phenomenon
         near = _near(shape[:2], cand["y"][strong], cand["x"][strong],
                      2 if is_cfa else max(cfg.ring_radius, cfg.nms_radius))
         for k, v in thresholds.items():
-            if k not in cfg.tail_kinds.split():
+            if k not in cfg.tail_kinds.split() or (raw_darks and k == "hot"):
                 continue
             values = np.concatenate([c[0] for c in tails[k]])
             far = ~near[np.concatenate([c[1] for c in tails[k]]), np.concatenate([c[2] for c in tails[k]])]
             size = sum(c[3] for c in tails[k]) * (far.mean() if far.size else 1.0)
             thresholds[k] = max(v, tail_threshold(values[far], int(size), cfg.tail_false_alarms))
         # 3. the peaks, classified again at the final thresholds (a weaker kind can take over)
-        _classify(cand, thresholds, cfg, stack_kind == "darks")
+        _classify(cand, thresholds, cfg, stack_kind == "darks", raw_darks)
         cand = {k: v[cand["kind"] > 0] for k, v in cand.items()}
     idx = np.argsort(-cand["score"], kind="stable")
     defects = [_defect(cand, i) for i in idx]
@@ -470,13 +487,27 @@ def _blob_amplitude(stats, cfg: DetectConfig, ys: np.ndarray, xs: np.ndarray) ->
 
 
 def _score_plane(stats, pl: _Plane, cfg: DetectConfig, spacing: int, score_maps, tails, n_planes: int,
-                 is_mosaic: bool) -> dict:
+                 is_mosaic: bool, raw_darks: bool = False) -> dict:
     """Score maps of one same-colour plane, and the attributes of its candidate pixels.
 
     Candidates are pixels past the configured thresholds (the final ones can only be
     higher), so that classification can wait until the tail thresholds of the whole image
     are known. Everything only a candidate needs (neighbour quantiles, reference mean) is
     computed at the candidates alone.
+
+    ``raw_darks``: one value per sensel and no scene, so a healthy sensel's sample variance is
+    its noise variance times chi-square(n-1)/(n-1), and the variance maps use that:
+
+    - their scale is never below chi-square's own spread (a block's MAD, from 256 samples, is
+      itself ~7 % noisy, and below the spread it would make a chance low variance "stuck");
+    - the noise map compares the residual variance with what a healthy sensel there would
+      show (its neighbours' typical variance plus the 1/16 of each neighbour's that leaks in)
+      through the Wilson-Hilferty cube root, which is Gaussian in both tails of chi-square.
+      The log is not: its upper tail is short, so a 5x variance (p ~ 1e-22 in 40 frames)
+      scored 6.4;
+    - flicker needs no isolation from its neighbours: that gate is for scene events, and in a
+      dark it only drops a strong flickerer whose chance covariance with a neighbour (over n
+      frames) inflates that neighbour's residual variance.
     """
     f32 = np.float32
     n = f32(stats.n)
@@ -490,8 +521,12 @@ def _score_plane(stats, pl: _Plane, cfg: DetectConfig, spacing: int, score_maps,
     # like a specular highlight, from counting), with the ring removed: a defect puts -1/4 of its
     # offset into each same-colour neighbour's residual. Where a significant neighbour (|t| >=
     # ring_t) has the opposite sign and ring_dominance..16/ring_dominance times the residual (4x
-    # for an exact ring), that quarter is added back.
+    # for an exact ring), that quarter is added back. In raw darks every sensel has the same read
+    # noise: the variance of its neighbours is a floor, so that one that came out low by chance
+    # (the own variance over n frames scatters by sqrt(2/(n-1)): +-23 % in 40) cannot inflate t.
     se = rvar + q * f32(1.25)
+    if raw_darks:
+        np.maximum(se, pseudo_median(rvar, cfg.window, spacing) + q * f32(1.25), out=se)
     se /= n
     np.sqrt(se, out=se)
     rho = rmean.copy()
@@ -500,7 +535,8 @@ def _score_plane(stats, pl: _Plane, cfg: DetectConfig, spacing: int, score_maps,
     z_level /= _BlockScale(z_level, cfg.scale_block, 0.0, cfg.level_scale_floor).full()
 
     # stuck: log value variance relative to the neighbours' (robust location and scale)
-    var_floor = cfg.var_scale_floor * math.sqrt(2.0 / max(stats.n - 1, 1))
+    chi_spread = math.sqrt(2.0 / max(stats.n - 1, 1))  # of the log of a sample variance
+    var_floor = (1.0 if raw_darks else cfg.var_scale_floor) * chi_spread
     lvar = stats.m2[0][pl.sel].astype(f32)
     lvar /= n
     np.maximum(lvar, 0, out=lvar)
@@ -519,15 +555,27 @@ def _score_plane(stats, pl: _Plane, cfg: DetectConfig, spacing: int, score_maps,
     leak = up + down
     leak += left
     leak += right
-    leak *= f32(-1 / 16)
-    leak += rvar
-    del up, down, left, right, rvar
+    leak *= f32(1 / 16)
+    inflow = leak.copy() if raw_darks else None
+    np.subtract(rvar, leak, out=leak)
+    if not raw_darks:
+        del rvar
+    del up, down, left, right
     np.maximum(leak, 0, out=leak)
     leak += q
     lrv = np.log(leak, out=leak)
     ref_lrv = pseudo_median(lrv, cfg.window, spacing)
-    z_noise = lrv - ref_lrv
-    z_noise /= _BlockScale(z_noise, cfg.scale_block, 0.0, var_floor).full()
+    if raw_darks:  # Wilson-Hilferty: (s^2 / sigma^2)^(1/3) is ~N(1 - 2/(9k), 2/(9k)) for k degrees of freedom
+        inflow += np.exp(ref_lrv)  # the healthy residual variance here, quantisation included
+        z_noise = np.divide(rvar + q, inflow, out=inflow)
+        del rvar
+        np.cbrt(z_noise, out=z_noise)
+        z_noise -= f32(1)
+        wh_floor = chi_spread / 3  # Wilson-Hilferty's spread: sqrt(2 / (9 (n-1)))
+        z_noise /= _BlockScale(z_noise, cfg.scale_block, 0.0, wh_floor).full()
+    else:
+        z_noise = lrv - ref_lrv
+        z_noise /= _BlockScale(z_noise, cfg.scale_block, 0.0, var_floor).full()
 
     score_maps["hot"][pl.sel] = np.maximum(z_level, 0)
     score_maps["dead"][pl.sel] = np.maximum(-z_level, 0)
@@ -549,10 +597,10 @@ def _score_plane(stats, pl: _Plane, cfg: DetectConfig, spacing: int, score_maps,
         below = lvar[gy, gx] - low <= math.log(cfg.stuck_var_ratio)
         nb = _gather(lrv, gy, gx, offsets)
         high = np.partition(nb, len(offsets) - 1 - k_lo, axis=1)[:, len(offsets) - 1 - k_lo]
-        ring8 = _gather(lrv, gy, gx, _window(3, spacing)).max(axis=1)
-        above = ((lrv[gy, gx] - high >= math.log(cfg.noisy_var_ratio))
-                 & (ring8 - ref_lrv[gy, gx] <= math.log(cfg.noisy_isolation))
-                 & (ref_lrv[gy, gx] >= quiet))
+        above = (lrv[gy, gx] - high >= math.log(cfg.noisy_var_ratio)) & (ref_lrv[gy, gx] >= quiet)
+        if not raw_darks:  # scene events light up a neighbourhood; no scene in a dark
+            ring8 = _gather(lrv, gy, gx, _window(3, spacing)).max(axis=1)
+            above &= ring8 - ref_lrv[gy, gx] <= math.log(cfg.noisy_isolation)
         return below, above
 
     below_all, above_all = gates(ys, xs)
@@ -597,7 +645,7 @@ def _score_plane(stats, pl: _Plane, cfg: DetectConfig, spacing: int, score_maps,
     }
 
 
-def _classify(c: dict, thr: dict[str, float], cfg: DetectConfig, darks: bool = False) -> None:
+def _classify(c: dict, thr: dict[str, float], cfg: DetectConfig, darks: bool = False, raw_darks: bool = False) -> None:
     """Kind and score of every candidate, in order of precedence (adds "kind", "score", ...).
 
     1. far less variance than (nearly) all neighbours: dead if it gives (almost) no signal
@@ -610,6 +658,15 @@ def _classify(c: dict, thr: dict[str, float], cfg: DetectConfig, darks: bool = F
     In darks every pixel is near black, where data clip: a variance-less pixel darker than
     its neighbours is only dead if its level says so too, and never if it sits at the data's
     floor in every frame (clipped at black: how dark it really is cannot be known).
+
+    In raw darks a hot (warm) pixel also needs an offset of at least ``dark_min_sigmas`` times
+    its neighbours' temporal sigma: its dark current stands out of the noise of a single frame.
+    That is the physical meaning of warm, whatever the number of frames; the significance
+    (the level z, not raised by the tail guard there) only says that it is measured. Without
+    the floor, a long stack of a sensor with a very even dark current would make sensels
+    significant that no single exposure shows. The default, 2 rather than the 3 of "a few
+    sigmas", leaves room for the error of a measured offset (0.2 sigma in 40 frames) and for a
+    warm pixel's own place in the dark-current spread of its neighbours.
     """
     zl, zv, zn = c["z_level"], c["z_var"], c["z_noise"]
     m = len(zl)
@@ -631,7 +688,10 @@ def _classify(c: dict, thr: dict[str, float], cfg: DetectConfig, darks: bool = F
     noisy = (zn >= thr["noisy"]) & c["above_all"]
     excess_sd = np.sqrt(np.maximum(c["rstd"] ** 2 - c["ref_rstd"] ** 2, 0))
     flicker = noisy & (excess_sd >= cfg.noisy_excess_ratio * np.abs(c["rho"]))
-    lvl = ~is_stuck & ((zl >= thr["hot"]) | (zl <= -thr["dead"])) & ~flicker
+    bright = zl >= thr["hot"]
+    if raw_darks:
+        bright &= c["rho"] >= cfg.dark_min_sigmas * np.maximum(c["ref_std"], math.sqrt(QUANT_VAR))
+    lvl = ~is_stuck & (bright | (zl <= -thr["dead"])) & ~flicker
     if darks:
         lvl &= ~pinned
     kind[lvl] = np.where(zl[lvl] > 0, KIND_CODES["hot"], KIND_CODES["dead"])

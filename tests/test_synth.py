@@ -210,6 +210,39 @@ def test_dark_mosaic_is_black_level_plus_small_noise(stacks):
     assert all(e == 0 for e in truth["exposures"])
 
 
+def test_healthy_dark_current_stays_clear_of_the_warm_criterion():
+    """The dark-current body is a log-normal cut at 1 noise sigma above its median: warm (3 sigma) is planted only."""
+    sensor = synth.SENSOR
+    cam = synth._camera(np.random.default_rng(5), 480, 640, sensor)
+    sigma = sensor.noise_sigma(0.0)
+    assert cam.dark.max() <= sensor.healthy_dark_max() == pytest.approx(sensor.dark_median() + sigma)
+    assert sensor.healthy_dark_max() < sensor.dark_median() + synth.WARM_SIGMAS[0] * sigma
+    assert np.median(cam.dark) == pytest.approx(sensor.dark_median(), rel=0.03)  # the body is the log-normal's
+    assert cam.dark.min() > 0 and cam.dark.max() > 0.95 * sensor.healthy_dark_max()
+
+
+def test_dark_truth_lists_every_warm_sensel(stacks):
+    """Measured over the stack, no unlisted sensel is anywhere near warm; every planted warm one is."""
+    out, truth, stack = stacks("png16", dark=True)
+    ds = truth["dark_signal"]
+    assert ds["warm_sigmas"] == synth.WARM_SIGMAS[0] and ds["sigma"] == pytest.approx(synth.SENSOR.noise_sigma(0.0), 1e-3)
+    mean = stack.mean(axis=0)
+    pad = np.pad(mean, 2, mode="reflect")
+    h, w = mean.shape
+    ring = np.stack([pad[2 + dy : 2 + dy + h, 2 + dx : 2 + dx + w] for dy in (-2, 0, 2) for dx in (-2, 0, 2) if dy or dx])
+    offset = mean - np.median(ring, axis=0)
+    healthy = np.ones(mean.shape, bool)
+    for d in truth["defects"]:
+        healthy[d["y"] - 2 : d["y"] + 3, d["x"] - 2 : d["x"] + 3] = False
+    warm = ds["warm_sigmas"] * ds["sigma"]
+    se = ds["sigma"] / np.sqrt(truth["frames"])
+    assert offset[healthy].max() < warm - 4 * se  # the cut (1 sigma) plus the measurement noise
+    for d in truth["defects"]:
+        if d["kind"] == "hot":
+            # on top of its own dark current, which may be under the median
+            assert d["amplitude"] >= warm - 1e-6 and offset[d["y"], d["x"]] > warm - ds["median"] - 4 * se, d
+
+
 def test_dark_jpeg_is_nearly_black(stacks):
     _, _, stack = stacks("jpeg", dark=True)
     assert stack.mean() < 10
