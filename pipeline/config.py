@@ -32,13 +32,13 @@ class ClusterConfig:
 
 @dataclass
 class ScanConfig:
-    batch_size: int | None = None  # files decoded and accumulated by one task (one exact integer partition); None: from batch_bytes
-    batch_bytes: int = 268435456  # with batch_size None: decoded bytes one read task holds (at least 8, at most 4096 files)
-    tile_values: int = 1048576  # values (rows x width x channels) per spatial tile: bounds every task's memory
+    batch_size: int | None = None  # files one read task decodes into its buffer, then adds to its partition's exact sums in one pass; None: from batch_bytes
+    batch_bytes: int = 268435456  # with batch_size None: decoded bytes that buffer holds (at least 8, at most 4096 files)
+    tile_values: int = 1048576  # values (rows x width x channels) per row tile of the partials: the unit of merging and transfer
     split_every: int = 4  # partials merged per combine task in the tree reduction
-    probe_batch: int = 64  # headers read per discovery task
+    probe_batch: int = 256  # headers read per discovery task
     uniform: bool = False  # the set is one camera and layout: decode only the first header, just stat the rest
-    checkpoint_files: int = 1024  # files per checkpointed segment (rounded to whole batches): a rerun resumes from these
+    checkpoint_files: int = 1024  # files per checkpointed segment, split into one partition per worker thread: a rerun resumes from these
     all_groups: bool = False  # scan every camera/shape group into its own subfolder instead of the largest only
 
 

@@ -117,6 +117,10 @@ def read_header(path: str) -> Header:
 
 
 def _image_header(path: str, src) -> Header:
+    if extension(path) == ".png":
+        fast = _png_header_fast(path, src)
+        if fast is not None:
+            return fast
     import imageio.v3 as iio
 
     with iio.imopen(src, "r", extension=extension(path)) as f:
@@ -191,6 +195,10 @@ def _decode(data: bytes, path: str, out: np.ndarray | None = None) -> np.ndarray
         pixels = _decode_jpeg_fast(data, out)
         if pixels is not None:
             return pixels
+    if ext == ".png":
+        pixels = _decode_png_fast(data)
+        if pixels is not None:
+            return pixels
     if is_raw(path):
         import rawpy
 
@@ -243,6 +251,62 @@ def _decode_jpeg_fast(data: bytes, out: np.ndarray | None = None) -> np.ndarray 
     if into is not None:
         return into
     return pixels.reshape(height, width) if target == "GRAY" else pixels
+
+
+# PNG modes for which Pillow's own array is exactly what imageio's Pillow plugin returns, as
+# (mode, raw mode of every tile) -> (extra axes, dtype); tests/test_readers.py checks each. A
+# 16-bit RGB PNG (raw mode RGB;16B), palettes and anything else go to imageio.
+_FAST_PNG_MODES = {
+    ("L", "L"): ((), "uint8"),
+    ("LA", "LA"): ((2,), "uint8"),
+    ("RGB", "RGB"): ((3,), "uint8"),
+    ("RGBA", "RGBA"): ((4,), "uint8"),
+    ("I;16", "I;16B"): ((), "uint16"),
+}
+
+
+def _png_layout(image) -> tuple[tuple[int, ...], str] | None:
+    """(extra axes, dtype) of a PNG Pillow has opened, or None if imageio should decide."""
+    rawmodes = {tile[3] if isinstance(tile[3], str) else tile[3][0] for tile in image.tile or []}
+    if len(rawmodes) != 1:
+        return None
+    return _FAST_PNG_MODES.get((image.mode, rawmodes.pop()))
+
+
+def _png_header_fast(path: str, src) -> Header | None:
+    """A PNG's shape and dtype from its IHDR through Pillow (about 10x imageio's probe), or None."""
+    from PIL import Image
+
+    try:
+        with Image.open(src, formats=["PNG"]) as image:
+            layout = _png_layout(image)
+            if layout is None:
+                return None
+            make = model = serial = ""
+            if "exif" in image.info:  # an eXIf chunk before the pixels (getexif() would decode them to look further)
+                exif = image.getexif()
+                make, model = _text(exif.get(271)), _text(exif.get(272))
+                serial = _text(exif.get_ifd(0x8769).get(42033))
+            width, height = image.size
+    except Exception:  # noqa: BLE001 - let imageio decide and name the error
+        return None
+    return Header(path, shape=(height, width, *layout[0]), dtype=layout[1], make=make, model=model, serial=serial)
+
+
+def _decode_png_fast(data: bytes) -> np.ndarray | None:
+    """A PNG decoded by Pillow directly (imageio's per-call plugin dispatch costs more than a
+    small PNG's decode), where the result is known to equal imageio's; else None."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
+            layout = _png_layout(image)
+            if layout is None:
+                return None
+            pixels = np.asarray(image)
+    except Exception:  # noqa: BLE001 - truncated or malformed: imageio decides and names the error
+        return None
+    return pixels.astype(layout[1], copy=False)
 
 
 def failure_reason(exc: BaseException) -> str:

@@ -226,5 +226,15 @@ def stats_planes(images: da.Array, split_every: int) -> da.Array:
     )
 
 
+def segment_outputs(planes: da.Array, statuses: Delayed) -> list[Delayed]:
+    """What a scan computes of one segment: each tile's planes, then the files' statuses.
+
+    Compute them together with ``optimize_graph=False``: the graph is built by hand, and
+    optimising the planes on their own would fuse a read into its only tile (small images)
+    under a new name, so the statuses, which need the same read, would read every file again.
+    """
+    return [*planes.to_delayed(optimize_graph=False).ravel(), statuses]
+
+
 def planes_to_stats(planes: np.ndarray, n: int) -> PixelStats:
     return PixelStats(n, np.ascontiguousarray(planes[0::2]), np.ascontiguousarray(planes[1::2]))

@@ -28,7 +28,7 @@ from .discover import Group, expand, group, probe, probe_like
 from .readers import Header, read_file, read_header
 from .report import preload as preload_report
 from .results import write_results
-from .reduce import image_array, stats_planes
+from .reduce import image_array, segment_outputs, stats_planes
 from .stats import STREAMS, PixelStats, neighbour_stride, sum_types
 from .store import STATS_NAME, Manifest, manifest_of, read_stats, write_files_csv, write_stats
 
@@ -298,7 +298,7 @@ def _reduce_segments(client: Client, headers: list[Header], first: Header, out_d
         images, statuses = image_array(partitions, shape, dtype, tile_rows, stride, reader=read_file, known=known)
         planes = stats_planes(images, split_every=config.scan.split_every)
         assembly = _Assembly(seg, shape, np.cumsum((0, *planes.chunks[1]))[:-1])
-        futures = client.compute([*planes.to_delayed().ravel(), statuses])
+        futures = client.compute(segment_outputs(planes, statuses), optimize_graph=False)
         assembly.waiting = len(futures)
         parts.update({f: (assembly, i) for i, f in enumerate(futures)})
     bar = _progress_thread(client, list(parts), f"scanning {len(headers) - resumed} files") if progress and parts else None

@@ -4,7 +4,7 @@ import dask
 import numpy as np
 import pytest
 
-from pipeline.reduce import PLANES, image_array, planes_to_stats, read_step, stats_planes
+from pipeline.reduce import PLANES, image_array, planes_to_stats, read_step, segment_outputs, stats_planes
 from pipeline.stats import stats_of_stack
 
 
@@ -13,8 +13,10 @@ class MemoryReader:
 
     def __init__(self, frames: dict):
         self.frames = frames
+        self.reads = []
 
     def __call__(self, path, out):
+        self.reads.append(path)
         frame = self.frames[path]
         if isinstance(frame, Exception):
             raise frame
@@ -31,7 +33,7 @@ def run_graph(frames: dict, shape, dtype, batch, tile_rows, cfa=False, split_eve
     images, statuses = image_array(partitions, shape, dtype, tile_rows, stride, MemoryReader(frames))
     planes = stats_planes(images, split_every)
     assert planes.shape == (len(PLANES), *shape)
-    planes, (statuses, _) = dask.compute(planes, statuses, scheduler="sync")
+    planes, (statuses, _) = dask.compute(planes, statuses, scheduler="sync", optimize_graph=False)
     return planes_to_stats(planes, sum(s[1] == "used" for s in statuses)), statuses
 
 
@@ -93,3 +95,15 @@ def test_a_step_never_adds_to_sums_twice():
     with pytest.raises(RuntimeError, match="twice"):
         read_step(part, 0, ["a"], (2, 2), "uint8", MemoryReader(frames), None, 1, [(0, 2)])
     assert part.tiles[0].n == 1
+
+
+@pytest.mark.parametrize("tile_rows", [100, 2])
+def test_every_file_is_read_once(tile_rows):
+    """The scan's way to compute a segment: one image tile (small images) must not make the
+    statuses and the planes read the files each on their own."""
+    frames = {f"f{i}": np.full((4, 5), i, np.uint8) for i in range(6)}
+    reader = MemoryReader(frames)
+    images, statuses = image_array([[["f0", "f1"], ["f2"]], [["f3", "f4", "f5"]]], (4, 5), "uint8", tile_rows, 1, reader)
+    *tiles, (done, _) = dask.compute(*segment_outputs(stats_planes(images, 4), statuses), scheduler="sync",
+                                     optimize_graph=False)
+    assert sorted(reader.reads) == sorted(frames) and len(done) == 6
