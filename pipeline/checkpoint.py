@@ -47,7 +47,7 @@ class Checkpoints:
         """One saved partial, or None if it cannot be read (it is then simply recomputed)."""
         try:
             with np.load(self.folder / f"{segment_id}.npz", allow_pickle=False) as data:
-                return PixelStats(int(data["n"]), data["mean"], data["m2"])
+                return PixelStats(int(data["n"]), data["mean"], data["m2"], data["counts"] if "counts" in data.files else None)
         except (OSError, ValueError, KeyError):
             return None
 
@@ -56,7 +56,8 @@ class Checkpoints:
         tag = uuid.uuid4().hex
         tmp_arrays = self.folder / f".{segment_id}.{tag}.npz"
         tmp_statuses = self.folder / f".{segment_id}.{tag}.json"
-        np.savez(tmp_arrays, n=np.int64(stats.n), mean=stats.mean, m2=stats.m2)
+        counts = {} if stats.counts is None else {"counts": stats.counts}
+        np.savez(tmp_arrays, n=np.int64(stats.n), mean=stats.mean, m2=stats.m2, **counts)
         tmp_statuses.write_text(json.dumps({"statuses": statuses, "digests": digests}))
         # statuses first: a segment counts as done only once its arrays are in place too
         os.replace(tmp_statuses, self.folder / f"{segment_id}.json")

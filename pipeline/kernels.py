@@ -1,8 +1,9 @@
 """Numba kernels for the hot loops of ``stats.py``. Private: call them through ``stats.accumulate``.
 
 ``accumulate_rows`` adds a block of k frames to the exact integer sums of both streams (the
-value and ``residual_x4`` = 4*v - up - down - left - right at distance ``stride``) in one pass
-over the accumulators. The work is memory-bandwidth bound, so the loop order is chosen for
+value and ``residual_x4`` = 4*v - up - down - left - right at distance ``stride``) and to the
+counts of frames in which a sensel lies beyond its 8 same-colour neighbours' range, in one
+pass over the accumulators. The work is memory-bandwidth bound, so the loop order is chosen for
 memory traffic, not arithmetic:
 
 - for every output row, and every cache-sized chunk of that row, the k frames are summed into
@@ -135,9 +136,26 @@ def _residual(v, up, down, left, right):
     return i32(i32(i32(i32(i32(v << 2) - i32(up)) - i32(down)) - i32(left)) - i32(right))
 
 
+@_jit(nogil=True, inline="always")
+def _beyond(v, up, down, left, right, up_left, up_right, down_left, down_right):
+    """(1, 0) if v lies above its 8 same-colour neighbours by more than their own range,
+    (0, 1) if below by more, else (0, 0): v > 2*max - min, v < 2*min - max, in int32.
+
+    Scene texture widens the range along with the deviation, so a healthy sensel rarely
+    passes in any frame, while a warm or flickering one does in many (``detect.py`` scores
+    the counts); clipped areas, where all nine are equal, never count.
+    """
+    i32 = np.int32
+    mx = max(max(max(i32(up), i32(down)), max(i32(left), i32(right))),
+             max(max(i32(up_left), i32(up_right)), max(i32(down_left), i32(down_right))))
+    mn = min(min(min(i32(up), i32(down)), min(i32(left), i32(right))),
+             min(min(i32(up_left), i32(up_right)), min(i32(down_left), i32(down_right))))
+    return i32(v > i32(i32(mx << 1) - mn)), i32(v < i32(i32(mn << 1) - mx))
+
+
 @_jit(nogil=True)
-def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, stride, channels, left, right,
-                    bv1, bv2, br1, br2):
+def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts, stride, channels, left, right,
+                    bv1, bv2, br1, br2, bhi, blo):
     """Add k frames to ``s1``/``s2`` (2, rows, W*C), in place.
 
     ``lines`` is a 2D C-contiguous array of image rows (each W*C values, channels interleaved):
@@ -149,9 +167,11 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, stride
 
     ``left``/``right`` are the reflected neighbour columns (length W) for the edge columns,
     exactly as ``stats.residual_x4`` builds them; interior columns use x -/+ stride.
-    ``bv1, bv2, br1, br2`` are scratch buffers of length >= CHUNK: the row-local sums of v,
-    v*v, r and r*r over the k frames, in a type wide enough for k frames. The accumulators
-    ``s1``/``s2`` may be of any integer type wide enough for the partition (``stats.sum_types``).
+    ``bv1, bv2, br1, br2, bhi, blo`` are scratch buffers of length >= CHUNK: the row-local
+    sums of v, v*v, r and r*r over the k frames, in a type wide enough for k frames, and the
+    counts of frames beyond the range of the 8 same-colour neighbours (``_beyond``). The
+    accumulators ``s1``/``s2`` may be of any integer type wide enough for the partition
+    (``stats.sum_types``); ``counts`` (2, rows, W*C) holds the above/below counts.
     """
     rows = s1.shape[1]
     length = lines.shape[1]
@@ -171,6 +191,7 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, stride
     u2 = br2.dtype.type
     w1 = s1.dtype.type
     w2 = s2.dtype.type
+    wc = counts.dtype.type
     for r in range(rows):
         for j0 in range(0, length, CHUNK):
             j1 = min(length, j0 + CHUNK)
@@ -180,6 +201,8 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, stride
                 bv2[i] = 0
                 br1[i] = 0
                 br2[i] = 0
+                bhi[i] = 0
+                blo[i] = 0
             a = max(j0, lo)
             b = min(j1, hi)
             for f in range(k):
@@ -196,10 +219,16 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, stride
                     cr = cen[a + step : b + step]
                     u0 = up[a:b]
                     d0 = down[a:b]
+                    ul = up[a - step : b - step]
+                    ur = up[a + step : b + step]
+                    dl = down[a - step : b - step]
+                    dr = down[a + step : b + step]
                     o1 = bv1[a - j0 : b - j0]
                     o2 = bv2[a - j0 : b - j0]
                     o3 = br1[a - j0 : b - j0]
                     o4 = br2[a - j0 : b - j0]
+                    o5 = bhi[a - j0 : b - j0]
+                    o6 = blo[a - j0 : b - j0]
                     for i in range(m):
                         v = np.int32(c0[i])
                         res = _residual(v, u0[i], d0[i], cl[i], cr[i])
@@ -209,6 +238,9 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, stride
                         o2[i] = t2(o2[i] + t2(t2(v) * t2(v)))
                         o3[i] = u1(o3[i] + u1(res))
                         o4[i] = u2(o4[i] + u2(u2(res) * u2(res)))
+                        above, below = _beyond(v, u0[i], d0[i], cl[i], cr[i], ul[i], ur[i], dl[i], dr[i])
+                        o5[i] = np.int32(o5[i] + above)
+                        o6[i] = np.int32(o6[i] + below)
                 # edge columns (reflected): at most `stride` columns on each side of the row
                 for e in range(2):
                     ea = j0 if e == 0 else max(j0, hi)
@@ -217,21 +249,30 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, stride
                         x = j // channels
                         c = j - x * channels
                         v = np.int32(cen[j])
-                        res = _residual(v, up[j], down[j], cen[left[x] * channels + c], cen[right[x] * channels + c])
+                        jl = left[x] * channels + c
+                        jr = right[x] * channels + c
+                        res = _residual(v, up[j], down[j], cen[jl], cen[jr])
                         i = j - j0
                         bv1[i] = t1(bv1[i] + t1(v))
                         bv2[i] = t2(bv2[i] + t2(t2(v) * t2(v)))
                         br1[i] = u1(br1[i] + u1(res))
                         br2[i] = u2(br2[i] + u2(u2(res) * u2(res)))
+                        above, below = _beyond(v, up[j], down[j], cen[jl], cen[jr], up[jl], up[jr], down[jl], down[jr])
+                        bhi[i] = np.int32(bhi[i] + above)
+                        blo[i] = np.int32(blo[i] + below)
             a1 = s1[0, r, j0:j1]
             a2 = s2[0, r, j0:j1]
             a3 = s1[1, r, j0:j1]
             a4 = s2[1, r, j0:j1]
+            a5 = counts[0, r, j0:j1]
+            a6 = counts[1, r, j0:j1]
             for i in range(n):
                 a1[i] = w1(a1[i] + w1(bv1[i]))
                 a2[i] = w2(a2[i] + w2(bv2[i]))
                 a3[i] = w1(a3[i] + w1(br1[i]))
                 a4[i] = w2(a4[i] + w2(br2[i]))
+                a5[i] = wc(a5[i] + wc(bhi[i]))
+                a6[i] = wc(a6[i] + wc(blo[i]))
 
 
 @_jit(nogil=True, error_model="numpy")

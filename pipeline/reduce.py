@@ -18,7 +18,8 @@ The frame count per block is unknown (NaN) until run time, because a file that f
 decode is dropped from its partition and reported instead of failing the task.
 
 ``da.reduction`` then runs: ``chunk`` converts a tile's sums to float64 (n, mean, M2) once,
-``combine`` merges partials with Chan's formula, ``aggregate`` emits the tile's planes.
+``combine`` merges partials with Chan's formula (and adds the counts), ``aggregate`` emits the
+tile's planes (``PLANES``).
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
-from .stats import STREAMS, IntegerSums, PixelStats, accumulate
+from .stats import COUNTS, STREAMS, IntegerSums, PixelStats, accumulate, count_dtype
 
-PLANES = tuple(f"{s}_{m}" for s in STREAMS for m in ("mean", "m2"))
+PLANES = tuple(f"{s}_{m}" for s in STREAMS for m in ("mean", "m2")) + COUNTS  # counts as exact float64
 
 # path, destination -> (pixels, content digest); the reader may decode straight into the
 # destination (a slot of the task's frame buffer) and return it, or return its own array
@@ -205,7 +206,8 @@ def moments_aggregate(parts, axis, keepdims, computing_meta: bool = False) -> np
     if computing_meta:
         return np.empty((0,) * 4)
     stats = moments_combine(parts, axis, keepdims)
-    return np.stack([plane for i in range(len(STREAMS)) for plane in (stats.mean[i], stats.m2[i])])
+    planes = [plane for i in range(len(STREAMS)) for plane in (stats.mean[i], stats.m2[i])]
+    return np.stack(planes + list(stats.counts))
 
 
 def stats_planes(images: da.Array, split_every: int) -> da.Array:
@@ -237,4 +239,6 @@ def segment_outputs(planes: da.Array, statuses: Delayed) -> list[Delayed]:
 
 
 def planes_to_stats(planes: np.ndarray, n: int) -> PixelStats:
-    return PixelStats(n, np.ascontiguousarray(planes[0::2]), np.ascontiguousarray(planes[1::2]))
+    moments = planes[: 2 * len(STREAMS)]
+    return PixelStats(n, np.ascontiguousarray(moments[0::2]), np.ascontiguousarray(moments[1::2]),
+                      planes[2 * len(STREAMS) :].astype(count_dtype(n)))

@@ -29,7 +29,7 @@ from .readers import Header, read_file, read_header
 from .report import preload as preload_report
 from .results import write_results
 from .reduce import image_array, segment_outputs, stats_planes
-from .stats import STREAMS, PixelStats, neighbour_stride, sum_types
+from .stats import COUNTS, STREAMS, PixelStats, count_dtype, neighbour_stride, sum_types
 from .store import STATS_NAME, Manifest, manifest_of, read_stats, write_files_csv, write_stats
 
 Status = tuple[str, str, str]
@@ -340,7 +340,7 @@ class _Assembly:
 
     def __init__(self, segment: Segment, shape: tuple[int, ...], tile_starts: np.ndarray):
         self.segment, self.shape, self.tile_starts = segment, shape, tile_starts
-        self.mean = self.m2 = None
+        self.mean = self.m2 = self.counts = None
         self.statuses: tuple[list[Status], dict[str, str]] = ([], {})
         self.waiting = 0
 
@@ -352,15 +352,19 @@ class _Assembly:
             if self.mean is None:
                 self.mean = np.empty((len(STREAMS), *self.shape))
                 self.m2 = np.empty((len(STREAMS), *self.shape))
+                self.counts = np.empty((len(COUNTS), *self.shape), np.uint32)
             y0 = self.tile_starts[index]
             y1 = y0 + value.shape[1]
-            self.mean[:, y0:y1] = value[0::2]
-            self.m2[:, y0:y1] = value[1::2]
+            moments = 2 * len(STREAMS)  # the planes' layout: see reduce.PLANES
+            self.mean[:, y0:y1], self.m2[:, y0:y1] = value[0:moments:2], value[1:moments:2]
+            self.counts[:, y0:y1] = value[moments:]
         self.waiting -= 1
         if self.waiting:
             return None
         n = sum(1 for s in self.statuses[0] if s[1] == "used")
-        return PixelStats(n, self.mean, self.m2) if n else PixelStats.empty(self.shape)
+        if not n:
+            return PixelStats.empty(self.shape)
+        return PixelStats(n, self.mean, self.m2, self.counts.astype(count_dtype(n), copy=False))
 
 
 def choose_batch_size(settings, shape: tuple[int, ...], dtype: str) -> int:

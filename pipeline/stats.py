@@ -9,19 +9,26 @@ numpy code runs wherever numba is missing. Two streams are carried through the s
   RGB and grayscale, 2 for a 2x2 CFA mosaic), reflected at the image edges. Scene texture
   mostly cancels in it, so weak hot pixels and flicker stand out (see detect.py).
 
+Beside the moments, two counts per sensel (``COUNTS``) record how often it stood beyond the
+range of its 8 same-colour neighbours; counts are exact and merge by adding.
+
 Within a partition everything is accumulated in exact integers; the float64 (n, mean, M2)
 form appears only at partition boundaries and is merged with Chan, Golub & LeVeque (1979).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 STREAMS = ("value", "residual")
 # residual * RESIDUAL_SCALE is an exact integer: 4*v - (sum of 4 neighbours)
 RESIDUAL_SCALE = 4
+# per sensel, the frames in which it lay above / below its 8 same-colour neighbours by more
+# than their own range (v > 2*max - min, v < 2*min - max): robust to scene texture, so warm
+# and flickering sensels show in photos (see detect.py). Exact counts that merge by adding.
+COUNTS = ("above", "below")
 
 
 @dataclass(frozen=True)
@@ -35,11 +42,12 @@ class PixelStats:
     n: int
     mean: np.ndarray
     m2: np.ndarray
+    counts: np.ndarray | None = None  # (len(COUNTS), *pixel_shape), or None where not recorded (older stats)
 
     @classmethod
     def empty(cls, pixel_shape: tuple[int, ...]) -> PixelStats:
         shape = (len(STREAMS), *pixel_shape)
-        return cls(0, np.zeros(shape), np.zeros(shape))
+        return cls(0, np.zeros(shape), np.zeros(shape), np.zeros((len(COUNTS), *pixel_shape), count_dtype(0)))
 
     @property
     def pixel_shape(self) -> tuple[int, ...]:
@@ -65,7 +73,8 @@ class PixelStats:
         if self.n == 0:
             return other
         fused = _merge_fused(self, other)
-        return fused if fused is not None else _merge_numpy(self, other)
+        merged = fused if fused is not None else _merge_numpy(self, other)
+        return replace(merged, counts=merge_counts(self, other))
 
     @classmethod
     def merge_all(cls, parts: list[PixelStats]) -> PixelStats:
@@ -74,6 +83,19 @@ class PixelStats:
         while len(parts) > 1:
             parts = [a.merge(b) if b is not None else a for a, b in zip(parts[::2], parts[1::2] + [None])]
         return parts[0]
+
+
+def count_dtype(n: int) -> type:
+    """The narrowest type for counts of up to n frames (2 bytes per count up to 65,535 frames)."""
+    return np.uint16 if n <= np.iinfo(np.uint16).max else np.uint32
+
+
+def merge_counts(a: PixelStats, b: PixelStats) -> np.ndarray | None:
+    """Counts add exactly; stats saved before counts existed have none, and neither has the sum."""
+    if a.counts is None or b.counts is None:
+        return None
+    dtype = count_dtype(a.n + b.n)
+    return np.add(a.counts, b.counts, dtype=dtype)
 
 
 @dataclass
@@ -88,20 +110,23 @@ class IntegerSums:
     n: int
     s1: np.ndarray
     s2: np.ndarray
+    counts: np.ndarray | None = None  # (len(COUNTS), *pixel_shape) uint16; made by ``accumulate`` if None
 
     @classmethod
     def zeros(cls, pixel_shape: tuple[int, ...], frame_dtype=None) -> IntegerSums:
         """Empty sums; with ``frame_dtype``, in that dtype's narrow types (else int64)."""
         shape = (len(STREAMS), *pixel_shape)
         t1, t2 = sum_types(frame_dtype)[:2] if frame_dtype is not None else (np.int64, np.int64)
-        return cls(0, np.zeros(shape, t1), np.zeros(shape, t2))
+        return cls(0, np.zeros(shape, t1), np.zeros(shape, t2), np.zeros((len(COUNTS), *pixel_shape), np.uint16))
 
     def to_stats(self) -> PixelStats:
         """Convert to float64 moments with one rounding: M2 = (n*s2 - s1^2) / n exactly."""
         if self.n == 0:
             return PixelStats.empty(self.s1.shape[1:])
         fused = _to_stats_fused(self)
-        return fused if fused is not None else _to_stats_numpy(self)
+        stats = fused if fused is not None else _to_stats_numpy(self)
+        counts = None if self.counts is None else self.counts.astype(count_dtype(self.n), copy=False)
+        return replace(stats, counts=counts)
 
 
 def sum_types(frame_dtype) -> tuple[type, type, int]:
@@ -113,7 +138,7 @@ def sum_types(frame_dtype) -> tuple[type, type, int]:
     every partition also keeps ``n*s2 - s1^2`` exact in int64 (``max_batch_frames``).
     """
     dtype = np.dtype(frame_dtype)
-    limit = max_batch_frames(dtype)
+    limit = min(max_batch_frames(dtype), np.iinfo(np.uint16).max)  # and the counts' uint16
     peak = RESIDUAL_SCALE * int(np.iinfo(dtype).max) if dtype.kind in "ui" and dtype.itemsize <= 2 else None
     if dtype == np.uint8:
         return np.int32, np.uint32, min(limit, (2**32 - 1) // (peak * peak))
@@ -266,6 +291,8 @@ def accumulate(sums: IntegerSums, frames: np.ndarray, stride: int, pad_rows: int
     numba, take ``_accumulate_numpy``; both give bit-identical sums.
     """
     index = row_neighbours(np.shape(frames)[1], stride, pad_rows, rows)
+    if sums.counts is None:
+        sums.counts = np.zeros((len(COUNTS), *sums.s1.shape[1:]), np.uint16)
     if not _accumulate_fused(sums, frames, stride, index):
         _accumulate_numpy(sums, frames, stride, index)
     sums.n += len(frames)
@@ -285,7 +312,20 @@ def _accumulate_numpy(sums: IntegerSums, frames: np.ndarray, stride: int, index)
         for s, x in enumerate((core, r4)):
             sums.s1[s] = (sums.s1[s] + x).astype(sums.s1.dtype)
             sums.s2[s] = (sums.s2[s] + x * x).astype(sums.s2.dtype)
+        for s, beyond in enumerate(_beyond_at(f, rows_c, rows_u, rows_d, stride)):
+            sums.counts[s] += beyond.astype(sums.counts.dtype)
     return sums
+
+
+def _beyond_at(f: np.ndarray, rows_c, rows_u, rows_d, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each sensel lies above / below the range of its 8 same-colour neighbours by more
+    than that range (v > 2*max - min, v < 2*min - max), the edges reflected as for the residual."""
+    left, right = _neighbour_columns(f.shape[1], stride)
+    rows = [f[rows_u], f[rows_c], f[rows_d]]
+    neighbours = [r[:, cols] for r in rows for cols in (left, right)] + [rows[0], rows[2]]
+    top, bottom = np.max(neighbours, axis=0), np.min(neighbours, axis=0)
+    v = rows[1]
+    return v > 2 * top - bottom, v < 2 * bottom - top
 
 
 # Row-local buffer types of the fused kernel, per frame dtype: (v, v*v, r, r*r) and the most
@@ -348,7 +388,9 @@ def _accumulate_fused(sums: IntegerSums, frames: np.ndarray, stride: int, index)
     expected = (len(STREAMS), *pixel_shape)
     if s1.shape != expected or s2.shape != expected or s1.dtype not in _SUM_DTYPES or s2.dtype not in _SUM_DTYPES:
         return False  # let numpy raise (or broadcast) exactly as the reference does
-    if not (s1.flags.c_contiguous and s2.flags.c_contiguous and s1.flags.writeable and s2.flags.writeable):
+    counts = sums.counts
+    if not all(a.flags.c_contiguous and a.flags.writeable for a in (s1, s2, counts)) or counts.shape[1:] != s1.shape[1:] \
+            or counts.dtype not in (np.uint16, np.uint32):
         return False
     kernels = _kernels()
     if kernels is None:
@@ -356,15 +398,16 @@ def _accumulate_fused(sums: IntegerSums, frames: np.ndarray, stride: int, index)
     channels = frames.shape[3] if frames.ndim == 4 else 1
     width = frames.shape[2]
     flat = frames.reshape(*frames.shape[:2], width * channels) if frames.ndim == 4 else frames
-    a1, a2 = s1.reshape(*s1.shape[:2], -1), s2.reshape(*s2.shape[:2], -1)  # views: both are C-contiguous
+    # views: all are C-contiguous
+    a1, a2, a3 = (x.reshape(*x.shape[:2], -1) for x in (s1, s2, counts))
     left, right = _neighbour_columns(width, stride)
     types, max_frames = spec
-    buffers = [np.empty(kernels.CHUNK, t) for t in types]
+    buffers = [np.empty(kernels.CHUNK, t) for t in (*types, np.int32, np.int32)]  # + the two counts
     for start in range(0, len(flat), max_frames):
         part = flat[start : start + max_frames]
         lines, step = _as_lines(part)
         kernels.accumulate_rows(lines, step, len(part), *(_read_only(i) for i in (rows_c, rows_u, rows_d)),
-                                a1, a2, stride, channels, left, right, *buffers)
+                                a1, a2, a3, stride, channels, left, right, *buffers)
     return True
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import zarr
 
 from . import atomic
-from .stats import STREAMS, PixelStats
+from .stats import COUNTS, STREAMS, PixelStats
 
 STATS_NAME = "stats.zarr"
 ROW_CHUNK_VALUES = 2**21  # values per zarr chunk (16 MiB of float64), whole rows
@@ -54,8 +54,12 @@ def write_stats(out_dir: Path, stats: PixelStats, attrs: dict, manifest: Manifes
         var = group.create_array(names[2], shape=shape, dtype=np.float64, chunks=(band, *shape[1:]), compressors=None)
         for y in range(0, shape[0], band):
             var[y : y + band] = PixelStats(stats.n, stats.mean[i : i + 1, y : y + band], stats.m2[i : i + 1, y : y + band]).var[0]
+    if stats.counts is not None:
+        for name, data in zip(COUNTS, stats.counts):
+            group.create_array(f"{name}_count", data=data, chunks=(band, *shape[1:]), compressors=None)
     rows = [[path, *entry] for path, entry in sorted((manifest or {}).items())]
     group.attrs.update({**attrs, "n_images": int(stats.n), "shape": list(stats.pixel_shape), "streams": list(STREAMS),
+                        "counts": list(COUNTS) if stats.counts is not None else [],
                         "manifest": {"columns": ["path", "size", "mtime", "digest"], "rows": rows}})
     _swap_in(tmp, final)
     return final
@@ -82,7 +86,9 @@ def read_stats(out_dir: str | Path) -> tuple[PixelStats, dict]:
         mean_name, m2_name, _ = _array_names(stream)
         means.append(group[mean_name][...])
         m2s.append(group[m2_name][...])
-    return PixelStats(int(attrs["n_images"]), np.stack(means), np.stack(m2s)), attrs
+    names = [f"{name}_count" for name in attrs.get("counts", [])]
+    counts = np.stack([group[name][...] for name in names]) if names and all(n in group for n in names) else None
+    return PixelStats(int(attrs["n_images"]), np.stack(means), np.stack(m2s), counts), attrs
 
 
 def manifest_of(attrs: dict) -> Manifest:

@@ -61,6 +61,43 @@ def assert_identical(fused, ref, narrow=False):
         assert fused.s1.dtype == ref.s1.dtype == np.int64 and fused.s2.dtype == np.int64
     np.testing.assert_array_equal(fused.s1, ref.s1)
     np.testing.assert_array_equal(fused.s2, ref.s2)
+    np.testing.assert_array_equal(fused.counts, ref.counts)
+
+
+def beyond_by_loops(frames, stride):
+    """The range counts by their definition, one sensel at a time: the 8 same-colour neighbours
+    at +-stride, reflected at the edges (row/column -1 -> 1; a side too short uses the sensel)."""
+    k, height, width = frames.shape[:3]
+
+    def reflect(centre, step, size):
+        if size <= stride:
+            return centre
+        return (size - 1) - abs((size - 1) - abs(centre + step * stride))
+
+    counts = np.zeros((2, *frames.shape[1:]), np.int64)
+    for f in range(k):
+        for y in range(height):
+            for x in range(width):
+                nb = [frames[f, reflect(y, dy, height), reflect(x, dx, width)].astype(np.int64)
+                      for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
+                top, bottom = np.max(nb, axis=0), np.min(nb, axis=0)
+                v = frames[f, y, x].astype(np.int64)
+                counts[0, y, x] += v > 2 * top - bottom
+                counts[1, y, x] += v < 2 * bottom - top
+    return counts
+
+
+@pytest.mark.parametrize("shape,stride", [((6, 7, 9), 2), ((5, 6, 5, 3), 1), ((4, 2, 9), 2), ((3, 1, 4), 1)])
+def test_range_counts_follow_their_definition(shape, stride):
+    rng = np.random.default_rng(len(shape) + stride)
+    frames = rng.integers(0, 60, shape, dtype=np.uint16)
+    frames[:, shape[1] // 2, shape[2] // 2] += 200  # a hot sensel: above in every frame
+    fused, ref = both(frames, stride, 0, narrow=True)
+    expected = beyond_by_loops(frames, stride)
+    np.testing.assert_array_equal(fused.counts, expected)
+    np.testing.assert_array_equal(ref.counts, expected)
+    if min(shape[1:3]) > stride:  # else the sensel is its own neighbour and cannot stand out
+        assert fused.counts[0, shape[1] // 2, shape[2] // 2].max() == shape[0]
 
 
 def test_the_kernel_is_what_runs():

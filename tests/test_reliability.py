@@ -14,6 +14,7 @@ from distributed import Client
 
 from pipeline import Config, read_stats, scan
 from pipeline.checkpoint import CHECKPOINT_DIR
+from pipeline.stats import stats_of_stack
 from pipeline.store import read_files_csv
 
 from .conftest import BIN, drop_root_overrides, free_port, wait_for, write_stack
@@ -44,6 +45,8 @@ def assert_stats_equal(stats, stack):
     assert stats.n == len(stack)
     np.testing.assert_allclose(stats.mean[0], ref.mean(0), rtol=1e-12)
     np.testing.assert_allclose(stats.var[0], ref.var(0), rtol=1e-12)
+    # the range counts add up exactly through batches, partitions, checkpoints, merges and stats.zarr
+    np.testing.assert_array_equal(stats.counts, stats_of_stack(stack).counts)
 
 
 def test_bad_inputs_are_skipped_and_the_rest_stays_exact(photo_sets, local_client, tmp_path):
