@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -327,6 +328,13 @@ def ratios(summary: dict, scan_key: str) -> None:
     print(f"scan largest process               = {mb(summary[scan_key]['largest'])} MB   (target <= 1,229 MB)")
 
 
+def network_line(log: Path) -> str:
+    """What the scan says its workers sent (partials between workers, and the result to the client)."""
+    found = re.search(r"partial statistics sent by the workers: ([\d,]+ MB \([\d.]+ MB per image\))",
+                      log.read_text(errors="replace")) if log.exists() else None
+    return f"network {found.group(1)}" if found else "network: not reported"
+
+
 # ----------------------------------------------------------------------------- modes
 
 def run_jpeg(args, root: Path) -> None:
@@ -361,7 +369,7 @@ def run_jpeg(args, root: Path) -> None:
             shutil.rmtree(out, ignore_errors=True)
             runs[name].append(measure(scan_cmd(folder, out, w), work / f"scan-{w}-{rep}.log"))
             shutil.rmtree(out, ignore_errors=True)
-            print(f"  {name}: {runs[name][-1].wall:.1f} s", flush=True)
+            print(f"  {name}: {runs[name][-1].wall:.1f} s; {network_line(work / f'scan-{w}-{rep}.log')}", flush=True)
     rows = [(m, len(dask_paths) if m == "dask-var" else len(paths), runs[m]) for m in methods]
     rows += [(name, len(paths), runs[name]) for name in scan_names]
     summary = table(rows)

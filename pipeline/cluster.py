@@ -112,3 +112,13 @@ class ProgressBar(TextProgressBar):
 def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def bytes_sent(client: Client) -> int:
+    """Bytes the workers have sent so far (to each other and to this client): what a scan's
+    partial statistics cost the network. Workers that left take their count with them."""
+    try:
+        counts = client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total)
+    except Exception:  # noqa: BLE001 - a metric only; never fail a scan over it
+        return 0
+    return int(sum(counts.values()))

@@ -21,7 +21,7 @@ from distributed import Client, as_completed
 
 from . import __version__
 from .checkpoint import Checkpoints
-from .cluster import ProgressBar, open_client
+from .cluster import ProgressBar, bytes_sent, open_client
 from .config import Config
 from .detect import Detection
 from .discover import Group, expand, group, probe, probe_like
@@ -135,8 +135,13 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[Status], *, client: Cl
     counted = {h.path for h in main.headers if manifest.get(h.path, ())[:2] == (h.size, h.mtime)}
     todo = [h for h in main.headers if h.path not in counted]
     skipped = skipped + [(p, "skipped", f"already counted in {out_dir / STATS_NAME}") for p in sorted(counted)]
+    sent_before = bytes_sent(client)
     stats, statuses, digests, resumed = _reduce_segments(client, todo, main.first, out_dir, config, log, progress,
                                                          manifest)
+    used_now = sum(1 for s in statuses if s[1] == "used")
+    if used_now:
+        sent = bytes_sent(client) - sent_before
+        log(f"partial statistics sent by the workers: {sent / 2**20:,.0f} MB ({sent / used_now / 2**20:.2f} MB per image)")
     if prior is not None:
         stats = prior.merge(stats)
     all_statuses = skipped + statuses

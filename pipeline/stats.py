@@ -10,7 +10,7 @@ numpy code runs wherever numba is missing. Two streams are carried through the s
   mostly cancels in it, so weak hot pixels and flicker stand out (see detect.py).
 
 Beside the moments, two counts per sensel (``COUNTS``) record how often it stood beyond the
-range of its 8 same-colour neighbours; counts are exact and merge by adding.
+range of its 4 same-colour neighbours; counts are exact and merge by adding.
 
 Within a partition everything is accumulated in exact integers; the float64 (n, mean, M2)
 form appears only at partition boundaries and is merged with Chan, Golub & LeVeque (1979).
@@ -25,9 +25,10 @@ import numpy as np
 STREAMS = ("value", "residual")
 # residual * RESIDUAL_SCALE is an exact integer: 4*v - (sum of 4 neighbours)
 RESIDUAL_SCALE = 4
-# per sensel, the frames in which it lay above / below its 8 same-colour neighbours by more
-# than their own range (v > 2*max - min, v < 2*min - max): robust to scene texture, so warm
-# and flickering sensels show in photos (see detect.py). Exact counts that merge by adding.
+# per sensel, the frames in which it lay above / below its 4 same-colour neighbours (the
+# residual's) by more than their own range (v > 2*max - min, v < 2*min - max): robust to scene
+# texture, so warm and flickering sensels show in photos (see detect.py). Exact counts that
+# merge by adding.
 COUNTS = ("above", "below")
 
 
@@ -318,18 +319,18 @@ def _accumulate_numpy(sums: IntegerSums, frames: np.ndarray, stride: int, index)
 
 
 def _beyond_at(f: np.ndarray, rows_c, rows_u, rows_d, stride: int) -> tuple[np.ndarray, np.ndarray]:
-    """Whether each sensel lies above / below the range of its 8 same-colour neighbours by more
+    """Whether each sensel lies above / below the range of its 4 same-colour neighbours by more
     than that range (v > 2*max - min, v < 2*min - max), the edges reflected as for the residual."""
     left, right = _neighbour_columns(f.shape[1], stride)
-    rows = [f[rows_u], f[rows_c], f[rows_d]]
-    neighbours = [r[:, cols] for r in rows for cols in (left, right)] + [rows[0], rows[2]]
+    v = f[rows_c]
+    neighbours = [f[rows_u], f[rows_d], v[:, left], v[:, right]]
     top, bottom = np.max(neighbours, axis=0), np.min(neighbours, axis=0)
-    v = rows[1]
     return v > 2 * top - bottom, v < 2 * bottom - top
 
 
-# Row-local buffer types of the fused kernel, per frame dtype: (v, v*v, r, r*r) and the most
-# frames one kernel call may add before a buffer could overflow. |r| <= 4*max, r*r <= 16*max^2.
+# Row-local buffer types of the fused kernel, per frame dtype: (v, v*v, r, r*r; the counts take
+# int32) and the most frames one kernel call may add before a buffer could overflow.
+# |r| <= 4*max, r*r <= 16*max^2.
 #   uint8:  v*v <= 65025, r*r <= 1040400: all int32 up to 2064 frames per call.
 #   uint16: v <= 65535 and |r| <= 262140 fit int32 up to 8191 frames; the squares need int64.
 _BUFFER_TYPES = {

@@ -65,7 +65,7 @@ def assert_identical(fused, ref, narrow=False):
 
 
 def beyond_by_loops(frames, stride):
-    """The range counts by their definition, one sensel at a time: the 8 same-colour neighbours
+    """The range counts by their definition, one sensel at a time: the 4 same-colour neighbours
     at +-stride, reflected at the edges (row/column -1 -> 1; a side too short uses the sensel)."""
     k, height, width = frames.shape[:3]
 
@@ -79,7 +79,7 @@ def beyond_by_loops(frames, stride):
         for y in range(height):
             for x in range(width):
                 nb = [frames[f, reflect(y, dy, height), reflect(x, dx, width)].astype(np.int64)
-                      for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
+                      for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1))]
                 top, bottom = np.max(nb, axis=0), np.min(nb, axis=0)
                 v = frames[f, y, x].astype(np.int64)
                 counts[0, y, x] += v > 2 * top - bottom
