@@ -38,6 +38,7 @@ class ScanConfig:
     split_every: int = 4  # partials merged per combine task in the tree reduction
     probe_batch: int = 256  # headers read per discovery task
     uniform: bool = False  # the set is one camera and layout: decode only the first header, just stat the rest
+    range_counts: bool = True  # count frames beyond the neighbours' range: finds warm and flickering pixels in photos; about a third of the accumulation time
     checkpoint_files: int = 1024  # files per checkpointed segment, split into one partition per worker thread: a rerun resumes from these
     all_groups: bool = False  # scan every camera/shape group into its own subfolder instead of the largest only
 

@@ -172,7 +172,8 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
     sums of v, v*v, r and r*r over the k frames, in a type wide enough for k frames, and the
     counts of frames beyond the range of the 4 same-colour neighbours (``_beyond``). The
     accumulators ``s1``/``s2`` may be of any integer type wide enough for the partition
-    (``stats.sum_types``); ``counts`` (2, rows, W*C) holds the above/below counts.
+    (``stats.sum_types``); ``counts`` (2, rows, W*C) holds the above/below counts, or is None
+    to leave them out (numba compiles that case without their code).
     """
     rows = s1.shape[1]
     length = lines.shape[1]
@@ -192,7 +193,6 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
     u2 = br2.dtype.type
     w1 = s1.dtype.type
     w2 = s2.dtype.type
-    wc = counts.dtype.type
     for r in range(rows):
         for j0 in range(0, length, CHUNK):
             j1 = min(length, j0 + CHUNK)
@@ -235,9 +235,10 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                         o2[i] = t2(o2[i] + t2(t2(v) * t2(v)))
                         o3[i] = u1(o3[i] + u1(res))
                         o4[i] = u2(o4[i] + u2(u2(res) * u2(res)))
-                        above, below = _beyond(v, u0[i], d0[i], cl[i], cr[i])
-                        o5[i] = np.int32(o5[i] + above)
-                        o6[i] = np.int32(o6[i] + below)
+                        if counts is not None:  # resolved at compile time: no counts, no code
+                            above, below = _beyond(v, u0[i], d0[i], cl[i], cr[i])
+                            o5[i] = np.int32(o5[i] + above)
+                            o6[i] = np.int32(o6[i] + below)
                 # edge columns (reflected): at most `stride` columns on each side of the row
                 for e in range(2):
                     ea = j0 if e == 0 else max(j0, hi)
@@ -254,22 +255,26 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                         bv2[i] = t2(bv2[i] + t2(t2(v) * t2(v)))
                         br1[i] = u1(br1[i] + u1(res))
                         br2[i] = u2(br2[i] + u2(u2(res) * u2(res)))
-                        above, below = _beyond(v, up[j], down[j], cen[jl], cen[jr])
-                        bhi[i] = np.int32(bhi[i] + above)
-                        blo[i] = np.int32(blo[i] + below)
+                        if counts is not None:
+                            above, below = _beyond(v, up[j], down[j], cen[jl], cen[jr])
+                            bhi[i] = np.int32(bhi[i] + above)
+                            blo[i] = np.int32(blo[i] + below)
             a1 = s1[0, r, j0:j1]
             a2 = s2[0, r, j0:j1]
             a3 = s1[1, r, j0:j1]
             a4 = s2[1, r, j0:j1]
-            a5 = counts[0, r, j0:j1]
-            a6 = counts[1, r, j0:j1]
             for i in range(n):
                 a1[i] = w1(a1[i] + w1(bv1[i]))
                 a2[i] = w2(a2[i] + w2(bv2[i]))
                 a3[i] = w1(a3[i] + w1(br1[i]))
                 a4[i] = w2(a4[i] + w2(br2[i]))
-                a5[i] = wc(a5[i] + wc(bhi[i]))
-                a6[i] = wc(a6[i] + wc(blo[i]))
+            if counts is not None:
+                a5 = counts[0, r, j0:j1]
+                a6 = counts[1, r, j0:j1]
+                wc = counts.dtype.type
+                for i in range(n):
+                    a5[i] = wc(a5[i] + wc(bhi[i]))
+                    a6[i] = wc(a6[i] + wc(blo[i]))
 
 
 @_jit(nogil=True, error_model="numpy")

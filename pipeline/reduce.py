@@ -63,7 +63,7 @@ class PartitionSums:
 
 def read_step(previous: PartitionSums | None, step: int, paths: list[str], pixel_shape: tuple[int, ...],
               dtype: str, reader: Reader, known: dict[str, str] | None, stride: int,
-              tiles: list[tuple[int, int]], last: bool = False) -> PartitionSums:
+              tiles: list[tuple[int, int]], last: bool = False, counts: bool = True) -> PartitionSums:
     """Decode one batch of a partition's files and fold them into the partition's sums.
 
     A file that fails or does not match is skipped with a reason. ``known`` maps content
@@ -75,7 +75,7 @@ def read_step(previous: PartitionSums | None, step: int, paths: list[str], pixel
     from .readers import failure_reason
 
     if previous is None:
-        previous = PartitionSums([IntegerSums.zeros((y1 - y0, *pixel_shape[1:]), dtype) for y0, y1 in tiles])
+        previous = PartitionSums([IntegerSums.zeros((y1 - y0, *pixel_shape[1:]), dtype, counts) for y0, y1 in tiles])
     if previous.next_step != step:
         raise RuntimeError(f"partition sums at step {previous.next_step} were given to step {step}; "
                            "refusing to count files twice")
@@ -151,14 +151,16 @@ def row_tiles(height: int, tile_rows: int) -> list[tuple[int, int]]:
 
 
 def image_array(partitions: list[list[list[str]]], pixel_shape: tuple[int, ...], dtype: str, tile_rows: int,
-                stride: int, reader: Reader, known: list[dict[str, str]] | None = None) -> tuple[da.Array, Delayed]:
+                stride: int, reader: Reader, known: list[dict[str, str]] | None = None,
+                counts: bool = True) -> tuple[da.Array, Delayed]:
     """The stack as a dask array and the files' (statuses, digests).
 
     ``partitions[p]`` is partition p's list of batches (one read task each, in a chain);
-    ``known[p]`` holds the already-counted digests that partition p must not count again.
+    ``known[p]`` holds the already-counted digests that partition p must not count again;
+    ``counts`` False leaves the range counts out.
     """
     known = known or [{} for _ in partitions]
-    token = tokenize(partitions, pixel_shape, dtype, tile_rows, stride, reader, known)
+    token = tokenize(partitions, pixel_shape, dtype, tile_rows, stride, reader, known, counts)
     read_name, name, status_name = f"read-files-{token}", f"images-{token}", f"file-status-{token}"
     tiles = row_tiles(pixel_shape[0], tile_rows)
     trailing = (0,) * (len(pixel_shape) - 1)
@@ -167,7 +169,7 @@ def image_array(partitions: list[list[list[str]]], pixel_shape: tuple[int, ...],
         previous = None
         for b, paths in enumerate(batches):
             dsk[(read_name, p, b)] = (read_step, previous, b, list(paths), tuple(pixel_shape), dtype, reader, known[p],
-                                      stride, tiles, b == len(batches) - 1)
+                                      stride, tiles, b == len(batches) - 1, counts)
             previous = (read_name, p, b)
         dsk[(status_name, p)] = (partition_statuses, previous)
         for t in range(len(tiles)):
@@ -207,11 +209,12 @@ def moments_aggregate(parts, axis, keepdims, computing_meta: bool = False) -> np
         return np.empty((0,) * 4)
     stats = moments_combine(parts, axis, keepdims)
     planes = [plane for i in range(len(STREAMS)) for plane in (stats.mean[i], stats.m2[i])]
-    return np.stack(planes + list(stats.counts))
+    return np.stack(planes + ([] if stats.counts is None else list(stats.counts)))
 
 
-def stats_planes(images: da.Array, split_every: int) -> da.Array:
-    """(len(PLANES), *pixel_shape) float64: the tree reduction over the frame axis."""
+def stats_planes(images: da.Array, split_every: int, counts: bool = True) -> da.Array:
+    """(len(PLANES), *pixel_shape) float64: the tree reduction over the frame axis (without
+    the count planes if the images were read without ``counts``)."""
     return da.reduction(
         images,
         chunk=moments_chunk,
@@ -219,7 +222,7 @@ def stats_planes(images: da.Array, split_every: int) -> da.Array:
         combine=moments_combine,
         axis=0,
         keepdims=True,
-        output_size=len(PLANES),
+        output_size=len(PLANES) if counts else len(PLANES) - len(COUNTS),
         concatenate=False,
         split_every=split_every,
         dtype=np.float64,
@@ -240,5 +243,5 @@ def segment_outputs(planes: da.Array, statuses: Delayed) -> list[Delayed]:
 
 def planes_to_stats(planes: np.ndarray, n: int) -> PixelStats:
     moments = planes[: 2 * len(STREAMS)]
-    return PixelStats(n, np.ascontiguousarray(moments[0::2]), np.ascontiguousarray(moments[1::2]),
-                      planes[2 * len(STREAMS) :].astype(count_dtype(n)))
+    counts = planes[2 * len(STREAMS) :].astype(count_dtype(n)) if len(planes) > len(moments) else None
+    return PixelStats(n, np.ascontiguousarray(moments[0::2]), np.ascontiguousarray(moments[1::2]), counts)

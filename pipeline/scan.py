@@ -278,7 +278,8 @@ def _reduce_segments(client: Client, headers: list[Header], first: Header, out_d
     shape, dtype = tuple(first.shape), first.dtype
     stride = neighbour_stride(first.raw)
     batch_size = choose_batch_size(config.scan, shape, dtype)
-    segments = _segments(headers, max(1, config.scan.checkpoint_files), (shape, dtype, stride, STREAMS))
+    salt = (shape, dtype, stride, STREAMS, config.scan.range_counts and COUNTS)
+    segments = _segments(headers, max(1, config.scan.checkpoint_files), salt)
     checkpoints = Checkpoints(out_dir, tokenize([s.id for s in segments]))
     # only each segment's statuses and digests are kept; partials are merged as they come, so
     # the client holds at most two full-sensor partials however many segments there are
@@ -300,8 +301,10 @@ def _reduce_segments(client: Client, headers: list[Header], first: Header, out_d
     parts: dict = {}  # future -> (segment's assembly, index of its part)
     for seg in [s for s in segments if s.id not in records]:
         partitions, known = _partitions(seg, threads, batch_size, dtype, counted_by_size)
-        images, statuses = image_array(partitions, shape, dtype, tile_rows, stride, reader=read_file, known=known)
-        planes = stats_planes(images, split_every=config.scan.split_every)
+        counts = config.scan.range_counts
+        images, statuses = image_array(partitions, shape, dtype, tile_rows, stride, reader=read_file, known=known,
+                                       counts=counts)
+        planes = stats_planes(images, split_every=config.scan.split_every, counts=counts)
         assembly = _Assembly(seg, shape, np.cumsum((0, *planes.chunks[1]))[:-1])
         futures = client.compute(segment_outputs(planes, statuses), optimize_graph=False)
         assembly.waiting = len(futures)
@@ -354,22 +357,25 @@ class _Assembly:
         if index == len(self.tile_starts):
             self.statuses = value
         else:
+            moments = 2 * len(STREAMS)  # the planes' layout: see reduce.PLANES
             if self.mean is None:
                 self.mean = np.empty((len(STREAMS), *self.shape))
                 self.m2 = np.empty((len(STREAMS), *self.shape))
-                self.counts = np.empty((len(COUNTS), *self.shape), np.uint32)
+                if len(value) > moments:
+                    self.counts = np.empty((len(COUNTS), *self.shape), np.uint32)
             y0 = self.tile_starts[index]
             y1 = y0 + value.shape[1]
-            moments = 2 * len(STREAMS)  # the planes' layout: see reduce.PLANES
             self.mean[:, y0:y1], self.m2[:, y0:y1] = value[0:moments:2], value[1:moments:2]
-            self.counts[:, y0:y1] = value[moments:]
+            if self.counts is not None:
+                self.counts[:, y0:y1] = value[moments:]
         self.waiting -= 1
         if self.waiting:
             return None
         n = sum(1 for s in self.statuses[0] if s[1] == "used")
         if not n:
             return PixelStats.empty(self.shape)
-        return PixelStats(n, self.mean, self.m2, self.counts.astype(count_dtype(n), copy=False))
+        counts = None if self.counts is None else self.counts.astype(count_dtype(n), copy=False)
+        return PixelStats(n, self.mean, self.m2, counts)
 
 
 def choose_batch_size(settings, shape: tuple[int, ...], dtype: str) -> int:

@@ -111,14 +111,19 @@ class IntegerSums:
     n: int
     s1: np.ndarray
     s2: np.ndarray
-    counts: np.ndarray | None = None  # (len(COUNTS), *pixel_shape) uint16; made by ``accumulate`` if None
+    counts: np.ndarray | None = None  # (len(COUNTS), *pixel_shape) uint16, or None: not counted
 
     @classmethod
-    def zeros(cls, pixel_shape: tuple[int, ...], frame_dtype=None) -> IntegerSums:
-        """Empty sums; with ``frame_dtype``, in that dtype's narrow types (else int64)."""
+    def zeros(cls, pixel_shape: tuple[int, ...], frame_dtype=None, counts: bool = True) -> IntegerSums:
+        """Empty sums; with ``frame_dtype``, in that dtype's narrow types (else int64).
+
+        ``counts`` False leaves out the range counts (``COUNTS``): a third of the accumulation
+        time, for scans that only want moments (``scan.range_counts``).
+        """
         shape = (len(STREAMS), *pixel_shape)
         t1, t2 = sum_types(frame_dtype)[:2] if frame_dtype is not None else (np.int64, np.int64)
-        return cls(0, np.zeros(shape, t1), np.zeros(shape, t2), np.zeros((len(COUNTS), *pixel_shape), np.uint16))
+        tally = np.zeros((len(COUNTS), *pixel_shape), np.uint16) if counts else None
+        return cls(0, np.zeros(shape, t1), np.zeros(shape, t2), tally)
 
     def to_stats(self) -> PixelStats:
         """Convert to float64 moments with one rounding: M2 = (n*s2 - s1^2) / n exactly."""
@@ -292,8 +297,6 @@ def accumulate(sums: IntegerSums, frames: np.ndarray, stride: int, pad_rows: int
     numba, take ``_accumulate_numpy``; both give bit-identical sums.
     """
     index = row_neighbours(np.shape(frames)[1], stride, pad_rows, rows)
-    if sums.counts is None:
-        sums.counts = np.zeros((len(COUNTS), *sums.s1.shape[1:]), np.uint16)
     if not _accumulate_fused(sums, frames, stride, index):
         _accumulate_numpy(sums, frames, stride, index)
     sums.n += len(frames)
@@ -313,8 +316,9 @@ def _accumulate_numpy(sums: IntegerSums, frames: np.ndarray, stride: int, index)
         for s, x in enumerate((core, r4)):
             sums.s1[s] = (sums.s1[s] + x).astype(sums.s1.dtype)
             sums.s2[s] = (sums.s2[s] + x * x).astype(sums.s2.dtype)
-        for s, beyond in enumerate(_beyond_at(f, rows_c, rows_u, rows_d, stride)):
-            sums.counts[s] += beyond.astype(sums.counts.dtype)
+        if sums.counts is not None:
+            for s, beyond in enumerate(_beyond_at(f, rows_c, rows_u, rows_d, stride)):
+                sums.counts[s] += beyond.astype(sums.counts.dtype)
     return sums
 
 
@@ -390,8 +394,10 @@ def _accumulate_fused(sums: IntegerSums, frames: np.ndarray, stride: int, index)
     if s1.shape != expected or s2.shape != expected or s1.dtype not in _SUM_DTYPES or s2.dtype not in _SUM_DTYPES:
         return False  # let numpy raise (or broadcast) exactly as the reference does
     counts = sums.counts
-    if not all(a.flags.c_contiguous and a.flags.writeable for a in (s1, s2, counts)) or counts.shape[1:] != s1.shape[1:] \
-            or counts.dtype not in (np.uint16, np.uint32):
+    if not all(a.flags.c_contiguous and a.flags.writeable for a in (s1, s2)):
+        return False
+    if counts is not None and (not (counts.flags.c_contiguous and counts.flags.writeable)
+                               or counts.shape[1:] != s1.shape[1:] or counts.dtype not in (np.uint16, np.uint32)):
         return False
     kernels = _kernels()
     if kernels is None:
@@ -400,7 +406,8 @@ def _accumulate_fused(sums: IntegerSums, frames: np.ndarray, stride: int, index)
     width = frames.shape[2]
     flat = frames.reshape(*frames.shape[:2], width * channels) if frames.ndim == 4 else frames
     # views: all are C-contiguous
-    a1, a2, a3 = (x.reshape(*x.shape[:2], -1) for x in (s1, s2, counts))
+    a1, a2 = (x.reshape(*x.shape[:2], -1) for x in (s1, s2))
+    a3 = None if counts is None else counts.reshape(*counts.shape[:2], -1)
     left, right = _neighbour_columns(width, stride)
     types, max_frames = spec
     buffers = [np.empty(kernels.CHUNK, t) for t in (*types, np.int32, np.int32)]  # + the two counts

@@ -562,3 +562,17 @@ def test_read_only_install_imports_and_caches_in_tmp(tmp_path):
         # (writable by everyone); test_cache_decision and test_no_locator_is_detected_not_raised cover it
     finally:
         subprocess.run(["chmod", "-R", "u+w", str(tmp_path)], check=True)
+
+
+def test_without_counts_the_moments_are_the_same():
+    """scan.range_counts off: the kernel compiled without the counts gives the same sums."""
+    frames = random_frames(np.random.default_rng(11), (5, 9, 8, 3), np.uint8)
+    with_counts, without = IntegerSums.zeros((9, 8, 3), np.uint8), IntegerSums.zeros((9, 8, 3), np.uint8, counts=False)
+    accumulate(with_counts, frames, 1)
+    accumulate(without, frames, 1)
+    assert without.counts is None and without.to_stats().counts is None
+    np.testing.assert_array_equal(with_counts.s1, without.s1)
+    np.testing.assert_array_equal(with_counts.s2, without.s2)
+    reference = IntegerSums.zeros((9, 8, 3), np.uint8, counts=False)
+    _accumulate_numpy(reference, frames, 1, row_neighbours(9, 1))
+    np.testing.assert_array_equal(reference.s2, without.s2)

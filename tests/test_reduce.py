@@ -107,3 +107,17 @@ def test_every_file_is_read_once(tile_rows):
     *tiles, (done, _) = dask.compute(*segment_outputs(stats_planes(images, 4), statuses), scheduler="sync",
                                      optimize_graph=False)
     assert sorted(reader.reads) == sorted(frames) and len(done) == 6
+
+
+def test_without_counts_the_graph_emits_the_moments_only():
+    rng = np.random.default_rng(8)
+    stack = rng.integers(0, 255, (5, 6, 7, 3), dtype=np.uint8)
+    frames = {f"f{i}": stack[i] for i in range(5)}
+    images, statuses = image_array([[["f0", "f1"]], [["f2", "f3", "f4"]]], (6, 7, 3), "uint8", 4, 1,
+                                   MemoryReader(frames), counts=False)
+    planes = stats_planes(images, 4, counts=False)
+    assert planes.shape == (4, 6, 7, 3)
+    planes, (done, _) = dask.compute(planes, statuses, scheduler="sync", optimize_graph=False)
+    stats = planes_to_stats(planes, 5)
+    assert stats.counts is None
+    np.testing.assert_allclose(stats.var[0], stack.astype(np.float64).var(0), rtol=1e-12)

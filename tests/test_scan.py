@@ -9,6 +9,7 @@ import pytest
 import zarr
 
 from pipeline import Config, read_stats, scan
+from pipeline.stats import stats_of_stack
 from pipeline.store import read_files_csv
 
 from .conftest import BIN, write_stack
@@ -49,6 +50,21 @@ def test_scan_local_cluster_writes_the_contract(rgb_set, local_client, tmp_path)
     stats, attrs = read_stats(tmp_path / "out")
     assert stats.n == 19 and attrs["dtype"] == "uint8"
     assert result.stats.n == 19
+    for i, name in enumerate(("above_count", "below_count")):
+        assert group[name].dtype == np.uint16
+        np.testing.assert_array_equal(group[name][...], stats_of_stack(stack).counts[i])
+
+
+def test_scan_without_range_counts(rgb_set, local_client, tmp_path):
+    """scan.range_counts off: the same moments, no count arrays, and detection still runs."""
+    root, stack = rgb_set
+    config = small_config()
+    config.scan.range_counts = False
+    result = scan([str(root)], tmp_path / "out", config, client=local_client, progress=False, log=lambda m: None)
+    stats, attrs = read_stats(tmp_path / "out")
+    assert stats.counts is None and result.stats.counts is None and attrs["counts"] == []
+    np.testing.assert_allclose(stats.var[0], stack.astype(np.float64).var(0), rtol=1e-12)
+    assert result.detection is not None and (tmp_path / "out" / "defects.csv").exists()
 
 
 def test_uint16_grayscale_odd_size_via_glob(local_client, tmp_path):
