@@ -18,7 +18,9 @@ and peak memory:
 - ``dask-var``: ``dask.array.stack([from_delayed(imread(p)) ...]).var(0)`` on the threaded
   scheduler, on a subset it survives (``--dask-files``, default 24), reported per file;
 - ``scan``: ``hotpixels scan FOLDER --out DIR`` (the CLI: LocalCluster start-up, discovery and
-  every output included), with ``--scan-workers`` (e.g. ``1,2``) for time against workers.
+  every output included), with ``--scan-workers`` (e.g. ``1,2``) for time against workers, and
+  once more with ``scan.range_counts: false`` (moments only), so the cost of that third
+  statistic shows; each scan's log says how many bytes its workers sent, per image.
 
 Peak memory: "largest" is the peak RSS of the largest single process in the method's process
 tree (``os.wait4``'s ``ru_maxrss``, which the kernel keeps for reaped descendants, combined with
@@ -275,10 +277,11 @@ def child_cmd(method: str, paths: list[str], work: Path, out: Path, processes: i
             "--out", str(out), "--processes", str(processes)]
 
 
-def scan_cmd(folder: Path, out: Path, workers: int | None) -> list[str]:
+def scan_cmd(folder: Path, out: Path, workers: int | None, config: Path | None = None) -> list[str]:
     exe = BIN / "hotpixels"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "pipeline.cli"]
     cmd += ["scan", str(folder), "--out", str(out), "--no-progress"]
+    cmd += ["--config", str(config)] if config else []
     return cmd + (["--workers", str(workers)] if workers else [])
 
 
@@ -355,7 +358,12 @@ def run_jpeg(args, root: Path) -> None:
     methods = [m for m in ("decode-pillow", "decode-simplejpeg", "seed", "dask-var") if m not in args.skip]
     runs: dict[str, list[Run]] = {m: [] for m in methods}
     scan_names = [f"scan ({w} worker{'s' if w > 1 else ''})" for w in workers]
-    runs.update({name: [] for name in scan_names})
+    # the range counts (a third statistic for detection) measured both ways, on the most workers
+    no_counts = work / "no-range-counts.yaml"
+    no_counts.write_text("scan:\n  range_counts: false\n")
+    variants = [(name, w, None) for w, name in zip(workers, scan_names)]
+    variants.append((f"scan, no range counts ({workers[-1]})", workers[-1], no_counts))
+    runs.update({name: [] for name, _, _ in variants})
     for rep in range(args.repeat):
         for method in methods:
             out = work / f"{method}-out"
@@ -364,16 +372,20 @@ def run_jpeg(args, root: Path) -> None:
             runs[method].append(measure(child_cmd(method, subset, work, out), work / f"{method}-{rep}.log"))
             shutil.rmtree(out, ignore_errors=True)  # outputs are large (GBs over a run); logs stay
             print(f"  {method}: {runs[method][-1].wall:.1f} s", flush=True)
-        for w, name in zip(workers, scan_names):
-            out = work / f"scan-{w}-out"
+        for i, (name, w, config) in enumerate(variants):
+            out, log = work / f"scan-{i}-out", work / f"scan-{i}-{rep}.log"
             shutil.rmtree(out, ignore_errors=True)
-            runs[name].append(measure(scan_cmd(folder, out, w), work / f"scan-{w}-{rep}.log"))
+            runs[name].append(measure(scan_cmd(folder, out, w, config), log))
             shutil.rmtree(out, ignore_errors=True)
-            print(f"  {name}: {runs[name][-1].wall:.1f} s; {network_line(work / f'scan-{w}-{rep}.log')}", flush=True)
+            print(f"  {name}: {runs[name][-1].wall:.1f} s; {network_line(log)}", flush=True)
     rows = [(m, len(dask_paths) if m == "dask-var" else len(paths), runs[m]) for m in methods]
-    rows += [(name, len(paths), runs[name]) for name in scan_names]
+    rows += [(name, len(paths), runs[name]) for name, _, _ in variants]
     summary = table(rows)
     ratios(summary, scan_names[-1])
+    plain = summary.get(variants[-1][0])
+    if plain and scan_names[-1] in summary:
+        print(f"scan without range counts / with   = {plain['wall'] / summary[scan_names[-1]]['wall']:5.2f}"
+              f"   (largest process {mb(plain['largest'])} MB)")
     _save(args, summary, work)
 
 
