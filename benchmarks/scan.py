@@ -351,7 +351,10 @@ def run_jpeg(args, root: Path) -> None:
     work = Path(tempfile.mkdtemp(prefix="hotpixels-bench-"))
     warm_cache(folder)
     workers = [int(w) for w in str(args.scan_workers).split(",")]
+    no_counts = work / "no-range-counts.yaml"
+    no_counts.write_text("scan:\n  range_counts: false\n")
     warm = measure(scan_cmd(dask_folder, work / "warmup", workers[0]), work / "warmup.log")
+    measure(scan_cmd(dask_folder, work / "warmup", workers[0], no_counts), work / "warmup-no-counts.log")  # its own kernel
     shutil.rmtree(work / "warmup", ignore_errors=True)
     print(f"warm-up scan of {len(dask_paths)} files: {warm.wall:.1f} s (includes numba's compile if its cache was cold)",
           flush=True)
@@ -359,8 +362,6 @@ def run_jpeg(args, root: Path) -> None:
     runs: dict[str, list[Run]] = {m: [] for m in methods}
     scan_names = [f"scan ({w} worker{'s' if w > 1 else ''})" for w in workers]
     # the range counts (a third statistic for detection) measured both ways, on the most workers
-    no_counts = work / "no-range-counts.yaml"
-    no_counts.write_text("scan:\n  range_counts: false\n")
     variants = [(name, w, None) for w, name in zip(workers, scan_names)]
     variants.append((f"scan, no range counts ({workers[-1]})", workers[-1], no_counts))
     runs.update({name: [] for name, _, _ in variants})
