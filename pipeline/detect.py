@@ -37,13 +37,19 @@ is the warm pixels a dark stack is taken to find: instead of a tail guard, a hot
 needs a physical offset, ``dark_min_sigmas`` of its neighbours' temporal noise.
 
 Speed: the local medians are separable pseudo-medians (median of row medians) built from
-min/max networks on whole arrays; MADs are per block and interpolated; whatever only a
-candidate needs (neighbour quantiles, reference mean, ring removal) is computed at the few
-candidates alone. Planes are scored in threads.
+min/max networks; MADs are per block and interpolated; whatever only a candidate needs
+(neighbour quantiles, reference mean, ring removal) is computed at the few candidates alone.
+
+Memory: the client already holds the float64 statistics (32 bytes per value) and keeps the
+four float32 score maps (16), so the rest must stay small. Planes are scored one at a time,
+each map made in its own place in the score maps, in row stripes that share the threads; one
+plane-sized float32 intermediate lives besides (two in raw darks), and what the candidates need
+of a map that is gone is rebuilt at the candidates, by the same arithmetic (see ``_score_plane``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -115,8 +121,7 @@ class DetectConfig:
     # stack kind, resources
     stack_kind: str = "auto"  # "photos", "darks", or "auto" to decide from the statistics (the report says why)
     darks_ratio: float = 20.0  # auto stack kind: photos when the median value variance > this x the residual's
-    threads: int = 0  # planes scored in parallel (numpy releases the GIL); 0 = one per core, up to 4
-    thread_max_pixels: int = 16_000_000  # ... but one at a time above this many pixels per plane (memory)
+    threads: int = 0  # threads that score the row stripes of a plane (numpy releases the GIL); 0 = one per core, up to 4
     max_defects: int = 200_000  # report at most this many (strongest first); the score maps are complete
 
 
@@ -145,6 +150,25 @@ KIND_CODES = {"hot": 1, "dead": 2, "stuck": 3, "noisy": 4}
 KIND_NAMES = {v: k for k, v in KIND_CODES.items()}
 
 
+# --------------------------------------------------------------------------- row stripes
+# Whole-plane work runs in row stripes of about this many values: a stripe's temporaries stay
+# small (a few MB, whatever the sensor), stripes share the threads, and each one's data is
+# still in cache from one step to the next.
+_STRIPE_VALUES = 1 << 18
+
+
+def _each(pool: ThreadPoolExecutor | None, rows: int, row_values: int, fn) -> None:
+    """``fn(r0, r1)`` over stripes of ``rows`` rows of ``row_values`` values each, in ``pool``'s threads."""
+    step = max(8, _STRIPE_VALUES // max(row_values, 1))
+    ranges = [(r, min(r + step, rows)) for r in range(0, rows, step)]
+    if pool is None or len(ranges) < 2:
+        for r0, r1 in ranges:
+            fn(r0, r1)
+    else:
+        for _ in pool.map(lambda r: fn(*r), ranges):  # numpy releases the GIL in its loops
+            pass
+
+
 # --------------------------------------------------------------------------- robust filters
 def _med5_into(a, b, c, d, e, t1, t2, t3) -> np.ndarray:
     """Element-wise median of 5 arrays with 10 min/max into preallocated buffers (returns t1).
@@ -164,36 +188,103 @@ def _med5_into(a, b, c, d, e, t1, t2, t3) -> np.ndarray:
     return np.maximum(t3, t2, out=t1)  # median(lo, hi, e)
 
 
-def _median_views(views: list[np.ndarray]) -> np.ndarray:
+def _median_views(views: list[np.ndarray], out: np.ndarray | None = None, scratch=None) -> np.ndarray:
+    """Element-wise median of an odd number of equally shaped arrays (into ``out`` if given;
+    ``scratch``: two arrays at least as large, for the temporaries of the 5-way median)."""
     if len(views) == 5:
-        bufs = [np.empty(views[0].shape, views[0].dtype) for _ in range(3)]
-        return _med5_into(*views, *bufs)
+        shape = views[0].shape
+        t1 = np.empty(shape, views[0].dtype) if out is None else out
+        t2, t3 = (np.empty_like(t1), np.empty_like(t1)) if scratch is None else (t[: shape[0]] for t in scratch)
+        return _med5_into(*views, t1, t2, t3)
     if len(views) == 3:
         a, b, c = views
-        return np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
-    return np.median(np.stack(views), axis=0).astype(views[0].dtype)
+        med = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
+    else:
+        med = np.median(np.stack(views), axis=0).astype(views[0].dtype)
+    if out is None:
+        return med
+    out[...] = med
+    return out
+
+
+def _pad_mode(shape: tuple[int, ...], p: int) -> str:
+    """The np.pad mode of ``_pad``: reflect, or (arrays too small for it) symmetric or edge."""
+    return "reflect" if min(shape) > p else "symmetric" if min(shape) >= p else "edge"
 
 
 def _pad(a: np.ndarray, p: int) -> np.ndarray:
     if p == 0:
         return a
-    mode = "reflect" if min(a.shape) > p else "symmetric" if min(a.shape) >= p else "edge"
-    return np.pad(a, p, mode=mode)
+    return np.pad(a, p, mode=_pad_mode(a.shape, p))
 
 
-def pseudo_median(a: np.ndarray, window: int = 5, spacing: int = 1) -> np.ndarray:
+def _pad_index(i: np.ndarray, n: int, mode: str) -> np.ndarray:
+    """Index into an axis of length n of what ``np.pad(mode)`` (pad <= n) puts at position i (-pad <= i < n + pad)."""
+    if mode == "reflect":
+        i = np.abs(i)
+        return (n - 1) - np.abs((n - 1) - i)
+    if mode == "symmetric":
+        i = np.where(i < 0, -1 - i, i)
+        return np.where(i >= n, 2 * n - 1 - i, i)
+    return np.clip(i, 0, n - 1)
+
+
+def _padded_rows(a: np.ndarray, r0: int, r1: int, p: int) -> np.ndarray:
+    """Rows r0 - p .. r1 + p of ``_pad(a, p)``, without padding (or copying) the rest of ``a``."""
+    h, w = a.shape
+    mode = _pad_mode(a.shape, p)
+    out = np.empty((r1 - r0 + 2 * p, w + 2 * p), a.dtype)
+    inner = slice(max(r0 - p, 0), min(r1 + p, h))  # rows of a itself: copied straight
+    out[inner.start - (r0 - p) : inner.stop - (r0 - p), p : p + w] = a[inner]
+    edge = np.r_[r0 - p : inner.start, inner.stop : r1 + p]
+    if len(edge):
+        out[edge - (r0 - p), p : p + w] = a[_pad_index(edge, h, mode)]
+    if p:
+        cols = _pad_index(np.r_[-p:0, w : w + p], w, mode) + p
+        out[:, :p] = out[:, cols[:p]]
+        out[:, p + w :] = out[:, cols[p:]]
+    return out
+
+
+def _pseudo_median_rows(a: np.ndarray, r0: int, r1: int, window: int, spacing: int,
+                        out: np.ndarray | None = None) -> np.ndarray:
+    """Rows r0:r1 of ``pseudo_median(a, window, spacing)`` (min/max only: the same values, stripe by stripe)."""
+    p = (window // 2) * spacing
+    w = a.shape[1]
+    ap = _padded_rows(a, r0, r1, p)
+    offs = [k * spacing for k in range(window)]
+    scratch = (np.empty((len(ap), w), a.dtype), np.empty((len(ap), w), a.dtype)) if window == 5 else None
+    rows = _median_views([ap[:, o : o + w] for o in offs], scratch=scratch)
+    del ap
+    return _median_views([rows[o : o + r1 - r0] for o in offs], out, scratch)  # the row pass's scratch, again
+
+
+def pseudo_median(a: np.ndarray, window: int = 5, spacing: int = 1, pool: ThreadPoolExecutor | None = None) -> np.ndarray:
     """Separable median (median of row medians) over a window x window grid of samples ``spacing`` apart.
 
     It breaks down only when most samples of most rows are outliers (a blob wider than half
     the window), so a single defect or its demosaic smear never moves it; and it costs a few
-    min/max passes over whole arrays instead of a sort per pixel.
+    min/max passes over whole arrays instead of a sort per pixel. Computed in row stripes
+    (``pool``: in threads), so that its temporaries are a few MB whatever the size of ``a``.
     """
+    out = np.empty(a.shape, a.dtype)
+    _each(pool, a.shape[0], a.shape[1], lambda r0, r1: _pseudo_median_rows(a, r0, r1, window, spacing, out[r0:r1]))
+    return out
+
+
+def _pseudo_median_points(values) -> np.ndarray:
+    """The pseudo-median of (m, window, window) samples: the same min/max as ``pseudo_median``, per point."""
+    k = values.shape[1]
+    return _median_views([_median_views([values[:, i, j] for j in range(k)]) for i in range(k)])
+
+
+def _grid_points(ys: np.ndarray, xs: np.ndarray, shape: tuple[int, int], window: int, spacing: int):
+    """Row and column indices, (m, window, 1) and (m, 1, window), of the samples ``pseudo_median`` takes around each point."""
     p = (window // 2) * spacing
-    h, w = a.shape
-    ap = _pad(a, p)
-    offs = [k * spacing for k in range(window)]
-    rows = _median_views([ap[:, o : o + w] for o in offs])
-    return _median_views([rows[o : o + h] for o in offs])
+    mode = _pad_mode(shape, p)
+    offs = np.arange(-p, p + 1, spacing)
+    return (_pad_index(ys[:, None, None] + offs[None, :, None], shape[0], mode),
+            _pad_index(xs[:, None, None] + offs[None, None, :], shape[1], mode))
 
 
 def _reflect(i: np.ndarray, n: int) -> np.ndarray:
@@ -214,10 +305,31 @@ def _gather(a: np.ndarray, ys: np.ndarray, xs: np.ndarray, offsets) -> np.ndarra
     return out
 
 
+def _gather_indices(ys: np.ndarray, xs: np.ndarray, shape: tuple[int, int], offsets):
+    """The (len(ys), len(offsets)) row and column indices that ``_gather`` reads."""
+    dy = np.array([o[0] for o in offsets], np.intp)
+    dx = np.array([o[1] for o in offsets], np.intp)
+    return _reflect(ys[:, None] + dy, shape[0]), _reflect(xs[:, None] + dx, shape[1])
+
+
 def _window(window: int, spacing: int) -> list[tuple[int, int]]:
     """Offsets of a window x window grid of same-colour samples, centre excluded."""
     r = window // 2
     return [(dy * spacing, dx * spacing) for dy in range(-r, r + 1) for dx in range(-r, r + 1) if dy or dx]
+
+
+def _median_last(x: np.ndarray, keepdims: bool = False) -> np.ndarray:
+    """``np.median(x, axis=-1)`` from a full sort: the same middle values, averaged by the same
+    ``np.mean``, NaN where a row holds one; many short rows sort ~5x faster than they partition."""
+    part = np.sort(x, axis=-1)
+    k = part.shape[-1]
+    middle = slice(k // 2, k // 2 + 1) if k % 2 else slice(k // 2 - 1, k // 2 + 1)
+    med = np.mean(part[..., middle], axis=-1, keepdims=keepdims)
+    last = part[..., -1:] if keepdims else part[..., -1]
+    nan = np.isnan(last)
+    if nan.any():
+        np.copyto(med, last, where=nan)
+    return med
 
 
 class _BlockScale:
@@ -226,34 +338,71 @@ class _BlockScale:
     Each block's MAD is taken around its own median from every other row and column (a
     quarter of the samples: plenty for a scale, and 4x cheaper). A floor, a fraction of the
     plane's median scale or an absolute value, keeps clipped or perfectly flat regions, where
-    the MAD is 0, from making every tiny difference infinitely significant.
+    the MAD is 0, from making every tiny difference infinitely significant. The blocks are
+    taken a few block rows at a time (``pool``: in threads), and the interpolated scale is
+    made for the rows (``rows``) or the points (``points``) that need it: never a full-size
+    temporary.
     """
 
-    def __init__(self, dev: np.ndarray, block: int, floor_frac: float = 0.0, floor_abs: float = 0.0):
-        h, w = dev.shape
+    def __init__(self, dev: np.ndarray, block: int, floor_frac: float = 0.0, floor_abs: float = 0.0,
+                 pool: ThreadPoolExecutor | None = None, shape: tuple[int, int] | None = None):
+        """``shape``: ``dev`` holds only the samples (``samples``) of a map of this shape."""
+        h, w = shape or dev.shape
         self.shape = (h, w)
         self.bh, self.bw = min(block, h), min(block, w)
         nby, nbx = max(1, h // self.bh), max(1, w // self.bw)
-        sy = 2 if self.bh % 2 == 0 else 1
-        sx = 2 if self.bw % 2 == 0 else 1
-        tiles = dev[: nby * self.bh : sy, : nbx * self.bw : sx]
-        tiles = tiles.reshape(nby, self.bh // sy, nbx, self.bw // sx).transpose(0, 2, 1, 3).reshape(nby, nbx, -1)
-        med = np.median(tiles, axis=-1, keepdims=True)
-        mad = np.float32(1.4826) * np.median(np.abs(tiles - med), axis=-1)
+        rows, cols = self.samples((h, w), block)
+        sy, sx = rows.step, cols.step
+        if shape is None:
+            dev = dev[rows, cols]
+        mad = np.empty((nby, nbx), np.result_type(dev.dtype, np.float32))
+
+        def blocks(b0: int, b1: int) -> None:
+            tiles = dev[b0 * self.bh // sy : b1 * self.bh // sy]
+            tiles = tiles.reshape(b1 - b0, self.bh // sy, nbx, self.bw // sx).transpose(0, 2, 1, 3).reshape(b1 - b0, nbx, -1)
+            med = _median_last(tiles, keepdims=True)
+            mad[b0:b1] = np.float32(1.4826) * _median_last(np.abs(tiles - med))
+
+        _each(pool, nby, self.bh * w, blocks)
         floor = max(floor_abs, floor_frac * float(np.median(mad)), 1e-12)
         self.grid = np.maximum(mad, np.float32(floor)).astype(np.float32)
+        # columns: x0 and x1 never decrease, so each grid column is repeated, not gathered (C order, ~4x faster)
+        x0, x1, fx = self._axis(np.arange(w), self.bw, self.grid.shape[1])
+        nb = self.grid.shape[1]
+        self._x = (np.bincount(x0, minlength=nb), np.bincount(x1, minlength=nb), 1 - fx, fx)
+
+    @staticmethod
+    def samples(shape: tuple[int, int], block: int) -> tuple[slice, slice]:
+        """Where the MADs are taken: every other row and column (of an even block) of the whole blocks."""
+        bh, bw = min(block, shape[0]), min(block, shape[1])
+        nby, nbx = max(1, shape[0] // bh), max(1, shape[1] // bw)
+        return slice(0, nby * bh, 2 if bh % 2 == 0 else 1), slice(0, nbx * bw, 2 if bw % 2 == 0 else 1)
 
     def _axis(self, pos: np.ndarray, b: int, nb: int):
         pos = np.clip((pos + 0.5) / b - 0.5, 0, nb - 1)
         i0 = np.floor(pos).astype(np.intp)
         return i0, np.minimum(i0 + 1, nb - 1), (pos - i0).astype(np.float32)
 
-    def full(self) -> np.ndarray:
-        h, w = self.shape
-        y0, y1, fy = self._axis(np.arange(h), self.bh, self.grid.shape[0])
-        x0, x1, fx = self._axis(np.arange(w), self.bw, self.grid.shape[1])
+    def rows(self, r0: int, r1: int) -> np.ndarray:
+        """The scale of rows r0:r1 (bilinear: along the rows of the grid first, then the columns)."""
+        y0, y1, fy = self._axis(np.arange(r0, r1), self.bh, self.grid.shape[0])
+        n0, n1, gx, fx = self._x
         rows = self.grid[y0] * (1 - fy)[:, None] + self.grid[y1] * fy[:, None]
-        return rows[:, x0] * (1 - fx) + rows[:, x1] * fx
+        out = np.repeat(rows, n0, axis=1)  # rows[:, x0]
+        out *= gx
+        right = np.repeat(rows, n1, axis=1)  # rows[:, x1]
+        right *= fx
+        out += right
+        return out
+
+    def points(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        """``rows`` at single pixels, by the same float32 arithmetic in the same order (the same values)."""
+        y0, y1, fy = self._axis(ys, self.bh, self.grid.shape[0])
+        x0, x1, fx = self._axis(xs, self.bw, self.grid.shape[1])
+        g = self.grid
+        left = g[y0, x0] * (1 - fy) + g[y1, x0] * fy
+        right = g[y0, x1] * (1 - fy) + g[y1, x1] * fy
+        return left * (1 - fx) + right * fx
 
     def at(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
         y0, y1, fy = self._axis(ys.astype(np.float64), self.bh, self.grid.shape[0])
@@ -273,36 +422,56 @@ def _near(shape: tuple[int, int], ys: np.ndarray, xs: np.ndarray, radius: int) -
 _CROSS = ((-1, 0), (1, 0), (0, -1), (0, 1))
 
 
-def _remove_rings(rho: np.ndarray, rmean: np.ndarray, se: np.ndarray, cfg) -> None:
+def _remove_rings(rho: np.ndarray, se: np.ndarray, sy: np.ndarray, sx: np.ndarray, cfg) -> tuple[np.ndarray, np.ndarray]:
     """Add back the -1/4 that a significant neighbour's offset leaked into each residual, in place.
 
-    Only pixels next to a significant one (|t| >= ring_t) can carry a ring, so only they are
-    visited. A neighbour counts when its residual mean has the opposite sign and
-    ring_dominance..16/ring_dominance times the magnitude (4x for an exact ring).
+    Only pixels next to a significant one (sy, sx: |t| >= ring_t) can carry a ring, so only
+    they are visited. A neighbour counts when its residual mean has the opposite sign and
+    ring_dominance..16/ring_dominance times the magnitude (4x for an exact ring). Returns the
+    visited pixels (flat indices, sorted) and what was added to each, so that the ring-free
+    residual can be rebuilt at any pixel without keeping the map (``_with_rings_removed``).
     """
-    h, w = rmean.shape
-    sy, sx = np.nonzero(np.abs(rmean) >= np.float32(cfg.ring_t) * se)
+    h, w = rho.shape
     if len(sy) == 0:
-        return
+        return np.empty(0, np.intp), np.empty(0, rho.dtype)
     qy = np.concatenate([sy + dy for dy, _ in _CROSS])
     qx = np.concatenate([sx + dx for _, dx in _CROSS])
     inside = (qy >= 0) & (qy < h) & (qx >= 0) & (qx < w)
     key = np.unique(qy[inside] * w + qx[inside])
     qy, qx = np.divmod(key, w)
-    r = rmean[qy, qx]
+    r = rho[qy, qx]  # still the residual mean: rho changes only at the end
     ar = np.abs(r)
-    nb_r = _gather(rmean, qy, qx, _CROSS)
+    nb_r = _gather(rho, qy, qx, _CROSS)
     nb_t = np.abs(nb_r) / _gather(se, qy, qx, _CROSS)
     anb = np.abs(nb_r)
     ring = ((nb_r * r[:, None] < 0) & (anb >= cfg.ring_dominance * ar[:, None])
             & (anb <= (16 / cfg.ring_dominance) * ar[:, None]) & (nb_t >= cfg.ring_t))
-    rho[qy, qx] += (np.where(ring, nb_r, 0).sum(axis=1) * 0.25).astype(rho.dtype)
+    add = (np.where(ring, nb_r, 0).sum(axis=1) * 0.25).astype(rho.dtype)
+    rho[qy, qx] += add
+    return key, add
 
 
-def _neighbours(a: np.ndarray) -> list[np.ndarray]:
-    """The 4 nearest neighbours (up, down, left, right), reflected at the edges like the residual stream."""
-    p = _pad(a, 1)
-    return [p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]]
+def _with_rings_removed(rmean: np.ndarray, ys: np.ndarray, xs: np.ndarray, width: int, rings) -> np.ndarray:
+    """The ring-free residual mean at (ys, xs), from the residual mean there and ``_remove_rings``' additions."""
+    key, add = rings
+    rho = rmean.copy()
+    if len(key):
+        flat = ys * width + xs
+        i = np.minimum(np.searchsorted(key, flat), len(key) - 1)
+        hit = key[i] == flat
+        rho[hit] += add[i[hit]]
+    return rho
+
+
+def _neighbour_leak(a: np.ndarray, r0: int, r1: int) -> np.ndarray:
+    """Rows r0:r1 of (up + down + left + right) / 16 of the 4 nearest neighbours, reflected at the
+    edges like the residual stream: what the 4-neighbour mean leaks of each neighbour's variance."""
+    p = _padded_rows(a, r0, r1, 1)
+    leak = p[:-2, 1:-1] + p[2:, 1:-1]
+    leak += p[1:-1, :-2]
+    leak += p[1:-1, 2:]
+    leak *= np.float32(1 / 16)
+    return leak
 
 
 # --------------------------------------------------------------------------- planes
@@ -403,18 +572,15 @@ def detect(
     # variance is the sensor's white, near-Gaussian noise; demosaicing and JPEG smear and quantise it
     raw_darks = stack_kind == "darks" and len(shape) == 2
     score_maps = {k: np.zeros(shape, np.float32) for k in KIND_CODES}
-    tails: dict[str, list] = {k: [] for k in KIND_CODES}
-    workers = cfg.threads or min(os.cpu_count() or 1, 4)
-    workers = max(1, min(workers, len(planes), 1 if np.prod(shape[:2]) > cfg.thread_max_pixels else workers))
-    args = (cfg, spacing, score_maps, tails, len(planes), is_cfa, raw_darks)
-    if workers > 1:  # numpy releases the GIL in its loops: planes overlap on the cores
-        with ThreadPoolExecutor(workers) as pool:
-            parts = list(pool.map(lambda pl: _score_plane(stats, pl, *args), planes))
-    else:
-        parts = [_score_plane(stats, pl, *args) for pl in planes]
-    cand = {k: np.concatenate([c[k] for c in parts]) for k in parts[0]}
-    if not is_cfa and len(planes) == 3:
-        cand["luma_amp"] = _blob_amplitude(stats, cfg, cand["y"], cand["x"])
+    # one plane at a time, its row stripes in threads: the working set is that of one plane
+    # (one float32 plane besides the score maps), not one per thread, and every core works on it
+    workers = max(1, cfg.threads or min(os.cpu_count() or 1, 4))
+    with ThreadPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:
+        parts = [_score_plane(stats, pl, cfg, spacing, score_maps, is_cfa, raw_darks, pool) for pl in planes]
+        cand = {k: np.concatenate([c[k] for c in parts]) for k in parts[0]}
+        del parts
+        if not is_cfa and len(planes) == 3:
+            cand["luma_amp"] = _blob_amplitude(stats, cfg, cand["y"], cand["x"], pool)
 
     # 1. peaks: classify at the configured thresholds and keep one candidate per blob
     configured = {"hot": cfg.hot_threshold, "dead": cfg.dead_threshold, "stuck": cfg.stuck_threshold,
@@ -434,6 +600,7 @@ def detect(
     # (dark_min_sigmas, see _classify) replaces the hot map's tail guard.
     thresholds = dict(configured)
     if cfg.tail_false_alarms > 0:
+        tails = _tail_samples(score_maps, planes, cfg.tail_samples)
         strong = np.abs(cand["z_level"]) >= cfg.tail_exclude_strength  # rings are a level phenomenon
         near = _near(shape[:2], cand["y"][strong], cand["x"][strong],
                      2 if is_cfa else max(cfg.ring_radius, cfg.nms_radius))
@@ -470,30 +637,66 @@ def tail_threshold(sample: np.ndarray, size: int, false_alarms: float, p1: float
     return float(q2 + slope * math.log(max(size * p2 / false_alarms, 1.0)))
 
 
-def _blob_amplitude(stats, cfg: DetectConfig, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+def _blob_amplitude(stats, cfg: DetectConfig, ys: np.ndarray, xs: np.ndarray,
+                    pool: ThreadPoolExecutor | None = None) -> np.ndarray:
     """|luma of the mean image minus its local median| over its local MAD, at the given pixels.
 
     In a demosaiced JPEG one sensel becomes a blob a few pixels wide, sharp in luma (kept at
     full resolution) and blurred in chroma. Against a median taken around the blob, its
     centre stands out most, while the residual's rings and the chroma smear, which carry the
     largest z at some distance, lie inside the blob and stand out less. Used only to rank
-    the candidates of one blob.
+    the candidates of one blob. The deviation from the median is made a stripe at a time:
+    only its values at the candidates and the samples of the local scale are kept.
     """
     mean = stats.mean[0]
-    y = (np.float32(0.299) * mean[..., 0] + np.float32(0.587) * mean[..., 1]
-         + np.float32(0.114) * mean[..., 2]).astype(np.float32)
-    y -= pseudo_median(y, cfg.window, cfg.rgb_spacing)
-    return np.abs(y[ys, xs]) / _BlockScale(y, cfg.scale_block, cfg.scale_floor).at(ys, xs)
+    h, w = mean.shape[:2]
+    luma = np.empty((h, w), np.float32)
+    rows, cols = _BlockScale.samples((h, w), cfg.scale_block)
+    samples = np.empty((len(range(h)[rows]), len(range(w)[cols])), np.float32)
+    at = np.empty(len(ys), np.float32)
+
+    def rows_luma(r0: int, r1: int) -> None:  # 0.299 R + 0.587 G + 0.114 B, in float64, left to right
+        m = mean[r0:r1]
+        y = np.float32(0.299) * m[..., 0]
+        t = np.float32(0.587) * m[..., 1]
+        y += t
+        y += np.multiply(np.float32(0.114), m[..., 2], out=t)
+        luma[r0:r1] = y
+
+    def rows_dev(r0: int, r1: int) -> None:
+        d = _pseudo_median_rows(luma, r0, r1, cfg.window, cfg.rgb_spacing)
+        np.subtract(luma[r0:r1], d, out=d)
+        first = -(-r0 // rows.step) * rows.step  # the first sampled row in the stripe
+        if first < min(r1, rows.stop):
+            samples[first // rows.step : -(-min(r1, rows.stop) // rows.step)] = d[first - r0 : rows.stop - r0 : rows.step, cols]
+        here = (ys >= r0) & (ys < r1)
+        at[here] = d[ys[here] - r0, xs[here]]
+
+    _each(pool, h, w, rows_luma)
+    _each(pool, h, w, rows_dev)
+    luma = None  # free before the scale's blocks
+    return np.abs(at) / _BlockScale(samples, cfg.scale_block, cfg.scale_floor, pool=pool, shape=(h, w)).at(ys, xs)
 
 
-def _score_plane(stats, pl: _Plane, cfg: DetectConfig, spacing: int, score_maps, tails, n_planes: int,
-                 is_mosaic: bool, raw_darks: bool = False) -> dict:
+def _score_plane(stats, pl: _Plane, cfg: DetectConfig, spacing: int, score_maps, is_mosaic: bool,
+                 raw_darks: bool = False, pool: ThreadPoolExecutor | None = None) -> dict:
     """Score maps of one same-colour plane, and the attributes of its candidate pixels.
 
     Candidates are pixels past the configured thresholds (the final ones can only be
     higher), so that classification can wait until the tail thresholds of the whole image
     are known. Everything only a candidate needs (neighbour quantiles, reference mean) is
     computed at the candidates alone.
+
+    Memory: a plane of a large sensor is tens of MB even in float32, so each map is made in
+    its own place in ``score_maps`` (the ring-free residual and the t statistic in "hot", the
+    residual variance in "noisy"), and scaled and clipped there, in row stripes (``pool``: in
+    threads). One more float32 plane at a time is all the rest needs: the residual's standard
+    error, then the log value variance, then the log residual variance (the local medians
+    read them around each pixel); raw darks also keep the residual variance. What the
+    candidates need of a map that is gone is rebuilt at the candidates with the same float32
+    arithmetic, so it is the same number: the level z from its hot and dead parts, the
+    ring-free residual from the additions of ``_remove_rings``, the log value variance and the
+    local medians (min/max) from the samples around each one, the local scales from their grids.
 
     ``raw_darks``: one value per sensel and no scene, so a healthy sensel's sample variance is
     its noise variance times chi-square(n-1)/(n-1), and the variance maps use that:
@@ -512,10 +715,28 @@ def _score_plane(stats, pl: _Plane, cfg: DetectConfig, spacing: int, score_maps,
     f32 = np.float32
     n = f32(stats.n)
     q = f32(QUANT_VAR)
-    rmean = stats.mean[1][pl.sel].astype(f32)
-    rvar = stats.m2[1][pl.sel].astype(f32)
-    rvar /= n
-    np.maximum(rvar, 0, out=rvar)
+    value_m2, res_mean, res_m2 = stats.m2[0][pl.sel], stats.mean[1][pl.sel], stats.m2[1][pl.sel]
+    h, w = value_m2.shape
+    hot, dead, stuck, noisy = (score_maps[k][pl.sel] for k in ("hot", "dead", "stuck", "noisy"))
+    cand = []  # flat indices of the pixels past a configured threshold, per stripe and map
+
+    def candidates(r0: int, past: np.ndarray) -> None:
+        cand.append(np.flatnonzero(past) + r0 * w)
+
+    def each(fn) -> None:
+        _each(pool, h, w, fn)
+
+    def residual_var(r0: int, r1: int, out: np.ndarray) -> np.ndarray:
+        out[...] = res_m2[r0:r1]
+        out /= n
+        return np.maximum(out, 0, out=out)
+
+    def log_value_var(values: np.ndarray) -> np.ndarray:
+        v = values.astype(f32)
+        v /= n
+        np.maximum(v, 0, out=v)
+        v += q
+        return np.log(v, out=v)
 
     # level: t statistic of the residual mean (its own standard error keeps single-frame events,
     # like a specular highlight, from counting), with the ring removed: a defect puts -1/4 of its
@@ -524,103 +745,160 @@ def _score_plane(stats, pl: _Plane, cfg: DetectConfig, spacing: int, score_maps,
     # for an exact ring), that quarter is added back. In raw darks every sensel has the same read
     # noise: the variance of its neighbours is a floor, so that one that came out low by chance
     # (the own variance over n frames scatters by sqrt(2/(n-1)): +-23 % in 40) cannot inflate t.
-    se = rvar + q * f32(1.25)
+    se = np.empty((h, w), f32)
+    se_q = q * f32(1.25)
     if raw_darks:
-        np.maximum(se, pseudo_median(rvar, cfg.window, spacing) + q * f32(1.25), out=se)
-    se /= n
-    np.sqrt(se, out=se)
-    rho = rmean.copy()
-    _remove_rings(rho, rmean, se, cfg)
-    z_level = np.divide(rho, se, out=se)  # t
-    z_level /= _BlockScale(z_level, cfg.scale_block, 0.0, cfg.level_scale_floor).full()
+        rvar = np.empty((h, w), f32)
+        each(lambda r0, r1: residual_var(r0, r1, rvar[r0:r1]))
+
+        def rows_se(r0: int, r1: int) -> None:
+            s = np.add(rvar[r0:r1], se_q, out=se[r0:r1])
+            floor = _pseudo_median_rows(rvar, r0, r1, cfg.window, spacing)
+            floor += se_q
+            np.maximum(s, floor, out=s)
+            s /= n
+            np.sqrt(s, out=s)
+    else:
+        def rows_se(r0: int, r1: int) -> None:
+            s = residual_var(r0, r1, se[r0:r1])
+            s += se_q
+            s /= n
+            np.sqrt(s, out=s)
+    each(rows_se)
+    rvar = None
+    rho = hot  # the ring-free residual mean, then t, then the level z
+    significant = []
+
+    def rows_rho(r0: int, r1: int) -> None:
+        r = rho[r0:r1]
+        r[...] = res_mean[r0:r1]
+        sy, sx = np.nonzero(np.abs(r) >= np.float32(cfg.ring_t) * se[r0:r1])
+        significant.append((r0, sy + r0, sx))
+
+    each(rows_rho)
+    significant.sort(key=lambda s: s[0])
+    rings = _remove_rings(rho, se, np.concatenate([s[1] for s in significant]),
+                          np.concatenate([s[2] for s in significant]), cfg)
+    amp_scale = _BlockScale(rho, cfg.scale_block, cfg.scale_floor, pool=pool)
+    each(lambda r0, r1: np.divide(rho[r0:r1], se[r0:r1], out=rho[r0:r1]))  # t
+    se = None
+    level_scale = _BlockScale(hot, cfg.scale_block, 0.0, cfg.level_scale_floor, pool)
+
+    def rows_level(r0: int, r1: int) -> None:
+        z = hot[r0:r1]
+        z /= level_scale.rows(r0, r1)
+        d = np.negative(z, out=dead[r0:r1])
+        np.maximum(d, 0, out=d)
+        candidates(r0, (z >= cfg.hot_threshold) | (z <= -cfg.dead_threshold))
+        np.maximum(z, 0, out=z)
+
+    each(rows_level)
 
     # stuck: log value variance relative to the neighbours' (robust location and scale)
     chi_spread = math.sqrt(2.0 / max(stats.n - 1, 1))  # of the log of a sample variance
     var_floor = (1.0 if raw_darks else cfg.var_scale_floor) * chi_spread
-    lvar = stats.m2[0][pl.sel].astype(f32)
-    lvar /= n
-    np.maximum(lvar, 0, out=lvar)
-    lvar += q
-    np.log(lvar, out=lvar)
-    ref_lvar = pseudo_median(lvar, cfg.window, spacing)
-    z_var = lvar - ref_lvar
-    z_var /= _BlockScale(z_var, cfg.scale_block, 0.0, var_floor).full()
+    lvar = np.empty((h, w), f32)
+
+    def rows_lvar(r0: int, r1: int) -> None:
+        lvar[r0:r1] = log_value_var(value_m2[r0:r1])
+
+    each(rows_lvar)
+
+    def rows_var(r0: int, r1: int) -> None:  # z before its scale
+        np.subtract(lvar[r0:r1], _pseudo_median_rows(lvar, r0, r1, cfg.window, spacing), out=stuck[r0:r1])
+
+    each(rows_var)
+    lvar = None  # freed: rebuilt at the candidates
+    var_scale = _BlockScale(stuck, cfg.scale_block, 0.0, var_floor, pool)
+
+    def rows_stuck(r0: int, r1: int) -> None:
+        z = stuck[r0:r1]
+        z /= var_scale.rows(r0, r1)
+        candidates(r0, z <= -cfg.stuck_threshold)
+        np.negative(z, out=z)
+        np.maximum(z, 0, out=z)
+
+    each(rows_stuck)
 
     # noisy: the same on the residual variance, after removing the 1/16 of each neighbour's
     # variance that the 4-neighbour mean leaks into it (so a flickering pixel's neighbours stay
     # quiet). Neighbourhoods far quieter than the plane's typical one are clipped or flat: a pixel
     # there varies because it sits at the edge of the clipping, not because it flickers.
+    rvar = np.empty((h, w), f32) if raw_darks else noisy  # raw darks read it again for the noise z
+    each(lambda r0, r1: residual_var(r0, r1, rvar[r0:r1]))
     quiet = math.log(cfg.noisy_min_neighbour_var * float(np.median(rvar[::4, ::4])) + QUANT_VAR)
-    up, down, left, right = _neighbours(rvar)
-    leak = up + down
-    leak += left
-    leak += right
-    leak *= f32(1 / 16)
-    inflow = leak.copy() if raw_darks else None
-    np.subtract(rvar, leak, out=leak)
-    if not raw_darks:
-        del rvar
-    del up, down, left, right
-    np.maximum(leak, 0, out=leak)
-    leak += q
-    lrv = np.log(leak, out=leak)
-    ref_lrv = pseudo_median(lrv, cfg.window, spacing)
-    if raw_darks:  # Wilson-Hilferty: (s^2 / sigma^2)^(1/3) is ~N(1 - 2/(9k), 2/(9k)) for k degrees of freedom
-        inflow += np.exp(ref_lrv)  # the healthy residual variance here, quantisation included
-        z_noise = np.divide(rvar + q, inflow, out=inflow)
-        del rvar
-        np.cbrt(z_noise, out=z_noise)
-        z_noise -= f32(1)
-        wh_floor = chi_spread / 3  # Wilson-Hilferty's spread: sqrt(2 / (9 (n-1)))
-        z_noise /= _BlockScale(z_noise, cfg.scale_block, 0.0, wh_floor).full()
-    else:
-        z_noise = lrv - ref_lrv
-        z_noise /= _BlockScale(z_noise, cfg.scale_block, 0.0, var_floor).full()
+    lrv = np.empty((h, w), f32)
 
-    score_maps["hot"][pl.sel] = np.maximum(z_level, 0)
-    score_maps["dead"][pl.sel] = np.maximum(-z_level, 0)
-    score_maps["stuck"][pl.sel] = np.maximum(-z_var, 0)
-    score_maps["noisy"][pl.sel] = np.maximum(z_noise, 0)
+    def rows_lrv(r0: int, r1: int) -> None:
+        leak = _neighbour_leak(rvar, r0, r1)
+        np.subtract(rvar[r0:r1], leak, out=leak)
+        np.maximum(leak, 0, out=leak)
+        leak += q
+        np.log(leak, out=lrv[r0:r1])
 
-    cand = ((z_level >= cfg.hot_threshold) | (z_level <= -cfg.dead_threshold)
-            | (z_var <= -cfg.stuck_threshold) | (z_noise >= cfg.noisy_threshold))
-    ys, xs = np.nonzero(cand)
-    del cand
+    each(rows_lrv)
+
+    def rows_noise(r0: int, r1: int) -> None:  # z before its scale
+        ref = _pseudo_median_rows(lrv, r0, r1, cfg.window, spacing)
+        if raw_darks:  # Wilson-Hilferty: (s^2 / sigma^2)^(1/3) is ~N(1 - 2/(9k), 2/(9k)) for k degrees of freedom
+            inflow = _neighbour_leak(rvar, r0, r1)
+            inflow += np.exp(ref)  # the healthy residual variance here, quantisation included
+            z = np.divide(rvar[r0:r1] + q, inflow, out=inflow)
+            np.cbrt(z, out=z)
+            z -= f32(1)
+            noisy[r0:r1] = z
+        else:
+            np.subtract(lrv[r0:r1], ref, out=noisy[r0:r1])
+
+    each(rows_noise)
+    rvar = None
+    wh_floor = chi_spread / 3  # Wilson-Hilferty's spread: sqrt(2 / (9 (n-1)))
+    noise_scale = _BlockScale(noisy, cfg.scale_block, 0.0, wh_floor if raw_darks else var_floor, pool)
+
+    def rows_noisy(r0: int, r1: int) -> None:
+        z = noisy[r0:r1]
+        z /= noise_scale.rows(r0, r1)
+        candidates(r0, z >= cfg.noisy_threshold)
+
+    each(rows_noisy)
+    ys, xs = np.divmod(np.unique(np.concatenate(cand)), w)  # row by row, as np.nonzero would give them
+    cand = None
+    g = (ys, xs)
+    z_noise_c = noisy[g]
+    each(lambda r0, r1: np.maximum(noisy[r0:r1], 0, out=noisy[r0:r1]))
+
+    # the candidates' values of the dropped maps, rebuilt (see above): the same numbers
+    vy, vx = _grid_points(ys, xs, (h, w), cfg.window, spacing)
+    ref_lvar = _pseudo_median_points(log_value_var(value_m2[vy, vx]))
+    lvar_c = log_value_var(value_m2[g])
+    z_var_c = (lvar_c - ref_lvar) / var_scale.points(ys, xs)
+    ref_lrv = _pseudo_median_points(lrv[_grid_points(ys, xs, (h, w), cfg.window, spacing)])
+    z_level_c = hot[g] - dead[g]  # one of them is 0: the signed z exactly
 
     # the variance kinds also need the pixel clearly outside the range of (nearly) all of its
     # neighbours, not just far from their median; flicker also needs quiet nearest neighbours
     offsets = _window(cfg.window, spacing)
     k_lo = max(0, len(offsets) // 10)  # about the 10th percentile of the neighbourhood, and the 90th
-
-    def gates(gy, gx):
-        low = np.partition(_gather(lvar, gy, gx, offsets), k_lo, axis=1)[:, k_lo]
-        below = lvar[gy, gx] - low <= math.log(cfg.stuck_var_ratio)
-        nb = _gather(lrv, gy, gx, offsets)
-        high = np.partition(nb, len(offsets) - 1 - k_lo, axis=1)[:, len(offsets) - 1 - k_lo]
-        above = (lrv[gy, gx] - high >= math.log(cfg.noisy_var_ratio)) & (ref_lrv[gy, gx] >= quiet)
-        if not raw_darks:  # scene events light up a neighbourhood; no scene in a dark
-            ring8 = _gather(lrv, gy, gx, _window(3, spacing)).max(axis=1)
-            above &= ring8 - ref_lrv[gy, gx] <= math.log(cfg.noisy_isolation)
-        return below, above
-
-    below_all, above_all = gates(ys, xs)
+    low = np.partition(log_value_var(value_m2[_gather_indices(ys, xs, (h, w), offsets)]), k_lo, axis=1)[:, k_lo]
+    below_all = lvar_c - low <= math.log(cfg.stuck_var_ratio)
+    nb = _gather(lrv, ys, xs, offsets)
+    high = np.partition(nb, len(offsets) - 1 - k_lo, axis=1)[:, len(offsets) - 1 - k_lo]
+    above_all = (lrv[g] - high >= math.log(cfg.noisy_var_ratio)) & (ref_lrv >= quiet)
+    if not raw_darks:  # scene events light up a neighbourhood; no scene in a dark
+        ring8 = _gather(lrv, ys, xs, _window(3, spacing)).max(axis=1)
+        above_all &= ring8 - ref_lrv <= math.log(cfg.noisy_isolation)
     if not is_mosaic and cfg.noisy_edge_margin:  # demosaic and JPEG edge padding disturb the outer block
         e = cfg.noisy_edge_margin
-        h, w = z_level.shape
         above_all &= (ys >= e) & (ys < h - e) & (xs >= e) & (xs < w - e)
-    # an even sample of each score map, for its tail (with image coordinates)
-    step = max(1, z_level.size * n_planes // cfg.tail_samples)
-    ty, tx = np.divmod(np.arange(0, z_level.size, step), z_level.shape[1])
-    for kind in KIND_CODES:
-        tails[kind].append((score_maps[kind][pl.sel][ty, tx], pl.y0 + pl.step * ty, pl.x0 + pl.step * tx, z_level.size))
 
-    g = (ys, xs)
     mu = stats.mean[0][pl.sel]
     mu_c = mu[g].astype(f32)
     ref_mu = np.median(_gather(mu, ys, xs, offsets), axis=1).astype(f32)
     black = cfg.black_level if cfg.black_level is not None else float(mu.min())
     m = len(ys)
-    rho_c = rho[g]
+    rmean_c = res_mean[g].astype(f32)
+    rho_c = _with_rings_removed(rmean_c, ys, xs, w, rings)
+    lrv_c = lrv[g]
     return {
         "y": (pl.y0 + pl.step * ys).astype(np.int64),
         "x": (pl.x0 + pl.step * xs).astype(np.int64),
@@ -628,21 +906,35 @@ def _score_plane(stats, pl: _Plane, cfg: DetectConfig, spacing: int, score_maps,
         "color": np.full(m, pl.color, dtype=object),
         "plane": np.full(m, pl.y0 * 2 + pl.x0 + 4 * pl.channel, np.int64),
         "mean": mu_c,
-        "std": np.sqrt(np.maximum(stats.m2[0][pl.sel][g], 0) / stats.n).astype(f32),
+        "std": np.sqrt(np.maximum(value_m2[g], 0) / stats.n).astype(f32),
         "ref_mean": ref_mu,
-        "ref_std": np.sqrt(np.maximum(np.exp(ref_lvar[g]) - q, 0)),
+        "ref_std": np.sqrt(np.maximum(np.exp(ref_lvar) - q, 0)),
         "black": np.full(m, black, np.float32),
-        "rmean": rmean[g],
+        "rmean": rmean_c,
         "rho": rho_c,
-        "z_level": z_level[g],
-        "z_amp": np.abs(rho_c) / _BlockScale(rho, cfg.scale_block, cfg.scale_floor).at(ys, xs),
-        "z_var": z_var[g],
-        "z_noise": z_noise[g],
+        "z_level": z_level_c,
+        "z_amp": np.abs(rho_c) / amp_scale.at(ys, xs),
+        "z_var": z_var_c,
+        "z_noise": z_noise_c,
         "below_all": below_all,
         "above_all": above_all,
-        "rstd": np.sqrt(np.maximum(np.exp(lrv[g]) - q, 0)),
-        "ref_rstd": np.sqrt(np.maximum(np.exp(ref_lrv[g]) - q, 0)),
+        "rstd": np.sqrt(np.maximum(np.exp(lrv_c) - q, 0)),
+        "ref_rstd": np.sqrt(np.maximum(np.exp(ref_lrv) - q, 0)),
     }
+
+
+def _tail_samples(score_maps: dict[str, np.ndarray], planes: list[_Plane], tail_samples: int) -> dict[str, list]:
+    """An even sample of each score map, plane by plane, for its tail: (values, rows, columns, plane size)."""
+    tails: dict[str, list] = {k: [] for k in score_maps}
+    for pl in planes:
+        h, w = score_maps["hot"][pl.sel].shape
+        step = max(1, h * w * len(planes) // tail_samples)
+        at = np.arange(0, h * w, step, dtype=np.int32 if h * w < 2**31 else np.int64)
+        ty, tx = np.divmod(at, at.dtype.type(w))
+        iy, ix = pl.y0 + pl.step * ty, pl.x0 + pl.step * tx  # image coordinates, shared by the kinds
+        for kind, m in score_maps.items():
+            tails[kind].append((m[pl.sel][ty, tx], iy, ix, h * w))
+    return tails
 
 
 def _classify(c: dict, thr: dict[str, float], cfg: DetectConfig, darks: bool = False, raw_darks: bool = False) -> None:

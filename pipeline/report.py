@@ -19,6 +19,7 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ __all__ = ["write_report", "block_reduce"]
 KIND_COLOURS = {"hot": "#e6194b", "stuck": "#f58231", "dead": "#00b7eb", "noisy": "#f032e6"}
 _HIST_BINS = 200
 _SAMPLE = 1_000_000  # values used to choose a histogram's range (the counts use all values)
+_CHUNK = 1 << 20  # values counted at a time for a histogram
+_BAND_VALUES = 1 << 19  # input values block-reduced at a time
 
 
 # --------------------------------------------------------------------------- numpy side
@@ -82,7 +85,11 @@ def block_reduce(arr: np.ndarray, factor: int, how: str) -> np.ndarray:
     arr = np.asarray(arr)
     if factor == 1:
         return arr.astype(np.float64)
-    out = _reduce_axis(_reduce_axis(arr, factor, 0, how), factor, 1, how).astype(np.float64, copy=False)
+    # a band of block rows at a time: the row reduction's float64 temporary stays a few MB
+    # (each block is reduced by the same numpy loop either way: the same numbers)
+    step = factor * max(1, _BAND_VALUES // max(1, factor * arr[:1].size))
+    out = np.concatenate([_reduce_axis(_reduce_axis(arr[r : r + step], factor, 0, how), factor, 1, how)
+                          for r in range(0, arr.shape[0], step)]).astype(np.float64, copy=False)
     if how == "mean":
         h, w = arr.shape[:2]
         nr = np.minimum(factor, h - np.arange(0, h, factor)).astype(np.float64)
@@ -92,14 +99,22 @@ def block_reduce(arr: np.ndarray, factor: int, how: str) -> np.ndarray:
     return out
 
 
-def _map_for_display(arr: np.ndarray, factor: int, how: str) -> np.ndarray:
-    """Block-reduced 2-D map: RGB becomes max over channels ('max') or their mean ('mean')."""
+def _map_for_display(arr: np.ndarray, factor: int, how: str, divisor: float | None = None) -> np.ndarray:
+    """Block-reduced 2-D map: RGB becomes max over channels ('max') or their mean ('mean').
+
+    ``divisor`` (with 'max' only): the map of ``arr / divisor``, divided after the reduction
+    (float64 division by a positive number is monotonic: the same maxima, bit for bit).
+    """
     arr = np.asarray(arr)
     if arr.ndim not in (2, 3):
         raise ValueError(f"expected an (H, W) or (H, W, C) map, got shape {arr.shape}")
     small = block_reduce(arr, factor, how)
     if small.ndim == 3:
         small = np.fmax.reduce(small, axis=2) if how == "max" else small.mean(axis=2)
+    if divisor is not None:
+        if how != "max" or not divisor > 0:
+            raise ValueError(f"a divisor needs 'max' and a positive value, got {how!r} and {divisor!r}")
+        small = small / divisor  # float64, as M2/n is
     return np.ascontiguousarray(small, dtype=np.float32)
 
 
@@ -109,12 +124,29 @@ def _finite_sample(flat: np.ndarray) -> np.ndarray:
     return s[np.isfinite(s)]
 
 
-def _histogram(values: np.ndarray, marks: Sequence[float]) -> dict[str, Any] | None:
+def _histogram_chunk(chunk: np.ndarray, lo: float, hi: float):
+    """One chunk's share of ``_histogram``: bin counts, outliers below and above (count, extreme), finite values.
+
+    The bins are ``np.histogram``'s own, and it bins each value on its own: the chunks' counts
+    add up to those of the whole array.
+    """
+    counts, _ = np.histogram(chunk, bins=_HIST_BINS, range=(lo, hi))
+    low = chunk[chunk < lo]
+    low = low[np.isfinite(low)]  # the outliers only: small, whatever the sensor size
+    high = chunk[chunk > hi]
+    high = high[np.isfinite(high)]
+    return (counts, (low.size, float(low.min()) if low.size else math.inf),
+            (high.size, float(high.max()) if high.size else -math.inf), int(np.count_nonzero(np.isfinite(chunk))))
+
+
+def _histogram(values: np.ndarray, marks: Sequence[float], pool=None) -> dict[str, Any] | None:
     """Counts over a range that holds the bulk and the thresholds; outliers go to the edges.
 
     The range is the 0.01-99.99 % quantiles of a sample, widened to include every mark
     (with a margin); values beyond it are added to the first/last bin so that nothing is
-    hidden, and the note says how many there are and how far they reach.
+    hidden, and the note says how many there are and how far they reach. The values are
+    counted in chunks (``pool``: in threads), so that the temporaries stay a few MB, with
+    exactly the counts of one ``np.histogram`` over them all.
     """
     flat = np.asarray(values).reshape(-1)
     sample = _finite_sample(flat)
@@ -126,20 +158,22 @@ def _histogram(values: np.ndarray, marks: Sequence[float]) -> dict[str, Any] | N
             lo, hi = min(lo, m), max(hi, m)
     span = hi - lo
     lo, hi = (lo - 0.05 * span, hi + 0.05 * span) if span > 0 else (lo - 0.5, hi + 0.5)
-    counts, edges = np.histogram(flat, bins=_HIST_BINS, range=(lo, hi))
-    low = flat[flat < lo]
-    low = low[np.isfinite(low)]  # the outliers only: small, whatever the sensor size
-    high = flat[flat > hi]
-    high = high[np.isfinite(high)]
-    counts[0] += low.size
-    counts[-1] += high.size
+    chunks = [flat[i : i + _CHUNK] for i in range(0, flat.size, _CHUNK)]
+    shares = (pool.map if pool is not None and len(chunks) > 1 else map)(lambda c: _histogram_chunk(c, lo, hi), chunks)
+    counts, edges = np.histogram(flat[:0], bins=_HIST_BINS, range=(lo, hi))  # the edges, and zero counts
+    n_low, low_min, n_high, high_max, n = 0, math.inf, 0, -math.inf, 0
+    for c, (nl, mn), (nh, mx), nf in shares:
+        counts += c
+        n_low, low_min, n_high, high_max, n = n_low + nl, min(low_min, mn), n_high + nh, max(high_max, mx), n + nf
+    counts[0] += n_low
+    counts[-1] += n_high
     parts = []
-    if low.size:
-        parts.append(f"{low.size:,} below {lo:.3g} (min {float(low.min()):.3g}) in the first bin")
-    if high.size:
-        parts.append(f"{high.size:,} above {hi:.3g} (max {float(high.max()):.3g}) in the last bin")
+    if n_low:
+        parts.append(f"{n_low:,} below {lo:.3g} (min {low_min:.3g}) in the first bin")
+    if n_high:
+        parts.append(f"{n_high:,} above {hi:.3g} (max {high_max:.3g}) in the last bin")
     note = "; ".join(parts)
-    return {"counts": counts, "edges": edges, "note": note, "n": int(np.count_nonzero(np.isfinite(flat)))}
+    return {"counts": counts, "edges": edges, "note": note, "n": n}
 
 
 def _related_thresholds(name: str, thresholds: Mapping[str, float]) -> dict[str, float]:
@@ -334,7 +368,9 @@ def write_report(
     path: str | os.PathLike,
     *,
     value_mean: np.ndarray,
-    value_var: np.ndarray,
+    value_var: np.ndarray | None = None,
+    value_m2: np.ndarray | None = None,
+    n_frames: int | None = None,
     defects: Sequence[Defect],
     files: Sequence[tuple[Any, Any, Any]],
     detection: Any = None,
@@ -353,6 +389,10 @@ def write_report(
         Output ``.html`` (written atomically).
     value_mean, value_var : ndarray, (H, W) or (H, W, C)
         Per-pixel mean and variance of the stack (float64).
+    value_m2, n_frames : ndarray like value_mean, int
+        Instead of ``value_var``: the sums of squared deviations M2 and the frame count, as the
+        stats hold them. The map shows block maxima, and M2/n is monotonic in M2, so dividing
+        the maxima gives the same map without a full-size float64 copy of M2/n.
     defects : sequence of Defect
         Marked on the maps (the ``max_markers`` strongest) and listed (``max_table_rows``).
     files : sequence of (path, status, reason)
@@ -374,9 +414,11 @@ def write_report(
 
     path = Path(path)
     value_mean = np.asarray(value_mean)
-    value_var = np.asarray(value_var)
-    if value_mean.shape != value_var.shape:
-        raise ValueError(f"mean {value_mean.shape} and variance {value_var.shape} differ in shape")
+    if (value_var is None) == (value_m2 is None) or (value_m2 is not None and n_frames is None):
+        raise ValueError("give value_var, or value_m2 with n_frames")
+    spread = np.asarray(value_var if value_var is not None else value_m2)
+    if value_mean.shape != spread.shape:
+        raise ValueError(f"mean {value_mean.shape} and variance {spread.shape} differ in shape")
     full_h, full_w = value_mean.shape[:2]
     channels = value_mean.shape[2] if value_mean.ndim == 3 else 1
     meta = dict(meta or {})
@@ -417,7 +459,7 @@ def write_report(
 
     # ---- maps
     factor = _block_factor(full_h, full_w, max_map_pixels)
-    var_small = _map_for_display(value_var, factor, "max")
+    var_small = _map_for_display(spread, factor, "max", divisor=None if value_var is not None else n_frames)
     mean_small = _map_for_display(value_mean, factor, "mean")
     var_mapper, mean_mapper = _mappers(var_small, mean_small)
     x_range = Range1d(0, full_w, bounds=(0, full_w))
@@ -449,13 +491,14 @@ def write_report(
     # ---- score histograms
     hist_figs = []
     hist_notes = []
-    for name, arr in scores.items():
-        marks = _related_thresholds(str(name), thresholds)
-        hist = _histogram(np.asarray(arr), list(marks.values()))
-        if hist is None:
-            hist_notes.append(f"{_esc(name)}: no finite values")
-            continue
-        hist_figs.append(_histogram_figure(str(name), hist, marks))
+    with ThreadPoolExecutor(min(os.cpu_count() or 1, 4)) as pool:  # numpy releases the GIL while it counts
+        for name, arr in scores.items():
+            marks = _related_thresholds(str(name), thresholds)
+            hist = _histogram(np.asarray(arr), list(marks.values()), pool)
+            if hist is None:
+                hist_notes.append(f"{_esc(name)}: no finite values")
+                continue
+            hist_figs.append(_histogram_figure(str(name), hist, marks))
     parts.append(Div(text="<h2>Scores and classes</h2>" + (
         "<p>" + "; ".join(hist_notes) + "</p>" if hist_notes else ""), width=1100))
     parts.append(gridplot([p_counts, *hist_figs], ncols=2, toolbar_location="right"))

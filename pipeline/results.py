@@ -62,8 +62,9 @@ def write_results(out_dir: Path, stats: PixelStats, attrs: dict, statuses: list[
         meta = {"n_images": stats.n, "shape": "x".join(map(str, stats.pixel_shape)), **meta}
         if elapsed is not None:
             meta["scan time"] = f"{elapsed:.1f} s"
-        outputs.append(write_report(out_dir / "report.html", value_mean=mean, value_var=stats.var[0], defects=defects,
-                                    files=statuses, detection=detection, meta=meta))
+        # M2 and n rather than stats.var: that would be a float64 copy of both streams, only to draw block maxima
+        outputs.append(write_report(out_dir / "report.html", value_mean=mean, value_m2=stats.m2[0], n_frames=stats.n,
+                                    defects=defects, files=statuses, detection=detection, meta=meta))
     summarize(detection, log)
     return Results(detection, outputs)
 

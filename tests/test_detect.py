@@ -8,12 +8,16 @@ the quality targets on realistic files.
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 
 from pipeline.defect import KINDS, Defect
 from pipeline.detect import DetectConfig, Detection, detect, pseudo_median
-from pipeline.stats import stats_of_stack
+from pipeline.stats import PixelStats, stats_of_stack
+
+D = importlib.import_module("pipeline.detect")  # the module (the package exports its function under that name)
 
 RGGB = np.array([[0, 1], [3, 2]])
 BLACK, WHITE = 64, 4095
@@ -251,6 +255,91 @@ def test_pseudo_median_ignores_a_blob_smaller_than_half_the_window():
     a[9:12, 9:12] = 100  # a 3x3 blob: one sensel after bilinear demosaicing
     assert pseudo_median(a, 5, 2).max() == 0
     assert pseudo_median(a, 5, 1)[10, 10] == 100  # dense 5x5: the blob is most of the middle rows
+
+
+# --------------------------------------------------------------------------- memory: stripes and points
+def _pseudo_median_whole(a, window, spacing):
+    """The reference: the whole array padded at once, then the median of row medians."""
+    p = (window // 2) * spacing
+    h, w = a.shape
+    ap = np.pad(a, p, mode=D._pad_mode(a.shape, p)) if p else a
+    offs = [k * spacing for k in range(window)]
+    rows = np.median(np.stack([ap[:, o : o + w] for o in offs]), axis=0)
+    return np.median(np.stack([rows[o : o + h] for o in offs]), axis=0).astype(a.dtype)
+
+
+@pytest.mark.parametrize("shape", [(1, 9), (3, 5), (4, 9), (9, 4), (37, 53)])
+@pytest.mark.parametrize("window,spacing", [(3, 1), (5, 1), (5, 2), (7, 2)])
+def test_pseudo_median_in_stripes_and_at_points_equals_the_whole_map(monkeypatch, shape, window, spacing):
+    """The detector drops its maps and rebuilds values at the candidates: they must be the same numbers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(D, "_STRIPE_VALUES", 16)  # stripes of 8 rows: every edge case of the padding
+    a = np.random.default_rng(sum(shape)).standard_normal(shape).astype(np.float32)
+    ref = _pseudo_median_whole(a, window, spacing)
+    with ThreadPoolExecutor(2) as pool:
+        np.testing.assert_array_equal(pseudo_median(a, window, spacing, pool), ref)
+    ys, xs = np.divmod(np.arange(a.size), shape[1])
+    vy, vx = D._grid_points(ys, xs, shape, window, spacing)
+    np.testing.assert_array_equal(D._pseudo_median_points(a[vy, vx]), ref[ys, xs])
+
+
+@pytest.mark.parametrize("shape,block", [((100, 130), 32), ((37, 53), 8), ((5, 7), 32)])
+def test_block_scale_rows_and_points_are_the_same_numbers(shape, block):
+    rng = np.random.default_rng(0)
+    dev = (rng.standard_normal(shape) * rng.uniform(0.5, 3, shape)).astype(np.float32)
+    dev[0, :3] = np.nan if shape[0] > 50 else dev[0, :3]
+    scale = D._BlockScale(dev, block, 0.1, 0.0)
+    # the reference: the whole map by gathering the interpolated grid rows
+    y0, y1, fy = scale._axis(np.arange(shape[0]), scale.bh, scale.grid.shape[0])
+    x0, x1, fx = scale._axis(np.arange(shape[1]), scale.bw, scale.grid.shape[1])
+    rows = scale.grid[y0] * (1 - fy)[:, None] + scale.grid[y1] * fy[:, None]
+    ref = rows[:, x0] * (1 - fx) + rows[:, x1] * fx
+    np.testing.assert_array_equal(np.concatenate([scale.rows(r, min(r + 9, shape[0])) for r in range(0, shape[0], 9)]), ref)
+    ys, xs = np.divmod(np.arange(dev.size), shape[1])
+    np.testing.assert_array_equal(scale.points(ys, xs), ref[ys, xs])
+
+
+def test_block_median_is_numpys():
+    x = np.random.default_rng(1).standard_normal((6, 5, 16)).astype(np.float32)
+    x[1, 2, 3] = np.nan
+    for k in (16, 15):
+        np.testing.assert_array_equal(D._median_last(x[..., :k]), np.median(x[..., :k], axis=-1))
+        np.testing.assert_array_equal(D._median_last(x[..., :k], keepdims=True), np.median(x[..., :k], axis=-1, keepdims=True))
+
+
+def test_threads_do_not_change_the_result():
+    stats = stats_of_stack(make_stack([("hot", 30, 40, 0, 300), ("noisy", 50, 60, 1, 200)], mosaic=False, frames=12))
+    one, four = (detect(stats, DetectConfig(threads=t)) for t in (1, 4))
+    assert one.defects == four.defects and one.thresholds == four.thresholds
+    for k in KINDS:
+        np.testing.assert_array_equal(one.scores[k], four.scores[k])
+
+
+def test_detect_needs_little_memory_beyond_its_score_maps():
+    """600x800 RGB: detect() must not hold several float32 maps per plane (or per thread) at once.
+
+    tracemalloc counts numpy's buffers, whatever the timing (one thread: no overlap to vary).
+    Beyond its output (the four float32 score maps) detect needs one float32 plane and some
+    stripe buffers: ~0.15x the float64 stats here; whole planes with all their maps, scored in
+    threads, needed 0.5x (one thread) to 1x. The tail sample is kept small: it is a fixed cost
+    (tail_samples values per map), not one that grows with the sensor.
+    """
+    import tracemalloc
+
+    shape, n = (600, 800, 3), 40
+    rng = np.random.default_rng(0)
+    mean = np.stack([100 + rng.normal(0, 5, shape), rng.normal(0, 0.3, shape)])
+    m2 = np.stack([25 * rng.chisquare(n - 1, shape), 4 * rng.chisquare(n - 1, shape)])
+    stats = PixelStats(n, mean, m2)
+    maps = 4 * np.prod(shape) * 4
+    tracemalloc.start()
+    try:
+        detect(stats, DetectConfig(threads=1, tail_samples=20_000))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak - maps <= 0.3 * (mean.nbytes + m2.nbytes), (peak - maps) / (mean.nbytes + m2.nbytes)
 
 
 # --------------------------------------------------------------------------- realistic files

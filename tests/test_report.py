@@ -228,6 +228,52 @@ def test_histogram_hides_nothing(tmp_path):
     assert float(np.sum(hist["top"])) == 100 * 100 - 2  # every finite value is counted somewhere
 
 
+@pytest.mark.parametrize("chunk", [1000, 1 << 20])
+def test_histogram_in_chunks_counts_as_numpy_does(monkeypatch, chunk):
+    from pipeline import report
+
+    monkeypatch.setattr(report, "_CHUNK", chunk)
+    rng = np.random.default_rng(5)
+    z = np.maximum(rng.standard_normal(123_457), 0).astype(np.float32)  # half zeros, like a score map
+    z[[3, 999, 1000, 50_000]] = [np.nan, np.inf, -np.inf, 1e6]
+    z[-5:] = -40.0
+    got = report._histogram(z, [7.0], None)
+    lo, hi = float(got["edges"][0]), float(got["edges"][-1])
+    counts, edges = np.histogram(z, bins=len(got["counts"]), range=(lo, hi))
+    assert edges.dtype == got["edges"].dtype
+    finite = z[np.isfinite(z)]
+    counts[0] += np.count_nonzero(finite < np.float32(lo))
+    counts[-1] += np.count_nonzero(finite > np.float32(hi))
+    np.testing.assert_array_equal(got["counts"], counts)
+    assert got["n"] == finite.size
+    assert "5 below" in got["note"] and "(min -40)" in got["note"] and "(max 1e+06)" in got["note"]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        threaded = report._histogram(z, [7.0], pool)
+    np.testing.assert_array_equal(threaded["counts"], got["counts"])
+    assert threaded["note"] == got["note"]
+
+
+@pytest.mark.parametrize("shape", [(37, 53), (37, 53, 3)])
+def test_variance_map_from_m2_is_the_same(tmp_path, shape):
+    """The scan passes M2 and n, not a float64 M2/n copy: the block maxima commute with the division."""
+    rng = np.random.default_rng(2)
+    m2 = rng.random(shape) * 1e3
+    m2[0, 0] = np.nan
+    mean = np.ones(shape)
+    images = []
+    for kw in ({"value_var": m2 / 7}, {"value_m2": m2, "n_frames": 7}):
+        p = write_report(tmp_path / f"{len(images)}.html", value_mean=mean, defects=[], files=[], max_map_pixels=100,
+                         **kw)
+        images.append(next(s for s in _sources(_doc(p)) if "image" in s)["image"][0])
+    np.testing.assert_array_equal(images[0], images[1])
+    with pytest.raises(ValueError):
+        write_report(tmp_path / "r.html", value_mean=mean, value_var=m2, value_m2=m2, n_frames=7, defects=[], files=[])
+    with pytest.raises(ValueError):
+        write_report(tmp_path / "r.html", value_mean=mean, value_m2=m2, defects=[], files=[])
+
+
 def test_mismatched_shapes_rejected(tmp_path):
     with pytest.raises(ValueError):
         write_report(tmp_path / "r.html", value_mean=np.ones((8, 8)), value_var=np.ones((8, 9)), defects=[], files=[])
