@@ -60,6 +60,10 @@ class PartitionSums:
     digests: dict[str, str] = field(default_factory=dict)  # path -> content digest, for the files used
     next_step: int = 0
 
+    def __sizeof__(self) -> int:
+        """The sums' bytes, so that dask's scheduler keeps a chain where its data is."""
+        return object.__sizeof__(self) + sum(t.__sizeof__() for t in self.tiles)
+
 
 def read_step(previous: PartitionSums | None, step: int, paths: list[str], pixel_shape: tuple[int, ...],
               dtype: str, reader: Reader, known: dict[str, str] | None, stride: int,

@@ -54,6 +54,11 @@ class PixelStats:
     def pixel_shape(self) -> tuple[int, ...]:
         return self.mean.shape[1:]
 
+    def __sizeof__(self) -> int:
+        """Bytes held, which is what dask's sizeof (and so its scheduler) sees: a partial is
+        hundreds of MB, not the size of a small object, when it decides where work goes."""
+        return object.__sizeof__(self) + _nbytes(self.mean, self.m2, self.counts)
+
     @property
     def var(self) -> np.ndarray:
         """Population variance M2/n (NaN where n == 0)."""
@@ -84,6 +89,10 @@ class PixelStats:
         while len(parts) > 1:
             parts = [a.merge(b) if b is not None else a for a, b in zip(parts[::2], parts[1::2] + [None])]
         return parts[0]
+
+
+def _nbytes(*arrays) -> int:
+    return sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
 
 
 def count_dtype(n: int) -> type:
@@ -124,6 +133,9 @@ class IntegerSums:
         t1, t2 = sum_types(frame_dtype)[:2] if frame_dtype is not None else (np.int64, np.int64)
         tally = np.zeros((len(COUNTS), *pixel_shape), np.uint16) if counts else None
         return cls(0, np.zeros(shape, t1), np.zeros(shape, t2), tally)
+
+    def __sizeof__(self) -> int:
+        return object.__sizeof__(self) + _nbytes(self.s1, self.s2, self.counts)
 
     def to_stats(self) -> PixelStats:
         """Convert to float64 moments with one rounding: M2 = (n*s2 - s1^2) / n exactly."""

@@ -121,3 +121,20 @@ def test_without_counts_the_graph_emits_the_moments_only():
     stats = planes_to_stats(planes, 5)
     assert stats.counts is None
     np.testing.assert_allclose(stats.var[0], stack.astype(np.float64).var(0), rtol=1e-12)
+
+
+def test_dask_sees_the_size_of_partials():
+    """The scheduler weighs transfers and memory by dask's sizeof: sums and partials of a sensor
+    are hundreds of MB, and must not look like small objects (which would move chains of sums
+    between workers as if they cost nothing)."""
+    from dask.sizeof import sizeof
+
+    from pipeline.reduce import PartitionSums
+    from pipeline.stats import IntegerSums
+
+    sums = IntegerSums.zeros((40, 50, 3), np.uint8)
+    arrays = sums.s1.nbytes + sums.s2.nbytes + sums.counts.nbytes
+    assert arrays <= sizeof(sums) < arrays + 1000
+    assert 2 * arrays <= sizeof(PartitionSums([sums, sums])) < 2 * arrays + 2000
+    stats = IntegerSums(1, sums.s1, sums.s2, sums.counts).to_stats()
+    assert stats.mean.nbytes + stats.m2.nbytes + stats.counts.nbytes <= sizeof(stats)
