@@ -1,11 +1,17 @@
-"""Checkpointed partials, so an interrupted scan resumes instead of starting over.
+"""The running total of a scan, saved as it grows, so an interrupted scan resumes instead of
+starting over.
 
-A scan is cut into segments of files; each segment's merged partial (n, mean, M2 per stream)
-and its files' statuses are saved as soon as it completes, under a folder named after the
-run (the files, their sizes and mtimes, and the settings that change the numbers). Running
-the same command again finds them and skips those segments. Files are written to a temp
-name and renamed, so a crash mid-write leaves no half checkpoint. Nothing is pickled: the
-arrays go to .npz (loaded with allow_pickle=False) and the statuses to JSON.
+A scan is cut into segments of files. The client merges each segment's partial into one
+running total as its tiles arrive, in segment order, and after each segment saves the total
+(n, mean, M2 per stream, the range counts) and the statuses and digests of every file in the
+segments it holds, under a folder named after the run (the files, their sizes and mtimes, and
+the settings that change the numbers). Running the same command again loads it and skips
+those segments. One total, not one partial per segment, is what keeps the client's memory the
+same for 2 segments or 200.
+
+Files are written to a temp name and renamed, arrays before the record that names them, so a
+crash mid-write leaves the previous checkpoint intact. Nothing is pickled: the arrays go to
+.npz (loaded with allow_pickle=False) and the statuses to JSON.
 """
 
 from __future__ import annotations
@@ -22,47 +28,58 @@ from .stats import PixelStats
 
 CHECKPOINT_DIR = ".hotpixels-checkpoints"
 Status = tuple[str, str, str]
+Records = dict[str, tuple[list[Status], dict[str, str]]]  # segment id -> (statuses, digests of files used)
 
 
 class Checkpoints:
     def __init__(self, out_dir: Path, run_id: str):
         self.root = out_dir / CHECKPOINT_DIR
         self.folder = self.root / run_id
+        self.record_path = self.folder / "total.json"
 
-    def completed(self, segment_ids: list[str]) -> dict[str, tuple[list[Status], dict[str, str]]]:
-        """(statuses, digests) of the segments this run has saved; reads no arrays (see ``stats``)."""
-        done = {}
-        for seg in segment_ids:
-            arrays, record = self.folder / f"{seg}.npz", self.folder / f"{seg}.json"
-            if not (arrays.exists() and record.exists()):
-                continue
-            try:
-                data = json.loads(record.read_text())
-                done[seg] = ([tuple(s) for s in data["statuses"]], dict(data["digests"]))
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
-        return done
-
-    def stats(self, segment_id: str) -> PixelStats | None:
-        """One saved partial, or None if it cannot be read (it is then simply recomputed)."""
+    def segments(self) -> list[str]:
+        """Ids of the segments the saved total holds (reads no arrays)."""
         try:
-            with np.load(self.folder / f"{segment_id}.npz", allow_pickle=False) as data:
-                return PixelStats(int(data["n"]), data["mean"], data["m2"], data["counts"] if "counts" in data.files else None)
-        except (OSError, ValueError, KeyError):
+            return list(json.loads(self.record_path.read_text())["segments"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return []
+
+    def load(self) -> tuple[PixelStats | None, Records]:
+        """The saved total and the records of its segments; (None, {}) if there is none or it
+        cannot be read (the scan then simply starts over)."""
+        try:
+            record = json.loads(self.record_path.read_text())
+            arrays = self.folder / record["arrays"]
+            records = {seg: ([tuple(s) for s in statuses], dict(digests))
+                       for seg, statuses, digests in record["segments_detail"]}
+            with np.load(arrays, allow_pickle=False) as data:
+                counts = data["counts"] if "counts" in data.files else None
+                total = PixelStats(int(data["n"]), data["mean"], data["m2"], counts)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None, {}
+        return total, records
+
+    def save(self, total: PixelStats, records: Records) -> None:
+        """Replace the saved total with ``total``, which holds the segments in ``records``."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        old = self._arrays_named()
+        name = f"total-{uuid.uuid4().hex}.npz"
+        tmp_arrays, tmp_record = self.folder / f".{name}", self.folder / f".total-{uuid.uuid4().hex}.json"
+        counts = {} if total.counts is None else {"counts": total.counts}
+        np.savez(tmp_arrays, n=np.int64(total.n), mean=total.mean, m2=total.m2, **counts)
+        os.replace(tmp_arrays, self.folder / name)
+        detail = [[seg, statuses, digests] for seg, (statuses, digests) in records.items()]
+        tmp_record.write_text(json.dumps({"arrays": name, "segments": list(records), "segments_detail": detail}))
+        os.replace(tmp_record, self.record_path)  # the switch: from here on the new total counts
+        if old and old != name:
+            (self.folder / old).unlink(missing_ok=True)
+
+    def _arrays_named(self) -> str | None:
+        try:
+            return json.loads(self.record_path.read_text())["arrays"]
+        except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    def save(self, segment_id: str, stats: PixelStats, statuses: list[Status], digests: dict[str, str]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tag = uuid.uuid4().hex
-        tmp_arrays = self.folder / f".{segment_id}.{tag}.npz"
-        tmp_statuses = self.folder / f".{segment_id}.{tag}.json"
-        counts = {} if stats.counts is None else {"counts": stats.counts}
-        np.savez(tmp_arrays, n=np.int64(stats.n), mean=stats.mean, m2=stats.m2, **counts)
-        tmp_statuses.write_text(json.dumps({"statuses": statuses, "digests": digests}))
-        # statuses first: a segment counts as done only once its arrays are in place too
-        os.replace(tmp_statuses, self.folder / f"{segment_id}.json")
-        os.replace(tmp_arrays, self.folder / f"{segment_id}.npz")
-
     def clear(self) -> None:
-        """After a finished run: the results hold everything, the partials are no longer needed."""
+        """After a finished run: the results hold everything, the total is no longer needed."""
         shutil.rmtree(self.root, ignore_errors=True)

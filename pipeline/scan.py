@@ -28,7 +28,7 @@ from .discover import Group, expand, group, probe, probe_like
 from .readers import Header, read_file, read_header
 from .report import preload as preload_report
 from .results import write_results
-from .reduce import image_array, segment_outputs, stats_planes
+from .reduce import image_array, planes_to_stats, segment_outputs, stats_planes
 from .stats import COUNTS, STREAMS, PixelStats, count_dtype, neighbour_stride, sum_types
 from .store import STATS_NAME, Manifest, manifest_of, read_stats, write_files_csv, write_stats
 
@@ -281,15 +281,9 @@ def _reduce_segments(client: Client, headers: list[Header], first: Header, out_d
     salt = (shape, dtype, stride, STREAMS, config.scan.range_counts and COUNTS)
     segments = _segments(headers, max(1, config.scan.checkpoint_files), salt)
     checkpoints = Checkpoints(out_dir, tokenize([s.id for s in segments]))
-    # only each segment's statuses and digests are kept; partials are merged as they come, so
-    # the client holds at most two full-sensor partials however many segments there are
-    records = {}
-    total = PixelStats.empty(shape)
-    for seg_id, record in checkpoints.completed([s.id for s in segments]).items():
-        saved = checkpoints.stats(seg_id)
-        if saved is not None:
-            total = total.merge(saved)
-            records[seg_id] = record
+    saved, records = checkpoints.load()
+    if set(records) - {s.id for s in segments}:
+        saved, records = None, {}
     resumed = sum(len(s.headers) for s in segments if s.id in records)
     if records:
         log(f"resuming: {len(records)} of {len(segments)} segments ({resumed} of {len(headers)} files) "
@@ -298,34 +292,33 @@ def _reduce_segments(client: Client, headers: list[Header], first: Header, out_d
     row_values = int(np.prod(shape[1:]))
     tile_rows = max(1, config.scan.tile_values // row_values)
     threads = max(1, sum(client.nthreads().values()))
-    parts: dict = {}  # future -> (segment's assembly, index of its part)
-    for seg in [s for s in segments if s.id not in records]:
+    total = _RunningTotal(saved, shape)
+    parts: dict = {}  # future -> (segment's place in the running total, index of its part)
+    todo = [s for s in segments if s.id not in records]
+    for k, seg in enumerate(todo):
         partitions, known = _partitions(seg, threads, batch_size, dtype, counted_by_size)
         counts = config.scan.range_counts
         images, statuses = image_array(partitions, shape, dtype, tile_rows, stride, reader=read_file, known=known,
                                        counts=counts)
         planes = stats_planes(images, split_every=config.scan.split_every, counts=counts)
-        assembly = _Assembly(seg, shape, np.cumsum((0, *planes.chunks[1]))[:-1])
-        futures = client.compute(segment_outputs(planes, statuses), optimize_graph=False)
-        assembly.waiting = len(futures)
-        parts.update({f: (assembly, i) for i, f in enumerate(futures)})
+        # in order (distributed runs the latest submission first by default): the running
+        # total takes segments in order, and a checkpoint is only worth the segments before it
+        futures = client.compute(segment_outputs(planes, statuses), optimize_graph=False, priority=len(todo) - k)
+        place = total.expect(seg, np.cumsum((0, *planes.chunks[1]))[:-1])
+        parts.update({f: (place, i) for i, f in enumerate(futures)})
     bar = _progress_thread(client, list(parts), f"scanning {len(headers) - resumed} files") if progress and parts else None
-    unfinished = len({id(a) for a, _ in parts.values()})
     for future in as_completed(list(parts), loop=client.loop):
-        assembly, index = parts.pop(future)
-        stats = assembly.add(index, future.result())
+        place, index = parts.pop(future)
+        for seg, record in total.add(place, index, future.result()):
+            records[seg.id] = record
+            if total.pending:  # the last one goes straight into stats.zarr: saving it too would only cost time
+                checkpoints.save(total.stats(), records)
         future.release()
-        if stats is not None:
-            unfinished -= 1
-            if unfinished:  # the last one goes straight into stats.zarr: saving it too would only cost time
-                checkpoints.save(assembly.segment.id, stats, *assembly.statuses)
-            records[assembly.segment.id] = assembly.statuses
-            total = total.merge(stats)
     if bar:
         bar.join(timeout=10)
     statuses = [s for seg in segments for s in records[seg.id][0]]
     digests = {p: d for seg in segments for p, d in records[seg.id][1].items()}
-    return total, statuses, digests, resumed
+    return total.stats(), statuses, digests, resumed
 
 
 def _partitions(seg: Segment, threads: int, batch_size: int, dtype: str,
@@ -343,39 +336,81 @@ def _partitions(seg: Segment, threads: int, batch_size: int, dtype: str,
     return partitions, known
 
 
-class _Assembly:
-    """One segment's result, put together on the client tile by tile as the tiles arrive."""
+@dataclass
+class _SegmentParts:
+    segment: Segment
+    tile_starts: np.ndarray
+    waiting: set[int]  # tiles not merged yet
+    arrived: dict[int, np.ndarray] = field(default_factory=dict)  # tiles that came before they could be merged
+    record: tuple[list[Status], dict[str, str]] | None = None  # (statuses, digests), once known
+    n: int = 0
 
-    def __init__(self, segment: Segment, shape: tuple[int, ...], tile_starts: np.ndarray):
-        self.segment, self.shape, self.tile_starts = segment, shape, tile_starts
-        self.mean = self.m2 = self.counts = None
-        self.statuses: tuple[list[Status], dict[str, str]] = ([], {})
-        self.waiting = 0
 
-    def add(self, index: int, value) -> PixelStats | None:
-        """Take part ``index`` (a tile's planes, or last the statuses); the stats once all are in."""
-        if index == len(self.tile_starts):
-            self.statuses = value
+class _RunningTotal:
+    """Segments merged into one total on the client, in segment order, tile by tile as the
+    tiles arrive, so that the client holds one sensor-sized total however many segments a
+    scan has (and never a whole segment besides).
+
+    A tile is merged once its segment's frame count is known (from its statuses) and every
+    earlier segment is in, so that every tile merges the same counts. A tile that arrives
+    sooner waits; earlier segments' tasks run first, so few ever do.
+    """
+
+    def __init__(self, saved: PixelStats | None, shape: tuple[int, ...]):
+        self.shape = shape
+        self.n = saved.n if saved is not None else 0
+        self.mean = np.array(saved.mean) if saved is not None else None
+        self.m2 = np.array(saved.m2) if saved is not None else None
+        self.counts = saved.counts.astype(np.uint32) if saved is not None and saved.counts is not None else None
+        self.pending: list[_SegmentParts] = []
+
+    def expect(self, segment: Segment, tile_starts: np.ndarray) -> _SegmentParts:
+        """Register a segment whose parts are: one planes array per tile, then the statuses."""
+        place = _SegmentParts(segment, tile_starts, set(range(len(tile_starts))))
+        self.pending.append(place)
+        return place
+
+    def add(self, place: _SegmentParts, index: int, value) -> list[tuple[Segment, tuple]]:
+        """Take one part; returns the segments completed by it, with their (statuses, digests)."""
+        if index == len(place.tile_starts):
+            place.record = value
+            place.n = sum(1 for s in value[0] if s[1] == "used")
         else:
-            moments = 2 * len(STREAMS)  # the planes' layout: see reduce.PLANES
-            if self.mean is None:
-                self.mean = np.empty((len(STREAMS), *self.shape))
-                self.m2 = np.empty((len(STREAMS), *self.shape))
-                if len(value) > moments:
-                    self.counts = np.empty((len(COUNTS), *self.shape), np.uint32)
-            y0 = self.tile_starts[index]
-            y1 = y0 + value.shape[1]
-            self.mean[:, y0:y1], self.m2[:, y0:y1] = value[0:moments:2], value[1:moments:2]
-            if self.counts is not None:
-                self.counts[:, y0:y1] = value[moments:]
-        self.waiting -= 1
-        if self.waiting:
-            return None
-        n = sum(1 for s in self.statuses[0] if s[1] == "used")
-        if not n:
+            place.arrived[index] = value
+        done = []
+        while self.pending and self.pending[0].record is not None:
+            head = self.pending[0]
+            for t in list(head.arrived):
+                self._merge_tile(head, t, head.arrived.pop(t))
+            if head.waiting:
+                break
+            self.n += head.n
+            done.append((head.segment, head.record))
+            self.pending.pop(0)
+        return done
+
+    def _merge_tile(self, head: _SegmentParts, t: int, planes: np.ndarray) -> None:
+        head.waiting.discard(t)
+        if head.n == 0:
+            return
+        tile = planes_to_stats(planes, head.n)
+        if self.mean is None:
+            self.mean = np.empty((len(STREAMS), *self.shape))
+            self.m2 = np.empty((len(STREAMS), *self.shape))
+            if tile.counts is not None:
+                self.counts = np.zeros((len(COUNTS), *self.shape), np.uint32)
+        rows = slice(head.tile_starts[t], head.tile_starts[t] + planes.shape[1])
+        counts = None if self.counts is None else self.counts[:, rows]
+        merged = PixelStats(self.n, self.mean[:, rows], self.m2[:, rows], counts).merge(tile)
+        self.mean[:, rows], self.m2[:, rows] = merged.mean, merged.m2
+        if self.counts is not None and merged.counts is not None:
+            self.counts[:, rows] = merged.counts
+
+    def stats(self) -> PixelStats:
+        if self.n == 0 or self.mean is None:
             return PixelStats.empty(self.shape)
-        counts = None if self.counts is None else self.counts.astype(count_dtype(n), copy=False)
-        return PixelStats(n, self.mean, self.m2, counts)
+        counts = None if self.counts is None else self.counts.astype(count_dtype(self.n), copy=False)
+        return PixelStats(self.n, self.mean, self.m2, counts)
 
 
 def choose_batch_size(settings, shape: tuple[int, ...], dtype: str) -> int:

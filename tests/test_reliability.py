@@ -128,9 +128,11 @@ def slow_set(folder: Path, n=48) -> np.ndarray:
     return stack
 
 
-def saved_checkpoints(out: Path) -> list[Path]:
-    """Completed segment checkpoints (not the hidden temp files of one being written)."""
-    return [p for p in (out / CHECKPOINT_DIR).glob("*/*.npz") if not p.name.startswith(".")]
+def saved_checkpoints(out: Path) -> list[str]:
+    """Segments the saved running total holds (not a total still being written)."""
+    from pipeline.checkpoint import Checkpoints
+
+    return [seg for run in (out / CHECKPOINT_DIR).glob("*") for seg in Checkpoints(out, run.name).segments()]
 
 
 def interruptible_scan(tmp_path: Path, workers: int) -> tuple[list[str], np.ndarray]:
@@ -226,10 +228,11 @@ def test_checkpoints_with_pickled_objects_are_never_loaded(tmp_path):
 
     ck = Checkpoints(tmp_path, "run")
     ck.folder.mkdir(parents=True)
-    np.savez(ck.folder / "seg.npz", n=np.int64(1), mean=np.array([object()], dtype=object), m2=np.zeros(1))
-    (ck.folder / "seg.json").write_text(json.dumps({"statuses": [["a.png", "used", ""]], "digests": {}}))
-    assert ck.completed(["seg"]) == {"seg": ([("a.png", "used", "")], {})}
-    assert ck.stats("seg") is None  # the arrays are refused, so the segment is recomputed
+    np.savez(ck.folder / "t.npz", n=np.int64(1), mean=np.array([object()], dtype=object), m2=np.zeros(1))
+    ck.record_path.write_text(json.dumps({"arrays": "t.npz", "segments": ["seg"],
+                                          "segments_detail": [["seg", [["a.png", "used", ""]], {}]]}))
+    assert ck.segments() == ["seg"]
+    assert ck.load() == (None, {})  # the arrays are refused, so the scan starts over
 
 
 def test_file_names_are_never_run_by_a_shell(photo_sets, local_client, tmp_path):

@@ -173,3 +173,32 @@ def test_uniform_set_reads_one_header_and_still_catches_odd_files(rgb_set, local
     np.testing.assert_allclose(result.stats.var[0], stack[:5].astype(np.float64).var(0), rtol=1e-12)
     reasons = {Path(p).name: r for p, s, r in result.statuses if s == "skipped"}
     assert reasons == {"z_odd_0000.png": "decoded shape 9x9x3 differs from the group's 21x17x3"}
+
+
+def test_running_total_merges_segments_in_order_whatever_order_the_parts_arrive():
+    """The client's running total: tiles and statuses of 3 segments arrive shuffled; the total
+    equals the whole stack's stats, and segments complete in order, each exactly once."""
+    from pipeline.reduce import PLANES
+    from pipeline.scan import Segment, _RunningTotal
+
+    rng = np.random.default_rng(4)
+    stack = rng.integers(0, 256, (9, 10, 6, 3), dtype=np.uint8)
+    starts = np.array([0, 4, 8])
+    total = _RunningTotal(None, stack.shape[1:])
+    parts = []
+    for k, (a, b) in enumerate([(0, 4), (4, 5), (5, 9)]):
+        place = total.expect(Segment(f"s{k}", []), starts)
+        part = stats_of_stack(stack[a:b])
+        planes = np.concatenate([np.stack([part.mean[0], part.m2[0], part.mean[1], part.m2[1]]),
+                                 part.counts.astype(np.float64)])
+        assert len(planes) == len(PLANES)
+        parts += [(place, t, planes[:, y : y + 4]) for t, y in enumerate(starts)]
+        parts.append((place, len(starts), ([(f"f{i}", "used", "") for i in range(a, b)], {})))
+    order = rng.permutation(len(parts))
+    done = [seg.id for i in order for seg, _ in total.add(*parts[i])]
+    assert done == ["s0", "s1", "s2"] and not total.pending
+    ref, got = stats_of_stack(stack), total.stats()
+    assert got.n == 9
+    np.testing.assert_allclose(got.mean, ref.mean, rtol=1e-12)
+    np.testing.assert_allclose(got.m2, ref.m2, rtol=1e-11, atol=1e-9)
+    np.testing.assert_array_equal(got.counts, ref.counts)
