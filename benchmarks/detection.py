@@ -13,7 +13,10 @@ matches the reports against ``truth.json``:
 - recall per planted kind (hot, warm, stuck, dead, cold, noisy RTS, noisy Gaussian) counts a
   defect as found at its position, "class ok" also needs the right class (warm is hot,
   cold is dead);
-- precision per reported class is the share of its reports that match a planted defect;
+- precision per reported class is the share of its reports that match a planted defect, with
+  the false reports per stack; "by counts" is the share of the reports that only the range
+  counts (``PixelStats.counts``: frames beyond the neighbours' range) made (warm and
+  flickering sensels in photos), and how many of those were true;
 - in darks, recall counts only the defects that are *detectable* there (printed per group): a
   level defect (hot, warm, dead, cold) must be at least ``warm_sigmas`` (3) temporal noise
   sigmas of a healthy sensel in the dark away from it, the criterion that defines "warm"
@@ -154,14 +157,17 @@ class Tally:
         self.correct = defaultdict(int)
         self.reported = defaultdict(int)
         self.true_reports = defaultdict(int)
+        self.by_counts = 0  # reports made by the range counts, and how many of them matched a planted defect
+        self.by_counts_true = 0
         self.hidden = defaultdict(int)  # planted but not detectable (darks), by subkind
         self.hidden_found = defaultdict(int)
         self.rules: set[str] = set()
         self.stacks = 0
         self.seconds = 0.0
 
-    def add(self, reports, truth: list[dict], tol: int, meta: dict | None = None) -> None:
-        """Count one stack; ``meta`` (the whole truth.json) decides what is detectable."""
+    def add(self, reports, truth: list[dict], tol: int, meta: dict | None = None, counted=None) -> None:
+        """Count one stack; ``meta`` (the whole truth.json) decides what is detectable; ``counted``:
+        per report, whether the range counts made it."""
         pairs, used = match(reports, truth, tol)
         rule = detectable_rule(meta) if meta else None
         if rule:
@@ -182,6 +188,9 @@ class Tally:
             k = r[2] or "any"
             self.reported[k] += 1
             self.true_reports[k] += ri in used
+            if counted is not None and counted[ri]:
+                self.by_counts += 1
+                self.by_counts_true += ri in used
         self.stacks += 1
 
     def recall(self, sks) -> tuple[float, float, int]:
@@ -265,7 +274,8 @@ def run(args) -> dict[str, Tally]:
             t2 = time.perf_counter()
             tol = 0 if fmt in MOSAIC else 1
             reports = [(d.x, d.y, d.kind, d.score) for d in det.defects]
-            ours[group].add(reports, truth["defects"], tol, truth)
+            counted = ["neighbours' range" in d.detail for d in det.defects]  # see detect._defect
+            ours[group].add(reports, truth["defects"], tol, truth, counted)
             ours[group].seconds += t2 - t1
             kinds_seen[group].append(det.stack_kind)
             line = (f"{fmt:6s} {size[0]}x{size[1]} {'dark ' if dark else 'photo'} seed {seed}: "
@@ -331,7 +341,9 @@ def print_group(group: str, t: Tally, peer: Tally | None, kinds: list[str]) -> N
         p, n = t.precision([k])
         print(f"  {k:12s} {n:4d} {_fmt(p):>9s}")
     p, n = t.precision(["hot", "stuck", "dead", "noisy"])
-    print(f"  {'all':12s} {n:4d} {_fmt(p):>9s}")
+    false = n - sum(t.true_reports[k] for k in ("hot", "stuck", "dead", "noisy"))
+    print(f"  {'all':12s} {n:4d} {_fmt(p):>9s}   {false / max(t.stacks, 1):.2f} false reports per stack; "
+          f"by counts {t.by_counts} ({t.by_counts_true} true)")
     if peer and peer.stacks:
         p, n = peer.precision(["any"])
         print(f"  {'rawpy (all)':12s} {n:4d} {_fmt(p):>9s}   ({peer.seconds:.1f}s, reads the files itself)")

@@ -20,6 +20,15 @@ Four per-pixel score maps, each a robust z (about N(0, 1) on a clean sensor):
   variance that the 4-neighbour mean leaks into it. The residual removes the scene changes
   that dominate the value variance of a photo stack, so flicker can stand out.
 
+When the statistics carry range counts (``PixelStats.counts``: the frames in which a sensel
+stood above / below the range of its 4 same-colour neighbours), a fifth map, ``counts``, scores
+them: -log10 of their tail probability under a beta-binomial null fitted per plane and edge
+class (``_CountNull``), thresholded for ``counts_false_alarms`` expected false reports per image.
+Scene texture hardly moves these counts, so they find the warm and flickering sensels of photo
+stacks that the moments cannot tell from the scene; they add to the moment scores (a sensel the
+moments classify keeps that class, except that flicker by the counts outranks a level class).
+Without counts, everything is as before.
+
 Classes follow a fixed precedence (no variance, then level, then flicker) with physical side
 conditions (see ``_classify``). Each defect is reported once, at its peak: one candidate per
 pixel across channels, then greedy non-maximum suppression that also drops the rings a
@@ -115,6 +124,12 @@ class DetectConfig:
     far_ring_ratio: float = 8.0  # ... so candidates in those blocks this many times weaker than it are dropped
     nms_radius_cfa: int = 2  # px in a mosaic, same colour only: opposite-sign (ring) or ring_ratio x weaker neighbours go
 
+    # range counts (stats.counts: frames a sensel stood beyond its 4 same-colour neighbours' range), when the stats have them
+    use_counts: bool = True  # score the range counts (finds warm and flickering sensels in photos); False: the moments alone
+    counts_false_alarms: float = 0.1  # expected false reports per image from the counts' beta-binomial null: sets their threshold
+    counts_fit_quantile: float = 0.9995  # the null is fitted (by moments, per plane and edge class) on the counts below this quantile
+    counts_flicker_frames: int = 2  # flicker by the counts also needs at least this many frames both above and below (and the null's mean on each side)
+
     # raw darks (one value per sensel, no scene): the noise is the sensor's own, so its physics is known
     dark_min_sigmas: float = 2.0  # a warm/hot pixel's offset is at least this x its neighbours' temporal sigma (it shows in single frames); replaces the hot tail guard
 
@@ -133,9 +148,14 @@ class Detection:
     ``scores``: per-pixel robust z maps (pixel shape, float32, >= 0) a user can threshold:
     "hot"/"dead" are the level z (brighter/darker), "stuck" the variance deficit, "noisy"
     the flicker excess. A dead pixel that gives no response is found through its missing
-    variance, so its score is on the "stuck" map.
+    variance, so its score is on the "stuck" map. With range counts in the stats (and
+    ``use_counts``) a fifth map, "counts": the strongest of the above / below / summed count
+    scores, -log10 of the tail probability under the plane's null; a defect found by the counts
+    alone has that score (its detail says "beyond its neighbours' range").
     ``thresholds``: the thresholds used, per map: the configured ones, or higher where the
-    map's own tail was heavy (see :func:`tail_threshold`).
+    map's own tail was heavy (see :func:`tail_threshold`); "counts" is the counts' null
+    threshold, log10(3 N / counts_false_alarms) for N sensels, and "counts_hot"/"counts_dead"/
+    "counts_noisy" appear where a stricter moment threshold raised it (:func:`count_thresholds`).
     ``stack_kind``/``stack_reason``: "photos" or "darks", and why.
     """
 
@@ -474,6 +494,166 @@ def _neighbour_leak(a: np.ndarray, r0: int, r1: int) -> np.ndarray:
     return leak
 
 
+# --------------------------------------------------------------------------- range counts
+# stats.counts: per sensel, the frames in which it stood above (0) / below (1) its 4 same-colour
+# neighbours by more than their own range. A healthy sensel does so by chance, at a rate set by
+# the noise and the texture of its plane; a warm sensel is above in many more frames, a
+# flickering one both above and below, and scene texture (one frame, or an edge that crosses
+# it) adds at most a few frames. Three maps: above, below and their sum (flicker).
+COUNT_MAPS = ("hi", "lo", "sum")
+
+
+def count_tail(n: int, p: float, phi: float) -> np.ndarray:
+    """-log10 P(K >= k), k = 0..n, for a beta-binomial count of n frames with mean rate ``p`` and
+    overdispersion ``phi`` (variance / binomial variance; <= 1: binomial).
+
+    From the ratios of consecutive probabilities (no gamma functions), summed in log space
+    (``logaddexp``), so the far tail neither underflows nor cancels; O(n) per call.
+    """
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    k = np.arange(n, dtype=np.float64)  # P(k+1) / P(k) for k = 0..n-1
+    lr = np.log(n - k) - np.log(k + 1)
+    if phi > 1 + 1e-6 and n > 1:
+        rho = min((phi - 1) / (n - 1), 1.0)  # intra-class correlation
+        s = max(1 / rho - 1, 1e-3)
+        a, b = p * s, (1 - p) * s
+        lr += np.log(k + a) - np.log(n - k - 1 + b)
+    else:
+        lr += math.log(p) - math.log1p(-p)
+    lp = np.concatenate([[0.0], np.cumsum(lr)])
+    lp -= np.logaddexp.reduce(lp)
+    lsf = np.logaddexp.accumulate(lp[::-1])[::-1]
+    return np.maximum(-lsf / math.log(10), 0.0)
+
+
+def _fit_counts(hist: np.ndarray, n: int, quantile: float) -> tuple[float, float]:
+    """Mean rate p and overdispersion phi of a count histogram, by moments, on the counts at or
+    below its ``quantile`` (so that the defects, far rarer than 1 - quantile, do not set them)."""
+    total = hist.sum()
+    if total == 0:
+        return 0.0, 1.0
+    cut = int(np.searchsorted(np.cumsum(hist), quantile * total))
+    body = hist[: cut + 1].astype(np.float64)
+    k = np.arange(len(body), dtype=np.float64)
+    m = body.sum()
+    mean = float((body * k).sum() / m)
+    var = float((body * (k - mean) ** 2).sum() / m)
+    p = mean / n
+    return p, max(1.0, var / max(n * p * (1 - p), 1e-12))
+
+
+def gauss_decades(z: float) -> float:
+    """-log10 of the one-sided Gaussian tail P(Z >= z) (asymptotic where erfc underflows)."""
+    tail = 0.5 * math.erfc(z / math.sqrt(2))
+    if tail > 1e-300:
+        return -math.log10(tail)
+    return (z * z / 2 + math.log(z * math.sqrt(2 * math.pi)) - math.log1p(-1 / (z * z))) / math.log(10)
+
+
+def count_thresholds(base: float, cfg: DetectConfig) -> dict[str, float]:
+    """The counts' threshold for each class they can give: the null's (``base``), raised by as many
+    decades of probability as a configured moment threshold is stricter than the default 7 on a
+    Gaussian scale. A user who asks for only strong hot pixels (hot_threshold 40) gets no warm ones
+    from the counts either; the defaults leave the null's threshold as it is."""
+    ref = gauss_decades(7.0)
+    return {k: base + max(0.0, gauss_decades(t) - ref) for k, t in
+            (("hot", cfg.hot_threshold), ("dead", cfg.dead_threshold), ("noisy", cfg.noisy_threshold))}
+
+
+class _CountNull:
+    """The null of one plane's range counts, and their scores (-log10 tail probability).
+
+    Per map (above, below, sum) and edge class, a beta-binomial fitted by moments: reflection
+    at the border makes one neighbour count twice, so the range is narrower there and the rate
+    higher. Interior and edge sensels (the outer same-colour row and column) have their own fit.
+    The 4 corners of a plane have two duplicated neighbours, so only two distinct ones, and too few
+    samples for a null of their own (extrapolating the edge's missed a corner's rate 2x in a
+    test): they are not scored by the counts (the moments still score them). The histograms are taken in row stripes of the integer counts:
+    no float copy of them.
+    """
+
+    def __init__(self, hi: np.ndarray, lo: np.ndarray, n: int, quantile: float, each):
+        h, w = hi.shape
+        self.shape, self.n = (h, w), n
+        self.hi, self.lo = hi, lo
+        parts: list[np.ndarray] = []
+
+        def rows_hist(r0: int, r1: int) -> None:
+            a, b = hi[r0:r1], lo[r0:r1]
+            parts.append(np.stack([np.bincount(a.ravel(), minlength=n + 1)[: n + 1],
+                                   np.bincount(b.ravel(), minlength=n + 1)[: n + 1],
+                                   np.bincount(np.add(a, b).ravel(), minlength=n + 1)[: n + 1]]))
+
+        each(rows_hist)
+        total = np.sum(parts, axis=0)
+        ey, ex = self._edge_points()
+        edge = np.zeros_like(total)
+        corner = self.classes(ey, ex) == 2
+        for i, k in enumerate(self._at(ey[~corner], ex[~corner])):
+            edge[i] = np.bincount(k, minlength=n + 1)[: n + 1]
+        corners = np.zeros_like(total)
+        for i, k in enumerate(self._at(ey[corner], ex[corner])):
+            corners[i] = np.bincount(k, minlength=n + 1)[: n + 1]
+        interior = total - edge - corners
+        tables = np.empty((len(COUNT_MAPS), 3, n + 1), np.float32)  # map, class (interior, edge, corner), k
+        self.means = np.zeros((len(COUNT_MAPS), 3))  # the null's mean count, n p
+        self.fits = []
+        for i in range(len(COUNT_MAPS)):
+            pi, fi = _fit_counts(interior[i] if interior[i].sum() else total[i], n, quantile)
+            pe, fe = _fit_counts(edge[i], n, quantile) if edge[i].sum() else (pi, fi)
+            tables[i, 0] = count_tail(n, pi, fi)
+            tables[i, 1] = count_tail(n, pe, fe)
+            tables[i, 2] = 0.0  # corners: see above
+            self.means[i] = (n * pi, n * pe, n * pe)
+            self.fits.append((pi, fi, pe, fe))
+        self.tables = tables
+
+    def _edge_points(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column indices of the outer ring of the plane, each sensel once."""
+        h, w = self.shape
+        ys = np.concatenate([np.zeros(w, np.intp), np.full(w, h - 1), np.arange(h), np.arange(h)])
+        xs = np.concatenate([np.arange(w), np.arange(w), np.zeros(h, np.intp), np.full(h, w - 1)])
+        return np.divmod(np.unique(ys * w + xs), w)
+
+    def classes(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        h, w = self.shape
+        return ((ys == 0) | (ys == h - 1)).astype(np.intp) + ((xs == 0) | (xs == w - 1))
+
+    def _at(self, ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The counts (above, below, sum) at the given sensels, as indices."""
+        a = self.hi[ys, xs].astype(np.intp)
+        b = self.lo[ys, xs].astype(np.intp)
+        return a, b, a + b
+
+    def points(self, ys: np.ndarray, xs: np.ndarray) -> dict[str, np.ndarray]:
+        """Counts and scores (float32) of the three maps at single sensels."""
+        cls = self.classes(ys, xs)
+        out = {}
+        for i, (name, k) in enumerate(zip(COUNT_MAPS, self._at(ys, xs))):
+            out["k_" + name] = k
+            out["s_" + name] = self.tables[i, cls, k]
+            out["m_" + name] = self.means[i, cls]
+        return out
+
+    def rows(self, r0: int, r1: int, out: np.ndarray) -> np.ndarray:
+        """The strongest score of the three maps for rows r0:r1, into ``out`` (float32)."""
+        h, w = self.shape
+        a, b = self.hi[r0:r1], self.lo[r0:r1]
+        t = self.tables
+        out[...] = t[0, 0][a]
+        np.maximum(out, t[1, 0][b], out=out)
+        np.maximum(out, t[2, 0][np.add(a, b)], out=out)
+        # the edge classes: the first and last columns, and the first and last rows of the plane
+        ey = np.concatenate([np.arange(r0, r1), np.arange(r0, r1)])
+        ex = np.concatenate([np.zeros(r1 - r0, np.intp), np.full(r1 - r0, w - 1)])
+        for r in {0, h - 1} & set(range(r0, r1)):
+            ey = np.concatenate([ey, np.full(w, r)])
+            ex = np.concatenate([ex, np.arange(w)])
+        s = self.points(ey, ex)
+        out[ey - r0, ex] = np.maximum(np.maximum(s["s_hi"], s["s_lo"]), s["s_sum"])
+        return out
+
+
 # --------------------------------------------------------------------------- planes
 @dataclass
 class _Plane:
@@ -572,11 +752,17 @@ def detect(
     # variance is the sensor's white, near-Gaussian noise; demosaicing and JPEG smear and quantise it
     raw_darks = stack_kind == "darks" and len(shape) == 2
     score_maps = {k: np.zeros(shape, np.float32) for k in KIND_CODES}
+    # range counts: a threshold from their null, alpha expected false reports per image over its
+    # sensels and the three count maps (Bonferroni): a healthy sensel passes with P <= alpha / (3 N)
+    count_thr = None
+    if cfg.use_counts and stats.counts is not None:
+        count_thr = math.log10(len(COUNT_MAPS) * math.prod(shape) / cfg.counts_false_alarms)
+        score_maps["counts"] = np.zeros(shape, np.float32)
     # one plane at a time, its row stripes in threads: the working set is that of one plane
     # (one float32 plane besides the score maps), not one per thread, and every core works on it
     workers = max(1, cfg.threads or min(os.cpu_count() or 1, 4))
     with ThreadPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:
-        parts = [_score_plane(stats, pl, cfg, spacing, score_maps, is_cfa, raw_darks, pool) for pl in planes]
+        parts = [_score_plane(stats, pl, cfg, spacing, score_maps, is_cfa, raw_darks, pool, count_thr) for pl in planes]
         cand = {k: np.concatenate([c[k] for c in parts]) for k in parts[0]}
         del parts
         if not is_cfa and len(planes) == 3:
@@ -585,6 +771,11 @@ def detect(
     # 1. peaks: classify at the configured thresholds and keep one candidate per blob
     configured = {"hot": cfg.hot_threshold, "dead": cfg.dead_threshold, "stuck": cfg.stuck_threshold,
                   "noisy": cfg.noisy_threshold}
+    if count_thr is not None:
+        configured["counts"] = count_thr
+        for k, t in count_thresholds(count_thr, cfg).items():
+            if t > count_thr:  # stricter moment thresholds: stricter counts (see count_thresholds)
+                configured["counts_" + k] = t
     _classify(cand, configured, cfg, stack_kind == "darks", raw_darks)
     cand = {k: v[cand["kind"] > 0] for k, v in cand.items()}
     cand = _one_per_pixel(cand)
@@ -600,12 +791,12 @@ def detect(
     # (dark_min_sigmas, see _classify) replaces the hot map's tail guard.
     thresholds = dict(configured)
     if cfg.tail_false_alarms > 0:
-        tails = _tail_samples(score_maps, planes, cfg.tail_samples)
+        tails = _tail_samples({k: score_maps[k] for k in KIND_CODES}, planes, cfg.tail_samples)
         strong = np.abs(cand["z_level"]) >= cfg.tail_exclude_strength  # rings are a level phenomenon
         near = _near(shape[:2], cand["y"][strong], cand["x"][strong],
                      2 if is_cfa else max(cfg.ring_radius, cfg.nms_radius))
         for k, v in thresholds.items():
-            if k not in cfg.tail_kinds.split() or (raw_darks and k == "hot"):
+            if k not in cfg.tail_kinds.split() or k not in KIND_CODES or (raw_darks and k == "hot"):
                 continue
             values = np.concatenate([c[0] for c in tails[k]])
             far = ~near[np.concatenate([c[1] for c in tails[k]]), np.concatenate([c[2] for c in tails[k]])]
@@ -679,7 +870,8 @@ def _blob_amplitude(stats, cfg: DetectConfig, ys: np.ndarray, xs: np.ndarray,
 
 
 def _score_plane(stats, pl: _Plane, cfg: DetectConfig, spacing: int, score_maps, is_mosaic: bool,
-                 raw_darks: bool = False, pool: ThreadPoolExecutor | None = None) -> dict:
+                 raw_darks: bool = False, pool: ThreadPoolExecutor | None = None,
+                 count_thr: float | None = None) -> dict:
     """Score maps of one same-colour plane, and the attributes of its candidate pixels.
 
     Candidates are pixels past the configured thresholds (the final ones can only be
@@ -861,6 +1053,18 @@ def _score_plane(stats, pl: _Plane, cfg: DetectConfig, spacing: int, score_maps,
         candidates(r0, z >= cfg.noisy_threshold)
 
     each(rows_noisy)
+
+    # range counts (``count_thr``: the stats have them): the strongest of the three count scores,
+    # -log10 of the tail probability under the plane's own null, made in its place in "counts"
+    null = None
+    if count_thr is not None:
+        null = _CountNull(stats.counts[0][pl.sel], stats.counts[1][pl.sel], int(stats.n), cfg.counts_fit_quantile, each)
+        cmap = score_maps["counts"][pl.sel]
+
+        def rows_counts(r0: int, r1: int) -> None:
+            candidates(r0, null.rows(r0, r1, cmap[r0:r1]) >= count_thr)
+
+        each(rows_counts)
     ys, xs = np.divmod(np.unique(np.concatenate(cand)), w)  # row by row, as np.nonzero would give them
     cand = None
     g = (ys, xs)
@@ -887,9 +1091,11 @@ def _score_plane(stats, pl: _Plane, cfg: DetectConfig, spacing: int, score_maps,
     if not raw_darks:  # scene events light up a neighbourhood; no scene in a dark
         ring8 = _gather(lrv, ys, xs, _window(3, spacing)).max(axis=1)
         above_all &= ring8 - ref_lrv <= math.log(cfg.noisy_isolation)
+    inner = np.ones(len(ys), bool)
     if not is_mosaic and cfg.noisy_edge_margin:  # demosaic and JPEG edge padding disturb the outer block
         e = cfg.noisy_edge_margin
-        above_all &= (ys >= e) & (ys < h - e) & (xs >= e) & (xs < w - e)
+        inner = (ys >= e) & (ys < h - e) & (xs >= e) & (xs < w - e)
+        above_all &= inner
 
     mu = stats.mean[0][pl.sel]
     mu_c = mu[g].astype(f32)
@@ -899,7 +1105,9 @@ def _score_plane(stats, pl: _Plane, cfg: DetectConfig, spacing: int, score_maps,
     rmean_c = res_mean[g].astype(f32)
     rho_c = _with_rings_removed(rmean_c, ys, xs, w, rings)
     lrv_c = lrv[g]
+    counts = {} if null is None else {**null.points(ys, xs), "inner": inner, "frames": np.full(len(ys), stats.n, np.int64)}
     return {
+        **counts,
         "y": (pl.y0 + pl.step * ys).astype(np.int64),
         "x": (pl.x0 + pl.step * xs).astype(np.int64),
         "channel": np.full(m, pl.channel, np.int64),
@@ -983,15 +1191,45 @@ def _classify(c: dict, thr: dict[str, float], cfg: DetectConfig, darks: bool = F
     bright = zl >= thr["hot"]
     if raw_darks:
         bright &= c["rho"] >= cfg.dark_min_sigmas * np.maximum(c["ref_std"], math.sqrt(QUANT_VAR))
-    lvl = ~is_stuck & (bright | (zl <= -thr["dead"])) & ~flicker
+    # range counts (when the stats have them): flicker is beyond the range on both sides, often;
+    # a level defect on one side. Flicker by the counts (their sum) also needs both sides at least
+    # counts_flicker_frames and at least their null's mean: a shifted level raises one side but
+    # lowers the other, which over many frames would make the sum significant too. Flicker by the
+    # counts outranks a level class (flicker shifts the mean too), never the missing variance of a
+    # stuck or unresponsive sensel.
+    counted = "k_hi" in c
+    c_flicker = c_hot = c_dead = np.zeros(m, bool)
+    if counted:
+        thr_c = {k: thr.get("counts_" + k, thr["counts"]) for k in ("hot", "dead", "noisy")}
+        s_hi, s_lo, s_sum = c["s_hi"], c["s_lo"], c["s_sum"]
+        both = ((c["k_hi"] >= np.maximum(cfg.counts_flicker_frames, c["m_hi"]))
+                & (c["k_lo"] >= np.maximum(cfg.counts_flicker_frames, c["m_lo"])))
+        flickers = (s_sum >= thr["counts"]) & both & c["inner"]  # at the null's threshold: never a level class then
+        c_flicker = flickers & (s_sum >= thr_c["noisy"])
+        c_hot = (s_hi >= thr_c["hot"]) & (s_hi >= s_lo) & ~flickers
+        c_dead = (s_lo >= thr_c["dead"]) & (s_lo > s_hi) & ~flickers
+        if raw_darks:  # warm in a dark: a physical offset, as for the level z
+            c_hot &= c["rho"] >= cfg.dark_min_sigmas * np.maximum(c["ref_std"], math.sqrt(QUANT_VAR))
+        if darks:
+            c_dead &= ~pinned
+    lvl = ~is_stuck & (bright | (zl <= -thr["dead"])) & ~flicker & ~c_flicker
     if darks:
         lvl &= ~pinned
     kind[lvl] = np.where(zl[lvl] > 0, KIND_CODES["hot"], KIND_CODES["dead"])
     score[lvl] = np.abs(zl[lvl])
-    nz = ~is_stuck & ~lvl & noisy
+    nz = ~is_stuck & ~lvl & (noisy | c_flicker)
     kind[nz] = KIND_CODES["noisy"]
     score[nz] = zn[nz]
-    c["kind"], c["score"] = kind, score
+    by_counts = np.zeros(m, bool)
+    if counted:
+        c_score = np.maximum(np.maximum(s_hi, s_lo), s_sum)  # the "counts" map
+        nc = nz & ~noisy
+        cl = ~is_stuck & ~lvl & ~nz & (c_hot | c_dead)
+        kind[cl] = np.where(c_hot[cl], KIND_CODES["hot"], KIND_CODES["dead"])
+        by_counts = nc | cl
+        score[by_counts] = c_score[by_counts]
+        lvl = lvl | cl
+    c["kind"], c["score"], c["by_counts"] = kind, score, by_counts
     c["rank"] = np.where(is_stuck, 0, np.where(lvl, 1, 2)).astype(np.int8)
     c["sign"] = np.sign(zl).astype(np.int8)
     # JPEG: the residual's rings and the chroma smear around a defect can be as strong as it is in
@@ -1084,7 +1322,13 @@ def _defect(c: dict, i: int) -> Defect:
     mu, ref = float(c["mean"][i]), float(c["ref_mean"][i])
     sd, ref_sd = float(c["std"][i]), float(c["ref_std"][i])
     rank = int(c["rank"][i])
-    if rank == 0:
+    if "by_counts" in c and c["by_counts"][i]:
+        n = int(c["frames"][i])
+        what = {"hot": "brighter", "dead": "darker", "noisy": "flicker"}[kind]
+        detail = (f"{what}: beyond its neighbours' range, above in {int(c['k_hi'][i])} and below in "
+                  f"{int(c['k_lo'][i])} of {n} frames (-log10 p {float(c['score'][i]):.1f}); "
+                  f"mean {mu:.4g} vs neighbours {ref:.4g}, residual std {float(c['rstd'][i]):.3g} vs {float(c['ref_rstd'][i]):.3g}")
+    elif rank == 0:
         what = "no response" if kind == "dead" else f"stuck near {mu:.4g}"
         detail = f"{what}: std {sd:.3g} vs neighbours {ref_sd:.3g} (z {c['z_var'][i]:+.1f}); mean {mu:.4g} vs {ref:.4g}"
     elif rank == 1:
