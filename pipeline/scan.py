@@ -293,29 +293,36 @@ def _reduce_segments(client: Client, headers: list[Header], first: Header, out_d
     tile_rows = max(1, config.scan.tile_values // row_values)
     threads = max(1, sum(client.nthreads().values()))
     total = _RunningTotal(saved, shape)
-    parts: dict = {}  # future -> (segment's place in the running total, index of its part)
     todo = [s for s in segments if s.id not in records]
-    for k, seg in enumerate(todo):
-        partitions, known = _partitions(seg, threads, batch_size, dtype, counted_by_size)
-        counts = config.scan.range_counts
-        images, statuses = image_array(partitions, shape, dtype, tile_rows, stride, reader=read_file, known=known,
-                                       counts=counts)
-        planes = stats_planes(images, split_every=config.scan.split_every, counts=counts)
-        # in order (distributed runs the latest submission first by default): the running
-        # total takes segments in order, and a checkpoint is only worth the segments before it
-        futures = client.compute(segment_outputs(planes, statuses), optimize_graph=False, priority=len(todo) - k)
-        place = total.expect(seg, np.cumsum((0, *planes.chunks[1]))[:-1])
-        parts.update({f: (place, i) for i, f in enumerate(futures)})
-    bar = _progress_thread(client, list(parts), f"scanning {len(headers) - resumed} files") if progress and parts else None
-    for future in as_completed(list(parts), loop=client.loop):
-        place, index = parts.pop(future)
-        for seg, record in total.add(place, index, future.result()):
-            records[seg.id] = record
-            if total.pending:  # the last one goes straight into stats.zarr: saving it too would only cost time
-                checkpoints.save(total.stats(), records)
-        future.release()
-    if bar:
-        bar.join(timeout=10)
+    counts = config.scan.range_counts
+    wave = segments_in_flight(shape, dtype, config.scan)
+    done_files = resumed
+    for start in range(0, len(todo), wave):
+        parts: dict = {}  # future -> (segment's place in the running total, index of its part)
+        for k, seg in enumerate(todo[start : start + wave]):
+            partitions, known = _partitions(seg, threads, batch_size, dtype, counted_by_size)
+            images, statuses = image_array(partitions, shape, dtype, tile_rows, stride, reader=read_file, known=known,
+                                           counts=counts)
+            planes = stats_planes(images, split_every=config.scan.split_every, counts=counts)
+            # in order (distributed runs the latest submission first by default): the running
+            # total takes segments in order, so a later one's tiles would wait in memory
+            futures = client.compute(segment_outputs(planes, statuses), optimize_graph=False, priority=wave - k)
+            place = total.expect(seg, np.cumsum((0, *planes.chunks[1]))[:-1])
+            parts.update({f: (place, i) for i, f in enumerate(futures)})
+        files = sum(len(seg.headers) for seg in todo[start : start + wave])
+        label = (f"scanning {files} files" if files == len(headers) - resumed
+                 else f"scanning files {done_files + 1}-{done_files + files} of {len(headers)}")
+        bar = _progress_thread(client, list(parts), label) if progress else None
+        for future in as_completed(list(parts), loop=client.loop):
+            place, index = parts.pop(future)
+            for seg, record in total.add(place, index, future.result()):
+                records[seg.id] = record
+                if len(records) < len(segments):  # the last goes straight into stats.zarr
+                    checkpoints.save(total.stats(), records)
+            future.release()
+        if bar:
+            bar.join(timeout=10)
+        done_files += files
     statuses = [s for seg in segments for s in records[seg.id][0]]
     digests = {p: d for seg in segments for p, d in records[seg.id][1].items()}
     return total.stats(), statuses, digests, resumed
@@ -411,6 +418,26 @@ class _RunningTotal:
             return PixelStats.empty(self.shape)
         counts = None if self.counts is None else self.counts.astype(count_dtype(self.n), copy=False)
         return PixelStats(self.n, self.mean, self.m2, counts)
+
+
+def segments_in_flight(shape: tuple[int, ...], dtype: str, settings) -> int:
+    """How many segments to compute at once: as many as keep a worker thread's partition sums,
+    frame buffer and float64 partials (``WAVE_BYTES``) within bounds. One for large sensors:
+    a worker that starts the next segment's reads while its finished partial waits to be merged
+    would hold both. Many for thumbnails, where a segment is a fraction of a second."""
+    values = int(np.prod(shape))
+    buffer = choose_batch_size(settings, shape, dtype) * values * np.dtype(dtype).itemsize
+    per_segment = values * (PARTIAL_BYTES_PER_VALUE + sum_bytes_per_value(dtype)) + buffer
+    return max(1, min(MAX_WAVE, WAVE_BYTES // per_segment))
+
+
+WAVE_BYTES, MAX_WAVE = 1 << 30, 16
+PARTIAL_BYTES_PER_VALUE = 8 * 2 * len(STREAMS) + 2 * len(COUNTS)  # float64 mean and M2 per stream, uint16 counts
+
+
+def sum_bytes_per_value(dtype: str) -> int:
+    t1, t2, _ = sum_types(dtype)
+    return len(STREAMS) * (np.dtype(t1).itemsize + np.dtype(t2).itemsize) + 2 * len(COUNTS)
 
 
 def choose_batch_size(settings, shape: tuple[int, ...], dtype: str) -> int:
