@@ -426,9 +426,20 @@ def segments_in_flight(shape: tuple[int, ...], dtype: str, settings) -> int:
     a worker that starts the next segment's reads while its finished partial waits to be merged
     would hold both. Many for thumbnails, where a segment is a fraction of a second."""
     values = int(np.prod(shape))
-    buffer = choose_batch_size(settings, shape, dtype) * values * np.dtype(dtype).itemsize
-    per_segment = values * (PARTIAL_BYTES_PER_VALUE + sum_bytes_per_value(dtype)) + buffer
+    per_segment = values * (PARTIAL_BYTES_PER_VALUE + sum_bytes_per_value(dtype)) + _buffer_bytes(shape, dtype, settings)
     return max(1, min(MAX_WAVE, WAVE_BYTES // per_segment))
+
+
+def worker_thread_bytes(shape: tuple[int, ...], dtype: str, settings) -> int:
+    """The most a worker thread holds for one segment (the README's memory model): the sums and
+    the frame buffer while reading, then the float64 partial that replaces the sums."""
+    values = int(np.prod(shape))
+    reading = values * sum_bytes_per_value(dtype) + _buffer_bytes(shape, dtype, settings)
+    return max(reading, values * PARTIAL_BYTES_PER_VALUE)
+
+
+def _buffer_bytes(shape: tuple[int, ...], dtype: str, settings) -> int:
+    return choose_batch_size(settings, shape, dtype) * int(np.prod(shape)) * np.dtype(dtype).itemsize
 
 
 WAVE_BYTES, MAX_WAVE = 1 << 30, 16

@@ -26,6 +26,7 @@ from importlib.metadata import entry_points
 from pathlib import Path, PurePosixPath
 
 import pytest
+from dask.utils import parse_bytes
 import yaml
 
 from pipeline import cli
@@ -376,6 +377,15 @@ def test_cluster_config_points_at_the_compose_scheduler():
     assert load(ROOT / "configs" / "cluster.yaml").cluster.scheduler == SCHEDULER_ADDRESS
 
 
-def test_raw_config_segments_are_whole_batches():
-    scan = load(ROOT / "configs" / "raw.yaml").scan
-    assert scan.checkpoint_files % scan.batch_size == 0
+@pytest.mark.parametrize("config,shape,dtype", [("default.yaml", (4000, 6000, 3), "uint8"),
+                                                 ("cluster.yaml", (4000, 6000, 3), "uint8"),
+                                                 ("raw.yaml", (4000, 6000), "uint16")])
+def test_shipped_configs_fit_the_compose_workers_for_24_mp(compose, config, shape, dtype):
+    """A 24 MP camera's segment, by the memory model, fits a compose worker process's limit."""
+    from pipeline.scan import worker_thread_bytes
+
+    worker = compose["services"]["worker"]
+    argv = worker["command"]
+    limit = parse_bytes(argv[argv.index("--memory-limit") + 1])
+    need = worker_thread_bytes(shape, dtype, load(ROOT / "configs" / config).scan)
+    assert need + 300 * 2**20 <= limit, f"{config}: {need / 2**30:.1f} GiB per worker thread, limit {limit / 2**30:.1f}"
