@@ -49,8 +49,8 @@ Speed: the local medians are separable pseudo-medians (median of row medians) bu
 min/max networks; MADs are per block and interpolated; whatever only a candidate needs
 (neighbour quantiles, reference mean, ring removal) is computed at the few candidates alone.
 
-Memory: the client already holds the float64 statistics (32 bytes per value) and keeps the
-four float32 score maps (16), so the rest must stay small. Planes are scored one at a time,
+Memory: the client already holds the float64 statistics (36 bytes per value) and keeps the
+float32 score maps (16 bytes per value, 20 with the range counts), so the rest must stay small. Planes are scored one at a time,
 each map made in its own place in the score maps, in row stripes that share the threads; one
 plane-sized float32 intermediate lives besides (two in raw darks), and what the candidates need
 of a map that is gone is rebuilt at the candidates, by the same arithmetic (see ``_score_plane``).
