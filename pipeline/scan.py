@@ -266,7 +266,8 @@ def _segments(headers: list[Header], per_segment: int, salt: tuple) -> list[Segm
 def _reduce_segments(client: Client, headers: list[Header], first: Header, out_dir: Path, config: Config,
                      log: Callable[[str], None], progress: bool,
                      manifest: Manifest) -> tuple[PixelStats, list[Status], dict[str, str], int]:
-    """Run every segment not checkpointed yet, saving each partial as it completes.
+    """Run every segment not checkpointed yet, in waves, merging each into the running total
+    in order and checkpointing the total after each segment.
 
     Returns the merged stats, every file's status, the digests of the files used, and how
     many files an earlier interrupted run had already done.
