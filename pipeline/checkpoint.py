@@ -55,7 +55,7 @@ class Checkpoints:
             with np.load(arrays, allow_pickle=False) as data:
                 counts = data["counts"] if "counts" in data.files else None
                 total = PixelStats(int(data["n"]), data["mean"], data["m2"], counts)
-        except (OSError, ValueError, KeyError, TypeError):
+        except Exception:  # noqa: BLE001 - truncated, empty (EOFError, BadZipFile) or foreign: start over
             return None, {}
         return total, records
 
@@ -66,7 +66,10 @@ class Checkpoints:
         name = f"total-{uuid.uuid4().hex}.npz"
         tmp_arrays, tmp_record = self.folder / f".{name}", self.folder / f".total-{uuid.uuid4().hex}.json"
         counts = {} if total.counts is None else {"counts": total.counts}
-        np.savez(tmp_arrays, n=np.int64(total.n), mean=total.mean, m2=total.m2, **counts)
+        with open(tmp_arrays, "wb") as fh:
+            np.savez(fh, n=np.int64(total.n), mean=total.mean, m2=total.m2, **counts)
+            fh.flush()
+            os.fsync(fh.fileno())  # on disk before the record that names it (power loss)
         os.replace(tmp_arrays, self.folder / name)
         detail = [[seg, statuses, digests] for seg, (statuses, digests) in records.items()]
         tmp_record.write_text(json.dumps({"arrays": name, "segments": list(records), "segments_detail": detail}))

@@ -10,7 +10,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -365,6 +365,8 @@ class _RunningTotal:
     """
 
     def __init__(self, saved: PixelStats | None, shape: tuple[int, ...]):
+        if saved is not None and saved.n == 0:
+            saved = None  # nothing counted yet (its zero counts would pass for recorded ones)
         self.shape = shape
         self.n = saved.n if saved is not None else 0
         self.mean = np.array(saved.mean) if saved is not None else None
@@ -378,14 +380,18 @@ class _RunningTotal:
         self.pending.append(place)
         return place
 
-    def add(self, place: _SegmentParts, index: int, value) -> list[tuple[Segment, tuple]]:
-        """Take one part; returns the segments completed by it, with their (statuses, digests)."""
+    def add(self, place: _SegmentParts, index: int, value) -> Iterator[tuple[Segment, tuple]]:
+        """Take one part; yields each segment it completes, with its (statuses, digests).
+
+        A generator, to be run to its end: at each yield the total holds exactly the segments
+        completed so far (the next one's waiting tiles are merged only after), so that a
+        checkpoint saved there never holds more than it lists.
+        """
         if index == len(place.tile_starts):
             place.record = value
             place.n = sum(1 for s in value[0] if s[1] == "used")
         else:
             place.arrived[index] = value
-        done = []
         while self.pending and self.pending[0].record is not None:
             head = self.pending[0]
             for t in list(head.arrived):
@@ -393,9 +399,8 @@ class _RunningTotal:
             if head.waiting:
                 break
             self.n += head.n
-            done.append((head.segment, head.record))
             self.pending.pop(0)
-        return done
+            yield head.segment, head.record
 
     def _merge_tile(self, head: _SegmentParts, t: int, planes: np.ndarray) -> None:
         head.waiting.discard(t)

@@ -250,7 +250,8 @@ def max_batch_frames(dtype: np.dtype) -> int:
 
     ``sum_types`` gives the (possibly smaller) limit of the narrow accumulators.
     """
-    peak = RESIDUAL_SCALE * int(np.iinfo(dtype).max)
+    info = np.iinfo(dtype)
+    peak = RESIDUAL_SCALE * (int(info.max) - int(info.min))  # |4v - 4 neighbours| <= 4 * (max - min)
     return int(np.sqrt((2**63 - 1) / (peak * peak)))
 
 

@@ -233,6 +233,9 @@ def test_checkpoints_with_pickled_objects_are_never_loaded(tmp_path):
                                           "segments_detail": [["seg", [["a.png", "used", ""]], {}]]}))
     assert ck.segments() == ["seg"]
     assert ck.load() == (None, {})  # the arrays are refused, so the scan starts over
+    for broken in (b"", b"PK\x03\x04 truncated"):  # a crash mid-write: empty or cut short
+        (ck.folder / "t.npz").write_bytes(broken)
+        assert ck.load() == (None, {})
 
 
 def test_file_names_are_never_run_by_a_shell(photo_sets, local_client, tmp_path):

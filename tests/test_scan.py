@@ -202,3 +202,40 @@ def test_running_total_merges_segments_in_order_whatever_order_the_parts_arrive(
     np.testing.assert_allclose(got.mean, ref.mean, rtol=1e-12)
     np.testing.assert_allclose(got.m2, ref.m2, rtol=1e-11, atol=1e-9)
     np.testing.assert_array_equal(got.counts, ref.counts)
+
+
+def test_a_checkpoint_taken_at_each_completed_segment_holds_exactly_the_segments_it_lists():
+    """Thumbnails run several segments at once, so a later segment's parts can arrive before an
+    earlier one completes; what is saved when a segment completes must not include them."""
+    from pipeline.scan import Segment, _RunningTotal
+
+    rng = np.random.default_rng(9)
+    stack = rng.integers(0, 256, (12, 4, 5), dtype=np.uint8)
+    spans = {"A": (0, 3), "B": (3, 7), "C": (7, 12)}
+    starts = np.array([0, 2])
+    total = _RunningTotal(None, (4, 5))
+    places, parts = {}, {}
+    for name, (a, b) in spans.items():
+        places[name] = total.expect(Segment(name, []), starts)
+        part = stats_of_stack(stack[a:b])
+        planes = np.concatenate([np.stack([part.mean[0], part.m2[0], part.mean[1], part.m2[1]]),
+                                 part.counts.astype(np.float64)])
+        parts[name] = [planes[:, 0:2], planes[:, 2:4], ([(f"f{i}", "used", "") for i in range(a, b)], {})]
+    order = [("A", 2), ("A", 0), ("B", 2), ("B", 0), ("B", 1), ("C", 2), ("C", 0), ("A", 1), ("C", 1)]
+    listed = []
+    for name, index in order:
+        for seg, _ in total.add(places[name], index, parts[name][index]):
+            listed.append(seg.id)
+            saved = total.stats()  # what the scan checkpoints here
+            frames = stack[: spans[listed[-1]][1]]
+            assert saved.n == len(frames)
+            np.testing.assert_allclose(saved.mean, stats_of_stack(frames).mean, rtol=1e-12)
+            np.testing.assert_array_equal(saved.counts, stats_of_stack(frames).counts)
+    assert listed == ["A", "B", "C"]
+
+
+def test_a_resumed_total_of_no_frames_carries_no_counts():
+    from pipeline.scan import _RunningTotal
+    from pipeline.stats import PixelStats
+
+    assert _RunningTotal(PixelStats.empty((3, 4)), (3, 4)).counts is None

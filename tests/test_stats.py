@@ -101,3 +101,8 @@ def test_integer_partitions_fit_int64():
     worst[:, ::2, ::2] = 65535
     sums = accumulate(IntegerSums.zeros((6, 6)), pad_rows_reflect(worst, 1, 1), 1, 1)
     assert sums.s2.dtype == np.int64 and sums.s2.min() >= 0
+
+
+def test_signed_input_has_the_same_exact_partition_limit_as_unsigned():
+    """The residual of int16 frames spans 4 * (max - min), as uint16's does."""
+    assert max_batch_frames(np.int16) == max_batch_frames(np.uint16) == 11585
