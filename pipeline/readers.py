@@ -268,7 +268,7 @@ _FAST_PNG_MODES = {
 def _png_layout(image) -> tuple[tuple[int, ...], str] | None:
     """(extra axes, dtype) of a PNG Pillow has opened, or None if imageio should decide."""
     rawmodes = {tile[3] if isinstance(tile[3], str) else tile[3][0] for tile in image.tile or []}
-    if len(rawmodes) != 1:
+    if len(rawmodes) != 1 or getattr(image, "n_frames", 1) != 1:  # an animated PNG is imageio's to read
         return None
     return _FAST_PNG_MODES.get((image.mode, rawmodes.pop()))
 

@@ -187,3 +187,15 @@ def test_png_that_pillow_would_reduce_goes_to_imageio(tmp_path):
     Image.fromarray(np.arange(12, dtype=np.uint8).reshape(3, 4)).convert("P").save(palette)
     assert _decode_png_fast(palette.read_bytes()) is None
     assert read_header(str(palette)).shape == iio.imread(palette).shape
+
+
+def test_animated_png_is_left_to_imageio(tmp_path):
+    """Pillow alone would give the first frame of an APNG; imageio's reading decides instead."""
+    from pipeline.readers import _decode_png_fast, read_header
+
+    frames = [Image.fromarray(np.full((4, 5, 3), v, np.uint8)) for v in (10, 200)]
+    path = tmp_path / "anim.png"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    assert _decode_png_fast(path.read_bytes()) is None
+    header = read_header(str(path))
+    assert header.error or header.shape == iio.imread(path).shape
