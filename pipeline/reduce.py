@@ -88,8 +88,9 @@ def read_step(previous: PartitionSums | None, step: int, paths: list[str], pixel
     seen = {**(known or {}), **{d: p for p, d in part.digests.items()}}
     held = 0
     for path in paths:
+        slot = buffer[held]
         try:
-            pixels, digest = reader(path, buffer[held])
+            pixels, digest = reader(path, slot)
         except Exception as exc:  # noqa: BLE001 - a bad file never fails the job
             part.statuses.append((path, "skipped", failure_reason(exc)))
             continue
@@ -100,8 +101,8 @@ def read_step(previous: PartitionSums | None, step: int, paths: list[str], pixel
         elif pixels.dtype != np.dtype(dtype):
             part.statuses.append((path, "skipped", f"decoded dtype {pixels.dtype} differs from the group's {dtype}"))
         else:
-            if not np.shares_memory(pixels, buffer[held]):
-                buffer[held] = pixels
+            if pixels is not slot:  # the reader made its own array
+                slot[...] = pixels
             held += 1
             part.statuses.append((path, "used", ""))
             if digest:
