@@ -1,7 +1,7 @@
 """Numba kernels for the hot loops of ``stats.py``. Private: call them through ``stats.accumulate``.
 
 ``accumulate_rows`` adds a block of k frames to the exact integer sums of both streams (the
-value and ``residual_x4`` = 4*v - up - down - left - right at distance ``stride``) and to the
+value and its residual 4*v - up - down - left - right at distance ``stride``) and to the
 counts of frames in which a sensel lies beyond its 4 same-colour neighbours' range, in one
 pass over the accumulators. The work is memory-bandwidth bound, so the loop order is chosen for
 memory traffic, not arithmetic:
@@ -167,7 +167,7 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
     reflection at the image edge: the caller decides, so whole frames need no padded copy).
 
     ``left``/``right`` are the reflected neighbour columns (length W) for the edge columns,
-    exactly as ``stats.residual_x4`` builds them; interior columns use x -/+ stride.
+    exactly as ``stats._neighbour_columns`` builds them; interior columns use x -/+ stride.
     ``bv1, bv2, br1, br2, bhi, blo`` are scratch buffers of length >= CHUNK: the row-local
     sums of v, v*v, r and r*r over the k frames, in a type wide enough for k frames, and the
     counts of frames beyond the range of the 4 same-colour neighbours (``_beyond``). The

@@ -260,17 +260,6 @@ def neighbour_stride(cfa: bool) -> int:
     return 2 if cfa else 1
 
 
-def residual_x4(frame: np.ndarray, stride: int, pad_rows: int) -> np.ndarray:
-    """4*v - (up + down + left + right) in int32, for the rows below ``pad_rows``.
-
-    ``frame`` is (rows, W[, C]) with ``pad_rows`` extra rows above and below the core that
-    serve only as neighbours (a tile's halo); with ``pad_rows`` 0 the rows reflect at the
-    image edge. Columns reflect at the image edge.
-    """
-    rows_c, rows_u, rows_d = row_neighbours(frame.shape[0], stride, pad_rows)
-    return _residual_at(frame.astype(np.int32), rows_c, rows_u, rows_d, stride)
-
-
 def _residual_at(f: np.ndarray, rows_c: np.ndarray, rows_u: np.ndarray, rows_d: np.ndarray, stride: int) -> np.ndarray:
     core = f[rows_c]
     left_idx, right_idx = _neighbour_columns(core.shape[1], stride)
@@ -292,9 +281,16 @@ def row_neighbours(height: int, stride: int, pad_rows: int = 0, rows: tuple[int,
         return centre, centre - stride, centre + stride
     y0, y1 = rows if rows is not None else (0, height)
     centre = np.arange(y0, y1)
-    if height <= stride:
-        return centre, centre, centre
-    return centre, np.abs(centre - stride), (height - 1) - np.abs((height - 1) - (centre + stride))
+    return (centre, *_reflected(centre, height, stride))
+
+
+def _reflected(centre: np.ndarray, size: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """The neighbours at centre -/+ stride along an axis of ``size``, reflected at its ends
+    (-1 -> 1, which keeps CFA parity); an axis too short to have one gives the centre itself.
+    Rows and columns reflect alike."""
+    if size <= stride:
+        return centre, centre
+    return np.abs(centre - stride), (size - 1) - np.abs((size - 1) - (centre + stride))
 
 
 def accumulate(sums: IntegerSums, frames: np.ndarray, stride: int, pad_rows: int = 0,
@@ -433,20 +429,9 @@ def _accumulate_fused(sums: IntegerSums, frames: np.ndarray, stride: int, index)
 
 
 def _neighbour_columns(width: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
-    """Left and right same-colour neighbour columns, reflected at the edges (as residual_x4)."""
-    left_idx = np.abs(np.arange(width) - stride)
-    right_idx = (width - 1) - np.abs((width - 1) - (np.arange(width) + stride))
-    if width <= stride:
-        left_idx = right_idx = np.arange(width)
-    return _read_only(left_idx.astype(np.intp)), _read_only(right_idx.astype(np.intp))
-
-
-def pad_rows_reflect(frames: np.ndarray, top: int, bottom: int) -> np.ndarray:
-    """Reflect rows at the image edge (row -1 -> row 1), which keeps CFA row parity."""
-    if top == 0 and bottom == 0:
-        return frames
-    width = [(0, 0), (top, bottom)] + [(0, 0)] * (frames.ndim - 2)
-    return np.pad(frames, width, mode="reflect" if frames.shape[1] > 1 else "edge")
+    """Left and right same-colour neighbour columns, reflected at the edges (``_reflected``)."""
+    left, right = _reflected(np.arange(width), width, stride)
+    return _read_only(left.astype(np.intp)), _read_only(right.astype(np.intp))
 
 
 def stats_of_stack(stack: np.ndarray, cfa: bool = False) -> PixelStats:

@@ -87,3 +87,12 @@ def drop_root_overrides():
     for cap in (1, 2, 3):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER
         if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def pad_rows_reflect(frames, top: int, bottom: int):
+    """Frames with reflected halo rows (row -1 -> row 1), as the scan once cut its tiles: the
+    reference the kernel's in-place reflection (``stats.row_neighbours``) must match."""
+    if top == 0 and bottom == 0:
+        return frames
+    width = [(0, 0), (top, bottom)] + [(0, 0)] * (frames.ndim - 2)
+    return np.pad(frames, width, mode="reflect" if frames.shape[1] > 1 else "edge")

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from pipeline import stats
 
-from .conftest import drop_root_overrides
+from .conftest import drop_root_overrides, pad_rows_reflect
 from pipeline.stats import (IntegerSums, PixelStats, _accumulate_numpy, _as_lines, _merge_numpy, _to_stats_numpy,
-                            accumulate, pad_rows_reflect, row_neighbours, sum_types)
+                            accumulate, row_neighbours, sum_types)
 
 pytest.importorskip("numba")
 import numba  # noqa: E402

@@ -5,7 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.stats import IntegerSums, PixelStats, accumulate, max_batch_frames, pad_rows_reflect, stats_of_stack
+from pipeline.stats import IntegerSums, PixelStats, accumulate, max_batch_frames, stats_of_stack
+
+from .conftest import pad_rows_reflect
 
 RTOL = 1e-12
 
