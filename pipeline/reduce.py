@@ -212,7 +212,11 @@ def moments_aggregate(parts, axis, keepdims, computing_meta: bool = False) -> np
     """Final merge of one tile, as planes PLANES stacked on a leading axis."""
     if computing_meta:
         return np.empty((0,) * 4)
-    stats = moments_combine(parts, axis, keepdims)
+    return stats_to_planes(moments_combine(parts, axis, keepdims))
+
+
+def stats_to_planes(stats: PixelStats) -> np.ndarray:
+    """Stats as float64 planes in ``PLANES`` order (counts exact: far below 2**53); ``planes_to_stats`` undoes it."""
     planes = [plane for i in range(len(STREAMS)) for plane in (stats.mean[i], stats.m2[i])]
     return np.stack(planes + ([] if stats.counts is None else list(stats.counts)))
 

@@ -178,7 +178,7 @@ def test_uniform_set_reads_one_header_and_still_catches_odd_files(rgb_set, local
 def test_running_total_merges_segments_in_order_whatever_order_the_parts_arrive():
     """The client's running total: tiles and statuses of 3 segments arrive shuffled; the total
     equals the whole stack's stats, and segments complete in order, each exactly once."""
-    from pipeline.reduce import PLANES
+    from pipeline.reduce import PLANES, stats_to_planes
     from pipeline.scan import Segment, _RunningTotal
 
     rng = np.random.default_rng(4)
@@ -188,9 +188,7 @@ def test_running_total_merges_segments_in_order_whatever_order_the_parts_arrive(
     parts = []
     for k, (a, b) in enumerate([(0, 4), (4, 5), (5, 9)]):
         place = total.expect(Segment(f"s{k}", []), starts)
-        part = stats_of_stack(stack[a:b])
-        planes = np.concatenate([np.stack([part.mean[0], part.m2[0], part.mean[1], part.m2[1]]),
-                                 part.counts.astype(np.float64)])
+        planes = stats_to_planes(stats_of_stack(stack[a:b]))
         assert len(planes) == len(PLANES)
         parts += [(place, t, planes[:, y : y + 4]) for t, y in enumerate(starts)]
         parts.append((place, len(starts), ([(f"f{i}", "used", "") for i in range(a, b)], {})))
@@ -207,6 +205,7 @@ def test_running_total_merges_segments_in_order_whatever_order_the_parts_arrive(
 def test_a_checkpoint_taken_at_each_completed_segment_holds_exactly_the_segments_it_lists():
     """Thumbnails run several segments at once, so a later segment's parts can arrive before an
     earlier one completes; what is saved when a segment completes must not include them."""
+    from pipeline.reduce import stats_to_planes
     from pipeline.scan import Segment, _RunningTotal
 
     rng = np.random.default_rng(9)
@@ -217,9 +216,7 @@ def test_a_checkpoint_taken_at_each_completed_segment_holds_exactly_the_segments
     places, parts = {}, {}
     for name, (a, b) in spans.items():
         places[name] = total.expect(Segment(name, []), starts)
-        part = stats_of_stack(stack[a:b])
-        planes = np.concatenate([np.stack([part.mean[0], part.m2[0], part.mean[1], part.m2[1]]),
-                                 part.counts.astype(np.float64)])
+        planes = stats_to_planes(stats_of_stack(stack[a:b]))
         parts[name] = [planes[:, 0:2], planes[:, 2:4], ([(f"f{i}", "used", "") for i in range(a, b)], {})]
     order = [("A", 2), ("A", 0), ("B", 2), ("B", 0), ("B", 1), ("C", 2), ("C", 0), ("A", 1), ("C", 1)]
     listed = []
