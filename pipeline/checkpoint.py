@@ -37,18 +37,23 @@ class Checkpoints:
         self.folder = self.root / run_id
         self.record_path = self.folder / "total.json"
 
+    def _record(self) -> dict:
+        """The saved record (which arrays file, which segments), or {} if none can be read."""
+        try:
+            record = json.loads(self.record_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return record if isinstance(record, dict) else {}
+
     def segments(self) -> list[str]:
         """Ids of the segments the saved total holds (reads no arrays)."""
-        try:
-            return list(json.loads(self.record_path.read_text())["segments"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return []
+        return [detail[0] for detail in self._record().get("segments_detail", [])]
 
     def load(self) -> tuple[PixelStats | None, Records]:
         """The saved total and the records of its segments; (None, {}) if there is none or it
         cannot be read (the scan then simply starts over)."""
         try:
-            record = json.loads(self.record_path.read_text())
+            record = self._record()
             arrays = self.folder / record["arrays"]
             records = {seg: ([tuple(s) for s in statuses], dict(digests))
                        for seg, statuses, digests in record["segments_detail"]}
@@ -62,7 +67,7 @@ class Checkpoints:
     def save(self, total: PixelStats, records: Records) -> None:
         """Replace the saved total with ``total``, which holds the segments in ``records``."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        old = self._arrays_named()
+        old = self._record().get("arrays")
         name = f"total-{uuid.uuid4().hex}.npz"
         tmp_arrays, tmp_record = self.folder / f".{name}", self.folder / f".total-{uuid.uuid4().hex}.json"
         counts = {} if total.counts is None else {"counts": total.counts}
@@ -72,16 +77,10 @@ class Checkpoints:
             os.fsync(fh.fileno())  # on disk before the record that names it (power loss)
         os.replace(tmp_arrays, self.folder / name)
         detail = [[seg, statuses, digests] for seg, (statuses, digests) in records.items()]
-        tmp_record.write_text(json.dumps({"arrays": name, "segments": list(records), "segments_detail": detail}))
+        tmp_record.write_text(json.dumps({"arrays": name, "segments_detail": detail}))
         os.replace(tmp_record, self.record_path)  # the switch: from here on the new total counts
         if old and old != name:
             (self.folder / old).unlink(missing_ok=True)
-
-    def _arrays_named(self) -> str | None:
-        try:
-            return json.loads(self.record_path.read_text())["arrays"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
 
     def clear(self) -> None:
         """After a finished run: the results hold everything, the total is no longer needed."""
