@@ -228,14 +228,8 @@ def _median_views(views: list[np.ndarray], out: np.ndarray | None = None, scratc
 
 
 def _pad_mode(shape: tuple[int, ...], p: int) -> str:
-    """The np.pad mode of ``_pad``: reflect, or (arrays too small for it) symmetric or edge."""
+    """The np.pad mode that pads ``p`` samples: reflect, or (arrays too small for it) symmetric or edge."""
     return "reflect" if min(shape) > p else "symmetric" if min(shape) >= p else "edge"
-
-
-def _pad(a: np.ndarray, p: int) -> np.ndarray:
-    if p == 0:
-        return a
-    return np.pad(a, p, mode=_pad_mode(a.shape, p))
 
 
 def _pad_index(i: np.ndarray, n: int, mode: str) -> np.ndarray:
@@ -250,7 +244,8 @@ def _pad_index(i: np.ndarray, n: int, mode: str) -> np.ndarray:
 
 
 def _padded_rows(a: np.ndarray, r0: int, r1: int, p: int) -> np.ndarray:
-    """Rows r0 - p .. r1 + p of ``_pad(a, p)``, without padding (or copying) the rest of ``a``."""
+    """Rows r0 - p .. r1 + p of ``np.pad(a, p, mode=_pad_mode(a.shape, p))``, without padding
+    (or copying) the rest of ``a``."""
     h, w = a.shape
     mode = _pad_mode(a.shape, p)
     out = np.empty((r1 - r0 + 2 * p, w + 2 * p), a.dtype)
@@ -318,11 +313,7 @@ def _reflect(i: np.ndarray, n: int) -> np.ndarray:
 
 def _gather(a: np.ndarray, ys: np.ndarray, xs: np.ndarray, offsets) -> np.ndarray:
     """Values of ``a`` at (ys + dy, xs + dx) for every offset, reflected: shape (len(ys), len(offsets))."""
-    h, w = a.shape
-    out = np.empty((len(ys), len(offsets)), a.dtype)
-    for k, (dy, dx) in enumerate(offsets):
-        out[:, k] = a[_reflect(ys + dy, h), _reflect(xs + dx, w)]
-    return out
+    return a[_gather_indices(ys, xs, a.shape, offsets)]
 
 
 def _gather_indices(ys: np.ndarray, xs: np.ndarray, shape: tuple[int, int], offsets):
@@ -461,8 +452,9 @@ def _remove_rings(rho: np.ndarray, se: np.ndarray, sy: np.ndarray, sx: np.ndarra
     qy, qx = np.divmod(key, w)
     r = rho[qy, qx]  # still the residual mean: rho changes only at the end
     ar = np.abs(r)
-    nb_r = _gather(rho, qy, qx, _CROSS)
-    nb_t = np.abs(nb_r) / _gather(se, qy, qx, _CROSS)
+    cross = _gather_indices(qy, qx, (h, w), _CROSS)
+    nb_r = rho[cross]
+    nb_t = np.abs(nb_r) / se[cross]
     anb = np.abs(nb_r)
     ring = ((nb_r * r[:, None] < 0) & (anb >= cfg.ring_dominance * ar[:, None])
             & (anb <= (16 / cfg.ring_dominance) * ar[:, None]) & (nb_t >= cfg.ring_t))
@@ -597,7 +589,6 @@ class _CountNull:
         interior = total - edge - corners
         tables = np.empty((len(COUNT_MAPS), 3, n + 1), np.float32)  # map, class (interior, edge, corner), k
         self.means = np.zeros((len(COUNT_MAPS), 3))  # the null's mean count, n p
-        self.fits = []
         for i in range(len(COUNT_MAPS)):
             pi, fi = _fit_counts(interior[i] if interior[i].sum() else total[i], n, quantile)
             pe, fe = _fit_counts(edge[i], n, quantile) if edge[i].sum() else (pi, fi)
@@ -605,7 +596,6 @@ class _CountNull:
             tables[i, 1] = count_tail(n, pe, fe)
             tables[i, 2] = 0.0  # corners: see above
             self.means[i] = (n * pi, n * pe, n * pe)
-            self.fits.append((pi, fi, pe, fe))
         self.tables = tables
 
     def _edge_points(self) -> tuple[np.ndarray, np.ndarray]:
@@ -1076,16 +1066,17 @@ def _score_plane(stats, pl: _Plane, cfg: DetectConfig, spacing: int, score_maps,
     ref_lvar = _pseudo_median_points(log_value_var(value_m2[vy, vx]))
     lvar_c = log_value_var(value_m2[g])
     z_var_c = (lvar_c - ref_lvar) / var_scale.points(ys, xs)
-    ref_lrv = _pseudo_median_points(lrv[_grid_points(ys, xs, (h, w), cfg.window, spacing)])
+    ref_lrv = _pseudo_median_points(lrv[vy, vx])
     z_level_c = hot[g] - dead[g]  # one of them is 0: the signed z exactly
 
     # the variance kinds also need the pixel clearly outside the range of (nearly) all of its
     # neighbours, not just far from their median; flicker also needs quiet nearest neighbours
     offsets = _window(cfg.window, spacing)
     k_lo = max(0, len(offsets) // 10)  # about the 10th percentile of the neighbourhood, and the 90th
-    low = np.partition(log_value_var(value_m2[_gather_indices(ys, xs, (h, w), offsets)]), k_lo, axis=1)[:, k_lo]
+    around = _gather_indices(ys, xs, (h, w), offsets)
+    low = np.partition(log_value_var(value_m2[around]), k_lo, axis=1)[:, k_lo]
     below_all = lvar_c - low <= math.log(cfg.stuck_var_ratio)
-    nb = _gather(lrv, ys, xs, offsets)
+    nb = lrv[around]
     high = np.partition(nb, len(offsets) - 1 - k_lo, axis=1)[:, len(offsets) - 1 - k_lo]
     above_all = (lrv[g] - high >= math.log(cfg.noisy_var_ratio)) & (ref_lrv >= quiet)
     if not raw_darks:  # scene events light up a neighbourhood; no scene in a dark
@@ -1099,7 +1090,7 @@ def _score_plane(stats, pl: _Plane, cfg: DetectConfig, spacing: int, score_maps,
 
     mu = stats.mean[0][pl.sel]
     mu_c = mu[g].astype(f32)
-    ref_mu = np.median(_gather(mu, ys, xs, offsets), axis=1).astype(f32)
+    ref_mu = np.median(mu[around], axis=1).astype(f32)
     black = cfg.black_level if cfg.black_level is not None else float(mu.min())
     m = len(ys)
     rmean_c = res_mean[g].astype(f32)
@@ -1189,8 +1180,9 @@ def _classify(c: dict, thr: dict[str, float], cfg: DetectConfig, darks: bool = F
     excess_sd = np.sqrt(np.maximum(c["rstd"] ** 2 - c["ref_rstd"] ** 2, 0))
     flicker = noisy & (excess_sd >= cfg.noisy_excess_ratio * np.abs(c["rho"]))
     bright = zl >= thr["hot"]
-    if raw_darks:
-        bright &= c["rho"] >= cfg.dark_min_sigmas * np.maximum(c["ref_std"], math.sqrt(QUANT_VAR))
+    if raw_darks:  # warm in a dark: a physical offset, for the level z and the counts alike
+        warm_enough = c["rho"] >= cfg.dark_min_sigmas * np.maximum(c["ref_std"], math.sqrt(QUANT_VAR))
+        bright &= warm_enough
     # range counts (when the stats have them): flicker is beyond the range on both sides, often;
     # a level defect on one side. Flicker by the counts (their sum) also needs both sides at least
     # counts_flicker_frames and at least their null's mean: a shifted level raises one side but
@@ -1208,8 +1200,8 @@ def _classify(c: dict, thr: dict[str, float], cfg: DetectConfig, darks: bool = F
         c_flicker = flickers & (s_sum >= thr_c["noisy"])
         c_hot = (s_hi >= thr_c["hot"]) & (s_hi >= s_lo) & ~flickers
         c_dead = (s_lo >= thr_c["dead"]) & (s_lo > s_hi) & ~flickers
-        if raw_darks:  # warm in a dark: a physical offset, as for the level z
-            c_hot &= c["rho"] >= cfg.dark_min_sigmas * np.maximum(c["ref_std"], math.sqrt(QUANT_VAR))
+        if raw_darks:
+            c_hot &= warm_enough
         if darks:
             c_dead &= ~pinned
     lvl = ~is_stuck & (bright | (zl <= -thr["dead"])) & ~flicker & ~c_flicker
