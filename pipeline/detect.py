@@ -313,14 +313,11 @@ def _reflect(i: np.ndarray, n: int) -> np.ndarray:
 
 def _gather(a: np.ndarray, ys: np.ndarray, xs: np.ndarray, offsets) -> np.ndarray:
     """Values of ``a`` at (ys + dy, xs + dx) for every offset, reflected: shape (len(ys), len(offsets))."""
-    return a[_gather_indices(ys, xs, a.shape, offsets)]
-
-
-def _gather_indices(ys: np.ndarray, xs: np.ndarray, shape: tuple[int, int], offsets):
-    """The (len(ys), len(offsets)) row and column indices that ``_gather`` reads."""
-    dy = np.array([o[0] for o in offsets], np.intp)
-    dx = np.array([o[1] for o in offsets], np.intp)
-    return _reflect(ys[:, None] + dy, shape[0]), _reflect(xs[:, None] + dx, shape[1])
+    h, w = a.shape
+    out = np.empty((len(ys), len(offsets)), a.dtype)
+    for k, (dy, dx) in enumerate(offsets):  # a column at a time: no (len(ys), len(offsets)) index arrays
+        out[:, k] = a[_reflect(ys + dy, h), _reflect(xs + dx, w)]
+    return out
 
 
 def _window(window: int, spacing: int) -> list[tuple[int, int]]:
@@ -452,9 +449,8 @@ def _remove_rings(rho: np.ndarray, se: np.ndarray, sy: np.ndarray, sx: np.ndarra
     qy, qx = np.divmod(key, w)
     r = rho[qy, qx]  # still the residual mean: rho changes only at the end
     ar = np.abs(r)
-    cross = _gather_indices(qy, qx, (h, w), _CROSS)
-    nb_r = rho[cross]
-    nb_t = np.abs(nb_r) / se[cross]
+    nb_r = _gather(rho, qy, qx, _CROSS)
+    nb_t = np.abs(nb_r) / _gather(se, qy, qx, _CROSS)
     anb = np.abs(nb_r)
     ring = ((nb_r * r[:, None] < 0) & (anb >= cfg.ring_dominance * ar[:, None])
             & (anb <= (16 / cfg.ring_dominance) * ar[:, None]) & (nb_t >= cfg.ring_t))
@@ -1073,10 +1069,9 @@ def _score_plane(stats, pl: _Plane, cfg: DetectConfig, spacing: int, score_maps,
     # neighbours, not just far from their median; flicker also needs quiet nearest neighbours
     offsets = _window(cfg.window, spacing)
     k_lo = max(0, len(offsets) // 10)  # about the 10th percentile of the neighbourhood, and the 90th
-    around = _gather_indices(ys, xs, (h, w), offsets)
-    low = np.partition(log_value_var(value_m2[around]), k_lo, axis=1)[:, k_lo]
+    low = np.partition(log_value_var(_gather(value_m2, ys, xs, offsets)), k_lo, axis=1)[:, k_lo]
     below_all = lvar_c - low <= math.log(cfg.stuck_var_ratio)
-    nb = lrv[around]
+    nb = _gather(lrv, ys, xs, offsets)
     high = np.partition(nb, len(offsets) - 1 - k_lo, axis=1)[:, len(offsets) - 1 - k_lo]
     above_all = (lrv[g] - high >= math.log(cfg.noisy_var_ratio)) & (ref_lrv >= quiet)
     if not raw_darks:  # scene events light up a neighbourhood; no scene in a dark
@@ -1090,7 +1085,7 @@ def _score_plane(stats, pl: _Plane, cfg: DetectConfig, spacing: int, score_maps,
 
     mu = stats.mean[0][pl.sel]
     mu_c = mu[g].astype(f32)
-    ref_mu = np.median(mu[around], axis=1).astype(f32)
+    ref_mu = np.median(_gather(mu, ys, xs, offsets), axis=1).astype(f32)
     black = cfg.black_level if cfg.black_level is not None else float(mu.min())
     m = len(ys)
     rmean_c = res_mean[g].astype(f32)
