@@ -430,6 +430,16 @@ def _near(shape: tuple[int, int], ys: np.ndarray, xs: np.ndarray, radius: int) -
 _CROSS = ((-1, 0), (1, 0), (0, -1), (0, 1))
 
 
+def _unique_flat(keys: np.ndarray, size: int) -> np.ndarray:
+    """``np.unique(keys)`` for flat indices into an array of ``size``: through a mask of that
+    size when the keys are many (linear time; np.unique sorts), else by sorting."""
+    if len(keys) < size // 64:
+        return np.unique(keys)
+    mask = np.zeros(size, np.bool_)
+    mask[keys] = True
+    return np.flatnonzero(mask)
+
+
 def _remove_rings(rho: np.ndarray, se: np.ndarray, sy: np.ndarray, sx: np.ndarray, cfg) -> tuple[np.ndarray, np.ndarray]:
     """Add back the -1/4 that a significant neighbour's offset leaked into each residual, in place.
 
@@ -445,7 +455,7 @@ def _remove_rings(rho: np.ndarray, se: np.ndarray, sy: np.ndarray, sx: np.ndarra
     qy = np.concatenate([sy + dy for dy, _ in _CROSS])
     qx = np.concatenate([sx + dx for _, dx in _CROSS])
     inside = (qy >= 0) & (qy < h) & (qx >= 0) & (qx < w)
-    key = np.unique(qy[inside] * w + qx[inside])
+    key = _unique_flat(qy[inside] * w + qx[inside], h * w)
     qy, qx = np.divmod(key, w)
     r = rho[qy, qx]  # still the residual mean: rho changes only at the end
     ar = np.abs(r)
@@ -1051,7 +1061,7 @@ def _score_plane(stats, pl: _Plane, cfg: DetectConfig, spacing: int, score_maps,
             candidates(r0, null.rows(r0, r1, cmap[r0:r1]) >= count_thr)
 
         each(rows_counts)
-    ys, xs = np.divmod(np.unique(np.concatenate(cand)), w)  # row by row, as np.nonzero would give them
+    ys, xs = np.divmod(_unique_flat(np.concatenate(cand), h * w), w)  # row by row, as np.nonzero would give them
     cand = None
     g = (ys, xs)
     z_noise_c = noisy[g]
