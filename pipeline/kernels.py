@@ -13,9 +13,11 @@ memory traffic, not arithmetic:
 - rows are processed as flat ``W*C`` runs (interleaved channels stay interleaved), so the
   interior of every row is a unit-stride loop LLVM vectorises; only the ``stride`` columns at
   each edge take the reflected-index path;
-- the row-local buffers have the narrowest exact type chosen by the caller (int32 where k
-  frames of the dtype cannot overflow it, see ``stats._buffer_types``), which halves their
-  footprint and doubles the SIMD width; the accumulators are the narrowest exact type for
+- the row-local buffers have the narrowest exact type chosen by the caller (for 8-bit frames
+  int16 and uint16 where up to 32 frames cannot overflow them, see ``stats._BUFFER_TYPES``),
+  and the residual and the range test are computed in that width: narrow lanes halve the
+  buffers' footprint and double the SIMD width (int16 rather than int32 lanes made the 8-bit
+  kernel about 20% faster); the accumulators are the narrowest exact type for
   the partition (``stats.sum_types``: 16 bytes per value for 8-bit input, not 32);
 - rows are addressed through index arrays (centre, up, down), so a whole frame reflects at
   its top and bottom edges without a padded copy.
@@ -130,14 +132,15 @@ def _jit(**options):
 
 
 @_jit(nogil=True, inline="always")
-def _residual(v, up, down, left, right):
-    """4*v - up - down - left - right in int32 (|result| <= 4*65535 for uint16 input)."""
-    i32 = np.int32
-    return i32(i32(i32(i32(i32(v << 2) - i32(up)) - i32(down)) - i32(left)) - i32(right))
+def _residual(v, up, down, left, right, t):
+    """4*v - up - down - left - right in the work type ``t``: int16 for uint8 input (|result| <=
+    1020), int32 for uint16 (<= 4*65535). Every step is cast back to ``t``, because numba widens
+    integer arithmetic to int64, and narrow lanes are what LLVM vectorises widest."""
+    return t(t(t(t(t(v << 2) - t(up)) - t(down)) - t(left)) - t(right))
 
 
 @_jit(nogil=True, inline="always")
-def _beyond(v, up, down, left, right):
+def _beyond(v, up, down, left, right, t):
     """(1, 0) if v lies above its 4 same-colour neighbours by more than their own range,
     (0, 1) if below by more, else (0, 0): v > 2*max - min, v < 2*min - max, in int32.
 
@@ -147,11 +150,10 @@ def _beyond(v, up, down, left, right):
     the residual's, already loaded; the 3x3 window's 8 separated a little better on synthetic
     stacks but cost 3x the kernel's time, the 4 cost about half again.
     """
-    i32 = np.int32
-    a, b, c, d = i32(up), i32(down), i32(left), i32(right)
+    a, b, c, d = t(up), t(down), t(left), t(right)
     mx = max(max(a, b), max(c, d))
     mn = min(min(a, b), min(c, d))
-    return i32(v > i32(i32(mx << 1) - mn)), i32(v < i32(i32(mn << 1) - mx))
+    return t(v > t(t(mx << 1) - mn)), t(v < t(t(mn << 1) - mx))
 
 
 @_jit(nogil=True)
@@ -170,7 +172,8 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
     exactly as ``stats._neighbour_columns`` builds them; interior columns use x -/+ stride.
     ``bv1, bv2, br1, br2, bhi, blo`` are scratch buffers of length >= CHUNK: the row-local
     sums of v, v*v, r and r*r over the k frames, in a type wide enough for k frames, and the
-    counts of frames beyond the range of the 4 same-colour neighbours (``_beyond``). The
+    counts of frames beyond the range of the 4 same-colour neighbours (``_beyond``). ``br1``'s
+    type is also the work type of the residual and the range test (int16 for uint8 frames). The
     accumulators ``s1``/``s2`` may be of any integer type wide enough for the partition
     (``stats.sum_types``); ``counts`` (2, rows, W*C) holds the above/below counts, or is None
     to leave them out (numba compiles that case without their code).
@@ -191,6 +194,7 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
     t2 = bv2.dtype.type
     u1 = br1.dtype.type
     u2 = br2.dtype.type
+    tc = bhi.dtype.type
     w1 = s1.dtype.type
     w2 = s2.dtype.type
     for r in range(rows):
@@ -227,8 +231,8 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                     o5 = bhi[a - j0 : b - j0]
                     o6 = blo[a - j0 : b - j0]
                     for i in range(m):
-                        v = np.int32(c0[i])
-                        res = _residual(v, u0[i], d0[i], cl[i], cr[i])
+                        v = u1(c0[i])
+                        res = _residual(v, u0[i], d0[i], cl[i], cr[i], u1)
                         # numba widens integer arithmetic to int64; casting every result back to
                         # the buffer's type lets LLVM keep int32 lanes (twice the SIMD width)
                         o1[i] = t1(o1[i] + t1(v))
@@ -236,9 +240,9 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                         o3[i] = u1(o3[i] + u1(res))
                         o4[i] = u2(o4[i] + u2(u2(res) * u2(res)))
                         if counts is not None:  # resolved at compile time: no counts, no code
-                            above, below = _beyond(v, u0[i], d0[i], cl[i], cr[i])
-                            o5[i] = np.int32(o5[i] + above)
-                            o6[i] = np.int32(o6[i] + below)
+                            above, below = _beyond(v, u0[i], d0[i], cl[i], cr[i], u1)
+                            o5[i] = tc(o5[i] + tc(above))
+                            o6[i] = tc(o6[i] + tc(below))
                 # edge columns (reflected): at most `stride` columns on each side of the row
                 for e in range(2):
                     ea = j0 if e == 0 else max(j0, hi)
@@ -246,19 +250,19 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                     for j in range(ea, eb):
                         x = j // channels
                         c = j - x * channels
-                        v = np.int32(cen[j])
+                        v = u1(cen[j])
                         jl = left[x] * channels + c
                         jr = right[x] * channels + c
-                        res = _residual(v, up[j], down[j], cen[jl], cen[jr])
+                        res = _residual(v, up[j], down[j], cen[jl], cen[jr], u1)
                         i = j - j0
                         bv1[i] = t1(bv1[i] + t1(v))
                         bv2[i] = t2(bv2[i] + t2(t2(v) * t2(v)))
                         br1[i] = u1(br1[i] + u1(res))
                         br2[i] = u2(br2[i] + u2(u2(res) * u2(res)))
                         if counts is not None:
-                            above, below = _beyond(v, up[j], down[j], cen[jl], cen[jr])
-                            bhi[i] = np.int32(bhi[i] + above)
-                            blo[i] = np.int32(blo[i] + below)
+                            above, below = _beyond(v, up[j], down[j], cen[jl], cen[jr], u1)
+                            bhi[i] = tc(bhi[i] + tc(above))
+                            blo[i] = tc(blo[i] + tc(below))
             a1 = s1[0, r, j0:j1]
             a2 = s2[0, r, j0:j1]
             a3 = s1[1, r, j0:j1]

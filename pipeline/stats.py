@@ -341,14 +341,15 @@ def _beyond_at(f: np.ndarray, rows_c, rows_u, rows_d, stride: int) -> tuple[np.n
     return v > 2 * top - bottom, v < 2 * bottom - top
 
 
-# Row-local buffer types of the fused kernel, per frame dtype: (v, v*v, r, r*r; the counts take
-# int32) and the most frames one kernel call may add before a buffer could overflow.
-# |r| <= 4*max, r*r <= 16*max^2.
-#   uint8:  v*v <= 65025, r*r <= 1040400: all int32 up to 2064 frames per call.
+# Row-local buffer types of the fused kernel, per frame dtype: (v, v*v, r, r*r, the two counts),
+# and the most frames one kernel call may add before a buffer could overflow. r's type is also
+# the kernel's work type for the residual and the range test. |r| <= 4*max, r*r <= 16*max^2.
+#   uint8:  v <= 255 fits uint16 up to 257 frames, |r| <= 1020 int16 up to 32, the counts int16;
+#           v*v <= 65025 and r*r <= 1040400 take uint32/int32. Narrow lanes vectorise widest.
 #   uint16: v <= 65535 and |r| <= 262140 fit int32 up to 8191 frames; the squares need int64.
 _BUFFER_TYPES = {
-    np.dtype(np.uint8): ((np.int32, np.int32, np.int32, np.int32), (2**31 - 1) // (16 * 255 * 255)),
-    np.dtype(np.uint16): ((np.int32, np.int64, np.int32, np.int64), (2**31 - 1) // (4 * 65535)),
+    np.dtype(np.uint8): ((np.uint16, np.uint32, np.int16, np.int32, np.int16, np.int16), (2**15 - 1) // (4 * 255)),
+    np.dtype(np.uint16): ((np.int32, np.int64, np.int32, np.int64, np.int16, np.int16), (2**31 - 1) // (4 * 65535)),
 }
 
 
@@ -419,7 +420,7 @@ def _accumulate_fused(sums: IntegerSums, frames: np.ndarray, stride: int, index)
     a3 = None if counts is None else counts.reshape(*counts.shape[:2], -1)
     left, right = _neighbour_columns(width, stride)
     types, max_frames = spec
-    buffers = [np.empty(kernels.CHUNK, t) for t in (*types, np.int32, np.int32)]  # + the two counts
+    buffers = [np.empty(kernels.CHUNK, t) for t in types]
     for start in range(0, len(flat), max_frames):
         part = flat[start : start + max_frames]
         lines, step = _as_lines(part)
