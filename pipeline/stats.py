@@ -121,6 +121,7 @@ class IntegerSums:
     s1: np.ndarray
     s2: np.ndarray
     counts: np.ndarray | None = None  # (len(COUNTS), *pixel_shape) uint16, or None: not counted
+    max_frames: int = 0  # the most frames these types hold exactly (``sum_types``); 0: unknown
 
     @classmethod
     def zeros(cls, pixel_shape: tuple[int, ...], frame_dtype=None, counts: bool = True) -> IntegerSums:
@@ -130,12 +131,27 @@ class IntegerSums:
         time, for scans that only want moments (``scan.range_counts``).
         """
         shape = (len(STREAMS), *pixel_shape)
-        t1, t2 = sum_types(frame_dtype)[:2] if frame_dtype is not None else (np.int64, np.int64)
+        t1, t2, most = sum_types(frame_dtype) if frame_dtype is not None else (np.int64, np.int64, 0)
         tally = np.zeros((len(COUNTS), *pixel_shape), np.uint16) if counts else None
-        return cls(0, np.zeros(shape, t1), np.zeros(shape, t2), tally)
+        return cls(0, np.zeros(shape, t1), np.zeros(shape, t2), tally, most)
 
     def __sizeof__(self) -> int:
         return object.__sizeof__(self) + _nbytes(self.s1, self.s2, self.counts)
+
+    def can_add(self, other: IntegerSums) -> bool:
+        """Whether ``self + other`` stays exact in these types: same types, and the frames of
+        both within the limit that both were made for."""
+        return (0 < self.max_frames == other.max_frames and self.n + other.n <= self.max_frames
+                and self.s1.shape == other.s1.shape and (self.s1.dtype, self.s2.dtype) == (other.s1.dtype, other.s2.dtype)
+                and (self.counts is None) == (other.counts is None))
+
+    def __add__(self, other: IntegerSums) -> IntegerSums:
+        """The sums of both sets of frames, in new arrays (dask's inputs are never changed):
+        exact, so partitions merge with no rounding at all (see ``merge_partials``)."""
+        if not self.can_add(other):
+            raise ValueError(f"cannot add sums of {self.n} and {other.n} frames exactly (limit {self.max_frames})")
+        counts = None if self.counts is None else self.counts + other.counts
+        return IntegerSums(self.n + other.n, self.s1 + other.s1, self.s2 + other.s2, counts, self.max_frames)
 
     def to_stats(self) -> PixelStats:
         """Convert to float64 moments with one rounding: M2 = (n*s2 - s1^2) / n exactly."""
@@ -145,6 +161,29 @@ class IntegerSums:
         stats = fused if fused is not None else _to_stats_numpy(self)
         counts = None if self.counts is None else self.counts.astype(count_dtype(self.n), copy=False)
         return replace(stats, counts=counts)
+
+
+def merge_partials(parts: list[IntegerSums | PixelStats]) -> IntegerSums | PixelStats:
+    """Merge partitions' partials: integer sums add exactly while their types hold the total
+    (a whole checkpoint segment of 8- or 16-bit frames); what does not fit, and float partials
+    (a resumed total, other segments), merge with Chan's formula after one conversion each.
+
+    Adding the integers first is cheaper than converting every partition (sums are 20 bytes
+    per value to send, float64 partials 36) and exact where Chan would round.
+    """
+    sums = [p for p in parts if isinstance(p, IntegerSums) and p.n]
+    floats = [p for p in parts if isinstance(p, PixelStats) and p.n]
+    added: list[IntegerSums] = []
+    for part in sums:
+        if added and added[-1].can_add(part):
+            added[-1] = added[-1] + part
+        else:
+            added.append(part)
+    if not floats and len(added) == 1:
+        return added[0]
+    if not floats and not added:
+        return parts[0]
+    return PixelStats.merge_all([s.to_stats() for s in added] + floats)
 
 
 def sum_types(frame_dtype) -> tuple[type, type, int]:
