@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.stats import IntegerSums, PixelStats, accumulate, max_batch_frames, stats_of_stack
+from pipeline.stats import IntegerSums, PixelStats, accumulate, max_batch_frames, merge_partials, stats_of_stack, sum_types
 
 from .conftest import pad_rows_reflect
 
@@ -92,6 +92,39 @@ def test_merge_identity_and_shape_mismatch():
     assert s.merge(empty) is s and empty.merge(s) is s
     with pytest.raises(ValueError, match="cannot merge"):
         s.merge(PixelStats.empty((4, 3)))
+
+
+def _sums(stack: np.ndarray) -> IntegerSums:
+    return accumulate(IntegerSums.zeros(stack.shape[1:], stack.dtype), stack, 1)
+
+
+def test_partitions_add_as_integers_while_their_types_hold_them():
+    """Within the types' limit, partials add exactly, so the merge equals the whole stack's sums
+    bit for bit; past it (or with a float partial), the rest merges with Chan's formula."""
+    rng = np.random.default_rng(3)
+    stack = rng.integers(0, 256, (9, 5, 4, 3), dtype=np.uint8)
+    a, b, c = _sums(stack[:4]), _sums(stack[4:7]), _sums(stack[7:])
+    whole = _sums(stack)
+    added = merge_partials([a, b, c])
+    assert isinstance(added, IntegerSums) and added.n == 9
+    for x, y in zip((added.s1, added.s2, added.counts), (whole.s1, whole.s2, whole.counts)):
+        np.testing.assert_array_equal(x, y)
+        assert x.dtype == y.dtype
+    assert a.n == 4 and np.array_equal(a.s1, _sums(stack[:4]).s1)  # the inputs are left as they were
+
+    limited = [IntegerSums(p.n, p.s1, p.s2, p.counts, max_frames=7) for p in (a, b, c)]
+    assert not limited[0].can_add(limited[1] + limited[2]) and limited[0].can_add(limited[1])
+    mixed = merge_partials(limited)  # a+b fill 7 frames, c joins by Chan
+    assert isinstance(mixed, PixelStats) and mixed.n == 9
+    assert_exact(mixed, stack)
+    np.testing.assert_array_equal(mixed.counts, whole.counts)
+    with pytest.raises(ValueError, match="exactly"):
+        limited[0] + limited[1] + limited[2]
+
+    resumed = merge_partials([whole.to_stats(), _sums(stack[:2])])  # a float partial: Chan
+    assert isinstance(resumed, PixelStats) and resumed.n == 11
+    assert_exact(resumed, np.concatenate([stack, stack[:2]]))
+    assert sum_types(np.uint8)[2] == a.max_frames > 1000
 
 
 def test_integer_partitions_fit_int64():
