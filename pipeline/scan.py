@@ -293,7 +293,7 @@ def _reduce_segments(client: Client, headers: list[Header], first: Header, out_d
     row_values = int(np.prod(shape[1:]))
     tile_rows = max(1, config.scan.tile_values // row_values)
     threads = max(1, sum(client.nthreads().values()))
-    total = _RunningTotal(saved, shape)
+    total = _RunningTotal(saved, shape, most_frames=len(headers))
     todo = [s for s in segments if s.id not in records]
     counts = config.scan.range_counts
     wave = segments_in_flight(shape, dtype, config.scan)
@@ -364,14 +364,17 @@ class _RunningTotal:
     sooner waits; earlier segments' tasks run first, so few ever do.
     """
 
-    def __init__(self, saved: PixelStats | None, shape: tuple[int, ...]):
+    def __init__(self, saved: PixelStats | None, shape: tuple[int, ...], most_frames: int | None = None):
+        """``most_frames``: the most frames the total can reach (the scan's files), which sets
+        the counts' type once (uint16 up to 65,535 frames), so they are never converted at the end."""
         if saved is not None and saved.n == 0:
             saved = None  # nothing counted yet (its zero counts would pass for recorded ones)
         self.shape = shape
         self.n = saved.n if saved is not None else 0
+        self.count_type = np.uint32 if most_frames is None else count_dtype(max(most_frames, self.n))
         self.mean = np.array(saved.mean) if saved is not None else None
         self.m2 = np.array(saved.m2) if saved is not None else None
-        self.counts = saved.counts.astype(np.uint32) if saved is not None and saved.counts is not None else None
+        self.counts = saved.counts.astype(self.count_type) if saved is not None and saved.counts is not None else None
         self.pending: list[_SegmentParts] = []
 
     def expect(self, segment: Segment, tile_starts: np.ndarray) -> _SegmentParts:
@@ -411,7 +414,7 @@ class _RunningTotal:
             self.mean = np.empty((len(STREAMS), *self.shape))
             self.m2 = np.empty((len(STREAMS), *self.shape))
             if tile.counts is not None:
-                self.counts = np.zeros((len(COUNTS), *self.shape), np.uint32)
+                self.counts = np.zeros((len(COUNTS), *self.shape), self.count_type)
         rows = slice(head.tile_starts[t], head.tile_starts[t] + planes.shape[1])
         counts = None if self.counts is None else self.counts[:, rows]
         merged = PixelStats(self.n, self.mean[:, rows], self.m2[:, rows], counts).merge(tile)

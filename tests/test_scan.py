@@ -184,7 +184,7 @@ def test_running_total_merges_segments_in_order_whatever_order_the_parts_arrive(
     rng = np.random.default_rng(4)
     stack = rng.integers(0, 256, (9, 10, 6, 3), dtype=np.uint8)
     starts = np.array([0, 4, 8])
-    total = _RunningTotal(None, stack.shape[1:])
+    total = _RunningTotal(None, stack.shape[1:], most_frames=len(stack))
     parts = []
     for k, (a, b) in enumerate([(0, 4), (4, 5), (5, 9)]):
         place = total.expect(Segment(f"s{k}", []), starts)
@@ -200,6 +200,7 @@ def test_running_total_merges_segments_in_order_whatever_order_the_parts_arrive(
     np.testing.assert_allclose(got.mean, ref.mean, rtol=1e-12)
     np.testing.assert_allclose(got.m2, ref.m2, rtol=1e-11, atol=1e-9)
     np.testing.assert_array_equal(got.counts, ref.counts)
+    assert got.counts is total.counts and got.counts.dtype == np.uint16  # kept in their final type, never copied
 
 
 def test_a_checkpoint_taken_at_each_completed_segment_holds_exactly_the_segments_it_lists():
