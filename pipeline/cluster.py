@@ -20,6 +20,10 @@ from distributed.diagnostics.progressbar import TextProgressBar
 from .config import ClusterConfig
 
 
+# loads the package and numba's kernels in each local worker while it waits for its first task
+WORKER_PRELOAD = "pipeline.worker_setup"
+
+
 class ClusterError(RuntimeError):
     """The cluster cannot be reached or started; the message says which and why."""
 
@@ -51,6 +55,7 @@ def open_client(config: ClusterConfig, log: Callable[[str], None]) -> Iterator[C
                 host=config.host,
                 dashboard_address=config.dashboard_address,
                 memory_limit=config.memory_limit,
+                preload=[WORKER_PRELOAD],
             )
     except Exception as exc:  # noqa: BLE001
         raise ClusterError(f"cannot start a local Dask cluster: {exc}") from exc

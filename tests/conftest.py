@@ -43,7 +43,7 @@ def real_cluster(tmp_path_factory):
                               stdout=open(logs / "scheduler.log", "w"), stderr=subprocess.STDOUT, env=env)]
     for i in range(2):
         procs.append(subprocess.Popen([str(BIN / "dask"), "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
-                                       "--name", f"w{i}", "--no-dashboard"],
+                                       "--name", f"w{i}", "--no-dashboard", "--preload", "pipeline.worker_setup"],
                                       stdout=open(logs / f"worker{i}.log", "w"), stderr=subprocess.STDOUT, env=env))
     try:
         with Client(address, timeout="30s") as client:

@@ -18,6 +18,7 @@ No Docker engine is needed: everything is checked statically, and fast.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import fnmatch
 import json
 import re
@@ -255,6 +256,10 @@ def test_workers_connect_to_the_scheduler_and_scale(compose):
     assert "container_name" not in worker and not worker.get("ports")
     assert int(worker.get("deploy", {}).get("replicas", 1)) >= 1
     assert worker["depends_on"]["scheduler"]["condition"] == "service_healthy"
+    # the preload that loads the kernels before the first task: a module the image can import
+    from pipeline.cluster import WORKER_PRELOAD
+
+    assert WORKER_PRELOAD in params["preload"] and importlib.util.find_spec(WORKER_PRELOAD) is not None
 
 
 def test_worker_memory_limit_fits_its_container(compose):

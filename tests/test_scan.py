@@ -1,6 +1,7 @@
 """End to end: real files, real clusters, the saved contract and the command line."""
 
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -116,6 +117,36 @@ def test_real_cluster_gives_identical_results(rgb_set, local_client, real_cluste
     # different tiling and batching change only float rounding; same settings match to the bit
     np.testing.assert_allclose(remote.mean, local.stats.mean, rtol=1e-12)
     np.testing.assert_allclose(remote.var, local.stats.var, rtol=1e-12)
+
+
+def _kernels_loaded(address_or_client) -> bool:
+    """Whether every worker has loaded the kernels (the preload's work) within 60 s, without a task."""
+    from distributed import Client
+
+    client = address_or_client if isinstance(address_or_client, Client) else Client(address_or_client, timeout="30s")
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            loaded = client.run(lambda: "pipeline.kernels" in sys.modules and "pipeline.reduce" in sys.modules)
+            if loaded and all(loaded.values()):
+                return True
+            time.sleep(0.2)
+        return False
+    finally:
+        if client is not address_or_client:
+            client.close()
+
+
+@pytest.mark.slow
+def test_workers_load_the_kernels_before_their_first_task(real_cluster):
+    """`dask worker --preload pipeline.worker_setup` (and every local cluster) loads the package
+    and numba's kernels in the background, instead of in the first read task."""
+    from pipeline.cluster import open_client
+    from pipeline.config import ClusterConfig
+
+    assert _kernels_loaded(real_cluster)
+    with open_client(ClusterConfig(workers=1, dashboard_address="127.0.0.1:0"), log=lambda m: None) as client:
+        assert _kernels_loaded(client)
 
 
 def run_cli(*args, timeout=120):

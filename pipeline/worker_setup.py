@@ -1,0 +1,35 @@
+"""Dask worker preload: load the scan's code and numba kernels while a local worker is idle.
+
+A worker's first read task would otherwise start by importing the package and numba and
+loading the cached kernels, about 0.8 s in every worker, with both cores then busy reading.
+The local cluster (``cluster.open_client``) names this module as its workers' preload; the
+loading runs in a background thread, so the worker registers at once and the loading fills
+the time the client spends probing headers and building the graph. On a cluster you start
+yourself, ``dask worker --preload pipeline.worker_setup`` does the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+log = logging.getLogger(__name__)
+
+
+def dask_setup(worker=None) -> None:
+    """distributed's preload hook."""
+    threading.Thread(target=warm, name="hotpixels-warm-up", daemon=True).start()
+
+
+def warm() -> None:
+    """Import what a read task needs and load the 8-bit kernel (the first call loads numba's
+    cached machine code; other dtypes then load in a fraction of the time)."""
+    try:
+        import numpy as np
+
+        from . import readers, reduce  # noqa: F401 - imported to be loaded
+        from .stats import IntegerSums, accumulate
+
+        accumulate(IntegerSums.zeros((2, 2, 3), np.uint8), np.zeros((1, 2, 2, 3), np.uint8), 1)
+    except Exception:  # noqa: BLE001 - a warm-up only: the first task loads whatever is missing
+        log.debug("warm-up failed; the first task will load the kernels", exc_info=True)
