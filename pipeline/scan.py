@@ -430,21 +430,20 @@ class _RunningTotal:
 
 
 def segments_in_flight(shape: tuple[int, ...], dtype: str, settings) -> int:
-    """How many segments to compute at once: as many as keep a worker thread's partition sums,
-    frame buffer and float64 partials (``WAVE_BYTES``) within bounds. One for large sensors:
-    a worker that starts the next segment's reads while its finished partial waits to be merged
-    would hold both. Many for thumbnails, where a segment is a fraction of a second."""
-    values = int(np.prod(shape))
-    per_segment = values * (PARTIAL_BYTES_PER_VALUE + sum_bytes_per_value(dtype)) + _buffer_bytes(shape, dtype, settings)
-    return max(1, min(MAX_WAVE, WAVE_BYTES // per_segment))
+    """How many segments to compute at once: as many as keep a worker thread's partition sums
+    and frame buffers (``WAVE_BYTES``) within bounds. One for large sensors: a worker that starts
+    the next segment's reads while its finished sums wait to be merged would hold both. Many
+    for thumbnails, where a segment is a fraction of a second."""
+    return max(1, min(MAX_WAVE, WAVE_BYTES // worker_thread_bytes(shape, dtype, settings)))
 
 
 def worker_thread_bytes(shape: tuple[int, ...], dtype: str, settings) -> int:
-    """The most a worker thread holds for one segment (the README's memory model): the sums and
-    the frame buffer while reading, then the float64 partial that replaces the sums."""
+    """The most a worker thread holds for one segment (the README's memory model): its
+    partition's sums and the frame buffer while reading. At the end the buffer is freed and the
+    sums leave tile by tile (``scan.tile_values``): a merge task holds a few tiles of sums and one
+    tile of float64 planes, far less than the buffer it replaces."""
     values = int(np.prod(shape))
-    reading = values * sum_bytes_per_value(dtype) + _buffer_bytes(shape, dtype, settings)
-    return max(reading, values * PARTIAL_BYTES_PER_VALUE)
+    return values * sum_bytes_per_value(dtype) + _buffer_bytes(shape, dtype, settings)
 
 
 def _buffer_bytes(shape: tuple[int, ...], dtype: str, settings) -> int:
@@ -452,7 +451,6 @@ def _buffer_bytes(shape: tuple[int, ...], dtype: str, settings) -> int:
 
 
 WAVE_BYTES, MAX_WAVE = 1 << 30, 16
-PARTIAL_BYTES_PER_VALUE = 8 * 2 * len(STREAMS) + 2 * len(COUNTS)  # float64 mean and M2 per stream, uint16 counts
 
 
 def sum_bytes_per_value(dtype: str) -> int:
