@@ -4,9 +4,11 @@ The report must open from disk, offline, years later, and stay light for a 60 MP
 BokehJS is inlined (``bokeh.resources.INLINE``, no CDN at view time); maps are block-reduced
 to at most ``max_map_pixels`` (max for the variance so that a single hot or noisy pixel
 still lights up its block, mean for the mean); histograms are computed here in numpy and
-only the bin counts are embedded; tables are capped. Markers, tooltips and the image
-extents stay in full-resolution coordinates (x = column, y = row, row 0 at the top), so
-what you read in the report is what is in defects.csv and the exported maps.
+only the bin counts are embedded; tables are capped; the numbers are computed in threads
+while the bokeh models are built. Markers,
+tooltips and the image extents stay in full-resolution coordinates (x = column, y = row,
+row 0 at the top), so what you read in the report is what is in defects.csv and the
+exported maps.
 
 Everything shown that comes from files (paths, skip reasons, metadata) is HTML-escaped.
 """
@@ -20,6 +22,7 @@ import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +192,10 @@ def _related_thresholds(name: str, thresholds: Mapping[str, float]) -> dict[str,
     return out
 
 
+def _workers() -> int:
+    return min(os.cpu_count() or 1, 4)
+
+
 # --------------------------------------------------------------------------- bokeh side
 
 
@@ -205,6 +212,25 @@ def preload() -> threading.Thread:
     thread = threading.Thread(target=load, name="preload-bokeh", daemon=True)
     thread.start()
     return thread
+
+
+@contextmanager
+def _without_document_validation():
+    """Skip bokeh's document validation (its integrity checks, about a sixth of ``file_html``).
+
+    It only logs warnings about model graphs, and this module's graph is fixed and tested; the
+    page is the same with or without it. An explicit setting of False is left as it is."""
+    from bokeh.settings import settings
+
+    setting = settings.perform_document_validation
+    if not setting():
+        yield
+        return
+    setting.set_value(False)
+    try:
+        yield
+    finally:
+        setting.unset_value()
 
 
 def _esc(value: Any) -> str:
@@ -325,6 +351,14 @@ def _histogram_figure(name: str, hist: dict[str, Any], marks: Mapping[str, float
     return p
 
 
+def _plain_cells():
+    """One text formatter and one (unused: the tables are read-only) editor for all the columns
+    that would each get their own default ones: the same cells, fewer models to serialize."""
+    from bokeh.models import StringEditor, StringFormatter
+
+    return {"formatter": StringFormatter(), "editor": StringEditor()}
+
+
 def _defect_table(defects: Sequence[Defect], cap: int):
     from bokeh.models import ColumnDataSource, DataTable, NumberFormatter, TableColumn
 
@@ -340,8 +374,9 @@ def _defect_table(defects: Sequence[Defect], cap: int):
     num = NumberFormatter(format="0.000", nan_format="", null_format="")
     widths = {"x": 60, "y": 60, "channel": 60, "color": 50, "kind": 60, "detail": 300}
     numeric = ("score", "mean", "std", "neighbour_mean", "residual_mean")
-    columns = [TableColumn(field=f, title=f, width=widths.get(f, 90), **({"formatter": num} if f in numeric else {}))
-               for f in fields]
+    cells = _plain_cells()
+    columns = [TableColumn(field=f, title=f, width=widths.get(f, 90),
+                           **(dict(cells, formatter=num) if f in numeric else cells)) for f in fields]
     return DataTable(source=src, columns=columns, width=1100, height=min(600, 28 + 25 * max(1, len(rows))),
                      index_position=None, sortable=True), len(rows)
 
@@ -355,8 +390,10 @@ def _files_table(files: Sequence[tuple[Any, Any, Any]], cap: int):
     rows = rows[:cap]
     src = ColumnDataSource({"path": [r[0] for r in rows], "status": [r[1] for r in rows],
                             "reason": [r[2] for r in rows]})
-    cols = [TableColumn(field="status", title="status", width=70), TableColumn(field="path", title="path", width=650),
-            TableColumn(field="reason", title="reason", width=380)]
+    cells = _plain_cells()
+    cols = [TableColumn(field="status", title="status", width=70, **cells),
+            TableColumn(field="path", title="path", width=650, **cells),
+            TableColumn(field="reason", title="reason", width=380, **cells)]
     return DataTable(source=src, columns=cols, width=1100, height=min(500, 28 + 25 * max(1, len(rows))),
                      index_position=None), len(rows)
 
@@ -457,44 +494,55 @@ def write_report(
     if meta:
         parts.append(Div(text="<h2>Run</h2>" + _kv_table(list(meta.items())), width=1100))
 
-    # ---- maps
     factor = _block_factor(full_h, full_w, max_map_pixels)
-    var_small = _map_for_display(spread, factor, "max", divisor=None if value_var is not None else n_frames)
-    mean_small = _map_for_display(value_mean, factor, "mean")
-    var_mapper, mean_mapper = _mappers(var_small, mean_small)
-    x_range = Range1d(0, full_w, bounds=(0, full_w))
-    y_range = Range1d(full_h, 0, bounds=(0, full_h))  # reversed: row 0 at the top, as stored
-    shown = sorted(defects, key=lambda d: -d.score)[:max_markers]
-    sources = _marker_sources(shown)
-    chan_note = " (max over channels)" if channels > 1 else ""
-    mean_note = " (mean over channels)" if channels > 1 else ""
-    block = f"{factor}x{factor} blocks" if factor > 1 else "full resolution"
-    p_var = _map_figure(f"variance{chan_note}, block max, {block}", var_small, full_w, full_h, x_range, y_range,
-                        var_mapper, "variance", factor, 560)
-    p_mean = _map_figure(f"mean{mean_note}, block mean, {block}", mean_small, full_w, full_h, x_range, y_range,
-                         mean_mapper, "mean", factor, 560)
-    _add_markers(p_var, sources, legend=True)
-    _add_markers(p_mean, sources, legend=False)
-    map_note = ("<h2>Maps</h2><p>Pan and zoom are linked; circles mark defects (hover for details, click a "
-                "legend entry to hide a kind). Coordinates are full-resolution stored pixels, row 0 at the top.")
-    if len(shown) < len(defects):
-        map_note += f" Only the {len(shown):,} highest-scoring of {len(defects):,} defects are marked."
-    parts += [Div(text=map_note + "</p>", width=1100), row(p_var, p_mean)]
-
-    # ---- counts per class
-    p_counts = figure(x_range=list(KINDS), title="defects per class", width=460, height=280, toolbar_location=None,
-                      tools="")
-    p_counts.vbar(x=list(KINDS), top=[counts.get(k, 0) for k in KINDS], width=0.7,
-                  color=[KIND_COLOURS[k] for k in KINDS])
-    p_counts.y_range.start = 0
-
-    # ---- score histograms
-    hist_figs = []
-    hist_notes = []
-    with ThreadPoolExecutor(min(os.cpu_count() or 1, 4)) as pool:  # numpy releases the GIL while it counts
+    with ThreadPoolExecutor(_workers()) as pool:
+        # the numbers are computed in threads (numpy releases the GIL while it counts)
+        # while this thread builds the bokeh models that do not need them
+        var_job = pool.submit(_map_for_display, spread, factor, "max", None if value_var is not None else n_frames)
+        mean_job = pool.submit(_map_for_display, value_mean, factor, "mean")
+        hist_jobs = []
         for name, arr in scores.items():
             marks = _related_thresholds(str(name), thresholds)
-            hist = _histogram(np.asarray(arr), list(marks.values()), pool)
+            hist_jobs.append((name, marks, pool.submit(_histogram, np.asarray(arr), list(marks.values()))))
+
+        # ---- tables
+        table, n_rows = _defect_table(defects, max_table_rows)
+        ftable, n_frows = _files_table(files, max_file_rows)
+
+        # ---- counts per class
+        p_counts = figure(x_range=list(KINDS), title="defects per class", width=460, height=280,
+                          toolbar_location=None, tools="")
+        p_counts.vbar(x=list(KINDS), top=[counts.get(k, 0) for k in KINDS], width=0.7,
+                      color=[KIND_COLOURS[k] for k in KINDS])
+        p_counts.y_range.start = 0
+
+        # ---- maps
+        var_small, mean_small = var_job.result(), mean_job.result()
+        var_mapper, mean_mapper = _mappers(var_small, mean_small)
+        x_range = Range1d(0, full_w, bounds=(0, full_w))
+        y_range = Range1d(full_h, 0, bounds=(0, full_h))  # reversed: row 0 at the top, as stored
+        shown = sorted(defects, key=lambda d: -d.score)[:max_markers]
+        sources = _marker_sources(shown)
+        chan_note = " (max over channels)" if channels > 1 else ""
+        mean_note = " (mean over channels)" if channels > 1 else ""
+        block = f"{factor}x{factor} blocks" if factor > 1 else "full resolution"
+        p_var = _map_figure(f"variance{chan_note}, block max, {block}", var_small, full_w, full_h, x_range, y_range,
+                            var_mapper, "variance", factor, 560)
+        p_mean = _map_figure(f"mean{mean_note}, block mean, {block}", mean_small, full_w, full_h, x_range, y_range,
+                             mean_mapper, "mean", factor, 560)
+        _add_markers(p_var, sources, legend=True)
+        _add_markers(p_mean, sources, legend=False)
+        map_note = ("<h2>Maps</h2><p>Pan and zoom are linked; circles mark defects (hover for details, click a "
+                    "legend entry to hide a kind). Coordinates are full-resolution stored pixels, row 0 at the top.")
+        if len(shown) < len(defects):
+            map_note += f" Only the {len(shown):,} highest-scoring of {len(defects):,} defects are marked."
+        parts += [Div(text=map_note + "</p>", width=1100), row(p_var, p_mean)]
+
+        # ---- score histograms
+        hist_figs = []
+        hist_notes = []
+        for name, marks, job in hist_jobs:
+            hist = job.result()
             if hist is None:
                 hist_notes.append(f"{_esc(name)}: no finite values")
                 continue
@@ -504,15 +552,14 @@ def write_report(
     parts.append(gridplot([p_counts, *hist_figs], ncols=2, toolbar_location="right"))
 
     # ---- tables
-    table, n_rows = _defect_table(defects, max_table_rows)
     note = (f"all {n_rows:,}" if n_rows == len(defects)
             else f"the {n_rows:,} highest-scoring of {len(defects):,} (see defects.csv for all)")
     parts += [Div(text=f"<h2>Defects</h2><p>Sorted by score; showing {note}.</p>", width=1100), table]
-    ftable, n_frows = _files_table(files, max_file_rows)
     fnote = (f"all {n_frows:,}" if n_frows == len(files)
              else f"{n_frows:,} of {len(files):,}, skipped first (see files.csv for all)")
     parts += [Div(text=f"<h2>Files</h2><p>{n_used:,} used, {n_skipped:,} skipped; showing {fnote}.</p>",
                   width=1100), ftable]
 
-    doc = file_html(column(*parts), INLINE, title=title)
+    with _without_document_validation():
+        doc = file_html(column(*parts), INLINE, title=title)
     return atomic.write_text(path, doc)

@@ -279,6 +279,14 @@ def test_mismatched_shapes_rejected(tmp_path):
         write_report(tmp_path / "r.html", value_mean=np.ones((8, 8)), value_var=np.ones((8, 9)), defects=[], files=[])
 
 
+def test_document_validation_setting_is_restored(tmp_path):
+    from bokeh.settings import settings
+
+    assert settings.perform_document_validation()
+    write_report(tmp_path / "r.html", value_mean=np.ones((8, 8)), value_var=np.ones((8, 8)), defects=[], files=[])
+    assert settings.perform_document_validation()
+
+
 def test_atomic_write_leaves_only_the_report(tmp_path):
     write_report(tmp_path / "report.html", value_mean=np.ones((8, 8)), value_var=np.ones((8, 8)), defects=[], files=[])
     write_report(tmp_path / "report.html", value_mean=np.ones((8, 8)), value_var=np.ones((8, 8)), defects=[], files=[])
