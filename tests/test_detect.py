@@ -308,6 +308,85 @@ def test_block_median_is_numpys():
         np.testing.assert_array_equal(D._median_last(x[..., :k], keepdims=True), np.median(x[..., :k], axis=-1, keepdims=True))
 
 
+def _views(a):
+    """``a`` as the detector meets it: contiguous, a channel of an RGB map, a CFA sub-plane, and
+    reversed (no flat view: the fallback path)."""
+    h, w = a.shape
+    rgb = np.zeros((h, w, 3), a.dtype)
+    rgb[..., 1] = a
+    cfa = np.zeros((2 * h, 2 * w), a.dtype)
+    cfa[::2, 1::2] = a
+    rev = a[::-1].copy()[::-1]
+    return [a, rgb[..., 1], cfa[::2, 1::2], rev]
+
+
+@pytest.mark.parametrize("shape", [(1, 9), (2, 2), (3, 5), (9, 4), (37, 53)])
+def test_gather_is_the_reflected_values(shape):
+    """``_gather`` reads by flat indices and reflects only near the border: the same values as
+    indexing with reflected rows and columns everywhere."""
+    a = np.random.default_rng(sum(shape)).standard_normal(shape).astype(np.float32)
+    ys, xs = np.divmod(np.arange(a.size), shape[1])
+    for offsets in (D._window(5, 2), D._window(7, 2), D._window(3, 1), D._CROSS, ((0, 0),)):
+        ref = np.stack([a[D._reflect(ys + dy, shape[0]), D._reflect(xs + dx, shape[1])] for dy, dx in offsets], axis=1)
+        for view in _views(a):
+            np.testing.assert_array_equal(D._gather(view, ys, xs, offsets), ref)
+
+
+def _remove_rings_reference(rho, se, sy, sx, cfg):
+    """The ring removal as first written: every visited pixel against its 4 reflected neighbours."""
+    h, w = rho.shape
+    qy = np.concatenate([sy + dy for dy, _ in D._CROSS])
+    qx = np.concatenate([sx + dx for _, dx in D._CROSS])
+    inside = (qy >= 0) & (qy < h) & (qx >= 0) & (qx < w)
+    key = np.unique(qy[inside] * w + qx[inside])
+    qy, qx = np.divmod(key, w)
+    r = rho[qy, qx]
+    ar = np.abs(r)
+    nb_r = np.stack([rho[D._reflect(qy + dy, h), D._reflect(qx + dx, w)] for dy, dx in D._CROSS], axis=1)
+    nb_se = np.stack([se[D._reflect(qy + dy, h), D._reflect(qx + dx, w)] for dy, dx in D._CROSS], axis=1)
+    nb_t = np.abs(nb_r) / nb_se
+    anb = np.abs(nb_r)
+    ring = ((nb_r * r[:, None] < 0) & (anb >= cfg.ring_dominance * ar[:, None])
+            & (anb <= (16 / cfg.ring_dominance) * ar[:, None]) & (nb_t >= cfg.ring_t))
+    add = (np.where(ring, nb_r, 0).sum(axis=1) * 0.25).astype(rho.dtype)
+    rho[qy, qx] += add
+    return key, add
+
+
+@pytest.mark.parametrize("shape", [(1, 7), (2, 3), (3, 3), (5, 2), (40, 57)])
+@pytest.mark.parametrize("ring_t,dominance", [(4.0, 2.0), (4.1, 2.0), (3.3, 1.7)])
+def test_remove_rings_is_the_direct_test(shape, ring_t, dominance):
+    """The ring test runs from the leaking neighbours outwards, off the border: the same
+    additions, bit for bit, as testing every visited pixel against its 4 neighbours, also where
+    |rho| = ring_t * se to the last bit (the significant pixels and the sources round apart)."""
+    rng = np.random.default_rng(sum(shape))
+    cfg = DetectConfig(ring_t=ring_t, ring_dominance=dominance)
+    se = rng.uniform(0.5, 2.0, shape).astype(np.float32)
+    rho = (rng.standard_t(2, shape) * 3 * se).astype(np.float32)
+    for _ in range(rho.size // 10 + 1):  # defects and their rings, more or less exact
+        y, x = rng.integers(0, shape[0]), rng.integers(0, shape[1])
+        v = rng.choice([-1, 1]) * rng.uniform(5, 60) * se[y, x]
+        rho[y, x] = v
+        for dy, dx in D._CROSS:
+            if 0 <= y + dy < shape[0] and 0 <= x + dx < shape[1]:
+                rho[y + dy, x + dx] = -v / 4 * rng.uniform(0.3, 1.6)
+    edge = np.float32(ring_t) * se  # on the threshold, and one ulp either side
+    pick = rng.random(shape) < 0.2
+    rho[pick] = np.nextafter(edge, rng.choice([-np.inf, 0, np.inf], shape).astype(np.float32))[pick] * rng.choice([-1, 1], shape)[pick]
+    a = np.abs(rho)
+    significant = np.flatnonzero(a >= np.float32(ring_t) * se)  # as _score_plane finds them
+    sources = np.flatnonzero(a / se >= ring_t)
+    ref_rho = rho.copy()
+    ref = _remove_rings_reference(ref_rho, se, *np.divmod(significant, shape[1]), cfg)
+    for view in _views(rho):
+        got_rho = view.copy() if view.base is None else view
+        got = D._remove_rings(got_rho, se, significant, sources, cfg)
+        np.testing.assert_array_equal(got[0], ref[0])
+        np.testing.assert_array_equal(got[1].view(np.uint32), ref[1].view(np.uint32))
+        np.testing.assert_array_equal(got_rho.view(np.uint32) if got_rho.flags.c_contiguous else got_rho.copy().view(np.uint32),
+                                      ref_rho.view(np.uint32))
+
+
 def test_threads_do_not_change_the_result():
     stats = stats_of_stack(make_stack([("hot", 30, 40, 0, 300), ("noisy", 50, 60, 1, 200)], mosaic=False, frames=12))
     one, four = (detect(stats, DetectConfig(threads=t)) for t in (1, 4))
