@@ -12,8 +12,8 @@ import contextlib
 import hashlib
 import io
 import os
+import posixpath
 from dataclasses import asdict, dataclass, replace
-from pathlib import PurePosixPath
 
 import numpy as np
 
@@ -26,7 +26,10 @@ SUPPORTED_EXTENSIONS = IMAGE_EXTENSIONS | RAW_EXTENSIONS
 
 
 def extension(path: str) -> str:
-    return PurePosixPath(path.split("?", 1)[0]).suffix.lower()
+    """'.jpg' of 'a/b.JPG' or 's3://bucket/b.jpg?version=2' ('' for '.hidden' or no suffix): what
+    pathlib.PurePosixPath's suffix gives (but 'x.' -> '.'), at a tenth of its cost: discovery
+    asks it of every path."""
+    return posixpath.splitext(path.split("?", 1)[0])[1].lower()
 
 
 def is_supported(path: str) -> bool:

@@ -78,7 +78,7 @@ class PixelStats:
             return self
         if self.n == 0:
             return other
-        fused = _merge_fused(self, other)
+        fused = _merge_fused(self, other) if _fused_pays(self.mean.size) else None
         merged = fused if fused is not None else _merge_numpy(self, other)
         return replace(merged, counts=merge_counts(self, other))
 
@@ -157,7 +157,7 @@ class IntegerSums:
         """Convert to float64 moments with one rounding: M2 = (n*s2 - s1^2) / n exactly."""
         if self.n == 0:
             return PixelStats.empty(self.s1.shape[1:])
-        fused = _to_stats_fused(self)
+        fused = _to_stats_fused(self) if _fused_pays(self.s1.size) else None
         stats = fused if fused is not None else _to_stats_numpy(self)
         counts = None if self.counts is None else self.counts.astype(count_dtype(self.n), copy=False)
         return replace(stats, counts=counts)
@@ -243,6 +243,16 @@ def _to_stats_fused(sums: IntegerSums) -> PixelStats | None:
 
 
 _SUM_DTYPES = frozenset(np.dtype(t) for t in (np.int32, np.uint32, np.int64))
+
+# below this many values numpy's temporaries are small, and loading numba (about a second, in a
+# client that merges thumbnails' segments) would cost more than the fused kernels save
+FUSED_MIN_VALUES = 1 << 20
+
+
+def _fused_pays(values: int) -> bool:
+    """Whether to take a fused kernel for ``values`` values: for large arrays, or anywhere numba
+    is loaded already (a worker). Both paths give the same bits."""
+    return values >= FUSED_MIN_VALUES or bool(_KERNELS)
 
 
 def _merge_numpy(a: PixelStats, b: PixelStats) -> PixelStats:

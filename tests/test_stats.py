@@ -127,6 +127,18 @@ def test_partitions_add_as_integers_while_their_types_hold_them():
     assert sum_types(np.uint8)[2] == a.max_frames > 1000
 
 
+def test_small_stats_merge_without_loading_numba():
+    """A client merging thumbnails' segments must not pay numba's load (about a second)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from pipeline.stats import PixelStats; "
+            "a = PixelStats(3, np.ones((2, 48, 64, 3)), np.ones((2, 48, 64, 3))); "
+            "assert a.merge(a).n == 6; print('numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
 def test_integer_partitions_fit_int64():
     """The largest batch allowed keeps n*s2 of full-scale residuals exact."""
     k = max_batch_frames(np.uint16)
