@@ -3,15 +3,17 @@ starting over.
 
 A scan is cut into segments of files. The client merges each segment's partial into one
 running total as its tiles arrive, in segment order, and after each segment saves the total
-(n, mean, M2 per stream, the range counts) and the statuses and digests of every file in the
-segments it holds, under a folder named after the run (the files, their sizes and mtimes, and
-the settings that change the numbers). Running the same command again loads it and skips
+(n, mean, M2 per stream, the range counts) under a folder named after the run (the files,
+their sizes and mtimes, and the settings that change the numbers), with a record that lists
+the segments it holds. Each segment's statuses and digests are written once, to their own
+file, when it completes: rewriting every finished segment's files at every checkpoint would
+make 100,000 files cost O(segments^2). Running the same command again loads it and skips
 those segments. One total, not one partial per segment, is what keeps the client's memory the
 same for 2 segments or 200.
 
-Files are written to a temp name and renamed, arrays before the record that names them, so a
-crash mid-write leaves the previous checkpoint intact. Nothing is pickled: the arrays go to
-.npz (loaded with allow_pickle=False) and the statuses to JSON.
+Files are written to a temp name, fsynced and renamed, the arrays and the segments' files
+before the record that names them, so a crash mid-write leaves the previous checkpoint intact.
+Nothing is pickled: the arrays go to .npz (loaded with allow_pickle=False), the rest to JSON.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class Checkpoints:
         self.root = out_dir / CHECKPOINT_DIR
         self.folder = self.root / run_id
         self.record_path = self.folder / "total.json"
+        self.segment_folder = self.folder / "segments"
+        self._written: set[str] = set()  # segments whose file is the one the saved record means
 
     def _record(self) -> dict:
         """The saved record (which arrays file, which segments), or {} if none can be read."""
@@ -47,7 +51,7 @@ class Checkpoints:
 
     def segments(self) -> list[str]:
         """Ids of the segments the saved total holds (reads no arrays)."""
-        return [detail[0] for detail in self._record().get("segments_detail", [])]
+        return [str(seg) for seg in self._record().get("segments", [])]
 
     def load(self) -> tuple[PixelStats | None, Records]:
         """The saved total and the records of its segments; (None, {}) if there is none or it
@@ -55,33 +59,54 @@ class Checkpoints:
         try:
             record = self._record()
             arrays = self.folder / record["arrays"]
-            records = {seg: ([tuple(s) for s in statuses], dict(digests))
-                       for seg, statuses, digests in record["segments_detail"]}
+            records = {}
+            for seg in record["segments"]:
+                statuses, digests = json.loads(self._segment_path(seg).read_text())
+                records[seg] = ([tuple(s) for s in statuses], dict(digests))
             with np.load(arrays, allow_pickle=False) as data:
                 counts = data["counts"] if "counts" in data.files else None
                 total = PixelStats(int(data["n"]), data["mean"], data["m2"], counts)
-        except Exception:  # noqa: BLE001 - truncated, empty (EOFError, BadZipFile) or foreign: start over
+        except Exception:  # noqa: BLE001 - truncated, empty (EOFError, BadZipFile), missing or foreign: start over
             return None, {}
+        self._written = set(records)
         return total, records
 
     def save(self, total: PixelStats, records: Records) -> None:
         """Replace the saved total with ``total``, which holds the segments in ``records``."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.segment_folder.mkdir(parents=True, exist_ok=True)
+        for seg, (statuses, digests) in records.items():
+            if seg not in self._written:  # once per segment (a file left by a crashed run is replaced)
+                _write_synced(self._segment_path(seg), json.dumps([statuses, digests]).encode())
+                self._written.add(seg)
         old = self._record().get("arrays")
         name = f"total-{uuid.uuid4().hex}.npz"
-        tmp_arrays, tmp_record = self.folder / f".{name}", self.folder / f".total-{uuid.uuid4().hex}.json"
         counts = {} if total.counts is None else {"counts": total.counts}
-        with open(tmp_arrays, "wb") as fh:
-            np.savez(fh, n=np.int64(total.n), mean=total.mean, m2=total.m2, **counts)
-            fh.flush()
-            os.fsync(fh.fileno())  # on disk before the record that names it (power loss)
-        os.replace(tmp_arrays, self.folder / name)
-        detail = [[seg, statuses, digests] for seg, (statuses, digests) in records.items()]
-        tmp_record.write_text(json.dumps({"arrays": name, "segments_detail": detail}))
-        os.replace(tmp_record, self.record_path)  # the switch: from here on the new total counts
+        _write_synced(self.folder / name, lambda fh: np.savez(fh, n=np.int64(total.n), mean=total.mean, m2=total.m2,
+                                                              **counts))
+        # the switch: from here on the new total counts (its arrays and segments are on disk)
+        _write_synced(self.record_path, json.dumps({"arrays": name, "segments": list(records)}).encode())
         if old and old != name:
             (self.folder / old).unlink(missing_ok=True)
+
+    def _segment_path(self, seg: str) -> Path:
+        if not seg or any(c in seg for c in "/\\") or seg.startswith("."):
+            raise ValueError(f"not a segment id: {seg!r}")
+        return self.segment_folder / f"{seg}.json"
 
     def clear(self) -> None:
         """After a finished run: the results hold everything, the total is no longer needed."""
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _write_synced(path: Path, content) -> None:
+    """Write ``content`` (bytes, or a function of the open file) to a temp name, fsync, rename:
+    the file is whole on disk, or absent, even after a power loss."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    with open(tmp, "wb") as fh:
+        if callable(content):
+            content(fh)
+        else:
+            fh.write(content)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

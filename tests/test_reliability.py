@@ -229,13 +229,37 @@ def test_checkpoints_with_pickled_objects_are_never_loaded(tmp_path):
     ck = Checkpoints(tmp_path, "run")
     ck.folder.mkdir(parents=True)
     np.savez(ck.folder / "t.npz", n=np.int64(1), mean=np.array([object()], dtype=object), m2=np.zeros(1))
-    ck.record_path.write_text(json.dumps({"arrays": "t.npz", "segments": ["seg"],
-                                          "segments_detail": [["seg", [["a.png", "used", ""]], {}]]}))
+    ck.segment_folder.mkdir()
+    (ck.segment_folder / "seg.json").write_text(json.dumps([[["a.png", "used", ""]], {}]))
+    ck.record_path.write_text(json.dumps({"arrays": "t.npz", "segments": ["seg"]}))
     assert ck.segments() == ["seg"]
     assert ck.load() == (None, {})  # the arrays are refused, so the scan starts over
     for broken in (b"", b"PK\x03\x04 truncated"):  # a crash mid-write: empty or cut short
         (ck.folder / "t.npz").write_bytes(broken)
         assert ck.load() == (None, {})
+
+
+def test_a_checkpoint_writes_each_segment_record_once(tmp_path):
+    """Saving after segment k writes segment k's statuses, not all k again (100,000 files would
+    cost O(segments^2)); a record left by a crashed run, never listed, is replaced, not trusted."""
+    from pipeline.checkpoint import Checkpoints
+    from pipeline.stats import PixelStats
+
+    ck = Checkpoints(tmp_path, "run")
+    ck.segment_folder.mkdir(parents=True)
+    (ck.segment_folder / "s1.json").write_text(json.dumps([[["stale.png", "skipped", "old run"]], {}]))
+    total = PixelStats(1, np.zeros((2, 3, 4)), np.zeros((2, 3, 4)), np.zeros((2, 3, 4), np.uint16))
+    records = {"s0": ([("a.png", "used", "")], {"a.png": "d0"})}
+    ck.save(total, records)
+    first = (ck.segment_folder / "s0.json").stat().st_ino  # a rewrite renames a new file over it
+    records["s1"] = ([("b.png", "used", "")], {"b.png": "d1"})
+    ck.save(total, records)
+    assert (ck.segment_folder / "s0.json").stat().st_ino == first  # not rewritten
+    assert ck.segments() == ["s0", "s1"]
+    loaded, got = Checkpoints(tmp_path, "run").load()
+    assert loaded.n == 1 and got == records  # s1's stale file was replaced
+    (ck.segment_folder / "s1.json").unlink()  # a listed segment's record gone: start over
+    assert Checkpoints(tmp_path, "run").load() == (None, {})
 
 
 def test_file_names_are_never_run_by_a_shell(photo_sets, local_client, tmp_path):
