@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from dask import delayed
 from dask.base import tokenize
-from distributed import Client, as_completed
+from distributed import Client, Future, as_completed
 
 from . import __version__
 from .checkpoint import Checkpoints
@@ -316,11 +316,11 @@ def _reduce_segments(client: Client, headers: list[Header], first: Header, out_d
         bar = _progress_thread(client, list(parts), label) if progress else None
         for future in as_completed(list(parts), loop=client.loop):
             place, index = parts.pop(future)
-            for seg, record in total.add(place, index, future.result()):
+            # the future, not its value: a tile that cannot be merged yet stays on its worker
+            for seg, record in total.add(place, index, future):
                 records[seg.id] = record
                 if len(records) < len(segments):  # the last goes straight into stats.zarr
                     checkpoints.save(total.stats(), records)
-            future.release()
         if bar:
             bar.join(timeout=10)
         done_files += files
@@ -360,8 +360,10 @@ class _RunningTotal:
     scan has (and never a whole segment besides).
 
     A tile is merged once its segment's frame count is known (from its statuses) and every
-    earlier segment is in, so that every tile merges the same counts. A tile that arrives
-    sooner waits; earlier segments' tasks run first, so few ever do.
+    earlier segment is in, so that every tile merges the same counts. A tile that is done
+    sooner waits on its worker, as a future, and is fetched only when it can be merged: a
+    segment's tiles are often all done at once, before its statuses, and holding them here
+    would add a segment's worth of planes to the client.
     """
 
     def __init__(self, saved: PixelStats | None, shape: tuple[int, ...], most_frames: int | None = None):
@@ -383,22 +385,23 @@ class _RunningTotal:
         self.pending.append(place)
         return place
 
-    def add(self, place: _SegmentParts, index: int, value) -> Iterator[tuple[Segment, tuple]]:
-        """Take one part; yields each segment it completes, with its (statuses, digests).
+    def add(self, place: _SegmentParts, index: int, part) -> Iterator[tuple[Segment, tuple]]:
+        """Take one part (its value, or a Future of it); yields each segment it completes, with
+        its (statuses, digests).
 
         A generator, to be run to its end: at each yield the total holds exactly the segments
         completed so far (the next one's waiting tiles are merged only after), so that a
         checkpoint saved there never holds more than it lists.
         """
         if index == len(place.tile_starts):
-            place.record = value
-            place.n = sum(1 for s in value[0] if s[1] == "used")
+            place.record = _fetch(part)
+            place.n = sum(1 for s in place.record[0] if s[1] == "used")
         else:
-            place.arrived[index] = value
+            place.arrived[index] = part
         while self.pending and self.pending[0].record is not None:
             head = self.pending[0]
             for t in list(head.arrived):
-                self._merge_tile(head, t, head.arrived.pop(t))
+                self._merge_tile(head, t, _fetch(head.arrived.pop(t)))
             if head.waiting:
                 break
             self.n += head.n
@@ -427,6 +430,15 @@ class _RunningTotal:
             return PixelStats.empty(self.shape)
         counts = None if self.counts is None else self.counts.astype(count_dtype(self.n), copy=False)
         return PixelStats(self.n, self.mean, self.m2, counts)
+
+
+def _fetch(part):
+    """A part's value; a Future is fetched from the cluster, which then lets go of its copy."""
+    if isinstance(part, Future):
+        value = part.result()
+        part.release()
+        return value
+    return part
 
 
 def segments_in_flight(shape: tuple[int, ...], dtype: str, settings) -> int:

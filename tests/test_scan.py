@@ -263,6 +263,27 @@ def test_a_checkpoint_taken_at_each_completed_segment_holds_exactly_the_segments
     assert listed == ["A", "B", "C"]
 
 
+def test_tiles_done_before_their_segment_s_statuses_wait_on_the_workers(local_client):
+    """A segment's tiles are often all done before its statuses: they stay futures (on the
+    workers) until they can be merged, or the client would hold a segment's worth of planes."""
+    from distributed import Future
+
+    from pipeline.reduce import stats_to_planes
+    from pipeline.scan import Segment, _RunningTotal
+
+    stack = np.random.default_rng(2).integers(0, 256, (5, 4, 6), dtype=np.uint8)
+    planes = stats_to_planes(stats_of_stack(stack))
+    total = _RunningTotal(None, (4, 6), most_frames=5)
+    place = total.expect(Segment("s", []), np.array([0, 2]))
+    tiles = [local_client.scatter(planes[:, :2]), local_client.scatter(planes[:, 2:])]
+    assert not list(total.add(place, 1, tiles[1])) and not list(total.add(place, 0, tiles[0]))
+    assert all(isinstance(place.arrived[t], Future) for t in (0, 1))  # not fetched
+    record = ([(f"f{i}", "used", "") for i in range(5)], {})
+    assert [seg.id for seg, _ in total.add(place, 2, record)] == ["s"]
+    assert not place.arrived
+    np.testing.assert_allclose(total.stats().mean, stats_of_stack(stack).mean, rtol=1e-12)
+
+
 def test_a_resumed_total_of_no_frames_carries_no_counts():
     from pipeline.scan import _RunningTotal
     from pipeline.stats import PixelStats
