@@ -20,9 +20,9 @@ decode is dropped from its partition and reported instead of failing the task.
 ``da.reduction`` then runs: ``chunk`` passes a tile's sums on, ``combine`` adds the sums of
 partitions exactly while their types hold the total (a whole segment, for 8- and 16-bit
 frames) and merges anything beyond with Chan's formula (``stats.merge_partials``), and
-``aggregate`` converts to float64 (n, mean, M2) once and emits the tile's planes (``PLANES``).
-Sending integer sums (20 bytes per value for 8-bit frames) rather than float64 partials (36)
-also nearly halves what the workers send each other.
+``aggregate`` converts to float64 (n, mean, M2) once: the tile's ``PixelStats``. Sending
+integer sums (20 bytes per value for 8-bit frames) rather than float64 partials (36) also
+nearly halves what the workers send each other.
 """
 
 from __future__ import annotations
@@ -37,9 +37,7 @@ from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
-from .stats import COUNTS, STREAMS, IntegerSums, PixelStats, accumulate, count_dtype, merge_partials
-
-PLANES = tuple(f"{s}_{m}" for s in STREAMS for m in ("mean", "m2")) + COUNTS  # counts as exact float64
+from .stats import IntegerSums, PixelStats, accumulate, merge_partials
 
 # path, destination -> (pixels, content digest); the reader may decode straight into the
 # destination (a slot of the task's frame buffer) and return it, or return its own array
@@ -205,23 +203,22 @@ def moments_combine(parts, axis, keepdims) -> IntegerSums | PixelStats:
     return merge_partials(_flatten(parts))
 
 
-def moments_aggregate(parts, axis, keepdims, computing_meta: bool = False) -> np.ndarray:
-    """Final merge of one tile, as planes PLANES stacked on a leading axis."""
+def moments_aggregate(parts, axis, keepdims, computing_meta: bool = False) -> PixelStats | np.ndarray:
+    """Final merge of one tile: its float64 ``PixelStats``, counts in their own narrow type."""
     if computing_meta:
         return np.empty((0,) * 4)
     merged = moments_combine(parts, axis, keepdims)
-    return stats_to_planes(merged.to_stats() if isinstance(merged, IntegerSums) else merged)
+    return merged.to_stats() if isinstance(merged, IntegerSums) else merged
 
 
-def stats_to_planes(stats: PixelStats) -> np.ndarray:
-    """Stats as float64 planes in ``PLANES`` order (counts exact: far below 2**53); ``planes_to_stats`` undoes it."""
-    planes = [plane for i in range(len(STREAMS)) for plane in (stats.mean[i], stats.m2[i])]
-    return np.stack(planes + ([] if stats.counts is None else list(stats.counts)))
+def tile_stats(images: da.Array, split_every: int) -> da.Array:
+    """The tree reduction over the frame axis: block (0, t) is row tile t's ``PixelStats``.
 
-
-def stats_planes(images: da.Array, split_every: int, counts: bool = True) -> da.Array:
-    """(len(PLANES), *pixel_shape) float64: the tree reduction over the frame axis (without
-    the count planes if the images were read without ``counts``)."""
+    The blocks are stats, not pixels (a tile's n, mean, M2 per stream and counts: 36 bytes per
+    value for 8-bit input, where float64 planes would be 48), so compute them as blocks
+    (``segment_outputs``) and join them with ``concat_tiles``; the array's shape and dtype only
+    describe the grid.
+    """
     return da.reduction(
         images,
         chunk=moments_chunk,
@@ -229,7 +226,6 @@ def stats_planes(images: da.Array, split_every: int, counts: bool = True) -> da.
         combine=moments_combine,
         axis=0,
         keepdims=True,
-        output_size=len(PLANES) if counts else len(PLANES) - len(COUNTS),
         concatenate=False,
         split_every=split_every,
         dtype=np.float64,
@@ -238,17 +234,18 @@ def stats_planes(images: da.Array, split_every: int, counts: bool = True) -> da.
     )
 
 
-def segment_outputs(planes: da.Array, statuses: Delayed) -> list[Delayed]:
-    """What a scan computes of one segment: each tile's planes, then the files' statuses.
+def segment_outputs(tiles: da.Array, statuses: Delayed) -> list[Delayed]:
+    """What a scan computes of one segment: each tile's stats, then the files' statuses.
 
     Compute them together with ``optimize_graph=False``: the graph is built by hand, and
-    optimising the planes on their own would fuse a read into its only tile (small images)
+    optimising the tiles on their own would fuse a read into its only tile (small images)
     under a new name, so the statuses, which need the same read, would read every file again.
     """
-    return [*planes.to_delayed(optimize_graph=False).ravel(), statuses]
+    return [*tiles.to_delayed(optimize_graph=False).ravel(), statuses]
 
 
-def planes_to_stats(planes: np.ndarray, n: int) -> PixelStats:
-    moments = planes[: 2 * len(STREAMS)]
-    counts = planes[2 * len(STREAMS) :].astype(count_dtype(n)) if len(planes) > len(moments) else None
-    return PixelStats(n, np.ascontiguousarray(moments[0::2]), np.ascontiguousarray(moments[1::2]), counts)
+def concat_tiles(tiles: list[PixelStats]) -> PixelStats:
+    """The row tiles of one set of frames, joined into the whole image's stats."""
+    counts = None if any(t.counts is None for t in tiles) else np.concatenate([t.counts for t in tiles], axis=1)
+    return PixelStats(tiles[0].n, np.concatenate([t.mean for t in tiles], axis=1),
+                      np.concatenate([t.m2 for t in tiles], axis=1), counts)

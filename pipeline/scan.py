@@ -28,7 +28,7 @@ from .discover import Group, expand, group, probe, probe_like
 from .readers import Header, read_file, read_header
 from .report import preload as preload_report
 from .results import write_results
-from .reduce import image_array, planes_to_stats, segment_outputs, stats_planes
+from .reduce import image_array, segment_outputs, tile_stats
 from .stats import COUNTS, STREAMS, PixelStats, count_dtype, neighbour_stride, sum_types
 from .store import STATS_NAME, Manifest, manifest_of, read_stats, write_files_csv, write_stats
 
@@ -304,11 +304,11 @@ def _reduce_segments(client: Client, headers: list[Header], first: Header, out_d
             partitions, known = _partitions(seg, threads, batch_size, dtype, counted_by_size)
             images, statuses = image_array(partitions, shape, dtype, tile_rows, stride, reader=read_file, known=known,
                                            counts=counts)
-            planes = stats_planes(images, split_every=config.scan.split_every, counts=counts)
+            tiles = tile_stats(images, split_every=config.scan.split_every)
             # in order (distributed runs the latest submission first by default): the running
-            # total takes segments in order, so a later one's tiles would wait in memory
-            futures = client.compute(segment_outputs(planes, statuses), optimize_graph=False, priority=wave - k)
-            place = total.expect(seg, np.cumsum((0, *planes.chunks[1]))[:-1])
+            # total takes segments in order, so a later one's tiles would wait
+            futures = client.compute(segment_outputs(tiles, statuses), optimize_graph=False, priority=wave - k)
+            place = total.expect(seg, np.cumsum((0, *tiles.chunks[1]))[:-1])
             parts.update({f: (place, i) for i, f in enumerate(futures)})
         files = sum(len(seg.headers) for seg in todo[start : start + wave])
         label = (f"scanning {files} files" if files == len(headers) - resumed
@@ -351,7 +351,8 @@ class _SegmentParts:
     waiting: set[int]  # tiles not merged yet
     arrived: dict[int, np.ndarray] = field(default_factory=dict)  # tiles that came before they could be merged
     record: tuple[list[Status], dict[str, str]] | None = None  # (statuses, digests), once known
-    n: int = 0
+    n: int = 0  # frames used, by the statuses
+    merged_n: int | None = None  # frames of the tiles merged (each tile carries the segment's)
 
 
 class _RunningTotal:
@@ -359,11 +360,10 @@ class _RunningTotal:
     tiles arrive, so that the client holds one sensor-sized total however many segments a
     scan has (and never a whole segment besides).
 
-    A tile is merged once its segment's frame count is known (from its statuses) and every
-    earlier segment is in, so that every tile merges the same counts. A tile that is done
-    sooner waits on its worker, as a future, and is fetched only when it can be merged: a
-    segment's tiles are often all done at once, before its statuses, and holding them here
-    would add a segment's worth of planes to the client.
+    A tile (its ``PixelStats``, frame count included) is merged as soon as every earlier
+    segment is in; a later segment's tile waits on its worker, as a future, and is fetched only
+    then, so that the client never holds more than the tile it is merging. A segment is
+    complete when all its tiles are merged and its statuses are in.
     """
 
     def __init__(self, saved: PixelStats | None, shape: tuple[int, ...], most_frames: int | None = None):
@@ -380,7 +380,7 @@ class _RunningTotal:
         self.pending: list[_SegmentParts] = []
 
     def expect(self, segment: Segment, tile_starts: np.ndarray) -> _SegmentParts:
-        """Register a segment whose parts are: one planes array per tile, then the statuses."""
+        """Register a segment whose parts are: one ``PixelStats`` per tile, then the statuses."""
         place = _SegmentParts(segment, tile_starts, set(range(len(tile_starts))))
         self.pending.append(place)
         return place
@@ -398,27 +398,30 @@ class _RunningTotal:
             place.n = sum(1 for s in place.record[0] if s[1] == "used")
         else:
             place.arrived[index] = part
-        while self.pending and self.pending[0].record is not None:
+        while self.pending:
             head = self.pending[0]
             for t in list(head.arrived):
                 self._merge_tile(head, t, _fetch(head.arrived.pop(t)))
-            if head.waiting:
+            if head.waiting or head.record is None:
                 break
+            if head.merged_n not in (None, head.n):
+                raise RuntimeError(f"segment {head.segment.id}: its tiles hold {head.merged_n} frames, "
+                                   f"its statuses {head.n}")
             self.n += head.n
             self.pending.pop(0)
             yield head.segment, head.record
 
-    def _merge_tile(self, head: _SegmentParts, t: int, planes: np.ndarray) -> None:
+    def _merge_tile(self, head: _SegmentParts, t: int, tile: PixelStats) -> None:
         head.waiting.discard(t)
-        if head.n == 0:
+        head.merged_n = tile.n
+        if tile.n == 0:
             return
-        tile = planes_to_stats(planes, head.n)
         if self.mean is None:
             self.mean = np.empty((len(STREAMS), *self.shape))
             self.m2 = np.empty((len(STREAMS), *self.shape))
             if tile.counts is not None:
                 self.counts = np.zeros((len(COUNTS), *self.shape), self.count_type)
-        rows = slice(head.tile_starts[t], head.tile_starts[t] + planes.shape[1])
+        rows = slice(head.tile_starts[t], head.tile_starts[t] + tile.mean.shape[1])
         counts = None if self.counts is None else self.counts[:, rows]
         merged = PixelStats(self.n, self.mean[:, rows], self.m2[:, rows], counts).merge(tile)
         self.mean[:, rows], self.m2[:, rows] = merged.mean, merged.m2
@@ -453,7 +456,7 @@ def worker_thread_bytes(shape: tuple[int, ...], dtype: str, settings) -> int:
     """The most a worker thread holds for one segment (the README's memory model): its
     partition's sums and the frame buffer while reading. At the end the buffer is freed and the
     sums leave tile by tile (``scan.tile_values``): a merge task holds a few tiles of sums and one
-    tile of float64 planes, far less than the buffer it replaces."""
+    tile of float64 stats, far less than the buffer it replaces."""
     values = int(np.prod(shape))
     return values * sum_bytes_per_value(dtype) + _buffer_bytes(shape, dtype, settings)
 

@@ -4,7 +4,7 @@ import dask
 import numpy as np
 import pytest
 
-from pipeline.reduce import PLANES, image_array, planes_to_stats, read_step, segment_outputs, stats_planes
+from pipeline.reduce import concat_tiles, image_array, read_step, segment_outputs, tile_stats
 from pipeline.stats import stats_of_stack
 
 
@@ -31,10 +31,11 @@ def run_graph(frames: dict, shape, dtype, batch, tile_rows, cfa=False, split_eve
                   for i in range(0, len(paths), partition)]
     stride = 2 if cfa else 1
     images, statuses = image_array(partitions, shape, dtype, tile_rows, stride, MemoryReader(frames))
-    planes = stats_planes(images, split_every)
-    assert planes.shape == (len(PLANES), *shape)
-    planes, (statuses, _) = dask.compute(planes, statuses, scheduler="sync", optimize_graph=False)
-    return planes_to_stats(planes, sum(s[1] == "used" for s in statuses)), statuses
+    *tiles, (statuses, _) = dask.compute(*segment_outputs(tile_stats(images, split_every), statuses),
+                                         scheduler="sync", optimize_graph=False)
+    stats = concat_tiles(tiles)
+    assert stats.n == sum(s[1] == "used" for s in statuses) and stats.pixel_shape == tuple(shape)
+    return stats, statuses
 
 
 @pytest.mark.parametrize("n,batch,tile_rows,partition", [(1, 4, 3, None), (13, 4, 5, None), (13, 5, 13, 5),
@@ -100,11 +101,11 @@ def test_a_step_never_adds_to_sums_twice():
 @pytest.mark.parametrize("tile_rows", [100, 2])
 def test_every_file_is_read_once(tile_rows):
     """The scan's way to compute a segment: one image tile (small images) must not make the
-    statuses and the planes read the files each on their own."""
+    statuses and the tiles read the files each on their own."""
     frames = {f"f{i}": np.full((4, 5), i, np.uint8) for i in range(6)}
     reader = MemoryReader(frames)
     images, statuses = image_array([[["f0", "f1"], ["f2"]], [["f3", "f4", "f5"]]], (4, 5), "uint8", tile_rows, 1, reader)
-    *tiles, (done, _) = dask.compute(*segment_outputs(stats_planes(images, 4), statuses), scheduler="sync",
+    *tiles, (done, _) = dask.compute(*segment_outputs(tile_stats(images, 4), statuses), scheduler="sync",
                                      optimize_graph=False)
     assert sorted(reader.reads) == sorted(frames) and len(done) == 6
 
@@ -115,11 +116,10 @@ def test_without_counts_the_graph_emits_the_moments_only():
     frames = {f"f{i}": stack[i] for i in range(5)}
     images, statuses = image_array([[["f0", "f1"]], [["f2", "f3", "f4"]]], (6, 7, 3), "uint8", 4, 1,
                                    MemoryReader(frames), counts=False)
-    planes = stats_planes(images, 4, counts=False)
-    assert planes.shape == (4, 6, 7, 3)
-    planes, (done, _) = dask.compute(planes, statuses, scheduler="sync", optimize_graph=False)
-    stats = planes_to_stats(planes, 5)
-    assert stats.counts is None
+    *tiles, (done, _) = dask.compute(*segment_outputs(tile_stats(images, 4), statuses), scheduler="sync",
+                                     optimize_graph=False)
+    stats = concat_tiles(tiles)
+    assert stats.counts is None and stats.n == 5 and len(tiles) == 2
     np.testing.assert_allclose(stats.var[0], stack.astype(np.float64).var(0), rtol=1e-12)
 
 

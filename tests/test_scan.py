@@ -10,7 +10,7 @@ import pytest
 import zarr
 
 from pipeline import Config, read_stats, scan
-from pipeline.stats import stats_of_stack
+from pipeline.stats import PixelStats, stats_of_stack
 from pipeline.store import read_files_csv
 
 from .conftest import BIN, write_stack
@@ -209,7 +209,6 @@ def test_uniform_set_reads_one_header_and_still_catches_odd_files(rgb_set, local
 def test_running_total_merges_segments_in_order_whatever_order_the_parts_arrive():
     """The client's running total: tiles and statuses of 3 segments arrive shuffled; the total
     equals the whole stack's stats, and segments complete in order, each exactly once."""
-    from pipeline.reduce import PLANES, stats_to_planes
     from pipeline.scan import Segment, _RunningTotal
 
     rng = np.random.default_rng(4)
@@ -219,9 +218,8 @@ def test_running_total_merges_segments_in_order_whatever_order_the_parts_arrive(
     parts = []
     for k, (a, b) in enumerate([(0, 4), (4, 5), (5, 9)]):
         place = total.expect(Segment(f"s{k}", []), starts)
-        planes = stats_to_planes(stats_of_stack(stack[a:b]))
-        assert len(planes) == len(PLANES)
-        parts += [(place, t, planes[:, y : y + 4]) for t, y in enumerate(starts)]
+        stats = stats_of_stack(stack[a:b])
+        parts += [(place, t, _rows(stats, y, y + 4)) for t, y in enumerate(starts)]
         parts.append((place, len(starts), ([(f"f{i}", "used", "") for i in range(a, b)], {})))
     order = rng.permutation(len(parts))
     done = [seg.id for i in order for seg, _ in total.add(*parts[i])]
@@ -237,7 +235,6 @@ def test_running_total_merges_segments_in_order_whatever_order_the_parts_arrive(
 def test_a_checkpoint_taken_at_each_completed_segment_holds_exactly_the_segments_it_lists():
     """Thumbnails run several segments at once, so a later segment's parts can arrive before an
     earlier one completes; what is saved when a segment completes must not include them."""
-    from pipeline.reduce import stats_to_planes
     from pipeline.scan import Segment, _RunningTotal
 
     rng = np.random.default_rng(9)
@@ -248,8 +245,8 @@ def test_a_checkpoint_taken_at_each_completed_segment_holds_exactly_the_segments
     places, parts = {}, {}
     for name, (a, b) in spans.items():
         places[name] = total.expect(Segment(name, []), starts)
-        planes = stats_to_planes(stats_of_stack(stack[a:b]))
-        parts[name] = [planes[:, 0:2], planes[:, 2:4], ([(f"f{i}", "used", "") for i in range(a, b)], {})]
+        stats = stats_of_stack(stack[a:b])
+        parts[name] = [_rows(stats, 0, 2), _rows(stats, 2, 4), ([(f"f{i}", "used", "") for i in range(a, b)], {})]
     order = [("A", 2), ("A", 0), ("B", 2), ("B", 0), ("B", 1), ("C", 2), ("C", 0), ("A", 1), ("C", 1)]
     listed = []
     for name, index in order:
@@ -263,29 +260,37 @@ def test_a_checkpoint_taken_at_each_completed_segment_holds_exactly_the_segments
     assert listed == ["A", "B", "C"]
 
 
-def test_tiles_done_before_their_segment_s_statuses_wait_on_the_workers(local_client):
-    """A segment's tiles are often all done before its statuses: they stay futures (on the
-    workers) until they can be merged, or the client would hold a segment's worth of planes."""
+def test_a_later_segment_s_tiles_wait_on_the_workers(local_client):
+    """Tiles of a segment that cannot be merged yet (an earlier one is still running) stay
+    futures, on the workers, until they can: the client holds one total and one tile."""
     from distributed import Future
 
-    from pipeline.reduce import stats_to_planes
     from pipeline.scan import Segment, _RunningTotal
 
     stack = np.random.default_rng(2).integers(0, 256, (5, 4, 6), dtype=np.uint8)
-    planes = stats_to_planes(stats_of_stack(stack))
+    stats = stats_of_stack(stack)
     total = _RunningTotal(None, (4, 6), most_frames=5)
+    first = total.expect(Segment("r", []), np.array([0, 2]))  # still running: the next waits
     place = total.expect(Segment("s", []), np.array([0, 2]))
-    tiles = [local_client.scatter(planes[:, :2]), local_client.scatter(planes[:, 2:])]
+    tiles = [local_client.scatter(_rows(stats, 0, 2)), local_client.scatter(_rows(stats, 2, 4))]
     assert not list(total.add(place, 1, tiles[1])) and not list(total.add(place, 0, tiles[0]))
     assert all(isinstance(place.arrived[t], Future) for t in (0, 1))  # not fetched
     record = ([(f"f{i}", "used", "") for i in range(5)], {})
-    assert [seg.id for seg, _ in total.add(place, 2, record)] == ["s"]
+    assert not list(total.add(place, 2, record))
+    empty = PixelStats.empty((2, 6))
+    assert not list(total.add(first, 0, empty)) and not list(total.add(first, 1, empty))
+    assert [seg.id for seg, _ in total.add(first, 2, ([], {}))] == ["r", "s"]
     assert not place.arrived
     np.testing.assert_allclose(total.stats().mean, stats_of_stack(stack).mean, rtol=1e-12)
 
 
+def _rows(stats, a: int, b: int):
+    """Rows a:b of stats: a row tile, as the reduction emits it."""
+    counts = None if stats.counts is None else stats.counts[:, a:b]
+    return PixelStats(stats.n, stats.mean[:, a:b], stats.m2[:, a:b], counts)
+
+
 def test_a_resumed_total_of_no_frames_carries_no_counts():
     from pipeline.scan import _RunningTotal
-    from pipeline.stats import PixelStats
 
     assert _RunningTotal(PixelStats.empty((3, 4)), (3, 4)).counts is None
