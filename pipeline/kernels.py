@@ -142,7 +142,8 @@ def _residual(v, up, down, left, right, t):
 @_jit(nogil=True, inline="always")
 def _beyond(v, up, down, left, right, t):
     """(1, 0) if v lies above its 4 same-colour neighbours by more than their own range,
-    (0, 1) if below by more, else (0, 0): v > 2*max - min, v < 2*min - max, in int32.
+    (0, 1) if below by more, else (0, 0): v > 2*max - min, v < 2*min - max, in the work type
+    ``t`` (see ``_residual``; |2*max - min| <= 2*max).
 
     Scene texture widens the range along with the deviation, so a healthy sensel rarely
     passes in any frame, while a warm or flickering one does in many (``detect.py`` scores
@@ -234,7 +235,7 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                         v = u1(c0[i])
                         res = _residual(v, u0[i], d0[i], cl[i], cr[i], u1)
                         # numba widens integer arithmetic to int64; casting every result back to
-                        # the buffer's type lets LLVM keep int32 lanes (twice the SIMD width)
+                        # the buffer's type lets LLVM keep narrow lanes (16 or 32 bits, not 64)
                         o1[i] = t1(o1[i] + t1(v))
                         o2[i] = t2(o2[i] + t2(t2(v) * t2(v)))
                         o3[i] = u1(o3[i] + u1(res))

@@ -349,7 +349,7 @@ class _SegmentParts:
     segment: Segment
     tile_starts: np.ndarray
     waiting: set[int]  # tiles not merged yet
-    arrived: dict[int, np.ndarray] = field(default_factory=dict)  # tiles that came before they could be merged
+    arrived: dict[int, object] = field(default_factory=dict)  # tiles (or their futures) not merged yet
     record: tuple[list[Status], dict[str, str]] | None = None  # (statuses, digests), once known
     n: int = 0  # frames used, by the statuses
     merged_n: int | None = None  # frames of the tiles merged (each tile carries the segment's)
