@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 
 def temp_path(path: Path) -> Path:
@@ -14,13 +16,19 @@ def temp_path(path: Path) -> Path:
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a fsynced temp file and os.replace."""
+    return write_with(path, lambda fh: fh.write(data))
+
+
+def write_with(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
+    """Let ``write`` fill the open temp file (say, ``np.savez`` of arrays too large to copy
+    into bytes first), then fsync it and os.replace it onto ``path``."""
     path = Path(path)
     tmp = temp_path(path)
     # os.open with 0o666 lets the umask decide the final mode, like a plain open() would
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -19,13 +19,13 @@ Nothing is pickled: the arrays go to .npz (loaded with allow_pickle=False), the 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import uuid
 from pathlib import Path
 
 import numpy as np
 
+from . import atomic
 from .stats import PixelStats
 
 CHECKPOINT_DIR = ".hotpixels-checkpoints"
@@ -76,15 +76,15 @@ class Checkpoints:
         self.segment_folder.mkdir(parents=True, exist_ok=True)
         for seg, (statuses, digests) in records.items():
             if seg not in self._written:  # once per segment (a file left by a crashed run is replaced)
-                _write_synced(self._segment_path(seg), json.dumps([statuses, digests]).encode())
+                atomic.write_bytes(self._segment_path(seg), json.dumps([statuses, digests]).encode())
                 self._written.add(seg)
         old = self._record().get("arrays")
         name = f"total-{uuid.uuid4().hex}.npz"
         counts = {} if total.counts is None else {"counts": total.counts}
-        _write_synced(self.folder / name, lambda fh: np.savez(fh, n=np.int64(total.n), mean=total.mean, m2=total.m2,
-                                                              **counts))
+        atomic.write_with(self.folder / name, lambda fh: np.savez(fh, n=np.int64(total.n), mean=total.mean,
+                                                                m2=total.m2, **counts))
         # the switch: from here on the new total counts (its arrays and segments are on disk)
-        _write_synced(self.record_path, json.dumps({"arrays": name, "segments": list(records)}).encode())
+        atomic.write_bytes(self.record_path, json.dumps({"arrays": name, "segments": list(records)}).encode())
         if old and old != name:
             (self.folder / old).unlink(missing_ok=True)
 
@@ -96,17 +96,3 @@ class Checkpoints:
     def clear(self) -> None:
         """After a finished run: the results hold everything, the total is no longer needed."""
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-def _write_synced(path: Path, content) -> None:
-    """Write ``content`` (bytes, or a function of the open file) to a temp name, fsync, rename:
-    the file is whole on disk, or absent, even after a power loss."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    with open(tmp, "wb") as fh:
-        if callable(content):
-            content(fh)
-        else:
-            fh.write(content)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
