@@ -216,8 +216,8 @@ def tile_stats(images: da.Array, split_every: int) -> da.Array:
 
     The blocks are stats, not pixels (a tile's n, mean, M2 per stream and counts: 36 bytes per
     value for 8-bit input, where float64 planes would be 48), so compute them as blocks
-    (``segment_outputs``) and join them with ``concat_tiles``; the array's shape and dtype only
-    describe the grid.
+    (``segment_outputs``); the scan's running total takes them tile by tile. The array's shape
+    and dtype only describe the grid.
     """
     return da.reduction(
         images,
@@ -243,9 +243,3 @@ def segment_outputs(tiles: da.Array, statuses: Delayed) -> list[Delayed]:
     """
     return [*tiles.to_delayed(optimize_graph=False).ravel(), statuses]
 
-
-def concat_tiles(tiles: list[PixelStats]) -> PixelStats:
-    """The row tiles of one set of frames, joined into the whole image's stats."""
-    counts = None if any(t.counts is None for t in tiles) else np.concatenate([t.counts for t in tiles], axis=1)
-    return PixelStats(tiles[0].n, np.concatenate([t.mean for t in tiles], axis=1),
-                      np.concatenate([t.m2 for t in tiles], axis=1), counts)

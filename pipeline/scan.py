@@ -138,10 +138,9 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[Status], *, client: Cl
     sent_before = bytes_sent(client)
     stats, statuses, digests, resumed = _reduce_segments(client, todo, main.first, out_dir, config, log, progress,
                                                          manifest)
-    used_now = sum(1 for s in statuses if s[1] == "used")
-    if used_now:
+    if stats.n:
         sent = bytes_sent(client) - sent_before
-        log(f"partial statistics sent by the workers: {sent / 2**20:,.0f} MB ({sent / used_now / 2**20:.2f} MB per image)")
+        log(f"partial statistics sent by the workers: {sent / 2**20:,.0f} MB ({sent / stats.n / 2**20:.2f} MB per image)")
     if prior is not None:
         stats = prior.merge(stats)
     all_statuses = skipped + statuses

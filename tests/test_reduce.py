@@ -4,7 +4,8 @@ import dask
 import numpy as np
 import pytest
 
-from pipeline.reduce import concat_tiles, image_array, read_step, segment_outputs, tile_stats
+from pipeline.reduce import image_array, read_step, segment_outputs, tile_stats
+from pipeline.stats import PixelStats
 from pipeline.stats import stats_of_stack
 
 
@@ -31,11 +32,20 @@ def run_graph(frames: dict, shape, dtype, batch, tile_rows, cfa=False, split_eve
                   for i in range(0, len(paths), partition)]
     stride = 2 if cfa else 1
     images, statuses = image_array(partitions, shape, dtype, tile_rows, stride, MemoryReader(frames))
-    *tiles, (statuses, _) = dask.compute(*segment_outputs(tile_stats(images, split_every), statuses),
-                                         scheduler="sync", optimize_graph=False)
-    stats = concat_tiles(tiles)
+    stats, statuses, _ = compute_segment(images, statuses, split_every)
     assert stats.n == sum(s[1] == "used" for s in statuses) and stats.pixel_shape == tuple(shape)
     return stats, statuses
+
+
+def compute_segment(images, statuses, split_every: int):
+    """As the scan computes a segment (its tiles and statuses together, unoptimised), on the
+    sync scheduler: the tiles joined into the image's stats, the statuses, and the tiles."""
+    *tiles, (done, _) = dask.compute(*segment_outputs(tile_stats(images, split_every), statuses),
+                                     scheduler="sync", optimize_graph=False)
+    counts = None if any(t.counts is None for t in tiles) else np.concatenate([t.counts for t in tiles], axis=1)
+    stats = PixelStats(tiles[0].n, np.concatenate([t.mean for t in tiles], axis=1),
+                       np.concatenate([t.m2 for t in tiles], axis=1), counts)
+    return stats, done, tiles
 
 
 @pytest.mark.parametrize("n,batch,tile_rows,partition", [(1, 4, 3, None), (13, 4, 5, None), (13, 5, 13, 5),
@@ -105,8 +115,7 @@ def test_every_file_is_read_once(tile_rows):
     frames = {f"f{i}": np.full((4, 5), i, np.uint8) for i in range(6)}
     reader = MemoryReader(frames)
     images, statuses = image_array([[["f0", "f1"], ["f2"]], [["f3", "f4", "f5"]]], (4, 5), "uint8", tile_rows, 1, reader)
-    *tiles, (done, _) = dask.compute(*segment_outputs(tile_stats(images, 4), statuses), scheduler="sync",
-                                     optimize_graph=False)
+    _, done, _ = compute_segment(images, statuses, 4)
     assert sorted(reader.reads) == sorted(frames) and len(done) == 6
 
 
@@ -116,9 +125,7 @@ def test_without_counts_the_graph_emits_the_moments_only():
     frames = {f"f{i}": stack[i] for i in range(5)}
     images, statuses = image_array([[["f0", "f1"]], [["f2", "f3", "f4"]]], (6, 7, 3), "uint8", 4, 1,
                                    MemoryReader(frames), counts=False)
-    *tiles, (done, _) = dask.compute(*segment_outputs(tile_stats(images, 4), statuses), scheduler="sync",
-                                     optimize_graph=False)
-    stats = concat_tiles(tiles)
+    stats, done, tiles = compute_segment(images, statuses, 4)
     assert stats.counts is None and stats.n == 5 and len(tiles) == 2
     np.testing.assert_allclose(stats.var[0], stack.astype(np.float64).var(0), rtol=1e-12)
 
