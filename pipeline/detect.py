@@ -235,8 +235,7 @@ def _pad_mode(shape: tuple[int, ...], p: int) -> str:
 def _pad_index(i: np.ndarray, n: int, mode: str) -> np.ndarray:
     """Index into an axis of length n of what ``np.pad(mode)`` (pad <= n) puts at position i (-pad <= i < n + pad)."""
     if mode == "reflect":
-        i = np.abs(i)
-        return (n - 1) - np.abs((n - 1) - i)
+        return _reflect(i, n)
     if mode == "symmetric":
         i = np.where(i < 0, -1 - i, i)
         return np.where(i >= n, 2 * n - 1 - i, i)
@@ -675,7 +674,7 @@ class _CountNull:
 
     def __init__(self, hi: np.ndarray, lo: np.ndarray, n: int, quantile: float, each):
         h, w = hi.shape
-        self.shape, self.n = (h, w), n
+        self.shape = (h, w)
         self.hi, self.lo = hi, lo
         parts: list[np.ndarray] = []
 
@@ -688,13 +687,12 @@ class _CountNull:
         each(rows_hist)
         total = np.sum(parts, axis=0)
         ey, ex = self._edge_points()
-        edge = np.zeros_like(total)
         corner = self.classes(ey, ex) == 2
-        for i, k in enumerate(self._at(ey[~corner], ex[~corner])):
-            edge[i] = np.bincount(k, minlength=n + 1)[: n + 1]
-        corners = np.zeros_like(total)
-        for i, k in enumerate(self._at(ey[corner], ex[corner])):
-            corners[i] = np.bincount(k, minlength=n + 1)[: n + 1]
+
+        def hist(sel: np.ndarray) -> np.ndarray:  # the three maps' histograms at these edge points
+            return np.stack([np.bincount(k, minlength=n + 1)[: n + 1] for k in self._at(ey[sel], ex[sel])]).astype(total.dtype)
+
+        edge, corners = hist(~corner), hist(corner)
         interior = total - edge - corners
         tables = np.empty((len(COUNT_MAPS), 3, n + 1), np.float32)  # map, class (interior, edge, corner), k
         self.means = np.zeros((len(COUNT_MAPS), 3))  # the null's mean count, n p
@@ -910,7 +908,7 @@ def detect(
         _classify(cand, thresholds, cfg, stack_kind == "darks", raw_darks)
         cand = {k: v[cand["kind"] > 0] for k, v in cand.items()}
     idx = np.argsort(-cand["score"], kind="stable")
-    defects = [_defect(cand, i) for i in idx]
+    defects = [_defect(cand, i, n) for i in idx]
     return Detection(defects, score_maps, thresholds, stack_kind, reason)
 
 
@@ -1214,7 +1212,7 @@ def _score_plane(stats, pl: _Plane, cfg: DetectConfig, spacing: int, score_maps,
     rmean_c = res_mean[g].astype(f32)
     rho_c = _with_rings_removed(rmean_c, ys, xs, w, rings)
     lrv_c = lrv[g]
-    counts = {} if null is None else {**null.points(ys, xs), "inner": inner, "frames": np.full(len(ys), stats.n, np.int64)}
+    counts = {} if null is None else {**null.points(ys, xs), "inner": inner}
     return {
         **counts,
         "y": (pl.y0 + pl.step * ys).astype(np.int64),
@@ -1434,14 +1432,13 @@ def _suppress(c: dict, cfg: DetectConfig, is_cfa: bool) -> np.ndarray:
     return keep
 
 
-def _defect(c: dict, i: int) -> Defect:
-    """One record, with the evidence that decided its class in words."""
+def _defect(c: dict, i: int, n: int) -> Defect:
+    """One record (of stats over ``n`` frames), with the evidence that decided its class in words."""
     kind = KIND_NAMES[int(c["kind"][i])]
     mu, ref = float(c["mean"][i]), float(c["ref_mean"][i])
     sd, ref_sd = float(c["std"][i]), float(c["ref_std"][i])
     rank = int(c["rank"][i])
     if "by_counts" in c and c["by_counts"][i]:
-        n = int(c["frames"][i])
         what = {"hot": "brighter", "dead": "darker", "noisy": "flicker"}[kind]
         detail = (f"{what}: beyond its neighbours' range, above in {int(c['k_hi'][i])} and below in "
                   f"{int(c['k_lo'][i])} of {n} frames (-log10 p {float(c['score'][i]):.1f}); "

@@ -56,14 +56,14 @@ def write_results(out_dir: Path, stats: PixelStats, attrs: dict, statuses: list[
         if rawtherapee:
             outputs.append(rawtherapee)
     if config.output.report or report_only:
-        mean, _ = stats.stream("value")
+        mean, m2 = stats.stream("value")
         meta = {k: attrs.get(k) for k in ("group", "make", "model", "serial", "dtype", "color_desc", "cfa_pattern",
                                          "black_level", "white_level") if attrs.get(k) not in (None, "", [])}
         meta = {"n_images": stats.n, "shape": "x".join(map(str, stats.pixel_shape)), **meta}
         if elapsed is not None:
             meta["scan time"] = f"{elapsed:.1f} s"
         # M2 and n rather than stats.var: that would be a float64 copy of both streams, only to draw block maxima
-        outputs.append(write_report(out_dir / "report.html", value_mean=mean, value_m2=stats.m2[0], n_frames=stats.n,
+        outputs.append(write_report(out_dir / "report.html", value_mean=mean, value_m2=m2, n_frames=stats.n,
                                     defects=defects, files=statuses, detection=detection, meta=meta))
     summarize(detection, log)
     return Results(detection, outputs)
