@@ -64,8 +64,7 @@ def undetectable(d: dict, truth: dict) -> str | None:
     """Why a planted defect is not detectable in this stack (see the module docstring), or None."""
     if not truth.get("dark") or d["kind"] not in ("hot", "dead"):
         return None
-    ds = truth.get("dark_signal") or {"sigma": float(np.sqrt(truth["sensor"]["read_noise"] ** 2 + truth["sensor"]["gain"]
-                                                               * truth["sensor"]["dark_current"])), "warm_sigmas": 3.0}
+    ds = truth["dark_signal"]  # the warm criterion (generate() makes stacks without it again)
     need = ds["warm_sigmas"] * ds["sigma"]
     if abs(d["amplitude"]) >= need:
         return None
@@ -76,9 +75,9 @@ def detectable_rule(truth: dict) -> str | None:
     """The detectability rule of a stack, in words (None: every planted defect counts)."""
     if not truth.get("dark"):
         return None
-    ds = truth.get("dark_signal", {})
-    return (f"level defects (hot, warm, dead, cold) >= {ds.get('warm_sigmas', 3.0):g} temporal sigmas "
-            f"({ds.get('warm_sigmas', 3.0) * ds.get('sigma', 2.06):.1f} DN) from a healthy sensel; stuck and noisy always")
+    ds = truth["dark_signal"]
+    return (f"level defects (hot, warm, dead, cold) >= {ds['warm_sigmas']:g} temporal sigmas "
+            f"({ds['warm_sigmas'] * ds['sigma']:.1f} DN) from a healthy sensel; stuck and noisy always")
 
 
 def subkind(d: dict) -> str:

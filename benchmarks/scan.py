@@ -423,7 +423,7 @@ def run_profile(args, root: Path) -> None:
     from pipeline.readers import read_file
     from pipeline.reduce import row_tiles
     from pipeline.scan import choose_batch_size
-    from pipeline.stats import IntegerSums, PixelStats, _accumulate_numpy, accumulate, row_neighbours
+    from pipeline.stats import IntegerSums, _accumulate_numpy, accumulate, merge_partials, row_neighbours
 
     width, height = args.size
     config = ScanConfig()
@@ -450,15 +450,17 @@ def run_profile(args, root: Path) -> None:
             accumulate(tile, buffer[: len(batch)], 1, rows=(y0, y1))
         t_acc += clock() - t
     del buffer
+    # the end of a segment as the reduction does it: another partition's sums added exactly,
+    # then each tile converted to float64 once
+    others = [IntegerSums(t.n, t.s1.copy(), t.s2.copy(), t.counts.copy(), t.max_frames) for t in sums]
     t = clock()
-    parts = [tile.to_stats() for tile in sums]
-    t_stats = clock() - t
-    others = [PixelStats(p.n, p.mean.copy(), p.m2.copy()) for p in parts]
-    t = clock()
-    for a, b in zip(parts, others):
-        a.merge(b)
+    added = [merge_partials([a, b]) for a, b in zip(sums, others)]
     t_merge = clock() - t
-    partial_bytes = sum(len(pickle.dumps(p, protocol=5)) for p in parts)
+    t = clock()
+    parts = [tile.to_stats() for tile in added]
+    t_stats = clock() - t
+    sums_sent = sum(len(pickle.dumps(t, protocol=5)) for t in sums)
+    result_bytes = sum(len(pickle.dumps(p, protocol=5)) for p in parts)
     y0, y1 = tiles[len(tiles) // 2]
     frames = np.stack([read_file(p)[0] for p in paths[:4]])
     t = clock()
@@ -468,12 +470,11 @@ def run_profile(args, root: Path) -> None:
           f"(tile_values={tile_values}), one process")
     print(f"{'step':<40} {'s/partition':>11} {'ms/file':>8}")
     for name, secs in [("read + decode into the buffer", t_read), ("accumulate (numba kernel)", t_acc),
-                       ("IntegerSums.to_stats (once)", t_stats), ("one Chan merge of the partial (once)", t_merge),
+                       ("adding another partition's sums (once)", t_merge), ("IntegerSums.to_stats (once)", t_stats),
                        ("(accumulate, numpy reference)", t_numpy)]:
         print(f"{name:<40} {secs:>11.3f} {1000 * secs / files:>8.1f}")
-    sums_bytes = sum(t.s1.nbytes + t.s2.nbytes for t in sums)
-    print(f"accumulators {sums_bytes / 2**20:.0f} MB; the partition's float64 partial {partial_bytes / 2**20:.0f} MB, "
-          f"sent once per partition (decoded frames are {np.prod(shape) / 2**20:.1f} MB each)")
+    print(f"a partition's sums {sums_sent / 2**20:.0f} MB (what it sends to be added); the segment's float64 result "
+          f"{result_bytes / 2**20:.0f} MB, sent to the client (decoded frames are {np.prod(shape) / 2**20:.1f} MB each)")
 
 
 def _save(args, summary: dict, work: Path) -> None:
