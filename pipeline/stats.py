@@ -309,12 +309,6 @@ def neighbour_stride(cfa: bool) -> int:
     return 2 if cfa else 1
 
 
-def _residual_at(f: np.ndarray, rows_c: np.ndarray, rows_u: np.ndarray, rows_d: np.ndarray, stride: int) -> np.ndarray:
-    core = f[rows_c]
-    left_idx, right_idx = _neighbour_columns(core.shape[1], stride)
-    return 4 * core - f[rows_u] - f[rows_d] - core[:, left_idx] - core[:, right_idx]
-
-
 def row_neighbours(height: int, stride: int, pad_rows: int = 0, rows: tuple[int, int] | None = None):
     """(centre, up, down) row indices of the output rows of a block ``height`` rows high.
 
@@ -367,25 +361,24 @@ def _accumulate_numpy(sums: IntegerSums, frames: np.ndarray, stride: int, index)
     ``index`` is ``row_neighbours``' (centre, up, down) rows; the sums keep their own dtype.
     """
     rows_c, rows_u, rows_d = index
+    left, right = _neighbour_columns(np.shape(frames)[2], stride)
     for frame in frames:
         f = frame.astype(np.int64)
-        core = f[rows_c]
-        r4 = _residual_at(f, rows_c, rows_u, rows_d, stride)
-        for s, x in enumerate((core, r4)):
+        v = f[rows_c]
+        neighbours = (f[rows_u], f[rows_d], v[:, left], v[:, right])  # the same-colour 4, reflected at the edges
+        r4 = 4 * v - neighbours[0] - neighbours[1] - neighbours[2] - neighbours[3]
+        for s, x in enumerate((v, r4)):
             sums.s1[s] = (sums.s1[s] + x).astype(sums.s1.dtype)
             sums.s2[s] = (sums.s2[s] + x * x).astype(sums.s2.dtype)
         if sums.counts is not None:
-            for s, beyond in enumerate(_beyond_at(f, rows_c, rows_u, rows_d, stride)):
+            for s, beyond in enumerate(_beyond(v, neighbours)):
                 sums.counts[s] += beyond.astype(sums.counts.dtype)
     return sums
 
 
-def _beyond_at(f: np.ndarray, rows_c, rows_u, rows_d, stride: int) -> tuple[np.ndarray, np.ndarray]:
+def _beyond(v: np.ndarray, neighbours) -> tuple[np.ndarray, np.ndarray]:
     """Whether each sensel lies above / below the range of its 4 same-colour neighbours by more
-    than that range (v > 2*max - min, v < 2*min - max), the edges reflected as for the residual."""
-    left, right = _neighbour_columns(f.shape[1], stride)
-    v = f[rows_c]
-    neighbours = [f[rows_u], f[rows_d], v[:, left], v[:, right]]
+    than that range (v > 2*max - min, v < 2*min - max)."""
     top, bottom = np.max(neighbours, axis=0), np.min(neighbours, axis=0)
     return v > 2 * top - bottom, v < 2 * bottom - top
 
