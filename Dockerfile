@@ -22,18 +22,22 @@ WORKDIR /opt/hotpixels
 # 1. Dependencies only, from pyproject.toml, with a placeholder package: this layer is reused
 #    until pyproject.toml changes, so editing the code does not download numpy, dask, numba... again.
 #    (Every dependency ships manylinux wheels, rawpy's LibRaw included: no compiler, no apt-get.)
+#    With the synth extra (pidng), so that `hotpixels synth --format dng` works; not the test extra.
 COPY pyproject.toml README.md ./
 RUN mkdir pipeline && touch pipeline/__init__.py \
- && pip install . \
+ && pip install '.[synth]' \
  && pip uninstall -y hotpixels \
  && rm -rf pipeline build ./*.egg-info
 
-# 2. The package itself (no test extras), and the example configs under /opt/hotpixels/configs.
+# 2. The package itself (its dependencies and the synth extra come from 1.), and the example
+#    configs under /opt/hotpixels/configs. The checks: the commands are on PATH, and DNG works.
 COPY pipeline/ pipeline/
 COPY configs/ configs/
 RUN pip install --no-deps . \
  && rm -rf build ./*.egg-info \
  && hotpixels --help > /dev/null \
+ && hotpixels synth /tmp/dng-check --frames 1 --size 96x64 --format dng > /dev/null \
+ && rm -rf /tmp/dng-check \
  && dask scheduler --help > /dev/null \
  && dask worker --help > /dev/null
 

@@ -4,7 +4,7 @@
 
 For several seeds, sizes and formats (8-bit JPEG and PNG photos, 16-bit mosaic PNG and DNG
 photos, JPEG and DNG darks) it writes a stack with ``pipeline.synth.synthesize``, reads it
-back the way a scan does (``pipeline.readers.read_pixels``: raw files give the visible CFA
+back the way a scan does (``pipeline.io.read_pixels``: raw files give the visible CFA
 mosaic), computes the statistics (``stats_of_stack``), runs ``pipeline.detect.detect`` and
 matches the reports against ``truth.json``:
 
@@ -52,7 +52,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.detect import Detection, DetectConfig, detect  # noqa: E402
-from pipeline.readers import read_pixels  # noqa: E402
+from pipeline.layout import SensorLayout  # noqa: E402
+from pipeline.io import read_pixels  # noqa: E402
 from pipeline.stats import stats_of_stack  # noqa: E402
 
 MOSAIC = {"png16", "tiff16", "dng"}
@@ -267,9 +268,9 @@ def run(args) -> dict[str, Tally]:
             folder, truth = generate(workdir, fmt, size, dark, seed, args.frames)
             stack = load_stack(folder, truth)
             pattern, desc = cfa_of(fmt, folder, truth)
-            stats = stats_of_stack(stack, cfa=pattern is not None)
+            stats = stats_of_stack(stack, stride=2 if pattern is not None else 1)
             t1 = time.perf_counter()
-            det: Detection = detect(stats, config, cfa_pattern=pattern, color_desc=desc)
+            det: Detection = detect(stats, config, layout=SensorLayout.of_file(pattern, desc or ""))
             t2 = time.perf_counter()
             tol = 0 if fmt in MOSAIC else 1
             reports = [(d.x, d.y, d.kind, d.score) for d in det.defects]

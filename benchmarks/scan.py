@@ -420,10 +420,10 @@ def run_profile(args, root: Path) -> None:
 
     sys.path.insert(0, str(REPO))
     from pipeline.config import ScanConfig
-    from pipeline.readers import read_file
-    from pipeline.reduce import row_tiles
-    from pipeline.scan import choose_batch_size
-    from pipeline.stats import IntegerSums, _accumulate_numpy, accumulate, merge_partials, row_neighbours
+    from pipeline.engine.graph import row_tiles
+    from pipeline.engine.plan import choose_batch_size
+    from pipeline.io import read_file
+    from pipeline.stats import IntegerSums, accumulate, accumulate_numpy, merge_partials, row_neighbours
 
     width, height = args.size
     config = ScanConfig()
@@ -464,7 +464,7 @@ def run_profile(args, root: Path) -> None:
     y0, y1 = tiles[len(tiles) // 2]
     frames = np.stack([read_file(p)[0] for p in paths[:4]])
     t = clock()
-    _accumulate_numpy(IntegerSums.zeros((y1 - y0, width, 3)), frames, 1, row_neighbours(height, 1, 0, (y0, y1)))
+    accumulate_numpy(IntegerSums.zeros((y1 - y0, width, 3)), frames, 1, row_neighbours(height, 1, 0, (y0, y1)))
     t_numpy = (clock() - t) * len(tiles) * files / len(frames)
     print(f"\none partition: {files} files of {width}x{height} RGB in batches of {batch_size}, {len(tiles)} tiles "
           f"(tile_values={tile_values}), one process")

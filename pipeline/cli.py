@@ -10,11 +10,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cluster import ClusterError
 from .config import ConfigError, load
-from .results import write_results
-from .scan import ScanError, scan
-from .store import FILES_NAME, read_files_csv, read_stats
+from .engine import ClusterError
+from .layout import LayoutError
+from .scan import ScanError
 
 EXIT_OK, EXIT_NO_INPUT, EXIT_CLUSTER = 0, 2, 3
 
@@ -39,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="scan every camera/shape group into its own subfolder of --out (default: the largest only)")
     p.add_argument("--uniform", action="store_true", default=None,
                    help="all files are from one camera with one layout: read only the first file's header")
+    p.add_argument("--cfa", metavar="PATTERN", help="the files are a Bayer mosaic saved as plain gray 16-bit PNG/TIFF: "
+                   "its pattern, RGGB, BGGR, GRBG or GBRG (raw files name their own)")
     p.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
 
     d = sub.add_parser("detect", help="classify defects again from saved stats (no image is read)")
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             return _redetect(args)
         if args.command == "synth":
             return _synth(args)
-    except (ConfigError, ScanError, FileNotFoundError, ValueError) as exc:
+    except (ConfigError, ScanError, LayoutError, FileNotFoundError, ValueError) as exc:
         print(f"hotpixels: error: {exc}", file=sys.stderr)
         return EXIT_NO_INPUT
     except ClusterError as exc:
@@ -84,7 +85,10 @@ def _scan(args) -> int:
         "scan.batch_size": args.batch_size,
         "scan.all_groups": args.all_groups,
         "scan.uniform": args.uniform,
+        "scan.cfa": args.cfa,
     })
+    from .scan import scan
+
     result = scan(args.inputs, args.out, config, merge=args.merge, log=_say, progress=not args.no_progress)
     for path in [p for r in [result, *result.others] for p in r.outputs]:
         _say(f"wrote {path}")
@@ -93,10 +97,14 @@ def _scan(args) -> int:
 
 def _redetect(args) -> int:
     """Classify again from stats.zarr: new thresholds without reading the images."""
+    from .results import write_results
+    from .state.files import FILES_NAME, read_files_csv
+    from .state.store import read_stats
+
     config = load(args.config)
-    stats, attrs = read_stats(args.dir)
+    stats, meta = read_stats(args.dir)
     statuses = read_files_csv(args.dir) if (args.dir / FILES_NAME).exists() else []
-    results = write_results(args.dir, stats, attrs, statuses, config, log=_say, report_only=args.command == "report")
+    results = write_results(args.dir, stats, meta, statuses, config, log=_say, report_only=args.command == "report")
     for path in results.outputs:
         _say(f"wrote {path}")
     return EXIT_OK

@@ -41,6 +41,7 @@ class ScanConfig:
     range_counts: bool = True  # count frames beyond the neighbours' range: finds warm and flickering pixels in photos; about a third of the accumulation time
     checkpoint_files: int = 1024  # files per checkpointed segment, split into one partition per worker thread: a rerun resumes from these
     all_groups: bool = False  # scan every camera/shape group into its own subfolder instead of the largest only
+    cfa: str | None = None  # a Bayer mosaic saved as plain gray PNG/TIFF: its pattern (RGGB, BGGR, GRBG or GBRG); raw files name their own
 
 
 @dataclass

@@ -6,7 +6,9 @@ import csv
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-KINDS = ("hot", "stuck", "dead", "noisy")
+from .kinds import KINDS, kind
+
+__all__ = ["COLUMNS", "KINDS", "Defect", "read_csv", "write_csv"]
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,7 @@ class Defect:
     detail: str = ""
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown defect kind {self.kind!r}; expected one of {KINDS}")
+        kind(self.kind)  # raises for a name the kinds table does not know
 
 
 COLUMNS = tuple(f.name for f in fields(Defect))

@@ -67,6 +67,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .defect import Defect
+from .layout import SensorLayout
 from .stats import PixelStats
 
 # quantisation variance of integer data (uniform rounding error): a floor for every variance,
@@ -821,14 +822,14 @@ def classify_stack(stats: PixelStats, ratio: float) -> tuple[str, str]:
 def detect(
     stats: PixelStats,
     config: DetectConfig | None = None,
-    cfa_pattern: np.ndarray | None = None,
-    color_desc: str | None = None,
+    layout: SensorLayout | None = None,
     stack_kind: str | None = None,
 ) -> Detection:
     """Score every pixel against its same-colour neighbourhood and report each defect once.
 
-    ``cfa_pattern`` (2x2 indices into ``color_desc``, e.g. [[0, 1], [3, 2]] with "RGBG")
-    marks a raw mosaic; None means RGB (channels "R", "G", "B") or grayscale ("L").
+    ``layout`` says which stored value is which colour: a CFA mosaic (its pattern, e.g.
+    ``SensorLayout.bayer("RGGB")``), or None / no pattern for RGB (channels "R", "G", "B") or
+    grayscale ("L").
     ``stack_kind`` (None: ``config.stack_kind``) is "photos", "darks" or "auto" (decided from the statistics; it is
     reported, the scores adapt to either kind by themselves).
     """
@@ -838,7 +839,9 @@ def detect(
     n = int(stats.n)
     if n < 2:
         raise ValueError(f"need statistics over at least 2 frames to detect defects, got n={n}")
-    planes, is_cfa = _planes(stats.pixel_shape, cfa_pattern, color_desc)
+    layout = SensorLayout() if layout is None else layout
+    planes, is_cfa = _planes(stats.pixel_shape, None if layout.cfa is None else np.asarray(layout.cfa),
+                             layout.colors or None)
     stack_kind = stack_kind or cfg.stack_kind
     if stack_kind == "auto":
         stack_kind, reason = classify_stack(stats, cfg.darks_ratio)

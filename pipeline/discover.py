@@ -12,7 +12,10 @@ import glob
 import os
 from dataclasses import dataclass, replace
 
-from .readers import Header, failure_reason, file_stat, is_remote, is_supported, read_header
+from .layout import SensorLayout
+
+from .io import Header, file_stat, is_remote, is_supported, read_header
+from .records import failure_reason
 
 GLOB_CHARS = set("*?[")
 
@@ -105,7 +108,8 @@ class Group:
         shape = "x".join(str(s) for s in h.shape)
         who = f" {h.camera}" if h.camera else ""
         serial = f" #{h.serial}" if h.serial else ""
-        return f"{shape} {h.dtype}{' raw' if h.raw else ''}{who}{serial}"
+        mosaic = f" {h.layout.name}" if h.layout.mosaic and not h.raw else ""  # declared with --cfa
+        return f"{shape} {h.dtype}{' raw' if h.raw else ''}{mosaic}{who}{serial}"
 
 
 def group(headers: list[Header]) -> list[Group]:
@@ -115,3 +119,26 @@ def group(headers: list[Header]) -> list[Group]:
         if not h.error:
             groups.setdefault(h.group_key(), []).append(h)
     return sorted((Group(v) for v in groups.values()), key=lambda g: -len(g.headers))
+
+
+def apply_cfa(headers: list[Header], cfa: str | None) -> list[Header]:
+    """The user's ``--cfa`` (a Bayer pattern name) given to the gray files that do not declare a
+    layout themselves: a mosaic saved as a plain 16-bit PNG or TIFF. A file that declares
+    another pattern, or holds several channels, cannot be that mosaic: it is refused with the
+    reason, never scanned with a layout it does not have."""
+    if not cfa:
+        return headers
+    layout = SensorLayout.bayer(cfa)
+    out = []
+    for h in headers:
+        if h.error:
+            out.append(h)
+        elif h.layout.mosaic:
+            out.append(h if h.layout.name == layout.name else replace(
+                h, error=f"the file declares its own CFA pattern {h.layout.name}, not --cfa {layout.name}"))
+        elif len(h.shape) != 2:
+            out.append(replace(h, error=f"--cfa {layout.name} names a mosaic (one value per sensel), but this file "
+                                        f"has {h.shape[2]} channels"))
+        else:
+            out.append(replace(h, layout=layout))
+    return out

@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from .config import Config
-from .defect import KINDS, Defect, write_csv
+from .defect import Defect, write_csv
 from .detect import Detection, detect
-from .export import write_dcraw, write_mask_png, write_rawtherapee, write_siril
-from .report import write_report
+from .kinds import KINDS
+from .outputs import ExportContext, write_exports
+from .records import FileStatus, StackMeta
 from .stats import PixelStats
 
 DEFECTS_NAME = "defects.csv"
@@ -30,43 +31,43 @@ class Results:
     outputs: list[Path]
 
 
-def write_results(out_dir: Path, stats: PixelStats, attrs: dict, statuses: list[tuple[str, str, str]],
+def write_results(out_dir: Path, stats: PixelStats, meta: StackMeta, statuses: list[FileStatus],
                   config: Config, log: Callable[[str], None] = print, elapsed: float | None = None,
                   report_only: bool = False) -> Results:
     """Classify the defects and write every output the config asks for (only report.html
     with ``report_only``: defects.csv and the maps stay as they are)."""
     out_dir = Path(out_dir)
     detect_config = config.detect
-    if detect_config.black_level is None and attrs.get("black_level"):
-        detect_config = dataclasses.replace(detect_config, black_level=float(np.mean(attrs["black_level"])))
-    pattern = np.asarray(attrs["cfa_pattern"]) if attrs.get("cfa_pattern") else None
-    detection = detect(stats, detect_config, cfa_pattern=pattern, color_desc=attrs.get("color_desc") or None)
+    if detect_config.black_level is None and meta.black_level:
+        detect_config = dataclasses.replace(detect_config, black_level=float(np.mean(meta.black_level)))
+    detection = detect(stats, detect_config, layout=meta.layout)
     defects = detection.defects
-    height, width = stats.pixel_shape[:2]
     outputs = []
     if not report_only:
         write_csv(defects, out_dir / DEFECTS_NAME)
         outputs.append(out_dir / DEFECTS_NAME)
-    if config.output.exports and not report_only:
-        header = [f"{len(defects)} defects from {stats.n} frames of {attrs.get('group', '')}"]
-        outputs.append(write_dcraw(defects, out_dir / "dcraw.badpixels", header, shape=(height, width)))
-        outputs.append(write_siril(defects, out_dir / "siril.lst", height))
-        outputs.append(write_mask_png(defects, (height, width), out_dir / "mask.png"))
-        rawtherapee = write_rawtherapee(defects, out_dir, attrs.get("make", ""), attrs.get("model", ""))
-        if rawtherapee:
-            outputs.append(rawtherapee)
+        outputs += write_exports(config.output.exports, ExportContext(out_dir, defects, stats.pixel_shape, stats.n, meta))
     if config.output.report or report_only:
-        mean, m2 = stats.stream("value")
-        meta = {k: attrs.get(k) for k in ("group", "make", "model", "serial", "dtype", "color_desc", "cfa_pattern",
-                                         "black_level", "white_level") if attrs.get(k) not in (None, "", [])}
-        meta = {"n_images": stats.n, "shape": "x".join(map(str, stats.pixel_shape)), **meta}
-        if elapsed is not None:
-            meta["scan time"] = f"{elapsed:.1f} s"
-        # M2 and n rather than stats.var: that would be a float64 copy of both streams, only to draw block maxima
-        outputs.append(write_report(out_dir / "report.html", value_mean=mean, value_m2=m2, n_frames=stats.n,
-                                    defects=defects, files=statuses, detection=detection, meta=meta))
+        outputs.append(_report(out_dir, stats, meta, statuses, detection, elapsed))
     summarize(detection, log)
     return Results(detection, outputs)
+
+
+def _report(out_dir: Path, stats: PixelStats, meta: StackMeta, statuses: list[FileStatus], detection: Detection,
+            elapsed: float | None) -> Path:
+    from .report import write_report
+
+    mean, m2 = stats.stream("value")
+    shown = {"group": meta.group, "make": meta.make, "model": meta.model, "serial": meta.serial, "dtype": meta.dtype,
+             "color_desc": meta.layout.colors, "cfa_pattern": [list(r) for r in meta.layout.cfa or ()],
+             "black_level": list(meta.black_level), "white_level": meta.white_level}
+    table = {"n_images": stats.n, "shape": "x".join(map(str, stats.pixel_shape)),
+             **{k: v for k, v in shown.items() if v not in (None, "", [])}}
+    if elapsed is not None:
+        table["scan time"] = f"{elapsed:.1f} s"
+    # M2 and n rather than stats.var: that would be a float64 copy of both streams, only to draw block maxima
+    return write_report(out_dir / "report.html", value_mean=mean, value_m2=m2, n_frames=stats.n,
+                        defects=detection.defects, files=statuses, detection=detection, meta=table)
 
 
 def summarize(detection: Detection, log: Callable[[str], None], top: int = 10) -> None:

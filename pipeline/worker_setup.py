@@ -27,8 +27,11 @@ def warm() -> None:
     try:
         import numpy as np
 
-        from . import readers, reduce  # noqa: F401 - imported to be loaded
+        from .engine import graph  # noqa: F401 - imported to be loaded
+        from .io import registry
         from .stats import IntegerSums, accumulate
+
+        registry.formats()  # the format modules register themselves on first use
 
         accumulate(IntegerSums.zeros((2, 2, 3), np.uint8), np.zeros((1, 2, 2, 3), np.uint8), 1)
     except Exception:  # noqa: BLE001 - a warm-up only: the first task loads whatever is missing

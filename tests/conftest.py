@@ -70,6 +70,13 @@ def write_stack(folder: Path, stack: np.ndarray, ext: str = "png", prefix: str =
     return paths
 
 
+def saved_attrs(out_dir) -> dict:
+    """stats.zarr's attrs as a user reads them, with zarr (the file contract, not our reader)."""
+    import zarr
+
+    return dict(zarr.open_group(str(Path(out_dir) / "stats.zarr"), mode="r").attrs)
+
+
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

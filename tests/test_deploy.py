@@ -257,7 +257,7 @@ def test_workers_connect_to_the_scheduler_and_scale(compose):
     assert int(worker.get("deploy", {}).get("replicas", 1)) >= 1
     assert worker["depends_on"]["scheduler"]["condition"] == "service_healthy"
     # the preload that loads the kernels before the first task: a module the image can import
-    from pipeline.cluster import WORKER_PRELOAD
+    from pipeline.engine.cluster import WORKER_PRELOAD
 
     assert WORKER_PRELOAD in params["preload"] and importlib.util.find_spec(WORKER_PRELOAD) is not None
 
@@ -326,9 +326,15 @@ def test_dockerfile_installs_the_package_without_test_extras():
     if readme:
         assert readme[1] in sources, "pyproject.toml names a readme: the build needs it"
     runs = [a for i, a in instructions if i == "RUN"]
-    installs = [r for r in runs if re.search(r"pip install(\s+--?[\w-]+)*\s+\.(\s|$)", r)]
+    installs = [r for r in runs if re.search(r"pip install(\s+--?[\w-]+)*\s+(['\"]?)\.(\[[\w,-]+\])?\2(\s|$)", r)]
     assert installs, "the Dockerfile must `pip install .`"
-    assert not [r for r in runs if "[test]" in r or ".[" in r], "no extras (test) in the image"
+
+    def extras(run: str) -> set[str]:
+        return {e.strip() for group in re.findall(r"\.\[([\w,\s-]+)\]", run) for e in group.split(",")}
+
+    assert not [r for r in runs if "[test]" in r or "test" in extras(r)], "no test extra in the image"
+    # with its dependencies (not --no-deps): pidng, for `hotpixels synth --format dng`
+    assert [r for r in installs if "synth" in extras(r) and "--no-deps" not in r], "the image installs .[synth]"
     assert [r for r in runs if "hotpixels --help" in r], "the build checks that `hotpixels` is on PATH"
 
 
@@ -387,7 +393,7 @@ def test_cluster_config_points_at_the_compose_scheduler():
                                                  ("raw.yaml", (4000, 6000), "uint16")])
 def test_shipped_configs_fit_the_compose_workers_for_24_mp(compose, config, shape, dtype):
     """A 24 MP camera's segment, by the memory model, fits a compose worker process's limit."""
-    from pipeline.scan import worker_thread_bytes
+    from pipeline.engine.plan import worker_thread_bytes
 
     worker = compose["services"]["worker"]
     argv = worker["command"]

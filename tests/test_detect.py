@@ -15,6 +15,7 @@ import pytest
 
 from pipeline.defect import KINDS, Defect
 from pipeline.detect import DetectConfig, Detection, detect, pseudo_median
+from pipeline.layout import SensorLayout
 from pipeline.stats import PixelStats, stats_of_stack
 
 D = importlib.import_module("pipeline.detect")  # the module (the package exports its function under that name)
@@ -97,7 +98,7 @@ def by_position(det: Detection) -> dict[tuple[int, int], Defect]:
 
 def test_mosaic_photos_planted_defects_found_once_with_their_class():
     stack = make_stack(PLANTED)
-    det = detect(stats_of_stack(stack, cfa=True), cfa_pattern=RGGB, color_desc="RGBG")
+    det = detect(stats_of_stack(stack, stride=2), layout=SensorLayout.of_file(RGGB, "RGBG"))
     found = by_position(det)
     for kind, y, x, _, _ in PLANTED:
         assert (y, x) in found, f"{kind} at ({x}, {y}) not found; got {sorted(found)}"
@@ -109,8 +110,8 @@ def test_mosaic_photos_planted_defects_found_once_with_their_class():
 
 def test_flicker_in_photos_needs_more_frames_than_the_scene_hides():
     """With 40 photos, scene edges crossing a pixel look like flicker; with more, the flicker stands out."""
-    stats = stats_of_stack(make_stack([*PLANTED, FLICKER], frames=120), cfa=True)
-    found = by_position(detect(stats, cfa_pattern=RGGB))
+    stats = stats_of_stack(make_stack([*PLANTED, FLICKER], frames=120), stride=2)
+    found = by_position(detect(stats, layout=SensorLayout.of_file(RGGB, "")))
     assert found[FLICKER[1:3]].kind == "noisy"
     assert {k: d.kind for k, d in found.items()} == {p[1:3]: p[0] for p in [*PLANTED, FLICKER]}
 
@@ -132,7 +133,7 @@ def test_rgb_photos_planted_defects_found_in_their_channel():
 @pytest.mark.parametrize("dark", [False, True], ids=["photos", "darks"])
 def test_defect_free_stack_reports_nothing(mosaic, dark):
     stack = make_stack(mosaic=mosaic, dark=dark, seed=3)
-    det = detect(stats_of_stack(stack, cfa=mosaic), cfa_pattern=RGGB if mosaic else None)
+    det = detect(stats_of_stack(stack, stride=2 if mosaic else 1), layout=SensorLayout.of_file(RGGB if mosaic else None, ""))
     assert det.defects == [], [(d.x, d.y, d.kind, d.score, d.detail) for d in det.defects]
     assert det.stack_kind == ("darks" if dark else "photos"), det.stack_reason
 
@@ -142,12 +143,12 @@ def test_ring_around_a_strong_hot_pixel_is_not_reported(mosaic):
     """A hot pixel puts -1/4 of itself into each same-colour neighbour's residual mean."""
     y, x = 40, 60
     stack = make_stack([("hot", y, x, 0, 3000.0)], mosaic=mosaic, dark=True)
-    stats = stats_of_stack(stack, cfa=mosaic)
+    stats = stats_of_stack(stack, stride=2 if mosaic else 1)
     s = 2 if mosaic else 1
     ring = [(y - s, x), (y + s, x), (y, x - s), (y, x + s)]
     residual = stats.mean[1] if mosaic else stats.mean[1][..., 0]
     assert all(residual[p] < -500 for p in ring)  # the raw residual does show the ring
-    det = detect(stats, cfa_pattern=RGGB if mosaic else None)
+    det = detect(stats, layout=SensorLayout.of_file(RGGB if mosaic else None, ""))
     assert [(d.y, d.x, d.kind) for d in det.defects] == [(y, x, "hot")]
     dead = det.scores["dead"] if mosaic else det.scores["dead"][..., 0]
     assert max(dead[p] for p in ring) < det.thresholds["dead"]
@@ -156,7 +157,7 @@ def test_ring_around_a_strong_hot_pixel_is_not_reported(mosaic):
 def test_darks_hot_stuck_noisy_found_and_stack_kind_explained():
     planted = [("hot", 20, 30, 0, 40.0), ("stuck", 75, 64, 0, 900.0), ("noisy", 50, 50, 0, 40.0),
                ("hot", 61, 101, 0, 2000.0)]
-    det = detect(stats_of_stack(make_stack(planted, dark=True), cfa=True), cfa_pattern=RGGB)
+    det = detect(stats_of_stack(make_stack(planted, dark=True), stride=2), layout=SensorLayout.of_file(RGGB, ""))
     assert det.stack_kind == "darks"
     assert "variance" in det.stack_reason and "darks" not in det.stack_reason.split(":")[0]
     found = by_position(det)
@@ -173,7 +174,7 @@ def test_darks_many_warm_pixels_are_all_found():
     cells = [(y, x) for y in range(12, 160, 19) for x in range(12, 160, 19)][:64]
     planted = [("hot", y + int(rng.integers(0, 3)), x + int(rng.integers(0, 3)), 0,
                 float(rng.uniform(3, 6)) * DARK_SIGMA) for y, x in cells]
-    det = detect(stats_of_stack(make_stack(planted, dark=True, h=176, w=176, seed=2), cfa=True), cfa_pattern=RGGB)
+    det = detect(stats_of_stack(make_stack(planted, dark=True, h=176, w=176, seed=2), stride=2), layout=SensorLayout.of_file(RGGB, ""))
     assert det.stack_kind == "darks"
     assert {(y, x): "hot" for _, y, x, _, _ in planted} == {k: d.kind for k, d in by_position(det).items()}
 
@@ -185,11 +186,11 @@ def test_darks_warm_means_a_physical_offset_not_just_significance():
     frame (dark_min_sigmas), not how many frames measured it.
     """
     planted = [("hot", 20, 30, 0, 1.0 * DARK_SIGMA), ("hot", 41, 50, 0, 3.0 * DARK_SIGMA)]
-    stats = stats_of_stack(make_stack(planted, dark=True, frames=400, h=64, w=64, dark_spread=0.05), cfa=True)
-    det = detect(stats, cfa_pattern=RGGB)
+    stats = stats_of_stack(make_stack(planted, dark=True, frames=400, h=64, w=64, dark_spread=0.05), stride=2)
+    det = detect(stats, layout=SensorLayout.of_file(RGGB, ""))
     assert det.scores["hot"][20, 30] >= 7  # significant ...
     assert [(d.y, d.x, d.kind) for d in det.defects] == [(41, 50, "hot")]  # ... but only the 3-sigma one is warm
-    loose = detect(stats, DetectConfig(dark_min_sigmas=0.5), cfa_pattern=RGGB)
+    loose = detect(stats, DetectConfig(dark_min_sigmas=0.5), layout=SensorLayout.of_file(RGGB, ""))
     assert {(d.y, d.x) for d in loose.defects} == {(20, 30), (41, 50)}
 
 
@@ -202,7 +203,7 @@ def test_darks_rare_telegraph_jumps_are_noisy():
     stack = make_stack(dark=True, seed=4).astype(np.float64)
     y, x = 50, 61
     stack[[5, 17, 30], y, x] += 9 * DARK_SIGMA
-    det = detect(stats_of_stack(stack.astype(np.uint16), cfa=True), cfa_pattern=RGGB)
+    det = detect(stats_of_stack(stack.astype(np.uint16), stride=2), layout=SensorLayout.of_file(RGGB, ""))
     assert [(d.y, d.x, d.kind) for d in det.defects] == [(y, x, "noisy")], [(d.x, d.y, d.kind, d.detail) for d in det.defects]
 
 
@@ -210,7 +211,7 @@ def test_stuck_not_reported_where_the_neighbours_are_clipped():
     """All variances are ~0 in a region clipped in every frame: nothing inside it is stuck."""
     stack = make_stack([("stuck", 30, 40, 0, float(WHITE)), ("stuck", 70, 100, 0, float(WHITE))], seed=5)
     stack[:, 20:50, 20:70] = WHITE  # saturated in every frame, with the first stuck pixel inside
-    det = detect(stats_of_stack(stack, cfa=True), cfa_pattern=RGGB)
+    det = detect(stats_of_stack(stack, stride=2), layout=SensorLayout.of_file(RGGB, ""))
     # the border of such a region is consistently brighter than the outside, so only the inside counts
     assert not [d for d in det.defects if 22 <= d.y < 48 and 22 <= d.x < 68], det.defects
     assert by_position(det)[(70, 100)].kind == "stuck"  # the one among varying neighbours is found
@@ -218,7 +219,7 @@ def test_stuck_not_reported_where_the_neighbours_are_clipped():
 
 def test_result_fields_maps_and_order():
     stack = make_stack(PLANTED)
-    det = detect(stats_of_stack(stack, cfa=True), cfa_pattern=RGGB, color_desc="RGBG")
+    det = detect(stats_of_stack(stack, stride=2), layout=SensorLayout.of_file(RGGB, "RGBG"))
     assert set(det.scores) == {*KINDS, "counts"} == set(det.thresholds)  # "counts": the stats have range counts
     for m in det.scores.values():
         assert m.shape == stack.shape[1:] and m.dtype == np.float32 and np.all(m >= 0)
@@ -235,18 +236,19 @@ def test_result_fields_maps_and_order():
 
 
 def test_xtrans_and_bad_layouts_are_refused():
-    stats = stats_of_stack(make_stack(frames=4, h=12, w=12), cfa=True)
+    stats = stats_of_stack(make_stack(frames=4, h=12, w=12), stride=2)
     with pytest.raises(ValueError, match="2x2"):
-        detect(stats, cfa_pattern=np.zeros((6, 6), int))
+        detect(stats, layout=SensorLayout.of_file(np.zeros((6, 6), int), ""))
     rgb = stats_of_stack(make_stack(mosaic=False, frames=4, h=12, w=12))
     with pytest.raises(ValueError, match="2-D mosaic"):
-        detect(rgb, cfa_pattern=RGGB)
+        detect(rgb, layout=SensorLayout.of_file(RGGB, ""))
     with pytest.raises(ValueError, match="stack_kind"):
-        detect(stats, cfa_pattern=RGGB, stack_kind="flats")
+        detect(stats, layout=SensorLayout.of_file(RGGB, ""), stack_kind="flats")
 
 
 def test_stack_kind_can_be_given():
-    det = detect(stats_of_stack(make_stack(frames=6, h=32, w=32), cfa=True), DetectConfig(), RGGB, stack_kind="darks")
+    det = detect(stats_of_stack(make_stack(frames=6, h=32, w=32), stride=2), DetectConfig(), SensorLayout.of_file(RGGB, ""),
+                 stack_kind="darks")
     assert det.stack_kind == "darks" and "given" in det.stack_reason
 
 
@@ -426,13 +428,12 @@ def test_detect_needs_little_memory_beyond_its_score_maps(counted):
 # --------------------------------------------------------------------------- realistic files
 def _synth_quality(tmp_path, fmt, seed, dark=False):
     synth = pytest.importorskip("pipeline.synth")
-    from pipeline.readers import read_pixels
+    from pipeline.io import read_pixels
 
     truth = synth.synthesize(tmp_path, frames=40, size=(320, 240), fmt=fmt, dark=dark, seed=seed)
     stack = np.stack([read_pixels(str(tmp_path / f)) for f in truth["files"]])
     mosaic = fmt in synth.MOSAIC_FORMATS
-    det = detect(stats_of_stack(stack, cfa=mosaic), cfa_pattern=np.array([[0, 1], [1, 2]]) if mosaic else None,
-                 color_desc="RGB" if mosaic else None)
+    det = detect(stats_of_stack(stack, stride=2 if mosaic else 1), layout=SensorLayout.bayer("RGGB") if mosaic else None)
     tol = 0 if mosaic else 1
     planted = [t for t in truth["defects"]]
     unmatched = list(det.defects)
@@ -517,10 +518,10 @@ def _strip_counts(stats: PixelStats) -> PixelStats:
 def test_stats_without_counts_detect_as_before(mosaic):
     """Stats saved without range counts (or use_counts off): the moments alone, the same maps and defects."""
     planted = [*PLANTED, FLICKER] if mosaic else [("hot", 20, 30, 0, 1500.0), ("stuck", 75, 64, 2, 2500.0)]
-    stats = stats_of_stack(make_stack(planted, mosaic=mosaic), cfa=mosaic)
+    stats = stats_of_stack(make_stack(planted, mosaic=mosaic), stride=2 if mosaic else 1)
     assert stats.counts is not None
     pattern = RGGB if mosaic else None
-    old, off = detect(_strip_counts(stats), cfa_pattern=pattern), detect(stats, DetectConfig(use_counts=False), pattern)
+    old, off = detect(_strip_counts(stats), layout=SensorLayout.of_file(pattern, "")), detect(stats, DetectConfig(use_counts=False), SensorLayout.of_file(pattern, ""))
     assert set(old.scores) == set(KINDS) == set(old.thresholds)
     assert old.defects == off.defects and old.thresholds == off.thresholds
     for k in KINDS:
@@ -530,11 +531,11 @@ def test_stats_without_counts_detect_as_before(mosaic):
 
 def test_counts_find_flicker_in_40_photos():
     """The moments need 120 frames to tell this flicker from scene edges (see above); the range counts do it in 40."""
-    stats = stats_of_stack(make_stack([*PLANTED, FLICKER]), cfa=True)
-    found = by_position(detect(stats, cfa_pattern=RGGB))
+    stats = stats_of_stack(make_stack([*PLANTED, FLICKER]), stride=2)
+    found = by_position(detect(stats, layout=SensorLayout.of_file(RGGB, "")))
     assert {k: d.kind for k, d in found.items()} == {p[1:3]: p[0] for p in [*PLANTED, FLICKER]}
     assert "neighbours' range" in found[FLICKER[1:3]].detail
-    assert by_position(detect(_strip_counts(stats), cfa_pattern=RGGB)).get(FLICKER[1:3]) is None
+    assert by_position(detect(_strip_counts(stats), layout=SensorLayout.of_file(RGGB, ""))).get(FLICKER[1:3]) is None
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -556,8 +557,8 @@ def test_synth_mosaic_photos_warm_and_flicker_found_with_their_class(tmp_path, s
 
 def test_stricter_moment_thresholds_make_the_counts_stricter():
     """hot_threshold 40 asks for strong hot pixels only: the counts add no warm ones then (nor flicker at 40)."""
-    stats = stats_of_stack(make_stack([*PLANTED, FLICKER]), cfa=True)
-    det = detect(stats, DetectConfig(hot_threshold=40.0, noisy_threshold=40.0), cfa_pattern=RGGB)
+    stats = stats_of_stack(make_stack([*PLANTED, FLICKER]), stride=2)
+    det = detect(stats, DetectConfig(hot_threshold=40.0, noisy_threshold=40.0), layout=SensorLayout.of_file(RGGB, ""))
     assert det.thresholds["counts_hot"] > 300 and det.thresholds["counts_noisy"] > 300 and "counts_dead" not in det.thresholds
     found = by_position(det)
     assert (41, 90) not in found and FLICKER[1:3] not in found

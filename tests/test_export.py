@@ -10,9 +10,13 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from pipeline import export
+from pipeline.state import atomic
 from pipeline.defect import Defect
-from pipeline.export import camera_filename, write_dcraw, write_mask_png, write_rawtherapee, write_siril
+from pipeline.outputs.dcraw import write_dcraw
+from pipeline.outputs.mask_png import write_mask_png
+from pipeline.outputs.rawtherapee import write_rawtherapee
+from pipeline.outputs.siril import write_siril
+from pipeline.outputs.text import camera_filename
 
 H, W = 40, 60
 
@@ -324,7 +328,7 @@ def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path, defects, monke
     def boom(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(export.os, "replace", boom)
+    monkeypatch.setattr(atomic.os, "replace", boom)
     with pytest.raises(OSError):
         write_siril(defects, target, H)
     assert target.read_text() == "# old\n"

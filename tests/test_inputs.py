@@ -13,12 +13,12 @@ from PIL import Image
 
 from pipeline import Config, read_stats, scan
 from pipeline.defect import read_csv
-from pipeline.readers import Header
-from pipeline.scan import _unsupported
-from pipeline.store import read_files_csv
+from pipeline.io import Header
+from pipeline.layout import SensorLayout
+from pipeline.state.files import read_files_csv
 from pipeline.synth import synthesize
 
-from .conftest import write_stack
+from .conftest import saved_attrs, write_stack
 
 QUIET = {"progress": False, "log": lambda m: None}
 
@@ -51,7 +51,7 @@ def test_dng_stats_are_exact_per_sensel(dng_scan):
 
 def test_dng_metadata_reaches_the_outputs(dng_scan):
     root, truth, result = dng_scan
-    _, attrs = read_stats(root / "out")
+    attrs = saved_attrs(root / "out")
     assert attrs["raw"] is True and attrs["dtype"] == "uint16"
     assert attrs["cfa_pattern"] == [[0, 1], [3, 2]] and attrs["color_desc"] == "RGBG"
     assert attrs["black_level"] == [256.0] * 4 and attrs["white_level"] == 4095.0
@@ -82,7 +82,7 @@ def test_16_bit_files_are_exact(fmt, tmp_path, local_client):
     stack = np.stack([iio.imread(p) for p in sorted((tmp_path / "frames").glob("frame_*"))])
     assert stack.dtype == np.uint16
     result = scan([str(tmp_path / "frames")], tmp_path / "out", small_config(), client=local_client, **QUIET)
-    assert result.attrs["dtype"] == "uint16"
+    assert result.meta.dtype == "uint16"
     np.testing.assert_allclose(result.stats.var[0], stack.astype(np.float64).var(0), rtol=1e-12)
 
 
@@ -120,7 +120,7 @@ def test_cameras_are_never_mixed_and_all_groups_scans_each(tmp_path, local_clien
     camera_jpegs(tmp_path / "in", "Nikon", "Z 6", 3, seed=2)
     camera_jpegs(tmp_path / "in", "Canon", "EOS R5", 2, shape=(32, 24, 3), seed=3)  # rotated in software
     largest = scan([str(tmp_path / "in")], tmp_path / "one", small_config(), client=local_client, **QUIET)
-    assert largest.stats.n == 5 and largest.attrs["make"] == "Canon"
+    assert largest.stats.n == 5 and largest.meta.make == "Canon"
     reasons = {Path(p).name: r for p, s, r in read_files_csv(tmp_path / "one") if s == "skipped"}
     assert len(reasons) == 5
     assert all("Nikon Z 6" in r for name, r in reasons.items() if name.startswith("Nikon"))
@@ -134,17 +134,18 @@ def test_cameras_are_never_mixed_and_all_groups_scans_each(tmp_path, local_clien
     folders = sorted(p.name for p in (tmp_path / "all").iterdir() if p.is_dir())
     assert len(folders) == 3 and any("Nikon-Z-6" in f for f in folders)
     for folder in folders:
-        stats, attrs = read_stats(tmp_path / "all" / folder)
+        stats, _ = read_stats(tmp_path / "all" / folder)
+        attrs = saved_attrs(tmp_path / "all" / folder)
         assert stats.n in (2, 3, 5)
     assert sum(1 for _, s, _ in read_files_csv(tmp_path / "all") if s == "used") == 10
 
 
 def test_x_trans_and_other_non_bayer_raws_are_refused_with_a_reason():
     xtrans = tuple(tuple((r + c) % 3 for c in range(6)) for r in range(6))
-    reason = _unsupported(Header("a.raf", shape=(4000, 6000), dtype="uint16", raw=True, cfa_pattern=xtrans))
+    reason = SensorLayout.of_file(xtrans, "RGB").refusal()
     assert "6x6" in reason and "X-Trans" in reason
-    assert _unsupported(Header("a.dng", shape=(4, 4), dtype="uint16", raw=True, cfa_pattern=((0, 1), (3, 2)))) == ""
-    assert _unsupported(Header("a.jpg", shape=(4, 4, 3), dtype="uint8")) == ""
+    assert SensorLayout.of_file(((0, 1), (3, 2)), "RGBG").refusal() == ""
+    assert SensorLayout().refusal() == ""
 
 
 @pytest.fixture

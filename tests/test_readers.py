@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.readers import _decode_jpeg_fast, failure_reason, read_pixels
+from pipeline.io import read_pixels
+from pipeline.io.jpeg import decode_fast as decode_jpeg_fast
+from pipeline.records import failure_reason
 
 simplejpeg = pytest.importorskip("simplejpeg")
 
@@ -66,7 +68,7 @@ def jpegs(tmp_path_factory) -> dict:
 def test_fast_path_equals_imageio_exactly(jpegs, name):
     path = jpegs[name]
     reference = np.asarray(iio.imread(path))  # the Pillow plugin, default settings (rotate=False)
-    fast = _decode_jpeg_fast(path.read_bytes())
+    fast = decode_jpeg_fast(path.read_bytes())
     assert fast is not None, "simplejpeg should take this file"
     assert fast.shape == reference.shape and fast.dtype == reference.dtype
     np.testing.assert_array_equal(fast, reference)
@@ -90,7 +92,7 @@ def test_cmyk_falls_back_to_imageio(tmp_path):
     """simplejpeg would convert CMYK to RGB; Pillow keeps 4 (Adobe-inverted) channels."""
     path = tmp_path / "cmyk.jpg"
     path.write_bytes(pillow_jpeg(scene(), mode="CMYK"))
-    assert _decode_jpeg_fast(path.read_bytes()) is None
+    assert decode_jpeg_fast(path.read_bytes()) is None
     pixels = read_pixels(str(path))
     assert pixels.shape == (HEIGHT, WIDTH, 4)
     np.testing.assert_array_equal(pixels, iio.imread(path))
@@ -157,12 +159,13 @@ def _png_bytes(width: int, height: int, depth: int, colour_type: int, rows: byte
 @pytest.mark.parametrize("shape,dtype", [((5, 7), np.uint8), ((5, 7, 2), np.uint8), ((5, 7, 3), np.uint8),
                                          ((5, 7, 4), np.uint8), ((5, 7), np.uint16)])
 def test_png_fast_path_equals_imageio(tmp_path, shape, dtype):
-    from pipeline.readers import _decode_png_fast, read_file, read_header
+    from pipeline.io import read_file, read_header
+    from pipeline.io.png import decode_fast as decode_png_fast
 
     pixels = np.random.default_rng(len(shape)).integers(0, np.iinfo(dtype).max, shape, endpoint=True, dtype=dtype)
     path = tmp_path / "a.png"
     iio.imwrite(path, pixels)
-    assert _decode_png_fast(path.read_bytes()) is not None  # the fast path took it
+    assert decode_png_fast(path.read_bytes()) is not None  # the fast path took it
     decoded = read_file(str(path))[0]
     reference = iio.imread(path)
     assert decoded.dtype == reference.dtype and decoded.dtype.isnative
@@ -174,28 +177,30 @@ def test_png_fast_path_equals_imageio(tmp_path, shape, dtype):
 
 def test_png_that_pillow_would_reduce_goes_to_imageio(tmp_path):
     """16-bit RGB: Pillow alone would give 8 bits; the fast path declines and imageio decides."""
-    from pipeline.readers import _decode_png_fast, read_header
+    from pipeline.io import read_header
+    from pipeline.io.png import decode_fast as decode_png_fast
 
     rows = b"".join(b"\x00" + bytes(range(i, i + 12)) for i in range(2))  # 2 rows of 2 RGB pixels, 16-bit
     data = _png_bytes(2, 2, 16, 2, rows)
-    assert _decode_png_fast(data) is None
+    assert decode_png_fast(data) is None
     path = tmp_path / "rgb16.png"
     path.write_bytes(data)
     header = read_header(str(path))
     assert header.error or header.shape == iio.imread(path).shape
     palette = tmp_path / "p.png"
     Image.fromarray(np.arange(12, dtype=np.uint8).reshape(3, 4)).convert("P").save(palette)
-    assert _decode_png_fast(palette.read_bytes()) is None
+    assert decode_png_fast(palette.read_bytes()) is None
     assert read_header(str(palette)).shape == iio.imread(palette).shape
 
 
 def test_animated_png_is_left_to_imageio(tmp_path):
     """Pillow alone would give the first frame of an APNG; imageio's reading decides instead."""
-    from pipeline.readers import _decode_png_fast, read_header
+    from pipeline.io import read_header
+    from pipeline.io.png import decode_fast as decode_png_fast
 
     frames = [Image.fromarray(np.full((4, 5, 3), v, np.uint8)) for v in (10, 200)]
     path = tmp_path / "anim.png"
     frames[0].save(path, save_all=True, append_images=frames[1:])
-    assert _decode_png_fast(path.read_bytes()) is None
+    assert decode_png_fast(path.read_bytes()) is None
     header = read_header(str(path))
     assert header.error or header.shape == iio.imread(path).shape

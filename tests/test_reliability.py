@@ -13,11 +13,11 @@ import pytest
 from distributed import Client
 
 from pipeline import Config, read_stats, scan
-from pipeline.checkpoint import CHECKPOINT_DIR
+from pipeline.state.checkpoint import CHECKPOINT_DIR
 from pipeline.stats import stats_of_stack
-from pipeline.store import read_files_csv
+from pipeline.state.files import read_files_csv
 
-from .conftest import BIN, drop_root_overrides, free_port, wait_for, write_stack
+from .conftest import BIN, drop_root_overrides, free_port, saved_attrs, wait_for, write_stack
 
 HOTPIXELS = str(BIN / "hotpixels")
 QUIET = {"progress": False, "log": lambda m: None}
@@ -101,7 +101,8 @@ def test_merge_equals_one_scan_and_never_counts_twice(photo_sets, local_client, 
     scan([str(root / "a")], out, config(), client=local_client, **QUIET)
     merged = scan([str(root / "b")], out, config(), client=local_client, merge=True, **QUIET)
     assert_stats_equal(merged.stats, stack)
-    stats, attrs = read_stats(out)
+    stats, _ = read_stats(out)
+    attrs = saved_attrs(out)
     assert_stats_equal(stats, stack)
     assert len(attrs["manifest"]["rows"]) == 24
     again = scan([str(root)], out, config(), client=local_client, merge=True, **QUIET)
@@ -130,7 +131,7 @@ def slow_set(folder: Path, n=48) -> np.ndarray:
 
 def saved_checkpoints(out: Path) -> list[str]:
     """Segments the saved running total holds (not a total still being written)."""
-    from pipeline.checkpoint import Checkpoints
+    from pipeline.state.checkpoint import Checkpoints
 
     return [seg for run in (out / CHECKPOINT_DIR).glob("*") for seg in Checkpoints(out, run.name).segments()]
 
@@ -181,7 +182,8 @@ def test_killed_scans_never_leave_a_half_written_result(tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         if (tmp_path / "out" / "stats.zarr").exists():
-            stats, attrs = read_stats(tmp_path / "out")
+            stats, _ = read_stats(tmp_path / "out")
+            attrs = saved_attrs(tmp_path / "out")
             assert_stats_equal(stats, stack)
         if (tmp_path / "out" / "files.csv").exists():
             assert len(read_files_csv(tmp_path / "out")) == 16
@@ -224,7 +226,7 @@ def test_losing_a_worker_mid_scan_keeps_results_exact(tmp_path):
 
 def test_checkpoints_with_pickled_objects_are_never_loaded(tmp_path):
     """Saved state may come from someone else: an object array in a checkpoint is refused."""
-    from pipeline.checkpoint import Checkpoints
+    from pipeline.state.checkpoint import Checkpoints
 
     ck = Checkpoints(tmp_path, "run")
     ck.folder.mkdir(parents=True)
@@ -242,7 +244,7 @@ def test_checkpoints_with_pickled_objects_are_never_loaded(tmp_path):
 def test_a_checkpoint_writes_each_segment_record_once(tmp_path):
     """Saving after segment k writes segment k's statuses, not all k again (100,000 files would
     cost O(segments^2)); a record left by a crashed run, never listed, is replaced, not trusted."""
-    from pipeline.checkpoint import Checkpoints
+    from pipeline.state.checkpoint import Checkpoints
     from pipeline.stats import PixelStats
 
     ck = Checkpoints(tmp_path, "run")
@@ -288,13 +290,13 @@ def test_merge_recognises_the_same_photos_under_other_paths(photo_sets, local_cl
     assert_stats_equal(merged.stats, stack)
     reasons = [r for p, s, r in merged.statuses if "copy-" in p]
     assert len(reasons) == 14 and all(r.startswith("already counted: same content as ") for r in reasons)
-    _, attrs = read_stats(out)
+    attrs = saved_attrs(out)
     assert attrs["manifest"]["columns"] == ["path", "size", "mtime", "digest"]
     assert len({row[3] for row in attrs["manifest"]["rows"]}) == 24
 
 
 def test_a_duplicate_inside_one_partition_counts_once():
-    from pipeline.reduce import read_step
+    from pipeline.engine.graph import read_step
 
     frame = np.arange(6, dtype=np.uint8).reshape(2, 3)
     files = {"a": (frame, "d1"), "b": (frame, "d1"), "c": (frame + 1, "d2"), "e": (frame, "d1")}

@@ -11,9 +11,9 @@ import zarr
 
 from pipeline import Config, read_stats, scan
 from pipeline.stats import PixelStats, stats_of_stack
-from pipeline.store import read_files_csv
+from pipeline.state.files import read_files_csv
 
-from .conftest import BIN, write_stack
+from .conftest import BIN, saved_attrs, write_stack
 
 HOTPIXELS = str(BIN / "hotpixels")
 
@@ -48,7 +48,8 @@ def test_scan_local_cluster_writes_the_contract(rgb_set, local_client, tmp_path)
     np.testing.assert_allclose(group["m2"][...], ref.var(0) * 19, rtol=1e-12)
     files = read_files_csv(tmp_path / "out")
     assert len(files) == 19 and all(s == "used" for _, s, _ in files)  # notes.txt is not an image: not listed
-    stats, attrs = read_stats(tmp_path / "out")
+    stats, _ = read_stats(tmp_path / "out")
+    attrs = saved_attrs(tmp_path / "out")
     assert stats.n == 19 and attrs["dtype"] == "uint8"
     assert result.stats.n == 19
     for i, name in enumerate(("above_count", "below_count")):
@@ -62,7 +63,8 @@ def test_scan_without_range_counts(rgb_set, local_client, tmp_path):
     config = small_config()
     config.scan.range_counts = False
     result = scan([str(root)], tmp_path / "out", config, client=local_client, progress=False, log=lambda m: None)
-    stats, attrs = read_stats(tmp_path / "out")
+    stats, _ = read_stats(tmp_path / "out")
+    attrs = saved_attrs(tmp_path / "out")
     assert stats.counts is None and result.stats.counts is None and attrs["counts"] == []
     np.testing.assert_allclose(stats.var[0], stack.astype(np.float64).var(0), rtol=1e-12)
     assert result.detection is not None and (tmp_path / "out" / "defects.csv").exists()
@@ -127,7 +129,7 @@ def _kernels_loaded(address_or_client) -> bool:
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            loaded = client.run(lambda: "pipeline.kernels" in sys.modules and "pipeline.reduce" in sys.modules)
+            loaded = client.run(lambda: "pipeline.stats.kernels" in sys.modules and "pipeline.engine.graph" in sys.modules)
             if loaded and all(loaded.values()):
                 return True
             time.sleep(0.2)
@@ -141,7 +143,7 @@ def _kernels_loaded(address_or_client) -> bool:
 def test_workers_load_the_kernels_before_their_first_task(real_cluster):
     """`dask worker --preload pipeline.worker_setup` (and every local cluster) loads the package
     and numba's kernels in the background, instead of in the first read task."""
-    from pipeline.cluster import open_client
+    from pipeline.engine.cluster import open_client
     from pipeline.config import ClusterConfig
 
     assert _kernels_loaded(real_cluster)
@@ -209,12 +211,13 @@ def test_uniform_set_reads_one_header_and_still_catches_odd_files(rgb_set, local
 def test_running_total_merges_segments_in_order_whatever_order_the_parts_arrive():
     """The client's running total: tiles and statuses of 3 segments arrive shuffled; the total
     equals the whole stack's stats, and segments complete in order, each exactly once."""
-    from pipeline.scan import Segment, _RunningTotal
+    from pipeline.engine.plan import Segment
+    from pipeline.engine.total import RunningTotal
 
     rng = np.random.default_rng(4)
     stack = rng.integers(0, 256, (9, 10, 6, 3), dtype=np.uint8)
     starts = np.array([0, 4, 8])
-    total = _RunningTotal(None, stack.shape[1:], most_frames=len(stack))
+    total = RunningTotal(None, stack.shape[1:], most_frames=len(stack))
     parts = []
     for k, (a, b) in enumerate([(0, 4), (4, 5), (5, 9)]):
         place = total.expect(Segment(f"s{k}", []), starts)
@@ -235,13 +238,14 @@ def test_running_total_merges_segments_in_order_whatever_order_the_parts_arrive(
 def test_a_checkpoint_taken_at_each_completed_segment_holds_exactly_the_segments_it_lists():
     """Thumbnails run several segments at once, so a later segment's parts can arrive before an
     earlier one completes; what is saved when a segment completes must not include them."""
-    from pipeline.scan import Segment, _RunningTotal
+    from pipeline.engine.plan import Segment
+    from pipeline.engine.total import RunningTotal
 
     rng = np.random.default_rng(9)
     stack = rng.integers(0, 256, (12, 4, 5), dtype=np.uint8)
     spans = {"A": (0, 3), "B": (3, 7), "C": (7, 12)}
     starts = np.array([0, 2])
-    total = _RunningTotal(None, (4, 5))
+    total = RunningTotal(None, (4, 5))
     places, parts = {}, {}
     for name, (a, b) in spans.items():
         places[name] = total.expect(Segment(name, []), starts)
@@ -265,11 +269,12 @@ def test_a_later_segment_s_tiles_wait_on_the_workers(local_client):
     futures, on the workers, until they can: the client holds one total and one tile."""
     from distributed import Future
 
-    from pipeline.scan import Segment, _RunningTotal
+    from pipeline.engine.plan import Segment
+    from pipeline.engine.total import RunningTotal
 
     stack = np.random.default_rng(2).integers(0, 256, (5, 4, 6), dtype=np.uint8)
     stats = stats_of_stack(stack)
-    total = _RunningTotal(None, (4, 6), most_frames=5)
+    total = RunningTotal(None, (4, 6), most_frames=5)
     first = total.expect(Segment("r", []), np.array([0, 2]))  # still running: the next waits
     place = total.expect(Segment("s", []), np.array([0, 2]))
     tiles = [local_client.scatter(_rows(stats, 0, 2)), local_client.scatter(_rows(stats, 2, 4))]
@@ -291,6 +296,6 @@ def _rows(stats, a: int, b: int):
 
 
 def test_a_resumed_total_of_no_frames_carries_no_counts():
-    from pipeline.scan import _RunningTotal
+    from pipeline.engine.total import RunningTotal
 
-    assert _RunningTotal(PixelStats.empty((3, 4)), (3, 4)).counts is None
+    assert RunningTotal(PixelStats.empty((3, 4)), (3, 4)).counts is None

@@ -49,8 +49,8 @@ def test_residual_stream_is_value_minus_neighbour_mean():
 def test_cfa_residual_uses_same_colour_neighbours():
     """A flat mosaic of alternating colours has zero residual at stride 2, not at stride 1."""
     mosaic = np.tile(np.array([[100, 200], [200, 50]], np.uint16), (4, 5))[None]
-    assert np.all(stats_of_stack(mosaic, cfa=True).mean[1] == 0)
-    assert np.any(stats_of_stack(mosaic, cfa=False).mean[1] != 0)
+    assert np.all(stats_of_stack(mosaic, stride=2).mean[1] == 0)
+    assert np.any(stats_of_stack(mosaic, stride=2 if False else 1).mean[1] != 0)
 
 
 def test_summing_m2_is_wrong_and_chan_is_right():

@@ -17,15 +17,12 @@ from collections.abc import Callable, Iterator
 from distributed import Client, LocalCluster
 from distributed.diagnostics.progressbar import TextProgressBar
 
-from .config import ClusterConfig
+from ..config import ClusterConfig
+from . import ClusterError
 
 
 # loads the package and numba's kernels in each local worker while it waits for its first task
 WORKER_PRELOAD = "pipeline.worker_setup"
-
-
-class ClusterError(RuntimeError):
-    """The cluster cannot be reached or started; the message says which and why."""
 
 
 @contextlib.contextmanager

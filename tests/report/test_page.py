@@ -1,4 +1,5 @@
-"""The HTML report: light and quick for a 24 MP sensor, and it says what was found and where."""
+"""The HTML report page (``pipeline.report.page``): light and quick for a 24 MP sensor, and it says
+what was found and where. The page is read back from the bokeh document embedded in it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 from pipeline.defect import KINDS, Defect
-from pipeline.report import block_reduce, write_report
+from pipeline.report import write_report
 
 # ------------------------------------------------------------------ reading the bokeh document back
 
@@ -228,33 +229,6 @@ def test_histogram_hides_nothing(tmp_path):
     assert float(np.sum(hist["top"])) == 100 * 100 - 2  # every finite value is counted somewhere
 
 
-@pytest.mark.parametrize("chunk", [1000, 1 << 20])
-def test_histogram_in_chunks_counts_as_numpy_does(monkeypatch, chunk):
-    from pipeline import report
-
-    monkeypatch.setattr(report, "_CHUNK", chunk)
-    rng = np.random.default_rng(5)
-    z = np.maximum(rng.standard_normal(123_457), 0).astype(np.float32)  # half zeros, like a score map
-    z[[3, 999, 1000, 50_000]] = [np.nan, np.inf, -np.inf, 1e6]
-    z[-5:] = -40.0
-    got = report._histogram(z, [7.0], None)
-    lo, hi = float(got["edges"][0]), float(got["edges"][-1])
-    counts, edges = np.histogram(z, bins=len(got["counts"]), range=(lo, hi))
-    assert edges.dtype == got["edges"].dtype
-    finite = z[np.isfinite(z)]
-    counts[0] += np.count_nonzero(finite < np.float32(lo))
-    counts[-1] += np.count_nonzero(finite > np.float32(hi))
-    np.testing.assert_array_equal(got["counts"], counts)
-    assert got["n"] == finite.size
-    assert "5 below" in got["note"] and "(min -40)" in got["note"] and "(max 1e+06)" in got["note"]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(2) as pool:
-        threaded = report._histogram(z, [7.0], pool)
-    np.testing.assert_array_equal(threaded["counts"], got["counts"])
-    assert threaded["note"] == got["note"]
-
-
 @pytest.mark.parametrize("shape", [(37, 53), (37, 53, 3)])
 def test_variance_map_from_m2_is_the_same(tmp_path, shape):
     """The scan passes M2 and n, not a float64 M2/n copy: the block maxima commute with the division."""
@@ -291,23 +265,3 @@ def test_atomic_write_leaves_only_the_report(tmp_path):
     write_report(tmp_path / "report.html", value_mean=np.ones((8, 8)), value_var=np.ones((8, 8)), defects=[], files=[])
     write_report(tmp_path / "report.html", value_mean=np.ones((8, 8)), value_var=np.ones((8, 8)), defects=[], files=[])
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
-
-
-# ------------------------------------------------------------------ block reduction
-
-
-@pytest.mark.parametrize("shape", [(37, 53), (37, 53, 3), (40, 60), (5, 3)])
-@pytest.mark.parametrize("factor", [1, 2, 3, 7, 10])
-@pytest.mark.parametrize("how", ["max", "mean"])
-def test_block_reduce_matches_brute_force(shape, factor, how):
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal(shape)
-    a[0, 0] = np.nan if how == "max" else a[0, 0]
-    got = block_reduce(a, factor, how)
-    h, w = shape[:2]
-    exp = np.empty((-(-h // factor), -(-w // factor)) + shape[2:])
-    for i in range(exp.shape[0]):
-        for j in range(exp.shape[1]):
-            blk = a[i * factor : (i + 1) * factor, j * factor : (j + 1) * factor]
-            exp[i, j] = np.fmax.reduce(blk.reshape(-1, *shape[2:]), axis=0) if how == "max" else blk.mean(axis=(0, 1))
-    np.testing.assert_allclose(got, exp)

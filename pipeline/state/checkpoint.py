@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from . import atomic
-from .stats import PixelStats
+from ..records import FileStatus
+from ..stats import PixelStats
 
 CHECKPOINT_DIR = ".hotpixels-checkpoints"
-Status = tuple[str, str, str]
-Records = dict[str, tuple[list[Status], dict[str, str]]]  # segment id -> (statuses, digests of files used)
+Records = dict[str, tuple[list[FileStatus], dict[str, str]]]  # segment id -> (statuses, digests of files used)
 
 
 class Checkpoints:
@@ -62,7 +62,7 @@ class Checkpoints:
             records = {}
             for seg in record["segments"]:
                 statuses, digests = json.loads(self._segment_path(seg).read_text())
-                records[seg] = ([tuple(s) for s in statuses], dict(digests))
+                records[seg] = ([FileStatus(*s) for s in statuses], dict(digests))
             with np.load(arrays, allow_pickle=False) as data:
                 counts = data["counts"] if "counts" in data.files else None
                 total = PixelStats(int(data["n"]), data["mean"], data["m2"], counts)

@@ -27,111 +27,22 @@ memory traffic, not arithmetic:
 float operations of the numpy references in the same order (fastmath off, no FMA contraction),
 so the results are bit-identical.
 
-Compiled lazily on first use for each (frame dtype, buffer dtypes, layout) and cached on disk,
-so only the first run on a machine pays the compile time. Where numba has nowhere to put its
-cache (read-only package directory and unwritable HOME, as in some containers and clusters,
-where ``cache=True`` would raise "no locator available"), the cache goes to a private directory
-under the temp dir, and failing that the kernels are compiled without a cache (see ``CACHE``).
+Compiled lazily on first use for each (frame dtype, buffer dtypes, layout) and cached on disk
+(``numba_cache.py`` says where).
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import stat
-import tempfile
-from contextlib import contextmanager
-
-import numba
 import numpy as np
-from numba import njit
 
-log = logging.getLogger(__name__)
+from .numba_cache import jit
 
 # values per row chunk: 4 buffers of CHUNK elements (int32: 16 KiB, int64: 32 KiB) stay in L1/L2
 CHUNK = 1024
 
 
-def _probe():  # pragma: no cover - never called: decorating it asks numba for a cache locator
-    return 0
 
-
-def _cache_available() -> bool:
-    """Whether numba finds a cache locator for this file (it looks when a cached function is decorated)."""
-    try:
-        njit(cache=True)(_probe)
-    except (RuntimeError, OSError):  # RuntimeError("cannot cache function ...: no locator available ...")
-        return False
-    return True
-
-
-@contextmanager
-def _numba_cache_dir(path: str):
-    """Point numba's user-provided cache locator at ``path`` while functions are decorated.
-
-    The locator fixes its directory when the function is decorated, so restoring the setting
-    afterwards leaves other numba users in the process (and NUMBA_CACHE_DIR) untouched.
-    """
-    old = numba.config.CACHE_DIR
-    numba.config.CACHE_DIR = path
-    try:
-        yield
-    finally:
-        numba.config.CACHE_DIR = old
-
-
-def _private_cache_dir() -> str | None:
-    """A writable cache directory only this user can write: <tmp>/hotpixels-numba-<uid>, else a fresh one.
-
-    The per-user directory is reused across processes (dask workers) and runs; it is refused if
-    someone else owns it or may write to it (cached code is loaded with pickle).
-    """
-    getuid = getattr(os, "getuid", None)
-    try:
-        base = os.path.join(tempfile.gettempdir(), f"hotpixels-numba-{getuid() if getuid else 'user'}")
-    except OSError:  # no usable temp directory at all
-        return None
-    try:
-        os.makedirs(base, mode=0o700, exist_ok=True)
-        st = os.lstat(base)
-        if stat.S_ISDIR(st.st_mode) and (getuid is None or (st.st_uid == getuid() and not st.st_mode & 0o022)):
-            return base
-    except OSError:
-        pass
-    try:
-        return tempfile.mkdtemp(prefix="hotpixels-numba-")
-    except OSError:
-        return None
-
-
-def _choose_cache(available=_cache_available, private_dir=_private_cache_dir) -> bool | str:
-    """True: numba caches where it normally does; a path: cache there instead; False: no cache."""
-    if available():
-        return True
-    path = private_dir()
-    if path is not None:
-        with _numba_cache_dir(path):
-            if available():
-                log.info("numba cannot cache next to %s or in HOME; caching kernels in %s", __file__, path)
-                return path
-    log.info("numba has nowhere to cache the kernels of %s; compiling them on every run", __file__)
-    return False
-
-
-CACHE = _choose_cache()
-
-
-def _jit(**options):
-    """``njit`` with the cache setting chosen once for this module (``CACHE``)."""
-    def decorate(fn):
-        if isinstance(CACHE, str):
-            with _numba_cache_dir(CACHE):
-                return njit(cache=True, **options)(fn)
-        return njit(cache=bool(CACHE), **options)(fn)
-    return decorate
-
-
-@_jit(nogil=True, inline="always")
+@jit(nogil=True, inline="always")
 def _residual(v, up, down, left, right, t):
     """4*v - up - down - left - right in the work type ``t``: int16 for uint8 input (|result| <=
     1020), int32 for uint16 (<= 4*65535). Every step is cast back to ``t``, because numba widens
@@ -139,7 +50,7 @@ def _residual(v, up, down, left, right, t):
     return t(t(t(t(t(v << 2) - t(up)) - t(down)) - t(left)) - t(right))
 
 
-@_jit(nogil=True, inline="always")
+@jit(nogil=True, inline="always")
 def _beyond(v, up, down, left, right, t):
     """(1, 0) if v lies above its 4 same-colour neighbours by more than their own range,
     (0, 1) if below by more, else (0, 0): v > 2*max - min, v < 2*min - max, in the work type
@@ -157,7 +68,7 @@ def _beyond(v, up, down, left, right, t):
     return t(v > t(t(mx << 1) - mn)), t(v < t(t(mn << 1) - mx))
 
 
-@_jit(nogil=True)
+@jit(nogil=True)
 def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts, stride, channels, left, right,
                     bv1, bv2, br1, br2, bhi, blo):
     """Add k frames to ``s1``/``s2`` (2, rows, W*C), in place.
@@ -282,7 +193,7 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                     a6[i] = wc(a6[i] + wc(blo[i]))
 
 
-@_jit(nogil=True, error_model="numpy")
+@jit(nogil=True, error_model="numpy")
 def to_stats_rows(n, s1, s2, mean_div, m2_div, mean, m2):
     """float64 moments of exact sums, into ``mean``/``m2``: the arithmetic of ``stats._to_stats_numpy``.
 
@@ -304,7 +215,7 @@ def to_stats_rows(n, s1, s2, mean_div, m2_div, mean, m2):
             ov[i] = np.float64(n * np.int64(b[i]) - x * x) / dv
 
 
-@_jit(nogil=True, error_model="numpy")
+@jit(nogil=True, error_model="numpy")
 def merge_flat(mean_a, m2_a, mean_b, m2_b, weight_b, weight_ab, mean, m2):
     """Chan's merge, elementwise over flat float64 arrays: the arithmetic of ``stats._merge_numpy``.
 
@@ -317,3 +228,4 @@ def merge_flat(mean_a, m2_a, mean_b, m2_b, weight_b, weight_ab, mean, m2):
         delta = mean_b[i] - a
         mean[i] = a + delta * weight_b
         m2[i] = (m2_a[i] + m2_b[i]) + (delta * delta) * weight_ab
+

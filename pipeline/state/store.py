@@ -1,12 +1,11 @@
-"""Saved results: stats.zarr and files.csv, written so that they appear complete or not at all.
+"""stats.zarr: the saved statistics and the record of what they hold, written so that it
+appears complete or not at all.
 
 Saved state is zarr, JSON and CSV only, never pickle: a stats folder may come from someone else.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import shutil
 import uuid
@@ -16,11 +15,11 @@ import numpy as np
 import zarr
 
 from . import atomic
-from .stats import COUNTS, STREAMS, PixelStats
+from ..records import StackMeta
+from ..stats import COUNTS, STREAMS, PixelStats
 
 STATS_NAME = "stats.zarr"
 ROW_CHUNK_VALUES = 2**21  # values per zarr chunk (16 MiB of float64), whole rows
-FILES_NAME = "files.csv"
 
 
 def _array_names(stream: str) -> tuple[str, str, str]:
@@ -32,7 +31,7 @@ def _array_names(stream: str) -> tuple[str, str, str]:
 Manifest = dict[str, tuple[int, float, str]]  # path -> (size, mtime, content digest) of every file counted
 
 
-def write_stats(out_dir: Path, stats: PixelStats, attrs: dict, manifest: Manifest | None = None) -> Path:
+def write_stats(out_dir: Path, stats: PixelStats, meta: StackMeta, manifest: Manifest | None = None) -> Path:
     """Write stats.zarr atomically: build it beside the target, then swap it in by rename.
 
     The manifest of counted files lives in the group's attrs, so the stats and the record
@@ -58,7 +57,7 @@ def write_stats(out_dir: Path, stats: PixelStats, attrs: dict, manifest: Manifes
         for name, data in zip(COUNTS, stats.counts):
             group.create_array(f"{name}_count", data=data, chunks=(band, *shape[1:]), compressors=None)
     rows = [[path, *entry] for path, entry in sorted((manifest or {}).items())]
-    group.attrs.update({**attrs, "n_images": int(stats.n), "shape": list(stats.pixel_shape), "streams": list(STREAMS),
+    group.attrs.update({**meta.to_attrs(), "n_images": int(stats.n), "shape": list(stats.pixel_shape), "streams": list(STREAMS),
                         "counts": list(COUNTS) if stats.counts is not None else [],
                         "manifest": {"columns": ["path", "size", "mtime", "digest"], "rows": rows}})
     _swap_in(tmp, final)
@@ -73,13 +72,9 @@ def _swap_in(tmp: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def read_stats(out_dir: str | Path) -> tuple[PixelStats, dict]:
-    """Load stats.zarr (written by write_stats) back into PixelStats and its attrs."""
-    out_dir = Path(out_dir)
-    path = out_dir / STATS_NAME
-    if not path.exists():
-        raise FileNotFoundError(f"no {STATS_NAME} in {out_dir}: run `hotpixels scan ... --out {out_dir}` first")
-    group = zarr.open_group(str(path), mode="r")
+def read_stats(out_dir: str | Path) -> tuple[PixelStats, StackMeta]:
+    """Load stats.zarr (written by write_stats) back into PixelStats and what is known of the stack."""
+    group = _open(out_dir)
     attrs = dict(group.attrs)
     means, m2s = [], []
     for stream in attrs.get("streams", ["value"]):
@@ -88,24 +83,17 @@ def read_stats(out_dir: str | Path) -> tuple[PixelStats, dict]:
         m2s.append(group[m2_name][...])
     names = [f"{name}_count" for name in attrs.get("counts", [])]
     counts = np.stack([group[name][...] for name in names]) if names and all(n in group for n in names) else None
-    return PixelStats(int(attrs["n_images"]), np.stack(means), np.stack(m2s), counts), attrs
+    return PixelStats(int(attrs["n_images"]), np.stack(means), np.stack(m2s), counts), StackMeta.from_attrs(attrs)
 
 
-def manifest_of(attrs: dict) -> Manifest:
-    """The files already counted in saved stats."""
-    rows = (attrs.get("manifest") or {}).get("rows", [])
+def read_manifest(out_dir: str | Path) -> Manifest:
+    """The files counted in the saved stats: path -> (size, mtime, content digest)."""
+    rows = (dict(_open(out_dir).attrs).get("manifest") or {}).get("rows", [])
     return {row[0]: (int(row[1]), float(row[2]), str(row[3]) if len(row) > 3 else "") for row in rows}
 
 
-def write_files_csv(out_dir: Path, statuses: list[tuple[str, str, str]]) -> Path:
-    """files.csv: path,status,reason for every file considered (status used|skipped)."""
-    text = io.StringIO(newline="")
-    writer = csv.writer(text)
-    writer.writerow(["path", "status", "reason"])
-    writer.writerows(statuses)
-    return atomic.write_text(out_dir / FILES_NAME, text.getvalue())
-
-
-def read_files_csv(out_dir: Path) -> list[tuple[str, str, str]]:
-    with open(out_dir / FILES_NAME, newline="") as fh:
-        return [(r["path"], r["status"], r["reason"]) for r in csv.DictReader(fh)]
+def _open(out_dir: str | Path):
+    path = Path(out_dir) / STATS_NAME
+    if not path.exists():
+        raise FileNotFoundError(f"no {STATS_NAME} in {out_dir}: run `hotpixels scan ... --out {out_dir}` first")
+    return zarr.open_group(str(path), mode="r")

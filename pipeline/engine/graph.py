@@ -37,12 +37,12 @@ from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
-from .stats import IntegerSums, PixelStats, accumulate, merge_partials
+from ..records import FileStatus, failure_reason
+from ..stats import IntegerSums, PixelStats, accumulate, merge_partials
 
 # path, destination -> (pixels, content digest); the reader may decode straight into the
 # destination (a slot of the task's frame buffer) and return it, or return its own array
 Reader = Callable[[str, np.ndarray], tuple[np.ndarray, str]]
-Status = tuple[str, str, str]  # (path, "used" | "skipped", reason)
 
 
 @dataclass
@@ -57,7 +57,7 @@ class PartitionSums:
     """
 
     tiles: list[IntegerSums]  # one per row tile, in order
-    statuses: list[Status] = field(default_factory=list)
+    statuses: list[FileStatus] = field(default_factory=list)
     digests: dict[str, str] = field(default_factory=dict)  # path -> content digest, for the files used
     next_step: int = 0
 
@@ -77,8 +77,6 @@ def read_step(previous: PartitionSums | None, step: int, paths: list[str], pixel
     decoded into one reused buffer and then added to the accumulators in a single pass; the
     ``last`` step of a partition frees the buffer for the float64 partial that follows.
     """
-    from .readers import failure_reason
-
     if previous is None:
         previous = PartitionSums([IntegerSums.zeros((y1 - y0, *pixel_shape[1:]), dtype, counts) for y0, y1 in tiles])
     if previous.next_step != step:
@@ -93,19 +91,20 @@ def read_step(previous: PartitionSums | None, step: int, paths: list[str], pixel
         try:
             pixels, digest = reader(path, slot)
         except Exception as exc:  # noqa: BLE001 - a bad file never fails the job
-            part.statuses.append((path, "skipped", failure_reason(exc)))
+            part.statuses.append(FileStatus.skip(path, failure_reason(exc)))
             continue
         if digest and digest in seen:
-            part.statuses.append((path, "skipped", f"already counted: same content as {seen[digest]}"))
+            part.statuses.append(FileStatus.skip(path, f"already counted: same content as {seen[digest]}"))
         elif pixels.shape != pixel_shape:
-            part.statuses.append((path, "skipped", f"decoded shape {_fmt(pixels.shape)} differs from the group's {_fmt(pixel_shape)}"))
+            part.statuses.append(FileStatus.skip(
+                path, f"decoded shape {_fmt(pixels.shape)} differs from the group's {_fmt(pixel_shape)}"))
         elif pixels.dtype != np.dtype(dtype):
-            part.statuses.append((path, "skipped", f"decoded dtype {pixels.dtype} differs from the group's {dtype}"))
+            part.statuses.append(FileStatus.skip(path, f"decoded dtype {pixels.dtype} differs from the group's {dtype}"))
         else:
             if pixels is not slot:  # the reader made its own array
                 slot[...] = pixels
             held += 1
-            part.statuses.append((path, "used", ""))
+            part.statuses.append(FileStatus.ok(path))
             if digest:
                 seen[digest], part.digests[path] = path, digest
     if held:
@@ -143,11 +142,11 @@ def tile_sums(partition: PartitionSums, t: int) -> IntegerSums:
     return partition.tiles[t]
 
 
-def partition_statuses(partition: PartitionSums) -> tuple[list[Status], dict[str, str]]:
+def partition_statuses(partition: PartitionSums) -> tuple[list[FileStatus], dict[str, str]]:
     return partition.statuses, partition.digests
 
 
-def concat_statuses(parts: list[tuple[list[Status], dict[str, str]]]) -> tuple[list[Status], dict[str, str]]:
+def concat_statuses(parts: list[tuple[list[FileStatus], dict[str, str]]]) -> tuple[list[FileStatus], dict[str, str]]:
     """All files' statuses in input order, and the digests of the files used."""
     return [s for statuses, _ in parts for s in statuses], {p: d for _, digests in parts for p, d in digests.items()}
 

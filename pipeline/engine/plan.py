@@ -1,0 +1,103 @@
+"""How a scan's files are cut for the cluster: checkpoint segments, partitions, batches, and
+the memory model that sizes them.
+
+A segment is a run of files checkpointed as one unit; it is split into one partition per
+worker thread (a chain of read tasks), each a list of batches (one read task each). Nothing
+here runs anything: it plans, from the files' identities and the settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from dask.base import tokenize
+
+from ..stats import COUNTS, STREAMS, sum_types
+
+
+@dataclass
+class Segment:
+    """A run of files whose merged partial is checkpointed as one unit (``headers``: objects
+    with ``path``, ``size`` and ``mtime``: the engine needs nothing else of a file)."""
+
+    id: str
+    headers: list[Any]
+
+
+def segments(headers: list[Any], per_segment: int, salt: tuple) -> list[Segment]:
+    """Cut the files into checkpoint units; ids change if any file or setting changes."""
+    out = []
+    for i in range(0, len(headers), per_segment):
+        part = headers[i : i + per_segment]
+        out.append(Segment(tokenize(salt, [(h.path, h.size, h.mtime) for h in part]), part))
+    return out
+
+
+def partitions(seg: Segment, threads: int, batch_size: int, dtype: str,
+               counted_by_size: dict[int, dict[str, str]]) -> tuple[list[list[list[str]]], list[dict[str, str]]]:
+    """A segment's files as partitions (one per worker thread, within the exact integer limit)
+    of batches, and the already-counted digests each partition must not count again."""
+    paths = [h.path for h in seg.headers]
+    per_partition = min(-(-len(paths) // threads), sum_types(dtype)[2])
+    size_of = {h.path: h.size for h in seg.headers}
+    parts, known = [], []
+    for i in range(0, len(paths), per_partition):
+        files = paths[i : i + per_partition]
+        parts.append([files[j : j + batch_size] for j in range(0, len(files), batch_size)])
+        known.append({d: p for f in files for d, p in counted_by_size.get(size_of[f], {}).items()})
+    return parts, known
+
+
+def checkpoint_salt(shape: tuple[int, ...], dtype: str, stride: int, range_counts: bool) -> tuple:
+    """What, besides the files, changes a segment's numbers (and so its checkpoint id)."""
+    return (shape, dtype, stride, STREAMS, range_counts and COUNTS)
+
+
+def segments_in_flight(shape: tuple[int, ...], dtype: str, settings) -> int:
+    """How many segments to compute at once: as many as keep a worker thread's partition sums
+    and frame buffers (``WAVE_BYTES``) within bounds. One for large sensors: a worker that starts
+    the next segment's reads while its finished sums wait to be merged would hold both. Many
+    for thumbnails, where a segment is a fraction of a second."""
+    return max(1, min(MAX_WAVE, WAVE_BYTES // worker_thread_bytes(shape, dtype, settings)))
+
+
+def worker_thread_bytes(shape: tuple[int, ...], dtype: str, settings) -> int:
+    """The most a worker thread holds for one segment (the README's memory model): its
+    partition's sums and the frame buffer while reading. At the end the buffer is freed and the
+    sums leave tile by tile (``scan.tile_values``): a merge task holds a few tiles of sums and one
+    tile of float64 stats, far less than the buffer it replaces."""
+    values = int(np.prod(shape))
+    return values * sum_bytes_per_value(dtype) + buffer_bytes(shape, dtype, settings)
+
+
+def buffer_bytes(shape: tuple[int, ...], dtype: str, settings) -> int:
+    return choose_batch_size(settings, shape, dtype) * int(np.prod(shape)) * np.dtype(dtype).itemsize
+
+
+WAVE_BYTES, MAX_WAVE = 1 << 30, 16
+
+
+def sum_bytes_per_value(dtype: str) -> int:
+    t1, t2, _ = sum_types(dtype)
+    return len(STREAMS) * (np.dtype(t1).itemsize + np.dtype(t2).itemsize) + 2 * len(COUNTS)
+
+
+def choose_batch_size(settings, shape: tuple[int, ...], dtype: str) -> int:
+    """Files per read task: ``batch_size`` if set, else as many frames as fit ``batch_bytes``.
+
+    A read task decodes its batch into one buffer and then adds it to the partition's sums in
+    one pass, so bigger batches mean fewer passes over the accumulators, bounded by the
+    memory of the decoded batch; small frames get big batches, so that 20,000 thumbnails are
+    not 20,000 tasks.
+    """
+    limit = sum_types(dtype)[2]
+    if settings.batch_size:
+        return max(1, min(settings.batch_size, limit))
+    frame_bytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    return max(1, min(max(MIN_AUTO_BATCH, settings.batch_bytes // frame_bytes), MAX_AUTO_BATCH, limit))
+
+
+MIN_AUTO_BATCH, MAX_AUTO_BATCH = 8, 4096
+

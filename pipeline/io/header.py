@@ -1,0 +1,42 @@
+"""What discovery knows of a file before decoding its pixels."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from ..layout import SensorLayout
+
+
+@dataclass(frozen=True)
+class Header:
+    """A file's stored layout and camera identity, read without decoding pixels.
+
+    ``raw`` means the file is a camera raw read through LibRaw (rawpy); ``layout`` says which
+    stored value is which colour (a raw file's CFA, or ``--cfa``). ``error`` is why the file
+    cannot be used (the header could not be read); everything else is then empty.
+    """
+
+    path: str
+    shape: tuple[int, ...] = ()
+    dtype: str = ""
+    raw: bool = False
+    make: str = ""
+    model: str = ""
+    serial: str = ""
+    layout: SensorLayout = SensorLayout()
+    black_level: tuple[float, ...] = ()
+    white_level: float | None = None
+    size: int = -1
+    mtime: float = -1.0
+    error: str = ""
+
+    @property
+    def camera(self) -> str:
+        return " ".join(p for p in (self.make, self.model) if p)
+
+    def group_key(self) -> tuple:
+        """Files that may be stacked together: same sensor, same stored layout."""
+        return (self.make, self.model, self.serial, self.raw, self.layout, self.shape, self.dtype)
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,58 @@
+"""Camera raw through LibRaw (rawpy): ``raw_image_visible``, the CFA mosaic of the visible
+area, one value per sensel, never demosaiced; its pattern, colours and levels from the file."""
+
+from __future__ import annotations
+
+import io
+from typing import IO
+
+import numpy as np
+
+from ..layout import SensorLayout
+from .header import Header
+from .registry import register
+from .source import text
+
+
+def identity(source: str | IO[bytes]) -> tuple[str, str, str]:
+    """Make/model/serial of a raw file from its TIFF/EXIF tags, where the container has them."""
+    try:
+        import tifffile
+
+        if isinstance(source, io.BytesIO):
+            source.seek(0)
+        with tifffile.TiffFile(source) as tif:
+            tags = tif.pages[0].tags
+            get = lambda code: text(tags[code].value) if code in tags else ""  # noqa: E731
+            serial = get(50735) or get(42033)  # DNG CameraSerialNumber, EXIF BodySerialNumber
+            return get(271), get(272), serial
+    except Exception:  # noqa: BLE001 - CR3/RAF and others are not TIFF containers
+        return "", "", ""
+
+
+class Raw:
+    name = "raw"
+    suffixes = frozenset({".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf",
+                          ".rw2", ".pef", ".srw", ".erf", ".kdc", ".mrw", ".3fr", ".iiq", ".x3f"})
+
+    def probe(self, path: str, source: str | IO[bytes]) -> Header:
+        import rawpy
+
+        with rawpy.imread(source) as raw:
+            shape = tuple(int(s) for s in raw.raw_image_visible.shape)
+            pattern = np.asarray(raw.raw_pattern)
+            desc = text(raw.color_desc)
+            black = tuple(float(b) for b in raw.black_level_per_channel)
+            white = float(raw.white_level)
+        make, model, serial = identity(source)
+        return Header(path, shape=shape, dtype="uint16", raw=True, make=make, model=model, serial=serial,
+                      layout=SensorLayout.of_file(pattern, desc), black_level=black, white_level=white)
+
+    def decode(self, data: bytes, path: str, out: np.ndarray | None = None) -> np.ndarray:
+        import rawpy
+
+        with rawpy.imread(io.BytesIO(data)) as raw:  # the visible view is valid only while open: copied
+            return raw.raw_image_visible.copy()
+
+
+FORMAT = register(Raw())

@@ -1,0 +1,63 @@
+"""One file -> its header, or its pixels and a digest of its bytes, through the registered formats.
+
+Paths may be local or any fsspec URL; the worker that calls these opens the file itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+
+import numpy as np
+
+from ..records import failure_reason
+from .header import Header
+from .registry import format_for, suffixes
+from .source import extension, file_stat, open_source, read_bytes
+
+
+def is_supported(path: str) -> bool:
+    return extension(path) in suffixes()
+
+
+def read_header(path: str) -> Header:
+    """Shape, dtype and camera identity without decoding pixels. Never raises: errors go
+    into ``Header.error`` so one bad file cannot stop discovery."""
+    try:
+        size, mtime = file_stat(path)
+        if size == 0:
+            return Header(path, size=0, mtime=mtime, error="empty file")
+        with open_source(path) as source:
+            header = _format(path).probe(path, source)
+        return replace(header, size=size, mtime=mtime)  # not asdict: it deep-copies, a third of a PNG's probe
+    except Exception as exc:  # noqa: BLE001 - any failure means "cannot use this file"
+        return Header(path, error=failure_reason(exc))
+
+
+def read_file(path: str, out: np.ndarray | None = None) -> tuple[np.ndarray, str]:
+    """The pixels and a content digest of one file, from a single read of its bytes.
+
+    ``out``, if given, is where the caller wants the pixels: a format that can decode straight
+    into it (JPEG) returns ``out`` itself; any other returns its own array.
+
+    The digest (BLAKE2b-128 of the bytes) lets --merge recognise a photo it has counted
+    before under another path.
+    """
+    data = read_bytes(path)
+    return _format(path).decode(data, path, out), hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def read_pixels(path: str) -> np.ndarray:
+    """Decode one file to its stored pixel grid (raw: the visible CFA mosaic, copied)."""
+    return read_file(path)[0]
+
+
+def _format(path: str):
+    """The reader of ``path``; a file named without a known suffix is tried as a TIFF/PNG/JPEG
+    by imageio, which then names the error."""
+    fmt = format_for(path)
+    if fmt is None:
+        from . import imageio_common
+
+        return imageio_common
+    return fmt

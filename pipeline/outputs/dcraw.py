@@ -1,0 +1,70 @@
+"""dcraw / LibRaw ``-P`` bad pixel file (``dcraw.badpixels``).
+
+dcraw ``bad_pixels()`` (also in LibRaw): ``fgets(line, 128)``, cut at ``'#'``, then
+``sscanf("%d %d %d", &col, &row, &time)``; lines that do not give 3 ints are skipped and a
+pixel is fixed when ``time <= image timestamp`` (0 = always). Comment lines are kept well
+under 127 characters so that fgets never splits one into a bogus second line. Coordinates are
+the raw visible area, as dcraw, LibRaw and rawpy use it: our stored grid.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from ..defect import Defect
+from .registry import ExportContext, register
+from .text import DCRAW_LINE, atomic_write_lines, check_xy, comment, distinct_xy
+
+
+def write_dcraw(
+    defects: Sequence[Defect],
+    path: str | os.PathLike,
+    header_lines: Iterable[str] = (),
+    *,
+    shape: Sequence[int] | None = None,
+) -> Path:
+    """dcraw/LibRaw ``-P`` bad pixel file: one ``col row 0`` line per distinct pixel.
+
+    The third field is dcraw's timestamp; 0 means "bad in every image". dcraw fixes these
+    only for CFA (raw) images, at visible-area coordinates, which is our stored grid.
+
+    Parameters
+    ----------
+    defects : sequence of Defect
+        Duplicates of the same (x, y) in several channels collapse to one line.
+    path : path-like
+        Output file (``dcraw.badpixels`` by the contract).
+    header_lines : iterable of str
+        Extra ``#`` comments (truncated, made printable ASCII).
+    shape : (H, W[, C]), optional
+        Image shape: written in the header and used to reject out-of-range defects.
+    """
+    pts = distinct_xy(defects)
+    h, w = (int(shape[0]), int(shape[1])) if shape is not None else (None, None)
+    for x, y in pts:
+        check_xy(x, y, w, h)
+    head = [
+        "hotpixels bad pixel map for dcraw -P / LibRaw (bad_pixels)",
+        "format: col row time; time 0 = bad in every image",
+    ]
+    if shape is not None:
+        head.append(f"image: {w} columns x {h} rows (stored grid; raw: visible area)")
+    head.append(f"{len(pts)} pixels")
+    head.extend(header_lines)
+    lines = [comment(t, DCRAW_LINE) for t in head]
+    lines += [f"{x} {y} 0" for x, y in pts]
+    return atomic_write_lines(Path(path), lines)
+
+
+class Dcraw:
+    name = "dcraw"
+    what = "dcraw.badpixels for dcraw -P / LibRaw"
+
+    def write(self, ctx: ExportContext) -> list[Path]:
+        header = [f"{len(ctx.defects)} defects from {ctx.n_frames} frames of {ctx.meta.group}"]
+        return [write_dcraw(ctx.defects, ctx.out_dir / "dcraw.badpixels", header, shape=ctx.shape[:2])]
+
+
+register(Dcraw())

@@ -1,0 +1,176 @@
+"""Adding frames to a partition's exact sums: the residual, the range counts, the edges.
+
+``accumulate`` is the one entry point. uint8 and uint16 frames go through a fused numba kernel
+(``kernels.accumulate_rows``): one pass over the accumulators per block of frames, no
+temporaries. Other dtypes, or a machine without numba, take ``accumulate_numpy``, the
+reference; both give bit-identical sums.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .fused import SUM_DTYPES, kernels, read_only
+from .moments import STREAMS, PixelStats
+from .sums import IntegerSums
+
+def row_neighbours(height: int, stride: int, pad_rows: int = 0, rows: tuple[int, int] | None = None):
+    """(centre, up, down) row indices of the output rows of a block ``height`` rows high.
+
+    With ``pad_rows`` > 0 the block carries that many halo rows above and below its core;
+    with 0 it is whole frames and the neighbours reflect at the edge (row -1 -> row 1, which
+    keeps CFA row parity; a frame too short to have a same-colour neighbour uses the row
+    itself). ``rows`` = (y0, y1) restricts the output to those rows of whole frames.
+    """
+    if pad_rows:
+        if pad_rows < stride:
+            raise ValueError(f"need at least {stride} halo rows for stride {stride}, got {pad_rows}")
+        centre = np.arange(pad_rows, height - pad_rows)
+        return centre, centre - stride, centre + stride
+    y0, y1 = rows if rows is not None else (0, height)
+    centre = np.arange(y0, y1)
+    return (centre, *_reflected(centre, height, stride))
+
+
+def _reflected(centre: np.ndarray, size: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """The neighbours at centre -/+ stride along an axis of ``size``, reflected at its ends
+    (-1 -> 1, which keeps CFA parity); an axis too short to have one gives the centre itself.
+    Rows and columns reflect alike."""
+    if size <= stride:
+        return centre, centre
+    return np.abs(centre - stride), (size - 1) - np.abs((size - 1) - (centre + stride))
+
+
+def accumulate(sums: IntegerSums, frames: np.ndarray, stride: int, pad_rows: int = 0,
+               rows: tuple[int, int] | None = None) -> IntegerSums:
+    """Add a block of frames to the integer sums in place.
+
+    ``frames`` is (k, rows + 2*pad_rows, W[, C]) with halo rows, or, with ``pad_rows`` 0,
+    whole frames (k, H, W[, C]) of which ``rows`` = (y0, y1) (default: all) are added; their
+    edge rows reflect without a padded copy (``row_neighbours``).
+
+    uint8 and uint16 frames go through a fused numba kernel (``kernels.accumulate_rows``): one
+    pass over the accumulators per block, no temporaries. Other dtypes, or a machine without
+    numba, take ``accumulate_numpy``; both give bit-identical sums.
+    """
+    index = row_neighbours(np.shape(frames)[1], stride, pad_rows, rows)
+    if not accumulate_fused(sums, frames, stride, index):
+        accumulate_numpy(sums, frames, stride, index)
+    sums.n += len(frames)
+    return sums
+
+
+def accumulate_numpy(sums: IntegerSums, frames: np.ndarray, stride: int, index) -> IntegerSums:
+    """Reference implementation (frame by frame, int64 temporaries); does not touch ``sums.n``.
+
+    ``index`` is ``row_neighbours``' (centre, up, down) rows; the sums keep their own dtype.
+    """
+    rows_c, rows_u, rows_d = index
+    left, right = neighbour_columns(np.shape(frames)[2], stride)
+    for frame in frames:
+        f = frame.astype(np.int64)
+        v = f[rows_c]
+        neighbours = (f[rows_u], f[rows_d], v[:, left], v[:, right])  # the same-colour 4, reflected at the edges
+        r4 = 4 * v - neighbours[0] - neighbours[1] - neighbours[2] - neighbours[3]
+        for s, x in enumerate((v, r4)):
+            sums.s1[s] = (sums.s1[s] + x).astype(sums.s1.dtype)
+            sums.s2[s] = (sums.s2[s] + x * x).astype(sums.s2.dtype)
+        if sums.counts is not None:
+            for s, beyond in enumerate(_beyond(v, neighbours)):
+                sums.counts[s] += beyond.astype(sums.counts.dtype)
+    return sums
+
+
+def _beyond(v: np.ndarray, neighbours) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each sensel lies above / below the range of its 4 same-colour neighbours by more
+    than that range (v > 2*max - min, v < 2*min - max)."""
+    top, bottom = np.max(neighbours, axis=0), np.min(neighbours, axis=0)
+    return v > 2 * top - bottom, v < 2 * bottom - top
+
+
+# Row-local buffer types of the fused kernel, per frame dtype: (v, v*v, r, r*r, the two counts),
+# and the most frames one kernel call may add before a buffer could overflow. r's type is also
+# the kernel's work type for the residual and the range test. |r| <= 4*max, r*r <= 16*max^2.
+#   uint8:  v <= 255 fits uint16 up to 257 frames, |r| <= 1020 int16 up to 32, the counts int16;
+#           v*v <= 65025 and r*r <= 1040400 take uint32/int32. Narrow lanes vectorise widest.
+#   uint16: v <= 65535 and |r| <= 262140 fit int32 up to 8191 frames; the squares need int64.
+BUFFER_TYPES = {
+    np.dtype(np.uint8): ((np.uint16, np.uint32, np.int16, np.int32, np.int16, np.int16), (2**15 - 1) // (4 * 255)),
+    np.dtype(np.uint16): ((np.int32, np.int64, np.int32, np.int64, np.int16, np.int16), (2**31 - 1) // (4 * 65535)),
+}
+
+
+
+
+def as_lines(frames: np.ndarray) -> tuple[np.ndarray, int]:
+    """(k, R, L) frames as one C-contiguous 2D array of rows and the row step between frames.
+
+    A block is usually a row slice of a contiguous batch, (k, H, L)[:, y0:y1]: its rows are
+    evenly spaced in the batch's buffer, so a 2D view over the span from its first row to its
+    last addresses row y of frame f at ``f*step + y`` without a copy (the span lies inside the
+    batch's buffer; rows between the frames are never read). Anything else is copied.
+    """
+    k, rows, length = frames.shape
+    s0, s1, s2 = frames.strides
+    if not frames.flags.c_contiguous and s2 == frames.itemsize and s1 == length * s2 and s0 > 0 and s0 % s1 == 0 \
+            and s0 >= rows * s1:
+        step = s0 // s1
+        lines = np.lib.stride_tricks.as_strided(frames, shape=((k - 1) * step + rows, length), strides=(s1, s2),
+                                                writeable=False)
+    else:
+        step = rows
+        lines = np.ascontiguousarray(frames).reshape(k * rows, length)  # a view when already contiguous
+    lines = lines.view()
+    lines.flags.writeable = False  # one compiled type (numba types read-only arrays separately)
+    return lines, step
+
+
+def accumulate_fused(sums: IntegerSums, frames: np.ndarray, stride: int, index) -> bool:
+    """Run the numba kernel if it applies; False means "use the numpy reference"."""
+    frames = np.asarray(frames)
+    spec = BUFFER_TYPES.get(frames.dtype)
+    if spec is None or frames.ndim not in (3, 4) or len(frames) == 0:
+        return False
+    rows_c, rows_u, rows_d = (np.ascontiguousarray(i, dtype=np.intp) for i in index)
+    pixel_shape = (len(rows_c), *frames.shape[2:])
+    s1, s2 = sums.s1, sums.s2
+    expected = (len(STREAMS), *pixel_shape)
+    if s1.shape != expected or s2.shape != expected or s1.dtype not in SUM_DTYPES or s2.dtype not in SUM_DTYPES:
+        return False  # let numpy raise (or broadcast) exactly as the reference does
+    counts = sums.counts
+    if not all(a.flags.c_contiguous and a.flags.writeable for a in (s1, s2)):
+        return False
+    if counts is not None and (not (counts.flags.c_contiguous and counts.flags.writeable)
+                               or counts.shape[1:] != s1.shape[1:] or counts.dtype not in (np.uint16, np.uint32)):
+        return False
+    numba_kernels = kernels()
+    if numba_kernels is None:
+        return False
+    channels = frames.shape[3] if frames.ndim == 4 else 1
+    width = frames.shape[2]
+    flat = frames.reshape(*frames.shape[:2], width * channels) if frames.ndim == 4 else frames
+    # views: all are C-contiguous
+    a1, a2 = (x.reshape(*x.shape[:2], -1) for x in (s1, s2))
+    a3 = None if counts is None else counts.reshape(*counts.shape[:2], -1)
+    left, right = neighbour_columns(width, stride)
+    types, max_frames = spec
+    buffers = [np.empty(numba_kernels.CHUNK, t) for t in types]
+    for start in range(0, len(flat), max_frames):
+        part = flat[start : start + max_frames]
+        lines, step = as_lines(part)
+        numba_kernels.accumulate_rows(lines, step, len(part), *(read_only(i) for i in (rows_c, rows_u, rows_d)),
+                                a1, a2, a3, stride, channels, left, right, *buffers)
+    return True
+
+
+def neighbour_columns(width: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Left and right same-colour neighbour columns, reflected at the edges (``_reflected``)."""
+    left, right = _reflected(np.arange(width), width, stride)
+    return read_only(left.astype(np.intp)), read_only(right.astype(np.intp))
+
+
+def stats_of_stack(stack: np.ndarray, stride: int = 1) -> PixelStats:
+    """Reference: moments of a whole in-memory stack (N, H, W[, C]), same-colour neighbours
+    ``stride`` apart (``SensorLayout.stride``). For tests and tools."""
+    return accumulate(IntegerSums.zeros(stack.shape[1:]), stack, stride).to_stats()
+
