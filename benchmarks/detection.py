@@ -51,10 +51,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.detect import Detection, DetectConfig, detect  # noqa: E402
-from pipeline.layout import SensorLayout  # noqa: E402
-from pipeline.io import read_pixels  # noqa: E402
-from pipeline.stats import stats_of_stack  # noqa: E402
+from pipeline.detect import DetectConfig, Detection, detect
+from pipeline.io import read_pixels
+from pipeline.layout import SensorLayout
+from pipeline.stats import stats_of_stack
 
 MOSAIC = {"png16", "tiff16", "dng"}
 TRUTH_CLASS = {"hot": "hot", "stuck": "stuck", "dead": "dead", "noisy": "noisy"}
@@ -295,7 +295,7 @@ def run(args) -> dict[str, Tally]:
                         why = undetectable(t, truth)
                         what = r[2] if r else ("missed, not detectable: " + why if why else "MISSED")
                         line += f"\n    {subkind(t):11s} amp {t['amplitude']:8.1f} at ({t['x']},{t['y']}) -> {what}"
-                for ri, r in enumerate(reports):
+                for ri in range(len(reports)):
                     if ri not in used:
                         d = det.defects[ri]
                         line += f"\n    false {d.kind} ({d.x},{d.y},{d.channel}) score {d.score:.1f}: {d.detail}"

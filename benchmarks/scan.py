@@ -13,7 +13,7 @@ and peak memory:
 - ``decode-simplejpeg``: decode only, simplejpeg (libjpeg-turbo), Pool(2): the physical floor;
 - ``seed``: the seed article's method: Pool(2), each process keeps float64 Welford (mean, M2)
   over its half of the files, then the halves are merged by SUMMING their M2. That is wrong (it
-  drops the between-partition term d^2*na*nb/n; see tests/test_stats.py), but it is what the
+  drops the between-partition term d^2*na*nb/n; see tests/stats/test_moments.py), but it is what the
   article did, and it is the speed to beat;
 - ``dask-var``: ``dask.array.stack([from_delayed(imread(p)) ...]).var(0)`` on the threaded
   scheduler, on a subset it survives (``--dask-files``, default 24), reported per file;
@@ -182,8 +182,9 @@ def _seed_partition(paths: list[str]):
 
 
 def child_seed(paths: list[str], out: Path, processes: int) -> None:
-    import numpy as np
     from multiprocessing import Pool
+
+    import numpy as np
 
     size = -(-len(paths) // processes)
     parts = [paths[i : i + size] for i in range(0, len(paths), size)]
@@ -304,7 +305,8 @@ def table(rows: list[tuple[str, int, list[Run]]]) -> dict:
         largest = max(r.largest for r in ok)
         tree = max(r.tree for r in ok)
         walls = " ".join(f"{r.wall:.1f}" for r in ok)
-        print(f"{name:<26} {files:>6} {wall:>8.2f} {1000 * wall / files:>8.1f} {mb(largest):>11} {mb(tree):>9}  [{walls}]")
+        print(f"{name:<26} {files:>6} {wall:>8.2f} {1000 * wall / files:>8.1f} {mb(largest):>11} {mb(tree):>9}"
+              f"  [{walls}]")
         summary[name] = {"files": files, "wall": wall, "per_file": wall / files, "largest": largest, "tree": tree}
     return summary
 
@@ -354,9 +356,11 @@ def run_jpeg(args, root: Path) -> None:
     no_counts = work / "no-range-counts.yaml"
     no_counts.write_text("scan:\n  range_counts: false\n")
     warm = measure(scan_cmd(dask_folder, work / "warmup", workers[0]), work / "warmup.log")
-    measure(scan_cmd(dask_folder, work / "warmup", workers[0], no_counts), work / "warmup-no-counts.log")  # its own kernel
+    # the moments-only kernel is its own compiled function: warm it too
+    measure(scan_cmd(dask_folder, work / "warmup", workers[0], no_counts), work / "warmup-no-counts.log")
     shutil.rmtree(work / "warmup", ignore_errors=True)
-    print(f"warm-up scan of {len(dask_paths)} files: {warm.wall:.1f} s (includes numba's compile if its cache was cold)",
+    print(f"warm-up scan of {len(dask_paths)} files: {warm.wall:.1f} s "
+          "(includes numba's compile if its cache was cold)",
           flush=True)
     methods = [m for m in ("decode-pillow", "decode-simplejpeg", "seed", "dask-var") if m not in args.skip]
     runs: dict[str, list[Run]] = {m: [] for m in methods}
@@ -398,7 +402,8 @@ def run_pngs(args, root: Path) -> None:
     warm_cache(folder)
     runs: dict[str, list[Run]] = {"decode-pillow": [], "scan": []}
     for rep in range(args.repeat):
-        runs["decode-pillow"].append(measure(child_cmd("decode-pillow", paths, work, work / "d"), work / f"decode-{rep}.log"))
+        decode = child_cmd("decode-pillow", paths, work, work / "d")
+        runs["decode-pillow"].append(measure(decode, work / f"decode-{rep}.log"))
         print(f"  decode-pillow: {runs['decode-pillow'][-1].wall:.1f} s", flush=True)
         out = work / "scan-out"
         shutil.rmtree(out, ignore_errors=True)
@@ -407,7 +412,8 @@ def run_pngs(args, root: Path) -> None:
         print(f"  scan: {runs['scan'][-1].wall:.1f} s", flush=True)
     summary = table([(m, len(paths), r) for m, r in runs.items()])
     if "scan" in summary and "decode-pillow" in summary:
-        print(f"\nscan / decode-only (PNG, Pillow)   = {summary['scan']['wall'] / summary['decode-pillow']['wall']:5.2f}"
+        ratio = summary["scan"]["wall"] / summary["decode-pillow"]["wall"]
+        print(f"\nscan / decode-only (PNG, Pillow)   = {ratio:5.2f}"
               f"   (target <= 2.5)")
     _save(args, summary, work)
 
@@ -474,7 +480,8 @@ def run_profile(args, root: Path) -> None:
                        ("(accumulate, numpy reference)", t_numpy)]:
         print(f"{name:<40} {secs:>11.3f} {1000 * secs / files:>8.1f}")
     print(f"a partition's sums {sums_sent / 2**20:.0f} MB (what it sends to be added); the segment's float64 result "
-          f"{result_bytes / 2**20:.0f} MB, sent to the client (decoded frames are {np.prod(shape) / 2**20:.1f} MB each)")
+          f"{result_bytes / 2**20:.0f} MB, sent to the client "
+          f"(decoded frames are {np.prod(shape) / 2**20:.1f} MB each)")
 
 
 def _save(args, summary: dict, work: Path) -> None:

@@ -37,7 +37,8 @@ _EXPORTS = {
     "synthesize": "pipeline.synth",
 }
 
-__all__ = sorted([*_EXPORTS, "detect", "scan"])
+__all__ = ["Config", "ConfigError", "Defect", "DetectConfig", "Detection", "NoImagesError", "PixelStats", "ScanError",
+           "ScanResult", "SensorLayout", "detect", "load_config", "read_defects", "read_stats", "scan", "synthesize"]
 
 from .detect import detect  # noqa: E402 - see the module docstring
 from .scan import scan  # noqa: E402

@@ -23,7 +23,8 @@ def _say(message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hotpixels", description="Find hot, stuck, dead and noisy pixels from many frames.")
+    parser = argparse.ArgumentParser(prog="hotpixels",
+                                     description="Find hot, stuck, dead and noisy pixels from many frames.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("scan", help="scan images into per-pixel statistics and defect maps")
@@ -117,7 +118,8 @@ def _synth(args) -> int:
         width, height = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         raise ValueError(f"--size must look like 640x480, got {args.size!r}") from None
-    truth = synthesize(args.out, frames=args.frames, size=(width, height), fmt=args.format, dark=args.dark, seed=args.seed)
+    truth = synthesize(args.out, frames=args.frames, size=(width, height), fmt=args.format, dark=args.dark,
+                       seed=args.seed)
     _say(f"wrote {args.frames} {'dark ' if args.dark else ''}{args.format} frames of {width}x{height} and "
          f"{len(truth['defects'])} planted defects to {args.out / 'truth.json'}")
     return EXIT_OK

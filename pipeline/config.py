@@ -1,10 +1,19 @@
 """configs/*.yaml -> typed settings, with CLI overrides and errors that name the key.
 
-The dataclass defaults below are the single source of truth; configs/default.yaml mirrors
-them with comments, and a test keeps the two equal.
+What a user tunes lives here: the cluster, batching and checkpoints, detection's thresholds
+(``pipeline.detect.config``) and the outputs. Each field is declared with ``setting`` (its
+default and its documentation); configs/default.yaml is generated from them::
+
+    python -m pipeline.config > configs/default.yaml
+
+and a test keeps the shipped file equal to what they generate, comments included.
 """
 
+from __future__ import annotations
+
 import dataclasses
+import json
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -12,7 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from .detect import DetectConfig
+from .detect.config import DetectConfig
+from .setting import doc_of, setting
 
 
 class ConfigError(ValueError):
@@ -21,33 +31,42 @@ class ConfigError(ValueError):
 
 @dataclass
 class ClusterConfig:
-    scheduler: str | None = None  # address of an existing scheduler (tcp://host:8786); None starts a LocalCluster
-    workers: int | None = None  # LocalCluster worker processes; None = one per core
-    threads_per_worker: int = 1  # decoding and accumulation hold the GIL only briefly, but processes scale better
-    host: str = "127.0.0.1"  # LocalCluster scheduler bind address; loopback unless you mean to expose it
-    dashboard_address: str = "127.0.0.1:8787"  # dashboard bind; port 0 picks a free one
-    memory_limit: str = "auto"  # per LocalCluster worker
-    connect_timeout: float = 5.0  # seconds to reach --scheduler before giving up
+    scheduler: str | None = setting(None, "address of an existing Dask scheduler (tcp://host:8786); null starts a "
+                                          "local cluster")
+    workers: int | None = setting(None, "local worker processes; null = one per core")
+    threads_per_worker: int = setting(1, "one thread per process scales best for decode + accumulate")
+    host: str = setting("127.0.0.1", "local scheduler bind address; loopback unless you mean to expose it")
+    dashboard_address: str = setting("127.0.0.1:8787", "dashboard bind address; port 0 picks a free one")
+    memory_limit: str = setting("auto", "per local worker, e.g. \"2GB\"")
+    connect_timeout: float = setting(5.0, "seconds to reach --scheduler before giving up")
 
 
 @dataclass
 class ScanConfig:
-    batch_size: int | None = None  # files one read task decodes into its buffer, then adds to its partition's exact sums in one pass; None: from batch_bytes
-    batch_bytes: int = 268435456  # with batch_size None: decoded bytes that buffer holds (at least 8, at most 4096 files)
-    tile_values: int = 1048576  # values (rows x width x channels) per row tile of the partials: the unit of merging and transfer
-    split_every: int = 4  # partials merged per combine task in the tree reduction
-    probe_batch: int = 256  # headers read per discovery task
-    uniform: bool = False  # the set is one camera and layout: decode only the first header, just stat the rest
-    range_counts: bool = True  # count frames beyond the neighbours' range: finds warm and flickering pixels in photos; about a third of the accumulation time
-    checkpoint_files: int = 1024  # files per checkpointed segment, split into one partition per worker thread: a rerun resumes from these
-    all_groups: bool = False  # scan every camera/shape group into its own subfolder instead of the largest only
-    cfa: str | None = None  # a Bayer mosaic saved as plain gray PNG/TIFF: its pattern (RGGB, BGGR, GRBG or GBRG); raw files name their own
+    batch_size: int | None = setting(None, "files one read task decodes into its buffer, then adds to its "
+                                           "partition's exact sums in one pass; null: from batch_bytes")
+    batch_bytes: int = setting(268435456, "with batch_size null: decoded bytes that buffer holds (at least 8, at "
+                                          "most 4096 files)")
+    tile_values: int = setting(1048576, "values (rows x width x channels) per row tile of the partials: the unit "
+                                        "of merging and transfer")
+    split_every: int = setting(4, "partials merged per combine task in the tree reduction")
+    probe_batch: int = setting(256, "headers read per discovery task")
+    uniform: bool = setting(False, "the set is one camera and layout: decode only the first header, just stat the "
+                                   "rest")
+    range_counts: bool = setting(True, "count frames beyond the neighbours' range: finds warm and flickering pixels "
+                                       "in photos; about a third of the accumulation time")
+    checkpoint_files: int = setting(1024, "files per checkpointed segment, split into one partition per worker "
+                                          "thread: a rerun resumes from these")
+    all_groups: bool = setting(False, "scan every camera/shape group into its own subfolder, not only the largest")
+    cfa: str | None = setting(None, "a Bayer mosaic saved as plain gray PNG/TIFF: its pattern (RGGB, BGGR, GRBG or "
+                                    "GBRG); raw files name their own")
 
 
 @dataclass
 class OutputConfig:
-    report: bool = True  # write report.html
-    exports: bool = True  # write dcraw / RawTherapee / Siril maps and the PNG mask
+    report: bool = setting(True, "write report.html")
+    exports: bool | list[str] = setting(True, "maps for other tools: true (all), false (none) or a list of dcraw, "
+                                              "siril, mask, rawtherapee")
 
 
 @dataclass
@@ -73,7 +92,21 @@ def load(path: str | Path | None = None, overrides: dict[str, object] | None = N
         if value is not None:
             section, key = dotted.split(".", 1)
             _apply(config, {section: {key: value}}, prefix="", source="command line")
+    _check(config)
     return config
+
+
+def _check(config: Config) -> None:
+    """What a type cannot say: names that must be known."""
+    from .layout import SensorLayout
+    from .outputs import selected
+
+    try:
+        selected(config.output.exports)
+        if config.scan.cfa:
+            SensorLayout.bayer(config.scan.cfa)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _apply(obj, data: dict, prefix: str, source: str) -> None:
@@ -94,7 +127,8 @@ def _apply(obj, data: dict, prefix: str, source: str) -> None:
 
 def _coerce(name: str, value, hint, source: str):
     """Check ``value`` against the field's type; ints are accepted where floats are."""
-    options = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union else (hint,)
+    union = isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
+    options = typing.get_args(hint) if union else (hint,)
     for option in options:
         if option is type(None) and value is None:
             return None
@@ -106,11 +140,44 @@ def _coerce(name: str, value, hint, source: str):
             return float(value)
         if option is str and isinstance(value, str):
             return value
-        if typing.get_origin(option) is dict and isinstance(value, dict):
-            return value
+        if typing.get_origin(option) is list and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return list(value)
     expected = " or ".join("null" if o is type(None) else getattr(o, "__name__", str(o)) for o in options)
     raise ConfigError(f"setting '{name}' in {source} must be {expected}, got {value!r}")
 
 
 def as_dict(config) -> dict:
     return dataclasses.asdict(config)
+
+
+HEADER = """\
+# hotpixels default settings. Every key is optional in your own config: give only what you change.
+# `hotpixels scan ... --config my.yaml`; command-line flags override the file.
+# Generated from the settings' declarations: python -m pipeline.config > configs/default.yaml
+"""
+
+
+def default_yaml() -> str:
+    """configs/default.yaml: every setting with its default and its documentation."""
+    lines = [HEADER]
+    for section in dataclasses.fields(Config):
+        lines.append(f"{section.name}:")
+        for f in dataclasses.fields(getattr(Config(), section.name)):
+            value = f"  {f.name}: {_yaml_value(f.default)}"
+            lines.append(f"{value:<36} # {doc_of(f)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _yaml_value(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):  # plain where YAML reads it back as the same string, else quoted
+        return value if yaml.safe_load(f"k: {value}") == {"k": value} else json.dumps(value)
+    return repr(value)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(default_yaml())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from .kinds import KINDS, kind
 
@@ -58,7 +59,7 @@ def read_csv(path: Path) -> list[Defect]:
     out = []
     with open(path, newline="") as fh:
         for row in csv.DictReader(fh):
-            conv = {}
+            conv: dict[str, Any] = {}
             for k, v in row.items():
                 t = types.get(k)
                 conv[k] = int(v) if t in ("int", int) else float(v) if t in ("float", float) else v

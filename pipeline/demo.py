@@ -30,7 +30,7 @@ def compare(truth: dict, defects: list[Defect], tolerance: int = 1) -> tuple[int
     """(planted found, planted missed, reports matching no planted defect), matching within ``tolerance`` px."""
     planted = {(d["x"], d["y"]) for d in truth["defects"]}
     reported = {(d.x, d.y) for d in defects}
-    near = lambda a, b: abs(a[0] - b[0]) <= tolerance and abs(a[1] - b[1]) <= tolerance  # noqa: E731
+    near = lambda a, b: abs(a[0] - b[0]) <= tolerance and abs(a[1] - b[1]) <= tolerance
     found = sum(1 for p in planted if any(near(p, r) for r in reported))
     extra = sum(1 for r in reported if not any(near(p, r) for p in planted))
     return found, len(planted) - found, extra

@@ -12,9 +12,8 @@ import glob
 import os
 from dataclasses import dataclass, replace
 
-from .layout import SensorLayout
-
 from .io import Header, file_stat, is_remote, is_supported, read_header
+from .layout import SensorLayout
 from .records import failure_reason
 
 GLOB_CHARS = set("*?[")
@@ -33,7 +32,8 @@ def expand(inputs: list[str]) -> Expansion:
     for item in inputs:
         found = _expand_remote(item) if is_remote(item) else _expand_local(item)
         if not found:
-            problems.append((item, "no such file or directory" if not GLOB_CHARS & set(item) else "glob matched no image"))
+            why = "glob matched no image" if GLOB_CHARS & set(item) else "no such file or directory"
+            problems.append((item, why))
         for path in found:
             seen.setdefault(path, None)
     return Expansion(list(seen), problems)
@@ -52,7 +52,7 @@ def _expand_local(item: str) -> list[str]:
 
 
 def _walk(folder: str) -> list[str]:
-    out = []
+    out: list[str] = []
     for root, dirs, files in os.walk(folder):
         dirs.sort()
         out.extend(os.path.join(root, f) for f in sorted(files) if is_supported(f))

@@ -17,7 +17,8 @@ class Kind:
     class in a Siril cosmetic-correction list: 'H' (hot-like, replaced by the neighbours'
     average), 'C' (cold-like, by their median), or '' where the sensel's own level decides
     (a stuck sensel above its neighbours is hot-like); ``colour`` marks it in the report;
-    ``behaviour`` says in a few words what the sensel does.
+    ``behaviour`` says in a few words what the sensel does, and ``evidence`` opens the sentence
+    of defects.csv's ``detail`` that says why it was called so.
     """
 
     name: str
@@ -25,13 +26,14 @@ class Kind:
     colour: str
     siril: str
     behaviour: str
+    evidence: str
 
 
 TABLE: tuple[Kind, ...] = (
-    Kind("hot", 1, "#e6194b", "H", "brighter than its neighbours: a fixed offset (warm) or dark current"),
-    Kind("stuck", 3, "#f58231", "", "sits at one value whatever the light"),
-    Kind("dead", 2, "#00b7eb", "C", "no or weak response (cold)"),
-    Kind("noisy", 4, "#f032e6", "H", "flickers between levels (random telegraph noise)"),
+    Kind("hot", 1, "#e6194b", "H", "brighter than its neighbours: a fixed offset (warm) or dark current", "brighter"),
+    Kind("stuck", 3, "#f58231", "", "sits at one value whatever the light", "stuck"),
+    Kind("dead", 2, "#00b7eb", "C", "no or weak response (cold)", "darker"),
+    Kind("noisy", 4, "#f032e6", "H", "flickers between levels (random telegraph noise)", "flicker"),
 )
 
 KINDS: tuple[str, ...] = tuple(k.name for k in TABLE)

@@ -46,7 +46,8 @@ def write_results(out_dir: Path, stats: PixelStats, meta: StackMeta, statuses: l
     if not report_only:
         write_csv(defects, out_dir / DEFECTS_NAME)
         outputs.append(out_dir / DEFECTS_NAME)
-        outputs += write_exports(config.output.exports, ExportContext(out_dir, defects, stats.pixel_shape, stats.n, meta))
+        context = ExportContext(out_dir, defects, stats.pixel_shape, stats.n, meta)
+        outputs += write_exports(config.output.exports, context)
     if config.output.report or report_only:
         outputs.append(_report(out_dir, stats, meta, statuses, detection, elapsed))
     summarize(detection, log)
@@ -80,7 +81,8 @@ def summarize(detection: Detection, log: Callable[[str], None], top: int = 10) -
     log(f"strongest {min(top, len(detection.defects))}:")
     log(f"  {'x':>6} {'y':>6} {'ch':>3} {'kind':<6} {'score':>8} {'mean':>9} {'std':>8}  evidence")
     for d in detection.defects[:top]:
-        log(f"  {d.x:>6} {d.y:>6} {_channel(d):>3} {d.kind:<6} {d.score:>8.1f} {d.mean:>9.2f} {d.std:>8.2f}  {d.detail}")
+        log(f"  {d.x:>6} {d.y:>6} {_channel(d):>3} {d.kind:<6} {d.score:>8.1f} {d.mean:>9.2f} {d.std:>8.2f}"
+            f"  {d.detail}")
 
 
 def _channel(d: Defect) -> str:

@@ -6,6 +6,7 @@ subpackage, and the Dask part in ``pipeline.engine``.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections import Counter
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .config import Config
 from .discover import Group, apply_cfa, expand, group, probe, probe_like
 from .io import Header, read_file, read_header
 from .records import FileStatus, StackMeta
@@ -26,6 +26,7 @@ from .stats import PixelStats
 if TYPE_CHECKING:
     from distributed import Client
 
+    from .config import Config
     from .detect import Detection
     from .state.store import Manifest
 
@@ -70,6 +71,7 @@ def scan(inputs: list[str], out_dir: str | Path, config: Config | None = None, c
     checkpoints when run again with the same inputs. Unless ``detect_defects`` is False, the
     defects are then classified and every output is written (see results.py).
     """
+    from .config import Config
     from .engine.cluster import open_client
 
     config = config or Config()
@@ -88,17 +90,17 @@ def scan(inputs: list[str], out_dir: str | Path, config: Config | None = None, c
 
             preload()  # after the cluster start-up, which imports most of what the client needs
         groups, skipped = _stackable_groups(headers)
-        run = dict(client=c, config=config, merge=merge, log=log, progress=progress, detect_defects=detect_defects,
-                   started=started)
+        run = functools.partial(_scan_group, client=c, config=config, merge=merge, log=log, progress=progress,
+                                detect_defects=detect_defects, started=started)
         if not config.scan.all_groups:
             main = groups[0]
             for other in groups[1:]:
                 skipped.extend(FileStatus.skip(h.path, _other_group_reason(other, main)) for h in other.headers)
-            return _scan_group(main, out_dir, discovery_skips + skipped, **run)
+            return run(main, out_dir, discovery_skips + skipped)
         results = []
         for g in groups:
             log(f"group {g.describe()}: {len(g.headers)} files -> {out_dir / group_folder(g)}")
-            results.append(_scan_group(g, out_dir / group_folder(g), discovery_skips + skipped, **run))
+            results.append(run(g, out_dir / group_folder(g), discovery_skips + skipped))
         used = [FileStatus(s.path, s.status, f"group {group_folder(g)}")
                 for g, r in zip(groups, results) for s in r.statuses if s.used]
         write_files_csv(_ensure(out_dir), discovery_skips + skipped + used)
@@ -137,7 +139,8 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client
                                                      progress, manifest)
     if stats.n:
         sent = bytes_sent(client) - sent_before
-        log(f"partial statistics sent by the workers: {sent / 2**20:,.0f} MB ({sent / stats.n / 2**20:.2f} MB per image)")
+        log(f"partial statistics sent by the workers: {sent / 2**20:,.0f} MB "
+            f"({sent / stats.n / 2**20:.2f} MB per image)")
     if prior is not None:
         stats = prior.merge(stats)
     all_statuses = skipped + statuses

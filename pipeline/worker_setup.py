@@ -34,5 +34,5 @@ def warm() -> None:
         registry.formats()  # the format modules register themselves on first use
 
         accumulate(IntegerSums.zeros((2, 2, 3), np.uint8), np.zeros((1, 2, 2, 3), np.uint8), 1)
-    except Exception:  # noqa: BLE001 - a warm-up only: the first task loads whatever is missing
+    except Exception:
         log.debug("warm-up failed; the first task will load the kernels", exc_info=True)

@@ -1,16 +1,44 @@
 """Settings: the documented defaults are the real ones, and mistakes name the key."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from pipeline.config import Config, ConfigError, as_dict, load
+from pipeline.config import Config, ConfigError, as_dict, default_yaml, load
+from pipeline.setting import doc_of
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def test_default_yaml_documents_the_real_defaults():
     assert as_dict(load(CONFIGS / "default.yaml")) == as_dict(Config())
+
+
+def test_default_yaml_is_what_the_settings_generate_comments_included():
+    """configs/default.yaml is generated from the settings' declarations (python -m pipeline.config):
+    a new setting, a changed default or a changed comment must be regenerated, never drift."""
+    assert (CONFIGS / "default.yaml").read_text() == default_yaml()
+
+
+def test_every_setting_is_documented():
+    for section in dataclasses.fields(Config):
+        for f in dataclasses.fields(section.default_factory()):
+            assert doc_of(f), f"{section.name}.{f.name} has no documentation"
+
+
+def test_exports_take_true_false_or_names(tmp_path):
+    (tmp_path / "c.yaml").write_text("output:\n  exports: [dcraw, siril]\n")
+    assert load(tmp_path / "c.yaml").output.exports == ["dcraw", "siril"]
+    (tmp_path / "c.yaml").write_text("output:\n  exports: [dcraw, lightroom]\n")
+    with pytest.raises(ConfigError, match=r"unknown export 'lightroom'.*known: dcraw, siril, mask, rawtherapee"):
+        load(tmp_path / "c.yaml")
+
+
+def test_a_cfa_must_be_a_bayer_name(tmp_path):
+    assert load(None, {"scan.cfa": "gbrg"}).scan.cfa == "gbrg"
+    with pytest.raises(ConfigError, match="unknown CFA pattern 'XTRANS'"):
+        load(None, {"scan.cfa": "XTRANS"})
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")))

@@ -18,8 +18,8 @@ No Docker engine is needed: everything is checked statically, and fast.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import fnmatch
+import importlib.util
 import json
 import re
 import shlex
@@ -27,8 +27,8 @@ from importlib.metadata import entry_points
 from pathlib import Path, PurePosixPath
 
 import pytest
-from dask.utils import parse_bytes
 import yaml
+from dask.utils import parse_bytes
 
 from pipeline import cli
 from pipeline.config import load

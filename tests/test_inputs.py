@@ -13,7 +13,6 @@ from PIL import Image
 
 from pipeline import Config, read_stats, scan
 from pipeline.defect import read_csv
-from pipeline.io import Header
 from pipeline.layout import SensorLayout
 from pipeline.state.files import read_files_csv
 from pipeline.synth import synthesize
@@ -135,7 +134,6 @@ def test_cameras_are_never_mixed_and_all_groups_scans_each(tmp_path, local_clien
     assert len(folders) == 3 and any("Nikon-Z-6" in f for f in folders)
     for folder in folders:
         stats, _ = read_stats(tmp_path / "all" / folder)
-        attrs = saved_attrs(tmp_path / "all" / folder)
         assert stats.n in (2, 3, 5)
     assert sum(1 for _, s, _ in read_files_csv(tmp_path / "all") if s == "used") == 10
 

@@ -14,8 +14,8 @@ from distributed import Client
 
 from pipeline import Config, read_stats, scan
 from pipeline.state.checkpoint import CHECKPOINT_DIR
-from pipeline.stats import stats_of_stack
 from pipeline.state.files import read_files_csv
+from pipeline.stats import stats_of_stack
 
 from .conftest import BIN, drop_root_overrides, free_port, saved_attrs, wait_for, write_stack
 
@@ -163,7 +163,7 @@ def test_killed_scan_resumes_with_identical_results(tmp_path):
     done_before = len(saved_checkpoints(tmp_path / "out"))
     resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    line = next(l for l in resumed.stdout.splitlines() if l.startswith("resuming:"))
+    line = next(x for x in resumed.stdout.splitlines() if x.startswith("resuming:"))
     assert "of 30 segments" in line and int(line.split()[1]) >= done_before
     stats, _ = read_stats(tmp_path / "out")
     assert_stats_equal(stats, stack)
@@ -183,7 +183,6 @@ def test_killed_scans_never_leave_a_half_written_result(tmp_path):
         proc.wait()
         if (tmp_path / "out" / "stats.zarr").exists():
             stats, _ = read_stats(tmp_path / "out")
-            attrs = saved_attrs(tmp_path / "out")
             assert_stats_equal(stats, stack)
         if (tmp_path / "out" / "files.csv").exists():
             assert len(read_files_csv(tmp_path / "out")) == 16

@@ -20,7 +20,6 @@ from distributed.diagnostics.progressbar import TextProgressBar
 from ..config import ClusterConfig
 from . import ClusterError
 
-
 # loads the package and numba's kernels in each local worker while it waits for its first task
 WORKER_PRELOAD = "pipeline.worker_setup"
 
@@ -54,7 +53,7 @@ def open_client(config: ClusterConfig, log: Callable[[str], None]) -> Iterator[C
                 memory_limit=config.memory_limit,
                 preload=[WORKER_PRELOAD],
             )
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise ClusterError(f"cannot start a local Dask cluster: {exc}") from exc
     with cluster, Client(cluster, set_as_default=False) as client:
         _announce(client, log, f"local cluster with {len(cluster.workers)} workers")

@@ -99,7 +99,8 @@ def read_step(previous: PartitionSums | None, step: int, paths: list[str], pixel
             part.statuses.append(FileStatus.skip(
                 path, f"decoded shape {_fmt(pixels.shape)} differs from the group's {_fmt(pixel_shape)}"))
         elif pixels.dtype != np.dtype(dtype):
-            part.statuses.append(FileStatus.skip(path, f"decoded dtype {pixels.dtype} differs from the group's {dtype}"))
+            part.statuses.append(FileStatus.skip(
+                path, f"decoded dtype {pixels.dtype} differs from the group's {dtype}"))
         else:
             if pixels is not slot:  # the reader made its own array
                 slot[...] = pixels
@@ -120,13 +121,13 @@ def read_step(previous: PartitionSums | None, step: int, paths: list[str], pixel
 _BUFFERS = threading.local()
 
 
-def _frame_buffer(frames: int, pixel_shape: tuple[int, ...], dtype: str) -> np.ndarray:
+def _frame_buffer(frames: int, pixel_shape: tuple[int, ...], dtype_name: str) -> np.ndarray:
     """A (frames, *pixel_shape) buffer, reused by this thread's next batch of the same shape.
 
     A fresh frame-sized allocation is returned to the OS when freed and page-faults again on
     every use; reusing one per worker thread keeps decoding at decoding speed.
     """
-    shape, dtype = (max(1, frames), *pixel_shape), np.dtype(dtype)
+    shape, dtype = (max(1, frames), *pixel_shape), np.dtype(dtype_name)
     buffer = getattr(_BUFFERS, "buffer", None)
     if buffer is None or buffer.dtype != dtype or buffer.shape[1:] != shape[1:] or len(buffer) < shape[0]:
         _BUFFERS.buffer = None  # free the old one before allocating the new one

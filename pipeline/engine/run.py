@@ -34,7 +34,7 @@ def map_batches(client: Client, fn: Callable[..., list], items: Sequence[Any], b
     chunks = [list(items[i : i + batch]) for i in range(0, len(items), batch)]
     futures = client.map(fn, chunks, pure=False, **kwargs)
     if progress and len(chunks) > 1:
-        ProgressBar(futures, progress, scheduler=client.scheduler.address, interval="200ms")
+        ProgressBar(futures, progress, scheduler=scheduler_address(client), interval="200ms")
     return [x for part in client.gather(futures) for x in part]
 
 
@@ -79,12 +79,12 @@ def reduce_files(client: Client, headers: list[Any], shape: tuple[int, ...], dty
         parts: dict = {}  # future -> (segment's place in the running total, index of its part)
         for k, seg in enumerate(todo[start : start + wave]):
             batches, known = partitions(seg, threads, batch_size, dtype, counted_by_size)
-            images, statuses = image_array(batches, shape, dtype, tile_rows, stride, reader=reader, known=known,
-                                           counts=settings.range_counts)
+            images, read_statuses = image_array(batches, shape, dtype, tile_rows, stride, reader=reader, known=known,
+                                                counts=settings.range_counts)
             tiles = tile_stats(images, split_every=settings.split_every)
             # in order (distributed runs the latest submission first by default): the running
             # total takes segments in order, so a later one's tiles would wait
-            futures = client.compute(segment_outputs(tiles, statuses), optimize_graph=False, priority=wave - k)
+            futures = client.compute(segment_outputs(tiles, read_statuses), optimize_graph=False, priority=wave - k)
             place = total.expect(seg, np.cumsum((0, *tiles.chunks[1]))[:-1])
             parts.update({f: (place, i) for i, f in enumerate(futures)})
         files = sum(len(seg.headers) for seg in todo[start : start + wave])
@@ -106,9 +106,14 @@ def reduce_files(client: Client, headers: list[Any], shape: tuple[int, ...], dty
     return total.stats(), statuses, digests, resumed
 
 
+def scheduler_address(client: Client) -> str:
+    """The address of the scheduler ``client`` talks to (for the progress bar's own connection)."""
+    return str(client.scheduler.address) if client.scheduler is not None else ""
+
+
 def _progress_thread(client: Client, futures: list, label: str) -> threading.Thread:
     """Draw the bar from a thread while the main thread saves checkpoints as segments finish."""
     thread = threading.Thread(target=ProgressBar, args=(futures, label),
-                              kwargs={"scheduler": client.scheduler.address, "interval": "200ms"}, daemon=True)
+                              kwargs={"scheduler": scheduler_address(client), "interval": "200ms"}, daemon=True)
     thread.start()
     return thread

@@ -48,9 +48,11 @@ class RunningTotal:
         self.shape = shape
         self.n = saved.n if saved is not None else 0
         self.count_type = np.uint32 if most_frames is None else count_dtype(max(most_frames, self.n))
-        self.mean = np.array(saved.mean) if saved is not None else None
-        self.m2 = np.array(saved.m2) if saved is not None else None
-        self.counts = saved.counts.astype(self.count_type) if saved is not None and saved.counts is not None else None
+        self.mean: np.ndarray | None = np.array(saved.mean) if saved is not None else None
+        self.m2: np.ndarray | None = np.array(saved.m2) if saved is not None else None
+        self.counts: np.ndarray | None = None
+        if saved is not None and saved.counts is not None:
+            self.counts = saved.counts.astype(self.count_type)
         self.pending: list[SegmentParts] = []
 
     def expect(self, segment: Segment, tile_starts: np.ndarray) -> SegmentParts:
@@ -90,7 +92,7 @@ class RunningTotal:
         head.merged_n = tile.n
         if tile.n == 0:
             return
-        if self.mean is None:
+        if self.mean is None or self.m2 is None:
             self.mean = np.empty((len(STREAMS), *self.shape))
             self.m2 = np.empty((len(STREAMS), *self.shape))
             if tile.counts is not None:
@@ -103,9 +105,9 @@ class RunningTotal:
             self.counts[:, rows] = merged.counts
 
     def stats(self) -> PixelStats:
-        if self.n == 0 or self.mean is None:
+        if self.n == 0 or self.mean is None or self.m2 is None:
             return PixelStats.empty(self.shape)
-        counts = None if self.counts is None else self.counts.astype(count_dtype(self.n), copy=False)
+        counts: np.ndarray | None = None if self.counts is None else self.counts.astype(count_dtype(self.n), copy=False)
         return PixelStats(self.n, self.mean, self.m2, counts)
 
 

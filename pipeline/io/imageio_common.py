@@ -20,7 +20,7 @@ def probe(path: str, source: str | IO[bytes]) -> Header:
     """Shape, dtype and the camera's make, model and serial from the EXIF, where present."""
     import imageio.v3 as iio
 
-    with iio.imopen(source, "r", extension=extension(path)) as f:
+    with iio.imopen(source, "r", extension=extension(path)) as f:  # type: ignore[call-overload]
         props = f.properties()
         try:
             meta = f.metadata()

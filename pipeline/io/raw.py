@@ -22,8 +22,8 @@ def identity(source: str | IO[bytes]) -> tuple[str, str, str]:
         if isinstance(source, io.BytesIO):
             source.seek(0)
         with tifffile.TiffFile(source) as tif:
-            tags = tif.pages[0].tags
-            get = lambda code: text(tags[code].value) if code in tags else ""  # noqa: E731
+            tags = tif.pages.first.tags  # the first page is always a whole TiffPage
+            get = lambda code: text(tags[code].value) if code in tags else ""
             serial = get(50735) or get(42033)  # DNG CameraSerialNumber, EXIF BodySerialNumber
             return get(271), get(272), serial
     except Exception:  # noqa: BLE001 - CR3/RAF and others are not TIFF containers
@@ -38,7 +38,7 @@ class Raw:
     def probe(self, path: str, source: str | IO[bytes]) -> Header:
         import rawpy
 
-        with rawpy.imread(source) as raw:
+        with rawpy.imread(source) as raw:  # type: ignore[arg-type]
             shape = tuple(int(s) for s in raw.raw_image_visible.shape)
             pattern = np.asarray(raw.raw_pattern)
             desc = text(raw.color_desc)

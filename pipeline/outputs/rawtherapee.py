@@ -10,7 +10,7 @@ RawTherapee's ``make + " " + model``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..defect import Defect

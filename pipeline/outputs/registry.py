@@ -54,7 +54,9 @@ def exporters() -> dict[str, Exporter]:
         _BUILTIN_LOADED = True
         for module in BUILTIN:  # each registers itself on import
             importlib.import_module(f"{__package__}.{module}")
-    return dict(_EXPORTERS)
+    builtin = [e for e in _EXPORTERS.values() if type(e).__module__.rsplit(".", 1)[-1] in BUILTIN]
+    builtin.sort(key=lambda e: BUILTIN.index(type(e).__module__.rsplit(".", 1)[-1]))
+    return {e.name: e for e in builtin} | _EXPORTERS
 
 
 def selected(names: bool | Sequence[str]) -> list[Exporter]:

@@ -17,11 +17,10 @@ astro-camera captures) that Siril loads unflipped and shows upside down.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Sequence
-from pathlib import Path
-
 import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
 
 from ..defect import Defect
 from ..kinds import kind

@@ -9,7 +9,6 @@ rotated; for raw files the visible area, as dcraw/LibRaw/rawpy use it).
 
 from __future__ import annotations
 
-import os
 import re
 import unicodedata
 from collections.abc import Iterable

@@ -42,10 +42,10 @@ def preload() -> threading.Thread:
     """Import bokeh in a background thread (about a second), so a scan pays for it while its
     workers compute rather than after; the report's own imports then find it loaded."""
     def load() -> None:
-        import bokeh.embed  # noqa: F401
-        import bokeh.layouts  # noqa: F401
-        import bokeh.models  # noqa: F401
-        import bokeh.plotting  # noqa: F401
+        import bokeh.embed
+        import bokeh.layouts
+        import bokeh.models
+        import bokeh.plotting
         import bokeh.resources  # noqa: F401
 
     thread = threading.Thread(target=load, name="preload-bokeh", daemon=True)

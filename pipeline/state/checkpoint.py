@@ -22,12 +22,13 @@ import json
 import shutil
 import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from . import atomic
 from ..records import FileStatus
 from ..stats import PixelStats
+from . import atomic
 
 CHECKPOINT_DIR = ".hotpixels-checkpoints"
 Records = dict[str, tuple[list[FileStatus], dict[str, str]]]  # segment id -> (statuses, digests of files used)
@@ -80,9 +81,10 @@ class Checkpoints:
                 self._written.add(seg)
         old = self._record().get("arrays")
         name = f"total-{uuid.uuid4().hex}.npz"
-        counts = {} if total.counts is None else {"counts": total.counts}
-        atomic.write_with(self.folder / name, lambda fh: np.savez(fh, n=np.int64(total.n), mean=total.mean,
-                                                                m2=total.m2, **counts))
+        arrays: dict[str, Any] = {"n": np.int64(total.n), "mean": total.mean, "m2": total.m2}
+        if total.counts is not None:
+            arrays["counts"] = total.counts
+        atomic.write_with(self.folder / name, lambda fh: np.savez(fh, **arrays))
         # the switch: from here on the new total counts (its arrays and segments are on disk)
         atomic.write_bytes(self.record_path, json.dumps({"arrays": name, "segments": list(records)}).encode())
         if old and old != name:

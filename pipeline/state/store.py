@@ -10,11 +10,11 @@ import os
 import shutil
 import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import zarr
 
-from . import atomic
 from ..records import StackMeta
 from ..stats import COUNTS, STREAMS, PixelStats
 
@@ -52,12 +52,14 @@ def write_stats(out_dir: Path, stats: PixelStats, meta: StackMeta, manifest: Man
         # the variance band by band: a full-sensor temporary would add 8 bytes per value to the peak
         var = group.create_array(names[2], shape=shape, dtype=np.float64, chunks=(band, *shape[1:]), compressors=None)
         for y in range(0, shape[0], band):
-            var[y : y + band] = PixelStats(stats.n, stats.mean[i : i + 1, y : y + band], stats.m2[i : i + 1, y : y + band]).var[0]
+            part = PixelStats(stats.n, stats.mean[i : i + 1, y : y + band], stats.m2[i : i + 1, y : y + band])
+            var[y : y + band] = part.var[0]
     if stats.counts is not None:
         for name, data in zip(COUNTS, stats.counts):
             group.create_array(f"{name}_count", data=data, chunks=(band, *shape[1:]), compressors=None)
-    rows = [[path, *entry] for path, entry in sorted((manifest or {}).items())]
-    group.attrs.update({**meta.to_attrs(), "n_images": int(stats.n), "shape": list(stats.pixel_shape), "streams": list(STREAMS),
+    rows: list[list[Any]] = [[path, *entry] for path, entry in sorted((manifest or {}).items())]
+    group.attrs.update({**meta.to_attrs(), "n_images": int(stats.n), "shape": list(stats.pixel_shape),
+                        "streams": list(STREAMS),
                         "counts": list(COUNTS) if stats.counts is not None else [],
                         "manifest": {"columns": ["path", "size", "mtime", "digest"], "rows": rows}})
     _swap_in(tmp, final)

@@ -14,6 +14,7 @@ from .fused import SUM_DTYPES, kernels, read_only
 from .moments import STREAMS, PixelStats
 from .sums import IntegerSums
 
+
 def row_neighbours(height: int, stride: int, pad_rows: int = 0, rows: tuple[int, int] | None = None):
     """(centre, up, down) row indices of the output rows of a block ``height`` rows high.
 

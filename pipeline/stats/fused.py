@@ -7,6 +7,8 @@ thumbnails' segments should not pay), and a machine without numba takes the nump
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 # accumulator types the fused kernels are compiled for
@@ -17,13 +19,14 @@ SUM_DTYPES = frozenset(np.dtype(t) for t in (np.int32, np.uint32, np.int64))
 FUSED_MIN_VALUES = 1 << 20
 
 # the kernels module once loaded; False where numba is missing (tests set it to take the numpy path)
-KERNELS = None
+KERNELS: Any = None
 
 
 def kernels():
     """The numba module, or None where numba is not installed (the numpy path then serves)."""
     global KERNELS
     if KERNELS is None:
+        module: Any
         try:
             from . import kernels as module
         except ImportError:  # pragma: no cover - numba is a dependency; this keeps the stats usable without it

@@ -40,12 +40,12 @@ def numba_cache_dir(path: str):
     The locator fixes its directory when the function is decorated, so restoring the setting
     afterwards leaves other numba users in the process (and NUMBA_CACHE_DIR) untouched.
     """
-    old = numba.config.CACHE_DIR
-    numba.config.CACHE_DIR = path
+    old = getattr(numba.config, "CACHE_DIR")  # noqa: B009 - numba's config sets its names at run time
+    setattr(numba.config, "CACHE_DIR", path)  # noqa: B010
     try:
         yield
     finally:
-        numba.config.CACHE_DIR = old
+        setattr(numba.config, "CACHE_DIR", old)  # noqa: B010
 
 
 def private_cache_dir() -> str | None:
@@ -80,7 +80,8 @@ def choose_cache(available=cache_available, private_dir=private_cache_dir) -> bo
     if path is not None:
         with numba_cache_dir(path):
             if available():
-                log.info("numba cannot cache next to %s or in HOME; caching kernels in %s", os.path.dirname(__file__), path)
+                log.info("numba cannot cache next to %s or in HOME; caching kernels in %s",
+                         os.path.dirname(__file__), path)
                 return path
     log.info("numba has nowhere to cache the kernels in %s; compiling them on every run", os.path.dirname(__file__))
     return False

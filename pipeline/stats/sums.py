@@ -15,6 +15,7 @@ import numpy as np
 from .fused import SUM_DTYPES, fused_pays, kernels, read_only
 from .moments import COUNTS, RESIDUAL_SCALE, STREAMS, PixelStats, count_dtype, nbytes
 
+
 @dataclass
 class IntegerSums:
     """Exact integer accumulators of one partition: sum and sum of squares per stream.
@@ -49,7 +50,8 @@ class IntegerSums:
         """Whether ``self + other`` stays exact in these types: same types, and the frames of
         both within the limit that both were made for."""
         return (0 < self.max_frames == other.max_frames and self.n + other.n <= self.max_frames
-                and self.s1.shape == other.s1.shape and (self.s1.dtype, self.s2.dtype) == (other.s1.dtype, other.s2.dtype)
+                and self.s1.shape == other.s1.shape
+                and (self.s1.dtype, self.s2.dtype) == (other.s1.dtype, other.s2.dtype)
                 and (self.counts is None) == (other.counts is None))
 
     def __add__(self, other: IntegerSums) -> IntegerSums:
@@ -66,7 +68,7 @@ class IntegerSums:
             return PixelStats.empty(self.s1.shape[1:])
         fused = to_stats_fused(self) if fused_pays(self.s1.size) else None
         stats = fused if fused is not None else to_stats_numpy(self)
-        counts = None if self.counts is None else self.counts.astype(count_dtype(self.n), copy=False)
+        counts: np.ndarray | None = None if self.counts is None else self.counts.astype(count_dtype(self.n), copy=False)
         return replace(stats, counts=counts)
 
 
@@ -103,10 +105,11 @@ def sum_types(frame_dtype) -> tuple[type, type, int]:
     """
     dtype = np.dtype(frame_dtype)
     limit = min(max_batch_frames(dtype), np.iinfo(np.uint16).max)  # and the counts' uint16
-    peak = RESIDUAL_SCALE * int(np.iinfo(dtype).max) if dtype.kind in "ui" and dtype.itemsize <= 2 else None
     if dtype == np.uint8:
+        peak = RESIDUAL_SCALE * 255
         return np.int32, np.uint32, min(limit, (2**32 - 1) // (peak * peak))
     if dtype == np.uint16:
+        peak = RESIDUAL_SCALE * 65535
         return np.int32, np.int64, min(limit, (2**31 - 1) // peak)
     return np.int64, np.int64, limit
 

@@ -72,7 +72,8 @@ def develop(mosaic: np.ndarray, sensor: SensorModel = SENSOR) -> np.ndarray:
     """
     m = np.asarray(mosaic)
     # white balance per sensel before demosaicing: same result (demosaic is linear), 3x less work
-    scale = (np.asarray(sensor.wb, dtype=np.float32) / np.float32(WHITE_LEVEL - BLACK_LEVEL))[cfa_colour_index(*m.shape)]
+    gains = np.asarray(sensor.wb, dtype=np.float32) / np.float32(WHITE_LEVEL - BLACK_LEVEL)
+    scale = gains[cfa_colour_index(*m.shape)]
     rgb = demosaic_bilinear((m.astype(np.float32) - np.float32(BLACK_LEVEL)) * scale)
     np.clip(rgb, 0.0, 1.0, out=rgb)
     return np.take(_SRGB, (rgb * np.float32(_LUT_SIZE - 1) + np.float32(0.5)).astype(np.uint16))

@@ -114,7 +114,8 @@ def render_scene(rng: np.random.Generator, cidx: np.ndarray) -> np.ndarray:
                 np.float32(2 * np.pi) * v / period
             )
         elif r < 0.45:  # fine random texture (gravel, foliage) at 2-6 px grain
-            grain = _value_noise(rng, *fill.shape, max(1, int(max(fill.shape) / rng.uniform(2.0, 6.0))))
+            fh, fw = fill.shape
+            grain = _value_noise(rng, fh, fw, max(1, int(max(fh, fw) / rng.uniform(2.0, 6.0))))
             depth = np.float32(rng.uniform(0.2, 0.6))
             fill *= (1 - depth) + 2 * depth * grain
         s[box] += alpha * (fill - s[box])

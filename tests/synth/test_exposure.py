@@ -9,7 +9,6 @@ from pipeline.synth.sensor import BLACK_LEVEL, SENSOR, WARM_SIGMAS, WHITE_LEVEL
 
 from .conftest import neighbours
 
-
 # --------------------------------------------------------------------------- dark frames
 
 

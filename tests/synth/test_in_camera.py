@@ -8,7 +8,6 @@ from pipeline.synth.in_camera import demosaic_bilinear
 
 from .conftest import neighbours
 
-
 # --------------------------------------------------------------------------- demosaic
 
 

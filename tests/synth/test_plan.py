@@ -24,7 +24,7 @@ def test_every_kind_present_spaced_and_away_from_border(tmp_path, size, seed):
     defects = truth["defects"]
     per_kind = default_defects_per_kind(*size)
     kinds = [d["kind"] for d in defects]
-    assert {k: kinds.count(k) for k in KINDS} == {k: per_kind for k in KINDS}
+    assert {k: kinds.count(k) for k in KINDS} == dict.fromkeys(KINDS, per_kind)
     hot = [d for d in defects if d["kind"] == "hot"]
     dead = [d for d in defects if d["kind"] == "dead"]
     assert any(d["warm"] for d in hot) and not all(d["warm"] for d in hot)

@@ -43,7 +43,7 @@ def test_frames_do_not_depend_on_frame_count_or_format(tmp_path):
     short = synthesize(tmp_path / "short", frames=2, size=SIZE, fmt="tiff16", seed=3)
     long = synthesize(tmp_path / "long", frames=4, size=SIZE, fmt="png16", seed=3)
     # dead amplitudes are measured over the stack (mean signal lost), everything else is fixed
-    strip = lambda defects: [{k: v for k, v in d.items() if d["kind"] != "dead" or k != "amplitude"} for d in defects]  # noqa: E731
+    strip = lambda defects: [{k: v for k, v in d.items() if d["kind"] != "dead" or k != "amplitude"} for d in defects]
     assert strip(short["defects"]) == strip(long["defects"])
     assert short["exposures"] == long["exposures"][:2]
     for i in range(2):

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from pipeline.engine.graph import image_array, read_step, segment_outputs, tile_stats
-from pipeline.stats import PixelStats
-from pipeline.stats import stats_of_stack
+from pipeline.stats import PixelStats, stats_of_stack
 
 
 class MemoryReader:
@@ -114,7 +113,8 @@ def test_every_file_is_read_once(tile_rows):
     statuses and the tiles read the files each on their own."""
     frames = {f"f{i}": np.full((4, 5), i, np.uint8) for i in range(6)}
     reader = MemoryReader(frames)
-    images, statuses = image_array([[["f0", "f1"], ["f2"]], [["f3", "f4", "f5"]]], (4, 5), "uint8", tile_rows, 1, reader)
+    images, statuses = image_array([[["f0", "f1"], ["f2"]], [["f3", "f4", "f5"]]], (4, 5), "uint8", tile_rows, 1,
+                                   reader)
     _, done, _ = compute_segment(images, statuses, 4)
     assert sorted(reader.reads) == sorted(frames) and len(done) == 6
 

@@ -1,70 +1,20 @@
-"""The numba kernels against their numpy references: bit-identical integer sums and float64 moments.
-
-Also: where numba has nowhere to cache compiled code, importing the kernels must not fail.
-"""
-
-import os
-import shutil
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
+"""The fused numba kernels against their numpy references (and the range counts against their definition)."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.stats import IntegerSums, PixelStats, accumulate, accumulate_numpy, row_neighbours, sum_types
+from pipeline.stats import IntegerSums, PixelStats, accumulate, accumulate_numpy, max_batch_frames, row_neighbours
 from pipeline.stats import fused as fused_module
-from pipeline.stats import max_batch_frames
-from pipeline.stats.accumulate import BUFFER_TYPES, accumulate_fused, as_lines
+from pipeline.stats.accumulate import BUFFER_TYPES, accumulate_fused
 from pipeline.stats.moments import merge_fused, merge_numpy
 from pipeline.stats.sums import to_stats_fused, to_stats_numpy
 
-from .conftest import drop_root_overrides, pad_rows_reflect
+from ..conftest import pad_rows_reflect
+from .samples import assert_identical, assert_same_bits, both, padded, random_frames, random_stats, sums_of
 
 pytest.importorskip("numba")
-import numba  # noqa: E402
-
-from pipeline.stats import kernels, numba_cache  # noqa: E402
-
-
-def random_frames(rng, shape, dtype):
-    return rng.integers(0, np.iinfo(dtype).max, shape, endpoint=True, dtype=dtype)
-
-
-def padded(frames, pad):
-    """Halo rows as the scan makes them (reflect; edge where a single row cannot reflect)."""
-    return pad_rows_reflect(frames, pad, pad) if frames.shape[1] > pad else np.pad(
-        frames, [(0, 0), (pad, pad)] + [(0, 0)] * (frames.ndim - 2), mode="edge")
-
-
-def both(block, stride, pad, start=None, rows=None, narrow=False):
-    """(fused, reference) sums of ``block``, both starting from ``start`` (zeros by default).
-
-    ``narrow``: in the frame dtype's narrow accumulator types (``sum_types``), as a scan keeps them.
-    """
-    y0, y1 = rows if rows is not None else (0, block.shape[1] - 2 * pad)
-    core = (y1 - y0, *block.shape[2:])
-    fused, ref = (IntegerSums.zeros(core, block.dtype if narrow else None) for _ in range(2))
-    if start is not None:
-        for s in (fused, ref):
-            s.s1[...] = start[0]
-            s.s2[...] = start[1]
-    accumulate(fused, block, stride, pad, rows)
-    accumulate_numpy(ref, block, stride, row_neighbours(block.shape[1], stride, pad, rows))
-    ref.n += len(block)
-    return fused, ref
-
-
-def assert_identical(fused, ref, narrow=False):
-    assert fused.n == ref.n
-    if not narrow:
-        assert fused.s1.dtype == ref.s1.dtype == np.int64 and fused.s2.dtype == np.int64
-    np.testing.assert_array_equal(fused.s1, ref.s1)
-    np.testing.assert_array_equal(fused.s2, ref.s2)
-    np.testing.assert_array_equal(fused.counts, ref.counts)
 
 
 def beyond_by_loops(frames, stride):
@@ -186,37 +136,6 @@ def test_row_tiles_of_whole_frames_reflect_in_place(stride, dtype):
     assert (narrow.s1.dtype, narrow.s2.dtype) == (np.int32, np.uint32 if dtype == np.uint8 else np.int64)
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
-def test_narrow_sums_hold_a_full_partition_of_full_scale_swings(dtype):
-    """The most frames ``sum_types`` allows, at the worst values, still add up exactly."""
-    limit = sum_types(dtype)[2]
-    top = np.iinfo(dtype).max
-    worst = np.zeros((2, 6, 6), dtype)
-    worst[0, 2, 2] = top  # residual +4*top
-    worst[1] = top
-    worst[1, 3, 3] = 0  # residual -4*top
-    narrow, wide = IntegerSums.zeros((6, 6), dtype), IntegerSums.zeros((6, 6))
-    for _ in range(limit // 2):
-        for sums in (narrow, wide):
-            accumulate(sums, worst, 1)
-    np.testing.assert_array_equal(narrow.s1, wide.s1)
-    np.testing.assert_array_equal(narrow.s2, wide.s2)
-    assert wide.s2.max() > np.iinfo(np.int32).max or dtype == np.uint8
-    a, b = narrow.to_stats(), wide.to_stats()
-    np.testing.assert_array_equal(a.mean, b.mean)
-    np.testing.assert_array_equal(a.m2, b.m2)
-
-
-def testas_lines_reads_a_row_slice_without_a_copy():
-    frames = random_frames(np.random.default_rng(3), (5, 23, 17 * 3), np.uint8)
-    middle = frames[:, 8:16]
-    assert not middle.flags.c_contiguous
-    lines, step = as_lines(middle)
-    assert np.shares_memory(lines, frames) and step == 23 and lines.flags.c_contiguous
-    for f in range(5):
-        np.testing.assert_array_equal(lines[f * step : f * step + middle.shape[1]], middle[f])
-
-
 def test_read_only_and_odd_layouts():
     rng = np.random.default_rng(9)
     frames = padded(random_frames(rng, (4, 6, 8, 3), np.uint16), 1)
@@ -242,11 +161,6 @@ def test_without_numba_the_numpy_path_serves(monkeypatch):
     assert_identical(*both(frames, 1, 1))
 
 
-def test_rejects_too_few_halo_rows():
-    with pytest.raises(ValueError, match="halo rows"):
-        accumulate(IntegerSums.zeros((2, 3)), np.zeros((1, 4, 3), np.uint8), 2, 1)
-
-
 shapes = st.tuples(st.integers(1, 5), st.integers(1, 9), st.integers(1, 12), st.sampled_from([0, 1, 3, 4]),
                    st.sampled_from([1, 2]), st.sampled_from([np.uint8, np.uint16]), st.integers(0, 2**32 - 1))
 
@@ -265,28 +179,21 @@ def test_any_shape(spec):
     np.testing.assert_array_equal(fused.s2, wide.s2)
 
 
+def test_without_counts_the_moments_are_the_same():
+    """scan.range_counts off: the kernel compiled without the counts gives the same sums."""
+    frames = random_frames(np.random.default_rng(11), (5, 9, 8, 3), np.uint8)
+    with_counts, without = IntegerSums.zeros((9, 8, 3), np.uint8), IntegerSums.zeros((9, 8, 3), np.uint8, counts=False)
+    accumulate(with_counts, frames, 1)
+    accumulate(without, frames, 1)
+    assert without.counts is None and without.to_stats().counts is None
+    np.testing.assert_array_equal(with_counts.s1, without.s1)
+    np.testing.assert_array_equal(with_counts.s2, without.s2)
+    reference = IntegerSums.zeros((9, 8, 3), np.uint8, counts=False)
+    accumulate_numpy(reference, frames, 1, row_neighbours(9, 1))
+    np.testing.assert_array_equal(reference.s2, without.s2)
+
+
 # --- float64 moments: IntegerSums.to_stats and PixelStats.merge -------------------------------------------------
-
-
-def assert_same_bits(fused: PixelStats, ref: PixelStats):
-    """Bit-identical float64 arrays (so also equal signed zeros), and no NaN anywhere."""
-    assert fused.n == ref.n
-    for x, y in ((fused.mean, ref.mean), (fused.m2, ref.m2)):
-        assert x.dtype == y.dtype == np.float64 and x.shape == y.shape
-        assert not np.isnan(x).any()
-        assert np.array_equal(x, y)
-        assert np.array_equal(x.view(np.int64), y.view(np.int64))
-
-
-def sums_of(rng, n, pixel_shape, dtype=np.uint16, extreme=False):
-    """Exact sums of n random frames through the real accumulation (optionally full-scale 0/max swings)."""
-    frames = random_frames(rng, (n, *pixel_shape), dtype)
-    if extreme:
-        top = np.iinfo(dtype).max
-        frames[::2] = top
-        frames[1::2] = 0
-        frames[:, ::2, 1::2] = top - frames[:, ::2, 1::2]  # checkerboard: residuals reach -/+ 4*top
-    return accumulate(IntegerSums.zeros(pixel_shape), padded(frames, 1), 1, 1)
 
 
 def largest_sums(pixel_shape):
@@ -353,10 +260,6 @@ def test_to_stats_falls_back_to_numpy(monkeypatch):
     assert_same_bits(sums.to_stats(), ref)
 
 
-def random_stats(rng, n, pixel_shape, extreme=False):
-    return to_stats_numpy(sums_of(rng, n, pixel_shape, np.uint16, extreme))
-
-
 @pytest.mark.parametrize("na,nb", [(1, 1), (1, 9), (9, 1), (7, 5), (3, 1000), (2**20, 3)])
 @pytest.mark.parametrize("extreme", [False, True])
 def test_merge_fused_is_bit_identical(na, nb, extreme):
@@ -381,15 +284,6 @@ def test_merge_random_floats_and_identical_means():
     a = PixelStats(5, ma, rng.random(shape) * 1e9)
     b = PixelStats(3, mb, rng.random(shape) * 1e-9)
     assert_same_bits(merge_fused(a, b), merge_numpy(a, b))
-
-
-def test_merge_with_an_empty_side_returns_the_other_unchanged():
-    a = random_stats(np.random.default_rng(8), 3, (4, 5))
-    empty = PixelStats.empty((4, 5))
-    assert a.merge(empty) is a and empty.merge(a) is a
-    assert empty.merge(empty) is empty
-    with pytest.raises(ValueError, match="cannot merge"):
-        a.merge(PixelStats.empty((5, 4)))
 
 
 def test_merge_falls_back_to_numpy(monkeypatch):
@@ -431,153 +325,3 @@ def test_any_moments(na, nb, rows, width, channels, extreme, seed):
     a, b = to_stats_numpy(sa), to_stats_numpy(sb)
     assert_same_bits(sa.to_stats(), a)
     assert_same_bits(a.merge(b), merge_numpy(a, b))
-
-
-# --- where numba may cache compiled kernels ---------------------------------------------------------------------
-
-
-def test_normal_installs_cache_where_numba_does():
-    assert numba_cache.CACHE is True or isinstance(kernels.CACHE, str)  # this checkout is writable
-    assert numba_cache.CACHE is True or os.environ.get("NUMBA_CACHE_DIR") is None
-
-
-def test_cache_decision():
-    calls = []
-    assert numba_cache.choose_cache(lambda: True, lambda: calls.append(1)) is True
-    assert not calls  # the private directory is not even made when numba can cache
-
-    def only_in(path):
-        return lambda: numba.config.CACHE_DIR == path
-
-    before = numba.config.CACHE_DIR
-    assert numba_cache.choose_cache(only_in("/some/dir"), lambda: "/some/dir") == "/some/dir"
-    assert numba.config.CACHE_DIR == before  # restored: other numba users in the process are unaffected
-    assert numba_cache.choose_cache(lambda: False, lambda: "/some/dir") is False
-    assert numba_cache.choose_cache(lambda: False, lambda: None) is False
-    assert numba.config.CACHE_DIR == before
-
-
-def test_no_locator_is_detected_not_raised(monkeypatch, tmp_path):
-    """Simulate "no locator available" in numba itself: no locator finds a place to cache.
-
-    As root (as the tests run here) chmod cannot make a directory unwritable, so the locators
-    are taken away instead; the subprocess test below does it for real by dropping root's
-    permission-override capabilities.
-    """
-    from numba.core import caching
-
-    impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # renamed across numba versions
-    user_dir = getattr(caching, "UserProvidedCacheLocator", None) or caching._UserProvidedCacheLocator
-    monkeypatch.setattr(numba_cache.tempfile, "tempdir", str(tmp_path))  # the private cache dir goes here
-    monkeypatch.setattr(impl, "_locator_classes", [])
-    with pytest.raises(RuntimeError, match="no locator available"):
-        numba.njit(cache=True)(numba_cache.probe)  # what an unconditional cache=True does at import
-    assert numba_cache.cache_available() is False
-    assert numba_cache.choose_cache() is False
-
-    # only NUMBA_CACHE_DIR's locator left (as when the package dir and HOME are read-only)
-    monkeypatch.setattr(impl, "_locator_classes", [user_dir])
-    monkeypatch.setattr(numba.config, "CACHE_DIR", "")
-    private = str(tmp_path / f"hotpixels-numba-{os.getuid()}")
-    assert numba_cache.choose_cache() == private
-    assert numba.config.CACHE_DIR == ""
-
-    monkeypatch.setattr(numba_cache, "CACHE", private)
-
-    @numba_cache.jit(nogil=True)
-    def twice(x):
-        return 2 * x
-
-    assert twice(21) == 42
-    assert twice.stats.cache_path.startswith(private)
-    assert any(Path(twice.stats.cache_path).iterdir())  # compiled code saved there
-
-
-@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX permissions")
-def test_private_cache_dir_is_private(monkeypatch, tmp_path):
-    monkeypatch.setattr(numba_cache.tempfile, "tempdir", str(tmp_path))
-    path = numba_cache.private_cache_dir()
-    assert path == str(tmp_path / f"hotpixels-numba-{os.getuid()}")
-    assert os.stat(path).st_mode & 0o777 == 0o700
-    assert numba_cache.private_cache_dir() == path  # reused across processes and runs
-    os.chmod(path, 0o777)  # anyone could plant cached code there: not used
-    fresh = numba_cache.private_cache_dir()
-    assert fresh != path and Path(fresh).parent == tmp_path and os.stat(fresh).st_mode & 0o777 == 0o700
-
-
-CHILD = textwrap.dedent("""
-    import json, os, sys
-    import numpy as np
-    import pipeline
-    from pipeline import stats
-    from pipeline.stats import kernels, numba_cache
-    from pipeline.stats.moments import merge_numpy
-    assert pipeline.__file__.startswith(sys.argv[1]), pipeline.__file__
-    try:
-        open(os.path.join(os.path.dirname(kernels.__file__), "probe"), "w").close()
-        print(json.dumps({"writable": True}))
-        sys.exit()
-    except OSError:
-        pass
-    rng = np.random.default_rng(0)
-    stack = rng.integers(0, 65535, (3, 6, 7), endpoint=True, dtype=np.uint16)
-    a = stats.stats_of_stack(stack)  # accumulate_rows and to_stats_rows
-    b = stats.stats_of_stack(stack[:2])
-    merged = a.merge(b)  # merge_flat
-    ref = merge_numpy(a, b)
-    same = bool(np.array_equal(merged.mean, ref.mean) and np.array_equal(merged.m2, ref.m2))
-    hits = sum(sum(f.stats.cache_hits.values()) for f in (kernels.to_stats_rows, kernels.merge_flat))
-    print(json.dumps({"writable": False, "cache": numba_cache.CACHE, "same": same, "hits": hits}))
-""")
-
-
-@pytest.mark.skipif(sys.platform != "linux", reason="POSIX permissions and Linux capabilities")
-def test_read_only_install_imports_and_caches_in_tmp(tmp_path):
-    """The package in a read-only directory, HOME unwritable, no NUMBA_CACHE_DIR: no crash, cache in TMPDIR."""
-    ro = tmp_path / "ro"
-    shutil.copytree(Path(kernels.__file__).parents[1], ro / "pkg" / "pipeline",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    (ro / "home").mkdir()
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
-    subprocess.run(["chmod", "-R", "a-w", str(ro)], check=True)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("NUMBA_CACHE") and k not in ("XDG_CACHE_HOME", "PYTHONPATH", "TMPDIR")}
-    # HOME=/nonexistent would do as an ordinary user; root owns / and could create it, so a read-only HOME
-    env.update(HOME=str(ro / "home"), PYTHONPATH=str(ro / "pkg"), TMPDIR=str(scratch), PYTHONDONTWRITEBYTECODE="1")
-    preexec = drop_root_overrides if os.geteuid() == 0 else None
-
-    def run():
-        out = subprocess.run([sys.executable, "-c", CHILD, str(ro / "pkg")], cwd=ro / "pkg", env=env,
-                             preexec_fn=preexec, capture_output=True, text=True, timeout=300)
-        assert out.returncode == 0, out.stderr[-3000:]
-        import json
-        return json.loads(out.stdout.strip().splitlines()[-1])
-
-    try:
-        first = run()
-        if first["writable"]:
-            pytest.skip("cannot make a directory read-only here (root with permission overrides)")
-        private = str(scratch / f"hotpixels-numba-{os.getuid()}")
-        assert first == {"writable": False, "cache": private, "same": True, "hits": 0}
-        assert any(Path(private).rglob("*.nbi"))
-        second = run()
-        assert second["cache"] == private and second["same"] and second["hits"] > 0  # the cache is reused
-        # "nowhere at all to cache" cannot be staged here: with TMPDIR read-only, tempfile picks /tmp
-        # (writable by everyone); test_cache_decision and test_no_locator_is_detected_not_raised cover it
-    finally:
-        subprocess.run(["chmod", "-R", "u+w", str(tmp_path)], check=True)
-
-
-def test_without_counts_the_moments_are_the_same():
-    """scan.range_counts off: the kernel compiled without the counts gives the same sums."""
-    frames = random_frames(np.random.default_rng(11), (5, 9, 8, 3), np.uint8)
-    with_counts, without = IntegerSums.zeros((9, 8, 3), np.uint8), IntegerSums.zeros((9, 8, 3), np.uint8, counts=False)
-    accumulate(with_counts, frames, 1)
-    accumulate(without, frames, 1)
-    assert without.counts is None and without.to_stats().counts is None
-    np.testing.assert_array_equal(with_counts.s1, without.s1)
-    np.testing.assert_array_equal(with_counts.s2, without.s2)
-    reference = IntegerSums.zeros((9, 8, 3), np.uint8, counts=False)
-    accumulate_numpy(reference, frames, 1, row_neighbours(9, 1))
-    np.testing.assert_array_equal(reference.s2, without.s2)

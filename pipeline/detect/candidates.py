@@ -1,0 +1,180 @@
+"""Candidates: the sensels past a configured threshold in some map, with what classification
+needs of each. Whatever only a candidate needs (neighbour quantiles, the reference mean, the
+ring-free residual) is computed at the candidates alone, from the statistics around each one,
+by the same float32 arithmetic as the maps: the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import numpy as np
+
+from .bands import PlaneView
+from .criteria.counts import CountNull
+from .filters import WINDOW, gather, grid_points, pseudo_median_points, window_offsets
+from .noise import QUANT_VAR, log_value_var
+from .rings import with_rings_removed
+from .scale import BlockScale
+
+# stuck also needs a variance below this x a low quantile (about the 10th percentile) of its
+# neighbours': clipping hot pixels keep more than that, stuck ones none
+STUCK_VAR_RATIO = 0.35
+# noisy also needs a residual variance above this x a high quantile (about the 90th) of its neighbours'
+NOISY_VAR_RATIO = 2.0
+# ... and none of its 8 nearest same-colour neighbours above this x their median: a scene event
+# (a moving highlight) lights up a neighbourhood, flicker one sensel
+NOISY_ISOLATION = 4.0
+# px: no flicker reports this close to the border of a demosaiced image, where demosaicing and
+# JPEG's edge padding disturb the outer block
+NOISY_EDGE_MARGIN = 8
+
+
+# an array that is there only in some cases (range counts, RGB, once classified): numpy's types
+# cannot say when, so the checker takes these as they come
+MaybeArray = Any
+
+
+@dataclass
+class Candidates:
+    """One entry per candidate sensel and plane (arrays of equal length).
+
+    Positions are the sensor's; ``plane`` tells planes apart (``Plane.key``). Levels and spreads
+    are the sensel's and its neighbourhood's (``ref_*``); ``z_*`` are its scores in each map;
+    ``rho`` its ring-free residual mean; ``below_all``/``above_all`` whether its variance lies
+    clearly outside (nearly) all of its neighbours'. The count fields (``k_*`` counts, ``s_*``
+    scores, ``m_*`` the null's means) are there when the stats have range counts; ``luma_amp``
+    in RGB images; ``kind`` .. ``strength`` once classified (``classify.py``).
+    """
+
+    y: np.ndarray
+    x: np.ndarray
+    channel: np.ndarray
+    color: np.ndarray
+    plane: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    ref_mean: np.ndarray
+    ref_std: np.ndarray
+    black: np.ndarray
+    rmean: np.ndarray
+    rho: np.ndarray
+    z_level: np.ndarray
+    z_amp: np.ndarray
+    z_var: np.ndarray
+    z_noise: np.ndarray
+    below_all: np.ndarray
+    above_all: np.ndarray
+    rstd: np.ndarray
+    ref_rstd: np.ndarray
+    inner: np.ndarray
+    k_hi: MaybeArray = None
+    k_lo: MaybeArray = None
+    k_sum: MaybeArray = None
+    s_hi: MaybeArray = None
+    s_lo: MaybeArray = None
+    s_sum: MaybeArray = None
+    m_hi: MaybeArray = None
+    m_lo: MaybeArray = None
+    m_sum: MaybeArray = None
+    luma_amp: MaybeArray = None
+    kind: MaybeArray = None
+    score: MaybeArray = None
+    by_counts: MaybeArray = None
+    rank: MaybeArray = None
+    sign: MaybeArray = None
+    strength: MaybeArray = None
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def counted(self) -> bool:
+        """Whether the range counts scored these candidates."""
+        return self.k_hi is not None
+
+    def take(self, index) -> Candidates:
+        """The candidates at ``index`` (a mask or indices), every field alike."""
+        return replace(self, **{f.name: getattr(self, f.name)[index] for f in fields(self)
+                                if getattr(self, f.name) is not None})
+
+    @classmethod
+    def concat(cls, parts: list[Candidates]) -> Candidates:
+        names = [f.name for f in fields(cls) if getattr(parts[0], f.name) is not None]
+        return cls(**{k: np.concatenate([getattr(p, k) for p in parts]) for k in names})
+
+
+@dataclass(frozen=True)
+class PlaneContext:
+    """What gathering a plane's candidates needs besides the band: the plane's global parameters."""
+
+    amp_scale: BlockScale
+    var_scale: BlockScale
+    quiet: float
+    black: float
+    null: CountNull | None
+    spacing: int
+    mosaic: bool
+    raw_darks: bool
+
+
+def gather_candidates(v: PlaneView, flat: np.ndarray, maps: dict[str, np.ndarray], lrv: np.ndarray, lrv_top: int,
+                      rings: tuple[np.ndarray, np.ndarray], ctx: PlaneContext) -> Candidates:
+    """The candidates at plane-flat indices ``flat`` (sorted, unique, in the core rows), from the
+    band's statistics, its maps (core rows: ``hot`` and ``dead`` scored, ``noisy`` scored but not
+    yet clipped) and ``lrv``, the log residual variance of rows ``lrv_top`` .. ."""
+    f32 = np.float32
+    q = f32(QUANT_VAR)
+    n = f32(v.n)
+    h, w = v.shape
+    ys, xs = np.divmod(flat, w) if len(flat) else (flat, flat)
+    ys, xs = ys.astype(flat.dtype), xs.astype(flat.dtype)
+    core = (ys - v.y0, xs)
+    here = (ys - v.top, xs)
+    spacing = ctx.spacing
+    z_noise_c = maps["noisy"][core]
+    vy, vx = grid_points(ys, xs, (h, w), WINDOW, spacing)
+    ref_lvar = pseudo_median_points(log_value_var(v.value_m2[vy - v.top, vx], n))
+    lvar_c = log_value_var(v.value_m2[here], n)
+    z_var_c = (lvar_c - ref_lvar) / ctx.var_scale.points(ys, xs)
+    ref_lrv = pseudo_median_points(lrv[vy - lrv_top, vx])
+    z_level_c = maps["hot"][core] - maps["dead"][core]  # one of them is 0: the signed z exactly
+
+    # the variance kinds also need the sensel clearly outside the range of (nearly) all of its
+    # neighbours, not just far from their median; flicker also needs quiet nearest neighbours
+    offsets = window_offsets(WINDOW, spacing)
+    k_lo = max(0, len(offsets) // 10)  # about the 10th percentile of the neighbourhood, and the 90th
+    low = np.partition(log_value_var(gather(v.value_m2, ys, xs, offsets, v.top, h), n), k_lo, axis=1)[:, k_lo]
+    below_all = lvar_c - low <= math.log(STUCK_VAR_RATIO)
+    nb = gather(lrv, ys, xs, offsets, lrv_top, h)
+    high = np.partition(nb, len(offsets) - 1 - k_lo, axis=1)[:, len(offsets) - 1 - k_lo]
+    lrv_c = lrv[ys - lrv_top, xs]
+    above_all = (lrv_c - high >= math.log(NOISY_VAR_RATIO)) & (ref_lrv >= ctx.quiet)
+    if not ctx.raw_darks:  # scene events light up a neighbourhood; no scene in a dark
+        ring8 = gather(lrv, ys, xs, window_offsets(3, spacing), lrv_top, h).max(axis=1)
+        above_all &= ring8 - ref_lrv <= math.log(NOISY_ISOLATION)
+    inner = np.ones(len(ys), bool)
+    if not ctx.mosaic and NOISY_EDGE_MARGIN:  # demosaic and JPEG edge padding disturb the outer block
+        e = NOISY_EDGE_MARGIN
+        inner = (ys >= e) & (ys < h - e) & (xs >= e) & (xs < w - e)
+        above_all &= inner
+
+    mu_c = v.value_mean[here].astype(f32)
+    ref_mu = np.median(gather(v.value_mean, ys, xs, offsets, v.top, h), axis=1).astype(f32)
+    m = len(ys)
+    rmean_c = v.res_mean[here].astype(f32)
+    rho_c = with_rings_removed(rmean_c, ys, xs, w, rings)
+    counts = {} if ctx.null is None else ctx.null.points(v, ys, xs)
+    iy, ix = v.to_image(ys, xs)
+    pl = v.plane
+    return Candidates(
+        y=iy.astype(np.int64), x=ix.astype(np.int64), channel=np.full(m, pl.channel, np.int64),
+        color=np.full(m, pl.color, dtype=object), plane=np.full(m, pl.key, np.int64), mean=mu_c,
+        std=np.sqrt(np.maximum(v.value_m2[here], 0) / v.n).astype(f32), ref_mean=ref_mu,
+        ref_std=np.sqrt(np.maximum(np.exp(ref_lvar) - q, 0)), black=np.full(m, ctx.black, np.float32),
+        rmean=rmean_c, rho=rho_c, z_level=z_level_c, z_amp=np.abs(rho_c) / ctx.amp_scale.at(ys, xs),
+        z_var=z_var_c, z_noise=z_noise_c, below_all=below_all, above_all=above_all,
+        rstd=np.sqrt(np.maximum(np.exp(lrv_c) - q, 0)), ref_rstd=np.sqrt(np.maximum(np.exp(ref_lrv) - q, 0)),
+        inner=inner, **counts)

@@ -1,0 +1,133 @@
+"""Classification: the kind and score of every candidate, in a fixed order of precedence, with
+physical side conditions.
+
+1. far less variance than (nearly) all neighbours: dead if it gives (almost) no signal above
+   black, or if it is darker with a variance that fell with its gain (cold); otherwise stuck;
+2. consistently brighter / darker: hot / dead, unless the extra variance explains the offset
+   (flicker shifts the mean as well);
+3. far more variance than (nearly) all neighbours: noisy.
+
+The range counts add to the moments (a sensel the moments classify keeps that class, except
+that flicker by the counts outranks a level class).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..kinds import BY_NAME
+from .candidates import Candidates
+from .criteria.counts import FLICKER_FRAMES
+from .noise import QUANT_VAR
+
+HOT, DEAD, STUCK, NOISY = (BY_NAME[k].code for k in ("hot", "dead", "stuck", "noisy"))
+
+# a variance-less sensel with less than this fraction of its neighbours' signal above black is
+# dead (no response), not stuck at a value
+DEAD_FRACTION = 0.1
+# a darker variance-less sensel whose variance ratio is at least this x (its signal ratio)^2 still
+# responds, with a lower gain g: dead (cold). A responding sensel keeps between g and g^2 of its
+# neighbours' variance (shot noise scales with the signal, gain squares it); one stuck dark keeps
+# none. A quarter of g^2 leaves room for the noise of both estimates
+COLD_VAR_FRACTION = 0.25
+# a bright/dark sensel whose extra residual sd is at least this x its offset is noisy, not hot/dead:
+# telegraph flicker shifts the mean by up to half its step
+NOISY_EXCESS_RATIO = 0.5
+
+
+def classify(c: Candidates, thr: dict[str, float], dark_min_sigmas: float, darks: bool = False,
+             raw_darks: bool = False) -> None:
+    """Kind and score of every candidate, in order of precedence (sets ``kind``, ``score``,
+    ``by_counts``, ``rank``, ``sign`` and ``strength``).
+
+    1. far less variance than (nearly) all neighbours: dead if it gives (almost) no signal
+       above black, or if it is darker with a variance that fell with its gain (cold: var
+       ratio ~ gain^2); otherwise stuck at its value;
+    2. consistently brighter / darker: hot / dead, unless the extra variance explains the
+       offset (flicker shifts the mean as well);
+    3. far more variance than (nearly) all neighbours: noisy.
+
+    In darks every pixel is near black, where data clip: a variance-less pixel darker than
+    its neighbours is only dead if its level says so too, and never if it sits at the data's
+    floor in every frame (clipped at black: how dark it really is cannot be known).
+
+    In raw darks a hot (warm) pixel also needs an offset of at least ``dark_min_sigmas`` times
+    its neighbours' temporal sigma: its dark current stands out of the noise of a single frame.
+    That is the physical meaning of warm, whatever the number of frames; the significance
+    (the level z, not raised by the tail guard there) only says that it is measured. Without
+    the floor, a long stack of a sensor with a very even dark current would make sensels
+    significant that no single exposure shows. The default, 2 rather than the 3 of "a few
+    sigmas", leaves room for the error of a measured offset (0.2 sigma in 40 frames) and for a
+    warm pixel's own place in the dark-current spread of its neighbours.
+    """
+    zl, zv, zn = c.z_level, c.z_var, c.z_noise
+    m = len(zl)
+    kind = np.zeros(m, np.int8)
+    score = np.zeros(m, np.float32)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        sig_ratio = (c.mean - c.black) / np.maximum(c.ref_mean - c.black, 1e-6)
+        var_ratio = (c.std ** 2 + QUANT_VAR) / (c.ref_std ** 2 + QUANT_VAR)
+    is_stuck = (zv <= -thr["stuck"]) & c.below_all
+    no_signal = sig_ratio <= DEAD_FRACTION
+    cold = (sig_ratio < 1) & (var_ratio >= COLD_VAR_FRACTION * np.clip(sig_ratio, 0, 1) ** 2) & (zl < 0)
+    darker = no_signal | cold
+    pinned = (c.std <= 1e-6) & (c.mean <= c.black + 1e-6)  # at the data's floor in every frame
+    if darks:
+        is_stuck &= (~darker | (zl <= -thr["dead"])) & ~pinned
+    kind[is_stuck] = STUCK
+    kind[is_stuck & darker] = DEAD
+    score[is_stuck] = -zv[is_stuck]
+    noisy = (zn >= thr["noisy"]) & c.above_all
+    excess_sd = np.sqrt(np.maximum(c.rstd ** 2 - c.ref_rstd ** 2, 0))
+    flicker = noisy & (excess_sd >= NOISY_EXCESS_RATIO * np.abs(c.rho))
+    bright = zl >= thr["hot"]
+    if raw_darks:  # warm in a dark: a physical offset, for the level z and the counts alike
+        warm_enough = c.rho >= dark_min_sigmas * np.maximum(c.ref_std, math.sqrt(QUANT_VAR))
+        bright &= warm_enough
+    # range counts (when the stats have them): flicker is beyond the range on both sides, often;
+    # a level defect on one side. Flicker by the counts (their sum) also needs both sides at least
+    # counts_flicker_frames and at least their null's mean: a shifted level raises one side but
+    # lowers the other, which over many frames would make the sum significant too. Flicker by the
+    # counts outranks a level class (flicker shifts the mean too), never the missing variance of a
+    # stuck or unresponsive sensel.
+    counted = c.counted
+    c_flicker = c_hot = c_dead = np.zeros(m, bool)
+    if counted:
+        thr_c = {k: thr.get("counts_" + k, thr["counts"]) for k in ("hot", "dead", "noisy")}
+        s_hi, s_lo, s_sum = c.s_hi, c.s_lo, c.s_sum
+        both = ((c.k_hi >= np.maximum(FLICKER_FRAMES, c.m_hi))
+                & (c.k_lo >= np.maximum(FLICKER_FRAMES, c.m_lo)))
+        flickers = (s_sum >= thr["counts"]) & both & c.inner  # at the null's threshold: never a level class then
+        c_flicker = flickers & (s_sum >= thr_c["noisy"])
+        c_hot = (s_hi >= thr_c["hot"]) & (s_hi >= s_lo) & ~flickers
+        c_dead = (s_lo >= thr_c["dead"]) & (s_lo > s_hi) & ~flickers
+        if raw_darks:
+            c_hot &= warm_enough
+        if darks:
+            c_dead &= ~pinned
+    lvl = ~is_stuck & (bright | (zl <= -thr["dead"])) & ~flicker & ~c_flicker
+    if darks:
+        lvl &= ~pinned
+    kind[lvl] = np.where(zl[lvl] > 0, HOT, DEAD)
+    score[lvl] = np.abs(zl[lvl])
+    nz = ~is_stuck & ~lvl & (noisy | c_flicker)
+    kind[nz] = NOISY
+    score[nz] = zn[nz]
+    by_counts = np.zeros(m, bool)
+    if counted:
+        c_score = np.maximum(np.maximum(s_hi, s_lo), s_sum)  # the "counts" map
+        nc = nz & ~noisy
+        cl = ~is_stuck & ~lvl & ~nz & (c_hot | c_dead)
+        kind[cl] = np.where(c_hot[cl], HOT, DEAD)
+        by_counts = nc | cl
+        score[by_counts] = c_score[by_counts]
+        lvl = lvl | cl
+    c.kind, c.score, c.by_counts = kind, score, by_counts
+    c.rank = np.where(is_stuck, 0, np.where(lvl, 1, 2)).astype(np.int8)
+    c.sign = np.sign(zl).astype(np.int8)
+    # JPEG: the residual's rings and the chroma smear around a defect can be as strong as it is in
+    # one channel; the luma blob ranks the pixels of a blob instead
+    amp = c.luma_amp if c.luma_amp is not None else c.z_amp
+    c.strength = np.maximum(np.maximum(amp, np.abs(zv)), zn)

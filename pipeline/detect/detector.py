@@ -1,0 +1,306 @@
+"""Detection: score every sensel against its same-colour neighbourhood, report each defect once.
+
+Two passes over bands of the statistics (``bands.py``), with the planes' global parameters
+joined between them:
+
+1. ``measure_band``: each criterion makes its map before its local scale, and measures the
+   blocks of that scale (and the counts' histograms, the plane's typical residual variance,
+   its darkest mean);
+2. ``plane_parameters``: the scales, the counts' null and the other global quantities of each
+   plane, from every band's measures;
+3. ``score_band``: the maps become robust z's; the sensels past a configured threshold become
+   candidates, with what classification needs of each; an even sample of the maps is taken for
+   their tails;
+4. ``finish``: candidates are classified, one per sensel, suppressed around stronger ones,
+   the thresholds raised where a map's tail is heavy, classified again and described.
+
+Bands may run anywhere and in any order: what goes from one pass to the next is small (block
+MADs, histograms, candidates, samples), while each band keeps its own maps. ``detect`` runs
+them here, in this process; the numbers are the same for any cut into bands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import numpy as np
+
+from ..defect import Defect
+from ..layout import SensorLayout
+from ..stats import PixelStats
+from . import luma
+from .bands import Band, band_of, band_rows, halo_rows
+from .candidates import Candidates, PlaneContext, gather_candidates
+from .classify import classify
+from .config import DetectConfig
+from .criteria import counts, flicker, level, variance
+from .criteria.counts import COUNT_MAPS, count_thresholds
+from .describe import describe
+from .filters import unique_flat
+from .planes import Plane, planes, spacing
+from .scale import BlockScale
+from .stack_kind import classify_stack
+from .suppress import NMS_RADIUS, NMS_RADIUS_CFA, RING_RADIUS, one_per_pixel, suppress
+from .tails import EXCLUDE_STRENGTH, TailSample, raised, sample_band
+
+SCORE_KINDS = ("hot", "dead", "stuck", "noisy")
+# values per band when detecting in one process: a band's temporaries (a few float32 planes of
+# it) stay near 40 MB whatever the sensor, for a few per cent of halo rows computed twice
+BAND_VALUES = 1 << 22
+T = TypeVar("T")
+
+
+def present(value: T | None) -> T:
+    """A value the plan says is there (the range counts' when counted, the luma's in RGB)."""
+    if value is None:
+        raise RuntimeError("a measure the plan asks for is missing")
+    return value
+
+
+@dataclass
+class Detection:
+    """The result of :func:`detect`: defects, complete score maps, and why.
+
+    ``defects``: one record per defect, at its peak, by descending score.
+    ``scores``: per-pixel robust z maps (pixel shape, float32, >= 0) a user can threshold:
+    "hot"/"dead" are the level z (brighter/darker), "stuck" the variance deficit, "noisy"
+    the flicker excess. A dead pixel that gives no response is found through its missing
+    variance, so its score is on the "stuck" map. With range counts in the stats (and
+    ``use_counts``) a fifth map, "counts": the strongest of the above / below / summed count
+    scores, -log10 of the tail probability under the plane's null; a defect found by the counts
+    alone has that score (its detail says "beyond its neighbours' range").
+    ``thresholds``: the thresholds used, per map: the configured ones, or higher where the
+    map's own tail was heavy (see :func:`pipeline.detect.tails.tail_threshold`); "counts" is the
+    counts' null threshold, log10(3 N / counts_false_alarms) for N sensels, and "counts_hot"/
+    "counts_dead"/"counts_noisy" appear where a stricter moment threshold raised it.
+    ``stack_kind``/``stack_reason``: "photos" or "darks", and why.
+    """
+
+    defects: list[Defect]
+    scores: dict[str, np.ndarray]
+    thresholds: dict[str, float]
+    stack_kind: str
+    stack_reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What every band's work needs to know before it starts."""
+
+    shape: tuple[int, ...]
+    n: int
+    planes: list[Plane]
+    mosaic: bool
+    spacing: int
+    stack_kind: str
+    stack_reason: str
+    counted: bool
+    configured: dict[str, float]
+
+    @property
+    def raw_darks(self) -> bool:
+        """One value per sensel (a mosaic or a monochrome sensor) and no scene: every variance is
+        the sensor's white, near-Gaussian noise (demosaicing and JPEG smear and quantise it)."""
+        return self.stack_kind == "darks" and len(self.shape) == 2
+
+    @property
+    def luma(self) -> bool:
+        """A demosaiced RGB image: a blob's pixels are ranked by the luma (``luma.py``)."""
+        return not self.mosaic and len(self.planes) == 3
+
+    @property
+    def halo(self) -> int:
+        return halo_rows(self.spacing)
+
+    @property
+    def map_kinds(self) -> tuple[str, ...]:
+        return SCORE_KINDS + (("counts",) if self.counted else ())
+
+
+def plan_detection(stats: PixelStats, cfg: DetectConfig, layout: SensorLayout, stack_kind: str | None) -> Plan:
+    n = int(stats.n)
+    if n < 2:
+        raise ValueError(f"need statistics over at least 2 frames to detect defects, got n={n}")
+    shape = tuple(stats.pixel_shape)
+    plane_list, mosaic = planes(shape, layout)
+    kind = stack_kind or cfg.stack_kind
+    if kind == "auto":
+        kind, reason = classify_stack(stats)
+    elif kind in ("photos", "darks"):
+        reason = f"stack kind given as {kind!r}"
+    else:
+        raise ValueError(f"stack_kind must be 'auto', 'photos' or 'darks', got {kind!r}")
+    counted = cfg.use_counts and stats.counts is not None
+    configured = {"hot": cfg.hot_threshold, "dead": cfg.dead_threshold, "stuck": cfg.stuck_threshold,
+                  "noisy": cfg.noisy_threshold}
+    if counted:
+        # a threshold from their null: counts_false_alarms expected false reports per image over its
+        # sensels and the three count maps (Bonferroni): a healthy sensel passes with P <= alpha / (3 N)
+        base = math.log10(len(COUNT_MAPS) * math.prod(shape) / cfg.counts_false_alarms)
+        configured["counts"] = base
+        for k, t in count_thresholds(base, cfg.hot_threshold, cfg.dead_threshold, cfg.noisy_threshold).items():
+            if t > base:  # stricter moment thresholds: stricter counts (see count_thresholds)
+                configured["counts_" + k] = t
+    return Plan(shape, n, plane_list, mosaic, spacing(shape, mosaic), kind, reason, counted, configured)
+
+
+@dataclass
+class PlaneMeasures:
+    level: level.LevelMeasures
+    variance: np.ndarray
+    flicker: flicker.FlickerMeasures
+    counts: counts.CountHistograms | None
+    darkest: float
+
+
+@dataclass
+class BandMeasures:
+    planes: list[PlaneMeasures]
+    luma: np.ndarray | None = None
+
+
+def plane_maps(maps: dict[str, np.ndarray], plane: Plane) -> dict[str, np.ndarray]:
+    """A band's maps (its core rows, sensor-shaped) seen as one plane's core rows."""
+    return {k: plane.select(m) for k, m in maps.items()}
+
+
+def measure_band(band: Band, plan: Plan, maps: dict[str, np.ndarray],
+                 pool: ThreadPoolExecutor | None = None) -> BandMeasures:
+    """Pass 1 over one band: the maps before their scales into ``maps`` (the band's core rows),
+    and the band's measures."""
+    out = []
+    for pl in plan.planes:
+        v = band.view(pl)
+        core = plane_maps(maps, pl)
+        out.append(PlaneMeasures(
+            level=level.measure(v, core["hot"], plan.spacing, plan.raw_darks, pool),
+            variance=variance.measure(v, core["stuck"], plan.spacing, pool),
+            flicker=flicker.measure(v, core["noisy"], plan.spacing, plan.raw_darks, pool),
+            counts=counts.measure(v, pool) if plan.counted else None,
+            darkest=float(v.value_mean[v.y0 - v.top : v.y1 - v.top].min())))
+    return BandMeasures(out, luma.measure(band, pool) if plan.luma else None)
+
+
+@dataclass
+class PlaneParameters:
+    """A plane's global parameters, from every band's measures."""
+
+    level_scale: BlockScale
+    noise_scale: BlockScale
+    context: PlaneContext
+
+
+@dataclass
+class Parameters:
+    planes: list[PlaneParameters]
+    luma_scale: BlockScale | None = None
+
+
+def plane_parameters(measures: list[BandMeasures], plan: Plan, cfg: DetectConfig) -> Parameters:
+    """Pass 1's measures of every band (in row order) joined into each plane's parameters."""
+    out = []
+    height, width = plan.shape[:2]
+    for i, pl in enumerate(plan.planes):
+        shape = pl.size(height, width)
+        parts = [m.planes[i] for m in measures]
+        amp_scale, level_scale = level.scales([p.level for p in parts], shape)
+        var_scale = variance.scale([p.variance for p in parts], shape, plan.n, plan.raw_darks)
+        noise_scale = flicker.scale([p.flicker for p in parts], shape, plan.n, plan.raw_darks)
+        null = counts.CountNull([present(p.counts) for p in parts], plan.n, shape) if plan.counted else None
+        black = cfg.black_level if cfg.black_level is not None else min(p.darkest for p in parts)
+        ctx = PlaneContext(amp_scale, var_scale, flicker.quiet_level([p.flicker for p in parts]), black, null,
+                           plan.spacing, plan.mosaic, plan.raw_darks)
+        out.append(PlaneParameters(level_scale, noise_scale, ctx))
+    luma_scale = luma.scale([present(m.luma) for m in measures], (height, width)) if plan.luma else None
+    return Parameters(out, luma_scale)
+
+
+@dataclass
+class BandScores:
+    """Pass 2's result of one band: its candidates per plane, and its share of the tail sample."""
+
+    candidates: list[Candidates]
+    tails: list[TailSample] = field(default_factory=list)
+
+
+def score_band(band: Band, plan: Plan, params: Parameters, measures: BandMeasures, maps: dict[str, np.ndarray],
+               pool: ThreadPoolExecutor | None = None) -> BandScores:
+    """Pass 2 over one band: ``maps`` (its core rows) become z's, and the band's candidates."""
+    thr = plan.configured
+    found, tails = [], []
+    for pl, pp, pm in zip(plan.planes, params.planes, measures.planes):
+        v = band.view(pl)
+        core = plane_maps(maps, pl)
+        flat = level.score(v, core["hot"], core["dead"], pp.level_scale, thr["hot"], thr["dead"], pool)
+        flat += variance.score(v, core["stuck"], pp.context.var_scale, thr["stuck"], pool)
+        flat += flicker.score(v, core["noisy"], pp.noise_scale, thr["noisy"], pool)
+        if plan.counted:
+            flat += counts.score(v, present(pp.context.null), core["counts"], thr["counts"], pool)
+        base = v.y0 * v.width
+        keys = unique_flat(np.concatenate(flat) - base, (v.y1 - v.y0) * v.width) + base
+        _, lrv, lrv_top = flicker.lrv_rows(v, plan.spacing, pool)
+        cand = gather_candidates(v, keys, core, lrv, lrv_top, pm.level.rings, pp.context)
+        flicker.clip(v, core["noisy"], pool)
+        if plan.luma:
+            cand.luma_amp = luma.amplitude(band, cand.y, cand.x, present(params.luma_scale))
+        found.append(cand)
+        tails.append(sample_band({k: core[k] for k in SCORE_KINDS}, v.shape, v.y0, v.y1, len(plan.planes),
+                                 v.to_image, first=v.y0 == 0))
+    return BandScores(found, tails)
+
+
+def finish(scored: list[BandScores], plan: Plan, cfg: DetectConfig, maps: dict[str, np.ndarray]) -> Detection:
+    """Classify the candidates of every band (in row order), one report per defect."""
+    cand = Candidates.concat([b.candidates[i] for i in range(len(plan.planes)) for b in scored])  # plane by plane
+    darks, raw_darks = plan.stack_kind == "darks", plan.raw_darks
+    # 1. peaks: classify at the configured thresholds and keep one candidate per blob
+    classify(cand, plan.configured, cfg.dark_min_sigmas, darks, raw_darks)
+    cand = one_per_pixel(cand.take(cand.kind > 0))
+    if len(cand) > cfg.max_defects:  # keep suppression affordable on a hopeless input
+        cand = cand.take(np.argsort(-cand.strength, kind="stable")[: cfg.max_defects])
+    cand = cand.take(suppress(cand, plan.mosaic))
+    # 2. thresholds: no lower than configured, raised where a map's own tail is heavy. Sensels next
+    # to a strong peak are left out of the tails: its rings and JPEG ringing are accounted for.
+    thresholds = dict(plan.configured)
+    if cfg.tail_false_alarms > 0:
+        strong = np.abs(cand.z_level) >= EXCLUDE_STRENGTH  # rings are a level phenomenon
+        radius = NMS_RADIUS_CFA if plan.mosaic else max(RING_RADIUS, NMS_RADIUS)
+        thresholds = raised(plan.configured, [t for b in scored for t in b.tails], cand.y[strong], cand.x[strong],
+                            radius, cfg.tail_false_alarms, raw_darks)
+        # 3. the peaks, classified again at the final thresholds (a weaker kind can take over)
+        classify(cand, thresholds, cfg.dark_min_sigmas, darks, raw_darks)
+        cand = cand.take(cand.kind > 0)
+    order = np.argsort(-cand.score, kind="stable")
+    defects = [describe(cand, i, plan.n) for i in order]
+    return Detection(defects, maps, thresholds, plan.stack_kind, plan.stack_reason)
+
+
+def detect(stats: PixelStats, config: DetectConfig | None = None, layout: SensorLayout | None = None,
+           stack_kind: str | None = None, band_values: int | None = BAND_VALUES) -> Detection:
+    """Score every pixel against its same-colour neighbourhood and report each defect once.
+
+    ``layout`` says which stored value is which colour: a CFA mosaic (its pattern, e.g.
+    ``SensorLayout.bayer("RGGB")``), or None / no pattern for RGB (channels "R", "G", "B") or
+    grayscale ("L"). ``stack_kind`` (None: ``config.stack_kind``) is "photos", "darks" or
+    "auto" (decided from the statistics; it is reported, the scores adapt to either kind by
+    themselves). ``band_values``: work in bands of about this many values (None: one band);
+    the result is the same, bit for bit, only the memory differs.
+    """
+    cfg = config or DetectConfig()
+    plan = plan_detection(stats, cfg, SensorLayout() if layout is None else layout, stack_kind)
+    maps = {k: np.zeros(plan.shape, np.float32) for k in plan.map_kinds}
+    bands = [band_of(stats, *rows) for rows in band_rows(plan.shape, plan.planes, plan.halo, band_values)]
+    # one plane at a time, its row stripes in threads: the working set is that of one plane's band,
+    # not one per thread, and every core works on it
+    workers = max(1, cfg.threads or min(os.cpu_count() or 1, 4))
+    with ThreadPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:
+        core = [{k: m[b.y0 : b.y1] for k, m in maps.items()} for b in bands]
+        measures = [measure_band(b, plan, c, pool) for b, c in zip(bands, core)]
+        params = plane_parameters(measures, plan, cfg)
+        scored = [score_band(b, plan, params, m, c, pool) for b, m, c in zip(bands, measures, core)]
+    return finish(scored, plan, cfg, maps)
