@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--format", default="jpeg", choices=["jpeg", "png", "tiff", "tiff16", "png16", "dng"])
     s.add_argument("--dark", action="store_true", help="dark frames (lens cap) instead of varied photos")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--collection", action="store_true",
+                   help="a realistic collection over two years instead: every exposure and ISO, EXIF, defects "
+                        "that behave as real ones do (with --dark: all lens-cap darks)")
 
     args = parser.parse_args(argv)
     try:
@@ -112,12 +115,20 @@ def _redetect(args) -> int:
 
 
 def _synth(args) -> int:
-    from .synth import synthesize
+    from .synth import synthesize, synthesize_collection
 
     try:
         width, height = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         raise ValueError(f"--size must look like 640x480, got {args.size!r}") from None
+    if args.collection:
+        truth = synthesize_collection(args.out, frames=args.frames, size=(width, height), fmt=args.format,
+                                      seed=args.seed, dark_fraction=1.0 if args.dark else 0.0)
+        meta = truth["frames_meta"]
+        _say(f"wrote a collection of {args.frames} {'dark ' if args.dark else ''}{args.format} frames of "
+             f"{width}x{height} from {meta[0]['time'][:10]} to {meta[-1]['time'][:10]} and "
+             f"{len(truth['defects'])} planted defects to {args.out / 'truth.json'}")
+        return EXIT_OK
     truth = synthesize(args.out, frames=args.frames, size=(width, height), fmt=args.format, dark=args.dark,
                        seed=args.seed)
     _say(f"wrote {args.frames} {'dark ' if args.dark else ''}{args.format} frames of {width}x{height} and "

@@ -7,7 +7,7 @@ messages).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from .layout import SensorLayout
@@ -63,6 +63,12 @@ class StackMeta:
     group: str = ""
     version: str = ""
     created: str = ""
+    # the physics model (``stats.model``): where the frames' exposure factors came from ("exif",
+    # "frame mean" where no frame had one, "" no exposure model), whether capture dates are
+    # modelled, and the value at which a sensel was taken as clipped
+    exposure_source: str = ""
+    dates: bool = False
+    clip_level: int = 0
 
     @property
     def camera(self) -> str:
@@ -74,7 +80,8 @@ class StackMeta:
                 "cfa_pattern": layout["cfa_pattern"], "color_desc": layout["color_desc"],
                 "black_level": list(self.black_level), "white_level": self.white_level, "group": self.group,
                 "neighbour_stride": layout["neighbour_stride"], "hotpixels_version": self.version,
-                "created": self.created}
+                "created": self.created, "exposure_source": self.exposure_source, "dates": self.dates,
+                "clip_level": self.clip_level}
 
     @classmethod
     def from_attrs(cls, attrs: dict) -> StackMeta:
@@ -84,4 +91,74 @@ class StackMeta:
                    serial=str(attrs.get("serial") or ""),
                    black_level=tuple(float(b) for b in attrs.get("black_level") or ()),
                    white_level=None if white is None else float(white), group=str(attrs.get("group") or ""),
-                   version=str(attrs.get("hotpixels_version") or ""), created=str(attrs.get("created") or ""))
+                   version=str(attrs.get("hotpixels_version") or ""), created=str(attrs.get("created") or ""),
+                   exposure_source=str(attrs.get("exposure_source") or ""), dates=bool(attrs.get("dates")),
+                   clip_level=int(attrs.get("clip_level") or 0))
+
+
+@dataclass
+class ReadRecord:
+    """What the read tasks of a segment report besides its sums: every file's status, the
+    content digests of the files used (so --merge can recognise a copy), and the exposure
+    factor each used frame was fitted with (the model's frame table, ``stats.model``)."""
+
+    statuses: list[FileStatus]
+    digests: dict[str, str] = field(default_factory=dict)
+    factors: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def used(self) -> int:
+        return sum(1 for s in self.statuses if FileStatus(*s).used)
+
+    @classmethod
+    def concat(cls, parts: list[ReadRecord]) -> ReadRecord:
+        """Records in order (a segment's partitions, a scan's segments)."""
+        statuses = [FileStatus(*s) for p in parts for s in p.statuses]
+        digests = {k: v for p in parts for k, v in p.digests.items()}
+        return cls(statuses, digests, {k: v for p in parts for k, v in p.factors.items()})
+
+    def to_json(self) -> list:
+        return [[list(s) for s in self.statuses], self.digests, self.factors]
+
+    @classmethod
+    def from_json(cls, data: list) -> ReadRecord:
+        """A record as ``to_json`` wrote it (checkpoints of older versions have no factors)."""
+        statuses, digests, *rest = data
+        factors = {str(k): int(v) for k, v in (rest[0] if rest else {}).items()}
+        return cls([FileStatus(*s) for s in statuses], dict(digests), factors)
+
+
+@dataclass(frozen=True)
+class Counted:
+    """A file the saved statistics hold (one row of the manifest in stats.zarr): its identity,
+    to recognise it again, and its frame's shooting data and model factor, the frame table of
+    the physics model (``stats.model``)."""
+
+    size: int
+    mtime: float
+    digest: str = ""
+    exposure: float | None = None
+    iso: float | None = None
+    time: float | None = None
+    temperature: float | None = None
+    factor: int = -1
+
+    COLUMNS = ("path", "size", "mtime", "digest", "exposure", "iso", "time", "temperature", "factor")
+
+    def row(self, path: str) -> list:
+        return [path, self.size, self.mtime, self.digest, self.exposure, self.iso, self.time, self.temperature,
+                self.factor]
+
+    @classmethod
+    def from_row(cls, columns: list[str], row: list) -> tuple[str, Counted]:
+        """(path, record) from a manifest row under ``columns`` (older manifests have fewer)."""
+        data = dict(zip(columns, row))
+
+        def real(key: str) -> float | None:
+            value = data.get(key)
+            return None if value is None else float(value)
+
+        factor = data.get("factor")
+        return str(data["path"]), cls(int(data["size"]), float(data["mtime"]), str(data.get("digest") or ""),
+                                      real("exposure"), real("iso"), real("time"), real("temperature"),
+                                      -1 if factor is None else int(factor))

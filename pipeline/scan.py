@@ -6,6 +6,7 @@ subpackage, and the Dask part in ``pipeline.engine``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import time
@@ -16,12 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from . import __version__
 from .discover import Group, apply_cfa, expand, group, probe, probe_like
+from .frames import FramePlan, plan_frames
 from .io import Header, read_file, read_header
-from .records import FileStatus, StackMeta
-from .state.files import FILES_NAME, write_files_csv
+from .records import Counted, FileStatus, StackMeta
+from .state.files import FILES_NAME, FrameInfo, write_files_csv
 from .stats import PixelStats
+from .stats.model import NO_FACTOR
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -128,15 +133,25 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client
     from .engine.run import reduce_files
 
     prior, prior_meta, manifest = _load_prior(out_dir, main) if merge else (None, None, {})
-    counted = {h.path for h in main.headers if manifest.get(h.path, ())[:2] == (h.size, h.mtime)}
+    counted = {h.path for h in main.headers if h.path in manifest
+               and (manifest[h.path].size, manifest[h.path].mtime) == (h.size, h.mtime)}
     todo = [h for h in main.headers if h.path not in counted]
     stats_path = out_dir / "stats.zarr"
     skipped = skipped + [FileStatus.skip(p, f"already counted in {stats_path}") for p in sorted(counted)]
     sent_before = bytes_sent(client)
     first = main.first
-    stats, statuses, digests, resumed = reduce_files(client, todo, tuple(first.shape), first.dtype,
-                                                     first.layout.stride, out_dir, config.scan, read_file, log,
-                                                     progress, manifest)
+    frames = plan_frames(todo, manifest, first.shape[2] if len(first.shape) == 3 else 1, clip_level(first),
+                         config.scan.range_counts, None if prior_meta is None else prior_meta.exposure_source)
+    for reason in frames.reasons:
+        log(f"physics model: {reason}")
+    counted_by_size: dict[int, dict[str, str]] = {}
+    for path, entry in manifest.items():
+        if entry.digest:
+            counted_by_size.setdefault(entry.size, {})[entry.digest] = path
+    stats, record, resumed = reduce_files(client, todo, tuple(first.shape), first.dtype, first.layout.stride, out_dir,
+                                          config.scan, read_file, log, progress, counted_by_size,
+                                          frames.model if frames.model.spec.any else None)
+    statuses, digests = record.statuses, record.digests
     if stats.n:
         sent = bytes_sent(client) - sent_before
         log(f"partial statistics sent by the workers: {sent / 2**20:,.0f} MB "
@@ -145,20 +160,25 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client
         stats = prior.merge(stats)
     all_statuses = skipped + statuses
     if stats.n == 0:
-        write_files_csv(_ensure(out_dir), all_statuses)
+        write_files_csv(_ensure(out_dir), all_statuses, by_path_info(main, frames))
         reason = next((s.reason for s in statuses if not s.used), "no files")
         raise NoImagesError(f"none of the {len(statuses)} files of the main group could be decoded "
                             f"(first: {reason}); see {out_dir / FILES_NAME}")
-    identity = {h.path: (h.size, h.mtime) for h in main.headers}
-    manifest.update({s.path: (*identity[s.path], digests.get(s.path, "")) for s in statuses if s.used})
-    meta = stack_meta(main)
+    by_path = {h.path: h for h in main.headers}
+    for s in statuses:
+        if s.used:
+            h = by_path[s.path]
+            manifest[s.path] = Counted(h.size, h.mtime, digests.get(s.path, ""), h.exposure, h.iso, h.time,
+                                       h.temperature, record.factors.get(s.path, NO_FACTOR))
+    meta = dataclasses.replace(stack_meta(main), exposure_source=frames.source if "xr" in stats.extra else "",
+                               dates="beyond_days" in stats.extra, clip_level=clip_level(first))
     if prior_meta is not None and prior_meta.created:
-        meta = StackMeta(**{**meta.__dict__, "created": prior_meta.created})
+        meta = dataclasses.replace(meta, created=prior_meta.created)
     # stats.zarr is written while the defects are classified: both only read the stats, and
     # the workers sit idle by now, so the client's two jobs share the cores
     with ThreadPoolExecutor(1, thread_name_prefix="write-stats") as pool:
         saved = pool.submit(_save_stats, _ensure(out_dir), stats, meta, manifest)
-        outputs = [write_files_csv(out_dir, all_statuses)]
+        outputs = [write_files_csv(out_dir, all_statuses, by_path_info(main, frames))]
         result = ScanResult(out_dir, stats, meta, all_statuses, time.monotonic() - started, outputs, resumed)
         log(f"scanned {stats.n} images ({meta.group}) in {result.elapsed:.1f} s; "
             f"{len(result.skipped)} skipped{skip_summary(result.skipped)}")
@@ -251,6 +271,18 @@ def _other_group_reason(other: Group, main: Group) -> str:
     if a.shape[:2] == b.shape[1::-1] and a.shape[2:] == b.shape[2:] and (a.make, a.model) == (b.make, b.model):
         why += "; the same sensor turned by 90 degrees, as rotated JPEGs are: scan it with --all-groups"
     return why + ")"
+
+
+def clip_level(h: Header) -> int:
+    """The value at which a sensel of these files clips: the raw white level, else the dtype's maximum."""
+    top = int(np.iinfo(np.dtype(h.dtype)).max) if np.dtype(h.dtype).kind in "ui" else 0
+    return min(top, int(h.white_level)) if h.white_level else top
+
+
+def by_path_info(main: Group, frames: FramePlan) -> dict[str, FrameInfo]:
+    """What files.csv says of each file's shooting data."""
+    return {h.path: FrameInfo(h.exposure, h.iso, h.time, h.temperature, frames.notes.get(h.path, ""))
+            for h in main.headers}
 
 
 def stack_meta(main: Group) -> StackMeta:

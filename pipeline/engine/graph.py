@@ -37,8 +37,9 @@ from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
-from ..records import FileStatus, failure_reason
+from ..records import FileStatus, ReadRecord, failure_reason
 from ..stats import IntegerSums, PixelStats, accumulate, merge_partials
+from ..stats.model import ModelPlan
 
 # path, destination -> (pixels, content digest); the reader may decode straight into the
 # destination (a slot of the task's frame buffer) and return it, or return its own array
@@ -59,6 +60,7 @@ class PartitionSums:
     tiles: list[IntegerSums]  # one per row tile, in order
     statuses: list[FileStatus] = field(default_factory=list)
     digests: dict[str, str] = field(default_factory=dict)  # path -> content digest, for the files used
+    factors: dict[str, int] = field(default_factory=dict)  # path -> the exposure factor its frame was fitted with
     next_step: int = 0
 
     def __sizeof__(self) -> int:
@@ -68,7 +70,8 @@ class PartitionSums:
 
 def read_step(previous: PartitionSums | None, step: int, paths: list[str], pixel_shape: tuple[int, ...],
               dtype: str, reader: Reader, known: dict[str, str] | None, stride: int,
-              tiles: list[tuple[int, int]], last: bool = False, counts: bool = True) -> PartitionSums:
+              tiles: list[tuple[int, int]], last: bool = False, counts: bool = True,
+              model: ModelPlan | None = None) -> PartitionSums:
     """Decode one batch of a partition's files and fold them into the partition's sums.
 
     A file that fails or does not match is skipped with a reason. ``known`` maps content
@@ -76,9 +79,12 @@ def read_step(previous: PartitionSums | None, step: int, paths: list[str], pixel
     file, or a second copy within the partition, is skipped, not counted again. The batch is
     decoded into one reused buffer and then added to the accumulators in a single pass; the
     ``last`` step of a partition frees the buffer for the float64 partial that follows.
+    ``model`` gives each file's terms of the physics model, where the scan keeps its sums.
     """
+    spec = model.spec if model is not None and model.spec.any else None
     if previous is None:
-        previous = PartitionSums([IntegerSums.zeros((y1 - y0, *pixel_shape[1:]), dtype, counts) for y0, y1 in tiles])
+        previous = PartitionSums([IntegerSums.zeros((y1 - y0, *pixel_shape[1:]), dtype, counts, spec)
+                                  for y0, y1 in tiles])
     if previous.next_step != step:
         raise RuntimeError(f"partition sums at step {previous.next_step} were given to step {step}; "
                            "refusing to count files twice")
@@ -86,6 +92,7 @@ def read_step(previous: PartitionSums | None, step: int, paths: list[str], pixel
     buffer = _frame_buffer(len(paths), pixel_shape, dtype)
     seen = {**(known or {}), **{d: p for p, d in part.digests.items()}}
     held = 0
+    used: list[str] = []
     for path in paths:
         slot = buffer[held]
         try:
@@ -105,12 +112,16 @@ def read_step(previous: PartitionSums | None, step: int, paths: list[str], pixel
             if pixels is not slot:  # the reader made its own array
                 slot[...] = pixels
             held += 1
+            used.append(path)
             part.statuses.append(FileStatus.ok(path))
             if digest:
                 seen[digest], part.digests[path] = path, digest
     if held:
+        terms = None if spec is None or model is None else model.terms(used, buffer[:held])
+        if terms is not None:
+            part.factors.update(zip(used, terms.factors.tolist()))
         for (y0, y1), tile in zip(tiles, part.tiles):
-            accumulate(tile, buffer[:held], stride, rows=(y0, y1))
+            accumulate(tile, buffer[:held], stride, rows=(y0, y1), terms=terms)
     part.next_step = step + 1
     if last:
         del buffer
@@ -143,13 +154,13 @@ def tile_sums(partition: PartitionSums, t: int) -> IntegerSums:
     return partition.tiles[t]
 
 
-def partition_statuses(partition: PartitionSums) -> tuple[list[FileStatus], dict[str, str]]:
-    return partition.statuses, partition.digests
+def partition_record(partition: PartitionSums) -> ReadRecord:
+    return ReadRecord(partition.statuses, partition.digests, partition.factors)
 
 
-def concat_statuses(parts: list[tuple[list[FileStatus], dict[str, str]]]) -> tuple[list[FileStatus], dict[str, str]]:
-    """All files' statuses in input order, and the digests of the files used."""
-    return [s for statuses, _ in parts for s in statuses], {p: d for _, digests in parts for p, d in digests.items()}
+def concat_records(parts: list[ReadRecord]) -> ReadRecord:
+    """All files' statuses in input order, the digests of the files used and their factors."""
+    return ReadRecord.concat(parts)
 
 
 def row_tiles(height: int, tile_rows: int) -> list[tuple[int, int]]:
@@ -158,15 +169,16 @@ def row_tiles(height: int, tile_rows: int) -> list[tuple[int, int]]:
 
 def image_array(partitions: list[list[list[str]]], pixel_shape: tuple[int, ...], dtype: str, tile_rows: int,
                 stride: int, reader: Reader, known: list[dict[str, str]] | None = None,
-                counts: bool = True) -> tuple[da.Array, Delayed]:
-    """The stack as a dask array and the files' (statuses, digests).
+                counts: bool = True, model: ModelPlan | None = None) -> tuple[da.Array, Delayed]:
+    """The stack as a dask array and the files' ``ReadRecord``.
 
     ``partitions[p]`` is partition p's list of batches (one read task each, in a chain);
     ``known[p]`` holds the already-counted digests that partition p must not count again;
-    ``counts`` False leaves the range counts out.
+    ``counts`` False leaves the range counts out; ``model`` gives the files' model terms
+    (each read task gets its own batch's).
     """
     known = known or [{} for _ in partitions]
-    token = tokenize(partitions, pixel_shape, dtype, tile_rows, stride, reader, known, counts)
+    token = tokenize(partitions, pixel_shape, dtype, tile_rows, stride, reader, known, counts, model)
     read_name, name, status_name = f"read-files-{token}", f"images-{token}", f"file-status-{token}"
     tiles = row_tiles(pixel_shape[0], tile_rows)
     trailing = (0,) * (len(pixel_shape) - 1)
@@ -174,13 +186,14 @@ def image_array(partitions: list[list[list[str]]], pixel_shape: tuple[int, ...],
     for p, batches in enumerate(partitions):
         previous = None
         for b, paths in enumerate(batches):
+            terms = None if model is None else model.subset(paths)
             dsk[(read_name, p, b)] = (read_step, previous, b, list(paths), tuple(pixel_shape), dtype, reader, known[p],
-                                      stride, tiles, b == len(batches) - 1, counts)
+                                      stride, tiles, b == len(batches) - 1, counts, terms)
             previous = (read_name, p, b)
-        dsk[(status_name, p)] = (partition_statuses, previous)
+        dsk[(status_name, p)] = (partition_record, previous)
         for t in range(len(tiles)):
             dsk[(name, p, t, *trailing)] = (tile_sums, previous, t)
-    dsk[f"all-{status_name}"] = (concat_statuses, [(status_name, p) for p in range(len(partitions))])
+    dsk[f"all-{status_name}"] = (concat_records, [(status_name, p) for p in range(len(partitions))])
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
     chunks = ((np.nan,) * len(partitions), tuple(y1 - y0 for y0, y1 in tiles), *((s,) for s in pixel_shape[1:]))
     images = da.Array(graph, name, chunks, meta=np.empty((0,) * (len(pixel_shape) + 1), dtype))

@@ -16,15 +16,14 @@ import numpy as np
 from dask.base import tokenize
 from distributed import Client, as_completed
 
-from ..records import FileStatus
+from ..records import ReadRecord
 from ..state.checkpoint import Checkpoints
 from ..stats import PixelStats
+from ..stats.model import ModelPlan
 from .cluster import ProgressBar
 from .graph import Reader, image_array, segment_outputs, tile_stats
 from .plan import checkpoint_salt, choose_batch_size, partitions, segments, segments_in_flight
 from .total import RunningTotal
-
-Manifest = dict[str, tuple[int, float, str]]  # path -> (size, mtime, content digest) of every file counted
 
 
 def map_batches(client: Client, fn: Callable[..., list], items: Sequence[Any], batch: int, progress: str = "",
@@ -45,19 +44,20 @@ def run_one(client: Client, fn: Callable, *args: Any) -> Any:
 
 def reduce_files(client: Client, headers: list[Any], shape: tuple[int, ...], dtype: str, stride: int, out_dir: Path,
                  settings, reader: Reader, log: Callable[[str], None], progress: bool,
-                 manifest: Manifest) -> tuple[PixelStats, list[FileStatus], dict[str, str], int]:
+                 counted_by_size: dict[int, dict[str, str]],
+                 model: ModelPlan | None = None) -> tuple[PixelStats, ReadRecord, int]:
     """Run every segment not checkpointed yet, in waves, merging each into the running total
     in order and checkpointing the total after each segment.
 
-    Returns the merged stats, every file's status, the digests of the files used, and how
-    many files an earlier interrupted run had already done.
+    ``counted_by_size`` maps the size and content digest of files counted before (saved stats)
+    to their path: a copy of one is not counted again. ``model``: each file's terms of the
+    physics model, where the scan keeps its sums. Returns the merged stats, the files' record
+    (statuses, digests of the files used, their model factors), and how many files an earlier
+    interrupted run had already done.
     """
-    counted_by_size: dict[int, dict[str, str]] = {}
-    for path, (size, _, digest) in manifest.items():
-        if digest:
-            counted_by_size.setdefault(size, {})[digest] = path
     batch_size = choose_batch_size(settings, shape, dtype)
-    salt = checkpoint_salt(shape, dtype, stride, settings.range_counts)
+    salt = (checkpoint_salt(shape, dtype, stride, settings.range_counts),
+            None if model is None else (model.spec, model.frame_mean))
     segs = segments(headers, max(1, settings.checkpoint_files), salt)
     checkpoints = Checkpoints(out_dir, tokenize([s.id for s in segs]))
     saved, records = checkpoints.load()
@@ -80,7 +80,7 @@ def reduce_files(client: Client, headers: list[Any], shape: tuple[int, ...], dty
         for k, seg in enumerate(todo[start : start + wave]):
             batches, known = partitions(seg, threads, batch_size, dtype, counted_by_size)
             images, read_statuses = image_array(batches, shape, dtype, tile_rows, stride, reader=reader, known=known,
-                                                counts=settings.range_counts)
+                                                counts=settings.range_counts, model=model)
             tiles = tile_stats(images, split_every=settings.split_every)
             # in order (distributed runs the latest submission first by default): the running
             # total takes segments in order, so a later one's tiles would wait
@@ -101,9 +101,7 @@ def reduce_files(client: Client, headers: list[Any], shape: tuple[int, ...], dty
         if bar:
             bar.join(timeout=10)
         done_files += files
-    statuses = [FileStatus(*s) for seg in segs for s in records[seg.id][0]]
-    digests = {p: d for seg in segs for p, d in records[seg.id][1].items()}
-    return total.stats(), statuses, digests, resumed
+    return total.stats(), ReadRecord.concat([records[seg.id] for seg in segs]), resumed
 
 
 def scheduler_address(client: Client) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from distributed import Future
 
-from ..records import FileStatus
+from ..records import ReadRecord
 from ..stats import COUNTS, STREAMS, PixelStats, count_dtype
 from .plan import Segment
 
@@ -24,7 +24,7 @@ class SegmentParts:
     tile_starts: np.ndarray
     waiting: set[int]  # tiles not merged yet
     arrived: dict[int, object] = field(default_factory=dict)  # tiles (or their futures) not merged yet
-    record: tuple[list[FileStatus], dict[str, str]] | None = None  # (statuses, digests), once known
+    record: ReadRecord | None = None  # the files' statuses, digests and factors, once known
     n: int = 0  # frames used, by the statuses
     merged_n: int | None = None  # frames of the tiles merged (each tile carries the segment's)
 
@@ -53,6 +53,8 @@ class RunningTotal:
         self.counts: np.ndarray | None = None
         if saved is not None and saved.counts is not None:
             self.counts = saved.counts.astype(self.count_type)
+        # the model's sums: none until the first tile says which it keeps (a resumed total: its own)
+        self.extra: dict[str, np.ndarray] | None = dict(saved.extra) if saved is not None else None
         self.pending: list[SegmentParts] = []
 
     def expect(self, segment: Segment, tile_starts: np.ndarray) -> SegmentParts:
@@ -61,9 +63,9 @@ class RunningTotal:
         self.pending.append(place)
         return place
 
-    def add(self, place: SegmentParts, index: int, part) -> Iterator[tuple[Segment, tuple]]:
+    def add(self, place: SegmentParts, index: int, part) -> Iterator[tuple[Segment, ReadRecord]]:
         """Take one part (its value, or a Future of it); yields each segment it completes, with
-        its (statuses, digests).
+        its ``ReadRecord``.
 
         A generator, to be run to its end: at each yield the total holds exactly the segments
         completed so far (the next one's waiting tiles are merged only after), so that a
@@ -71,7 +73,7 @@ class RunningTotal:
         """
         if index == len(place.tile_starts):
             place.record = fetch(part)
-            place.n = sum(1 for s in place.record[0] if FileStatus(*s).used)
+            place.n = place.record.used
         else:
             place.arrived[index] = part
         while self.pending:
@@ -97,18 +99,27 @@ class RunningTotal:
             self.m2 = np.empty((len(STREAMS), *self.shape))
             if tile.counts is not None:
                 self.counts = np.zeros((len(COUNTS), *self.shape), self.count_type)
+        if self.extra is None:
+            self.extra = {k: np.zeros(self.shape, self.count_type if k == "excluded" else v.dtype)
+                          for k, v in tile.extra.items()}
         rows = slice(head.tile_starts[t], head.tile_starts[t] + tile.mean.shape[1])
         counts = None if self.counts is None else self.counts[:, rows]
-        merged = PixelStats(self.n, self.mean[:, rows], self.m2[:, rows], counts).merge(tile)
+        extra = {k: v[rows] for k, v in self.extra.items()}
+        merged = PixelStats(self.n, self.mean[:, rows], self.m2[:, rows], counts, extra).merge(tile)
         self.mean[:, rows], self.m2[:, rows] = merged.mean, merged.m2
         if self.counts is not None and merged.counts is not None:
             self.counts[:, rows] = merged.counts
+        for k, v in self.extra.items():
+            if k in merged.extra:
+                v[rows] = merged.extra[k]
 
     def stats(self) -> PixelStats:
         if self.n == 0 or self.mean is None or self.m2 is None:
             return PixelStats.empty(self.shape)
         counts: np.ndarray | None = None if self.counts is None else self.counts.astype(count_dtype(self.n), copy=False)
-        return PixelStats(self.n, self.mean, self.m2, counts)
+        extra = {k: v.astype(count_dtype(self.n), copy=False) if k == "excluded" else v
+                 for k, v in (self.extra or {}).items()}
+        return PixelStats(self.n, self.mean, self.m2, counts, extra)
 
 
 def fetch(part):

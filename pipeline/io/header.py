@@ -14,6 +14,10 @@ class Header:
     ``raw`` means the file is a camera raw read through LibRaw (rawpy); ``layout`` says which
     stored value is which colour (a raw file's CFA, or ``--cfa``). ``error`` is why the file
     cannot be used (the header could not be read); everything else is then empty.
+
+    The frame's shooting data, where the file has them (None where not): ``exposure`` time in
+    seconds, ``iso`` (the analog gain in ISO units), capture ``time`` (Unix seconds, UTC: an
+    EXIF time without a zone is taken as UTC) and sensor or ambient ``temperature`` in °C.
     """
 
     path: str
@@ -26,6 +30,10 @@ class Header:
     layout: SensorLayout = SensorLayout()
     black_level: tuple[float, ...] = ()
     white_level: float | None = None
+    exposure: float | None = None
+    iso: float | None = None
+    time: float | None = None
+    temperature: float | None = None
     size: int = -1
     mtime: float = -1.0
     error: str = ""

@@ -12,12 +12,13 @@ from typing import IO
 
 import numpy as np
 
+from . import exif
 from .header import Header
 from .source import extension, text
 
 
 def probe(path: str, source: str | IO[bytes]) -> Header:
-    """Shape, dtype and the camera's make, model and serial from the EXIF, where present."""
+    """Shape, dtype, and from the EXIF the camera's make, model and serial and the shooting data."""
     import imageio.v3 as iio
 
     with iio.imopen(source, "r", extension=extension(path)) as f:  # type: ignore[call-overload]
@@ -27,8 +28,23 @@ def probe(path: str, source: str | IO[bytes]) -> Header:
         except Exception:  # noqa: BLE001 - metadata is a bonus, shape/dtype are what count
             meta = {}
     make, model, serial = text(meta.get("Make")), text(meta.get("Model")), text(meta.get("BodySerialNumber"))
+    shot = shooting_data(source)
     return Header(path, shape=tuple(int(s) for s in props.shape), dtype=np.dtype(props.dtype).name,
-                  make=make, model=model, serial=serial)
+                  make=make or shot.make, model=model or shot.model, serial=serial or shot.serial,
+                  exposure=shot.exposure, iso=shot.iso, time=shot.time, temperature=shot.temperature)
+
+
+def shooting_data(source: str | IO[bytes]) -> exif.ShootingData:
+    """The EXIF shooting data through Pillow (which reads only the header), or none."""
+    from PIL import Image
+
+    try:
+        if not isinstance(source, str):
+            source.seek(0)
+        with Image.open(source) as image:
+            return exif.from_pillow(image)
+    except Exception:  # noqa: BLE001 - a file Pillow cannot open has no shooting data for us
+        return exif.ShootingData()
 
 
 def decode(data: bytes, path: str, out: np.ndarray | None = None) -> np.ndarray:

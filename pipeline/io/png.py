@@ -8,10 +8,9 @@ from typing import IO
 
 import numpy as np
 
-from . import imageio_common
+from . import exif, imageio_common
 from .header import Header
 from .registry import register
-from .source import text
 
 # PNG modes for which Pillow's own array is exactly what imageio's Pillow plugin returns, as
 # (mode, raw mode of every tile) -> (extra axes, dtype); tests/io/test_png.py checks each. A
@@ -42,15 +41,14 @@ def probe_fast(path: str, source: str | IO[bytes]) -> Header | None:
             layout = fast_layout(image)
             if layout is None:
                 return None
-            make = model = serial = ""
-            if "exif" in image.info:  # an eXIf chunk before the pixels (getexif() would decode them to look further)
-                exif = image.getexif()
-                make, model = text(exif.get(271)), text(exif.get(272))
-                serial = text(exif.get_ifd(0x8769).get(42033))
+            # an eXIf chunk before the pixels (getexif() would decode them to look further)
+            shot = exif.from_pillow(image) if "exif" in image.info else exif.ShootingData()
             width, height = image.size
     except Exception:  # noqa: BLE001 - let imageio decide and name the error
         return None
-    return Header(path, shape=(height, width, *layout[0]), dtype=layout[1], make=make, model=model, serial=serial)
+    return Header(path, shape=(height, width, *layout[0]), dtype=layout[1], make=shot.make, model=shot.model,
+                  serial=shot.serial, exposure=shot.exposure, iso=shot.iso, time=shot.time,
+                  temperature=shot.temperature)
 
 
 def decode_fast(data: bytes) -> np.ndarray | None:

@@ -3,12 +3,14 @@ area, one value per sensel, never demosaiced; its pattern, colours and levels fr
 
 from __future__ import annotations
 
+import calendar
 import io
 from typing import IO
 
 import numpy as np
 
 from ..layout import SensorLayout
+from . import exif
 from .header import Header
 from .registry import register
 from .source import text
@@ -30,6 +32,21 @@ def identity(source: str | IO[bytes]) -> tuple[str, str, str]:
         return "", "", ""
 
 
+def shooting_data(raw) -> exif.ShootingData:
+    """Exposure, ISO and capture time as LibRaw parsed them (zero where the file has none).
+
+    LibRaw turns the EXIF date into a time with the local zone and rawpy back into the same
+    wall-clock date; read as UTC, it is the EXIF date as ``exif.parse_time`` reads it."""
+    try:
+        other = raw.other
+    except Exception:  # noqa: BLE001 - an older rawpy: no shooting data
+        return exif.ShootingData()
+    stamp = getattr(other, "timestamp", None)
+    unix = float(calendar.timegm(stamp.timetuple())) if stamp is not None and stamp.year > 1970 else None
+    return exif.ShootingData(exposure=exif.number(other.shutter_speed) or None,
+                             iso=exif.number(other.iso_speed) or None, time=unix)
+
+
 class Raw:
     name = "raw"
     suffixes = frozenset({".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf",
@@ -44,9 +61,11 @@ class Raw:
             desc = text(raw.color_desc)
             black = tuple(float(b) for b in raw.black_level_per_channel)
             white = float(raw.white_level)
+            shot = shooting_data(raw)
         make, model, serial = identity(source)
         return Header(path, shape=shape, dtype="uint16", raw=True, make=make, model=model, serial=serial,
-                      layout=SensorLayout.of_file(pattern, desc), black_level=black, white_level=white)
+                      layout=SensorLayout.of_file(pattern, desc), black_level=black, white_level=white,
+                      exposure=shot.exposure, iso=shot.iso, time=shot.time)
 
     def decode(self, data: bytes, path: str, out: np.ndarray | None = None) -> np.ndarray:
         import rawpy

@@ -26,12 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from ..records import FileStatus
+from ..records import ReadRecord
 from ..stats import PixelStats
 from . import atomic
 
 CHECKPOINT_DIR = ".hotpixels-checkpoints"
-Records = dict[str, tuple[list[FileStatus], dict[str, str]]]  # segment id -> (statuses, digests of files used)
+Records = dict[str, ReadRecord]  # segment id -> its files' statuses, digests and factors
+EXTRA_PREFIX = "extra_"  # the model's sums in the arrays file
 
 
 class Checkpoints:
@@ -62,11 +63,11 @@ class Checkpoints:
             arrays = self.folder / record["arrays"]
             records = {}
             for seg in record["segments"]:
-                statuses, digests = json.loads(self._segment_path(seg).read_text())
-                records[seg] = ([FileStatus(*s) for s in statuses], dict(digests))
+                records[seg] = ReadRecord.from_json(json.loads(self._segment_path(seg).read_text()))
             with np.load(arrays, allow_pickle=False) as data:
                 counts = data["counts"] if "counts" in data.files else None
-                total = PixelStats(int(data["n"]), data["mean"], data["m2"], counts)
+                extra = {k[len(EXTRA_PREFIX):]: data[k] for k in data.files if k.startswith(EXTRA_PREFIX)}
+                total = PixelStats(int(data["n"]), data["mean"], data["m2"], counts, extra)
         except Exception:  # noqa: BLE001 - truncated, empty (EOFError, BadZipFile), missing or foreign: start over
             return None, {}
         self._written = set(records)
@@ -75,15 +76,16 @@ class Checkpoints:
     def save(self, total: PixelStats, records: Records) -> None:
         """Replace the saved total with ``total``, which holds the segments in ``records``."""
         self.segment_folder.mkdir(parents=True, exist_ok=True)
-        for seg, (statuses, digests) in records.items():
+        for seg, rec in records.items():
             if seg not in self._written:  # once per segment (a file left by a crashed run is replaced)
-                atomic.write_bytes(self._segment_path(seg), json.dumps([statuses, digests]).encode())
+                atomic.write_bytes(self._segment_path(seg), json.dumps(rec.to_json()).encode())
                 self._written.add(seg)
         old = self._record().get("arrays")
         name = f"total-{uuid.uuid4().hex}.npz"
         arrays: dict[str, Any] = {"n": np.int64(total.n), "mean": total.mean, "m2": total.m2}
         if total.counts is not None:
             arrays["counts"] = total.counts
+        arrays.update({EXTRA_PREFIX + k: v for k, v in total.extra.items()})
         atomic.write_with(self.folder / name, lambda fh: np.savez(fh, **arrays))
         # the switch: from here on the new total counts (its arrays and segments are on disk)
         atomic.write_bytes(self.record_path, json.dumps({"arrays": name, "segments": list(records)}).encode())

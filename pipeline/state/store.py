@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import zarr
 
-from ..records import StackMeta
+from ..records import Counted, StackMeta
 from ..stats import COUNTS, STREAMS, PixelStats
+from ..stats.fit import FrameTable, fit_exposure
 
 STATS_NAME = "stats.zarr"
 ROW_CHUNK_VALUES = 2**21  # values per zarr chunk (16 MiB of float64), whole rows
@@ -28,7 +29,8 @@ def _array_names(stream: str) -> tuple[str, str, str]:
     return f"{prefix}mean", f"{prefix}m2", f"{prefix}var"
 
 
-Manifest = dict[str, tuple[int, float, str]]  # path -> (size, mtime, content digest) of every file counted
+Manifest = dict[str, Counted]  # path -> its identity, shooting data and model factor, for every file counted
+MODEL_PREFIX = "model_"  # the physics model's sums in stats.zarr: model_xr, model_excluded, ...
 
 
 def write_stats(out_dir: Path, stats: PixelStats, meta: StackMeta, manifest: Manifest | None = None) -> Path:
@@ -57,13 +59,42 @@ def write_stats(out_dir: Path, stats: PixelStats, meta: StackMeta, manifest: Man
     if stats.counts is not None:
         for name, data in zip(COUNTS, stats.counts):
             group.create_array(f"{name}_count", data=data, chunks=(band, *shape[1:]), compressors=None)
-    rows: list[list[Any]] = [[path, *entry] for path, entry in sorted((manifest or {}).items())]
+    for name, data in stats.extra.items():
+        group.create_array(MODEL_PREFIX + name, data=data, chunks=(band, *shape[1:]), compressors=None)
+    table = frame_table(manifest or {}, meta)
+    if table is not None and table.physical and "xr" in stats.extra:
+        _write_dark_rate(group, stats, table, band)
+    rows: list[list[Any]] = [entry.row(path) for path, entry in sorted((manifest or {}).items())]
     group.attrs.update({**meta.to_attrs(), "n_images": int(stats.n), "shape": list(stats.pixel_shape),
                         "streams": list(STREAMS),
                         "counts": list(COUNTS) if stats.counts is not None else [],
-                        "manifest": {"columns": ["path", "size", "mtime", "digest"], "rows": rows}})
+                        "model_sums": sorted(stats.extra),
+                        "manifest": {"columns": list(Counted.COLUMNS), "rows": rows}})
     _swap_in(tmp, final)
     return final
+
+
+def frame_table(manifest: Manifest, meta: StackMeta) -> FrameTable | None:
+    """The exposure factors of the counted frames, where the stack has an exposure model."""
+    if not meta.exposure_source:
+        return None
+    return FrameTable.of((c.factor for c in manifest.values()), physical=meta.exposure_source == "exif")
+
+
+def _write_dark_rate(group, stats: PixelStats, table: FrameTable, band: int) -> None:
+    """``dark_rate`` and ``dark_rate_se`` (float32, DN/s at ISO 100), fitted band by band: a
+    whole-sensor fit would hold several float64 temporaries of the sensor's size."""
+    shape = stats.pixel_shape
+    rate = group.create_array("dark_rate", shape=shape, dtype=np.float32, chunks=(band, *shape[1:]), compressors=None)
+    se = group.create_array("dark_rate_se", shape=shape, dtype=np.float32, chunks=(band, *shape[1:]),
+                            compressors=None)
+    x = stats.extra
+    for y in range(0, shape[0], band):
+        rows = slice(y, y + band)
+        fit = fit_exposure(stats.n, stats.mean[1, rows], stats.m2[1, rows], x["xr"][rows], x["excluded"][rows],
+                           x["excluded_sum"][rows], table)
+        rate[rows] = fit.rate.astype(np.float32)
+        se[rows] = fit.rate_se.astype(np.float32)
 
 
 def _swap_in(tmp: Path, final: Path) -> None:
@@ -85,13 +116,17 @@ def read_stats(out_dir: str | Path) -> tuple[PixelStats, StackMeta]:
         m2s.append(group[m2_name][...])
     names = [f"{name}_count" for name in attrs.get("counts", [])]
     counts = np.stack([group[name][...] for name in names]) if names and all(n in group for n in names) else None
-    return PixelStats(int(attrs["n_images"]), np.stack(means), np.stack(m2s), counts), StackMeta.from_attrs(attrs)
+    names = [name for name in attrs.get("model_sums", []) if MODEL_PREFIX + name in group]
+    extra = {name: group[MODEL_PREFIX + name][...] for name in names}
+    stats = PixelStats(int(attrs["n_images"]), np.stack(means), np.stack(m2s), counts, extra)
+    return stats, StackMeta.from_attrs(attrs)
 
 
 def read_manifest(out_dir: str | Path) -> Manifest:
-    """The files counted in the saved stats: path -> (size, mtime, content digest)."""
-    rows = (dict(_open(out_dir).attrs).get("manifest") or {}).get("rows", [])
-    return {row[0]: (int(row[1]), float(row[2]), str(row[3]) if len(row) > 3 else "") for row in rows}
+    """The files counted in the saved stats: path -> their ``Counted`` record."""
+    manifest = dict(_open(out_dir).attrs).get("manifest") or {}
+    columns = list(manifest.get("columns") or ["path", "size", "mtime", "digest"])
+    return dict(Counted.from_row(columns, row) for row in manifest.get("rows", []))
 
 
 def _open(out_dir: str | Path):

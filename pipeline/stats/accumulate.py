@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .fused import SUM_DTYPES, kernels, read_only
+from .model import NO_FACTOR, FrameTerms
 from .moments import STREAMS, PixelStats
 from .sums import IntegerSums
 
@@ -43,7 +44,7 @@ def _reflected(centre: np.ndarray, size: int, stride: int) -> tuple[np.ndarray, 
 
 
 def accumulate(sums: IntegerSums, frames: np.ndarray, stride: int, pad_rows: int = 0,
-               rows: tuple[int, int] | None = None) -> IntegerSums:
+               rows: tuple[int, int] | None = None, terms: FrameTerms | None = None) -> IntegerSums:
     """Add a block of frames to the integer sums in place.
 
     ``frames`` is (k, rows + 2*pad_rows, W[, C]) with halo rows, or, with ``pad_rows`` 0,
@@ -53,22 +54,29 @@ def accumulate(sums: IntegerSums, frames: np.ndarray, stride: int, pad_rows: int
     uint8 and uint16 frames go through a fused numba kernel (``kernels.accumulate_rows``): one
     pass over the accumulators per block, no temporaries. Other dtypes, or a machine without
     numba, take ``accumulate_numpy``; both give bit-identical sums.
+
+    Where ``sums`` keep the physics model's sums (``sums.extra``), ``terms`` gives each frame's
+    exposure factor and capture day, and the level at which a sensel clips (``model.FrameTerms``).
     """
+    if sums.extra and (terms is None or len(terms.factors) != len(frames)):
+        raise ValueError("these sums keep the model's: give each frame's terms")
     index = row_neighbours(np.shape(frames)[1], stride, pad_rows, rows)
-    if not accumulate_fused(sums, frames, stride, index):
-        accumulate_numpy(sums, frames, stride, index)
+    if not accumulate_fused(sums, frames, stride, index, terms):
+        accumulate_numpy(sums, frames, stride, index, terms)
     sums.n += len(frames)
     return sums
 
 
-def accumulate_numpy(sums: IntegerSums, frames: np.ndarray, stride: int, index) -> IntegerSums:
+def accumulate_numpy(sums: IntegerSums, frames: np.ndarray, stride: int, index,
+                     terms: FrameTerms | None = None) -> IntegerSums:
     """Reference implementation (frame by frame, int64 temporaries); does not touch ``sums.n``.
 
     ``index`` is ``row_neighbours``' (centre, up, down) rows; the sums keep their own dtype.
     """
     rows_c, rows_u, rows_d = index
     left, right = neighbour_columns(np.shape(frames)[2], stride)
-    for frame in frames:
+    extra = sums.extra
+    for i, frame in enumerate(frames):
         f = frame.astype(np.int64)
         v = f[rows_c]
         neighbours = (f[rows_u], f[rows_d], v[:, left], v[:, right])  # the same-colour 4, reflected at the edges
@@ -77,8 +85,17 @@ def accumulate_numpy(sums: IntegerSums, frames: np.ndarray, stride: int, index) 
             sums.s1[s] = (sums.s1[s] + x).astype(sums.s1.dtype)
             sums.s2[s] = (sums.s2[s] + x * x).astype(sums.s2.dtype)
         if sums.counts is not None:
-            for s, beyond in enumerate(_beyond(v, neighbours)):
+            above, below = _beyond(v, neighbours)
+            for s, beyond in enumerate((above, below)):
                 sums.counts[s] += beyond.astype(sums.counts.dtype)
+            if "beyond_days" in extra and terms is not None:
+                extra["beyond_days"] += ((above | below) * int(terms.days[i])).astype(extra["beyond_days"].dtype)
+        if "xr" in extra and terms is not None:
+            factor = int(terms.factors[i])
+            out = np.ones(v.shape, bool) if factor == NO_FACTOR else v >= terms.white
+            extra["xr"] += np.where(out, 0, max(factor, 0) * r4).astype(extra["xr"].dtype)
+            extra["excluded"] += out.astype(extra["excluded"].dtype)
+            extra["excluded_sum"] += np.where(out, r4, 0).astype(extra["excluded_sum"].dtype)
     return sums
 
 
@@ -126,7 +143,8 @@ def as_lines(frames: np.ndarray) -> tuple[np.ndarray, int]:
     return lines, step
 
 
-def accumulate_fused(sums: IntegerSums, frames: np.ndarray, stride: int, index) -> bool:
+def accumulate_fused(sums: IntegerSums, frames: np.ndarray, stride: int, index,
+                     terms: FrameTerms | None = None) -> bool:
     """Run the numba kernel if it applies; False means "use the numpy reference"."""
     frames = np.asarray(frames)
     spec = BUFFER_TYPES.get(frames.dtype)
@@ -154,13 +172,25 @@ def accumulate_fused(sums: IntegerSums, frames: np.ndarray, stride: int, index) 
     a1, a2 = (x.reshape(*x.shape[:2], -1) for x in (s1, s2))
     a3 = None if counts is None else counts.reshape(*counts.shape[:2], -1)
     left, right = neighbour_columns(width, stride)
+    extra = {k: v.reshape(v.shape[0], -1) for k, v in sums.extra.items()}  # (rows, W*C) views
+    if not all(v.flags.c_contiguous and v.flags.writeable for v in extra.values()):
+        return False
     types, max_frames = spec
     buffers = [np.empty(numba_kernels.CHUNK, t) for t in types]
+    model_buffers = [np.empty(numba_kernels.CHUNK, t) for t in (np.int64, np.int16, np.int32, np.int32)]
+    factors = read_only(np.zeros(len(flat), np.int64) if terms is None else np.asarray(terms.factors, np.int64))
+    days = read_only(np.zeros(len(flat), np.int32) if terms is None else np.asarray(terms.days, np.int32))
+    white = 0 if terms is None else int(terms.white)
+    mxr, mexc, mexs, mday = (extra.get(k) for k in ("xr", "excluded", "excluded_sum", "beyond_days"))
+    if mday is not None and a3 is None:
+        return False  # the date sums come with the range counts
     for start in range(0, len(flat), max_frames):
         part = flat[start : start + max_frames]
         lines, step = as_lines(part)
         numba_kernels.accumulate_rows(lines, step, len(part), *(read_only(i) for i in (rows_c, rows_u, rows_d)),
-                                a1, a2, a3, stride, channels, left, right, *buffers)
+                                      a1, a2, a3, stride, channels, left, right, *buffers,
+                                      factors[start : start + max_frames], days[start : start + max_frames], white,
+                                      mxr, mexc, mexs, mday, *model_buffers)
     return True
 
 

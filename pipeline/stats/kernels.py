@@ -70,7 +70,7 @@ def _beyond(v, up, down, left, right, t):
 
 @jit(nogil=True)
 def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts, stride, channels, left, right,
-                    bv1, bv2, br1, br2, bhi, blo):
+                    bv1, bv2, br1, br2, bhi, blo, factors, days, white, mxr, mexc, mexs, mday, bxr, bexc, bexs, bday):
     """Add k frames to ``s1``/``s2`` (2, rows, W*C), in place.
 
     ``lines`` is a 2D C-contiguous array of image rows (each W*C values, channels interleaved):
@@ -89,6 +89,14 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
     accumulators ``s1``/``s2`` may be of any integer type wide enough for the partition
     (``stats.sum_types``); ``counts`` (2, rows, W*C) holds the above/below counts, or is None
     to leave them out (numba compiles that case without their code).
+
+    The physics model's sums (``stats.model``), each None to leave it out: ``mxr``, ``mexc``,
+    ``mexs`` (rows, W*C) take, per sensel, the sum of x*4r over the frames in the exposure fit,
+    the count of frames left out of it (the sensel at or above ``white``, or a frame whose
+    ``factors[f]`` is negative: no exposure) and their sum of 4r; ``mday`` the sum of
+    ``days[f]`` over the frames in which the sensel lay beyond its neighbours' range (it needs
+    ``counts``). ``bxr, bexc, bexs, bday`` are their row-local buffers (int64, int16, int32,
+    int32; always given, used only with their sum).
     """
     rows = s1.shape[1]
     length = lines.shape[1]
@@ -120,6 +128,14 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                 br2[i] = 0
                 bhi[i] = 0
                 blo[i] = 0
+            if mxr is not None:
+                for i in range(n):
+                    bxr[i] = 0
+                    bexc[i] = 0
+                    bexs[i] = 0
+            if mday is not None:
+                for i in range(n):
+                    bday[i] = 0
             a = max(j0, lo)
             b = min(j1, hi)
             for f in range(k):
@@ -127,6 +143,18 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                 cen = lines[base + rows_c[r]]
                 up = lines[base + rows_u[r]]
                 down = lines[base + rows_d[r]]
+                # the frame's model terms: its exposure factor (none: every sensel is left out of
+                # the fit, as a clipped one is) and the level a sensel clips at
+                xf = np.int64(0)
+                clip_at = u1(0)
+                dayf = np.int32(0)
+                if mxr is not None:
+                    xf = np.int64(factors[f])
+                    clip_at = u1(white) if xf >= 0 else u1(-1)
+                    if xf < 0:
+                        xf = np.int64(0)
+                if mday is not None:
+                    dayf = np.int32(days[f])
                 if b > a:
                     # interior: unit-stride views indexed from 0, so numba emits no negative-index
                     # wraparound and LLVM vectorises the loop
@@ -142,6 +170,10 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                     o4 = br2[a - j0 : b - j0]
                     o5 = bhi[a - j0 : b - j0]
                     o6 = blo[a - j0 : b - j0]
+                    o7 = bxr[a - j0 : b - j0]
+                    o8 = bexc[a - j0 : b - j0]
+                    o9 = bexs[a - j0 : b - j0]
+                    o10 = bday[a - j0 : b - j0]
                     for i in range(m):
                         v = u1(c0[i])
                         res = _residual(v, u0[i], d0[i], cl[i], cr[i], u1)
@@ -155,6 +187,13 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                             above, below = _beyond(v, u0[i], d0[i], cl[i], cr[i], u1)
                             o5[i] = tc(o5[i] + tc(above))
                             o6[i] = tc(o6[i] + tc(below))
+                            if mday is not None:
+                                o10[i] = o10[i] + np.int32(above | below) * dayf
+                        if mxr is not None:  # the exposure fit, branch-free: a clipped sensel is left out
+                            cl_ = u1(v >= clip_at)
+                            o7[i] = o7[i] + np.int64(1 - cl_) * xf * np.int64(res)
+                            o8[i] = o8[i] + np.int16(cl_)
+                            o9[i] = o9[i] + np.int32(cl_) * np.int32(res)
                 # edge columns (reflected): at most `stride` columns on each side of the row
                 for e in range(2):
                     ea = j0 if e == 0 else max(j0, hi)
@@ -175,6 +214,13 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                             above, below = _beyond(v, up[j], down[j], cen[jl], cen[jr], u1)
                             bhi[i] = tc(bhi[i] + tc(above))
                             blo[i] = tc(blo[i] + tc(below))
+                            if mday is not None:
+                                bday[i] = bday[i] + np.int32(above | below) * dayf
+                        if mxr is not None:
+                            cl_ = u1(v >= clip_at)
+                            bxr[i] = bxr[i] + np.int64(1 - cl_) * xf * np.int64(res)
+                            bexc[i] = bexc[i] + np.int16(cl_)
+                            bexs[i] = bexs[i] + np.int32(cl_) * np.int32(res)
             a1 = s1[0, r, j0:j1]
             a2 = s2[0, r, j0:j1]
             a3 = s1[1, r, j0:j1]
@@ -191,6 +237,21 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                 for i in range(n):
                     a5[i] = wc(a5[i] + wc(bhi[i]))
                     a6[i] = wc(a6[i] + wc(blo[i]))
+            if mxr is not None:
+                a7 = mxr[r, j0:j1]
+                a8 = mexc[r, j0:j1]
+                a9 = mexs[r, j0:j1]
+                w8 = mexc.dtype.type
+                w9 = mexs.dtype.type
+                for i in range(n):
+                    a7[i] = a7[i] + bxr[i]
+                    a8[i] = w8(a8[i] + w8(bexc[i]))
+                    a9[i] = w9(a9[i] + w9(bexs[i]))
+            if mday is not None:
+                a10 = mday[r, j0:j1]
+                w10 = mday.dtype.type
+                for i in range(n):
+                    a10[i] = w10(a10[i] + w10(bday[i]))
 
 
 @jit(nogil=True, error_model="numpy")

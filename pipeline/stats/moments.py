@@ -16,7 +16,7 @@ at partition boundaries and merges with Chan, Golub & LeVeque (1979).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -44,6 +44,8 @@ class PixelStats:
     mean: np.ndarray
     m2: np.ndarray
     counts: np.ndarray | None = None  # (len(COUNTS), *pixel_shape), or None where not recorded (older stats)
+    # the physics model's per-sensel sums (``model.EXTRA``), where the scan kept them; they add exactly
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def empty(cls, pixel_shape: tuple[int, ...]) -> PixelStats:
@@ -57,7 +59,7 @@ class PixelStats:
     def __sizeof__(self) -> int:
         """Bytes held, which is what dask's sizeof (and so its scheduler) sees: a partial is
         hundreds of MB, not the size of a small object, when it decides where work goes."""
-        return object.__sizeof__(self) + nbytes(self.mean, self.m2, self.counts)
+        return object.__sizeof__(self) + nbytes(self.mean, self.m2, self.counts, *self.extra.values())
 
     @property
     def var(self) -> np.ndarray:
@@ -80,7 +82,7 @@ class PixelStats:
             return other
         fused = merge_fused(self, other) if fused_pays(self.mean.size) else None
         merged = fused if fused is not None else merge_numpy(self, other)
-        return replace(merged, counts=merge_counts(self, other))
+        return replace(merged, counts=merge_counts(self, other), extra=add_extra(self.extra, other.extra, merged.n))
 
     @classmethod
     def merge_all(cls, parts: list[PixelStats]) -> PixelStats:
@@ -98,6 +100,14 @@ def nbytes(*arrays) -> int:
 def count_dtype(n: int) -> type:
     """The narrowest type for counts of up to n frames (2 bytes per count up to 65,535 frames)."""
     return np.uint16 if n <= np.iinfo(np.uint16).max else np.uint32
+
+
+def add_extra(a: dict[str, np.ndarray], b: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    """The model's sums of both sides, in the types of a total of ``n`` frames; a sum that one
+    side did not keep has no total."""
+    from .model import add
+
+    return add(a, b, n) if a and b else {}
 
 
 def merge_counts(a: PixelStats, b: PixelStats) -> np.ndarray | None:

@@ -8,10 +8,11 @@ total; each tile becomes float64 (n, mean, M2) once, with one rounding (``Intege
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from . import model
 from .fused import SUM_DTYPES, fused_pays, kernels, read_only
 from .moments import COUNTS, RESIDUAL_SCALE, STREAMS, PixelStats, count_dtype, nbytes
 
@@ -30,21 +31,25 @@ class IntegerSums:
     s2: np.ndarray
     counts: np.ndarray | None = None  # (len(COUNTS), *pixel_shape) uint16, or None: not counted
     max_frames: int = 0  # the most frames these types hold exactly (``sum_types``); 0: unknown
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # the physics model's sums (``model.py``)
 
     @classmethod
-    def zeros(cls, pixel_shape: tuple[int, ...], frame_dtype=None, counts: bool = True) -> IntegerSums:
+    def zeros(cls, pixel_shape: tuple[int, ...], frame_dtype=None, counts: bool = True,
+              spec: model.ModelSpec | None = None) -> IntegerSums:
         """Empty sums; with ``frame_dtype``, in that dtype's narrow types (else int64).
 
         ``counts`` False leaves out the range counts (``COUNTS``): a third of the accumulation
-        time, for scans that only want moments (``scan.range_counts``).
+        time, for scans that only want moments (``scan.range_counts``). ``spec`` says which of
+        the physics model's sums to keep (the date sums need the counts).
         """
         shape = (len(STREAMS), *pixel_shape)
         t1, t2, most = sum_types(frame_dtype) if frame_dtype is not None else (np.int64, np.int64, 0)
         tally = np.zeros((len(COUNTS), *pixel_shape), np.uint16) if counts else None
-        return cls(0, np.zeros(shape, t1), np.zeros(shape, t2), tally, most)
+        extra = model.zeros(spec, pixel_shape, frame_dtype if frame_dtype is not None else np.uint16) if spec else {}
+        return cls(0, np.zeros(shape, t1), np.zeros(shape, t2), tally, most, extra)
 
     def __sizeof__(self) -> int:
-        return object.__sizeof__(self) + nbytes(self.s1, self.s2, self.counts)
+        return object.__sizeof__(self) + nbytes(self.s1, self.s2, self.counts, *self.extra.values())
 
     def can_add(self, other: IntegerSums) -> bool:
         """Whether ``self + other`` stays exact in these types: same types, and the frames of
@@ -52,7 +57,7 @@ class IntegerSums:
         return (0 < self.max_frames == other.max_frames and self.n + other.n <= self.max_frames
                 and self.s1.shape == other.s1.shape
                 and (self.s1.dtype, self.s2.dtype) == (other.s1.dtype, other.s2.dtype)
-                and (self.counts is None) == (other.counts is None))
+                and (self.counts is None) == (other.counts is None) and set(self.extra) == set(other.extra))
 
     def __add__(self, other: IntegerSums) -> IntegerSums:
         """The sums of both sets of frames, in new arrays (dask's inputs are never changed):
@@ -60,16 +65,17 @@ class IntegerSums:
         if not self.can_add(other):
             raise ValueError(f"cannot add sums of {self.n} and {other.n} frames exactly (limit {self.max_frames})")
         counts = None if self.counts is None else self.counts + other.counts
-        return IntegerSums(self.n + other.n, self.s1 + other.s1, self.s2 + other.s2, counts, self.max_frames)
+        return IntegerSums(self.n + other.n, self.s1 + other.s1, self.s2 + other.s2, counts, self.max_frames,
+                           model.add(self.extra, other.extra))
 
     def to_stats(self) -> PixelStats:
         """Convert to float64 moments with one rounding: M2 = (n*s2 - s1^2) / n exactly."""
         if self.n == 0:
-            return PixelStats.empty(self.s1.shape[1:])
+            return replace(PixelStats.empty(self.s1.shape[1:]), extra=model.widen(self.extra, 0))
         fused = to_stats_fused(self) if fused_pays(self.s1.size) else None
         stats = fused if fused is not None else to_stats_numpy(self)
         counts: np.ndarray | None = None if self.counts is None else self.counts.astype(count_dtype(self.n), copy=False)
-        return replace(stats, counts=counts)
+        return replace(stats, counts=counts, extra=model.widen(self.extra, self.n))
 
 
 def merge_partials(parts: list[IntegerSums | PixelStats]) -> IntegerSums | PixelStats:

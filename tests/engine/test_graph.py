@@ -39,8 +39,9 @@ def run_graph(frames: dict, shape, dtype, batch, tile_rows, cfa=False, split_eve
 def compute_segment(images, statuses, split_every: int):
     """As the scan computes a segment (its tiles and statuses together, unoptimised), on the
     sync scheduler: the tiles joined into the image's stats, the statuses, and the tiles."""
-    *tiles, (done, _) = dask.compute(*segment_outputs(tile_stats(images, split_every), statuses),
-                                     scheduler="sync", optimize_graph=False)
+    *tiles, record = dask.compute(*segment_outputs(tile_stats(images, split_every), statuses),
+                                  scheduler="sync", optimize_graph=False)
+    done = record.statuses
     counts = None if any(t.counts is None for t in tiles) else np.concatenate([t.counts for t in tiles], axis=1)
     stats = PixelStats(tiles[0].n, np.concatenate([t.mean for t in tiles], axis=1),
                        np.concatenate([t.m2 for t in tiles], axis=1), counts)

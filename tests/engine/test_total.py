@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from pipeline.records import FileStatus, ReadRecord
+
 from pipeline.stats import PixelStats, stats_of_stack
 
 
@@ -20,7 +22,7 @@ def test_running_total_merges_segments_in_order_whatever_order_the_parts_arrive(
         place = total.expect(Segment(f"s{k}", []), starts)
         stats = stats_of_stack(stack[a:b])
         parts += [(place, t, _rows(stats, y, y + 4)) for t, y in enumerate(starts)]
-        parts.append((place, len(starts), ([(f"f{i}", "used", "") for i in range(a, b)], {})))
+        parts.append((place, len(starts), ReadRecord([FileStatus(f"f{i}", "used", "") for i in range(a, b)])))
     order = rng.permutation(len(parts))
     done = [seg.id for i in order for seg, _ in total.add(*parts[i])]
     assert done == ["s0", "s1", "s2"] and not total.pending
@@ -47,7 +49,7 @@ def test_a_checkpoint_taken_at_each_completed_segment_holds_exactly_the_segments
     for name, (a, b) in spans.items():
         places[name] = total.expect(Segment(name, []), starts)
         stats = stats_of_stack(stack[a:b])
-        parts[name] = [_rows(stats, 0, 2), _rows(stats, 2, 4), ([(f"f{i}", "used", "") for i in range(a, b)], {})]
+        parts[name] = [_rows(stats, 0, 2), _rows(stats, 2, 4), ReadRecord([FileStatus(f"f{i}", "used", "") for i in range(a, b)])]
     order = [("A", 2), ("A", 0), ("B", 2), ("B", 0), ("B", 1), ("C", 2), ("C", 0), ("A", 1), ("C", 1)]
     listed = []
     for name, index in order:
@@ -77,11 +79,11 @@ def test_a_later_segment_s_tiles_wait_on_the_workers(local_client):
     tiles = [local_client.scatter(_rows(stats, 0, 2)), local_client.scatter(_rows(stats, 2, 4))]
     assert not list(total.add(place, 1, tiles[1])) and not list(total.add(place, 0, tiles[0]))
     assert all(isinstance(place.arrived[t], Future) for t in (0, 1))  # not fetched
-    record = ([(f"f{i}", "used", "") for i in range(5)], {})
+    record = ReadRecord([FileStatus(f"f{i}", "used", "") for i in range(5)])
     assert not list(total.add(place, 2, record))
     empty = PixelStats.empty((2, 6))
     assert not list(total.add(first, 0, empty)) and not list(total.add(first, 1, empty))
-    assert [seg.id for seg, _ in total.add(first, 2, ([], {}))] == ["r", "s"]
+    assert [seg.id for seg, _ in total.add(first, 2, ReadRecord([]))] == ["r", "s"]
     assert not place.arrived
     np.testing.assert_allclose(total.stats().mean, stats_of_stack(stack).mean, rtol=1e-12)
 
