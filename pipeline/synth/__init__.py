@@ -23,9 +23,18 @@ real camera's, so this package simulates the whole chain rather than painting do
 
 ``stack.synthesize`` ties them together and writes the frames and ``truth.json``;
 deterministic for a seed (see ``stack``).
+
+``collection.synthesize_collection`` makes a realistic collection over time instead: one
+14-bit camera (``physics``) over years, every exposure and ISO its program picks from daylight
+to night, lens-cap darks, in-camera noise reduction, defects that behave as real ones do
+(``defects``: dark current that scales with exposure and ISO, onsets, telegraph flicker,
+partial lines, clusters, border defects, populations) and the shooting data in every file
+(``metadata``: EXIF, or DNG tags that LibRaw reads).
 """
 
-from .in_camera import demosaic_bilinear, develop
+from .collection import COLLECTION_MODEL, COLLECTION_VERSION, synthesize_collection
+from .in_camera import demosaic_bilinear, develop, develop_levels
+from .physics import COLLECTION_SENSOR, ISO_SERIES, SHUTTER_SERIES, CollectionSensor
 from .plan import MIN_SPACING, default_defects_per_kind
 from .sensor import BLACK_LEVEL, CFA, MAKE, MODEL, SENSOR, WARM_SIGMAS, WHITE_LEVEL, SensorModel, cfa_colour_index
 from .stack import TRUTH_VERSION, synthesize
@@ -35,12 +44,18 @@ __all__ = [
     "BLACK_LEVEL",
     "WHITE_LEVEL",
     "CFA",
+    "COLLECTION_MODEL",
+    "COLLECTION_SENSOR",
+    "COLLECTION_VERSION",
+    "CollectionSensor",
     "FORMATS",
+    "ISO_SERIES",
     "MOSAIC_FORMATS",
     "MAKE",
     "MODEL",
     "MIN_SPACING",
     "SENSOR",
+    "SHUTTER_SERIES",
     "TRUTH_VERSION",
     "WARM_SIGMAS",
     "SensorModel",
@@ -48,5 +63,7 @@ __all__ = [
     "default_defects_per_kind",
     "demosaic_bilinear",
     "develop",
+    "develop_levels",
     "synthesize",
+    "synthesize_collection",
 ]

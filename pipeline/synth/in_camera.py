@@ -70,10 +70,21 @@ def develop(mosaic: np.ndarray, sensor: SensorModel = SENSOR) -> np.ndarray:
     Black subtraction, bilinear demosaic, white balance, clip, sRGB tone curve. No colour
     matrix, denoising or sharpening: they would move a defect out of its CFA channel.
     """
+    return develop_levels(mosaic, sensor.wb, BLACK_LEVEL, WHITE_LEVEL)
+
+
+def develop_levels(
+    mosaic: np.ndarray, wb: tuple[float, float, float], black: int, white: int, gain: float = 1.0
+) -> np.ndarray:
+    """``develop`` for any black and white level, with a digital ``gain`` (a camera's JPEG engine
+    brightens an under-exposed frame): (raw - black) / (white - black) * wb * gain, then as ``develop``.
+    """
     m = np.asarray(mosaic)
     # white balance per sensel before demosaicing: same result (demosaic is linear), 3x less work
-    gains = np.asarray(sensor.wb, dtype=np.float32) / np.float32(WHITE_LEVEL - BLACK_LEVEL)
+    gains = np.asarray(wb, dtype=np.float32) / np.float32(white - black)
+    if gain != 1.0:
+        gains = gains * np.float32(gain)
     scale = gains[cfa_colour_index(*m.shape)]
-    rgb = demosaic_bilinear((m.astype(np.float32) - np.float32(BLACK_LEVEL)) * scale)
+    rgb = demosaic_bilinear((m.astype(np.float32) - np.float32(black)) * scale)
     np.clip(rgb, 0.0, 1.0, out=rgb)
     return np.take(_SRGB, (rgb * np.float32(_LUT_SIZE - 1) + np.float32(0.5)).astype(np.uint16))

@@ -8,6 +8,7 @@ or a real CFA DNG through the optional ``pidng``: ``pip install 'hotpixels[synth
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,13 +35,26 @@ def write_dng(path: Path, mosaic: np.ndarray, sensor: SensorModel) -> None:
     Tags are built fresh per file: pidng mutates its tag objects while writing, so sharing
     them across threads would corrupt files.
     """
+    tags = dng_tags(mosaic.shape, BLACK_LEVEL, WHITE_LEVEL, sensor.wb, MAKE, MODEL)
+    path.write_bytes(dng_bytes(tags, mosaic))
+
+
+def _pidng() -> tuple:
     try:
         from pidng.core import RAW2DNG
         from pidng.defs import CalibrationIlluminant, CFAPattern, Orientation, PhotometricInterpretation
         from pidng.dng import DNGTags, Tag
     except ImportError as exc:  # pidng is an optional extra: hotpixels[synth]
         raise RuntimeError("writing DNG needs the 'pidng' package: pip install 'hotpixels[synth]'") from exc
-    h, w = mosaic.shape
+    return RAW2DNG, CalibrationIlluminant, CFAPattern, Orientation, PhotometricInterpretation, DNGTags, Tag
+
+
+def dng_tags(
+    shape: tuple[int, ...], black: int, white: int, wb: tuple[float, float, float], make: str, model: str
+) -> Any:
+    """pidng ``DNGTags`` of an uncompressed 16-bit RGGB mosaic of ``shape`` (H, W): add more, then ``dng_bytes``."""
+    _, CalibrationIlluminant, CFAPattern, Orientation, PhotometricInterpretation, DNGTags, Tag = _pidng()
+    h, w = shape
     t = DNGTags()
     t.set(Tag.ImageWidth, w)
     t.set(Tag.ImageLength, h)
@@ -53,18 +67,23 @@ def write_dng(path: Path, mosaic: np.ndarray, sensor: SensorModel) -> None:
     t.set(Tag.CFARepeatPatternDim, [2, 2])
     t.set(Tag.CFAPattern, CFAPattern.RGGB)
     t.set(Tag.BlackLevelRepeatDim, [1, 1])
-    t.set(Tag.BlackLevel, BLACK_LEVEL)
-    t.set(Tag.WhiteLevel, WHITE_LEVEL)
+    t.set(Tag.BlackLevel, black)
+    t.set(Tag.WhiteLevel, white)
     identity = [[1, 1], [0, 1], [0, 1], [0, 1], [1, 1], [0, 1], [0, 1], [0, 1], [1, 1]]
     t.set(Tag.ColorMatrix1, identity)
     t.set(Tag.CalibrationIlluminant1, CalibrationIlluminant.D65)
-    t.set(Tag.AsShotNeutral, [[1000, round(1000 * g)] for g in sensor.wb])
-    t.set(Tag.Make, MAKE)
-    t.set(Tag.Model, MODEL)
-    t.set(Tag.UniqueCameraModel, f"{MAKE} {MODEL}")
-    writer = RAW2DNG()
-    writer.options(t, path="", compress=False)
-    path.write_bytes(writer.convert(np.ascontiguousarray(mosaic, dtype=np.uint16)))
+    t.set(Tag.AsShotNeutral, [[1000, round(1000 * g)] for g in wb])
+    t.set(Tag.Make, make)
+    t.set(Tag.Model, model)
+    t.set(Tag.UniqueCameraModel, f"{make} {model}")
+    return t
+
+
+def dng_bytes(tags: Any, mosaic: np.ndarray) -> bytes:
+    """The DNG file of a 16-bit mosaic with these ``dng_tags``."""
+    writer = _pidng()[0]()
+    writer.options(tags, path="", compress=False)
+    return bytes(writer.convert(np.ascontiguousarray(mosaic, dtype=np.uint16)))
 
 
 def write_frame(path: Path, fmt: str, mosaic: np.ndarray, sensor: SensorModel) -> None:
