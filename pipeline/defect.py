@@ -21,7 +21,11 @@ class Defect:
     names it ('R', 'G', 'B', 'L', or the CFA colour of a raw sensel).
     ``mean``/``std`` are the pixel's own value statistics over the stack;
     ``score`` is the robust z-score that made it a defect (larger is stronger);
-    ``detail`` is a short human-readable piece of evidence.
+    ``dark_rate`` its dark current above its neighbours', DN/s at ISO 100 (NaN where the stack
+    has no exposure fit); ``since`` the capture date (YYYY-MM-DD, UTC) from which it shows, empty
+    when it was there from the first frame; ``length`` 1 for a sensel, the number of sensels of
+    a ``column`` or ``row`` (which starts at x, y); ``cluster`` the id it shares with the
+    defects adjacent to it (0: none); ``detail`` is a short human-readable piece of evidence.
     """
 
     x: int
@@ -35,6 +39,10 @@ class Defect:
     neighbour_mean: float = float("nan")
     neighbour_std: float = float("nan")
     residual_mean: float = float("nan")
+    dark_rate: float = float("nan")
+    since: str = ""
+    length: int = 1
+    cluster: int = 0
     detail: str = ""
 
     def __post_init__(self) -> None:

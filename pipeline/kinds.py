@@ -34,6 +34,8 @@ TABLE: tuple[Kind, ...] = (
     Kind("stuck", 3, "#f58231", "", "sits at one value whatever the light", "stuck"),
     Kind("dead", 2, "#00b7eb", "C", "no or weak response (cold)", "darker"),
     Kind("noisy", 4, "#f032e6", "H", "flickers between levels (random telegraph noise)", "flicker"),
+    Kind("column", 5, "#3cb44b", "H", "a run of sensels along a column, brighter or darker together", "column"),
+    Kind("row", 6, "#911eb4", "H", "a run of sensels along a row, brighter or darker together", "row"),
 )
 
 KINDS: tuple[str, ...] = tuple(k.name for k in TABLE)

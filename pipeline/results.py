@@ -20,6 +20,7 @@ from .detect import Detection, detect
 from .kinds import KINDS
 from .outputs import ExportContext, write_exports
 from .records import FileStatus, StackMeta
+from .state.store import Manifest, frame_days, frame_table
 from .stats import PixelStats
 
 DEFECTS_NAME = "defects.csv"
@@ -33,14 +34,17 @@ class Results:
 
 def write_results(out_dir: Path, stats: PixelStats, meta: StackMeta, statuses: list[FileStatus],
                   config: Config, log: Callable[[str], None] = print, elapsed: float | None = None,
-                  report_only: bool = False) -> Results:
+                  report_only: bool = False, manifest: Manifest | None = None) -> Results:
     """Classify the defects and write every output the config asks for (only report.html
-    with ``report_only``: defects.csv and the maps stay as they are)."""
+    with ``report_only``: defects.csv and the maps stay as they are). ``manifest``: the counted
+    frames (their exposure factors and dates feed the physics model)."""
     out_dir = Path(out_dir)
     detect_config = config.detect
     if detect_config.black_level is None and meta.black_level:
         detect_config = dataclasses.replace(detect_config, black_level=float(np.mean(meta.black_level)))
-    detection = detect(stats, detect_config, layout=meta.layout)
+    frames = frame_table(manifest or {}, meta)
+    days = frame_days(manifest or {}) if meta.dates else None
+    detection = detect(stats, detect_config, layout=meta.layout, frames=frames, days=days)
     defects = detection.defects
     outputs = []
     if not report_only:

@@ -186,7 +186,8 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client
             if detect_defects and stats.n >= 2:
                 from .results import write_results
 
-                written = write_results(out_dir, stats, meta, all_statuses, config, log, result.elapsed)
+                written = write_results(out_dir, stats, meta, all_statuses, config, log, result.elapsed,
+                                        manifest=manifest)
                 result.detection = written.detection
                 result.outputs += written.outputs
             elif detect_defects:

@@ -9,7 +9,8 @@ of those). Planes are addressed in plane coordinates throughout; only the arrays
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,11 +19,14 @@ from .filters import WINDOW
 from .planes import Plane
 from .scale import block_size
 
+if TYPE_CHECKING:
+    from .exposure import FitRows
+
 
 def halo_rows(spacing: int) -> int:
     """Plane rows a band needs beyond its core: the local medians' reach, one row for the 4
-    neighbours of the residual variance, one more for the ring test of the neighbours' t."""
-    return (WINDOW // 2) * spacing + 2
+    neighbours of the residual variance, three more for the ring removal (``rings.ring_rows``)."""
+    return (WINDOW // 2) * spacing + 4
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,8 @@ class Band:
             value_mean=plane.select(self.stats.mean[0]), value_m2=plane.select(self.stats.m2[0]),
             res_mean=plane.select(self.stats.mean[1]), res_m2=plane.select(self.stats.m2[1]),
             above=None if self.stats.counts is None else plane.select(self.stats.counts[0]),
-            below=None if self.stats.counts is None else plane.select(self.stats.counts[1]))
+            below=None if self.stats.counts is None else plane.select(self.stats.counts[1]),
+            extra={k: plane.select(v) for k, v in self.stats.extra.items()})
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,8 @@ class PlaneView:
     res_m2: np.ndarray
     above: np.ndarray | None
     below: np.ndarray | None
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # the physics model's sums (``stats.model``)
+    fit: FitRows | None = None  # the exposure fit of the held rows, where the stack has one (``exposure.py``)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -112,5 +119,6 @@ def band_rows(pixel_shape: tuple[int, ...], planes: list[Plane], halo: int,
 def band_of(stats: PixelStats, y0: int, y1: int, top: int, bottom: int) -> Band:
     """The band (y0, y1, top, bottom) of whole-sensor statistics (views, no copy)."""
     counts = None if stats.counts is None else stats.counts[:, top:bottom]
-    part = PixelStats(stats.n, stats.mean[:, top:bottom], stats.m2[:, top:bottom], counts)
+    extra = {k: v[top:bottom] for k, v in stats.extra.items()}
+    part = PixelStats(stats.n, stats.mean[:, top:bottom], stats.m2[:, top:bottom], counts, extra)
     return Band(y0, y1, top, bottom, stats.pixel_shape[0], part)

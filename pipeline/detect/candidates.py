@@ -80,6 +80,11 @@ class Candidates:
     m_lo: MaybeArray = None
     m_sum: MaybeArray = None
     luma_amp: MaybeArray = None
+    rate: MaybeArray = None  # the exposure fit, where the stack has one: DN/s at ISO 100
+    rate_se: MaybeArray = None
+    offset: MaybeArray = None
+    z_rate: MaybeArray = None  # the dark-current z (``criteria/dark_current.py``)
+    beyond_days: MaybeArray = None  # the sum of the capture days of its frames beyond the range (onset)
     kind: MaybeArray = None
     score: MaybeArray = None
     by_counts: MaybeArray = None
@@ -121,7 +126,8 @@ class PlaneContext:
 
 
 def gather_candidates(v: PlaneView, flat: np.ndarray, maps: dict[str, np.ndarray], lrv: np.ndarray, lrv_top: int,
-                      rings: tuple[np.ndarray, np.ndarray], ctx: PlaneContext) -> Candidates:
+                      rings: tuple[np.ndarray, np.ndarray], ctx: PlaneContext,
+                      rate_rings: tuple[np.ndarray, np.ndarray] | None = None) -> Candidates:
     """The candidates at plane-flat indices ``flat`` (sorted, unique, in the core rows), from the
     band's statistics, its maps (core rows: ``hot`` and ``dead`` scored, ``noisy`` scored but not
     yet clipped) and ``lrv``, the log residual variance of rows ``lrv_top`` .. ."""
@@ -167,6 +173,15 @@ def gather_candidates(v: PlaneView, flat: np.ndarray, maps: dict[str, np.ndarray
     rmean_c = v.res_mean[here].astype(f32)
     rho_c = with_rings_removed(rmean_c, ys, xs, w, rings)
     counts = {} if ctx.null is None else ctx.null.points(v, ys, xs)
+    if v.fit is not None and "dark_current" in maps:
+        fit = v.fit
+        rate = np.nan_to_num(fit.rate[here], nan=0.0)
+        if rate_rings is not None:
+            rate = with_rings_removed(rate, ys, xs, w, rate_rings)
+        counts.update(rate=rate, rate_se=fit.rate_se[here], offset=fit.offset[here],
+                      z_rate=maps["dark_current"][core])
+    if "beyond_days" in v.extra:
+        counts["beyond_days"] = v.extra["beyond_days"][here].astype(np.float64)
     iy, ix = v.to_image(ys, xs)
     pl = v.plane
     return Candidates(

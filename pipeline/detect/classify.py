@@ -38,7 +38,7 @@ NOISY_EXCESS_RATIO = 0.5
 
 
 def classify(c: Candidates, thr: dict[str, float], dark_min_sigmas: float, darks: bool = False,
-             raw_darks: bool = False) -> None:
+             raw_darks: bool = False, rate_swing: float = 0.0) -> None:
     """Kind and score of every candidate, in order of precedence (sets ``kind``, ``score``,
     ``by_counts``, ``rank``, ``sign`` and ``strength``).
 
@@ -61,6 +61,13 @@ def classify(c: Candidates, thr: dict[str, float], dark_min_sigmas: float, darks
     significant that no single exposure shows. The default, 2 rather than the 3 of "a few
     sigmas", leaves room for the error of a measured offset (0.2 sigma in 40 frames) and for a
     warm pixel's own place in the dark-current spread of its neighbours.
+
+    Where the stack has an exposure fit (``c.z_rate``), a sensel whose residual grows with
+    exposure significantly (the dark-current z) is hot, whatever its mean and even where its
+    spread looks like flicker: that spread is its own dark current across the exposures (and
+    in frames with in-camera dark subtraction). ``rate_swing`` turns its rate into the DN its
+    level moves across the stack, which in raw darks must stand ``dark_min_sigmas`` out of a
+    frame's noise, as a warm pixel's offset must.
     """
     zl, zv, zn = c.z_level, c.z_var, c.z_noise
     m = len(zl)
@@ -107,11 +114,18 @@ def classify(c: Candidates, thr: dict[str, float], dark_min_sigmas: float, darks
             c_hot &= warm_enough
         if darks:
             c_dead &= ~pinned
-    lvl = ~is_stuck & (bright | (zl <= -thr["dead"])) & ~flicker & ~c_flicker
+    dark = np.zeros(m, bool)
+    if c.z_rate is not None:
+        dark = (c.z_rate >= thr["dark_current"]) & (c.rate > 0)
+        if raw_darks:
+            dark &= c.rate * rate_swing >= dark_min_sigmas * np.maximum(c.ref_std, math.sqrt(QUANT_VAR))
+    lvl = ~is_stuck & (((bright | (zl <= -thr["dead"])) & ~flicker & ~c_flicker) | dark)
     if darks:
         lvl &= ~pinned
-    kind[lvl] = np.where(zl[lvl] > 0, HOT, DEAD)
+    kind[lvl] = np.where((zl[lvl] > 0) | dark[lvl], HOT, DEAD)
     score[lvl] = np.abs(zl[lvl])
+    if c.z_rate is not None:
+        score[lvl & dark] = np.maximum(score[lvl & dark], c.z_rate[lvl & dark])
     nz = ~is_stuck & ~lvl & (noisy | c_flicker)
     kind[nz] = NOISY
     score[nz] = zn[nz]

@@ -33,17 +33,22 @@ import numpy as np
 from ..defect import Defect
 from ..layout import SensorLayout
 from ..stats import PixelStats
+from ..stats.fit import FrameTable
+from ..stats.model import EXPOSURE_SUMS, EXPOSURE_UNIT
 from . import luma
 from .bands import Band, band_of, band_rows, halo_rows
 from .candidates import Candidates, PlaneContext, gather_candidates
 from .classify import classify
 from .config import DetectConfig
-from .criteria import counts, flicker, level, variance
+from .criteria import counts, dark_current, flicker, level, variance
 from .criteria.counts import COUNT_MAPS, count_thresholds
 from .describe import describe
+from .exposure import with_fit
 from .filters import unique_flat
+from .onset import Frames, onset_day, visibility
 from .planes import Plane, planes, spacing
 from .scale import BlockScale
+from .shapes import clusters
 from .stack_kind import classify_stack
 from .suppress import NMS_RADIUS, NMS_RADIUS_CFA, RING_RADIUS, one_per_pixel, suppress
 from .tails import EXCLUDE_STRENGTH, TailSample, raised, sample_band
@@ -101,6 +106,13 @@ class Plan:
     stack_reason: str
     counted: bool
     configured: dict[str, float]
+    frames: FrameTable | None = None  # the stack's exposure table, where detection uses its fit
+    days: np.ndarray | None = None  # each frame's capture day, where onsets are modelled
+
+    @property
+    def rate_unit(self) -> str:
+        """What the dark-current rate is in: DN/s at ISO 100, or nothing physical."""
+        return "DN/s" if self.frames is not None and self.frames.physical else ""
 
     @property
     def raw_darks(self) -> bool:
@@ -114,15 +126,31 @@ class Plan:
         return not self.mosaic and len(self.planes) == 3
 
     @property
+    def one_value(self) -> bool:
+        """One value per sensel (a mosaic, or a monochrome sensor): a defect is one sensel, so
+        adjacent defects are told apart (``rings.remove_rings``)."""
+        return len(self.shape) == 2
+
+    @property
     def halo(self) -> int:
         return halo_rows(self.spacing)
 
     @property
     def map_kinds(self) -> tuple[str, ...]:
-        return SCORE_KINDS + (("counts",) if self.counted else ())
+        return SCORE_KINDS + (("counts",) if self.counted else ()) + (("dark_current",) if self.frames else ())
+
+    @property
+    def swing(self) -> float:
+        """What turns a dark-current rate into the DN its level moves across the stack: the
+        spread of the exposure factors (largest minus smallest), in seconds at ISO 100 (in the
+        stand-in's steps when it is not physical)."""
+        known = self.frames.known if self.frames is not None else np.zeros(0)
+        spread = float(known.max() - known.min()) if len(known) else 0.0
+        return spread * EXPOSURE_UNIT if self.frames is not None and self.frames.physical else spread
 
 
-def plan_detection(stats: PixelStats, cfg: DetectConfig, layout: SensorLayout, stack_kind: str | None) -> Plan:
+def plan_detection(stats: PixelStats, cfg: DetectConfig, layout: SensorLayout, stack_kind: str | None,
+                   frames: FrameTable | None = None, days: np.ndarray | None = None) -> Plan:
     n = int(stats.n)
     if n < 2:
         raise ValueError(f"need statistics over at least 2 frames to detect defects, got n={n}")
@@ -146,7 +174,14 @@ def plan_detection(stats: PixelStats, cfg: DetectConfig, layout: SensorLayout, s
         for k, t in count_thresholds(base, cfg.hot_threshold, cfg.dead_threshold, cfg.noisy_threshold).items():
             if t > base:  # stricter moment thresholds: stricter counts (see count_thresholds)
                 configured["counts_" + k] = t
-    return Plan(shape, n, plane_list, mosaic, spacing(shape, mosaic), kind, reason, counted, configured)
+    usable = frames is not None and all(k in stats.extra for k in EXPOSURE_SUMS) and len(frames.known) >= 3
+    if usable and frames is not None and not frames.physical and kind != "darks":
+        usable = False  # a frame's mean level stands in for its exposure only in darks: in photos it is the scene
+    if usable:
+        configured["dark_current"] = cfg.hot_threshold
+    dated = days is not None and "beyond_days" in stats.extra and counted and len(days) == n
+    return Plan(shape, n, plane_list, mosaic, spacing(shape, mosaic), kind, reason, counted, configured,
+                frames if usable else None, np.asarray(days) if dated and days is not None else None)
 
 
 @dataclass
@@ -156,6 +191,7 @@ class PlaneMeasures:
     flicker: flicker.FlickerMeasures
     counts: counts.CountHistograms | None
     darkest: float
+    rate: dark_current.RateMeasures | None = None
 
 
 @dataclass
@@ -175,14 +211,15 @@ def measure_band(band: Band, plan: Plan, maps: dict[str, np.ndarray],
     and the band's measures."""
     out = []
     for pl in plan.planes:
-        v = band.view(pl)
+        v = with_fit(band.view(pl), plan.frames, pool)
         core = plane_maps(maps, pl)
         out.append(PlaneMeasures(
-            level=level.measure(v, core["hot"], plan.spacing, plan.raw_darks, pool),
+            level=level.measure(v, core["hot"], plan.spacing, plan.raw_darks, pool, plan.one_value),
             variance=variance.measure(v, core["stuck"], plan.spacing, pool),
             flicker=flicker.measure(v, core["noisy"], plan.spacing, plan.raw_darks, pool),
             counts=counts.measure(v, pool) if plan.counted else None,
-            darkest=float(v.value_mean[v.y0 - v.top : v.y1 - v.top].min())))
+            darkest=float(v.value_mean[v.y0 - v.top : v.y1 - v.top].min()),
+            rate=dark_current.measure(v, core["dark_current"], pool, plan.one_value) if plan.frames else None))
     return BandMeasures(out, luma.measure(band, pool) if plan.luma else None)
 
 
@@ -193,6 +230,7 @@ class PlaneParameters:
     level_scale: BlockScale
     noise_scale: BlockScale
     context: PlaneContext
+    rate_scale: BlockScale | None = None
 
 
 @dataclass
@@ -215,7 +253,8 @@ def plane_parameters(measures: list[BandMeasures], plan: Plan, cfg: DetectConfig
         black = cfg.black_level if cfg.black_level is not None else min(p.darkest for p in parts)
         ctx = PlaneContext(amp_scale, var_scale, flicker.quiet_level([p.flicker for p in parts]), black, null,
                            plan.spacing, plan.mosaic, plan.raw_darks)
-        out.append(PlaneParameters(level_scale, noise_scale, ctx))
+        rate_scale = dark_current.scale([present(p.rate) for p in parts], shape) if plan.frames else None
+        out.append(PlaneParameters(level_scale, noise_scale, ctx, rate_scale))
     luma_scale = luma.scale([present(m.luma) for m in measures], (height, width)) if plan.luma else None
     return Parameters(out, luma_scale)
 
@@ -234,23 +273,26 @@ def score_band(band: Band, plan: Plan, params: Parameters, measures: BandMeasure
     thr = plan.configured
     found, tails = [], []
     for pl, pp, pm in zip(plan.planes, params.planes, measures.planes):
-        v = band.view(pl)
+        v = with_fit(band.view(pl), plan.frames, pool)
         core = plane_maps(maps, pl)
         flat = level.score(v, core["hot"], core["dead"], pp.level_scale, thr["hot"], thr["dead"], pool)
         flat += variance.score(v, core["stuck"], pp.context.var_scale, thr["stuck"], pool)
         flat += flicker.score(v, core["noisy"], pp.noise_scale, thr["noisy"], pool)
         if plan.counted:
             flat += counts.score(v, present(pp.context.null), core["counts"], thr["counts"], pool)
+        if plan.frames:
+            flat += dark_current.score(v, core["dark_current"], present(pp.rate_scale), thr["dark_current"], pool)
         base = v.y0 * v.width
         keys = unique_flat(np.concatenate(flat) - base, (v.y1 - v.y0) * v.width) + base
         _, lrv, lrv_top = flicker.lrv_rows(v, plan.spacing, pool)
-        cand = gather_candidates(v, keys, core, lrv, lrv_top, pm.level.rings, pp.context)
+        cand = gather_candidates(v, keys, core, lrv, lrv_top, pm.level.rings, pp.context,
+                                 None if pm.rate is None else pm.rate.rings)
         flicker.clip(v, core["noisy"], pool)
         if plan.luma:
             cand.luma_amp = luma.amplitude(band, cand.y, cand.x, present(params.luma_scale))
         found.append(cand)
-        tails.append(sample_band({k: core[k] for k in SCORE_KINDS}, v.shape, v.y0, v.y1, len(plan.planes),
-                                 v.to_image, first=v.y0 == 0))
+        tails.append(sample_band({k: core[k] for k in plan.map_kinds if k != "counts"}, v.shape, v.y0, v.y1,
+                                 len(plan.planes), v.to_image, first=v.y0 == 0))
     return BandScores(found, tails)
 
 
@@ -259,7 +301,7 @@ def finish(scored: list[BandScores], plan: Plan, cfg: DetectConfig, maps: dict[s
     cand = Candidates.concat([b.candidates[i] for i in range(len(plan.planes)) for b in scored])  # plane by plane
     darks, raw_darks = plan.stack_kind == "darks", plan.raw_darks
     # 1. peaks: classify at the configured thresholds and keep one candidate per blob
-    classify(cand, plan.configured, cfg.dark_min_sigmas, darks, raw_darks)
+    classify(cand, plan.configured, cfg.dark_min_sigmas, darks, raw_darks, plan.swing)
     cand = one_per_pixel(cand.take(cand.kind > 0))
     if len(cand) > cfg.max_defects:  # keep suppression affordable on a hopeless input
         cand = cand.take(np.argsort(-cand.strength, kind="stable")[: cfg.max_defects])
@@ -273,15 +315,36 @@ def finish(scored: list[BandScores], plan: Plan, cfg: DetectConfig, maps: dict[s
         thresholds = raised(plan.configured, [t for b in scored for t in b.tails], cand.y[strong], cand.x[strong],
                             radius, cfg.tail_false_alarms, raw_darks)
         # 3. the peaks, classified again at the final thresholds (a weaker kind can take over)
-        classify(cand, thresholds, cfg.dark_min_sigmas, darks, raw_darks)
+        classify(cand, thresholds, cfg.dark_min_sigmas, darks, raw_darks, plan.swing)
         cand = cand.take(cand.kind > 0)
+    onsets = onset_days(cand, plan)
+    cluster = clusters(cand.y, cand.x)
     order = np.argsort(-cand.score, kind="stable")
-    defects = [describe(cand, i, plan.n) for i in order]
+    defects = [describe(cand, i, plan.n, onsets[i], int(cluster[i]), plan.rate_unit) for i in order]
     return Detection(defects, maps, thresholds, plan.stack_kind, plan.stack_reason)
 
 
+def onset_days(cand: Candidates, plan: Plan) -> list[int | None]:
+    """Each defect's onset day (``onset.py``), where the stack's dates are modelled."""
+    if plan.days is None or cand.beyond_days is None or not cand.counted:
+        return [None] * len(cand)
+    physical = plan.frames is not None and plan.frames.physical
+    exposure = plan.frames.factors * EXPOSURE_UNIT if physical and plan.frames is not None else np.zeros(len(plan.days))
+    frames = Frames(plan.days, np.where(exposure > 0, exposure, 0.0))
+    out: list[int | None] = []
+    for i in range(len(cand)):
+        beyond = int(cand.k_hi[i]) + int(cand.k_lo[i])
+        chance = float(cand.m_hi[i] + cand.m_lo[i]) / plan.n
+        rate = float(cand.rate[i]) if physical and cand.rate is not None else math.nan
+        offset = float(cand.offset[i]) if physical and cand.offset is not None else math.nan
+        seen = visibility(frames, offset, rate, float(cand.ref_rstd[i]))
+        out.append(onset_day(beyond, float(cand.beyond_days[i]), min(max(chance, 0.0), 1.0), frames, seen))
+    return out
+
+
 def detect(stats: PixelStats, config: DetectConfig | None = None, layout: SensorLayout | None = None,
-           stack_kind: str | None = None, band_values: int | None = BAND_VALUES) -> Detection:
+           stack_kind: str | None = None, band_values: int | None = BAND_VALUES,
+           frames: FrameTable | None = None, days: np.ndarray | None = None) -> Detection:
     """Score every pixel against its same-colour neighbourhood and report each defect once.
 
     ``layout`` says which stored value is which colour: a CFA mosaic (its pattern, e.g.
@@ -289,10 +352,13 @@ def detect(stats: PixelStats, config: DetectConfig | None = None, layout: Sensor
     grayscale ("L"). ``stack_kind`` (None: ``config.stack_kind``) is "photos", "darks" or
     "auto" (decided from the statistics; it is reported, the scores adapt to either kind by
     themselves). ``band_values``: work in bands of about this many values (None: one band);
-    the result is the same, bit for bit, only the memory differs.
+    the result is the same, bit for bit, only the memory differs. ``frames``: the exposure
+    factors of the stack's frames (the manifest's), where the statistics keep the physics
+    model's sums: then dark current is told from flicker (``exposure.py``). ``days``: each
+    frame's capture day (days since 1970), where the statistics keep the onset sums.
     """
     cfg = config or DetectConfig()
-    plan = plan_detection(stats, cfg, SensorLayout() if layout is None else layout, stack_kind)
+    plan = plan_detection(stats, cfg, SensorLayout() if layout is None else layout, stack_kind, frames, days)
     maps = {k: np.zeros(plan.shape, np.float32) for k in plan.map_kinds}
     bands = [band_of(stats, *rows) for rows in band_rows(plan.shape, plan.planes, plan.halo, band_values)]
     # one plane at a time, its row stripes in threads: the working set is that of one plane's band,

@@ -126,3 +126,88 @@ def with_rings_removed(rmean: np.ndarray, ys: np.ndarray, xs: np.ndarray, width:
         hit = key[i] == flat
         rho[hit] += add[i[hit]]
     return rho
+
+
+
+# a significant neighbour whose residual is at least this fraction of the pixel's own (either
+# sign) is not background to it: a ring's source, a partner in a pair or a short column
+PARTNER_RATIO = 0.5
+
+
+def ring_rows(v, one_value: bool) -> tuple[int, int]:
+    """The held plane rows a band's ring removal reads: the core and the rows whose rings reach
+    it (two more each side for ``separate_adjacent``: its second pass reads the first's
+    neighbours, which read theirs)."""
+    reach = 3 if one_value else 1
+    return max(v.top, v.y0 - reach), min(v.bottom, v.y1 + reach)
+
+
+def separate_adjacent(rho: np.ndarray, se: np.ndarray, sources: np.ndarray, top: int, height: int,
+                      values: np.ndarray | None = None, values_top: int = 0,
+                      ratio: float = PARTNER_RATIO,
+                      ring_t: float = RING_T) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each pixel next to a source, measured against its neighbours that are background, in place.
+
+    For a mosaic or a monochrome sensor, where a defect is one sensel. A pixel's residual is its
+    value minus the mean of its 4 same-colour neighbours; a neighbour that stands out itself
+    (|rho| / se >= ring_t) by at least ``ratio`` of the pixel's own residual is not background:
+    it is the defect whose ring the pixel is, or the pixel's partner in a pair, a cluster or a
+    short column. With ``values`` (the plane's value means, rows ``values_top`` ..), the
+    residual is rebuilt against the other neighbours exactly: a ring reads 0, a partner keeps
+    its own excess, and the flat inside of a clipped area stays flat beside its bright edge.
+    Without them (the dark-current rate: no value slope is kept) the excluded neighbours'
+    excesses are added back by a quarter each, the leak's inverse to first order; so too where
+    all 4 are excluded.
+
+    Two passes: the middle one of three hot sensels can read 0 (the others' leak cancels its
+    own excess), so it is no source, and its own rings read as cold ones; the first pass gives
+    it its excess back, the second decides again on the first's residuals. ``sources``: flat
+    indices where |rho| / se >= ring_t. ``rho`` and ``se`` hold plane rows ``top`` .. of a plane
+    ``height`` rows high; pixels whose neighbours lie outside the rows held are left alone.
+    Returns the pixels changed (flat indices into ``rho``, sorted), what was added to each, and
+    how many neighbours each was measured against (the residual's noise grows as they are fewer).
+    """
+    key, new, _ = _rebuilt(rho, rho, se, sources, top, height, values, values_top, ratio, ring_t)
+    first = rho.copy()
+    first.reshape(-1)[key] = new
+    maybe = np.union1d(sources, key)
+    at = divmod_int(maybe, rho.shape[1])
+    again = maybe[np.abs(values_at(first, *at)) / values_at(se, *at) >= ring_t]
+    key, new, kept = _rebuilt(first, rho, se, again, top, height, values, values_top, ratio, ring_t)
+    flat = rho.reshape(-1)
+    add = (new - flat[key]).astype(rho.dtype)
+    flat[key] += add
+    return key, add, kept
+
+
+def _rebuilt(decide: np.ndarray, rho: np.ndarray, se: np.ndarray, sources: np.ndarray, top: int, height: int,
+             values: np.ndarray | None, values_top: int, ratio: float,
+             ring_t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One pass of ``separate_adjacent``: the pixels next to ``sources`` with a neighbour that is
+    not background (judged on ``decide``), their residual rebuilt from ``rho`` (or the values)
+    without it, and how many neighbours each kept."""
+    h, w = rho.shape
+    sy, sx = divmod_int(sources, w)
+    qy = np.concatenate([sy + dy for dy, _ in CROSS])
+    qx = np.concatenate([sx + dx for _, dx in CROSS])
+    inside = (qy >= 0) & (qy < h) & (qx >= 0) & (qx < w)
+    key = unique_flat(qy[inside] * w + qx[inside], h * w)
+    qy, qx = divmod_int(key, w)
+    row = qy + top
+    whole = ((qy >= 1) | (row == 0)) & ((qy < h - 1) | (row == height - 1))  # both row neighbours held
+    key, qy, qx, row = key[whole], qy[whole], qx[whole], row[whole]
+    d = values_at(decide, qy, qx)
+    nb_d = gather(decide, row, qx, CROSS, top=top, height=height)
+    nb_t = np.abs(nb_d) / gather(se, row, qx, CROSS, top=top, height=height)
+    excluded = (nb_t >= ring_t) & (np.abs(nb_d) >= np.float32(ratio) * np.abs(d)[:, None])
+    changed = np.flatnonzero(excluded.any(axis=1))
+    key, qy, qx, row = key[changed], qy[changed], qx[changed], row[changed]
+    excluded, nb_d = excluded[changed], nb_d[changed]
+    kept = len(CROSS) - excluded.sum(axis=1)
+    new = values_at(rho, qy, qx) + np.float32(0.25) * np.where(excluded, nb_d, 0).sum(axis=1, dtype=rho.dtype)
+    if values is not None:
+        exact = np.flatnonzero(kept > 0)
+        own = values_at(values, row[exact] - values_top, qx[exact])
+        nb_v = gather(values, row[exact], qx[exact], CROSS, top=values_top, height=height)
+        new[exact] = own - np.where(excluded[exact], 0, nb_v).sum(axis=1) / kept[exact]
+    return key, new.astype(rho.dtype), kept

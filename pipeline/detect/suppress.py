@@ -59,7 +59,9 @@ def suppress(c: Candidates, is_cfa: bool) -> np.ndarray:
     next to a stronger one (``NMS_RADIUS_CFA``, 2 = the 8 nearest same-colour sensels) only
     when its level has the opposite sign (the -1/4 ring a hot pixel leaves in its neighbours'
     residuals, or the +1/4 ring of a dead one), or the stronger one is ``RING_RATIO`` times
-    stronger.
+    stronger and the candidate is no level defect: the neighbours' residuals carry 1/16 of a
+    flickering sensel's variance, but their levels are measured without it
+    (``rings.separate_adjacent``), so a weaker hot sensel beside a strong one is its own.
     """
     m = len(c.score)
     keep = np.zeros(m, bool)
@@ -77,6 +79,7 @@ def suppress(c: Candidates, is_cfa: bool) -> np.ndarray:
     sc = c.strength
     ring_at, far_at = (RING_RATIO * sc).tolist(), (FAR_RING_RATIO * sc).tolist()
     ys, xs, sc, sign, plane = (getattr(c, k).tolist() for k in ("y", "x", "strength", "sign", "plane"))
+    own_level = ((c.rank == 1) & ~c.by_counts & is_cfa).tolist()
     grid: dict[tuple[int, int], list[int]] = {}
 
     def dropped(i: int, y: int, x: int, cy: int, cx: int) -> bool:
@@ -90,7 +93,7 @@ def suppress(c: Candidates, is_cfa: bool) -> np.ndarray:
                     if d <= r_nms:
                         return True
                     if d <= r_ring:
-                        if sc[j] >= ring_at[i] or (is_cfa and sign[j] * sign[i] < 0):
+                        if (sc[j] >= ring_at[i] and not own_level[i]) or (is_cfa and sign[j] * sign[i] < 0):
                             return True
                     elif block and sc[j] >= far_at[i]:
                         # JPEG ringing stays in the blocks that the kept defect's blob touches

@@ -17,7 +17,7 @@ from .filters import divmod_int, values_at
 # maps with a tail guard: stuck needs none (its side conditions are strict); in raw darks the
 # bright tail of the level map is the dark current itself, whose far end is what darks are
 # taken to find, so there the physical floor (``dark_min_sigmas``) replaces the hot guard
-TAIL_KINDS = ("hot", "dead", "noisy")
+TAIL_KINDS = ("hot", "dead", "noisy", "dark_current")
 # the tails leave out sensels around level peaks this strong (their rings are explained)
 EXCLUDE_STRENGTH = 14.0
 # sensels sampled (evenly, over all planes) to measure the tails of the score maps
@@ -102,7 +102,7 @@ def raised(configured: dict[str, float], samples: list[TailSample], strong_y: np
     far = ~near_points(ys, xs, strong_y, strong_x, radius)
     plane_sizes = sum(s.plane_size for s in samples)
     for k, v in configured.items():
-        if k not in TAIL_KINDS or (raw_darks and k == "hot"):
+        if k not in TAIL_KINDS or (raw_darks and k in ("hot", "dark_current")):
             continue
         values = np.concatenate([s.values[k] for s in samples])
         size = plane_sizes * (far.mean() if far.size else 1.0)

@@ -81,6 +81,17 @@ def frame_table(manifest: Manifest, meta: StackMeta) -> FrameTable | None:
     return FrameTable.of((c.factor for c in manifest.values()), physical=meta.exposure_source == "exif")
 
 
+def frame_days(manifest: Manifest) -> np.ndarray:
+    """Each counted frame's capture day (days since 1970), in the manifest's order; a frame with
+    no usable date counts at the stack's median day (as the scan summed it: ``frames.py``)."""
+    from ..frames import usable_time
+
+    times = [usable_time(c.time) for c in manifest.values()]
+    known = sorted(t for t in times if t is not None)
+    fill = known[len(known) // 2] if known else 0.0
+    return np.array([int((t if t is not None else fill) // 86400) for t in times], np.int64)
+
+
 def _write_dark_rate(group, stats: PixelStats, table: FrameTable, band: int) -> None:
     """``dark_rate`` and ``dark_rate_se`` (float32, DN/s at ISO 100), fitted band by band: a
     whole-sensor fit would hold several float64 temporaries of the sensor's size."""

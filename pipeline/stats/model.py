@@ -130,10 +130,13 @@ def capture_day(unix: float | None) -> int | None:
     return int(unix // 86400)
 
 
-# where no frame has an exposure (plain TIFF/PNG darks), each frame's mean value, in steps of
-# 1/FRAME_MEAN_SCALE DN, stands in for it: in a dark stack it rises with exposure, with the
-# dark current of every sensel, and with it the common factor by which hot sensels grow
-FRAME_MEAN_SCALE = 256
+# where no frame has an exposure (plain TIFF/PNG darks), each frame's mean value stands in for it:
+# in a dark stack it rises with exposure, with the dark current of every sensel, and with it the
+# common factor by which hot sensels grow. In steps fine enough for an 8-bit dark that reads 0 in
+# all but a few sensels (a mean of 0.002 DN): 2^-22 DN for 8-bit frames, 2^-14 for 16-bit, so
+# that the largest mean still fits the factor's int32
+def frame_mean_scale(frame_dtype) -> int:
+    return 2 ** (30 - 8 * np.dtype(frame_dtype).itemsize)
 
 
 @dataclass(frozen=True)
@@ -156,7 +159,8 @@ class ModelPlan:
         """The terms of the frames decoded from ``paths`` (in order)."""
         if self.frame_mean and self.spec.exposure:
             axes = tuple(range(1, frames.ndim))
-            factors = np.rint(frames.mean(axis=axes, dtype=np.float64) * FRAME_MEAN_SCALE).astype(np.int64)
+            scale = frame_mean_scale(frames.dtype)
+            factors = np.rint(frames.mean(axis=axes, dtype=np.float64) * scale).astype(np.int64)
         else:
             factors = np.array([self.factors.get(p, NO_FACTOR) for p in paths], np.int64)
         days = np.array([self.days.get(p, 0) for p in paths], np.int64)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.defect import KINDS
 from pipeline.detect import DetectConfig, detect, tails
+from pipeline.detect.detector import SCORE_KINDS as KINDS
 from pipeline.layout import SensorLayout
 from pipeline.stats import PixelStats, stats_of_stack
 

@@ -3,7 +3,6 @@
 import numpy as np
 
 from pipeline.records import FileStatus, ReadRecord
-
 from pipeline.stats import PixelStats, stats_of_stack
 
 

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..bands import PlaneView
+from ..exposure import residual_variance
 from ..filters import WINDOW, padded_rows, pseudo_median_rows
-from ..noise import QUANT_VAR, residual_var
+from ..noise import QUANT_VAR
 from ..scale import BlockScale, block_mads
 from ..stripes import each_stripe
 from .variance import VAR_SCALE_FLOOR, chi_spread
@@ -66,10 +67,10 @@ def log_residual_var(v: PlaneView, rvar: np.ndarray, r0: int, r1: int, out: np.n
 def lrv_rows(v: PlaneView, spacing: int, pool: ThreadPoolExecutor | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """The residual variance of the view's rows, and its log after the leak for the rows the core's
     local medians read; returns (rvar, lrv, first row of lrv)."""
-    n = np.float32(v.n)
+    np.float32(v.n)
     rvar = np.empty((v.bottom - v.top, v.width), np.float32)
     each_stripe(pool, v.top, v.bottom, v.width,
-                lambda r0, r1: residual_var(v.res_m2[r0 - v.top : r1 - v.top], n, rvar[r0 - v.top : r1 - v.top]))
+                lambda r0, r1: residual_variance(v, r0, r1, rvar[r0 - v.top : r1 - v.top]))
     p = (WINDOW // 2) * spacing
     a, b = max(v.top, v.y0 - p), min(v.bottom, v.y1 + p)
     lrv = np.empty((b - a, v.width), np.float32)

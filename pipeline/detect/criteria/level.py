@@ -18,9 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..bands import PlaneView
+from ..exposure import residual_variance
 from ..filters import WINDOW, pseudo_median_rows
-from ..noise import QUANT_VAR, residual_var
-from ..rings import RING_T, remove_rings
+from ..noise import QUANT_VAR
+from ..rings import RING_T, remove_rings, ring_rows, separate_adjacent
 from ..scale import BlockScale, block_mads
 from ..stripes import each_stripe
 
@@ -46,18 +47,20 @@ class LevelMeasures:
 
 
 def measure(v: PlaneView, t_out: np.ndarray, spacing: int, raw_darks: bool,
-            pool: ThreadPoolExecutor | None = None) -> LevelMeasures:
-    """The t statistic of the core rows into ``t_out`` (core rows), and the blocks of both scales."""
+            pool: ThreadPoolExecutor | None = None, one_value: bool = False) -> LevelMeasures:
+    """The t statistic of the core rows into ``t_out`` (core rows), and the blocks of both scales.
+    ``one_value``: one value per sensel (a mosaic, a monochrome sensor): every significant
+    neighbour's leak is added back (``rings.remove_rings``)."""
     f32 = np.float32
     n = f32(v.n)
     w = v.width
     se_q = f32(QUANT_VAR) * f32(SE_QUANT)
-    a, b = max(v.top, v.y0 - 1), min(v.bottom, v.y1 + 1)  # the core and the rows whose rings reach it
+    a, b = ring_rows(v, one_value)
     se = np.empty((b - a, w), f32)
     if raw_darks:
         rvar = np.empty((v.bottom - v.top, w), f32)
         each_stripe(pool, v.top, v.bottom, w,
-                    lambda r0, r1: residual_var(v.res_m2[r0 - v.top : r1 - v.top], n, rvar[r0 - v.top : r1 - v.top]))
+                    lambda r0, r1: residual_variance(v, r0, r1, rvar[r0 - v.top : r1 - v.top]))
 
         def rows_se(r0: int, r1: int) -> None:
             s = np.add(rvar[r0 - v.top : r1 - v.top], se_q, out=se[r0 - a : r1 - a])
@@ -69,7 +72,7 @@ def measure(v: PlaneView, t_out: np.ndarray, spacing: int, raw_darks: bool,
     else:
         def rows_se(r0: int, r1: int) -> None:
             s = se[r0 - a : r1 - a]
-            residual_var(v.res_m2[r0 - v.top : r1 - v.top], n, s)
+            residual_variance(v, r0, r1, s)
             s += se_q
             s /= n
             np.sqrt(s, out=s)
@@ -88,8 +91,16 @@ def measure(v: PlaneView, t_out: np.ndarray, spacing: int, raw_darks: bool,
 
     each_stripe(pool, a, b, w, rows_rho)
     significant.sort(key=lambda s: s[0])  # flat indices, sorted
-    key, add = remove_rings(rho, se, np.concatenate([s[1] for s in significant]),
-                            np.concatenate([s[2] for s in significant]))
+    sources = np.concatenate([s[2] for s in significant])
+    if one_value:
+        key, add, kept = separate_adjacent(rho, se, sources, a, v.height, v.value_mean, v.top)
+        # fewer neighbours, a noisier reference: the residual's variance is the sensel's plus
+        # 1/kept of a neighbour's, where it was 1/4 of one
+        at = np.flatnonzero((kept > 0) & (kept < 4))
+        grow = np.sqrt((1 + 1 / kept[at]) / 1.25).astype(f32)
+        se.reshape(-1)[key[at]] *= grow
+    else:
+        key, add = remove_rings(rho, se, np.concatenate([s[1] for s in significant]), sources)
     amp_mads = block_mads(rho, v.y0, v.y1, v.shape, pool=pool, top=a)
     each_stripe(pool, v.y0, v.y1, w, lambda r0, r1: np.divide(rho[r0 - a : r1 - a], se[r0 - a : r1 - a],
                                                                out=t_out[r0 - v.y0 : r1 - v.y0]))

@@ -1,0 +1,419 @@
+"""Detection quality on realistic collections: a camera's frames over two years, with real physics.
+
+    python benchmarks/collections.py [--quick] [--workdir DIR] [-v]
+
+(also run by ``benchmarks/detection.py``). Each collection is written by
+``pipeline.synth.synthesize_collection`` (design notes, section 3): exposures from 1/4000 to
+30 s and ISO 100 to 6400 from a camera's program, dates over two years, in-camera dark
+subtraction in some long frames, and the defects real sensors have: dark-current hot sensels
+(some appearing on a date), warm offsets, stuck, dead and cold sensels, one-sided, two-sided
+and three-level telegraph pixels, partial columns and rows, clusters, border defects, and in
+one collection a population of weak defects (a "many-defect sensor").
+
+Every collection is scanned the way a user scans it (``pipeline.scan.scan`` on a local
+cluster, reading each file's shooting data), and defects.csv is matched against truth.json:
+
+- a point report matches a planted defect at its exact sensel (raw mosaics) or within 1 px
+  (JPEG, where demosaicing smears a sensel), one to one;
+- a line (``column`` / ``row``) is reported as one when a report of that kind covers at least
+  half of its sensels; single reports on a line's sensels are its "fragments": true, but not
+  the line reported as one;
+- "class ok": hot (dark current or warm), stuck, dead (or cold), noisy (any telegraph or
+  Gaussian flicker), column, row;
+- onset: a planted onset must be reported within ``ONSET_DAYS`` days; a defect there from the
+  start must have no ``since``;
+- dark rate: within ``RATE_TOLERANCE`` of the planted rate, for dark-current sensels of at
+  least ``RATE_FLOOR`` DN/s at ISO 100;
+- precision: reports that match nothing planted are false.
+
+On the raw collections it also runs ``rawpy.enhance.find_bad_pixels`` (see detection.py) on
+the same files. The JPEG collection holds the same frames as the raw one, developed by a
+camera's JPEG engine: what JPEG loses shows in the hot/stuck/dead recall beside the raw one's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import calendar
+import json
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipeline.defect import Defect, read_csv
+
+ONSET_DAYS = 60
+RATE_TOLERANCE = 0.25
+RATE_FLOOR = 100.0
+CLASS_OF = {"hot": "hot", "stuck": "stuck", "dead": "dead", "noisy": "noisy", "column": "column", "row": "row"}
+MOSAIC = {"dng", "png16", "tiff16"}
+LINES = ("column", "row")
+# the rows of the per-class table: (label, subkinds)
+ROWS = (("hot (dark current)", ["hot"]), ("  with an onset", ["hot-onset"]), ("warm", ["warm"]),
+        ("stuck", ["stuck"]), ("dead", ["dead"]), ("cold", ["cold"]), ("telegraph 1-sided", ["rts1"]),
+        ("telegraph 2-sided", ["rts2"]), ("telegraph 3-level", ["rts3"]), ("noisy gauss", ["gaussian"]),
+        ("column", ["column"]), ("row", ["row"]), ("population", ["population"]))
+
+
+@dataclass(frozen=True)
+class Case:
+    """One collection: its format, size, seed and what makes it special."""
+
+    name: str
+    fmt: str
+    size: tuple[int, int]
+    seed: int
+    frames: int = 60
+    population: float = 0.0
+    dark_fraction: float = 0.0
+
+    def folder(self, workdir: Path) -> Path:
+        pop = f"_pop{self.population:g}" if self.population else ""
+        dark = f"_dark{self.dark_fraction:g}" if self.dark_fraction else ""
+        return workdir / f"collection_{self.fmt}_{self.size[0]}x{self.size[1]}_s{self.seed}_n{self.frames}{pop}{dark}"
+
+
+def cases(quick: bool) -> list[Case]:
+    if quick:
+        return [Case("raw", "dng", (320, 240), 0, 40), Case("jpeg", "jpeg", (320, 240), 0, 40)]
+    out = []
+    for seed in (0, 1, 2):
+        out += [Case("raw", "dng", (640, 480), seed), Case("jpeg", "jpeg", (640, 480), seed)]
+    out.append(Case("raw + darks", "dng", (640, 480), 3, 60, dark_fraction=0.2))
+    out.append(Case("many-defect sensor", "dng", (640, 480), 4, 60, population=0.02))
+    return out
+
+
+def generate(case: Case, workdir: Path) -> tuple[Path, dict]:
+    """Write (or reuse) one collection; returns its folder and truth."""
+    from pipeline.synth import synthesize_collection
+    from pipeline.synth.collection import COLLECTION_VERSION
+
+    folder = case.folder(workdir)
+    path = folder / "truth.json"
+    if path.is_file():
+        truth = json.loads(path.read_text())
+        if truth.get("version") == COLLECTION_VERSION and all((folder / f).is_file() for f in truth["files"]):
+            return folder, truth
+    truth = synthesize_collection(folder, frames=case.frames, size=case.size, fmt=case.fmt, seed=case.seed,
+                                  population=case.population, dark_fraction=case.dark_fraction)
+    return folder, truth
+
+
+# --------------------------------------------------------------------------- matching
+def subkind(t: dict) -> str:
+    k = t["kind"]
+    if t.get("population"):
+        return "population"
+    if k == "hot":
+        return "warm" if t.get("warm") else "hot-onset" if t.get("since_unix") else "hot"
+    if k == "dead":
+        return "cold" if t.get("cold") else "dead"
+    if k == "noisy":
+        return t.get("mode") or "rts1"
+    return k
+
+
+def line_sensels(t: dict) -> set[tuple[int, int]]:
+    """The sensels of a planted column or row: every other one (one CFA colour) from the first."""
+    n = int(t.get("length") or 1)
+    if t["kind"] == "column":
+        return {(t["x"], t["y"] + 2 * i) for i in range(n)}
+    return {(t["x"] + 2 * i, t["y"]) for i in range(n)}
+
+
+def report_sensels(d: Defect) -> set[tuple[int, int]]:
+    if d.kind in LINES:
+        return line_sensels({"kind": d.kind, "x": d.x, "y": d.y, "length": d.length})
+    return {(d.x, d.y)}
+
+
+def day_of(unix: float) -> float:
+    return unix / 86400.0
+
+
+def since_day(since: str) -> float | None:
+    if not since:
+        return None
+    return day_of(calendar.timegm(time.strptime(since[:10], "%Y-%m-%d")))
+
+
+@dataclass
+class Tally:
+    """Counts over the collections of one group."""
+
+    planted: dict = field(default_factory=lambda: defaultdict(int))
+    found: dict = field(default_factory=lambda: defaultdict(int))
+    correct: dict = field(default_factory=lambda: defaultdict(int))
+    peer_found: dict = field(default_factory=lambda: defaultdict(int))
+    reports: int = 0
+    false: int = 0
+    fragments: int = 0  # point reports on a line's sensels
+    lines_as_one: int = 0
+    lines: int = 0
+    onset_n: int = 0
+    onset_ok: int = 0
+    onset_errors: list = field(default_factory=list)
+    start_n: int = 0  # defects there from the start, and how many got no onset
+    start_ok: int = 0
+    rate_n: int = 0
+    rate_ok: int = 0
+    rate_errors: list = field(default_factory=list)
+    peer_reports: int = 0
+    peer_true: int = 0
+    collections: int = 0
+    seconds: float = 0.0
+    notes: list = field(default_factory=list)
+
+    def add(self, truth: dict, defects: list[Defect], tol: int, verbose: bool = False) -> None:
+        planted = truth["defects"]
+        points = [t for t in planted if t["kind"] not in LINES]
+        lines = [t for t in planted if t["kind"] in LINES]
+        line_cells = [line_sensels(t) for t in lines]
+        matched: dict[int, int] = {}  # truth index (in points) -> report index
+        used: set[int] = set()
+        # lines first: a line report covering half a planted line is that line
+        line_match: dict[int, int] = {}
+        for li, cells in enumerate(line_cells):
+            best = None
+            for ri, d in enumerate(defects):
+                if d.kind not in LINES or ri in used:
+                    continue
+                cover = len(cells & report_sensels(d))
+                if cover * 2 >= len(cells) and (best is None or cover > best[0]):
+                    best = (cover, ri)
+            if best:
+                line_match[li] = best[1]
+                used.add(best[1])
+        # points: nearest first, then the stronger report
+        pairs = []
+        for ti, t in enumerate(points):
+            for ri, d in enumerate(defects):
+                if ri in used or d.kind in LINES:
+                    continue
+                dist = max(abs(d.x - t["x"]), abs(d.y - t["y"]))
+                if dist <= tol:
+                    pairs.append((dist, -d.score, ti, ri))
+        for _, _, ti, ri in sorted(pairs):
+            if ti not in matched and ri not in used:
+                matched[ti] = ri
+                used.add(ri)
+        fragments_of = defaultdict(list)
+        for ri, d in enumerate(defects):
+            if ri in used:
+                continue
+            near = {(d.x + dx, d.y + dy) for dx in range(-tol, tol + 1) for dy in range(-tol, tol + 1)}
+            for li, cells in enumerate(line_cells):
+                if cells & near:
+                    fragments_of[li].append(ri)
+                    used.add(ri)
+                    break
+        self.collections += 1
+        self.reports += len(defects)
+        self.false += len(defects) - len(used)
+        self.fragments += sum(len(v) for v in fragments_of.values())
+        first = min(f["unix"] for f in truth["frames_meta"])
+        for ti, t in enumerate(points):
+            sk = subkind(t)
+            self.planted[sk] += 1
+            ri = matched.get(ti)
+            if ri is None:
+                if verbose:
+                    self.notes.append(f"missed {sk} at ({t['x']},{t['y']}) {_what(t)}")
+                continue
+            d = defects[ri]
+            self.found[sk] += 1
+            ok = d.kind == CLASS_OF[t["kind"]]
+            self.correct[sk] += ok
+            if verbose and not ok:
+                self.notes.append(f"{sk} at ({t['x']},{t['y']}) {_what(t)} called {d.kind}: {d.detail}")
+            self._onset(t, d, first, verbose)
+            if t["kind"] == "hot" and not t.get("warm") and t["rate"] >= RATE_FLOOR and not t.get("population"):
+                self.rate_n += 1
+                err = abs(d.dark_rate - t["rate"]) / t["rate"] if d.dark_rate == d.dark_rate else float("inf")
+                self.rate_errors.append(err)
+                self.rate_ok += err <= RATE_TOLERANCE
+                if verbose and not err <= RATE_TOLERANCE:
+                    self.notes.append(f"rate of {sk} at ({t['x']},{t['y']}): {d.dark_rate:.4g} vs {t['rate']:.4g} DN/s")
+        for li, t in enumerate(lines):
+            sk = subkind(t)
+            self.planted[sk] += 1
+            self.lines += 1
+            ri = line_match.get(li)
+            if ri is not None:
+                self.found[sk] += 1
+                self.correct[sk] += defects[ri].kind == t["kind"]
+                self.lines_as_one += 1
+                self._onset(t, defects[ri], first, verbose)
+            elif fragments_of.get(li):
+                self.found[sk] += 1
+                if verbose:
+                    self.notes.append(f"{t['kind']} at ({t['x']},{t['y']}) length {t['length']}: "
+                                      f"{len(fragments_of[li])} single reports, no line")
+            elif verbose:
+                self.notes.append(f"missed {t['kind']} at ({t['x']},{t['y']}) length {t['length']} {_what(t)}")
+        if verbose:
+            for ri, d in enumerate(defects):
+                if ri not in used:
+                    self.notes.append(f"false {d.kind} at ({d.x},{d.y}) score {d.score:.1f}: {d.detail}")
+
+    def _onset(self, t: dict, d: Defect, first: float, verbose: bool) -> None:
+        got = since_day(d.since)
+        if t.get("since_unix"):
+            self.onset_n += 1
+            err = abs(got - day_of(t["since_unix"])) if got is not None else float("inf")
+            self.onset_errors.append(err)
+            self.onset_ok += err <= ONSET_DAYS
+            if verbose and not err <= ONSET_DAYS:
+                self.notes.append(f"onset of {subkind(t)} at ({t['x']},{t['y']}): {d.since or 'none'} vs {t['since']}")
+        else:
+            self.start_n += 1
+            self.start_ok += got is None or got <= day_of(first) + ONSET_DAYS
+            if verbose and not (got is None or got <= day_of(first) + ONSET_DAYS):
+                self.notes.append(f"{subkind(t)} at ({t['x']},{t['y']}) there from the start, reported since {d.since}")
+
+    def add_peer(self, truth: dict, coords) -> None:
+        """rawpy's reports (row, column): recall by subkind, and precision (line sensels count as true)."""
+        cells: dict[tuple[int, int], int] = {}
+        for ti, t in enumerate(truth["defects"]):
+            for c in line_sensels(t) if t["kind"] in LINES else {(t["x"], t["y"])}:
+                cells[c] = ti
+        hit = {cells[(int(x), int(y))] for y, x in coords if (int(x), int(y)) in cells}
+        for ti, t in enumerate(truth["defects"]):
+            self.peer_found[subkind(t)] += ti in hit
+        self.peer_reports += len(coords)
+        self.peer_true += sum((int(x), int(y)) in cells for y, x in coords)
+
+    def recall(self, sks) -> tuple[float, float, int]:
+        n = sum(self.planted[s] for s in sks)
+        if not n:
+            return float("nan"), float("nan"), 0
+        return sum(self.found[s] for s in sks) / n, sum(self.correct[s] for s in sks) / n, n
+
+
+def _what(t: dict) -> str:
+    bits = []
+    if t.get("rate"):
+        bits.append(f"rate {t['rate']:.4g} DN/s")
+    if t.get("offset"):
+        bits.append(f"offset {t['offset']:.4g} DN")
+    if t.get("step"):
+        bits.append(f"step {t['step']:.3g} p {t.get('p_high')}")
+    if t.get("since"):
+        bits.append(f"since {t['since']}")
+    for k in ("border", "cluster"):
+        if t.get(k):
+            bits.append(f"{k} {t[k]}")
+    return "(" + ", ".join(bits) + ")" if bits else ""
+
+
+# --------------------------------------------------------------------------- running
+def scan_collection(folder: Path, truth: dict, out: Path, client) -> tuple[list[Defect], float]:
+    from pipeline.scan import scan
+
+    t0 = time.perf_counter()
+    scan([str(folder / f) for f in truth["files"]], out, client=client, log=lambda s: None, progress=False)
+    return read_csv(out / "defects.csv"), time.perf_counter() - t0
+
+
+def run(args) -> dict[str, Tally]:
+    from distributed import Client, LocalCluster
+
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    tallies: dict[str, Tally] = defaultdict(Tally)
+    find_bad = None
+    with LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        for case in cases(args.quick):
+            folder, truth = generate(case, workdir)
+            out = workdir / "scans" / folder.name
+            defects, seconds = scan_collection(folder, truth, out, client)
+            tally = tallies[case.name]
+            tally.add(truth, defects, 0 if case.fmt in MOSAIC else 1, args.verbose)
+            tally.seconds += seconds
+            line = f"{case.name:20s} {folder.name}: {len(defects)} reports ({seconds:.1f}s scan)"
+            if case.fmt == "dng":
+                if find_bad is None:
+                    from detection import rawpy_find_bad_pixels
+
+                    find_bad = rawpy_find_bad_pixels()
+                t0 = time.perf_counter()
+                coords = find_bad([str(folder / f) for f in truth["files"]])
+                tally.add_peer(truth, coords)
+                line += f"; rawpy: {len(coords)} reports ({time.perf_counter() - t0:.1f}s)"
+            print(line, flush=True)
+            for note in tally.notes:
+                print("    " + note)
+            tally.notes.clear()
+    print()
+    for name, tally in tallies.items():
+        print_tally(name, tally)
+    return tallies
+
+
+def _f(x: float) -> str:
+    return "  -  " if x != x else f"{x:5.3f}"
+
+
+def print_tally(name: str, t: Tally) -> None:
+    peer = t.peer_reports > 0
+    print(f"== {name}: {t.collections} collections, scan {t.seconds:.1f}s total")
+    head = f"  {'planted':20s} {'n':>4s} {'recall':>7s} {'class ok':>8s}"
+    print(head + (f" {'rawpy recall':>13s}" if peer else ""))
+    every: list[str] = []
+    for label, sks in ROWS:
+        every += [s for s in sks if s not in every]
+        r, c, n = t.recall(sks)
+        if n:
+            line = f"  {label:20s} {n:4d} {_f(r):>7s} {_f(c):>8s}"
+            if peer:
+                line += f" {_f(sum(t.peer_found[s] for s in sks) / n):>13s}"
+            print(line)
+    r, c, n = t.recall(every)
+    line = f"  {'all':20s} {n:4d} {_f(r):>7s} {_f(c):>8s}"
+    if peer:
+        line += f" {_f(sum(t.peer_found[s] for s in every) / n):>13s}"
+    print(line)
+    core = ["hot", "hot-onset", "warm", "stuck", "dead", "cold"]
+    r, _, n = t.recall(core)
+    print(f"  hot/stuck/dead recall {_f(r)} of {n}")
+    precision = (t.reports - t.false) / t.reports if t.reports else float("nan")
+    print(f"  precision {_f(precision)}: {t.reports} reports, {t.false} false "
+          f"({t.false / max(t.collections, 1):.2f} per collection); {t.fragments} single reports on lines")
+    if peer:
+        p = t.peer_true / t.peer_reports
+        print(f"  rawpy precision {_f(p)} of {t.peer_reports} reports")
+    if t.lines:
+        print(f"  lines reported as one: {t.lines_as_one} of {t.lines}")
+    if t.onset_n:
+        errs = sorted(t.onset_errors)
+        print(f"  onsets within {ONSET_DAYS} days: {t.onset_ok} of {t.onset_n} "
+              f"(median error {errs[len(errs) // 2]:.0f} days)")
+    if t.start_n:
+        print(f"  there from the start, no onset reported: {t.start_ok} of {t.start_n}")
+    if t.rate_n:
+        errs = sorted(t.rate_errors)
+        print(f"  dark rate within {RATE_TOLERANCE:.0%} (>= {RATE_FLOOR:g} DN/s): {t.rate_ok} of {t.rate_n} "
+              f"(median error {errs[len(errs) // 2]:.1%})")
+    print()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="two small collections")
+    ap.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "hotpixels-bench"),
+                    help="where collections and their scans are written (and cached)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("-v", "--verbose", action="store_true", help="list every miss, misclassification and false report")
+    run(ap.parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

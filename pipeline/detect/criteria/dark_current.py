@@ -1,0 +1,76 @@
+"""Dark current: does a sensel's residual grow with exposure (hot), whatever its mean?
+
+Real hot pixels are dark current: their excess is rate x exposure x gain, invisible in short
+frames and large in long ones, so over a collection their mean is diluted by the short frames
+and their spread inflated by the long ones. The exposure fit (``exposure.py``) measures the
+rate itself; its t statistic, over its local MAD (the same robust z as the level's), says how
+clearly it stands out of its neighbours'. Only a rising rate is a defect here: a hot pixel
+leaks -1/4 of its rate into each neighbour's residual, which is its ring, not a cold pixel.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..bands import PlaneView
+from ..rings import RING_T, remove_rings, ring_rows, separate_adjacent
+from ..scale import BlockScale, block_mads
+from ..stripes import each_stripe
+
+# the dark-current z is never larger than the rate's t statistic itself (as the level's)
+RATE_SCALE_FLOOR = 1.0
+
+
+@dataclass
+class RateMeasures:
+    mads: np.ndarray
+    rings: tuple[np.ndarray, np.ndarray]  # what ring removal added to each rate (``rings.remove_rings``)
+
+
+def measure(v: PlaneView, out: np.ndarray, pool: ThreadPoolExecutor | None = None,
+            one_value: bool = False) -> RateMeasures:
+    """The rate's t statistic of the core rows into ``out`` (0 where the sensel has no fit), its
+    neighbours' leaks added back as the level's are; the blocks of its scale."""
+    fit = v.fit
+    if fit is None:
+        raise ValueError("the dark-current criterion needs the stack's exposure fit")
+    a, b = ring_rows(v, one_value)
+    rate = np.nan_to_num(fit.rate[a - v.top : b - v.top], nan=0.0)
+    se = np.nan_to_num(fit.rate_se[a - v.top : b - v.top], nan=np.inf, posinf=np.inf)
+    se = np.where(se > 0, se, np.float32(np.inf)).astype(np.float32)
+    mag = np.abs(rate)
+    significant = np.flatnonzero(mag >= np.float32(RING_T) * se)
+    sources = np.flatnonzero(mag / se >= RING_T)
+    if one_value:
+        key, add, _ = separate_adjacent(rate, se, sources, a, v.height)
+    else:
+        key, add = remove_rings(rate, se, significant, sources)
+
+    def rows_t(r0: int, r1: int) -> None:
+        np.divide(rate[r0 - a : r1 - a], se[r0 - a : r1 - a], out=out[r0 - v.y0 : r1 - v.y0])
+
+    each_stripe(pool, v.y0, v.y1, v.width, rows_t)
+    mads = block_mads(out, v.y0, v.y1, v.shape, pool=pool, top=v.y0)
+    return RateMeasures(mads, (key + a * v.width, add))
+
+
+def scale(measures: list[RateMeasures], shape: tuple[int, int]) -> BlockScale:
+    return BlockScale(np.concatenate([m.mads for m in measures]), shape, floor_abs=RATE_SCALE_FLOOR)
+
+
+def score(v: PlaneView, rate_map: np.ndarray, rate_scale: BlockScale, threshold: float,
+          pool: ThreadPoolExecutor | None = None) -> list[np.ndarray]:
+    """The dark-current z of the core rows into ``rate_map`` (max(z, 0)); the sensels past the threshold."""
+    found: list[np.ndarray] = []
+
+    def rows_rate(r0: int, r1: int) -> None:
+        z = rate_scale.rows(r0, r1)
+        np.divide(rate_map[r0 - v.y0 : r1 - v.y0], z, out=z)
+        found.append(np.flatnonzero(z >= threshold) + r0 * v.width)
+        np.maximum(z, 0, out=rate_map[r0 - v.y0 : r1 - v.y0])
+
+    each_stripe(pool, v.y0, v.y1, v.width, rows_rate)
+    return found

@@ -1,0 +1,64 @@
+"""The exposure fit of a band of a plane, in float32 rows, for the criteria that need it.
+
+Where the stack has an exposure model (``stats.model``), each sensel's residual was regressed
+on the frames' exposure factor (``stats.fit``). Detection reads three things of it: the
+residual's variance with the exposure taken out (the level's standard error and the flicker
+test use it: a dark-current hot pixel's residual grows with exposure, which is neither noise
+nor flicker), the rate's t statistic (the dark-current criterion), and the rate and offset
+themselves (defects.csv, the classes). Computed in row stripes, kept in float32: 16 bytes per
+value of a band's plane.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..stats.fit import FrameTable, fit_exposure
+from ..stats.model import EXPOSURE_SUMS
+from .bands import PlaneView
+from .stripes import each_stripe
+
+
+@dataclass(frozen=True)
+class FitRows:
+    """The fit of rows ``top`` .. of a plane (NaN where a sensel has too few frames in it)."""
+
+    noise_var: np.ndarray  # the residual's variance about the line, DN^2
+    rate: np.ndarray  # DN/s at ISO 100 (per step of the stand-in factor when not physical)
+    rate_se: np.ndarray
+    offset: np.ndarray  # DN at zero exposure: a warm (or cold) sensel's constant part
+    physical: bool
+
+
+def with_fit(v: PlaneView, table: FrameTable | None, pool: ThreadPoolExecutor | None = None) -> PlaneView:
+    """``v`` with its exposure fit (unchanged where the stack has no exposure model)."""
+    if table is None or not all(k in v.extra for k in EXPOSURE_SUMS):
+        return v
+    rows = v.bottom - v.top
+    out = [np.empty((rows, v.width), np.float32) for _ in range(4)]
+    x = v.extra
+
+    def stripe(r0: int, r1: int) -> None:
+        s = slice(r0 - v.top, r1 - v.top)
+        fit = fit_exposure(v.n, v.res_mean[s], v.res_m2[s], x["xr"][s], x["excluded"][s], x["excluded_sum"][s], table)
+        for o, a in zip(out, (fit.noise_var, fit.rate, fit.rate_se, fit.offset)):
+            o[s] = a
+
+    each_stripe(pool, v.top, v.bottom, v.width, stripe)
+    noise_var, rate, rate_se, offset = out
+    return replace(v, fit=FitRows(noise_var, rate, rate_se, offset, table.physical))
+
+
+def residual_variance(v: PlaneView, r0: int, r1: int, out: np.ndarray) -> np.ndarray:
+    """The residual's variance of plane rows r0:r1 into ``out`` (float32): with the exposure taken
+    out where the stack has a fit (and the sensel enough frames in it), else M2/n."""
+    from .noise import residual_var
+
+    residual_var(v.res_m2[r0 - v.top : r1 - v.top], np.float32(v.n), out)
+    if v.fit is not None:
+        fitted = v.fit.noise_var[r0 - v.top : r1 - v.top]
+        np.copyto(out, fitted, where=np.isfinite(fitted))
+    return out
