@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .records import Counted
-from .stats.model import NO_FACTOR, ModelPlan, ModelSpec, capture_day, exposure_factor
+from .stats.model import NO_FACTOR, ModelPlan, ModelSpec, capture_day, exposure_factor, log_factor
 
 # an exposure fit needs at least this many frames with an exposure, whose factors differ by at
 # least this ratio: with one exposure there is no slope to fit
@@ -48,7 +48,7 @@ def usable_time(unix: float | None, now: float | None = None) -> float | None:
 
 
 def plan_frames(headers: Iterable, prior: dict[str, Counted], channels: int, white: int, counts: bool,
-                prior_source: str | None = None) -> FramePlan:
+                prior_source: str | None = None, black: int = 0) -> FramePlan:
     """The model terms of ``headers`` (objects with path, exposure, iso, time), continuing the
     ``prior`` frames of saved stats when merging (``prior_source`` their exposure source; None:
     no saved stats)."""
@@ -92,9 +92,13 @@ def plan_frames(headers: Iterable, prior: dict[str, Counted], channels: int, whi
     if dates:
         fill = sorted(dated)[len(dated) // 2]  # a frame with no date counts at the stack's median date
         days = {p: capture_day(t if t is not None else fill) or 0 for p, t in times.items()}
-    spec = ModelSpec(exposure=bool(source), dates=bool(dates), white=white)
-    return FramePlan(ModelPlan(spec, factors if source == "exif" else {}, days, frame_mean=source == "frame mean"),
-                     source, notes, reasons)
+    spec = ModelSpec(exposure=bool(source), dates=bool(dates), white=white, black=black, counts=counts)
+    known = sorted(f for f in factors.values() if f > 0)
+    fill = int(log_factor([known[len(known) // 2]])[0]) if known and source == "exif" else 0
+    gains = {h.path: int(log_factor([h.iso / 100.0])[0])
+             for h in headers if source == "exif" and _finite_positive(h.iso)}
+    return FramePlan(ModelPlan(spec, factors if source == "exif" else {}, days, frame_mean=source == "frame mean",
+                               logx_fill=fill, gains=gains), source, notes, reasons)
 
 
 def _finite_positive(value: float | None) -> bool:

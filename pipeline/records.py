@@ -100,11 +100,14 @@ class StackMeta:
 class ReadRecord:
     """What the read tasks of a segment report besides its sums: every file's status, the
     content digests of the files used (so --merge can recognise a copy), and the exposure
-    factor each used frame was fitted with (the model's frame table, ``stats.model``)."""
+    factor each used frame was fitted with (the model's frame table, ``stats.model``) and the
+    sketch of its sensels that stood out as lit hot ones do (``spikes``: the set bits; where a
+    stack's hot sensels are missing, the camera subtracted a dark frame)."""
 
     statuses: list[FileStatus]
     digests: dict[str, str] = field(default_factory=dict)
     factors: dict[str, int] = field(default_factory=dict)
+    spikes: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def used(self) -> int:
@@ -115,17 +118,19 @@ class ReadRecord:
         """Records in order (a segment's partitions, a scan's segments)."""
         statuses = [FileStatus(*s) for p in parts for s in p.statuses]
         digests = {k: v for p in parts for k, v in p.digests.items()}
-        return cls(statuses, digests, {k: v for p in parts for k, v in p.factors.items()})
+        return cls(statuses, digests, {k: v for p in parts for k, v in p.factors.items()},
+                   {k: v for p in parts for k, v in p.spikes.items()})
 
     def to_json(self) -> list:
-        return [[list(s) for s in self.statuses], self.digests, self.factors]
+        return [[list(s) for s in self.statuses], self.digests, self.factors, self.spikes]
 
     @classmethod
     def from_json(cls, data: list) -> ReadRecord:
-        """A record as ``to_json`` wrote it (checkpoints of older versions have no factors)."""
+        """A record as ``to_json`` wrote it (checkpoints of older versions have no factors, spikes)."""
         statuses, digests, *rest = data
         factors = {str(k): int(v) for k, v in (rest[0] if rest else {}).items()}
-        return cls([FileStatus(*s) for s in statuses], dict(digests), factors)
+        spikes = {str(k): [int(b) for b in v] for k, v in (rest[1] if len(rest) > 1 else {}).items()}
+        return cls([FileStatus(*s) for s in statuses], dict(digests), factors, spikes)
 
 
 @dataclass(frozen=True)
@@ -142,12 +147,13 @@ class Counted:
     time: float | None = None
     temperature: float | None = None
     factor: int = -1
+    spikes: tuple[int, ...] | None = None  # its sketch of lit-hot-looking sensels (None: not kept)
 
-    COLUMNS = ("path", "size", "mtime", "digest", "exposure", "iso", "time", "temperature", "factor")
+    COLUMNS = ("path", "size", "mtime", "digest", "exposure", "iso", "time", "temperature", "factor", "spikes")
 
     def row(self, path: str) -> list:
         return [path, self.size, self.mtime, self.digest, self.exposure, self.iso, self.time, self.temperature,
-                self.factor]
+                self.factor, None if self.spikes is None else list(self.spikes)]
 
     @classmethod
     def from_row(cls, columns: list[str], row: list) -> tuple[str, Counted]:
@@ -158,7 +164,8 @@ class Counted:
             value = data.get(key)
             return None if value is None else float(value)
 
-        factor = data.get("factor")
+        factor, spikes = data.get("factor"), data.get("spikes")
         return str(data["path"]), cls(int(data["size"]), float(data["mtime"]), str(data.get("digest") or ""),
                                       real("exposure"), real("iso"), real("time"), real("temperature"),
-                                      -1 if factor is None else int(factor))
+                                      -1 if factor is None else int(factor),
+                                      None if spikes is None else tuple(int(b) for b in spikes))

@@ -42,7 +42,7 @@ def write_results(out_dir: Path, stats: PixelStats, meta: StackMeta, statuses: l
     detect_config = config.detect
     if detect_config.black_level is None and meta.black_level:
         detect_config = dataclasses.replace(detect_config, black_level=float(np.mean(meta.black_level)))
-    frames = frame_table(manifest or {}, meta)
+    frames = frame_table(manifest or {}, meta, stats)
     days = frame_days(manifest or {}) if meta.dates else None
     detection = detect(stats, detect_config, layout=meta.layout, frames=frames, days=days)
     defects = detection.defects

@@ -141,7 +141,8 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client
     sent_before = bytes_sent(client)
     first = main.first
     frames = plan_frames(todo, manifest, first.shape[2] if len(first.shape) == 3 else 1, clip_level(first),
-                         config.scan.range_counts, None if prior_meta is None else prior_meta.exposure_source)
+                         config.scan.range_counts, None if prior_meta is None else prior_meta.exposure_source,
+                         black=int(min(first.black_level)) if first.black_level else 0)
     for reason in frames.reasons:
         log(f"physics model: {reason}")
     counted_by_size: dict[int, dict[str, str]] = {}
@@ -169,11 +170,20 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client
         if s.used:
             h = by_path[s.path]
             manifest[s.path] = Counted(h.size, h.mtime, digests.get(s.path, ""), h.exposure, h.iso, h.time,
-                                       h.temperature, record.factors.get(s.path, NO_FACTOR))
+                                       h.temperature, record.factors.get(s.path, NO_FACTOR),
+                                       _sketch(record.spikes.get(s.path)))
     meta = dataclasses.replace(stack_meta(main), exposure_source=frames.source if "xr" in stats.extra else "",
-                               dates="beyond_days" in stats.extra, clip_level=clip_level(first))
+                               dates="first_day_1" in stats.extra, clip_level=clip_level(first))
     if prior_meta is not None and prior_meta.created:
         meta = dataclasses.replace(meta, created=prior_meta.created)
+    from .state.store import dark_subtracted_paths
+    from .stats.dark_subtraction import SUBTRACTED_NOTE
+
+    subtracted = dark_subtracted_paths(manifest, meta, stats)
+    if subtracted:
+        log(f"physics model: {len(subtracted)} frames were dark-subtracted in camera (no hot sensel shows in "
+            "them): they count at zero exposure in the dark-current fit")
+        frames.notes.update({p: "; ".join(filter(None, [frames.notes.get(p), SUBTRACTED_NOTE])) for p in subtracted})
     # stats.zarr is written while the defects are classified: both only read the stats, and
     # the workers sit idle by now, so the client's two jobs share the cores
     with ThreadPoolExecutor(1, thread_name_prefix="write-stats") as pool:
@@ -272,6 +282,10 @@ def _other_group_reason(other: Group, main: Group) -> str:
     if a.shape[:2] == b.shape[1::-1] and a.shape[2:] == b.shape[2:] and (a.make, a.model) == (b.make, b.model):
         why += "; the same sensor turned by 90 degrees, as rotated JPEGs are: scan it with --all-groups"
     return why + ")"
+
+
+def _sketch(bits: list[int] | None) -> tuple[int, ...] | None:
+    return None if bits is None else tuple(bits)
 
 
 def clip_level(h: Header) -> int:

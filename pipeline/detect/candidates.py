@@ -12,12 +12,16 @@ from typing import Any
 
 import numpy as np
 
+from ..stats.model import EXPOSURE_SUMS, FIRST_DAYS
 from .bands import PlaneView
 from .criteria.counts import CountNull
 from .filters import WINDOW, gather, grid_points, pseudo_median_points, window_offsets
 from .noise import QUANT_VAR, log_value_var
 from .rings import with_rings_removed
 from .scale import BlockScale
+
+# the columns of ``Candidates.model``
+MODEL_COLUMNS = ("res_mean", "res_m2", *EXPOSURE_SUMS)
 
 # stuck also needs a variance below this x a low quantile (about the 10th percentile) of its
 # neighbours': clipping hot pixels keep more than that, stuck ones none
@@ -84,7 +88,12 @@ class Candidates:
     rate_se: MaybeArray = None
     offset: MaybeArray = None
     z_rate: MaybeArray = None  # the dark-current z (``criteria/dark_current.py``)
-    beyond_days: MaybeArray = None  # the sum of the capture days of its frames beyond the range (onset)
+    model: MaybeArray = None  # its residual's mean and M2 and its model sums (``MODEL_COLUMNS``), to fit again
+    first_days: MaybeArray = None  # (m, 4): the earliest capture days of its frames beyond the range (onset)
+    beyond_logx: MaybeArray = None  # the sum of their log exposure factors (``stats.model.log_factor``)
+    beyond_logg: MaybeArray = None  # ... and of their log gains
+    z_exposure: MaybeArray = None  # how much longer than the stack's its frames beyond the range were (z)
+    onset: MaybeArray = None  # the capture day it appeared on (-1: from the start), where the stack has dates
     kind: MaybeArray = None
     score: MaybeArray = None
     by_counts: MaybeArray = None
@@ -179,9 +188,14 @@ def gather_candidates(v: PlaneView, flat: np.ndarray, maps: dict[str, np.ndarray
         if rate_rings is not None:
             rate = with_rings_removed(rate, ys, xs, w, rate_rings)
         counts.update(rate=rate, rate_se=fit.rate_se[here], offset=fit.offset[here],
-                      z_rate=maps["dark_current"][core])
-    if "beyond_days" in v.extra:
-        counts["beyond_days"] = v.extra["beyond_days"][here].astype(np.float64)
+                      z_rate=maps["dark_current"][core],
+                      model=np.stack([v.res_mean[here], v.res_m2[here]]
+                                     + [v.extra[k][here].astype(np.float64) for k in EXPOSURE_SUMS], axis=1))
+    for name in ("beyond_logx", "beyond_logg"):
+        if name in v.extra:
+            counts[name] = v.extra[name][here].astype(np.float64)
+    if FIRST_DAYS[0] in v.extra:
+        counts["first_days"] = np.stack([v.extra[k][here] for k in FIRST_DAYS], axis=1).astype(np.int64)
     iy, ix = v.to_image(ys, xs)
     pl = v.plane
     return Candidates(

@@ -35,6 +35,14 @@ COLD_VAR_FRACTION = 0.25
 # a bright/dark sensel whose extra residual sd is at least this x its offset is noisy, not hot/dead:
 # telegraph flicker shifts the mean by up to half its step
 NOISY_EXCESS_RATIO = 0.5
+# a one-sided telegraph sensel: beyond its neighbours' range on one side in at least
+# FLICKER_FRAMES frames, with at least this x their residual variance, that exposure does not
+# explain. Its level is its step times the share of frames it jumps in; a warm sensel has the
+# offset without the variance (its ratio scatters by sqrt(2/n): +-18 % in 60 frames)
+ONE_SIDED_VAR_RATIO = 2.0
+# ... and exposure does not explain it: its frames beyond the range were no longer than the
+# stack's by this z (``exposure.beyond_exposure_z``; a hot sensel's are its long exposures)
+EXPOSURE_DRIVEN_Z = 3.0
 
 
 def classify(c: Candidates, thr: dict[str, float], dark_min_sigmas: float, darks: bool = False,
@@ -115,18 +123,34 @@ def classify(c: Candidates, thr: dict[str, float], dark_min_sigmas: float, darks
         if darks:
             c_dead &= ~pinned
     dark = np.zeros(m, bool)
+    telegraph = np.zeros(m, bool)
+    if counted and c.z_exposure is not None:
+        # only where the frames' exposures are known: without them a hot sensel in frames of
+        # varied exposure jumps on one side as a telegraph one does, and stays hot
+        # jumps on one side: the counts say often, the variance says by more than its offset
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r_ratio = (c.rstd ** 2 + QUANT_VAR) / (c.ref_rstd ** 2 + QUANT_VAR)
+        often = ((np.maximum(c.k_hi, c.k_lo) >= np.maximum(FLICKER_FRAMES, 2 * np.maximum(c.m_hi, c.m_lo)))
+                 & (np.maximum(c.s_hi, c.s_lo) >= thr["counts"]))
+        telegraph = (often & (r_ratio >= ONE_SIDED_VAR_RATIO) & (excess_sd >= NOISY_EXCESS_RATIO * np.abs(c.rho))
+                     & (c.z_exposure < EXPOSURE_DRIVEN_Z))
+        if c.onset is not None:  # there from a date on: its frames before are what lowers its level
+            telegraph &= c.onset < 0
     if c.z_rate is not None:
-        dark = (c.z_rate >= thr["dark_current"]) & (c.rate > 0)
+        # a dead sensel reads black among lit neighbours, which the fit leaves out as clipped at
+        # the floor: what is left of its fit says nothing of dark current
+        dark = (c.z_rate >= thr["dark_current"]) & (c.rate > 0) & (zl > -thr["dead"])
         if raw_darks:
             dark &= c.rate * rate_swing >= dark_min_sigmas * np.maximum(c.ref_std, math.sqrt(QUANT_VAR))
-    lvl = ~is_stuck & (((bright | (zl <= -thr["dead"])) & ~flicker & ~c_flicker) | dark)
+    telegraph &= ~dark  # a hot sensel's spread across the exposures is its dark current
+    lvl = ~is_stuck & (((bright | (zl <= -thr["dead"])) & ~flicker & ~c_flicker & ~telegraph) | dark)
     if darks:
         lvl &= ~pinned
     kind[lvl] = np.where((zl[lvl] > 0) | dark[lvl], HOT, DEAD)
     score[lvl] = np.abs(zl[lvl])
     if c.z_rate is not None:
         score[lvl & dark] = np.maximum(score[lvl & dark], c.z_rate[lvl & dark])
-    nz = ~is_stuck & ~lvl & (noisy | c_flicker)
+    nz = ~is_stuck & ~lvl & (noisy | c_flicker | telegraph)
     kind[nz] = NOISY
     score[nz] = zn[nz]
     by_counts = np.zeros(m, bool)

@@ -34,7 +34,7 @@ from ..defect import Defect
 from ..layout import SensorLayout
 from ..stats import PixelStats
 from ..stats.fit import FrameTable
-from ..stats.model import EXPOSURE_SUMS, EXPOSURE_UNIT
+from ..stats.model import EXPOSURE_SUMS, EXPOSURE_UNIT, FIRST_DAYS
 from . import luma
 from .bands import Band, band_of, band_rows, halo_rows
 from .candidates import Candidates, PlaneContext, gather_candidates
@@ -43,9 +43,9 @@ from .config import DetectConfig
 from .criteria import counts, dark_current, flicker, level, variance
 from .criteria.counts import COUNT_MAPS, count_thresholds
 from .describe import describe
-from .exposure import with_fit
+from .exposure import beyond_exposure_z, with_fit
 from .filters import unique_flat
-from .onset import Frames, onset_day, visibility
+from .onset import appearances
 from .planes import Plane, planes, spacing
 from .scale import BlockScale
 from .shapes import clusters
@@ -179,7 +179,7 @@ def plan_detection(stats: PixelStats, cfg: DetectConfig, layout: SensorLayout, s
         usable = False  # a frame's mean level stands in for its exposure only in darks: in photos it is the scene
     if usable:
         configured["dark_current"] = cfg.hot_threshold
-    dated = days is not None and "beyond_days" in stats.extra and counted and len(days) == n
+    dated = days is not None and FIRST_DAYS[0] in stats.extra and counted and len(days) == n
     return Plan(shape, n, plane_list, mosaic, spacing(shape, mosaic), kind, reason, counted, configured,
                 frames if usable else None, np.asarray(days) if dated and days is not None else None)
 
@@ -219,7 +219,9 @@ def measure_band(band: Band, plan: Plan, maps: dict[str, np.ndarray],
             flicker=flicker.measure(v, core["noisy"], plan.spacing, plan.raw_darks, pool),
             counts=counts.measure(v, pool) if plan.counted else None,
             darkest=float(v.value_mean[v.y0 - v.top : v.y1 - v.top].min()),
-            rate=dark_current.measure(v, core["dark_current"], pool, plan.one_value) if plan.frames else None))
+            rate=None))
+        if plan.frames:
+            out[-1].rate = dark_current.measure(v, core["dark_current"], pool, plan.one_value, out[-1].level.bright)
     return BandMeasures(out, luma.measure(band, pool) if plan.luma else None)
 
 
@@ -300,6 +302,10 @@ def finish(scored: list[BandScores], plan: Plan, cfg: DetectConfig, maps: dict[s
     """Classify the candidates of every band (in row order), one report per defect."""
     cand = Candidates.concat([b.candidates[i] for i in range(len(plan.planes)) for b in scored])  # plane by plane
     darks, raw_darks = plan.stack_kind == "darks", plan.raw_darks
+    if plan.frames is not None and cand.beyond_logx is not None and cand.counted:
+        cand.z_exposure = beyond_exposure_z(cand.beyond_logx, cand.beyond_logg, cand.k_hi + cand.k_lo, plan.frames)
+    if plan.days is not None:
+        cand.onset = appearances(cand, plan.days, plan.frames, plan.n)
     # 1. peaks: classify at the configured thresholds and keep one candidate per blob
     classify(cand, plan.configured, cfg.dark_min_sigmas, darks, raw_darks, plan.swing)
     cand = one_per_pixel(cand.take(cand.kind > 0))
@@ -317,29 +323,11 @@ def finish(scored: list[BandScores], plan: Plan, cfg: DetectConfig, maps: dict[s
         # 3. the peaks, classified again at the final thresholds (a weaker kind can take over)
         classify(cand, thresholds, cfg.dark_min_sigmas, darks, raw_darks, plan.swing)
         cand = cand.take(cand.kind > 0)
-    onsets = onset_days(cand, plan)
     cluster = clusters(cand.y, cand.x)
     order = np.argsort(-cand.score, kind="stable")
+    onsets = [None if cand.onset is None or cand.onset[i] < 0 else int(cand.onset[i]) for i in range(len(cand))]
     defects = [describe(cand, i, plan.n, onsets[i], int(cluster[i]), plan.rate_unit) for i in order]
     return Detection(defects, maps, thresholds, plan.stack_kind, plan.stack_reason)
-
-
-def onset_days(cand: Candidates, plan: Plan) -> list[int | None]:
-    """Each defect's onset day (``onset.py``), where the stack's dates are modelled."""
-    if plan.days is None or cand.beyond_days is None or not cand.counted:
-        return [None] * len(cand)
-    physical = plan.frames is not None and plan.frames.physical
-    exposure = plan.frames.factors * EXPOSURE_UNIT if physical and plan.frames is not None else np.zeros(len(plan.days))
-    frames = Frames(plan.days, np.where(exposure > 0, exposure, 0.0))
-    out: list[int | None] = []
-    for i in range(len(cand)):
-        beyond = int(cand.k_hi[i]) + int(cand.k_lo[i])
-        chance = float(cand.m_hi[i] + cand.m_lo[i]) / plan.n
-        rate = float(cand.rate[i]) if physical and cand.rate is not None else math.nan
-        offset = float(cand.offset[i]) if physical and cand.offset is not None else math.nan
-        seen = visibility(frames, offset, rate, float(cand.ref_rstd[i]))
-        out.append(onset_day(beyond, float(cand.beyond_days[i]), min(max(chance, 0.0), 1.0), frames, seen))
-    return out
 
 
 def detect(stats: PixelStats, config: DetectConfig | None = None, layout: SensorLayout | None = None,

@@ -43,7 +43,7 @@ def with_fit(v: PlaneView, table: FrameTable | None, pool: ThreadPoolExecutor | 
 
     def stripe(r0: int, r1: int) -> None:
         s = slice(r0 - v.top, r1 - v.top)
-        fit = fit_exposure(v.n, v.res_mean[s], v.res_m2[s], x["xr"][s], x["excluded"][s], x["excluded_sum"][s], table)
+        fit = fit_exposure(v.n, v.res_mean[s], v.res_m2[s], {k: x[k][s] for k in EXPOSURE_SUMS}, table)
         for o, a in zip(out, (fit.noise_var, fit.rate, fit.rate_se, fit.offset)):
             o[s] = a
 
@@ -62,3 +62,32 @@ def residual_variance(v: PlaneView, r0: int, r1: int, out: np.ndarray) -> np.nda
         fitted = v.fit.noise_var[r0 - v.top : r1 - v.top]
         np.copyto(out, fitted, where=np.isfinite(fitted))
     return out
+
+
+def beyond_exposure_z(beyond_logx: np.ndarray, beyond_logg: np.ndarray, beyond: np.ndarray,
+                      table: FrameTable) -> np.ndarray:
+    """How much longer a sensel's frames beyond its neighbours' range were than their gains
+    alone make likely: the z of their mean log exposure time about its regression on the log
+    gain over the stack's frames, against as many frames drawn at random (without replacement).
+
+    A hot sensel stands out in the long exposures: its frames are long for their gain (z of
+    several). A telegraph sensel's step is charge, amplified with the gain: it stands out at
+    high gains whatever the time (z near 0), though in a camera's program a high gain comes with
+    a long time, which is why the time is taken about the gain and not alone. With one gain,
+    it is the exposure factor itself."""
+    lx = table.log_factors().astype(np.float64)
+    lg = table.log_gains().astype(np.float64)
+    lt = lx - lg
+    n = len(lt)
+    k = np.asarray(beyond, np.float64)
+    if n < 3:
+        return np.zeros(len(k))
+    slope = float(np.cov(lt, lg, bias=True)[0, 1] / lg.var()) if lg.var() > 0 else 0.0
+    intercept = float(lt.mean() - slope * lg.mean())
+    spread = float(np.var(lt - intercept - slope * lg))
+    if spread <= 0:
+        return np.zeros(len(k))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = (beyond_logx - beyond_logg - k * intercept - slope * beyond_logg) / k
+        z = mean / np.sqrt(spread * (n - k) / (k * (n - 1)))
+    return np.where((k > 0) & (k < n) & np.isfinite(z), z, 0.0)

@@ -1,14 +1,21 @@
-"""When did a defect appear? From two exact sums, without reading a frame twice.
+"""When did a defect appear? From exact sums, without reading a frame twice.
 
-Per sensel the scan keeps how many frames it stood beyond its neighbours' range (the range
-counts) and the sum of those frames' capture days (``stats.model``). A healthy sensel is beyond
-by chance, at its plane's null rate, in any frame; a defect that appeared on day T is beyond
-in the frames after T where it shows (a dark-current pixel in long exposures, a warm one in
-most). The mean capture day of its beyond frames then sits between the mean day of the frames
-after T and the whole stack's; it grows with T. So T is found where the expected mean day,
-under "chance before T, visible after", equals the observed one, by bisection over the frames'
-days. The defect is said to appear during the collection only when that mean day lies
-clearly (``ONSET_SIGMAS`` standard errors) after the one it would have had from the start.
+Per sensel the scan keeps the 4 earliest capture days of the frames in which it stood beyond
+its neighbours' range (``stats.model``). A healthy sensel is beyond by chance, at its plane's
+null rate, in any frame; a defect that appeared on day T is beyond in the frames after T where
+it shows (a dark-current sensel in long exposures, a warm one in most). Its earliest days are
+then a few chance days, if any, and the first frames after T that show it.
+
+Which frames show it comes from its exposure fit (``visibility``): the excess it predicts in
+each frame against the temporal noise. An earliest day after which it would have shown in
+several frames, but was not beyond again before its next earliest day, was chance: the
+defect did not stay. The first one that stays is where it appeared, if it would have shown
+in several frames before that day (else the data cannot tell: there from the start). The
+onset is put midway between that day and the last frame before it that would have shown it.
+
+A defect that appeared during the collection is fitted again over the frames since: before it
+its residual is noise, and a fit over every frame would take its missing dark current for a
+low rate.
 """
 
 from __future__ import annotations
@@ -18,18 +25,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# how many standard errors of the mean capture day after "there from the start" make an onset
-ONSET_SIGMAS = 4.0
+from ..stats.model import NO_DAY
+
 # a frame shows a defect when its predicted excess stands this many temporal sigmas out of the
 # noise (the range test needs about 2-3); the logistic's width, in sigmas
 VISIBLE_SIGMAS = 2.0
 VISIBLE_WIDTH = 0.5
+# frames that would have shown the defect, without it being beyond: after an earliest day, it
+# did not stay (a chance day); before its first day that stays, it was not there yet
+MISSED = 3.0
+# an early day's chance count is at most its expectation plus this many of its sigmas (and one)
+CHANCE_SIGMAS = 2.0
 
 
 @dataclass(frozen=True)
 class Frames:
     """The capture day of every frame the statistics hold (days since 1970), and its exposure
-    factor's step in seconds at ISO 100 times its factor (``exposure``: 0 where unknown)."""
+    factor in seconds at ISO 100 (``exposure``: 0 where unknown or dark-subtracted)."""
 
     days: np.ndarray
     exposure: np.ndarray
@@ -38,7 +50,7 @@ class Frames:
 def visibility(frames: Frames, offset: float, rate: float, sigma: float) -> np.ndarray:
     """How likely each frame shows the defect beyond its neighbours' range (0..1), from its
     predicted excess (offset + rate x exposure, DN) against the temporal noise ``sigma``; a
-    defect with no fit (or a stuck one) shows in every frame alike."""
+    defect with no fit shows in every frame alike."""
     if not (math.isfinite(offset) and math.isfinite(rate)) or sigma <= 0:
         return np.ones(len(frames.days))
     excess = np.abs(offset + rate * frames.exposure)
@@ -46,32 +58,75 @@ def visibility(frames: Frames, offset: float, rate: float, sigma: float) -> np.n
     return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
 
 
-def onset_day(beyond: int, day_sum: float, chance: float, frames: Frames,
-              seen: np.ndarray | None = None) -> int | None:
+def onset_day(first_days, beyond: int, chance: float, frames: Frames, seen: np.ndarray | None = None) -> int | None:
     """The capture day the defect appeared, or None when it was there from the first frame
-    (or the data cannot tell). ``beyond``/``day_sum``: its count of beyond frames and the sum of
-    their days; ``chance``: the rate at which a healthy sensel of its plane is beyond, per frame;
-    ``seen``: each frame's visibility (``visibility``)."""
-    days = frames.days.astype(np.float64)
-    if beyond < 3 or len(days) < 3 or np.ptp(days) <= 0:
+    (or the data cannot tell). ``first_days``: its earliest beyond days (``NO_DAY`` for none);
+    ``beyond``: its count of beyond frames; ``chance``: the rate at which a healthy sensel of
+    its plane is beyond, per frame; ``seen``: each frame's visibility (``visibility``)."""
+    days = np.asarray(frames.days)
+    earliest = [int(d) for d in first_days if int(d) != NO_DAY]
+    if beyond < 3 or len(earliest) < 2 or len(days) < 3:
         return None
-    seen = np.ones(len(days)) if seen is None else seen
-    shown = chance + (1.0 - chance) * seen
-    order = np.argsort(days, kind="stable")
-    d, p = days[order], shown[order]
-    q = np.full(len(d), chance)
-    # expected beyond frames and day sum with onset at frame i: chance before, shown from i on
-    k_after = np.cumsum((p * 1.0)[::-1])[::-1]
-    s_after = np.cumsum((p * d)[::-1])[::-1]
-    k_before = np.concatenate([[0.0], np.cumsum(q)[:-1]])
-    s_before = np.concatenate([[0.0], np.cumsum(q * d)[:-1]])
-    mean_day = np.maximum.accumulate((s_before + s_after) / np.maximum(k_before + k_after, 1e-12))
-    observed = day_sum / beyond
-    start = mean_day[0]
-    spread = math.sqrt(max(float(np.average((d - start) ** 2, weights=p)), 1.0))
-    if observed - start <= ONSET_SIGMAS * spread / math.sqrt(beyond):
+    seen = np.ones(len(days)) if seen is None else np.asarray(seen, np.float64)
+    shows = (1.0 - chance) * seen
+    j = 0
+    while j + 1 < len(earliest) and beyond - j >= 3:
+        between = (days > earliest[j]) & (days < earliest[j + 1])
+        if shows[between].sum() < MISSED:
+            break
+        j += 1  # it would have shown again before its next beyond day, and did not: chance
+    day = earliest[j]
+    before = days < day
+    expected = chance * np.count_nonzero(before)
+    if shows[before].sum() < MISSED or j > expected + CHANCE_SIGMAS * math.sqrt(expected) + 1:
         return None
-    # the mean day grows with the onset: the last frame whose expected mean day is still <= observed
-    i = int(np.searchsorted(mean_day, observed, side="right")) - 1
-    i = min(max(i, 1), len(d) - 1)
-    return int(d[i])
+    shown_before = days[before & (seen >= 0.5)]
+    last = int(shown_before.max()) if len(shown_before) else day
+    return (last + day + 1) // 2
+
+
+def appearances(cand, days: np.ndarray, table, n: int) -> np.ndarray:
+    """Each candidate's onset day (-1: there from the start, or no dates), and, for those that
+    appeared, their exposure fit again over the frames since (``cand.rate``, ``rate_se``,
+    ``offset``, ``z_rate`` updated in place).
+
+    The visibility is first that of the fit over every frame, where it says the sensel rises
+    with exposure (or has an offset), else every frame; once an onset is found, that of the fit
+    over the frames since, and the onset is found again with it.
+    """
+    from ..stats.fit import fit_exposure
+    from ..stats.model import EXPOSURE_SUMS, EXPOSURE_UNIT
+
+    out = np.full(len(cand), -1, np.int64)
+    if cand.first_days is None or not cand.counted or len(days) != n:
+        return out
+    physical = table is not None and table.physical and cand.model is not None and cand.rate is not None
+    exposure = table.fitted * EXPOSURE_UNIT if physical else np.zeros(len(days))
+    frames = Frames(np.asarray(days), np.where(exposure > 0, exposure, 0.0))
+
+    def refit(i: int, since: int):
+        row = cand.model[i]
+        sums = {k: row[2 + j : 3 + j] for j, k in enumerate(EXPOSURE_SUMS)}
+        return fit_exposure(n, row[0:1], row[1:2], sums, table, within=frames.days >= since)
+
+    for i in np.flatnonzero(cand.k_hi + cand.k_lo >= 3).tolist():
+        beyond = int(cand.k_hi[i] + cand.k_lo[i])
+        chance = min(max(float(cand.m_hi[i] + cand.m_lo[i]) / n, 0.0), 1.0)
+        sigma = float(cand.ref_rstd[i])
+        seen = visibility(frames, float(cand.offset[i]), float(cand.rate[i]), sigma) if physical else None
+        day = onset_day(cand.first_days[i], beyond, chance, frames, seen)
+        if day is None and seen is not None:
+            day = onset_day(cand.first_days[i], beyond, chance, frames)
+        if day is None:
+            continue
+        if physical:
+            fit = refit(i, day)
+            if np.isfinite(fit.rate[0]) and fit.rate_se[0] > 0:
+                seen = visibility(frames, float(fit.offset[0]), float(fit.rate[0]), sigma)
+                day = onset_day(cand.first_days[i], beyond, chance, frames, seen) or day
+                fit = refit(i, day)
+            if np.isfinite(fit.rate[0]) and fit.rate_se[0] > 0 and fit.frames[0] >= 4:
+                cand.rate[i], cand.rate_se[i], cand.offset[i] = fit.rate[0], fit.rate_se[0], fit.offset[0]
+                cand.z_rate[i] = max(float(cand.z_rate[i]), float(fit.t[0]))
+        out[i] = day
+    return out

@@ -144,8 +144,8 @@ def ring_rows(v, one_value: bool) -> tuple[int, int]:
 
 def separate_adjacent(rho: np.ndarray, se: np.ndarray, sources: np.ndarray, top: int, height: int,
                       values: np.ndarray | None = None, values_top: int = 0,
-                      ratio: float = PARTNER_RATIO,
-                      ring_t: float = RING_T) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                      ratio: float = PARTNER_RATIO, ring_t: float = RING_T,
+                      allow: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each pixel next to a source, measured against its neighbours that are background, in place.
 
     For a mosaic or a monochrome sensor, where a defect is one sensel. A pixel's residual is its
@@ -166,14 +166,15 @@ def separate_adjacent(rho: np.ndarray, se: np.ndarray, sources: np.ndarray, top:
     ``height`` rows high; pixels whose neighbours lie outside the rows held are left alone.
     Returns the pixels changed (flat indices into ``rho``, sorted), what was added to each, and
     how many neighbours each was measured against (the residual's noise grows as they are fewer).
+    ``allow`` (flat indices into ``rho``, sorted), if given, are the only pixels changed.
     """
-    key, new, _ = _rebuilt(rho, rho, se, sources, top, height, values, values_top, ratio, ring_t)
+    key, new, _ = _rebuilt(rho, rho, se, sources, top, height, values, values_top, ratio, ring_t, allow)
     first = rho.copy()
     first.reshape(-1)[key] = new
     maybe = np.union1d(sources, key)
     at = divmod_int(maybe, rho.shape[1])
     again = maybe[np.abs(values_at(first, *at)) / values_at(se, *at) >= ring_t]
-    key, new, kept = _rebuilt(first, rho, se, again, top, height, values, values_top, ratio, ring_t)
+    key, new, kept = _rebuilt(first, rho, se, again, top, height, values, values_top, ratio, ring_t, allow)
     flat = rho.reshape(-1)
     add = (new - flat[key]).astype(rho.dtype)
     flat[key] += add
@@ -181,8 +182,8 @@ def separate_adjacent(rho: np.ndarray, se: np.ndarray, sources: np.ndarray, top:
 
 
 def _rebuilt(decide: np.ndarray, rho: np.ndarray, se: np.ndarray, sources: np.ndarray, top: int, height: int,
-             values: np.ndarray | None, values_top: int, ratio: float,
-             ring_t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             values: np.ndarray | None, values_top: int, ratio: float, ring_t: float,
+             allow: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One pass of ``separate_adjacent``: the pixels next to ``sources`` with a neighbour that is
     not background (judged on ``decide``), their residual rebuilt from ``rho`` (or the values)
     without it, and how many neighbours each kept."""
@@ -192,6 +193,8 @@ def _rebuilt(decide: np.ndarray, rho: np.ndarray, se: np.ndarray, sources: np.nd
     qx = np.concatenate([sx + dx for _, dx in CROSS])
     inside = (qy >= 0) & (qy < h) & (qx >= 0) & (qx < w)
     key = unique_flat(qy[inside] * w + qx[inside], h * w)
+    if allow is not None:
+        key = np.intersect1d(key, allow, assume_unique=True)
     qy, qx = divmod_int(key, w)
     row = qy + top
     whole = ((qy >= 1) | (row == 0)) & ((qy < h - 1) | (row == height - 1))  # both row neighbours held

@@ -39,7 +39,7 @@ from dask.highlevelgraph import HighLevelGraph
 
 from ..records import FileStatus, ReadRecord, failure_reason
 from ..stats import IntegerSums, PixelStats, accumulate, merge_partials
-from ..stats.model import ModelPlan
+from ..stats.model import SKETCH_WORDS, ModelPlan, sketch_bits
 
 # path, destination -> (pixels, content digest); the reader may decode straight into the
 # destination (a slot of the task's frame buffer) and return it, or return its own array
@@ -61,6 +61,7 @@ class PartitionSums:
     statuses: list[FileStatus] = field(default_factory=list)
     digests: dict[str, str] = field(default_factory=dict)  # path -> content digest, for the files used
     factors: dict[str, int] = field(default_factory=dict)  # path -> the exposure factor its frame was fitted with
+    spikes: dict[str, list[int]] = field(default_factory=dict)  # path -> its frame's sketch bits (``stats.model``)
     next_step: int = 0
 
     def __sizeof__(self) -> int:
@@ -118,10 +119,13 @@ def read_step(previous: PartitionSums | None, step: int, paths: list[str], pixel
                 seen[digest], part.digests[path] = path, digest
     if held:
         terms = None if spec is None or model is None else model.terms(used, buffer[:held])
+        sketch = np.zeros((held, SKETCH_WORDS), np.uint64) if spec is not None and spec.exposure else None
+        for (y0, y1), tile in zip(tiles, part.tiles):
+            accumulate(tile, buffer[:held], stride, rows=(y0, y1), terms=terms, sketch=sketch)
         if terms is not None:
             part.factors.update(zip(used, terms.factors.tolist()))
-        for (y0, y1), tile in zip(tiles, part.tiles):
-            accumulate(tile, buffer[:held], stride, rows=(y0, y1), terms=terms)
+        if sketch is not None:
+            part.spikes.update(zip(used, sketch_bits(sketch)))
     part.next_step = step + 1
     if last:
         del buffer
@@ -155,7 +159,7 @@ def tile_sums(partition: PartitionSums, t: int) -> IntegerSums:
 
 
 def partition_record(partition: PartitionSums) -> ReadRecord:
-    return ReadRecord(partition.statuses, partition.digests, partition.factors)
+    return ReadRecord(partition.statuses, partition.digests, partition.factors, partition.spikes)
 
 
 def concat_records(parts: list[ReadRecord]) -> ReadRecord:

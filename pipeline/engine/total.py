@@ -14,7 +14,7 @@ import numpy as np
 from distributed import Future
 
 from ..records import ReadRecord
-from ..stats import COUNTS, STREAMS, PixelStats, count_dtype
+from ..stats import COUNTS, STREAMS, PixelStats, count_dtype, model
 from .plan import Segment
 
 
@@ -48,6 +48,7 @@ class RunningTotal:
         self.shape = shape
         self.n = saved.n if saved is not None else 0
         self.count_type = np.uint32 if most_frames is None else count_dtype(max(most_frames, self.n))
+        self.most_frames = np.iinfo(np.uint32).max if most_frames is None else max(most_frames, self.n)
         self.mean: np.ndarray | None = np.array(saved.mean) if saved is not None else None
         self.m2: np.ndarray | None = np.array(saved.m2) if saved is not None else None
         self.counts: np.ndarray | None = None
@@ -100,8 +101,7 @@ class RunningTotal:
             if tile.counts is not None:
                 self.counts = np.zeros((len(COUNTS), *self.shape), self.count_type)
         if self.extra is None:
-            self.extra = {k: np.zeros(self.shape, self.count_type if k == "excluded" else v.dtype)
-                          for k, v in tile.extra.items()}
+            self.extra = model.empty_like(tile.extra, self.shape, self.most_frames)
         rows = slice(head.tile_starts[t], head.tile_starts[t] + tile.mean.shape[1])
         counts = None if self.counts is None else self.counts[:, rows]
         extra = {k: v[rows] for k, v in self.extra.items()}
@@ -117,8 +117,7 @@ class RunningTotal:
         if self.n == 0 or self.mean is None or self.m2 is None:
             return PixelStats.empty(self.shape)
         counts: np.ndarray | None = None if self.counts is None else self.counts.astype(count_dtype(self.n), copy=False)
-        extra = {k: v.astype(count_dtype(self.n), copy=False) if k == "excluded" else v
-                 for k, v in (self.extra or {}).items()}
+        extra = model.widen(self.extra or {}, self.n)
         return PixelStats(self.n, self.mean, self.m2, counts, extra)
 
 

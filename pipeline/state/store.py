@@ -17,7 +17,9 @@ import zarr
 
 from ..records import Counted, StackMeta
 from ..stats import COUNTS, STREAMS, PixelStats
+from ..stats.dark_subtraction import hot_candidates
 from ..stats.fit import FrameTable, fit_exposure
+from ..stats.model import EXPOSURE_SUMS
 
 STATS_NAME = "stats.zarr"
 ROW_CHUNK_VALUES = 2**21  # values per zarr chunk (16 MiB of float64), whole rows
@@ -61,7 +63,7 @@ def write_stats(out_dir: Path, stats: PixelStats, meta: StackMeta, manifest: Man
             group.create_array(f"{name}_count", data=data, chunks=(band, *shape[1:]), compressors=None)
     for name, data in stats.extra.items():
         group.create_array(MODEL_PREFIX + name, data=data, chunks=(band, *shape[1:]), compressors=None)
-    table = frame_table(manifest or {}, meta)
+    table = frame_table(manifest or {}, meta, stats)
     if table is not None and table.physical and "xr" in stats.extra:
         _write_dark_rate(group, stats, table, band)
     rows: list[list[Any]] = [entry.row(path) for path, entry in sorted((manifest or {}).items())]
@@ -74,11 +76,23 @@ def write_stats(out_dir: Path, stats: PixelStats, meta: StackMeta, manifest: Man
     return final
 
 
-def frame_table(manifest: Manifest, meta: StackMeta) -> FrameTable | None:
-    """The exposure factors of the counted frames, where the stack has an exposure model."""
+def frame_table(manifest: Manifest, meta: StackMeta, stats: PixelStats | None = None) -> FrameTable | None:
+    """The exposure factors of the counted frames, where the stack has an exposure model; with
+    ``stats``, the frames the camera dark-subtracted are found too (``stats.dark_subtraction``)."""
     if not meta.exposure_source:
         return None
-    return FrameTable.of((c.factor for c in manifest.values()), physical=meta.exposure_source == "exif")
+    rows = list(manifest.values())
+    candidates = None if stats is None else hot_candidates(stats.mean[1], stats.m2[0])
+    return FrameTable.of((c.factor for c in rows), physical=meta.exposure_source == "exif",
+                         sketches=[c.spikes for c in rows], candidates=candidates, isos=[c.iso for c in rows])
+
+
+def dark_subtracted_paths(manifest: Manifest, meta: StackMeta, stats: PixelStats) -> list[str]:
+    """The counted frames the camera dark-subtracted (``stats.dark_subtraction``)."""
+    table = frame_table(manifest, meta, stats)
+    if table is None or table.subtracted is None:
+        return []
+    return [p for p, s in zip(manifest, table.subtracted) if s]
 
 
 def frame_days(manifest: Manifest) -> np.ndarray:
@@ -102,8 +116,8 @@ def _write_dark_rate(group, stats: PixelStats, table: FrameTable, band: int) -> 
     x = stats.extra
     for y in range(0, shape[0], band):
         rows = slice(y, y + band)
-        fit = fit_exposure(stats.n, stats.mean[1, rows], stats.m2[1, rows], x["xr"][rows], x["excluded"][rows],
-                           x["excluded_sum"][rows], table)
+        fit = fit_exposure(stats.n, stats.mean[1, rows], stats.m2[1, rows], {k: x[k][rows] for k in EXPOSURE_SUMS},
+                           table)
         rate[rows] = fit.rate.astype(np.float32)
         se[rows] = fit.rate_se.astype(np.float32)
 

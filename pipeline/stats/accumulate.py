@@ -11,7 +11,17 @@ from __future__ import annotations
 import numpy as np
 
 from .fused import SUM_DTYPES, kernels, read_only
-from .model import NO_FACTOR, FrameTerms
+from .model import (
+    FIRST_DAYS,
+    NO_DAY,
+    NO_FACTOR,
+    FrameTerms,
+    coarse_square,
+    hole_floor,
+    log_factor,
+    sketch_bit,
+    spike_floor,
+)
 from .moments import STREAMS, PixelStats
 from .sums import IntegerSums
 
@@ -44,7 +54,8 @@ def _reflected(centre: np.ndarray, size: int, stride: int) -> tuple[np.ndarray, 
 
 
 def accumulate(sums: IntegerSums, frames: np.ndarray, stride: int, pad_rows: int = 0,
-               rows: tuple[int, int] | None = None, terms: FrameTerms | None = None) -> IntegerSums:
+               rows: tuple[int, int] | None = None, terms: FrameTerms | None = None,
+               sketch: np.ndarray | None = None) -> IntegerSums:
     """Add a block of frames to the integer sums in place.
 
     ``frames`` is (k, rows + 2*pad_rows, W[, C]) with halo rows, or, with ``pad_rows`` 0,
@@ -57,18 +68,23 @@ def accumulate(sums: IntegerSums, frames: np.ndarray, stride: int, pad_rows: int
 
     Where ``sums`` keep the physics model's sums (``sums.extra``), ``terms`` gives each frame's
     exposure factor and capture day, and the level at which a sensel clips (``model.FrameTerms``).
+    ``sketch`` ((k, ``model.SKETCH_WORDS``) uint64, whole frames only), if given, gains the bits
+    of the rows' sensels that stand out of their neighbours as a lit hot sensel does
+    (``model.spike_floor``, ``model.sketch_bit`` of the sensel's flat index in the frame).
     """
     if sums.extra and (terms is None or len(terms.factors) != len(frames)):
         raise ValueError("these sums keep the model's: give each frame's terms")
     index = row_neighbours(np.shape(frames)[1], stride, pad_rows, rows)
-    if not accumulate_fused(sums, frames, stride, index, terms):
-        accumulate_numpy(sums, frames, stride, index, terms)
+    if sketch is not None and (terms is None or len(sketch) != len(frames) or pad_rows):
+        raise ValueError("a sketch needs one row per frame of whole frames, and the frames' terms (for the floor)")
+    if not accumulate_fused(sums, frames, stride, index, terms, sketch):
+        accumulate_numpy(sums, frames, stride, index, terms, sketch)
     sums.n += len(frames)
     return sums
 
 
 def accumulate_numpy(sums: IntegerSums, frames: np.ndarray, stride: int, index,
-                     terms: FrameTerms | None = None) -> IntegerSums:
+                     terms: FrameTerms | None = None, sketch: np.ndarray | None = None) -> IntegerSums:
     """Reference implementation (frame by frame, int64 temporaries); does not touch ``sums.n``.
 
     ``index`` is ``row_neighbours``' (centre, up, down) rows; the sums keep their own dtype.
@@ -88,15 +104,48 @@ def accumulate_numpy(sums: IntegerSums, frames: np.ndarray, stride: int, index,
             above, below = _beyond(v, neighbours)
             for s, beyond in enumerate((above, below)):
                 sums.counts[s] += beyond.astype(sums.counts.dtype)
-            if "beyond_days" in extra and terms is not None:
-                extra["beyond_days"] += ((above | below) * int(terms.days[i])).astype(extra["beyond_days"].dtype)
+            if FIRST_DAYS[0] in extra and terms is not None:
+                day = np.where(above | below, int(terms.days[i]), NO_DAY).astype(np.uint16)
+                first = np.sort(np.stack([extra[k] for k in FIRST_DAYS] + [day]), axis=0)
+                for j, k in enumerate(FIRST_DAYS):
+                    extra[k][...] = first[j]
+            if "beyond_logx" in extra and terms is not None:
+                extra["beyond_logx"] += ((above | below) * int(frame_logx(terms)[i])).astype(extra["beyond_logx"].dtype)
+                extra["beyond_logg"] += ((above | below) * int(frame_logg(terms)[i])).astype(extra["beyond_logg"].dtype)
         if "xr" in extra and terms is not None:
             factor = int(terms.factors[i])
             out = np.ones(v.shape, bool) if factor == NO_FACTOR else v >= terms.white
             extra["xr"] += np.where(out, 0, max(factor, 0) * r4).astype(extra["xr"].dtype)
             extra["excluded"] += out.astype(extra["excluded"].dtype)
             extra["excluded_sum"] += np.where(out, r4, 0).astype(extra["excluded_sum"].dtype)
+            x = max(factor, 0)
+            extra["excluded_x"] += (out * x).astype(extra["excluded_x"].dtype)
+            extra["excluded_xx"] += (out * int(coarse_square(x))).astype(extra["excluded_xx"].dtype)
+            gap = np.min(neighbours, axis=0) - v
+            hole = ~out & (v <= terms.black) & (gap >= hole_floor(terms.white))
+            extra["xr"] -= np.where(hole, max(factor, 0) * r4, 0).astype(extra["xr"].dtype)
+            extra["holes"] += hole.astype(extra["holes"].dtype)
+            extra["holes_sum"] += np.where(hole, r4, 0).astype(extra["holes_sum"].dtype)
+        if sketch is not None and terms is not None:
+            top, bottom = np.max(neighbours, axis=0), np.min(neighbours, axis=0)
+            d = v - top
+            hit = (d >= spike_floor(terms.white)) & (d > 3 * (top - bottom))
+            flat_rows = hit.reshape(len(rows_c), -1)
+            rows_at, cols = np.nonzero(flat_rows)
+            bits = sketch_bit(rows_c[rows_at].astype(np.int64) * flat_rows.shape[1] + cols)
+            np.bitwise_or.at(sketch[i], (bits >> np.uint64(6)).astype(np.intp),
+                             np.uint64(1) << (bits & np.uint64(63)))
     return sums
+
+
+def frame_logx(terms: FrameTerms) -> np.ndarray:
+    """The frames' log exposure factors (int32), as the terms give them or from their factors."""
+    return np.asarray(terms.logx if terms.logx is not None else log_factor(terms.factors), np.int32)
+
+
+def frame_logg(terms: FrameTerms) -> np.ndarray:
+    """The frames' log gains (int32; 0, ISO 100, where the terms have none)."""
+    return np.asarray(terms.logg if terms.logg is not None else np.zeros(len(terms.factors)), np.int32)
 
 
 def _beyond(v: np.ndarray, neighbours) -> tuple[np.ndarray, np.ndarray]:
@@ -144,7 +193,7 @@ def as_lines(frames: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def accumulate_fused(sums: IntegerSums, frames: np.ndarray, stride: int, index,
-                     terms: FrameTerms | None = None) -> bool:
+                     terms: FrameTerms | None = None, sketch: np.ndarray | None = None) -> bool:
     """Run the numba kernel if it applies; False means "use the numpy reference"."""
     frames = np.asarray(frames)
     spec = BUFFER_TYPES.get(frames.dtype)
@@ -177,20 +226,34 @@ def accumulate_fused(sums: IntegerSums, frames: np.ndarray, stride: int, index,
         return False
     types, max_frames = spec
     buffers = [np.empty(numba_kernels.CHUNK, t) for t in types]
-    model_buffers = [np.empty(numba_kernels.CHUNK, t) for t in (np.int64, np.int16, np.int32, np.int32)]
+    model_buffers = [np.empty(numba_kernels.CHUNK, t) for t in (np.int64, np.int16, np.int32, np.int64, np.int64,
+                                                                 np.int16, np.int32, np.int32, np.int32,
+                                                                 np.uint16, np.uint16, np.uint16, np.uint16)]
     factors = read_only(np.zeros(len(flat), np.int64) if terms is None else np.asarray(terms.factors, np.int64))
     days = read_only(np.zeros(len(flat), np.int32) if terms is None else np.asarray(terms.days, np.int32))
+    logx = read_only(np.zeros(len(flat), np.int32) if terms is None else frame_logx(terms))
+    logg = read_only(np.zeros(len(flat), np.int32) if terms is None else frame_logg(terms))
     white = 0 if terms is None else int(terms.white)
-    mxr, mexc, mexs, mday = (extra.get(k) for k in ("xr", "excluded", "excluded_sum", "beyond_days"))
-    if mday is not None and a3 is None:
+    black = 0 if terms is None else int(terms.black)
+    mxr, mexc, mexs, mexx, mexq, mhol, mhos, mlx, mlg, mf0, mf1, mf2, mf3 = (
+        extra.get(k) for k in ("xr", "excluded", "excluded_sum", "excluded_x", "excluded_xx", "holes", "holes_sum",
+                               "beyond_logx", "beyond_logg", *FIRST_DAYS))
+    if sketch is not None and not (sketch.dtype == np.uint64 and sketch.flags.c_contiguous and sketch.flags.writeable):
+        return False
+    floor = spike_floor(white)
+    if (mf0 is not None or mlx is not None) and a3 is None:
         return False  # the date sums come with the range counts
     for start in range(0, len(flat), max_frames):
         part = flat[start : start + max_frames]
         lines, step = as_lines(part)
         numba_kernels.accumulate_rows(lines, step, len(part), *(read_only(i) for i in (rows_c, rows_u, rows_d)),
                                       a1, a2, a3, stride, channels, left, right, *buffers,
-                                      factors[start : start + max_frames], days[start : start + max_frames], white,
-                                      mxr, mexc, mexs, mday, *model_buffers)
+                                      factors[start : start + max_frames], days[start : start + max_frames],
+                                      logx[start : start + max_frames], logg[start : start + max_frames], white,
+                                      black, mxr, mexc, mexs, mexx, mexq, mhol, mhos, mlx, mlg, mf0, mf1, mf2, mf3,
+                                      None if sketch is None else sketch[start : start + max_frames], floor,
+                                      hole_floor(white),
+                                      *model_buffers)
     return True
 
 

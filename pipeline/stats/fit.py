@@ -9,21 +9,22 @@ exposure taken out: a dark-current hot pixel's residual grows with exposure, whi
 flicker.
 
 The sums per frame (n, sum x, sum x^2) come from the frames' table (the manifest); per sensel
-only the frames it clipped in differ from it. Which frames those were is not kept (that would
-cost a sum per sensel more): a sensel clips in its longest exposures (dark current grows with
-x), so they are taken as its ``excluded`` largest factors. That is exact for darks and for
-hot pixels, and only approximate where a scene clipped a sensel in a shorter frame.
+only the frames it clipped in differ from it, and their count, sum of x and of x^2 are kept
+per sensel (``model.EXPOSURE_SUMS``): a hot sensel clips in its longest exposures, any sensel
+under a bright sky in short ones, and either way the fit holds exactly the frames it should
+(x^2 of the clipped frames to 2^-7 s, ``model.coarse_square``).
 
 Pure numpy, element-wise over any array shape (a band of a plane, a whole sensor).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from .model import EXPOSURE_UNIT, NO_FACTOR
+from .model import COARSE_SHIFT, EXPOSURE_UNIT, NO_FACTOR, log_factor
 from .moments import RESIDUAL_SCALE
 
 
@@ -31,22 +32,72 @@ from .moments import RESIDUAL_SCALE
 class FrameTable:
     """The exposure factors of the frames the statistics hold (``NO_FACTOR`` for a frame left
     out of the fit); with ``physical`` False they are a stand-in (the frames' mean values), so
-    the fitted rate has no unit."""
+    the fitted rate has no unit. ``subtracted``: the frames the camera dark-subtracted
+    (``dark_subtraction``), whose dark signal is zero: the fit takes them at factor 0.
+
+    The per-sensel sums were taken at the recorded factors: a sensel's cross term then holds
+    x * r of a subtracted frame, where r is its noise (its excess is gone), and a sensel that
+    clipped in one (a street light in a night frame) has its x among its clipped frames'. Both
+    are small against the sums of the frames that show dark current."""
 
     factors: np.ndarray
     physical: bool = True
+    subtracted: np.ndarray | None = None
+    isos: np.ndarray | None = None  # each frame's ISO (NaN where unknown)
 
     @classmethod
-    def of(cls, factors, physical: bool = True) -> FrameTable:
-        return cls(np.asarray(list(factors), np.int64), physical)
+    def of(cls, factors, physical: bool = True, sketches=None, candidates: np.ndarray | None = None,
+           isos=None) -> FrameTable:
+        """The table of these factors; with each frame's sketch (the manifest's, None where not
+        kept) and the stack's possible hot set (``dark_subtraction.hot_candidates``), the
+        dark-subtracted frames are found too."""
+        factors = np.asarray(list(factors), np.int64)
+        subtracted = None
+        if sketches is not None and candidates is not None:
+            from .dark_subtraction import dark_subtracted
+
+            subtracted = dark_subtracted(factors, list(sketches), candidates)
+        iso = None if isos is None else np.array([np.nan if i is None else float(i) for i in isos])
+        return cls(factors, physical, subtracted, iso)
+
+    @property
+    def fitted(self) -> np.ndarray:
+        """Each frame's factor in the fit: 0 for a dark-subtracted frame, ``NO_FACTOR`` if unknown."""
+        if self.subtracted is None or not self.subtracted.any():
+            return self.factors
+        return np.where(self.subtracted & (self.factors != NO_FACTOR), 0, self.factors)
+
+    def log_factors(self) -> np.ndarray:
+        """Each frame's log exposure factor as the scan summed it (``model.log_factor``; a frame
+        without one at the median of the others)."""
+        known = np.sort(self.factors[self.factors > 0])
+        fill = int(log_factor(known[len(known) // 2 : len(known) // 2 + 1])[0]) if len(known) else 0
+        return log_factor(self.factors, fill)
+
+    def log_gains(self) -> np.ndarray:
+        """Each frame's log gain (ISO/100) as the scan summed it (``model.log_factor``; 0 where
+        unknown, or where the factors are not physical)."""
+        if self.isos is None or not self.physical:
+            return np.zeros(len(self.factors), np.int32)
+        iso = np.nan_to_num(self.isos, nan=0.0)
+        return log_factor(iso / 100.0, 0)
 
     @property
     def known(self) -> np.ndarray:
-        return np.sort(self.factors[self.factors != NO_FACTOR])[::-1].astype(np.float64)
+        fitted = self.fitted
+        return np.sort(fitted[fitted != NO_FACTOR])[::-1].astype(np.float64)
 
     @property
     def unknown(self) -> int:
         return int(np.count_nonzero(self.factors == NO_FACTOR))
+
+    @property
+    def n_subtracted(self) -> int:
+        return 0 if self.subtracted is None else int(self.subtracted.sum())
+
+
+def _known(fitted: np.ndarray) -> np.ndarray:
+    return np.sort(fitted[fitted != NO_FACTOR])[::-1].astype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -69,24 +120,30 @@ class ExposureFit:
             return self.rate / self.rate_se
 
 
-def fit_exposure(n: int, res_mean: np.ndarray, res_m2: np.ndarray, xr: np.ndarray, excluded: np.ndarray,
-                 excluded_sum: np.ndarray, table: FrameTable) -> ExposureFit:
+def fit_exposure(n: int, res_mean: np.ndarray, res_m2: np.ndarray, sums: Mapping[str, np.ndarray],
+                 table: FrameTable, within: np.ndarray | None = None) -> ExposureFit:
     """The exposure fit from a sensel's moments of the residual (``res_mean``, ``res_m2`` over all
-    ``n`` frames) and its model sums (``model.EXPOSURE_SUMS``)."""
+    ``n`` frames) and its model sums (``sums``: ``model.EXPOSURE_SUMS``, arrays of its shape).
+
+    ``within`` (a mask of the table's frames), if given, fits those frames only: a defect that
+    appeared during the collection, fitted over the frames since. The others' residual is taken
+    as its noise about zero (it was not there yet): their sums of r and x*r are left in, their
+    exposures out, and the frames it clipped in are taken to be among those fitted."""
     s = float(RESIDUAL_SCALE)
-    known = table.known
-    cum1 = np.concatenate([[0.0], np.cumsum(known)])  # the c largest factors' sum, by c
-    cum2 = np.concatenate([[0.0], np.cumsum(known * known)])
-    clipped = np.clip(excluded.astype(np.int64) - table.unknown, 0, len(known))
-    n_fit = (n - excluded.astype(np.int64)).astype(np.float64)
-    sx = cum1[-1] - cum1[clipped]
-    sxx = cum2[-1] - cum2[clipped]
-    sum_r = res_mean * (n * s) - excluded_sum  # sums of 4r over the frames in the fit
+    known = table.known if within is None else _known(table.fitted[np.asarray(within, bool)])
+    xr, excluded, excluded_sum = sums["xr"], sums["excluded"], sums["excluded_sum"]
+    holes, holes_sum = sums["holes"], sums["holes_sum"]
+    frames = n if within is None else int(np.count_nonzero(within)) + table.unknown
+    n_fit = (frames - excluded.astype(np.int64) - holes.astype(np.int64)).astype(np.float64)
+    sx = float(known.sum()) - sums["excluded_x"]
+    sxx = float((known * known).sum()) - sums["excluded_xx"] * float(1 << (2 * COARSE_SHIFT))
+    sum_r = res_mean * (n * s) - excluded_sum - holes_sum  # sums of 4r over the frames in the fit
     sum_rr = (res_m2 + n * res_mean * res_mean) * (s * s)
     with np.errstate(divide="ignore", invalid="ignore"):
         # the excluded frames' sum of squares is not kept: a clipped sensel's residual is near
         # constant there, so (their sum)^2 / their count stands in for it
         sum_rr = sum_rr - np.where(excluded > 0, excluded_sum.astype(np.float64) ** 2 / excluded, 0.0)
+        sum_rr = sum_rr - np.where(holes > 0, holes_sum.astype(np.float64) ** 2 / holes, 0.0)
         x_var = sxx - sx * sx / n_fit
         xr_cov = xr - sx * sum_r / n_fit
         r_var = sum_rr - sum_r * sum_r / n_fit

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .model import COARSE_HALF, COARSE_SHIFT, NO_DAY, SKETCH_LOG2, SKETCH_MULTIPLIER
 from .numba_cache import jit
 
 # values per row chunk: 4 buffers of CHUNK elements (int32: 16 KiB, int64: 32 KiB) stay in L1/L2
@@ -68,9 +69,51 @@ def _beyond(v, up, down, left, right, t):
     return t(v > t(t(mx << 1) - mn)), t(v < t(t(mn << 1) - mx))
 
 
+@jit(nogil=True, inline="always")
+def _spike(v, up, down, left, right, floor, t):
+    """True if v stands above its 4 same-colour neighbours' maximum by at least ``floor`` and by
+    more than 3 times their range (a lit hot sensel; noise and scene edges almost never do)."""
+    mx = max(max(t(up), t(down)), max(t(left), t(right)))
+    mn = min(min(t(up), t(down)), min(t(left), t(right)))
+    d = t(t(v) - mx)
+    return (d >= floor) & (d > t(t(mx - mn) * t(3)))
+
+
+@jit(nogil=True, inline="always")
+def _hole(v, up, down, left, right, black, floor, t):
+    """True if v reads at or below ``black`` while all 4 same-colour neighbours stand at least
+    ``floor`` above it: a sensel that clipped at the black level, as a hot one that saturated
+    does in a dark-subtracted frame (a scene's own dark detail is wider than one sensel)."""
+    mn = min(min(t(up), t(down)), min(t(left), t(right)))
+    return (t(v) <= black) & (t(mn - t(v)) >= floor)
+
+
+@jit(nogil=True, inline="always")
+def _keep_first(b0, b1, b2, b3, i, day):
+    """Insert ``day`` into the 4 sorted earliest days at index i of b0..b3 (dropping the latest)."""
+    d = day
+    if d < b0[i]:
+        d, b0[i] = b0[i], d
+    if d < b1[i]:
+        d, b1[i] = b1[i], d
+    if d < b2[i]:
+        d, b2[i] = b2[i], d
+    if d < b3[i]:
+        b3[i] = d
+
+
+@jit(nogil=True, inline="always")
+def _mark(bits, f, position):
+    """Set the sketch bit of flat sensel ``position`` in frame ``f``'s row of ``bits`` (``model.sketch_bit``)."""
+    b = ((np.uint64(position) * np.uint64(SKETCH_MULTIPLIER)) & np.uint64(0xFFFFFFFF)) >> np.uint64(32 - SKETCH_LOG2)
+    bits[f, b >> np.uint64(6)] |= np.uint64(1) << (b & np.uint64(63))
+
+
 @jit(nogil=True)
 def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts, stride, channels, left, right,
-                    bv1, bv2, br1, br2, bhi, blo, factors, days, white, mxr, mexc, mexs, mday, bxr, bexc, bexs, bday):
+                    bv1, bv2, br1, br2, bhi, blo, factors, days, logx, logg, white, black, mxr, mexc, mexs, mexx,
+                    mexq, mhol, mhos, mlx, mlg, mf0, mf1, mf2, mf3, sketch, spike_floor, hole_floor, bxr,
+                    bexc, bexs, bexx, bexq, bhol, bhos, blx, blg, bf0, bf1, bf2, bf3):
     """Add k frames to ``s1``/``s2`` (2, rows, W*C), in place.
 
     ``lines`` is a 2D C-contiguous array of image rows (each W*C values, channels interleaved):
@@ -91,12 +134,21 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
     to leave them out (numba compiles that case without their code).
 
     The physics model's sums (``stats.model``), each None to leave it out: ``mxr``, ``mexc``,
-    ``mexs`` (rows, W*C) take, per sensel, the sum of x*4r over the frames in the exposure fit,
-    the count of frames left out of it (the sensel at or above ``white``, or a frame whose
-    ``factors[f]`` is negative: no exposure) and their sum of 4r; ``mday`` the sum of
-    ``days[f]`` over the frames in which the sensel lay beyond its neighbours' range (it needs
-    ``counts``). ``bxr, bexc, bexs, bday`` are their row-local buffers (int64, int16, int32,
-    int32; always given, used only with their sum).
+    ``mexs``, ``mexx``, ``mexq`` (rows, W*C) take, per sensel, the sum of x*4r over the frames in
+    the exposure fit, the count of frames left out of it (the sensel at or above ``white``, or a
+    frame whose ``factors[f]`` is negative: no exposure), their sum of 4r, of x and of the coarse
+    x^2 (``model.coarse_square``); ``mhol``, ``mhos`` the count and sum of 4r of the frames in
+    which it read at or below ``black`` where its neighbours did not (``_hole``, by at least
+    ``hole_floor``: left out too, at no x). Over the frames in which the sensel lay beyond its
+    neighbours' range (they need ``counts``): ``mlx`` and ``mlg`` the sums of ``logx[f]`` and
+    ``logg[f]`` (the frame's log exposure factor and log gain, ``model.log_factor``), and
+    ``mf0..mf3`` (uint16) the 4 earliest ``days[f]``, in order (``model.NO_DAY`` for none).
+    ``bxr, bexc, bexs, bexx, bexq, bhol, bhos, blx, blg, bf0..bf3`` are their row-local buffers
+    (int64, int16, int32, int64, int64, int16, int32, int32, int32, uint16 x 4; always given,
+    used only with their sum). ``sketch`` (k, words) uint64, or None, gains per frame the bits
+    of its sensels that stand out as a lit hot sensel does (``_spike``, by at least
+    ``spike_floor``; ``_mark``): where the hot sensels of a stack do not, the camera subtracted
+    a dark frame (``dark_subtraction``).
     """
     rows = s1.shape[1]
     length = lines.shape[1]
@@ -133,9 +185,20 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                     bxr[i] = 0
                     bexc[i] = 0
                     bexs[i] = 0
-            if mday is not None:
+                    bexx[i] = 0
+                    bexq[i] = 0
+                    bhol[i] = 0
+                    bhos[i] = 0
+            if mf0 is not None:
                 for i in range(n):
-                    bday[i] = 0
+                    bf0[i] = NO_DAY
+                    bf1[i] = NO_DAY
+                    bf2[i] = NO_DAY
+                    bf3[i] = NO_DAY
+            if mlx is not None:
+                for i in range(n):
+                    blx[i] = 0
+                    blg[i] = 0
             a = max(j0, lo)
             b = min(j1, hi)
             for f in range(k):
@@ -146,15 +209,24 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                 # the frame's model terms: its exposure factor (none: every sensel is left out of
                 # the fit, as a clipped one is) and the level a sensel clips at
                 xf = np.int64(0)
+                xq = np.int64(0)
                 clip_at = u1(0)
-                dayf = np.int32(0)
+                dayf = np.uint16(0)
+                row_at = np.int64(rows_c[r]) * np.int64(length)
                 if mxr is not None:
                     xf = np.int64(factors[f])
                     clip_at = u1(white) if xf >= 0 else u1(-1)
                     if xf < 0:
                         xf = np.int64(0)
-                if mday is not None:
-                    dayf = np.int32(days[f])
+                    xq = (xf + np.int64(COARSE_HALF)) >> np.int64(COARSE_SHIFT)
+                    xq = xq * xq
+                if mf0 is not None:
+                    dayf = np.uint16(days[f])
+                lxf = np.int32(0)
+                lgf = np.int32(0)
+                if mlx is not None:
+                    lxf = np.int32(logx[f])
+                    lgf = np.int32(logg[f])
                 if b > a:
                     # interior: unit-stride views indexed from 0, so numba emits no negative-index
                     # wraparound and LLVM vectorises the loop
@@ -173,7 +245,12 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                     o7 = bxr[a - j0 : b - j0]
                     o8 = bexc[a - j0 : b - j0]
                     o9 = bexs[a - j0 : b - j0]
-                    o10 = bday[a - j0 : b - j0]
+                    o11 = bexx[a - j0 : b - j0]
+                    o12 = bexq[a - j0 : b - j0]
+                    o13 = bhol[a - j0 : b - j0]
+                    o14 = bhos[a - j0 : b - j0]
+                    o15 = blx[a - j0 : b - j0]
+                    o16 = blg[a - j0 : b - j0]
                     for i in range(m):
                         v = u1(c0[i])
                         res = _residual(v, u0[i], d0[i], cl[i], cr[i], u1)
@@ -187,13 +264,26 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                             above, below = _beyond(v, u0[i], d0[i], cl[i], cr[i], u1)
                             o5[i] = tc(o5[i] + tc(above))
                             o6[i] = tc(o6[i] + tc(below))
-                            if mday is not None:
-                                o10[i] = o10[i] + np.int32(above | below) * dayf
-                        if mxr is not None:  # the exposure fit, branch-free: a clipped sensel is left out
+                            if mf0 is not None and (above | below):
+                                _keep_first(bf0, bf1, bf2, bf3, a - j0 + i, dayf)
+                            if mlx is not None:
+                                o15[i] = o15[i] + np.int32(above | below) * lxf
+                                o16[i] = o16[i] + np.int32(above | below) * lgf
+                        if mxr is not None:  # the exposure fit: a clipped sensel is left out
                             cl_ = u1(v >= clip_at)
-                            o7[i] = o7[i] + np.int64(1 - cl_) * xf * np.int64(res)
+                            ho_ = u1(0)
+                            if cl_ == 0 and _hole(v, u0[i], d0[i], cl[i], cr[i], black, hole_floor, u1):
+                                ho_ = u1(1)
+                            o7[i] = o7[i] + np.int64(1 - cl_ - ho_) * xf * np.int64(res)
                             o8[i] = o8[i] + np.int16(cl_)
                             o9[i] = o9[i] + np.int32(cl_) * np.int32(res)
+                            o11[i] = o11[i] + np.int64(cl_) * xf
+                            o12[i] = o12[i] + np.int64(cl_) * xq
+                            o13[i] = o13[i] + np.int16(ho_)
+                            o14[i] = o14[i] + np.int32(ho_) * np.int32(res)
+                        if sketch is not None:
+                            if _spike(v, u0[i], d0[i], cl[i], cr[i], spike_floor, u1):
+                                _mark(sketch, f, row_at + a + i)
                 # edge columns (reflected): at most `stride` columns on each side of the row
                 for e in range(2):
                     ea = j0 if e == 0 else max(j0, hi)
@@ -214,13 +304,26 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                             above, below = _beyond(v, up[j], down[j], cen[jl], cen[jr], u1)
                             bhi[i] = tc(bhi[i] + tc(above))
                             blo[i] = tc(blo[i] + tc(below))
-                            if mday is not None:
-                                bday[i] = bday[i] + np.int32(above | below) * dayf
+                            if mf0 is not None and (above | below):
+                                _keep_first(bf0, bf1, bf2, bf3, i, dayf)
+                            if mlx is not None:
+                                blx[i] = blx[i] + np.int32(above | below) * lxf
+                                blg[i] = blg[i] + np.int32(above | below) * lgf
                         if mxr is not None:
                             cl_ = u1(v >= clip_at)
-                            bxr[i] = bxr[i] + np.int64(1 - cl_) * xf * np.int64(res)
+                            ho_ = u1(0)
+                            if cl_ == 0 and _hole(v, up[j], down[j], cen[jl], cen[jr], black, hole_floor, u1):
+                                ho_ = u1(1)
+                            bxr[i] = bxr[i] + np.int64(1 - cl_ - ho_) * xf * np.int64(res)
                             bexc[i] = bexc[i] + np.int16(cl_)
                             bexs[i] = bexs[i] + np.int32(cl_) * np.int32(res)
+                            bexx[i] = bexx[i] + np.int64(cl_) * xf
+                            bexq[i] = bexq[i] + np.int64(cl_) * xq
+                            bhol[i] = bhol[i] + np.int16(ho_)
+                            bhos[i] = bhos[i] + np.int32(ho_) * np.int32(res)
+                        if sketch is not None:
+                            if _spike(v, up[j], down[j], cen[jl], cen[jr], spike_floor, u1):
+                                _mark(sketch, f, row_at + j)
             a1 = s1[0, r, j0:j1]
             a2 = s2[0, r, j0:j1]
             a3 = s1[1, r, j0:j1]
@@ -241,17 +344,38 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                 a7 = mxr[r, j0:j1]
                 a8 = mexc[r, j0:j1]
                 a9 = mexs[r, j0:j1]
+                a11 = mexx[r, j0:j1]
+                a12 = mexq[r, j0:j1]
+                a13 = mhol[r, j0:j1]
+                a14 = mhos[r, j0:j1]
                 w8 = mexc.dtype.type
                 w9 = mexs.dtype.type
                 for i in range(n):
                     a7[i] = a7[i] + bxr[i]
                     a8[i] = w8(a8[i] + w8(bexc[i]))
                     a9[i] = w9(a9[i] + w9(bexs[i]))
-            if mday is not None:
-                a10 = mday[r, j0:j1]
-                w10 = mday.dtype.type
+                    a11[i] = a11[i] + bexx[i]
+                    a12[i] = a12[i] + bexq[i]
+                    a13[i] = w8(a13[i] + w8(bhol[i]))
+                    a14[i] = w9(a14[i] + w9(bhos[i]))
+            if mf0 is not None:
+                a17 = mf0[r, j0:j1]
+                a18 = mf1[r, j0:j1]
+                a19 = mf2[r, j0:j1]
+                a20 = mf3[r, j0:j1]
                 for i in range(n):
-                    a10[i] = w10(a10[i] + w10(bday[i]))
+                    if bf0[i] < a20[i]:  # the chunk's earliest days into the partition's
+                        _keep_first(a17, a18, a19, a20, i, bf0[i])
+                        _keep_first(a17, a18, a19, a20, i, bf1[i])
+                        _keep_first(a17, a18, a19, a20, i, bf2[i])
+                        _keep_first(a17, a18, a19, a20, i, bf3[i])
+            if mlx is not None:
+                a15 = mlx[r, j0:j1]
+                a16 = mlg[r, j0:j1]
+                w15 = mlx.dtype.type
+                for i in range(n):
+                    a15[i] = w15(a15[i] + w15(blx[i]))
+                    a16[i] = w15(a16[i] + w15(blg[i]))
 
 
 @jit(nogil=True, error_model="numpy")

@@ -16,8 +16,23 @@ capture day. Per sensel it keeps (``EXTRA``):
   white level (it would bias the fit low), and frames with no usable exposure;
 - ``excluded_sum``: the sum of 4r over those frames, so that the fit's own sums of r are the
   moments' minus these;
-- ``beyond_days``: the sum of the capture day over the frames in which the sensel lay beyond
-  its neighbours' range (the range counts): when a defect appears, those frames start then.
+- ``excluded_x``, ``excluded_xx``: the sum of x and of x^2 (coarse: ``coarse_square``) over those
+  frames, so that the fit's sums of x are the frame table's minus these, whichever frames a
+  sensel clipped in (a hot one in its longest exposures, any one under a bright sky);
+- ``holes``, ``holes_sum``: the count and sum of 4r of the frames in which the sensel read at
+  or below the black level where its neighbours stood well above (``kernels._hole``): a hot
+  sensel that saturated in a dark-subtracted frame reads black, a value clipped at the floor
+  as a saturated one is at the ceiling. They are left out of the fit at no exposure (such a
+  frame counts at zero in the fit, ``dark_subtraction``);
+- ``first_day_1`` .. ``first_day_4``: the 4 earliest capture days of the frames in which the
+  sensel lay beyond its neighbours' range (the range counts), in order (``NO_DAY`` for none):
+  when a defect appears, those frames start then, and the earliest that came before by chance
+  are told apart by the frames that follow them (``detect.onset``). The earliest days of two
+  parts are the earliest 4 of their 8: like the sums, exact in any order;
+- ``beyond_logx``, ``beyond_logg``: the sums of the log exposure factor and of the log gain
+  (ISO/100; ``log_factor``) over those frames: a hot sensel's are the long exposures, a
+  telegraph sensel's (its step is charge, amplified with the gain) the high gains, whatever
+  the time.
 
 The frame-level sums (n, sum x, sum x^2, the dates) are not per sensel: they come from the
 manifest of counted files, which records each frame's factor and day.
@@ -25,7 +40,7 @@ manifest of counted files, which records each frame's factor and day.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,9 +49,20 @@ import numpy as np
 EXPOSURE_UNIT = 2.0**-14
 MAX_FACTOR = np.iinfo(np.int32).max
 # the per-sensel sums, in the order the kernels take them
-EXTRA = ("xr", "excluded", "excluded_sum", "beyond_days")
-EXPOSURE_SUMS = ("xr", "excluded", "excluded_sum")
-DATE_SUMS = ("beyond_days",)
+EXTRA = ("xr", "excluded", "excluded_sum", "excluded_x", "excluded_xx", "holes", "holes_sum", "first_day_1",
+         "first_day_2", "first_day_3", "first_day_4", "beyond_logx", "beyond_logg")
+EXPOSURE_SUMS = ("xr", "excluded", "excluded_sum", "excluded_x", "excluded_xx", "holes", "holes_sum")
+# x^2 is summed in steps of 2^(2*COARSE_SHIFT) (x rounded to 2^-7 s, 8 ms, at ISO 100): the
+# squares of the longest exposures then fit int64 for any number of frames, and a short frame,
+# whose square is what rounds away, weighs nothing in the fit's spread of x
+COARSE_SHIFT = 7
+COARSE_HALF = 1 << (COARSE_SHIFT - 1)
+FIRST_DAYS = ("first_day_1", "first_day_2", "first_day_3", "first_day_4")
+DATE_SUMS = FIRST_DAYS
+NO_DAY = 65535  # uint16: no beyond frame yet (days since 1970 fit uint16 until 2149)
+BEYOND_EXPOSURE = ("beyond_logx", "beyond_logg")  # with the exposure sums, where the scan keeps range counts
+# log2 of the exposure factor in steps of 1/LOG_STEPS (1/16 of a stop)
+LOG_STEPS = 16
 # a frame with no usable exposure factor (unknown, zero, absurd): left out of the fit
 NO_FACTOR = -1
 
@@ -49,6 +75,9 @@ class FrameTerms:
     factors: np.ndarray
     days: np.ndarray
     white: int
+    black: int = 0
+    logx: np.ndarray | None = None  # ``log_factor`` of the factors (the scan's fill where unknown)
+    logg: np.ndarray | None = None  # ``log_factor`` of the gains in steps of ISO/100 (0 where unknown)
 
 
 @dataclass(frozen=True)
@@ -57,12 +86,15 @@ class ModelSpec:
 
     ``exposure``: the frames' exposures differ, so the residual is regressed on them;
     ``dates``: the capture dates span long enough for an onset to mean something;
-    ``white``: the value at which a sensel clips (the raw white level, or the dtype's maximum).
+    ``white``: the value at which a sensel clips (the raw white level, or the dtype's maximum);
+    ``black``: the black level (a sensel at or below it, among brighter neighbours, clipped at the floor).
     """
 
     exposure: bool = False
     dates: bool = False
     white: int = 0
+    black: int = 0
+    counts: bool = False  # the scan keeps range counts (the beyond sums need them)
 
     @property
     def any(self) -> bool:
@@ -70,7 +102,8 @@ class ModelSpec:
 
     @property
     def names(self) -> tuple[str, ...]:
-        return (EXPOSURE_SUMS if self.exposure else ()) + (DATE_SUMS if self.dates else ())
+        return ((EXPOSURE_SUMS if self.exposure else ()) + (BEYOND_EXPOSURE if self.exposure and self.counts else ())
+                + (DATE_SUMS if self.dates else ()))
 
 
 def partition_types(frame_dtype) -> dict[str, type]:
@@ -78,25 +111,93 @@ def partition_types(frame_dtype) -> dict[str, type]:
     4r needs 10 bits for 8-bit frames, 18 for 16-bit; days since 1970 fit 15 bits."""
     wide = np.dtype(frame_dtype).itemsize > 1
     return {"xr": np.int64, "excluded": np.uint16, "excluded_sum": np.int64 if wide else np.int32,
-            "beyond_days": np.uint32}
+            "excluded_x": np.int64, "excluded_xx": np.int64, "holes": np.uint16,
+            "holes_sum": np.int64 if wide else np.int32, "beyond_logx": np.int32,
+            "beyond_logg": np.int32, **dict.fromkeys(FIRST_DAYS, np.uint16)}
 
 
 def total_types(n: int) -> dict[str, type]:
     """Their types once partitions are added up: 64-bit sums, counts in the counts' type."""
     count = np.uint16 if n <= np.iinfo(np.uint16).max else np.uint32
-    return {"xr": np.int64, "excluded": count, "excluded_sum": np.int64, "beyond_days": np.int64}
+    return {"xr": np.int64, "excluded": count, "excluded_sum": np.int64, "excluded_x": np.int64,
+            "excluded_xx": np.int64, "holes": count, "holes_sum": np.int64, "beyond_logx": np.int64,
+            "beyond_logg": np.int64, **dict.fromkeys(FIRST_DAYS, np.uint16)}
+
+
+def log_factor(factors, fill: int = 0) -> np.ndarray:
+    """round(LOG_STEPS * log2(x)) of exposure factors (int32); ``fill`` where unknown (NO_FACTOR, 0)."""
+    x = np.asarray(factors, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.rint(LOG_STEPS * np.log2(x))
+    return np.where(x > 0, q, fill).astype(np.int32)
+
+
+# each frame's sketch of the sensels that stand out as lit hot ones do: a 2^SKETCH_LOG2-bit
+# set, sensel p at bit (p * SKETCH_MULTIPLIER mod 2^32) >> (32 - SKETCH_LOG2) (Knuth's
+# multiplicative hash). 8 KiB per frame while a batch is read, a list of the set bits after:
+# a frame shows tens to thousands, so a sensel of a stack's hot set is told apart from the rest
+# with a false hit rate of that fill (a few percent at most)
+SKETCH_LOG2 = 16
+SKETCH_MULTIPLIER = 2654435761
+SKETCH_WORDS = (1 << SKETCH_LOG2) // 64
+
+
+def sketch_bit(positions) -> np.ndarray:
+    """The sketch bit of flat sensel positions (int64), as the kernels set them."""
+    p = np.asarray(positions, np.uint64)
+    return ((p * np.uint64(SKETCH_MULTIPLIER)) & np.uint64(0xFFFFFFFF)) >> np.uint64(32 - SKETCH_LOG2)
+
+
+def sketch_bits(sketch: np.ndarray) -> list[list[int]]:
+    """(frames, SKETCH_WORDS) uint64 sketches -> each frame's sorted list of set bits."""
+    bits = np.unpackbits(np.ascontiguousarray(sketch).view(np.uint8), axis=1, bitorder="little")
+    return [np.flatnonzero(row).tolist() for row in bits]
+
+
+def spike_floor(white: int) -> int:
+    """How far above its neighbours' maximum a sensel must stand to count as a lit hot sensel in
+    a frame (``kernels._spike``): 1/16 of the white level (1023 DN of a 14-bit raw), at least 16:
+    far above a frame's noise even at ISO 6400 (a few hundred DN at most), far below a hot
+    sensel in a long exposure, which clips."""
+    return max(int(white) >> 4, 16)
+
+
+def hole_floor(white: int) -> int:
+    """How far below its neighbours' minimum a sensel at the black level must read to count as
+    clipped at the floor (``kernels._hole``): 1/64 of the white level (255 DN of a 14-bit raw),
+    at least 4. Only a sensel at black can be one, so the floor may sit lower than a spike's:
+    a night scene lifts the neighbours of a dark-subtracted hot sensel a few hundred DN."""
+    return max(int(white) >> 6, 4)
+
+
+def coarse_square(factors) -> np.ndarray:
+    """x^2 in steps of 2^(2 * COARSE_SHIFT), as the scan sums it per sensel (int64)."""
+    q = (np.asarray(factors, np.int64) + COARSE_HALF) >> COARSE_SHIFT
+    return q * q
 
 
 def zeros(spec: ModelSpec, pixel_shape: tuple[int, ...], frame_dtype) -> dict[str, np.ndarray]:
+    """Empty sums of a partition: 0, and ``NO_DAY`` for the earliest days."""
     types = partition_types(frame_dtype)
-    return {name: np.zeros(pixel_shape, types[name]) for name in spec.names}
+    return {name: np.full(pixel_shape, NO_DAY if name in FIRST_DAYS else 0, types[name]) for name in spec.names}
+
+
+def empty_like(sums: dict[str, np.ndarray], shape: tuple[int, ...], n: int) -> dict[str, np.ndarray]:
+    """Empty sums of ``shape`` in the total types for ``n`` frames, for the names of ``sums``."""
+    types = total_types(n)
+    return {k: np.full(shape, NO_DAY if k in FIRST_DAYS else 0, types.get(k, v.dtype)) for k, v in sums.items()}
 
 
 def add(a: dict[str, np.ndarray], b: dict[str, np.ndarray], n: int | None = None) -> dict[str, np.ndarray]:
     """The sums of both (in the total types for ``n`` frames, or in their own); only the sums
-    both have: a side that did not keep one has no total of it."""
+    both have: a side that did not keep one has no total of it. The earliest days are the
+    earliest 4 of both sides'."""
     types = total_types(n) if n is not None else {}
-    return {k: np.add(a[k], b[k], dtype=types.get(k, a[k].dtype)) for k in a if k in b}
+    out = {k: np.add(a[k], b[k], dtype=types.get(k, a[k].dtype)) for k in a if k in b and k not in FIRST_DAYS}
+    if all(k in a and k in b for k in FIRST_DAYS):
+        both = np.sort(np.stack([a[k] for k in FIRST_DAYS] + [b[k] for k in FIRST_DAYS]), axis=0)
+        out.update({k: both[i] for i, k in enumerate(FIRST_DAYS)})
+    return out
 
 
 def widen(extra: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
@@ -149,11 +250,14 @@ class ModelPlan:
     factors: dict[str, int]
     days: dict[str, int]
     frame_mean: bool = False
+    logx_fill: int = 0  # the log factor a frame without one counts at (the stack's median)
+    gains: dict[str, int] = field(default_factory=dict)  # path -> log_factor of its ISO/100 (see FrameTerms)
 
     def subset(self, paths: list[str]) -> ModelPlan:
         """The plan of some files only (what one read task needs)."""
         return ModelPlan(self.spec, {p: self.factors[p] for p in paths if p in self.factors},
-                         {p: self.days[p] for p in paths if p in self.days}, self.frame_mean)
+                         {p: self.days[p] for p in paths if p in self.days}, self.frame_mean, self.logx_fill,
+                         {p: self.gains[p] for p in paths if p in self.gains})
 
     def terms(self, paths: list[str], frames: np.ndarray) -> FrameTerms:
         """The terms of the frames decoded from ``paths`` (in order)."""
@@ -164,4 +268,5 @@ class ModelPlan:
         else:
             factors = np.array([self.factors.get(p, NO_FACTOR) for p in paths], np.int64)
         days = np.array([self.days.get(p, 0) for p in paths], np.int64)
-        return FrameTerms(factors, days, self.spec.white)
+        gains = np.array([self.gains.get(p, 0) for p in paths], np.int32)
+        return FrameTerms(factors, days, self.spec.white, self.spec.black, log_factor(factors, self.logx_fill), gains)

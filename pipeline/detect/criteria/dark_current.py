@@ -31,9 +31,14 @@ class RateMeasures:
 
 
 def measure(v: PlaneView, out: np.ndarray, pool: ThreadPoolExecutor | None = None,
-            one_value: bool = False) -> RateMeasures:
+            one_value: bool = False, bright: np.ndarray | None = None) -> RateMeasures:
     """The rate's t statistic of the core rows into ``out`` (0 where the sensel has no fit), its
-    neighbours' leaks added back as the level's are; the blocks of its scale."""
+    neighbours' leaks added back as the level's are; the blocks of its scale.
+
+    In a one-value sensor no value slope is kept, so a partner's leak is added back to first
+    order, and only at the sensels the level's exact separation found bright (``bright``,
+    plane-flat): a clipped hot sensel leaks less than its rate (its neighbours' residuals see
+    it flat at white), so the ring of one would turn positive, and its diagonals with it."""
     fit = v.fit
     if fit is None:
         raise ValueError("the dark-current criterion needs the stack's exposure fit")
@@ -45,7 +50,8 @@ def measure(v: PlaneView, out: np.ndarray, pool: ThreadPoolExecutor | None = Non
     significant = np.flatnonzero(mag >= np.float32(RING_T) * se)
     sources = np.flatnonzero(mag / se >= RING_T)
     if one_value:
-        key, add, _ = separate_adjacent(rate, se, sources, a, v.height)
+        allow = None if bright is None else bright - a * v.width
+        key, add, _ = separate_adjacent(rate, se, sources, a, v.height, allow=allow)
     else:
         key, add = remove_rings(rate, se, significant, sources)
 

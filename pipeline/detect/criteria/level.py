@@ -7,7 +7,9 @@ own standard error makes a single-frame event (a specular highlight, a one-frame
 fixed-pattern noise. A defect leaks -1/4 of itself into each neighbour's residual: that ring
 is added back first (``rings.py``). In raw darks every sensel has the same read noise, so its
 neighbours' variance floors its standard error: one that came out low by chance (the own
-variance over n frames scatters by sqrt(2/(n-1)): +-23 % in 40) cannot inflate t.
+variance over n frames scatters by sqrt(2/(n-1)): +-23 % in 40) cannot inflate t. The standard
+error is that of the mean it divides, over every frame: a sensel whose residual grows with
+exposure has a wide one here, and the dark-current criterion speaks for it.
 """
 
 from __future__ import annotations
@@ -18,9 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..bands import PlaneView
-from ..exposure import residual_variance
 from ..filters import WINDOW, pseudo_median_rows
-from ..noise import QUANT_VAR
+from ..noise import QUANT_VAR, residual_var
 from ..rings import RING_T, remove_rings, ring_rows, separate_adjacent
 from ..scale import BlockScale, block_mads
 from ..stripes import each_stripe
@@ -39,11 +40,14 @@ SE_QUANT = 1.25
 @dataclass
 class LevelMeasures:
     """What pass 1 leaves: the blocks of both scales, and the rings added back (plane-flat
-    indices, sorted, and what each got), to rebuild the ring-free residual at any sensel."""
+    indices, sorted, and what each got), to rebuild the ring-free residual at any sensel; in a
+    one-value sensor, the sensels that stand out bright once measured against their background
+    neighbours (plane-flat, sorted: ``dark_current`` separates only their rates)."""
 
     amp_mads: np.ndarray
     level_mads: np.ndarray
     rings: tuple[np.ndarray, np.ndarray]
+    bright: np.ndarray | None = None
 
 
 def measure(v: PlaneView, t_out: np.ndarray, spacing: int, raw_darks: bool,
@@ -60,7 +64,7 @@ def measure(v: PlaneView, t_out: np.ndarray, spacing: int, raw_darks: bool,
     if raw_darks:
         rvar = np.empty((v.bottom - v.top, w), f32)
         each_stripe(pool, v.top, v.bottom, w,
-                    lambda r0, r1: residual_variance(v, r0, r1, rvar[r0 - v.top : r1 - v.top]))
+                    lambda r0, r1: residual_var(v.res_m2[r0 - v.top : r1 - v.top], n, rvar[r0 - v.top : r1 - v.top]))
 
         def rows_se(r0: int, r1: int) -> None:
             s = np.add(rvar[r0 - v.top : r1 - v.top], se_q, out=se[r0 - a : r1 - a])
@@ -72,18 +76,21 @@ def measure(v: PlaneView, t_out: np.ndarray, spacing: int, raw_darks: bool,
     else:
         def rows_se(r0: int, r1: int) -> None:
             s = se[r0 - a : r1 - a]
-            residual_variance(v, r0, r1, s)
+            residual_var(v.res_m2[r0 - v.top : r1 - v.top], n, s)
             s += se_q
             s /= n
             np.sqrt(s, out=s)
     each_stripe(pool, a, b, w, rows_se)
+    # which sensels stand out, to be told apart from their neighbours: judged about the exposure
+    # trend where the stack has a fit (a hot sensel's own dark current widens its plain error)
+    se_sep = _separation_se(v, se, a, b, n, se_q) if one_value else se
     rho = np.empty((b - a, w), f32)  # the ring-free residual mean
     significant = []
 
     def rows_rho(r0: int, r1: int) -> None:  # the significant sensels, and those whose ring counts
         r = rho[r0 - a : r1 - a]
         r[...] = v.res_mean[r0 - v.top : r1 - v.top]
-        s = se[r0 - a : r1 - a]
+        s = se_sep[r0 - a : r1 - a]
         mag = np.abs(r)
         sig = np.flatnonzero(mag >= f32(RING_T) * s) + (r0 - a) * w  # np.nonzero: ~4x slower
         src = np.flatnonzero(np.divide(mag, s, out=mag) >= RING_T) + (r0 - a) * w  # ring_terms' test
@@ -92,20 +99,40 @@ def measure(v: PlaneView, t_out: np.ndarray, spacing: int, raw_darks: bool,
     each_stripe(pool, a, b, w, rows_rho)
     significant.sort(key=lambda s: s[0])  # flat indices, sorted
     sources = np.concatenate([s[2] for s in significant])
+    bright = None
     if one_value:
-        key, add, kept = separate_adjacent(rho, se, sources, a, v.height, v.value_mean, v.top)
+        key, add, kept = separate_adjacent(rho, se_sep, sources, a, v.height, v.value_mean, v.top)
         # fewer neighbours, a noisier reference: the residual's variance is the sensel's plus
         # 1/kept of a neighbour's, where it was 1/4 of one
         at = np.flatnonzero((kept > 0) & (kept < 4))
         grow = np.sqrt((1 + 1 / kept[at]) / 1.25).astype(f32)
         se.reshape(-1)[key[at]] *= grow
+        maybe = np.union1d(sources, key)
+        bright = maybe[rho.reshape(-1)[maybe] >= f32(RING_T) * se_sep.reshape(-1)[maybe]] + a * w
     else:
         key, add = remove_rings(rho, se, np.concatenate([s[1] for s in significant]), sources)
     amp_mads = block_mads(rho, v.y0, v.y1, v.shape, pool=pool, top=a)
     each_stripe(pool, v.y0, v.y1, w, lambda r0, r1: np.divide(rho[r0 - a : r1 - a], se[r0 - a : r1 - a],
                                                                out=t_out[r0 - v.y0 : r1 - v.y0]))
     level_mads = block_mads(t_out, v.y0, v.y1, v.shape, pool=pool, top=v.y0)
-    return LevelMeasures(amp_mads, level_mads, (key + a * w, add))
+    return LevelMeasures(amp_mads, level_mads, (key + a * w, add), bright)
+
+
+def _separation_se(v: PlaneView, se: np.ndarray, a: int, b: int, n: np.float32, se_q: np.float32) -> np.ndarray:
+    """The standard error of held rows a:b with the exposure taken out where the stack has a fit
+    (``exposure.py``), else the level's own. Only where the fit holds every frame: a sensel
+    that clipped (a specular highlight in one frame) has a mean the fit's noise does not
+    describe."""
+    if v.fit is None:
+        return se
+    fitted = v.fit.noise_var[a - v.top : b - v.top]
+    out = np.sqrt((fitted + se_q) / n).astype(np.float32)
+    whole = np.isfinite(out)
+    for name in ("excluded", "holes"):
+        if name in v.extra:
+            whole &= v.extra[name][a - v.top : b - v.top] == 0
+    np.copyto(out, se, where=~whole)
+    return out
 
 
 def scales(measures: list[LevelMeasures], shape: tuple[int, int]) -> tuple[BlockScale, BlockScale]:

@@ -1,0 +1,131 @@
+"""Which frames a camera subtracted a dark frame from (long-exposure noise reduction).
+
+With it on, a camera takes a second exposure with the shutter closed and stores the
+difference: the dark current and the offsets of every sensel vanish from that frame (a hot
+sensel that clipped in both reads black). Files rarely say so (a maker note at best), but the
+frames do. The scan keeps, per frame, a sketch of the sensels that stood out of their
+neighbours as a lit hot sensel does (``kernels._spike``, ``model.sketch_bit``). After it, the
+stack's hot set is known: the sensels of highest mean residual that stood out in several
+frames, in nearly every one of the longest frames (dark current is there in every long
+frame; a telegraph sensel, which a camera does not subtract, shows in some), and in the
+shorter half of the frames far less often. Hot sensels grow with the exposure, so a frame
+shows at least about as much of that set as the frames a little shorter than it; one that
+shows almost none of it, where those show much, was dark-subtracted. Scene highlights and
+noise spikes are in every frame's sketch too, but they are not the hot set: only its members
+count.
+
+In the exposure fit such a frame counts at exposure zero: its hot sensels' excess is zero
+there, as the fit then expects, and they are not taken for flicker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .model import NO_FACTOR, SKETCH_LOG2, sketch_bit
+
+# the hot set: among the HOT_CANDIDATES sensels of highest mean residual (and some variance: a
+# stuck sensel holds its value through a dark subtraction), those that stood out in at least
+# MIN_HITS frames beyond their chance hits, in at least LONG_SHARE of the longest quarter of
+# the frames, and in the shorter half at most SHORT_RATIO of that share; at least MIN_HOT of
+# them, or nothing is judged
+HOT_CANDIDATES = 16384
+MIN_HITS = 3
+LONG_SHARE = 0.75
+SHORT_RATIO = 0.5
+MIN_HOT = 5
+# a frame is compared with the NEAREST frames of an exposure factor up to its own (a shorter
+# one shows less of the hot set, never more), of which at least MIN_FRAMES must be there; the
+# upper quartile of the share they show must stand MIN_EXCESS above the baseline, the median of
+# the shortest BASELINE_SHARE of the frames (warm sensels show in every frame)
+NEAREST = 8
+MIN_FRAMES = 3
+MIN_EXCESS = 0.5
+BASELINE_SHARE = 1 / 3
+# it was dark-subtracted if it shows under this fraction of their excess over the baseline
+FRACTION = 0.5
+SUBTRACTED_NOTE = "dark-subtracted in camera (no hot sensel shows): at zero exposure in the dark-current fit"
+
+
+def hot_candidates(res_mean: np.ndarray, value_m2: np.ndarray, k: int = HOT_CANDIDATES,
+                   band: int = 1 << 20) -> np.ndarray:
+    """Flat indices (sorted) of the ``k`` sensels of highest mean residual that varied at all:
+    a band at a time, so that no sensor-sized index array is made."""
+    flat_mean, flat_m2 = res_mean.reshape(-1), value_m2.reshape(-1)
+    best = np.empty(0, np.int64)
+    for start in range(0, len(flat_mean), band):
+        part = np.where(flat_m2[start : start + band] > 0, flat_mean[start : start + band], -np.inf)
+        top = np.argpartition(-part, min(k, len(part) - 1))[:k] if len(part) > k else np.arange(len(part))
+        top = top[np.isfinite(part[top])] + start
+        best = np.concatenate([best, top])
+        if len(best) > k:
+            best = best[np.argsort(-flat_mean[best], kind="stable")[:k]]
+    return np.sort(best)
+
+
+def dark_subtracted(factors: np.ndarray, sketches: Sequence[Sequence[int] | None],
+                    candidates: np.ndarray) -> np.ndarray:
+    """Per frame, whether it was dark-subtracted in camera (see the module docstring).
+
+    ``factors``: the frames' exposure factors (``NO_FACTOR``: unknown, never judged);
+    ``sketches``: their set sketch bits (None: not kept, never judged); ``candidates``: flat
+    indices of the possible hot set (``hot_candidates``). Two passes: frames found in the first
+    no longer serve as the comparison of others (a camera with noise reduction on subtracts from
+    every long frame, not one in six).
+    """
+    factors = np.asarray(factors, np.int64)
+    out = np.zeros(len(factors), bool)
+    shown = hot_presence(factors, sketches, candidates)
+    if shown is None:
+        return out
+    judged = ~np.isnan(shown)
+    frames = np.flatnonzero(judged)
+    presence = np.nan_to_num(shown)
+    order = frames[np.argsort(factors[frames], kind="stable")]
+    baseline = float(np.median(presence[order[: max(1, int(len(order) * BASELINE_SHARE))]]))
+    for _ in range(2):
+        reference = judged & ~out
+        found = np.zeros(len(factors), bool)
+        for f in frames:
+            shorter = reference & (factors <= factors[f])
+            shorter[f] = False
+            near = np.flatnonzero(shorter)
+            if len(near) < MIN_FRAMES:
+                continue
+            near = near[np.argsort(-factors[near], kind="stable")[:NEAREST]]
+            excess = float(np.percentile(presence[near], 75)) - baseline
+            found[f] = excess >= MIN_EXCESS and presence[f] - baseline < FRACTION * excess
+        out |= found
+    return out
+
+
+def hot_presence(factors: np.ndarray, sketches: Sequence[Sequence[int] | None],
+                 candidates: np.ndarray) -> np.ndarray | None:
+    """The share of the stack's hot set each frame shows, beyond its chance hits (NaN for a frame
+    not judged); None when there is no hot set to judge by (see ``dark_subtracted``)."""
+    factors = np.asarray(factors, np.int64)
+    judged = np.array([s is not None for s in sketches], bool) & (factors != NO_FACTOR) & (factors > 0)
+    if judged.sum() < 2 * MIN_FRAMES or not len(candidates):
+        return None
+    frames = np.flatnonzero(judged)
+    bits = sketch_bit(candidates).astype(np.intp)
+    hits = np.zeros((len(frames), len(candidates)), bool)
+    fill = np.zeros(len(frames))
+    for row, f in enumerate(frames):
+        mask = np.zeros(1 << SKETCH_LOG2, bool)
+        mask[np.asarray(sketches[int(f)], np.intp)] = True
+        hits[row] = mask[bits]
+        fill[row] = mask.mean()
+    chance = fill.sum()
+    by_length = np.argsort(factors[frames], kind="stable")
+    short, long = by_length[: len(frames) // 2], by_length[-max(MIN_FRAMES, len(frames) // 4) :]
+    in_long = hits[long].mean(axis=0)
+    hot = ((hits.sum(axis=0) >= max(MIN_HITS, chance + 3 * np.sqrt(chance))) & (in_long >= LONG_SHARE)
+           & (hits[short].mean(axis=0) <= SHORT_RATIO * in_long))
+    if hot.sum() < MIN_HOT:
+        return None
+    presence = np.full(len(factors), np.nan)
+    presence[frames] = (hits[:, hot].mean(axis=1) - fill) / np.maximum(1 - fill, 1e-9)
+    return presence
