@@ -78,7 +78,11 @@ class Case:
         return workdir / f"collection_{self.fmt}_{self.size[0]}x{self.size[1]}_s{self.seed}_n{self.frames}{pop}{dark}"
 
 
-def cases(quick: bool) -> list[Case]:
+def cases(quick: bool, only: str | None = None) -> list[Case]:
+    return [c for c in _cases(quick) if only is None or only in c.name]
+
+
+def _cases(quick: bool) -> list[Case]:
     if quick:
         return [Case("raw", "dng", (320, 240), 0, 40), Case("jpeg", "jpeg", (320, 240), 0, 40)]
     out = []
@@ -86,6 +90,7 @@ def cases(quick: bool) -> list[Case]:
         out += [Case("raw", "dng", (640, 480), seed), Case("jpeg", "jpeg", (640, 480), seed)]
     out.append(Case("raw + darks", "dng", (640, 480), 3, 60, dark_fraction=0.2))
     out.append(Case("many-defect sensor", "dng", (640, 480), 4, 60, population=0.02))
+    out.append(Case("many-defect darks", "dng", (640, 480), 5, 60, population=0.02, dark_fraction=1.0))
     return out
 
 
@@ -330,7 +335,7 @@ def run(args) -> dict[str, Tally]:
     find_bad = None
     with LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None) as cluster, \
             Client(cluster) as client:
-        for case in cases(args.quick):
+        for case in cases(args.quick, args.only):
             folder, truth = generate(case, workdir)
             out = workdir / "scans" / folder.name
             defects, seconds = scan_collection(folder, truth, out, client)
@@ -410,6 +415,7 @@ def main(argv=None) -> int:
     ap.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "hotpixels-bench"),
                     help="where collections and their scans are written (and cached)")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--only", help="run the collections whose name contains this")
     ap.add_argument("-v", "--verbose", action="store_true", help="list every miss, misclassification and false report")
     run(ap.parse_args(argv))
     return 0

@@ -97,9 +97,21 @@ def drop_root_overrides():
 
 
 def pad_rows_reflect(frames, top: int, bottom: int):
-    """Frames with reflected halo rows (row -1 -> row 1), as the scan once cut its tiles: the
-    reference the kernel's in-place reflection (``stats.row_neighbours``) must match."""
+    """Frames with halo rows as the scan once cut its tiles, ``top`` (= ``bottom``) being the
+    stride: the row a stride above the first is the one a stride below it, as the kernel's
+    in-place reflection (``stats.row_neighbours``) takes it (row -1 -> 1 for stride 1; -1 -> 3
+    and -2 -> 2 for a mosaic's 2). The reference it must match."""
     if top == 0 and bottom == 0:
         return frames
-    width = [(0, 0), (top, bottom)] + [(0, 0)] * (frames.ndim - 2)
-    return np.pad(frames, width, mode="reflect" if frames.shape[1] > 1 else "edge")
+    h = frames.shape[1]
+    if h == 1:
+        width = [(0, 0), (top, bottom)] + [(0, 0)] * (frames.ndim - 2)
+        return np.pad(frames, width, mode="edge")
+
+    def clamp(row: int) -> int:
+        return min(max(row, 0), h - 1)
+
+    # halo row -i is the neighbour above row top - i; row h - 1 + i the one below row h - 1 + i - bottom
+    above = [clamp(c + top if c + top < h else c) for c in (top - i for i in range(1, top + 1))][::-1]
+    below = [clamp(c - bottom if c - bottom >= 0 else c) for c in (h - 1 + i - bottom for i in range(1, bottom + 1))]
+    return frames[:, above + list(range(h)) + below]

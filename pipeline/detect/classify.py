@@ -40,13 +40,17 @@ NOISY_EXCESS_RATIO = 0.5
 # explain. Its level is its step times the share of frames it jumps in; a warm sensel has the
 # offset without the variance (its ratio scatters by sqrt(2/n): +-18 % in 60 frames)
 ONE_SIDED_VAR_RATIO = 2.0
+# a candidate beyond its neighbours' range in at least this many frames, at a -log10 p of at least
+# CORROBORATING_S, is a persistent defect: the configured thresholds hold for it, not the tails'
+CORROBORATING_FRAMES = 3
+CORROBORATING_S = 3.0
 # ... and exposure does not explain it: its frames beyond the range were no longer than the
 # stack's by this z (``exposure.beyond_exposure_z``; a hot sensel's are its long exposures)
 EXPOSURE_DRIVEN_Z = 3.0
 
 
 def classify(c: Candidates, thr: dict[str, float], dark_min_sigmas: float, darks: bool = False,
-             raw_darks: bool = False, rate_swing: float = 0.0) -> None:
+             raw_darks: bool = False, rate_swing: float = 0.0, base: dict[str, float] | None = None) -> None:
     """Kind and score of every candidate, in order of precedence (sets ``kind``, ``score``,
     ``by_counts``, ``rank``, ``sign`` and ``strength``).
 
@@ -76,9 +80,21 @@ def classify(c: Candidates, thr: dict[str, float], dark_min_sigmas: float, darks
     in frames with in-camera dark subtraction). ``rate_swing`` turns its rate into the DN its
     level moves across the stack, which in raw darks must stand ``dark_min_sigmas`` out of a
     frame's noise, as a warm pixel's offset must.
+
+    ``thr`` may be raised above the configured ``base`` by a map's heavy tail (``tails.py``):
+    scene events and artefacts of single frames. A candidate that the range counts corroborate
+    (beyond its neighbours' range in ``CORROBORATING_FRAMES`` frames, significantly: a defect
+    persists, an event does not) is held to ``base`` instead: a population of real defects, a
+    few percent of a sensor, makes a tail of its own that must not hide it.
     """
     zl, zv, zn = c.z_level, c.z_var, c.z_noise
     m = len(zl)
+    base = thr if base is None else base
+    rep_hi = rep_lo = rep_any = np.zeros(m, bool)
+    if c.counted:
+        rep_hi = (c.k_hi >= CORROBORATING_FRAMES) & (c.s_hi >= CORROBORATING_S)
+        rep_lo = (c.k_lo >= CORROBORATING_FRAMES) & (c.s_lo >= CORROBORATING_S)
+        rep_any = rep_hi | rep_lo | ((c.k_hi + c.k_lo >= CORROBORATING_FRAMES) & (c.s_sum >= CORROBORATING_S))
     kind = np.zeros(m, np.int8)
     score = np.zeros(m, np.float32)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -94,10 +110,11 @@ def classify(c: Candidates, thr: dict[str, float], dark_min_sigmas: float, darks
     kind[is_stuck] = STUCK
     kind[is_stuck & darker] = DEAD
     score[is_stuck] = -zv[is_stuck]
-    noisy = (zn >= thr["noisy"]) & c.above_all
+    noisy = ((zn >= thr["noisy"]) | ((zn >= base["noisy"]) & rep_any)) & c.above_all
     excess_sd = np.sqrt(np.maximum(c.rstd ** 2 - c.ref_rstd ** 2, 0))
     flicker = noisy & (excess_sd >= NOISY_EXCESS_RATIO * np.abs(c.rho))
-    bright = zl >= thr["hot"]
+    bright = (zl >= thr["hot"]) | ((zl >= base["hot"]) & rep_hi)
+    darkened = (zl <= -thr["dead"]) | ((zl <= -base["dead"]) & rep_lo)
     if raw_darks:  # warm in a dark: a physical offset, for the level z and the counts alike
         warm_enough = c.rho >= dark_min_sigmas * np.maximum(c.ref_std, math.sqrt(QUANT_VAR))
         bright &= warm_enough
@@ -139,11 +156,17 @@ def classify(c: Candidates, thr: dict[str, float], dark_min_sigmas: float, darks
     if c.z_rate is not None:
         # a dead sensel reads black among lit neighbours, which the fit leaves out as clipped at
         # the floor: what is left of its fit says nothing of dark current
-        dark = (c.z_rate >= thr["dark_current"]) & (c.rate > 0) & (zl > -thr["dead"])
+        # dark current, by being beyond the range repeatedly, and in the long exposures: a scene
+        # event in the longest frame alone draws a slope (the fit's leverage), but it is one frame
+        rep_dark = rep_hi
+        if c.z_exposure is not None:
+            rep_dark = rep_dark & (c.z_exposure >= EXPOSURE_DRIVEN_Z)
+        dark = (((c.z_rate >= thr["dark_current"]) | ((c.z_rate >= base["dark_current"]) & rep_dark))
+                & (c.rate > 0) & (zl > -thr["dead"]))
         if raw_darks:
             dark &= c.rate * rate_swing >= dark_min_sigmas * np.maximum(c.ref_std, math.sqrt(QUANT_VAR))
     telegraph &= ~dark  # a hot sensel's spread across the exposures is its dark current
-    lvl = ~is_stuck & (((bright | (zl <= -thr["dead"])) & ~flicker & ~c_flicker & ~telegraph) | dark)
+    lvl = ~is_stuck & (((bright | darkened) & ~flicker & ~c_flicker & ~telegraph) | dark)
     if darks:
         lvl &= ~pinned
     kind[lvl] = np.where((zl[lvl] > 0) | dark[lvl], HOT, DEAD)

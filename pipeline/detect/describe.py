@@ -48,3 +48,47 @@ def describe(c: Candidates, i: int, n: int, onset: int | None = None, cluster: i
         score=float(c.score[i]), color=str(c.color[i]), neighbour_mean=ref, neighbour_std=ref_sd,
         residual_mean=float(c.rmean[i]), dark_rate=rate, since=since, cluster=cluster, detail=detail,
     )
+
+
+def describe_line(line, stats, frames=None) -> Defect:
+    """A partial column or row (``lines.Line``) as one record: its first sensel and length, its
+    mean value against its neighbours' (the parallel lines of its colour on either side), and
+    its dark rate (the exposure fit of its sensels' mean, where the stack has a physical one)."""
+    import numpy as np
+
+    ys, xs = line.sensor_cells()
+    step = line.plane.step
+    channel = line.plane.channel
+    value = stats.mean[0][ys, xs] if stats.mean[0].ndim == 2 else stats.mean[0][ys, xs, channel]
+    sides = []
+    for d in (-step, step):
+        ny, nx = (ys, xs + d) if line.vertical else (ys + d, xs)
+        inside = (ny >= 0) & (ny < stats.pixel_shape[0]) & (nx >= 0) & (nx < stats.pixel_shape[1])
+        if inside.any():
+            sides.append(stats.mean[0][ny[inside], nx[inside]] if stats.mean[0].ndim == 2
+                         else stats.mean[0][ny[inside], nx[inside], channel])
+    ref = float(np.mean(np.concatenate(sides))) if sides else math.nan
+    mu = float(np.mean(value))
+    # along the line, a sensel's residual sets its excess against two neighbours that share it:
+    # it reads half the line's excess (its rate too)
+    share = 2.0
+    rate = math.nan
+    if frames is not None and all(k in stats.extra for k in ("xr", "excluded")):
+        from ..stats.fit import fit_exposure
+        from ..stats.model import EXPOSURE_SUMS
+
+        sums = {k: stats.extra[k][ys, xs] for k in EXPOSURE_SUMS}
+        fit = fit_exposure(stats.n, stats.mean[1][ys, xs], stats.m2[1][ys, xs], sums, frames)
+        rate = share * float(np.nanmean(fit.rate)) if np.isfinite(fit.rate).any() else math.nan
+    way = "brighter" if line.sign > 0 else "darker"
+    what = "rising with exposure" if line.source == "dark_current" else way
+    detail = (f"{line.kind}: {line.length} sensels of one colour {what} together (z {line.z:+.1f}, "
+              f"{line.mean_z:.1f} per sensel); mean {mu:.4g} vs the lines beside it {ref:.4g}")
+    if math.isfinite(rate):
+        detail += f", dark current {rate:.4g} DN/s at ISO 100"
+    return Defect(
+        x=int(xs[0]), y=int(ys[0]), channel=0 if stats.mean[0].ndim == 2 else channel, kind=line.kind, mean=mu,
+        std=float(np.sqrt(np.mean(stats.m2[0][ys, xs]) / stats.n)) if stats.mean[0].ndim == 2 else math.nan,
+        score=float(line.z), color=line.plane.color, neighbour_mean=ref, residual_mean=share * float(np.mean(
+            stats.mean[1][ys, xs] if stats.mean[0].ndim == 2 else stats.mean[1][ys, xs, channel])),
+        dark_rate=rate, length=line.length, detail=detail)

@@ -42,9 +42,10 @@ from .classify import classify
 from .config import DetectConfig
 from .criteria import counts, dark_current, flicker, level, variance
 from .criteria.counts import COUNT_MAPS, count_thresholds
-from .describe import describe
+from .describe import describe, describe_line
 from .exposure import beyond_exposure_z, with_fit
 from .filters import unique_flat
+from .lines import Line, covered, plane_lines
 from .onset import appearances
 from .planes import Plane, planes, spacing
 from .scale import BlockScale
@@ -251,7 +252,8 @@ def plane_parameters(measures: list[BandMeasures], plan: Plan, cfg: DetectConfig
         amp_scale, level_scale = level.scales([p.level for p in parts], shape)
         var_scale = variance.scale([p.variance for p in parts], shape, plan.n, plan.raw_darks)
         noise_scale = flicker.scale([p.flicker for p in parts], shape, plan.n, plan.raw_darks)
-        null = counts.CountNull([present(p.counts) for p in parts], plan.n, shape) if plan.counted else None
+        null = (counts.CountNull([present(p.counts) for p in parts], plan.n, shape, robust=plan.one_value)
+                if plan.counted else None)
         black = cfg.black_level if cfg.black_level is not None else min(p.darkest for p in parts)
         ctx = PlaneContext(amp_scale, var_scale, flicker.quiet_level([p.flicker for p in parts]), black, null,
                            plan.spacing, plan.mosaic, plan.raw_darks)
@@ -298,8 +300,10 @@ def score_band(band: Band, plan: Plan, params: Parameters, measures: BandMeasure
     return BandScores(found, tails)
 
 
-def finish(scored: list[BandScores], plan: Plan, cfg: DetectConfig, maps: dict[str, np.ndarray]) -> Detection:
-    """Classify the candidates of every band (in row order), one report per defect."""
+def finish(scored: list[BandScores], plan: Plan, cfg: DetectConfig, maps: dict[str, np.ndarray],
+           stats: PixelStats | None = None) -> Detection:
+    """Classify the candidates of every band (in row order), one report per defect; in a
+    one-value sensor, the partial columns and rows too (``lines.py``), each one report."""
     cand = Candidates.concat([b.candidates[i] for i in range(len(plan.planes)) for b in scored])  # plane by plane
     darks, raw_darks = plan.stack_kind == "darks", plan.raw_darks
     if plan.frames is not None and cand.beyond_logx is not None and cand.counted:
@@ -321,12 +325,23 @@ def finish(scored: list[BandScores], plan: Plan, cfg: DetectConfig, maps: dict[s
         thresholds = raised(plan.configured, [t for b in scored for t in b.tails], cand.y[strong], cand.x[strong],
                             radius, cfg.tail_false_alarms, raw_darks)
         # 3. the peaks, classified again at the final thresholds (a weaker kind can take over)
-        classify(cand, thresholds, cfg.dark_min_sigmas, darks, raw_darks, plan.swing)
+        # one sensel per defect (a mosaic, a monochrome sensor): the counts corroborate each alone;
+        # a demosaiced image smears a defect's persistence into its neighbours
+        classify(cand, thresholds, cfg.dark_min_sigmas, darks, raw_darks, plan.swing,
+                 plan.configured if plan.one_value else None)
         cand = cand.take(cand.kind > 0)
+    found_lines: list[Line] = []
+    if plan.one_value and stats is not None:
+        found_lines = [line for pl in plan.planes for line in plane_lines(maps, pl, plan.configured)]
+        rate_z = cand.z_rate if cand.z_rate is not None else np.zeros(len(cand))
+        cand = cand.take(~covered(found_lines, cand.y, cand.x, cand.plane, cand.sign, cand.z_level, rate_z))
     cluster = clusters(cand.y, cand.x)
     order = np.argsort(-cand.score, kind="stable")
     onsets = [None if cand.onset is None or cand.onset[i] < 0 else int(cand.onset[i]) for i in range(len(cand))]
     defects = [describe(cand, i, plan.n, onsets[i], int(cluster[i]), plan.rate_unit) for i in order]
+    if found_lines and stats is not None:
+        defects += [describe_line(line, stats, plan.frames if plan.rate_unit else None) for line in found_lines]
+        defects.sort(key=lambda d: -d.score)
     return Detection(defects, maps, thresholds, plan.stack_kind, plan.stack_reason)
 
 
@@ -357,4 +372,4 @@ def detect(stats: PixelStats, config: DetectConfig | None = None, layout: Sensor
         measures = [measure_band(b, plan, c, pool) for b, c in zip(bands, core)]
         params = plane_parameters(measures, plan, cfg)
         scored = [score_band(b, plan, params, m, c, pool) for b, m, c in zip(bands, measures, core)]
-    return finish(scored, plan, cfg, maps)
+    return finish(scored, plan, cfg, maps, stats)

@@ -45,12 +45,14 @@ def row_neighbours(height: int, stride: int, pad_rows: int = 0, rows: tuple[int,
 
 
 def _reflected(centre: np.ndarray, size: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
-    """The neighbours at centre -/+ stride along an axis of ``size``, reflected at its ends
-    (-1 -> 1, which keeps CFA parity); an axis too short to have one gives the centre itself.
-    Rows and columns reflect alike."""
-    if size <= stride:
-        return centre, centre
-    return np.abs(centre - stride), (size - 1) - np.abs((size - 1) - (centre + stride))
+    """The neighbours at centre -/+ stride along an axis of ``size``; beyond an end, the one on
+    the other side (the same colour's plane reflected about the sensel: in a mosaic, row 1's
+    neighbour above is row 3, not itself); an axis too short to have one gives the centre
+    itself. Rows and columns alike."""
+    below, above = centre - stride, centre + stride
+    up = np.where(below >= 0, below, np.where(above < size, above, centre))
+    down = np.where(above < size, above, np.where(below >= 0, below, centre))
+    return up, down
 
 
 def accumulate(sums: IntegerSums, frames: np.ndarray, stride: int, pad_rows: int = 0,

@@ -19,13 +19,14 @@ pytest.importorskip("numba")
 
 def beyond_by_loops(frames, stride):
     """The range counts by their definition, one sensel at a time: the 4 same-colour neighbours
-    at +-stride, reflected at the edges (row/column -1 -> 1; a side too short uses the sensel)."""
+    at +-stride; beyond an edge the one on the other side (a side too short uses the sensel)."""
     k, height, width = frames.shape[:3]
 
     def reflect(centre, step, size):
-        if size <= stride:
-            return centre
-        return (size - 1) - abs((size - 1) - abs(centre + step * stride))
+        for at in (centre + step * stride, centre - step * stride):
+            if 0 <= at < size:
+                return at
+        return centre
 
     counts = np.zeros((2, *frames.shape[1:]), np.int64)
     for f in range(k):

@@ -31,6 +31,11 @@ COUNT_MAPS = ("hi", "lo", "sum")
 # the null is fitted (by moments, per plane and edge class) on the counts below this quantile,
 # so that the defects, far rarer than 1 - quantile, do not set it
 FIT_QUANTILE = 0.9995
+# where more than POPULATION_SHARE of a plane's sensels lie beyond the 1e-3 tail of the null
+# fitted to its body (the counts up to their BODY_SHARE quantile), a population of defects would
+# set the moments: that null holds instead
+BODY_SHARE = 0.9
+POPULATION_SHARE = 0.005
 # flicker by the counts also needs at least this many frames both above and below (and the
 # null's mean on each side): a shifted level raises one side but lowers the other
 FLICKER_FRAMES = 2
@@ -59,9 +64,12 @@ def count_tail(n: int, p: float, phi: float) -> np.ndarray:
     return np.maximum(-lsf / math.log(10), 0.0)
 
 
-def fit_counts(hist: np.ndarray, n: int, quantile: float = FIT_QUANTILE) -> tuple[float, float]:
-    """Mean rate p and overdispersion phi of a count histogram, by moments, on the counts at or
-    below its ``quantile`` (so that the defects, far rarer than 1 - quantile, do not set them)."""
+def fit_counts(hist: np.ndarray, n: int, quantile: float = FIT_QUANTILE, robust: bool = True) -> tuple[float, float]:
+    """Mean rate p and overdispersion phi of a count histogram: by moments, on the counts at or
+    below its ``quantile`` (so that the defects, far rarer than 1 - quantile, do not set them);
+    then, where that tail holds more than a few per mille (a sensor with a population of
+    defects, whose counts would widen the null over themselves), by the likelihood of the
+    healthy majority's counts alone (``fit_body``)."""
     total = hist.sum()
     if total == 0:
         return 0.0, 1.0
@@ -72,7 +80,49 @@ def fit_counts(hist: np.ndarray, n: int, quantile: float = FIT_QUANTILE) -> tupl
     mean = float((body * k).sum() / m)
     var = float((body * (k - mean) ** 2).sum() / m)
     p = mean / n
-    return p, max(1.0, var / max(n * p * (1 - p), 1e-12))
+    phi = max(1.0, var / max(n * p * (1 - p), 1e-12))
+    if not robust or n < 8 or p <= 0:
+        return p, phi
+    body_p, body_phi = fit_body(hist, n, p, phi)
+    # a population: far more sensels beyond the body's 1e-3 tail than its 1e-3
+    far = int(np.searchsorted(count_tail(n, body_p, body_phi), 3.0))
+    beyond = float(hist[far:].sum()) / total
+    return (body_p, body_phi) if beyond > POPULATION_SHARE else (p, phi)
+
+
+def count_quantile(hist: np.ndarray, share: float) -> int:
+    return int(np.searchsorted(np.cumsum(hist), share * hist.sum()))
+
+
+def fit_body(hist: np.ndarray, n: int, p0: float, phi0: float) -> tuple[float, float]:
+    """(p, phi) maximising the likelihood of the counts up to the histogram's ``BODY_SHARE``
+    quantile, truncated there: the healthy majority's own distribution, whatever the tail. On a
+    grid of p about the moments' and of phi from 1 up, refined once about the best."""
+    top = max(2, count_quantile(hist, BODY_SHARE))
+    h = hist[: top + 1].astype(np.float64)
+    j = np.arange(top, dtype=np.float64)  # P(j+1)/P(j), j = 0..top-1
+    best = (-np.inf, p0, phi0)
+    ps = p0 * np.geomspace(0.25, 4.0, 33)
+    phis = 1.0 + np.concatenate([[0.0], np.geomspace(1e-3, max(10.0, 4 * (phi0 - 1)), 32)])
+    for _ in range(2):
+        pg, fg = np.meshgrid(np.clip(ps, 1e-5, 0.5), phis, indexing="ij")
+        rho = np.clip((fg - 1) / (n - 1), 1e-9, 0.999)
+        s = 1 / rho - 1
+        a, b = pg * s, (1 - pg) * s
+        lr = (np.log(n - j) - np.log(j + 1))[None, None, :] + (
+            np.log(j[None, None, :] + a[..., None]) - np.log(n - j[None, None, :] - 1 + b[..., None]))
+        binomial = fg <= 1.0
+        lr = np.where(binomial[..., None], (np.log(n - j) - np.log(j + 1))[None, None, :]
+                      + (np.log(pg) - np.log1p(-pg))[..., None], lr)
+        lp = np.concatenate([np.zeros((*pg.shape, 1)), np.cumsum(lr, axis=-1)], axis=-1)
+        lp -= np.logaddexp.reduce(lp, axis=-1, keepdims=True)
+        ll = (lp * h).sum(axis=-1)
+        i = np.unravel_index(int(np.argmax(ll)), ll.shape)
+        if ll[i] > best[0]:
+            best = (float(ll[i]), float(pg[i]), float(fg[i]))
+        ps = best[1] * np.geomspace(0.85, 1.18, 17)
+        phis = np.unique(np.clip(best[2] * np.geomspace(0.8, 1.25, 17), 1.0, None))
+    return best[1], best[2]
 
 
 def gauss_decades(z: float) -> float:
@@ -163,7 +213,9 @@ class CountNull:
     """The null of one plane's range counts: per map and edge class, the tail score of every count
     (-log10 P(K >= k)) and the mean count."""
 
-    def __init__(self, parts: list[CountHistograms], n: int, shape: tuple[int, int]):
+    def __init__(self, parts: list[CountHistograms], n: int, shape: tuple[int, int], robust: bool = False):
+        """``robust``: a population of defects may not widen the null (``fit_counts``); in one
+        sensel per value only: a demosaiced image's counts have the scene's own heavy tail."""
         self.shape = shape
         total = np.sum([p.total for p in parts], axis=0)
         edge = np.sum([p.edge for p in parts], axis=0)
@@ -172,8 +224,8 @@ class CountNull:
         tables = np.empty((len(COUNT_MAPS), 3, n + 1), np.float32)  # map, class (interior, edge, corner), k
         self.means = np.zeros((len(COUNT_MAPS), 3))  # the null's mean count, n p
         for i in range(len(COUNT_MAPS)):
-            pi, fi = fit_counts(interior[i] if interior[i].sum() else total[i], n)
-            pe, fe = fit_counts(edge[i], n) if edge[i].sum() else (pi, fi)
+            pi, fi = fit_counts(interior[i] if interior[i].sum() else total[i], n, robust=robust)
+            pe, fe = fit_counts(edge[i], n, robust=robust) if edge[i].sum() else (pi, fi)
             tables[i, 0] = count_tail(n, pi, fi)
             tables[i, 1] = count_tail(n, pe, fe)
             tables[i, 2] = 0.0  # corners: see the module docstring

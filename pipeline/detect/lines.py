@@ -1,0 +1,201 @@
+"""Lines: partial columns and rows of one colour that are brighter or darker together.
+
+A CCD trap or a CMOS column amplifier raises (or lowers) a run of sensels along a column or a
+row. Each of them may be too weak to stand out alone, but the run does: along every column and
+row of a plane, the score maps (the level's signed z, and the dark-current z) are searched for
+the segment of largest sum of z (each clipped at ``CLIP``) above a drift of ``DRIFT`` per sensel
+(the maximum-subarray scan), and the segment is a line when its z, its sum over the square root
+of its length, is at least ``LINE_Z`` (or the map's threshold, if higher), over at least
+``MIN_LENGTH`` sensels whose mean and median z are at least ``MIN_MEAN``. A run of dark current
+is a line only where the level agrees. The drift keeps a segment to the run itself: a healthy
+sensel's z is about 0, so the sum falls off past the run's ends. Two passes per column and row
+find a second run.
+
+A line is one report (kind ``column`` or ``row``, its first sensel and its length); the point
+reports on its sensels of its sign are its own and go, and so do the opposite-sign ones beside
+it (a run leaks -1/4 of itself into each neighbour's residual, as a sensel does), unless they
+stand out far more than the line does.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .planes import Plane
+
+# z per sensel a run must exceed to grow (the scan's drift), the least mean z and length of a line
+DRIFT = 0.5
+MIN_MEAN = 0.75
+MIN_LENGTH = 8
+# a line claims many sensels at once: its z must pass at least this (or the map's threshold)
+LINE_Z = 10.0
+# a run of rising dark current must also stand out in the level, by this mean z: one frame's
+# scene edge at the longest exposure draws a line in the rate alone (the fit's leverage)
+RATE_LEVEL_Z = 1.0
+# passes per column or row (a second run on the same line)
+PASSES = 2
+# each sensel's z counts up to this: one strong defect must not carry a run of healthy sensels
+CLIP = 4.0
+# a point report on (or beside) a line stays when it stands out this many times more than the line
+OWN_RATIO = 4.0
+
+
+@dataclass(frozen=True)
+class Line:
+    """A run of ``length`` sensels of one plane from plane position (py, px), along a column
+    (``vertical``) or a row; ``sign`` +1 bright, -1 dark; ``source`` the map that found it."""
+
+    plane: Plane
+    py: int
+    px: int
+    length: int
+    vertical: bool
+    sign: int
+    z: float  # the run's sum of z (each clipped at CLIP) over sqrt(length)
+    mean_z: float  # its sensels' mean z (unclipped)
+    source: str
+    level_z: float = 0.0  # its sensels' mean level z and dark-current z (each map's, whichever found it)
+    rate_z: float = 0.0
+
+    def plane_cells(self) -> tuple[np.ndarray, np.ndarray]:
+        i = np.arange(self.length)
+        if self.vertical:
+            return self.py + i, np.full(self.length, self.px)
+        return np.full(self.length, self.py), self.px + i
+
+    def sensor_cells(self) -> tuple[np.ndarray, np.ndarray]:
+        ys, xs = self.plane_cells()
+        return self.plane.y0 + self.plane.step * ys, self.plane.x0 + self.plane.step * xs
+
+    @property
+    def kind(self) -> str:
+        return "column" if self.vertical else "row"
+
+
+def best_runs(z: np.ndarray, drift: float = DRIFT) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For every column of ``z`` (rows along axis 0), the segment [start, end) of largest sum of
+    (z - drift), by Kadane's scan run over all columns at once; its sum of z. Columns with no
+    positive segment have start == end."""
+    h, w = z.shape
+    cur = np.zeros(w)
+    cur_start = np.zeros(w, np.int64)
+    best = np.zeros(w)
+    best_start = np.zeros(w, np.int64)
+    best_end = np.zeros(w, np.int64)
+    for y in range(h):
+        step = z[y].astype(np.float64) - drift
+        restart = cur <= 0
+        cur = np.where(restart, step, cur + step)
+        cur_start = np.where(restart, y, cur_start)
+        better = cur > best
+        best = np.where(better, cur, best)
+        best_start = np.where(better, cur_start, best_start)
+        best_end = np.where(better, y + 1, best_end)
+    csum = np.concatenate([np.zeros((1, w)), np.cumsum(z.astype(np.float64), axis=0)])
+    cols = np.arange(w)
+    total = csum[best_end, cols] - csum[best_start, cols]
+    return best_start, best_end, total
+
+
+def find_lines(z: np.ndarray, plane: Plane, threshold: float, sign: int, source: str,
+               vertical: bool) -> list[Line]:
+    """The lines of one sign in a plane's map ``z`` (signed: a bright run is positive), along
+    columns (``vertical``) or rows."""
+    raw = (sign * z if vertical else sign * z.T).astype(np.float32)
+    work = np.minimum(raw, CLIP)
+    out: list[Line] = []
+    for _ in range(PASSES):
+        start, end, total = best_runs(work)
+        length = end - start
+        with np.errstate(divide="ignore", invalid="ignore"):
+            score = np.where(length > 0, total / np.sqrt(np.maximum(length, 1)), 0.0)
+            mean = np.where(length > 0, total / np.maximum(length, 1), 0.0)
+        hit = np.flatnonzero((length >= MIN_LENGTH) & (score >= threshold) & (mean >= MIN_MEAN))
+        if not len(hit):
+            break
+        for c in hit.tolist():
+            a, n = int(start[c]), int(length[c])
+            if np.median(work[a : a + n, c]) < MIN_MEAN:  # a few strong sensels, not a run
+                work[a : a + n, c] = 0.0
+                continue
+            py, px = (a, c) if vertical else (c, a)
+            out.append(Line(plane, py, px, n, vertical, sign, float(score[c]), float(raw[a : a + n, c].mean()),
+                            source))
+            work[a : a + n, c] = 0.0
+    return out
+
+
+def plane_lines(maps: dict[str, np.ndarray], plane: Plane, thresholds: dict[str, float]) -> list[Line]:
+    """Every line of a plane: bright and dark runs of the level, rising runs of dark current,
+    along columns and rows; where a dark-current run and a level run cover the same sensels,
+    the stronger one."""
+    level = plane.select(maps["hot"]).astype(np.float32) - plane.select(maps["dead"])
+    found: list[Line] = []
+    for vertical in (True, False):
+        found += find_lines(level, plane, max(LINE_Z, thresholds["hot"]), 1, "hot", vertical)
+        found += find_lines(level, plane, max(LINE_Z, thresholds["dead"]), -1, "dead", vertical)
+        if "dark_current" in maps:
+            rising = find_lines(plane.select(maps["dark_current"]), plane, max(LINE_Z, thresholds["dark_current"]), 1,
+                                "dark_current", vertical)
+            found += [line for line in rising if float(level[line.plane_cells()].mean()) >= RATE_LEVEL_Z]
+    rate = plane.select(maps["dark_current"]) if "dark_current" in maps else None
+    found = [replace(line, level_z=float(np.abs(level[line.plane_cells()]).mean()),
+                     rate_z=0.0 if rate is None else float(rate[line.plane_cells()].mean())) for line in found]
+    return dedupe(found)
+
+
+def dedupe(lines: list[Line]) -> list[Line]:
+    """The strongest of lines that share sensels (the same run found in two maps, a column and
+    the row through it), then the lines beside a stronger one of the other sign (its leak)."""
+    kept: list[Line] = []
+    taken: set[tuple[int, int]] = set()
+    for line in sorted(lines, key=lambda found: -found.z):
+        cells = set(zip(*(a.tolist() for a in line.plane_cells())))
+        if cells & taken:
+            continue
+        beside = any(k.sign != line.sign and k.vertical == line.vertical and _adjacent(k, line) for k in kept)
+        if beside:
+            continue
+        kept.append(line)
+        taken |= cells
+    return kept
+
+
+def _adjacent(a: Line, b: Line) -> bool:
+    """Whether two parallel lines of a plane run side by side (one plane step apart, overlapping)."""
+    if a.vertical:
+        return abs(a.px - b.px) == 1 and a.py < b.py + b.length and b.py < a.py + a.length
+    return abs(a.py - b.py) == 1 and a.px < b.px + b.length and b.px < a.px + a.length
+
+
+def covered(lines: list[Line], ys: np.ndarray, xs: np.ndarray, plane_keys: np.ndarray, signs: np.ndarray,
+            level_z: np.ndarray, rate_z: np.ndarray) -> np.ndarray:
+    """Which point candidates (sensor positions, plane keys, level signs, level and dark-current
+    z) a line explains: on it with its sign, or beside it with the other, and in neither map
+    ``OWN_RATIO`` times stronger than the line's sensels are on average."""
+    out = np.zeros(len(ys), bool)
+    for line in lines:
+        cy, cx = line.sensor_cells()
+        step = line.plane.step
+        on = np.zeros(len(ys), bool)
+        if line.vertical:
+            x0 = int(cx[0])
+            within = (ys >= cy[0]) & (ys <= cy[-1]) & ((ys - line.plane.y0) % step == 0)
+            on = within & (xs == x0) & (signs == line.sign)
+            side = within & (np.abs(xs - x0) == step) & (signs == -line.sign)
+        else:
+            y0 = int(cy[0])
+            within = (xs >= cx[0]) & (xs <= cx[-1]) & ((xs - line.plane.x0) % step == 0)
+            on = within & (ys == y0) & (signs == line.sign)
+            side = within & (np.abs(ys - y0) == step) & (signs == -line.sign)
+        same_plane = plane_keys == line.plane.key
+        weak = (np.abs(level_z) < OWN_RATIO * max(line.level_z, 1.0)) & (rate_z < OWN_RATIO * max(line.rate_z, 1.0))
+        out |= same_plane & (on | side) & weak
+    return out
+
+
+def line_score(line: Line) -> float:
+    return line.z if math.isfinite(line.z) else 0.0
