@@ -22,6 +22,8 @@ from .outputs import ExportContext, write_exports
 from .records import FileStatus, StackMeta
 from .state.store import Manifest, frame_days, frame_table
 from .stats import PixelStats
+from .stats.fit import FrameTable
+from .stats.model import EXPOSURE_UNIT
 
 DEFECTS_NAME = "defects.csv"
 
@@ -53,13 +55,13 @@ def write_results(out_dir: Path, stats: PixelStats, meta: StackMeta, statuses: l
         context = ExportContext(out_dir, defects, stats.pixel_shape, stats.n, meta)
         outputs += write_exports(config.output.exports, context)
     if config.output.report or report_only:
-        outputs.append(_report(out_dir, stats, meta, statuses, detection, elapsed))
+        outputs.append(_report(out_dir, stats, meta, statuses, detection, elapsed, frames, days))
     summarize(detection, log)
     return Results(detection, outputs)
 
 
 def _report(out_dir: Path, stats: PixelStats, meta: StackMeta, statuses: list[FileStatus], detection: Detection,
-            elapsed: float | None) -> Path:
+            elapsed: float | None, frames: FrameTable | None = None, days: np.ndarray | None = None) -> Path:
     from .report import write_report
 
     mean, m2 = stats.stream("value")
@@ -72,7 +74,54 @@ def _report(out_dir: Path, stats: PixelStats, meta: StackMeta, statuses: list[Fi
         table["scan time"] = f"{elapsed:.1f} s"
     # M2 and n rather than stats.var: that would be a float64 copy of both streams, only to draw block maxima
     return write_report(out_dir / "report.html", value_mean=mean, value_m2=m2, n_frames=stats.n,
-                        defects=detection.defects, files=statuses, detection=detection, meta=table)
+                        defects=detection.defects, files=statuses, detection=detection, meta=table,
+                        dark_rate=_dark_rate(stats, frames), frame_days=None if days is None else days.tolist(),
+                        physics_notes=physics_notes(meta, frames, days, detection))
+
+
+def _dark_rate(stats: PixelStats, frames: FrameTable | None) -> np.ndarray | None:
+    """Each sensel's dark current (float32, DN/s at ISO 100; 0 where unfit), where the stack has a
+    physical exposure fit: for the report's map."""
+    if frames is None or not frames.physical or "xr" not in stats.extra:
+        return None
+    from .stats.fit import fit_bands
+
+    out = np.zeros(stats.pixel_shape, np.float32)
+    for rows, fit in fit_bands(stats, frames, 256):
+        out[rows] = np.nan_to_num(fit.rate, nan=0.0)
+    return out
+
+
+def physics_notes(meta: StackMeta, frames: FrameTable | None, days: np.ndarray | None,
+                  detection: Detection) -> list[str]:
+    """What the physics model did with this stack, in words, for the report."""
+    notes = []
+    if frames is not None:
+        known = frames.known
+        source = ("each frame's exposure time x ISO/100 (EXIF)" if frames.physical
+                  else "each frame's mean level (no frame has an exposure time; darks)")
+        notes.append(f"exposure model: {source}; {len(known)} of {len(frames.factors)} frames with one"
+                     + (f", {known.min() * EXPOSURE_UNIT:.4g} to {known.max() * EXPOSURE_UNIT:.4g} s at ISO 100"
+                        if frames.physical and len(known) else ""))
+        if frames.n_subtracted:
+            notes.append(f"{frames.n_subtracted} frames were dark-subtracted in camera (long-exposure noise "
+                         "reduction: no hot sensel shows in them); they count at zero exposure (see files.csv)")
+    elif meta.exposure_source == "":
+        notes.append("no exposure model: the frames' exposures are unknown or all alike")
+    if days is not None and len(days):
+        dated = sum(1 for d in detection.defects if d.since)
+        notes.append(f"capture dates from {_date(int(days.min()))} to {_date(int(days.max()))}; "
+                     f"{dated} defects appeared during them")
+    lines = sum(1 for d in detection.defects if d.kind in ("column", "row"))
+    if lines:
+        notes.append(f"{lines} partial columns or rows (each one defect; the exports list their sensels)")
+    return notes
+
+
+def _date(day: int) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d", time.gmtime(day * 86400))
 
 
 def summarize(detection: Detection, log: Callable[[str], None], top: int = 10) -> None:

@@ -44,7 +44,7 @@ class MaskPng:
     what = "mask.png, 255 where a sensel is defective"
 
     def write(self, ctx: ExportContext) -> list[Path]:
-        return [write_mask_png(ctx.defects, ctx.shape[:2], ctx.out_dir / "mask.png")]
+        return [write_mask_png(ctx.sensels(), ctx.shape[:2], ctx.out_dir / "mask.png")]
 
 
 register(MaskPng())

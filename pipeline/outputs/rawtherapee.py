@@ -69,7 +69,7 @@ class RawTherapee:
     what = "<Make> <Model>.badpixels for RawTherapee, when the camera is known"
 
     def write(self, ctx: ExportContext) -> list[Path]:
-        path = write_rawtherapee(ctx.defects, ctx.out_dir, ctx.meta.make, ctx.meta.model)
+        path = write_rawtherapee(ctx.sensels(), ctx.out_dir, ctx.meta.make, ctx.meta.model)
         return [path] if path else []
 
 

@@ -27,6 +27,12 @@ class ExportContext:
     n_frames: int
     meta: StackMeta
 
+    def sensels(self) -> list[Defect]:
+        """The defects one sensel each: lines expanded (``text.sensels``)."""
+        from .text import sensels
+
+        return sensels(self.defects, self.meta.layout.stride)
+
 
 class Exporter(Protocol):
     name: str  # the name in ``output.exports``

@@ -100,7 +100,7 @@ class Siril:
     what = "siril.lst for Siril's cosme / cosme_cfa"
 
     def write(self, ctx: ExportContext) -> list[Path]:
-        return [write_siril(ctx.defects, ctx.out_dir / "siril.lst", ctx.shape[0])]
+        return [write_siril(ctx.sensels(), ctx.out_dir / "siril.lst", ctx.shape[0])]
 
 
 register(Siril())

@@ -9,9 +9,12 @@ rotated; for raw files the visible area, as dcraw/LibRaw/rawpy use it).
 
 from __future__ import annotations
 
+import calendar
 import re
+import time
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from ..defect import Defect
@@ -50,6 +53,27 @@ def comment(text: str, width: int) -> str:
     text = "".join(ch if ch.isprintable() else " " for ch in text).strip()
     line = f"# {text}" if text else "#"
     return line if len(line) <= width else line[: width - 3] + "..."
+
+
+def sensels(defects: Iterable[Defect], stride: int) -> list[Defect]:
+    """Every defect at its own sensel: a partial ``column`` or ``row`` (first sensel, ``length``)
+    becomes one record per sensel of it, ``stride`` apart (2 in a mosaic: one colour), as tools
+    that know only pixels (dcraw, Siril's P lines, RawTherapee, a mask) need them."""
+    out: list[Defect] = []
+    for d in defects:
+        if d.kind not in ("column", "row") or d.length <= 1:
+            out.append(d)
+            continue
+        step_x, step_y = (0, stride) if d.kind == "column" else (stride, 0)
+        out += [replace(d, x=d.x + i * step_x, y=d.y + i * step_y, length=1) for i in range(d.length)]
+    return out
+
+
+def onset_time(d: Defect) -> int:
+    """Unix time of a defect's onset (00:00 UTC of its ``since`` day), 0 when there from the start."""
+    if not d.since:
+        return 0
+    return int(calendar.timegm(time.strptime(d.since[:10], "%Y-%m-%d")))
 
 
 def distinct_xy(defects: Iterable[Defect]) -> list[tuple[int, int]]:

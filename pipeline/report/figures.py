@@ -195,3 +195,53 @@ def files_table(files: Sequence[tuple[Any, Any, Any]], cap: int):
             TableColumn(field="reason", title="reason", width=380, **cells)]
     return DataTable(source=src, columns=cols, width=1100, height=min(500, 28 + 25 * max(1, len(rows))),
                      index_position=None), len(rows)
+
+
+# --------------------------------------------------------------------------- physics
+
+
+def rate_mapper(rate_small: np.ndarray):
+    """The dark-rate map's colours: log over the rates above zero, up to the strongest."""
+    from bokeh.models import LogColorMapper
+
+    pos = rate_small[np.isfinite(rate_small) & (rate_small > 0)]
+    lo, hi = (float(v) for v in np.percentile(pos, [50, 99.99])) if pos.size else (0.1, 1.0)
+    lo = max(lo, 1e-3)
+    return LogColorMapper(palette="Inferno256", low=lo, high=max(hi, lo * 10), nan_color="rgba(0,0,0,0)")
+
+
+def timeline_figure(frame_days: Sequence[int], defects: Sequence[Defect], width: int):
+    """When the frames were taken (ticks) and how many defects each day shows: those there from
+    the first frame, then each one dated by its onset (``since``), as a step over the dates.
+    Dates are days since 1970 (UTC)."""
+    from bokeh.models import ColumnDataSource, DatetimeTickFormatter, HoverTool
+    from bokeh.plotting import figure
+
+    ms = 86400 * 1000.0
+    days = np.sort(np.asarray(frame_days, np.float64))
+    dated = sorted((d for d in defects if d.since), key=lambda d: d.since)
+    onsets = [_day(d.since) for d in dated]
+    start = int(days[0] if len(days) else min(onsets))
+    end = int(days[-1] if len(days) else max(onsets))
+    at_start = len(defects) - len(onsets)
+    steps_x = [start * ms] + [d * ms for d in onsets] + [end * ms]
+    steps_y = [at_start] + [at_start + i + 1 for i in range(len(onsets))] + [len(defects)]
+    p = figure(title="defects present by capture date (ticks: the frames)", x_axis_type="datetime", width=width,
+               height=260, tools="pan,xwheel_zoom,box_zoom,reset,save", y_axis_label="defects")
+    p.step(steps_x, steps_y, mode="after", line_width=2, color="#e6194b")
+    frames = ColumnDataSource({"x": days * ms, "y": np.zeros(len(days))})
+    p.scatter("x", "y", source=frames, marker="dash", angle=math.pi / 2, size=10, color="#4363d8")
+    if onsets:
+        appear = ColumnDataSource({"x": [d * ms for d in onsets], "y": steps_y[1:-1],
+                                   "what": [f"{d.kind} ({d.x}, {d.y}) since {d.since}" for d in dated]})
+        r = p.scatter("x", "y", source=appear, size=7, color="#e6194b")
+        p.add_tools(HoverTool(renderers=[r], tooltips=[("", "@what")]))
+    p.xaxis.formatter = DatetimeTickFormatter(days="%Y-%m-%d", months="%Y-%m", years="%Y")
+    return p
+
+
+def _day(since: str) -> int:
+    import calendar
+    import time
+
+    return int(calendar.timegm(time.strptime(since[:10], "%Y-%m-%d")) // 86400)

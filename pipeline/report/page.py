@@ -4,7 +4,8 @@ The page must open from disk, offline, years later: BokehJS is inlined (``bokeh.
 no CDN at view time). It stays light for a 60 MP sensor (``numbers``: block-reduced maps, only
 histogram counts embedded; tables capped), and quick: the numbers are computed in threads while
 the bokeh models (``figures``) are built. Sections, top to bottom: summary, run metadata, maps,
-scores and classes, defect table, file table.
+dark current and onsets (where the stack has a physics model), scores and classes, defect
+table, file table.
 
 Everything shown that comes from files (paths, skip reasons, metadata) is HTML-escaped.
 """
@@ -264,8 +265,36 @@ def _files_section(run: _Inputs, cap: int) -> list[Any]:
             table]
 
 
+def _physics_section(run: _Inputs, factor: int, rate_small: np.ndarray | None, frame_days: Sequence[int] | None,
+                     notes: Sequence[str], max_markers: int) -> list[Any]:
+    """What the physics model found: each sensel's dark current (DN/s at ISO 100, block max, the
+    hot ones circled) and when the defects appeared over the frames' dates; with what the model
+    says of the frames (exposures, dates, dark-subtracted frames)."""
+    from bokeh.models import Range1d
+
+    parts = []
+    text = "<h2>Dark current and onsets</h2>"
+    if notes:
+        text += "<ul>" + "".join(f"<li>{_esc(n)}</li>" for n in notes) + "</ul>"
+    parts.append(_div(text))
+    if rate_small is not None:
+        x_range = Range1d(0, run.width, bounds=(0, run.width))
+        y_range = Range1d(run.height, 0, bounds=(0, run.height))
+        block = f"{factor}x{factor} blocks" if factor > 1 else "full resolution"
+        p = figures.map_figure(f"dark current above the neighbours', DN/s at ISO 100, block max, {block}", rate_small,
+                               run.width, run.height, x_range, y_range, figures.rate_mapper(rate_small), "DN/s",
+                               factor, 760)
+        hot = [d for d in sorted(run.defects, key=lambda d: -d.score) if d.kind in ("hot", "column", "row")]
+        figures.add_markers(p, figures.marker_sources(hot[:max_markers]), legend=True)
+        parts.append(p)
+    if frame_days is not None and len(frame_days):
+        parts.append(figures.timeline_figure(frame_days, run.defects, _WIDTH))
+    return parts
+
+
 def _figure_sections(run: _Inputs, *, max_map_pixels: int, max_markers: int, max_table_rows: int,
-                     max_file_rows: int) -> list[Any]:
+                     max_file_rows: int, dark_rate: np.ndarray | None = None,
+                     frame_days: Sequence[int] | None = None, physics_notes: Sequence[str] = ()) -> list[Any]:
     """Maps, scores and classes, defects and files; the numbers (maps, histograms) are computed in
     threads (numpy releases the GIL while it counts) while this thread builds the models that do
     not need them, so the page costs little more than its slowest number."""
@@ -273,12 +302,17 @@ def _figure_sections(run: _Inputs, *, max_map_pixels: int, max_markers: int, max
     with ThreadPoolExecutor(_workers()) as pool:
         var_job = pool.submit(map_for_display, run.spread, factor, "max", run.divisor)
         mean_job = pool.submit(map_for_display, run.mean, factor, "mean")
+        rate_job = pool.submit(map_for_display, dark_rate, factor, "max") if dark_rate is not None else None
         hist_jobs = _start_histograms(pool, run)
         defects = _defects_section(run, max_table_rows)
         files = _files_section(run, max_file_rows)
         maps = _maps_section(run, factor, var_job.result(), mean_job.result(), max_markers)
         scores = _scores_section(run, hist_jobs)
-    return maps + scores + defects + files
+        physics = []
+        if rate_job is not None or frame_days is not None or physics_notes:
+            physics = _physics_section(run, factor, rate_job.result() if rate_job is not None else None, frame_days,
+                                       physics_notes, max_markers)
+    return maps + physics + scores + defects + files
 
 
 # --------------------------------------------------------------------------- entry point
@@ -300,6 +334,9 @@ def write_report(
     max_file_rows: int = 2000,
     max_markers: int = 20000,
     title: str = "hotpixels report",
+    dark_rate: np.ndarray | None = None,
+    frame_days: Sequence[int] | None = None,
+    physics_notes: Sequence[str] = (),
 ) -> Path:
     """Write the standalone HTML report and return its path.
 
@@ -325,6 +362,12 @@ def write_report(
         Shown as a key/value table (n_images, shape, camera, levels, elapsed, ...).
     max_map_pixels : int
         Upper bound on the pixels of each embedded map (block-reduced to fit).
+    dark_rate : ndarray (H, W[, C]), optional
+        Each sensel's dark current above its neighbours' (DN/s at ISO 100): drawn as a map.
+    frame_days : sequence of int, optional
+        The frames' capture days (days since 1970): the timeline of the defects' onsets.
+    physics_notes : sequence of str
+        What the physics model says of the stack (listed above those figures).
     """
     from bokeh.embed import file_html
     from bokeh.layouts import column
@@ -334,7 +377,8 @@ def write_report(
     run = _inputs(value_mean, value_var, value_m2, n_frames, defects, files, detection)
     parts = [_summary_section(run, title), *_run_section(dict(meta or {})),
              *_figure_sections(run, max_map_pixels=max_map_pixels, max_markers=max_markers,
-                               max_table_rows=max_table_rows, max_file_rows=max_file_rows)]
+                               max_table_rows=max_table_rows, max_file_rows=max_file_rows, dark_rate=dark_rate,
+                               frame_days=frame_days, physics_notes=physics_notes)]
     with _without_document_validation():
         doc = file_html(column(*parts), INLINE, title=title)
     return atomic.write_text(path, doc)

@@ -18,8 +18,7 @@ import zarr
 from ..records import Counted, StackMeta
 from ..stats import COUNTS, STREAMS, PixelStats
 from ..stats.dark_subtraction import hot_candidates
-from ..stats.fit import FrameTable, fit_exposure
-from ..stats.model import EXPOSURE_SUMS
+from ..stats.fit import FrameTable, fit_bands
 
 STATS_NAME = "stats.zarr"
 ROW_CHUNK_VALUES = 2**21  # values per zarr chunk (16 MiB of float64), whole rows
@@ -113,11 +112,7 @@ def _write_dark_rate(group, stats: PixelStats, table: FrameTable, band: int) -> 
     rate = group.create_array("dark_rate", shape=shape, dtype=np.float32, chunks=(band, *shape[1:]), compressors=None)
     se = group.create_array("dark_rate_se", shape=shape, dtype=np.float32, chunks=(band, *shape[1:]),
                             compressors=None)
-    x = stats.extra
-    for y in range(0, shape[0], band):
-        rows = slice(y, y + band)
-        fit = fit_exposure(stats.n, stats.mean[1, rows], stats.m2[1, rows], {k: x[k][rows] for k in EXPOSURE_SUMS},
-                           table)
+    for rows, fit in fit_bands(stats, table, band):
         rate[rows] = fit.rate.astype(np.float32)
         se[rows] = fit.rate_se.astype(np.float32)
 

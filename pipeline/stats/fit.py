@@ -96,6 +96,19 @@ class FrameTable:
         return 0 if self.subtracted is None else int(self.subtracted.sum())
 
 
+def fit_bands(stats, table: FrameTable, band: int):
+    """The exposure fit of whole-sensor statistics (``PixelStats`` with the model's sums), a band
+    of ``band`` rows at a time: (rows, ExposureFit) pairs. A whole-sensor fit at once would hold
+    several float64 temporaries of the sensor's size."""
+    from .model import EXPOSURE_SUMS
+
+    x = stats.extra
+    for y in range(0, stats.pixel_shape[0], band):
+        rows = slice(y, y + band)
+        yield rows, fit_exposure(stats.n, stats.mean[1, rows], stats.m2[1, rows],
+                                 {k: x[k][rows] for k in EXPOSURE_SUMS}, table)
+
+
 def _known(fitted: np.ndarray) -> np.ndarray:
     return np.sort(fitted[fitted != NO_FACTOR])[::-1].astype(np.float64)
 
