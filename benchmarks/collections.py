@@ -46,13 +46,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.defect import Defect, read_csv
+from pipeline.synth.matching import LINES, line_sensels, match
 
 ONSET_DAYS = 60
 RATE_TOLERANCE = 0.25
 RATE_FLOOR = 100.0
-CLASS_OF = {"hot": "hot", "stuck": "stuck", "dead": "dead", "noisy": "noisy", "column": "column", "row": "row"}
 MOSAIC = {"dng", "png16", "tiff16"}
-LINES = ("column", "row")
 # the rows of the per-class table: (label, subkinds)
 ROWS = (("hot (dark current)", ["hot"]), ("  with an onset", ["hot-onset"]), ("warm", ["warm"]),
         ("stuck", ["stuck"]), ("dead", ["dead"]), ("cold", ["cold"]), ("telegraph 1-sided", ["rts1"]),
@@ -124,20 +123,6 @@ def subkind(t: dict) -> str:
     return k
 
 
-def line_sensels(t: dict) -> set[tuple[int, int]]:
-    """The sensels of a planted column or row: every other one (one CFA colour) from the first."""
-    n = int(t.get("length") or 1)
-    if t["kind"] == "column":
-        return {(t["x"], t["y"] + 2 * i) for i in range(n)}
-    return {(t["x"] + 2 * i, t["y"]) for i in range(n)}
-
-
-def report_sensels(d: Defect) -> set[tuple[int, int]]:
-    if d.kind in LINES:
-        return line_sensels({"kind": d.kind, "x": d.x, "y": d.y, "length": d.length})
-    return {(d.x, d.y)}
-
-
 def day_of(unix: float) -> float:
     return unix / 86400.0
 
@@ -174,98 +159,49 @@ class Tally:
     collections: int = 0
     seconds: float = 0.0
     notes: list = field(default_factory=list)
+    rates: bool = True  # raw DN: a JPEG's tone curve makes the rate no DN/s of the sensor
 
     def add(self, truth: dict, defects: list[Defect], tol: int, verbose: bool = False) -> None:
-        planted = truth["defects"]
-        points = [t for t in planted if t["kind"] not in LINES]
-        lines = [t for t in planted if t["kind"] in LINES]
-        line_cells = [line_sensels(t) for t in lines]
-        matched: dict[int, int] = {}  # truth index (in points) -> report index
-        used: set[int] = set()
-        # lines first: a line report covering half a planted line is that line
-        line_match: dict[int, int] = {}
-        for li, cells in enumerate(line_cells):
-            best = None
-            for ri, d in enumerate(defects):
-                if d.kind not in LINES or ri in used:
-                    continue
-                cover = len(cells & report_sensels(d))
-                if cover * 2 >= len(cells) and (best is None or cover > best[0]):
-                    best = (cover, ri)
-            if best:
-                line_match[li] = best[1]
-                used.add(best[1])
-        # points: nearest first, then the stronger report
-        pairs = []
-        for ti, t in enumerate(points):
-            for ri, d in enumerate(defects):
-                if ri in used or d.kind in LINES:
-                    continue
-                dist = max(abs(d.x - t["x"]), abs(d.y - t["y"]))
-                if dist <= tol:
-                    pairs.append((dist, -d.score, ti, ri))
-        for _, _, ti, ri in sorted(pairs):
-            if ti not in matched and ri not in used:
-                matched[ti] = ri
-                used.add(ri)
-        fragments_of = defaultdict(list)
-        for ri, d in enumerate(defects):
-            if ri in used:
-                continue
-            near = {(d.x + dx, d.y + dy) for dx in range(-tol, tol + 1) for dy in range(-tol, tol + 1)}
-            for li, cells in enumerate(line_cells):
-                if cells & near:
-                    fragments_of[li].append(ri)
-                    used.add(ri)
-                    break
+        matches, false = match(truth, defects, tol)
         self.collections += 1
         self.reports += len(defects)
-        self.false += len(defects) - len(used)
-        self.fragments += sum(len(v) for v in fragments_of.values())
+        self.false += len(false)
+        self.fragments += sum(len(m.fragments) for m in matches)
         first = min(f["unix"] for f in truth["frames_meta"])
-        for ti, t in enumerate(points):
+        for m in matches:
+            t, d = m.truth, m.report
             sk = subkind(t)
             self.planted[sk] += 1
-            ri = matched.get(ti)
-            if ri is None:
+            line = t["kind"] in LINES
+            self.lines += line
+            if not m.found:
                 if verbose:
                     self.notes.append(f"missed {sk} at ({t['x']},{t['y']}) {_what(t)}")
                 continue
-            d = defects[ri]
             self.found[sk] += 1
-            ok = d.kind == CLASS_OF[t["kind"]]
-            self.correct[sk] += ok
-            if verbose and not ok:
+            self.correct[sk] += m.right_class
+            if line and d is not None:
+                self.lines_as_one += 1
+            elif line:
+                if verbose:
+                    self.notes.append(f"{t['kind']} at ({t['x']},{t['y']}) length {t['length']}: "
+                                      f"{len(m.fragments)} single reports, no line")
+                continue
+            assert d is not None
+            if verbose and not m.right_class:
                 self.notes.append(f"{sk} at ({t['x']},{t['y']}) {_what(t)} called {d.kind}: {d.detail}")
             self._onset(t, d, first, verbose)
-            if t["kind"] == "hot" and not t.get("warm") and t["rate"] >= RATE_FLOOR and not t.get("population"):
+            if (self.rates and t["kind"] == "hot" and not t.get("warm") and t["rate"] >= RATE_FLOOR
+                    and not t.get("population")):
                 self.rate_n += 1
                 err = abs(d.dark_rate - t["rate"]) / t["rate"] if d.dark_rate == d.dark_rate else float("inf")
                 self.rate_errors.append(err)
                 self.rate_ok += err <= RATE_TOLERANCE
                 if verbose and not err <= RATE_TOLERANCE:
                     self.notes.append(f"rate of {sk} at ({t['x']},{t['y']}): {d.dark_rate:.4g} vs {t['rate']:.4g} DN/s")
-        for li, t in enumerate(lines):
-            sk = subkind(t)
-            self.planted[sk] += 1
-            self.lines += 1
-            ri = line_match.get(li)
-            if ri is not None:
-                self.found[sk] += 1
-                self.correct[sk] += defects[ri].kind == t["kind"]
-                self.lines_as_one += 1
-                self._onset(t, defects[ri], first, verbose)
-            elif fragments_of.get(li):
-                self.found[sk] += 1
-                if verbose:
-                    self.notes.append(f"{t['kind']} at ({t['x']},{t['y']}) length {t['length']}: "
-                                      f"{len(fragments_of[li])} single reports, no line")
-            elif verbose:
-                self.notes.append(f"missed {t['kind']} at ({t['x']},{t['y']}) length {t['length']} {_what(t)}")
         if verbose:
-            for ri, d in enumerate(defects):
-                if ri not in used:
-                    self.notes.append(f"false {d.kind} at ({d.x},{d.y}) score {d.score:.1f}: {d.detail}")
+            for d in false:
+                self.notes.append(f"false {d.kind} at ({d.x},{d.y}) score {d.score:.1f}: {d.detail}")
 
     def _onset(self, t: dict, d: Defect, first: float, verbose: bool) -> None:
         got = since_day(d.since)
@@ -340,6 +276,7 @@ def run(args) -> dict[str, Tally]:
             out = workdir / "scans" / folder.name
             defects, seconds = scan_collection(folder, truth, out, client)
             tally = tallies[case.name]
+            tally.rates = case.fmt in MOSAIC
             tally.add(truth, defects, 0 if case.fmt in MOSAIC else 1, args.verbose)
             tally.seconds += seconds
             line = f"{case.name:20s} {folder.name}: {len(defects)} reports ({seconds:.1f}s scan)"
