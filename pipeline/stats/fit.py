@@ -138,15 +138,15 @@ def fit_exposure(n: int, res_mean: np.ndarray, res_m2: np.ndarray, sums: Mapping
     """The exposure fit from a sensel's moments of the residual (``res_mean``, ``res_m2`` over all
     ``n`` frames) and its model sums (``sums``: ``model.EXPOSURE_SUMS``, arrays of its shape).
 
-    ``within`` (a mask of the table's frames), if given, fits those frames only: a defect that
-    appeared during the collection, fitted over the frames since. The others' residual is taken
-    as its noise about zero (it was not there yet): their sums of r and x*r are left in, their
-    exposures out, and the frames it clipped in are taken to be among those fitted."""
+    ``within`` (a mask of the table's frames), if given, fits the dark current over those frames
+    only: a defect that appeared during the collection (``_fit_since``)."""
+    if within is not None:
+        return _fit_since(n, res_mean, res_m2, sums, table, np.asarray(within, bool))
     s = float(RESIDUAL_SCALE)
-    known = table.known if within is None else _known(table.fitted[np.asarray(within, bool)])
+    known = table.known
     xr, excluded, excluded_sum = sums["xr"], sums["excluded"], sums["excluded_sum"]
     holes, holes_sum = sums["holes"], sums["holes_sum"]
-    frames = n if within is None else int(np.count_nonzero(within)) + table.unknown
+    frames = n
     n_fit = (frames - excluded.astype(np.int64) - holes.astype(np.int64)).astype(np.float64)
     sx = float(known.sum()) - sums["excluded_x"]
     sxx = float((known * known).sum()) - sums["excluded_xx"] * float(1 << (2 * COARSE_SHIFT))
@@ -171,3 +171,49 @@ def fit_exposure(n: int, res_mean: np.ndarray, res_m2: np.ndarray, sums: Mapping
         rate=np.where(usable, slope * unit / s, nan), rate_se=np.where(usable, slope_se * unit / s, nan),
         offset=np.where(usable, intercept / s, nan), noise_var=np.where(usable, noise / (s * s), nan),
         frames=n_fit)
+
+
+def _fit_since(n: int, res_mean: np.ndarray, res_m2: np.ndarray, sums: Mapping[str, np.ndarray],
+               table: FrameTable, within: np.ndarray) -> ExposureFit:
+    """The fit of a defect that appeared during the collection: r = rate * x in the frames since
+    (``within``), and no excess before (dark current that a damaged site starts to generate).
+
+    The sums of r are the whole stack's, and x * r is not kept apart for the frames since. Each
+    gives the rate: sum r = rate * Sx_since, with the noise of every frame, and sum x r =
+    rate * Sxx_since, with the noise of every frame weighted by its x. A collection's long
+    exposures before the onset make the second noisy where the first is not (and the reverse
+    where the frames since are long), so the two are combined by their precision. Over every
+    frame, with no offset, they are the least-squares fit. The frames the sensel clipped in are
+    taken to be among those since (it clipped because it was hot)."""
+    s = float(RESIDUAL_SCALE)
+    fitted = table.fitted
+    every, since = _known(fitted), _known(fitted[within])
+    xr, excluded, excluded_sum = sums["xr"], sums["excluded"], sums["excluded_sum"]
+    holes, holes_sum = sums["holes"], sums["holes_sum"]
+    n_fit = (n - excluded.astype(np.int64) - holes.astype(np.int64)).astype(np.float64)
+    ex_x = sums["excluded_x"]
+    ex_xx = sums["excluded_xx"] * float(1 << (2 * COARSE_SHIFT))
+    sx = float(since.sum()) - ex_x
+    sxx = float((since * since).sum()) - ex_xx
+    sxx_all = float((every * every).sum()) - ex_xx
+    sum_r = res_mean * (n * s) - excluded_sum - holes_sum
+    sum_rr = (res_m2 + n * res_mean * res_mean) * (s * s)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sum_rr = sum_rr - np.where(excluded > 0, excluded_sum.astype(np.float64) ** 2 / excluded, 0.0)
+        sum_rr = sum_rr - np.where(holes > 0, holes_sum.astype(np.float64) ** 2 / holes, 0.0)
+        by_sum, by_cross = sx * sx / n_fit, sxx * sxx / sxx_all  # each one's precision, per noise variance
+        precision = by_sum + by_cross
+        slope = (sx * sum_r / n_fit + sxx * xr / sxx_all) / precision
+        # the scatter about the line, with the line's own sum of squares (rate^2 Sxx_since) taken
+        # out; where the fit's rate overshoots so that nothing is left, the scatter about the
+        # mean stands in (it holds the rate's own spread: an upper bound)
+        line = sum_rr - slope * slope * sxx
+        noise = np.where(line > 0, line, np.maximum(sum_rr - sum_r * sum_r / n_fit, 0)) / np.maximum(n_fit - 1, 1)
+        usable = (n_fit >= 3) & (sx > 0) & (sxx > 0) & (precision > 0)
+        slope_se = np.sqrt(noise / precision)
+    unit = (1.0 / EXPOSURE_UNIT) if table.physical else 1.0
+    nan = np.float64(np.nan)
+    return ExposureFit(
+        rate=np.where(usable, slope * unit / s, nan), rate_se=np.where(usable, slope_se * unit / s, nan),
+        offset=np.where(usable, 0.0, nan), noise_var=np.where(usable, noise / (s * s), nan),
+        frames=np.count_nonzero(within) - np.asarray(excluded, np.float64))

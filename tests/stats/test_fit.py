@@ -222,3 +222,34 @@ def test_every_model_sum_of_the_kernel_is_the_reference(seed, dtype, dates):
     for name in fused.extra:
         np.testing.assert_array_equal(fused.extra[name], ref.extra[name], err_msg=name)
     np.testing.assert_array_equal(fused_sketch, numpy_sketch)
+
+
+def test_a_defect_that_appeared_is_fitted_over_the_frames_since():
+    """A hot sensel that appeared halfway through a collection whose longest exposures came
+    before it: over every frame its rate reads near zero; over the frames since it is recovered,
+    though the sums of x * r hold the long frames' noise, and it clips in its longest frames."""
+    rng = np.random.default_rng(7)
+    exposures = np.tile([30.0, 15, 8, 1 / 500, 1 / 60, 0.1, 0.5, 1, 2], 2)
+    isos = np.full(len(exposures), 100.0)
+    days = np.arange(len(exposures))
+    rates = rng.uniform(0, 2, (12, 14))
+    stack, _ = dark_stack(rng, exposures, isos, rates=rates)
+    since = days >= 9
+    signal = 200 + 300.0 * exposures[since]  # 300 DN/s from day 9: clips at 15 and 30 s
+    stack[since, 6, 7] = np.clip(np.rint(signal + rng.normal(0, 2, since.sum())), 0, WHITE).astype(np.uint16)
+    stack[~since, 6, 7] = 200
+    factors = np.array([exposure_factor(t, i, True) for t, i in zip(exposures, isos)])
+    stats = sums_of(stack, factors, days, WHITE)
+    table = FrameTable.of(factors)
+    sums = {k: v[6:7, 7:8] for k, v in stats.extra.items()}
+    whole = fit_exposure(stats.n, stats.mean[1][6:7, 7:8], stats.m2[1][6:7, 7:8], sums, table)
+    after = fit_exposure(stats.n, stats.mean[1][6:7, 7:8], stats.m2[1][6:7, 7:8], sums, table, within=since)
+    assert abs(whole.rate[0, 0] - 300) > 100  # the long frames before it weigh on the whole fit
+    assert abs(after.rate[0, 0] - 300) < 15
+    assert after.rate_se[0, 0] > 0 and after.t[0, 0] > 5
+    assert after.frames[0, 0] == since.sum() - stats.extra["excluded"][6, 7]
+    # a healthy sensel (0-2 DN/s, as its neighbours) fitted over the same frames reads a rate
+    # of that order, not the defect's
+    calm = fit_exposure(stats.n, stats.mean[1][2:3, 2:3], stats.m2[1][2:3, 2:3],
+                        {k: v[2:3, 2:3] for k, v in stats.extra.items()}, table, within=since)
+    assert abs(calm.rate[0, 0]) < 5
