@@ -308,7 +308,10 @@ def finish(scored: list[BandScores], plan: Plan, cfg: DetectConfig, maps: dict[s
     darks, raw_darks = plan.stack_kind == "darks", plan.raw_darks
     if plan.frames is not None and cand.beyond_logx is not None and cand.counted:
         cand.z_exposure = beyond_exposure_z(cand.beyond_logx, cand.beyond_logg, cand.k_hi + cand.k_lo, plan.frames)
-    if plan.days is not None:
+    if plan.days is not None and plan.one_value:
+        # onsets in one-value sensors only: demosaicing spreads a sensel's beyond frames over its
+        # neighbours (which then share its range), and a tone curve clips a bright frame's excess, so a
+        # developed image's earliest beyond days say when it first stood out in a scene, not when it appeared
         cand.onset = appearances(cand, plan.days, plan.frames, plan.n)
     # 1. peaks: classify at the configured thresholds and keep one candidate per blob
     classify(cand, plan.configured, cfg.dark_min_sigmas, darks, raw_darks, plan.swing)

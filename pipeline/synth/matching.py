@@ -89,6 +89,21 @@ def match(truth: dict, defects: list[Defect], tol: int) -> tuple[list[Match], li
     return matches, [d for ri, d in enumerate(defects) if ri not in used]
 
 
+def subkind(t: dict) -> str:
+    """A planted defect's kind with what sets it apart: ``hot-onset``, ``warm``, ``cold``, the
+    telegraph modes (``rts1``, ``rts2``, ``rts3``, ``gaussian``) or ``population``."""
+    k = t["kind"]
+    if t.get("population"):
+        return "population"
+    if k == "hot":
+        return "warm" if t.get("warm") else "hot-onset" if t.get("since_unix") else "hot"
+    if k == "dead":
+        return "cold" if t.get("cold") else "dead"
+    if k == "noisy":
+        return t.get("mode") or "rts1"
+    return k
+
+
 def described(t: dict) -> str:
     """A planted defect in a few words: its kind and what makes it one."""
     bits = [t["kind"] if not t.get("mode") else f"{t['kind']} ({t['mode']})"]
