@@ -41,7 +41,9 @@ def describe(c: Candidates, i: int, n: int, onset: int | None = None, cluster: i
     else:
         detail = (f"{row.evidence}: residual std {float(c.rstd[i]):.3g} vs neighbours {float(c.ref_rstd[i]):.3g} "
                   f"(z {c.z_noise[i]:+.1f}); mean {mu:.4g} vs {ref:.4g}")
-    rate = float(c.rate[i]) if c.rate is not None and rate_unit else math.nan
+    # a stuck or dead sensel does not respond: its "rate" would be its neighbours' dark current, negated
+    responds = kind not in ("stuck", "dead")
+    rate = float(c.rate[i]) if c.rate is not None and rate_unit and responds else math.nan
     since = time.strftime("%Y-%m-%d", time.gmtime(onset * 86400)) if onset is not None else ""
     return Defect(
         x=int(c.x[i]), y=int(c.y[i]), channel=int(c.channel[i]), kind=kind, mean=mu, std=sd,

@@ -167,11 +167,13 @@ def defect_table(defects: Sequence[Defect], cap: int):
         return [(None if isinstance(v, float) and not math.isfinite(v) else v)
                 for v in (getattr(d, attr) for d in rows)]
 
-    fields = ["x", "y", "channel", "color", "kind", "score", "mean", "std", "neighbour_mean", "residual_mean", "detail"]
+    fields = ["x", "y", "channel", "color", "kind", "score", "mean", "neighbour_mean", "dark_rate", "since",
+              "length", "cluster", "detail"]
     src = ColumnDataSource({f: col(f) for f in fields})
-    num = NumberFormatter(format="0.000", nan_format="", null_format="")
-    widths = {"x": 60, "y": 60, "channel": 60, "color": 50, "kind": 60, "detail": 300}
-    numeric = ("score", "mean", "std", "neighbour_mean", "residual_mean")
+    num = NumberFormatter(format="0.0", nan_format="", null_format="")
+    widths = {"x": 50, "y": 50, "channel": 55, "color": 45, "kind": 60, "since": 85, "length": 50, "cluster": 50,
+              "detail": 420}
+    numeric = ("score", "mean", "neighbour_mean", "dark_rate")
     cells = _plain_cells()
     columns = [TableColumn(field=f, title=f, width=widths.get(f, 90),
                            **(dict(cells, formatter=num) if f in numeric else cells)) for f in fields]
