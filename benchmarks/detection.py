@@ -1,6 +1,12 @@
 """Detection quality on synthetic stacks with planted defects, side by side with rawpy's peer.
 
-    python benchmarks/detection.py [--quick] [--workdir DIR] [--frames N]
+    python benchmarks/detection.py [--quick] [--workdir DIR] [--frames N] [--no-collections]
+
+It runs in two parts. First, short stacks of one kind each (below). Then the realistic
+collections of ``benchmarks/collections.py`` (a camera's frames over two years, with real
+physics: dark current, onsets, telegraph flicker, lines, clusters, borders, in-camera dark
+subtraction, many-defect sensors), scanned by the CLI, per class beside rawpy.enhance; see that
+module for how they are scored.
 
 For several seeds, sizes and formats (8-bit JPEG and PNG photos, 16-bit mosaic PNG and DNG
 photos, JPEG and DNG darks) it writes a stack with ``pipeline.synth.synthesize``, reads it
@@ -357,7 +363,21 @@ def main(argv=None) -> int:
                     help="where synthetic stacks are written and cached")
     ap.add_argument("--frames", type=int, default=40)
     ap.add_argument("-v", "--verbose", action="store_true", help="list every miss, misclassification and false report")
-    run(ap.parse_args(argv))
+    ap.add_argument("--no-collections", action="store_true", help="the short stacks only")
+    args = ap.parse_args(argv)
+    run(args)
+    if not args.no_collections:
+        import importlib.util
+
+        # benchmarks/collections.py, beside this file (by path: its name is the standard library's)
+        spec = importlib.util.spec_from_file_location("realistic", Path(__file__).with_name("collections.py"))
+        assert spec is not None and spec.loader is not None
+        realistic = importlib.util.module_from_spec(spec)
+        sys.modules["realistic"] = realistic  # its dataclasses look their module up
+        spec.loader.exec_module(realistic)
+        print("== realistic collections (benchmarks/collections.py)\n", flush=True)
+        realistic.main((["--quick"] if args.quick else []) + ["--workdir", args.workdir]
+                       + (["-v"] if args.verbose else []))
     return 0
 
 

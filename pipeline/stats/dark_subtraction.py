@@ -30,12 +30,13 @@ from .model import NO_FACTOR, SKETCH_LOG2, sketch_bit
 # stuck sensel holds its value through a dark subtraction), those that stood out in at least
 # MIN_HITS frames beyond their chance hits, in at least LONG_SHARE of the longest quarter of
 # the frames, and in the shorter half at most SHORT_RATIO of that share; at least MIN_HOT of
-# them, or nothing is judged
+# them, or nothing is judged (3: a small sensor, or a young one, has a handful of hot pixels,
+# and one dark-subtracted long frame read as exposed sets each one's rate to near zero)
 HOT_CANDIDATES = 16384
 MIN_HITS = 3
 LONG_SHARE = 0.75
 SHORT_RATIO = 0.5
-MIN_HOT = 5
+MIN_HOT = 3
 # a frame is compared with the NEAREST frames of an exposure factor up to its own (a shorter
 # one shows less of the hot set, never more), of which at least MIN_FRAMES must be there; the
 # upper quartile of the share they show must stand MIN_EXCESS above the baseline, the median of
