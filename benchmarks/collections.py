@@ -27,8 +27,14 @@ cluster, reading each file's shooting data), and defects.csv is matched against 
 - precision: reports that match nothing planted are false.
 
 On the raw collections it also runs ``rawpy.enhance.find_bad_pixels`` (see detection.py) on
-the same files. The JPEG collection holds the same frames as the raw one, developed by a
-camera's JPEG engine: what JPEG loses shows in the hot/stuck/dead recall beside the raw one's.
+the same files, and scores how detectable each planted defect is from these very frames
+(``detectability.py``: the z of a matched filter that knows the defect's signal in every frame,
+against the residual noise measured around it, PRNU as a nuisance). A defect of oracle z >= 5
+(``DETECTABLE_Z``) is "detectable"; "recall of detectable" counts the misses that are the
+detector's, not the physics'. The oracle's z is cached in the scan folder (oracle.json).
+
+The JPEG collection holds the same frames as the raw one, developed by a camera's JPEG engine:
+what JPEG loses shows in the hot/stuck/dead recall beside the raw one's.
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from detectability import DETECTABLE_Z, cached_oracle_z
 
 from pipeline.defect import Defect, read_csv
 from pipeline.synth.matching import LINES, line_sensels, match
@@ -141,6 +149,11 @@ class Tally:
     found: dict = field(default_factory=lambda: defaultdict(int))
     correct: dict = field(default_factory=lambda: defaultdict(int))
     peer_found: dict = field(default_factory=lambda: defaultdict(int))
+    # oracle detectability (raw collections): planted and found with oracle z >= DETECTABLE_Z
+    detectable: dict = field(default_factory=lambda: defaultdict(int))
+    found_detectable: dict = field(default_factory=lambda: defaultdict(int))
+    detectable_indep: int = 0  # with the independent-frames z (no PRNU nuisance, 4-neighbour residual)
+    oracle: int = 0  # collections with an oracle
     reports: int = 0
     false: int = 0
     fragments: int = 0  # point reports on a line's sensels
@@ -161,22 +174,30 @@ class Tally:
     notes: list = field(default_factory=list)
     rates: bool = True  # raw DN: a JPEG's tone curve makes the rate no DN/s of the sensor
 
-    def add(self, truth: dict, defects: list[Defect], tol: int, verbose: bool = False) -> None:
+    def add(self, truth: dict, defects: list[Defect], tol: int, verbose: bool = False,
+            oracle: list[tuple[float, float]] | None = None) -> None:
+        """Match ``defects`` against ``truth``; ``oracle``: each planted defect's (z, z_indep), or None."""
         matches, false = match(truth, defects, tol)
         self.collections += 1
+        self.oracle += oracle is not None
         self.reports += len(defects)
         self.false += len(false)
         self.fragments += sum(len(m.fragments) for m in matches)
         first = min(f["unix"] for f in truth["frames_meta"])
-        for m in matches:
+        for i, m in enumerate(matches):  # matches are in the truth's order, as the oracle's z
             t, d = m.truth, m.report
             sk = subkind(t)
             self.planted[sk] += 1
             line = t["kind"] in LINES
             self.lines += line
+            z = _oracle_note(oracle[i]) if oracle is not None else ""
+            if oracle is not None:
+                self.detectable[sk] += oracle[i][0] >= DETECTABLE_Z
+                self.found_detectable[sk] += m.found and oracle[i][0] >= DETECTABLE_Z
+                self.detectable_indep += oracle[i][1] >= DETECTABLE_Z
             if not m.found:
                 if verbose:
-                    self.notes.append(f"missed {sk} at ({t['x']},{t['y']}) {_what(t)}")
+                    self.notes.append(f"missed {sk} at ({t['x']},{t['y']}) {_what(t)}{z}")
                 continue
             self.found[sk] += 1
             self.correct[sk] += m.right_class
@@ -185,7 +206,7 @@ class Tally:
             elif line:
                 if verbose:
                     self.notes.append(f"{t['kind']} at ({t['x']},{t['y']}) length {t['length']}: "
-                                      f"{len(m.fragments)} single reports, no line")
+                                      f"{len(m.fragments)} single reports, no line{z}")
                 continue
             assert d is not None
             if verbose and not m.right_class:
@@ -230,11 +251,21 @@ class Tally:
         self.peer_reports += len(coords)
         self.peer_true += sum((int(x), int(y)) in cells for y, x in coords)
 
+    def detected(self, sks) -> tuple[int, int]:
+        """Of the planted defects of these subkinds with oracle z >= DETECTABLE_Z: (found, how many)."""
+        return sum(self.found_detectable[s] for s in sks), sum(self.detectable[s] for s in sks)
+
     def recall(self, sks) -> tuple[float, float, int]:
         n = sum(self.planted[s] for s in sks)
         if not n:
             return float("nan"), float("nan"), 0
         return sum(self.found[s] for s in sks) / n, sum(self.correct[s] for s in sks) / n, n
+
+
+def _oracle_note(z: tuple[float, float]) -> str:
+    """A planted defect's oracle z for a note, and whether it is detectable."""
+    tag = "detectable" if z[0] >= DETECTABLE_Z else "undetectable"
+    return f" [oracle z {z[0]:.1f} ({z[1]:.1f} independent frames): {tag}]"
 
 
 def _what(t: dict) -> str:
@@ -277,7 +308,9 @@ def run(args) -> dict[str, Tally]:
             defects, seconds = scan_collection(folder, truth, out, client)
             tally = tallies[case.name]
             tally.rates = case.fmt in MOSAIC
-            tally.add(truth, defects, 0 if case.fmt in MOSAIC else 1, args.verbose)
+            # the oracle reads raw frames (rawpy): the raw collections only
+            oracle = cached_oracle_z(folder, truth, out / "oracle.json") if case.fmt == "dng" else None
+            tally.add(truth, defects, 0 if case.fmt in MOSAIC else 1, args.verbose, oracle)
             tally.seconds += seconds
             line = f"{case.name:20s} {folder.name}: {len(defects)} reports ({seconds:.1f}s scan)"
             if case.fmt == "dng":
@@ -305,26 +338,37 @@ def _f(x: float) -> str:
 
 def print_tally(name: str, t: Tally) -> None:
     peer = t.peer_reports > 0
+    oracle = t.oracle > 0
     print(f"== {name}: {t.collections} collections, scan {t.seconds:.1f}s total")
     head = f"  {'planted':20s} {'n':>4s} {'recall':>7s} {'class ok':>8s}"
-    print(head + (f" {'rawpy recall':>13s}" if peer else ""))
+    head += f" {'rawpy recall':>13s}" if peer else ""
+    print(head + (f" {'detectable':>10s} {'recall of detectable':>20s}" if oracle else ""))
+
+    def row(label: str, sks: list[str]) -> None:
+        r, c, n = t.recall(sks)
+        if not n:
+            return
+        line = f"  {label:20s} {n:4d} {_f(r):>7s} {_f(c):>8s}"
+        if peer:
+            line += f" {_f(sum(t.peer_found[s] for s in sks) / n):>13s}"
+        if oracle:
+            found, det = t.detected(sks)
+            line += f" {det:10d} {_f(found / det if det else float('nan')):>20s}"
+        print(line)
+
     every: list[str] = []
     for label, sks in ROWS:
         every += [s for s in sks if s not in every]
-        r, c, n = t.recall(sks)
-        if n:
-            line = f"  {label:20s} {n:4d} {_f(r):>7s} {_f(c):>8s}"
-            if peer:
-                line += f" {_f(sum(t.peer_found[s] for s in sks) / n):>13s}"
-            print(line)
-    r, c, n = t.recall(every)
-    line = f"  {'all':20s} {n:4d} {_f(r):>7s} {_f(c):>8s}"
-    if peer:
-        line += f" {_f(sum(t.peer_found[s] for s in every) / n):>13s}"
-    print(line)
+        row(label, sks)
+    row("all", every)
     core = ["hot", "hot-onset", "warm", "stuck", "dead", "cold"]
     r, _, n = t.recall(core)
     print(f"  hot/stuck/dead recall {_f(r)} of {n}")
+    if oracle:
+        found, det = t.detected(every)
+        _, _, n = t.recall(every)
+        print(f"  recall of the detectable: {found} of {det} (oracle z >= {DETECTABLE_Z:g}; {n - det} of {n} planted "
+              f"are below it; {t.detectable_indep} reach it with independent frames, no PRNU, 4-neighbour residual)")
     precision = (t.reports - t.false) / t.reports if t.reports else float("nan")
     print(f"  precision {_f(precision)}: {t.reports} reports, {t.false} false "
           f"({t.false / max(t.collections, 1):.2f} per collection); {t.fragments} single reports on lines")
