@@ -54,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from detectability import DETECTABLE_Z, cached_oracle_z
 
 from pipeline.defect import Defect, read_csv
-from pipeline.synth.matching import LINES, line_sensels, match
+from pipeline.synth.matching import LINES, line_sensels, match, subkind
 
 ONSET_DAYS = 60
 RATE_TOLERANCE = 0.25
@@ -118,19 +118,6 @@ def generate(case: Case, workdir: Path) -> tuple[Path, dict]:
 
 
 # --------------------------------------------------------------------------- matching
-def subkind(t: dict) -> str:
-    k = t["kind"]
-    if t.get("population"):
-        return "population"
-    if k == "hot":
-        return "warm" if t.get("warm") else "hot-onset" if t.get("since_unix") else "hot"
-    if k == "dead":
-        return "cold" if t.get("cold") else "dead"
-    if k == "noisy":
-        return t.get("mode") or "rts1"
-    return k
-
-
 def day_of(unix: float) -> float:
     return unix / 86400.0
 

@@ -98,13 +98,15 @@ def physics_notes(meta: StackMeta, frames: FrameTable | None, days: np.ndarray |
     notes = []
     if frames is not None:
         known = frames.known
+        recorded = frames.factors[frames.factors > 0]  # as shot: a dark-subtracted frame's own exposure
         source = ("each frame's exposure time x ISO/100 (EXIF)" if frames.physical
                   else "each frame's mean level (no frame has an exposure time; darks)")
         notes.append(f"exposure model: {source}; {len(known)} of {len(frames.factors)} frames with one"
-                     + (f", {known.min() * EXPOSURE_UNIT:.4g} to {known.max() * EXPOSURE_UNIT:.4g} s at ISO 100"
-                        if frames.physical and len(known) else ""))
+                     + (f", {recorded.min() * EXPOSURE_UNIT:.4g} to {recorded.max() * EXPOSURE_UNIT:.4g} s at "
+                        "ISO 100" if frames.physical and len(recorded) else ""))
         if frames.n_subtracted:
-            notes.append(f"{frames.n_subtracted} frames were dark-subtracted in camera (long-exposure noise "
+            were = "frames were" if frames.n_subtracted > 1 else "frame was"
+            notes.append(f"{frames.n_subtracted} {were} dark-subtracted in camera (long-exposure noise "
                          "reduction: no hot sensel shows in them); they count at zero exposure (see files.csv)")
     elif meta.exposure_source == "":
         notes.append("no exposure model: the frames' exposures are unknown or all alike")

@@ -181,7 +181,8 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client
 
     subtracted = dark_subtracted_paths(manifest, meta, stats)
     if subtracted:
-        log(f"physics model: {len(subtracted)} frames were dark-subtracted in camera (no hot sensel shows in "
+        were = "frames were" if len(subtracted) > 1 else "frame was"
+        log(f"physics model: {len(subtracted)} {were} dark-subtracted in camera (no hot sensel shows in "
             "them): they count at zero exposure in the dark-current fit")
         frames.notes.update({p: "; ".join(filter(None, [frames.notes.get(p), SUBTRACTED_NOTE])) for p in subtracted})
     # stats.zarr is written while the defects are classified: both only read the stats, and

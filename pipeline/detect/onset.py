@@ -34,6 +34,8 @@ VISIBLE_WIDTH = 0.5
 # frames that would have shown the defect, without it being beyond: after an earliest day, it
 # did not stay (a chance day); before its first day that stays, it was not there yet
 MISSED = 3.0
+# a sensel whose exposure fit has this t shows only in the frames its fit says (not in every frame)
+DARK_CURRENT_T = 3.0
 # an early day's chance count is at most its expectation plus this many of its sigmas (and one)
 CHANCE_SIGMAS = 2.0
 
@@ -104,10 +106,10 @@ def appearances(cand, days: np.ndarray, table, n: int) -> np.ndarray:
     exposure = table.fitted * EXPOSURE_UNIT if physical else np.zeros(len(days))
     frames = Frames(np.asarray(days), np.where(exposure > 0, exposure, 0.0))
 
-    def refit(i: int, since: int):
+    def refit(i: int, since: int | None):
         row = cand.model[i]
         sums = {k: row[2 + j : 3 + j] for j, k in enumerate(EXPOSURE_SUMS)}
-        return fit_exposure(n, row[0:1], row[1:2], sums, table, within=frames.days >= since)
+        return fit_exposure(n, row[0:1], row[1:2], sums, table, within=None if since is None else frames.days >= since)
 
     for i in np.flatnonzero(cand.k_hi + cand.k_lo >= 3).tolist():
         beyond = int(cand.k_hi[i] + cand.k_lo[i])
@@ -115,7 +117,10 @@ def appearances(cand, days: np.ndarray, table, n: int) -> np.ndarray:
         sigma = float(cand.ref_rstd[i])
         seen = visibility(frames, float(cand.offset[i]), float(cand.rate[i]), sigma) if physical else None
         day = onset_day(cand.first_days[i], beyond, chance, frames, seen)
-        if day is None and seen is not None:
+        rises = cand.z_rate is not None and float(cand.z_rate[i]) >= DARK_CURRENT_T
+        if day is None and seen is not None and not rises:
+            # no dark current to say which frames show it (a warm or flickering sensel): every frame
+            # could; a dark-current sensel's short frames could not, and are no missed chances
             day = onset_day(cand.first_days[i], beyond, chance, frames)
         if day is None:
             continue
@@ -125,7 +130,11 @@ def appearances(cand, days: np.ndarray, table, n: int) -> np.ndarray:
                 seen = visibility(frames, float(fit.offset[0]), float(fit.rate[0]), sigma)
                 day = onset_day(cand.first_days[i], beyond, chance, frames, seen) or day
                 fit = refit(i, day)
-            if np.isfinite(fit.rate[0]) and fit.rate_se[0] > 0 and fit.frames[0] >= 4:
+            # the fit since must explain the sensel better than a line over every frame: a warm
+            # sensel's offset, or a scene's, is no dark current that started on a chance day
+            whole = refit(i, None)
+            better = not (np.isfinite(whole.noise_var[0]) and fit.noise_var[0] >= whole.noise_var[0])
+            if np.isfinite(fit.rate[0]) and fit.rate_se[0] > 0 and fit.frames[0] >= 4 and better:
                 cand.rate[i], cand.rate_se[i], cand.offset[i] = fit.rate[0], fit.rate_se[0], fit.offset[0]
                 cand.z_rate[i] = max(float(cand.z_rate[i]), float(fit.t[0]))
         out[i] = day

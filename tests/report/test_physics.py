@@ -153,7 +153,7 @@ def test_the_notes_say_what_the_model_did_with_the_frames(scanned):
     assert notes[0].startswith("exposure model: each frame's exposure time x ISO/100 (EXIF); 60 of 60 frames with one")
     nr = [m["file"] for m in truth["frames_meta"] if m["nr"]]
     assert len(nr) == 1
-    assert notes[1].startswith("1 frames were dark-subtracted in camera (long-exposure noise reduction")
+    assert notes[1].startswith("1 frame was dark-subtracted in camera (long-exposure noise reduction")
     with open(out / "files.csv", newline="") as fh:
         flagged = [r["path"].rsplit("/", 1)[-1] for r in csv.DictReader(fh) if "dark-subtracted" in r["note"]]
     assert flagged == nr  # the one the camera subtracted, named in files.csv
@@ -164,10 +164,6 @@ def test_the_notes_say_what_the_model_did_with_the_frames(scanned):
     assert len(notes) == 3 + any(d.kind in ("column", "row") for d in defects)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "physics_notes gives the exposure range from FrameTable.known, the factors as fitted, where a "
-    "dark-subtracted frame counts at 0: a collection whose shortest frame is 1/2000 s at ISO 100 is said to "
-    "run from '0 s at ISO 100'"))
 def test_the_exposure_note_gives_the_frames_shortest_and_longest_exposure(scanned):
     _, truth, doc, _ = scanned
     factors = [exposure_factor(m["exposure"], m["iso"], True) * EXPOSURE_UNIT for m in truth["frames_meta"]]
@@ -194,7 +190,7 @@ def test_notes_count_the_frames_without_exposure_and_the_dark_subtracted_ones():
     table = FrameTable(factors, True, np.array([0, 0, 0, 0, 1, 0, 0], bool))
     notes = physics_notes(StackMeta("uint16", exposure_source="exif"), table, None, _detection())
     assert notes[0].startswith("exposure model: each frame's exposure time x ISO/100 (EXIF); 5 of 7 frames with one, ")
-    assert notes[1].startswith("1 frames were dark-subtracted in camera")
+    assert notes[1].startswith("1 frame was dark-subtracted in camera")
     assert len(notes) == 2  # no dates, no lines
 
 
