@@ -72,9 +72,10 @@ def dark_subtracted(factors: np.ndarray, sketches: Sequence[Sequence[int] | None
 
     ``factors``: the frames' exposure factors (``NO_FACTOR``: unknown, never judged);
     ``sketches``: their set sketch bits (None: not kept, never judged); ``candidates``: flat
-    indices of the possible hot set (``hot_candidates``). Two passes: frames found in the first
-    no longer serve as the comparison of others (a camera with noise reduction on subtracts from
-    every long frame, not one in six).
+    indices of the possible hot set (``hot_candidates``). In passes until none is found: frames
+    found in one no longer serve as the comparison of others (a camera with noise reduction on
+    subtracts from every long frame, not one in six: the shortest of them is found first, against
+    the exposed frames below it, and the next one against those).
     """
     factors = np.asarray(factors, np.int64)
     out = np.zeros(len(factors), bool)
@@ -86,7 +87,7 @@ def dark_subtracted(factors: np.ndarray, sketches: Sequence[Sequence[int] | None
     presence = np.nan_to_num(shown)
     order = frames[np.argsort(factors[frames], kind="stable")]
     baseline = float(np.median(presence[order[: max(1, int(len(order) * BASELINE_SHARE))]]))
-    for _ in range(2):
+    for _ in range(len(frames)):
         reference = judged & ~out
         found = np.zeros(len(factors), bool)
         for f in frames:
@@ -98,6 +99,8 @@ def dark_subtracted(factors: np.ndarray, sketches: Sequence[Sequence[int] | None
             near = near[np.argsort(-factors[near], kind="stable")[:NEAREST]]
             excess = float(np.percentile(presence[near], 75)) - baseline
             found[f] = excess >= MIN_EXCESS and presence[f] - baseline < FRACTION * excess
+        if not (found & ~out).any():
+            break
         out |= found
     return out
 
@@ -121,10 +124,20 @@ def hot_presence(factors: np.ndarray, sketches: Sequence[Sequence[int] | None],
         fill[row] = mask.mean()
     chance = fill.sum()
     by_length = np.argsort(factors[frames], kind="stable")
-    short, long = by_length[: len(frames) // 2], by_length[-max(MIN_FRAMES, len(frames) // 4) :]
-    in_long = hits[long].mean(axis=0)
-    hot = ((hits.sum(axis=0) >= max(MIN_HITS, chance + 3 * np.sqrt(chance))) & (in_long >= LONG_SHARE)
-           & (hits[short].mean(axis=0) <= SHORT_RATIO * in_long))
+    half = len(frames) // 2
+    short, width = by_length[:half], max(MIN_FRAMES, len(frames) // 4)
+    in_short = hits[short].mean(axis=0)
+    enough = hits.sum(axis=0) >= max(MIN_HITS, chance + 3 * np.sqrt(chance))
+    # the longest quarter of the frames shows the hot set, unless the camera subtracted them
+    # (noise reduction on for every long exposure): then the next quarter down does, so every
+    # window of that width in the longer half is tried, and the one that shows the most is it
+    hot = np.zeros(len(candidates), bool)
+    for end in range(len(frames), max(half, width) - 1, -1):
+        window = by_length[end - width : end]
+        in_window = hits[window].mean(axis=0)
+        found = enough & (in_window >= LONG_SHARE) & (in_short <= SHORT_RATIO * in_window)
+        if found.sum() > hot.sum():
+            hot = found
     if hot.sum() < MIN_HOT:
         return None
     presence = np.full(len(factors), np.nan)
