@@ -1,8 +1,9 @@
 """`make demo`: a realistic collection from synth, scanned as raw and as JPEG, every planted defect
 set beside what each scan said of it.
 
-The collection is one camera's frames over two years: every exposure from 1/4000 s to 30 s, ISO
-100 to 6400, some long exposures dark-subtracted in camera, and the defects real sensors have
+The collection is one camera's frames over two years, at the exposures and ISOs its program
+picks for each scene (the demo prints their range), long exposures sometimes dark-subtracted in
+camera, and the defects real sensors have
 (dark-current hot pixels, some appearing during the two years; warm, stuck and dead sensels;
 telegraph flicker; partial columns and rows; clusters; borders). The same frames developed as
 the camera's JPEGs show what a JPEG loses.
