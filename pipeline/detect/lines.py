@@ -101,14 +101,14 @@ def best_runs(z: np.ndarray, drift: float = DRIFT) -> tuple[np.ndarray, np.ndarr
 
 
 def find_lines(z: np.ndarray, plane: Plane, threshold: float, sign: int, source: str,
-               vertical: bool) -> list[Line]:
+               vertical: bool, drift: float = DRIFT) -> list[Line]:
     """The lines of one sign in a plane's map ``z`` (signed: a bright run is positive), along
-    columns (``vertical``) or rows."""
+    columns (``vertical``) or rows; ``drift``: what a sensel's z must exceed for a run to grow."""
     raw = (sign * z if vertical else sign * z.T).astype(np.float32)
     work = np.minimum(raw, CLIP)
     out: list[Line] = []
     for _ in range(PASSES):
-        start, end, total = best_runs(work)
+        start, end, total = best_runs(work, drift)
         length = end - start
         with np.errstate(divide="ignore", invalid="ignore"):
             score = np.where(length > 0, total / np.sqrt(np.maximum(length, 1)), 0.0)
@@ -138,13 +138,20 @@ def plane_lines(maps: dict[str, np.ndarray], plane: Plane, thresholds: dict[str,
         found += find_lines(level, plane, max(LINE_Z, thresholds["hot"]), 1, "hot", vertical)
         found += find_lines(level, plane, max(LINE_Z, thresholds["dead"]), -1, "dead", vertical)
         if "dark_current" in maps:
-            rising = find_lines(plane.select(maps["dark_current"]), plane, max(LINE_Z, thresholds["dark_current"]), 1,
-                                "dark_current", vertical)
+            rate_map = plane.select(maps["dark_current"])
+            rising = find_lines(rate_map, plane, max(LINE_Z, thresholds["dark_current"]), 1, "dark_current",
+                                vertical, one_sided_drift(rate_map))
             found += [line for line in rising if float(level[line.plane_cells()].mean()) >= RATE_LEVEL_Z]
     rate = plane.select(maps["dark_current"]) if "dark_current" in maps else None
     found = [replace(line, level_z=float(np.abs(level[line.plane_cells()]).mean()),
                      rate_z=0.0 if rate is None else float(rate[line.plane_cells()].mean())) for line in found]
     return dedupe(found)
+
+
+def one_sided_drift(z: np.ndarray) -> float:
+    """The drift for a one-sided map (max(z, 0), as the dark-current z): DRIFT above its healthy
+    sensels' own mean (about 0.4, not 0), or a run would hardly fall past its end."""
+    return DRIFT + float(np.mean(np.clip(z, 0.0, CLIP), dtype=np.float64))
 
 
 def dedupe(lines: list[Line]) -> list[Line]:

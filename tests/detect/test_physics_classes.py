@@ -139,13 +139,7 @@ def test_a_telegraph_sensel_there_from_the_first_frame_has_no_onset(seed):
     assert [(found[(y, x)].kind, found[(y, x)].since) for y, x, _, _ in telegraph] == [("noisy", "")] * 2, summary(det)
 
 
-LINE_BUG = pytest.mark.xfail(strict=True, reason=(
-    "lines.find_lines scans the dark-current map, which holds max(z, 0), with the drift of the signed maps "
-    "(DRIFT 0.5): a healthy sensel's clipped z averages about 0.5 there, so a rising run goes on over healthy "
-    "sensels past its end (see test_lines), and its rate, the mean over all of them, is diluted"))
-
-
-@pytest.mark.parametrize("seed", [3, pytest.param(1, marks=LINE_BUG)])
+@pytest.mark.parametrize("seed", [1, 3])
 def test_a_partial_column_of_dark_current_reports_its_length_and_rate(seed):
     rng = np.random.default_rng(seed)
     t, iso, unix = schedule(rng)
