@@ -106,12 +106,18 @@ def appearances(cand, days: np.ndarray, table, n: int) -> np.ndarray:
     exposure = table.fitted * EXPOSURE_UNIT if physical else np.zeros(len(days))
     frames = Frames(np.asarray(days), np.where(exposure > 0, exposure, 0.0))
 
-    def refit(i: int, since: int | None):
+    def refit(i: int, since: int):
         row = cand.model[i]
         sums = {k: row[2 + j : 3 + j] for j, k in enumerate(EXPOSURE_SUMS)}
-        return fit_exposure(n, row[0:1], row[1:2], sums, table, within=None if since is None else frames.days >= since)
+        return fit_exposure(n, row[0:1], row[1:2], sums, table, within=frames.days >= since)
 
-    for i in np.flatnonzero(cand.k_hi + cand.k_lo >= 3).tolist():
+    counted = np.flatnonzero(cand.k_hi + cand.k_lo >= 3)
+    if physical and len(counted):  # every candidate's line over every frame, at once
+        rows = cand.model[counted]
+        whole = fit_exposure(n, rows[:, 0], rows[:, 1], {k: rows[:, 2 + j] for j, k in enumerate(EXPOSURE_SUMS)},
+                             table)
+        whole_noise = dict(zip(counted.tolist(), whole.noise_var.tolist()))
+    for i in counted.tolist():
         beyond = int(cand.k_hi[i] + cand.k_lo[i])
         chance = min(max(float(cand.m_hi[i] + cand.m_lo[i]) / n, 0.0), 1.0)
         sigma = float(cand.ref_rstd[i])
@@ -132,8 +138,7 @@ def appearances(cand, days: np.ndarray, table, n: int) -> np.ndarray:
                 fit = refit(i, day)
             # the fit since must explain the sensel better than a line over every frame: a warm
             # sensel's offset, or a scene's, is no dark current that started on a chance day
-            whole = refit(i, None)
-            better = not (np.isfinite(whole.noise_var[0]) and fit.noise_var[0] >= whole.noise_var[0])
+            better = not (np.isfinite(whole_noise[i]) and fit.noise_var[0] >= whole_noise[i])
             if np.isfinite(fit.rate[0]) and fit.rate_se[0] > 0 and fit.frames[0] >= 4 and better:
                 cand.rate[i], cand.rate_se[i], cand.offset[i] = fit.rate[0], fit.rate_se[0], fit.offset[0]
                 cand.z_rate[i] = max(float(cand.z_rate[i]), float(fit.t[0]))
