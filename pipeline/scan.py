@@ -181,9 +181,9 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client
 
     subtracted = dark_subtracted_paths(manifest, meta, stats)
     if subtracted:
-        were = "frames were" if len(subtracted) > 1 else "frame was"
+        were, them = ("frames were", "them") if len(subtracted) > 1 else ("frame was", "it")
         log(f"physics model: {len(subtracted)} {were} dark-subtracted in camera (no hot sensel shows in "
-            "them): they count at zero exposure in the dark-current fit")
+            f"{them}): counted at zero exposure in the dark-current fit")
         frames.notes.update({p: "; ".join(filter(None, [frames.notes.get(p), SUBTRACTED_NOTE])) for p in subtracted})
     # stats.zarr is written while the defects are classified: both only read the stats, and
     # the workers sit idle by now, so the client's two jobs share the cores
