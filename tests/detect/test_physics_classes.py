@@ -190,17 +190,6 @@ def test_a_hot_pixel_that_appeared_is_dated_and_fitted_over_the_frames_since(see
     assert found[(20, 21)].since == "" and found[(20, 21)].kind == "hot"
 
 
-SE_BUG = pytest.mark.xfail(strict=True, reason=(
-    "fit._fit_since estimates the noise about the line as sum(r^2) - rate^2 * Sxx_since; for a strong hot "
-    "pixel that is a small difference of large numbers, and the combined rate is not the least-squares one "
-    "(nor are the clipped frames' squares exact), so it comes out 0.07-0.5 % of sum(r^2) below zero; the "
-    "fallback, the scatter about the mean (the rate's whole spread), then makes the standard error of a "
-    "300 DN/s rate fitted to 0.3 % 55-170 DN/s, its t (1.8-5.5) falls under the dark-current threshold and "
-    "the pixel is called noisy. (Taking the small difference's size, or a healthy sensel's noise, as the "
-    "scatter instead fixes these, but in scene photos it turns chance onsets into false dark current: "
-    "3-12 false reports on the raw collections.)"))
-
-
 @pytest.mark.parametrize("seed", [3, 4, 5, pytest.param(0, marks=SE_BUG), pytest.param(2, marks=SE_BUG)])
 def test_a_hot_pixel_that_appeared_is_hot(seed):
     det, *_ = appearing(seed)

@@ -3,11 +3,7 @@ what was found and where. The page is read back from the bokeh document embedded
 
 from __future__ import annotations
 
-import base64
-import gzip
 import html
-import json
-import re
 import time
 import types
 
@@ -17,39 +13,11 @@ import pytest
 from pipeline.defect import KINDS, Defect
 from pipeline.report import write_report
 
+from .bokeh_doc import document as _doc
+from .bokeh_doc import models as _objects
+from .bokeh_doc import value as _value
+
 # ------------------------------------------------------------------ reading the bokeh document back
-
-
-def _doc(path) -> dict:
-    text = path.read_text(encoding="utf-8")
-    m = re.search(r'<script type="application/json" id="[^"]*">(.*?)</script>', text, re.S)
-    assert m, "no bokeh document in the page"
-    return json.loads(html.unescape(m.group(1)))
-
-
-def _objects(node, name=None):
-    """Every serialized bokeh model (optionally of one type) anywhere in the document."""
-    if isinstance(node, dict):
-        if node.get("type") == "object" and (name is None or node.get("name") == name):
-            yield node
-        for v in node.values():
-            yield from _objects(v, name)
-    elif isinstance(node, list):
-        for v in node:
-            yield from _objects(v, name)
-
-
-def _value(v):
-    """Decode a serialized column: a plain list, or a base64 ndarray."""
-    if isinstance(v, dict) and v.get("type") == "ndarray":
-        arr = v["array"]
-        raw = base64.b64decode(arr["data"] if isinstance(arr, dict) else arr)
-        if raw[:2] == b"\x1f\x8b":  # bokeh gzips large buffers
-            raw = gzip.decompress(raw)
-        return np.frombuffer(raw, dtype=v["dtype"]).reshape(v["shape"])
-    if isinstance(v, list):
-        return [_value(x) if isinstance(x, dict) else x for x in v]
-    return v
 
 
 def _sources(doc) -> list[dict]:

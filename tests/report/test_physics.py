@@ -4,12 +4,9 @@ and the pieces on their own. The page is read back from the bokeh document embed
 
 from __future__ import annotations
 
-import base64
 import calendar
 import csv
-import gzip
 import html
-import json
 import re
 import time
 from collections import Counter
@@ -25,43 +22,16 @@ from pipeline.results import physics_notes
 from pipeline.stats.fit import FrameTable
 from pipeline.stats.model import EXPOSURE_UNIT, NO_FACTOR, exposure_factor
 
+from .bokeh_doc import document as _document
+from .bokeh_doc import models as _models
+from .bokeh_doc import value as _value
+
 RATE_TITLE = "dark current above the neighbours', DN/s at ISO 100"
 TIMELINE_TITLE = "defects present by capture date (ticks: the frames)"
 MS_PER_DAY = 86400 * 1000.0
 
 
 # --------------------------------------------------------------------------- reading the page back
-
-
-def _document(path) -> dict:
-    text = path.read_text(encoding="utf-8")
-    m = re.search(r'<script type="application/json" id="[^"]*">(.*?)</script>', text, re.S)
-    assert m, "no bokeh document in the page"
-    return json.loads(html.unescape(m.group(1)))
-
-
-def _models(node, named=None):
-    """Every serialized bokeh model under ``node`` (optionally of one type)."""
-    if isinstance(node, dict):
-        if node.get("type") == "object" and (named is None or node.get("name") == named):
-            yield node
-        for v in node.values():
-            yield from _models(v, named)
-    elif isinstance(node, list):
-        for v in node:
-            yield from _models(v, named)
-
-
-def _value(v):
-    if isinstance(v, dict) and v.get("type") == "ndarray":
-        arr = v["array"]
-        raw = base64.b64decode(arr["data"] if isinstance(arr, dict) else arr)
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-        return np.frombuffer(raw, dtype=v["dtype"]).reshape(v["shape"])
-    if isinstance(v, list):
-        return [_value(x) if isinstance(x, dict) else x for x in v]
-    return v
 
 
 def _data(source: dict) -> dict:
