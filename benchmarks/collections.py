@@ -54,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from detectability import DETECTABLE_Z, cached_oracle_z
 
 from pipeline.defect import Defect, read_csv
-from pipeline.synth.matching import LINES, line_sensels, match, subkind
+from pipeline.synth.matching import LINES, details, line_sensels, match, subkind
 
 ONSET_DAYS = 60
 RATE_TOLERANCE = 0.25
@@ -256,15 +256,7 @@ def _oracle_note(z: tuple[float, float]) -> str:
 
 
 def _what(t: dict) -> str:
-    bits = []
-    if t.get("rate"):
-        bits.append(f"rate {t['rate']:.4g} DN/s")
-    if t.get("offset"):
-        bits.append(f"offset {t['offset']:.4g} DN")
-    if t.get("step"):
-        bits.append(f"step {t['step']:.3g} p {t.get('p_high')}")
-    if t.get("since"):
-        bits.append(f"since {t['since']}")
+    bits = details(t)
     for k in ("border", "cluster"):
         if t.get(k):
             bits.append(f"{k} {t[k]}")

@@ -23,6 +23,16 @@ RING_T = 4.0
 CROSS = ((-1, 0), (1, 0), (0, -1), (0, 1))
 
 
+def cross_neighbours(flat: np.ndarray, h: int, w: int) -> np.ndarray:
+    """The flat indices (sorted, unique) of the 4 neighbours (``CROSS``) of the pixels ``flat``
+    that lie inside the (h, w) plane."""
+    sy, sx = divmod_int(flat, w)
+    qy = np.concatenate([sy + dy for dy, _ in CROSS])
+    qx = np.concatenate([sx + dx for _, dx in CROSS])
+    inside = (qy >= 0) & (qy < h) & (qx >= 0) & (qx < w)
+    return unique_flat(qy[inside] * w + qx[inside], h * w)
+
+
 def remove_rings(rho: np.ndarray, se: np.ndarray, significant: np.ndarray, sources: np.ndarray,
                  ring_t: float = RING_T, dominance: float = RING_DOMINANCE) -> tuple[np.ndarray, np.ndarray]:
     """Add back the -1/4 that a significant neighbour's offset leaked into each residual, in place.
@@ -41,11 +51,7 @@ def remove_rings(rho: np.ndarray, se: np.ndarray, significant: np.ndarray, sourc
     place in the same (visited, 4 neighbours) table, summed row by row: the same numbers.
     """
     h, w = rho.shape
-    sy, sx = divmod_int(significant, w)
-    qy = np.concatenate([sy + dy for dy, _ in CROSS])
-    qx = np.concatenate([sx + dx for _, dx in CROSS])
-    inside = (qy >= 0) & (qy < h) & (qx >= 0) & (qx < w)
-    key = unique_flat(qy[inside] * w + qx[inside], h * w)
+    key = cross_neighbours(significant, h, w)
     if len(key) == 0:
         return key.astype(np.intp), np.empty(0, rho.dtype)
     qy, qx = divmod_int(key, w)
@@ -188,11 +194,7 @@ def _rebuilt(decide: np.ndarray, rho: np.ndarray, se: np.ndarray, sources: np.nd
     not background (judged on ``decide``), their residual rebuilt from ``rho`` (or the values)
     without it, and how many neighbours each kept."""
     h, w = rho.shape
-    sy, sx = divmod_int(sources, w)
-    qy = np.concatenate([sy + dy for dy, _ in CROSS])
-    qx = np.concatenate([sx + dx for _, dx in CROSS])
-    inside = (qy >= 0) & (qy < h) & (qx >= 0) & (qx < w)
-    key = unique_flat(qy[inside] * w + qx[inside], h * w)
+    key = cross_neighbours(sources, h, w)
     if allow is not None:
         key = np.intersect1d(key, allow, assume_unique=True)
     qy, qx = divmod_int(key, w)

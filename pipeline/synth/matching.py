@@ -106,11 +106,17 @@ def subkind(t: dict) -> str:
 
 def described(t: dict) -> str:
     """A planted defect in a few words: its kind and what makes it one."""
-    bits = [t["kind"] if not t.get("mode") else f"{t['kind']} ({t['mode']})"]
+    kind = t["kind"] if not t.get("mode") else f"{t['kind']} ({t['mode']})"
     if t.get("warm"):
-        bits[0] = "hot (warm)"
+        kind = "hot (warm)"
     if t.get("cold"):
-        bits[0] = "dead (cold)"
+        kind = "dead (cold)"
+    return ", ".join([kind, *details(t)])
+
+
+def details(t: dict) -> list[str]:
+    """What makes a planted defect one: its rate, offset, step, length and onset, as they apply."""
+    bits = []
     if t.get("rate"):
         bits.append(f"{t['rate']:.4g} DN/s")
     if t.get("offset"):
@@ -121,4 +127,4 @@ def described(t: dict) -> str:
         bits.append(f"length {t['length']}")
     if t.get("since"):
         bits.append(f"since {t['since']}")
-    return ", ".join(bits)
+    return bits

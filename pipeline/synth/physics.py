@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .scene import render_scene
-from .sensor import cfa_colour_index
+from .sensor import cfa_colour_index, flat_field
 
 if TYPE_CHECKING:
     from .defects import CollectionPlan
@@ -166,11 +166,7 @@ def build_body(rng: np.random.Generator, height: int, width: int, sensor: Collec
     sensels, and hot ones as a separate population (here the planted one).
     """
     cidx = cfa_colour_index(height, width)
-    yy = (np.arange(height, dtype=np.float32)[:, None] - (height - 1) / 2) / max(height, width)
-    xx = (np.arange(width, dtype=np.float32)[None, :] - (width - 1) / 2) / max(height, width)
-    r2 = (xx * xx + yy * yy) / np.float32(max(float(xx[0, 0] ** 2 + yy[0, 0] ** 2), 1e-9))
-    vign = 1 - np.float32(sensor.vignetting) * r2
-    prnu = 1 + np.float32(sensor.prnu) * rng.standard_normal((height, width), dtype=np.float32)
+    prnu, vign = flat_field(rng, height, width, sensor.vignetting, sensor.prnu)
     response = prnu * vign * (1 / np.asarray(sensor.wb, dtype=np.float32))[cidx]
     cut = sensor.healthy_dark_max()
     rate = sensor.dark_rate * rng.lognormal(0.0, sensor.dark_spread, (height, width))

@@ -72,6 +72,18 @@ class Camera:
     dark: np.ndarray  # dark current, DN per frame
 
 
+def flat_field(rng: np.random.Generator, height: int, width: int, vignetting: float,
+               prnu: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each sensel's response factor (PRNU, one draw of ``rng``) and the lens's vignetting
+    (1 at the centre, 1 - ``vignetting`` in the corners), float32 (height, width)."""
+    yy = (np.arange(height, dtype=np.float32)[:, None] - (height - 1) / 2) / max(height, width)
+    xx = (np.arange(width, dtype=np.float32)[None, :] - (width - 1) / 2) / max(height, width)
+    r2 = (xx * xx + yy * yy) / np.float32(max(float(xx[0, 0] ** 2 + yy[0, 0] ** 2), 1e-9))
+    vign = 1 - np.float32(vignetting) * r2
+    response = 1 + np.float32(prnu) * rng.standard_normal((height, width), dtype=np.float32)
+    return response, vign
+
+
 def build_camera(rng: np.random.Generator, height: int, width: int, sensor: SensorModel) -> Camera:
     """Build the fixed pattern: vignetting, PRNU and dark-signal non-uniformity.
 
@@ -92,11 +104,7 @@ def build_camera(rng: np.random.Generator, height: int, width: int, sensor: Sens
     under ~15 DN of shot noise).
     """
     cidx = cfa_colour_index(height, width)
-    yy = (np.arange(height, dtype=np.float32)[:, None] - (height - 1) / 2) / max(height, width)
-    xx = (np.arange(width, dtype=np.float32)[None, :] - (width - 1) / 2) / max(height, width)
-    r2 = (xx * xx + yy * yy) / np.float32(max(float(xx[0, 0] ** 2 + yy[0, 0] ** 2), 1e-9))
-    vign = 1 - np.float32(sensor.vignetting) * r2
-    prnu = 1 + np.float32(sensor.prnu) * rng.standard_normal((height, width), dtype=np.float32)
+    prnu, vign = flat_field(rng, height, width, sensor.vignetting, sensor.prnu)
     inv_wb = (1 / np.asarray(sensor.wb, dtype=np.float32))[cidx]
     response = np.float32(WHITE_LEVEL - BLACK_LEVEL) * prnu * vign * inv_wb
     mu, cut = -0.5 * sensor.dark_spread**2, sensor.healthy_dark_max()
