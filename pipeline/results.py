@@ -105,9 +105,9 @@ def physics_notes(meta: StackMeta, frames: FrameTable | None, days: np.ndarray |
                      + (f", {recorded.min() * EXPOSURE_UNIT:.4g} to {recorded.max() * EXPOSURE_UNIT:.4g} s at "
                         "ISO 100" if frames.physical and len(recorded) else ""))
         if frames.n_subtracted:
-            were = "frames were" if frames.n_subtracted > 1 else "frame was"
+            were, them = ("frames were", "them") if frames.n_subtracted > 1 else ("frame was", "it")
             notes.append(f"{frames.n_subtracted} {were} dark-subtracted in camera (long-exposure noise "
-                         "reduction: no hot sensel shows in them); they count at zero exposure (see files.csv)")
+                         f"reduction: no hot sensel shows in {them}); counted at zero exposure (see files.csv)")
     elif meta.exposure_source == "":
         notes.append("no exposure model: the frames' exposures are unknown or all alike")
     if days is not None and len(days):
