@@ -230,7 +230,8 @@ def accumulate_fused(sums: IntegerSums, frames: np.ndarray, stride: int, index,
     buffers = [np.empty(numba_kernels.CHUNK, t) for t in types]
     model_buffers = [np.empty(numba_kernels.CHUNK, t) for t in (np.int64, np.int16, np.int32, np.int64, np.int64,
                                                                  np.int16, np.int32, np.int32, np.int32,
-                                                                 np.uint16, np.uint16, np.uint16, np.uint16)]
+                                                                 np.uint16, np.uint16, np.uint16, np.uint16,
+                                                                 np.uint8, types[2])]
     factors = read_only(np.zeros(len(flat), np.int64) if terms is None else np.asarray(terms.factors, np.int64))
     days = read_only(np.zeros(len(flat), np.int32) if terms is None else np.asarray(terms.days, np.int32))
     logx = read_only(np.zeros(len(flat), np.int32) if terms is None else frame_logx(terms))

@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .fused import fused_pays, kernels
+
 # one step of the exposure factor: 2^-14 s (61 us) at ISO 100. 1/8000 s is 2 steps; int32 holds
 # 36 hours at ISO 100 (34 minutes at ISO 6400); the products with 4r fit int64 for any stack
 EXPOSURE_UNIT = 2.0**-14
@@ -195,9 +197,20 @@ def add(a: dict[str, np.ndarray], b: dict[str, np.ndarray], n: int | None = None
     types = total_types(n) if n is not None else {}
     out = {k: np.add(a[k], b[k], dtype=types.get(k, a[k].dtype)) for k in a if k in b and k not in FIRST_DAYS}
     if all(k in a and k in b for k in FIRST_DAYS):
-        both = np.sort(np.stack([a[k] for k in FIRST_DAYS] + [b[k] for k in FIRST_DAYS]), axis=0)
-        out.update({k: both[i] for i, k in enumerate(FIRST_DAYS)})
+        out.update(dict(zip(FIRST_DAYS, _earliest_of_both([a[k] for k in FIRST_DAYS], [b[k] for k in FIRST_DAYS]))))
     return out
+
+
+def _earliest_of_both(a: list[np.ndarray], b: list[np.ndarray]) -> list[np.ndarray]:
+    """The earliest 4 of two sorted lists of 4 days per sensel: numba's merge network where it
+    pays (a sort of 8 took 2.9 s on 12 MP, the network 0.15 s), else numpy's sort (same result)."""
+    k = kernels() if fused_pays(a[0].size) else None
+    if k is None:
+        both = np.sort(np.stack([*a, *b]), axis=0)
+        return [both[i] for i in range(len(a))]
+    first = [np.array(x, np.uint16, order="C") for x in a]
+    k.earliest_of_both(*(x.reshape(-1) for x in first), *(np.ascontiguousarray(x, np.uint16).reshape(-1) for x in b))
+    return first
 
 
 def widen(extra: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:

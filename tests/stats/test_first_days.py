@@ -131,3 +131,24 @@ def test_adding_two_parts_keeps_the_earliest_four_of_their_eight_ties_included()
     assert all((add(b, a, 100)[k] == both[k]).all() for k in FIRST_DAYS)  # either way round
     none = {k: np.array([NO_DAY], np.uint16) for k in FIRST_DAYS}
     assert all((add(none, none, 100)[k] == NO_DAY).all() for k in FIRST_DAYS)
+
+
+@pytest.mark.parametrize("numba_loaded", [True, False])
+def test_the_merge_network_and_numpys_sort_agree(monkeypatch, numba_loaded):
+    """``add`` merges two sides' earliest days with numba's min/max network where numba is loaded
+    (a sort of 8 took seconds on a 12 MP sensor) and with numpy's sort where it is not."""
+    from pipeline.stats import fused as fused_module
+
+    if numba_loaded:
+        assert fused_module.kernels() is not None
+    else:
+        monkeypatch.setattr(fused_module, "KERNELS", False)
+    rng = np.random.default_rng(7)
+    pool = np.array([19000, 19001, 19005, 19100, 19500, NO_DAY], np.uint16)  # ties are common
+    sides = [np.sort(rng.choice(pool, (4, 37, 23)), axis=0).astype(np.uint16) for _ in range(2)]
+    a, b = ({k: side[i] for i, k in enumerate(FIRST_DAYS)} for side in sides)
+    expected = np.sort(np.concatenate(sides), axis=0)[:4]
+    both = add(a, b, 100)
+    np.testing.assert_array_equal(np.stack([both[k] for k in FIRST_DAYS]), expected)
+    assert all(a[k] is not both[k] for k in FIRST_DAYS)  # the sides stay as they were
+    np.testing.assert_array_equal(np.stack([a[k] for k in FIRST_DAYS]), sides[0])
