@@ -252,8 +252,8 @@ def plane_parameters(measures: list[BandMeasures], plan: Plan, cfg: DetectConfig
         amp_scale, level_scale = level.scales([p.level for p in parts], shape)
         var_scale = variance.scale([p.variance for p in parts], shape, plan.n, plan.raw_darks)
         noise_scale = flicker.scale([p.flicker for p in parts], shape, plan.n, plan.raw_darks)
-        null = (counts.CountNull([present(p.counts) for p in parts], plan.n, shape, robust=plan.one_value)
-                if plan.counted else None)
+        null = (counts.CountNull([present(p.counts) for p in parts], plan.n, shape, robust=plan.one_value,
+                                 days=plan.days) if plan.counted else None)
         black = cfg.black_level if cfg.black_level is not None else min(p.darkest for p in parts)
         ctx = PlaneContext(amp_scale, var_scale, flicker.quiet_level([p.flicker for p in parts]), black, null,
                            plan.spacing, plan.mosaic, plan.raw_darks)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.detect.criteria.counts import count_tail
+from pipeline.detect.criteria.counts import SinceTables, count_tail
+from pipeline.stats.model import FIRST_DAYS, NO_DAY
 
 
 def test_count_tail_is_the_beta_binomial_tail():
@@ -29,3 +30,44 @@ def test_count_tail_is_the_beta_binomial_tail():
     assert count_tail(3000, 0.01, 2.0)[-1] > 300  # no underflow at the far end
 
 
+
+
+def since_case(rng, sensels: int, n: int, p: float, onset: int | None, k_after: int, before: tuple[int, ...] = ()):
+    """Counts and earliest beyond days of ``sensels`` sensels over ``n`` frames taken one a day
+    (day 20000 + f): healthy ones beyond by chance (rate ``p``), or, with an ``onset`` frame,
+    beyond in the frames ``before`` it and in ``k_after`` random frames from it on."""
+    beyond = rng.random((sensels, n)) < p
+    if onset is not None:
+        beyond[:] = False
+        beyond[:, list(before)] = True
+        for row in beyond:
+            row[onset + rng.choice(n - onset, k_after, replace=False)] = True
+    days = 20000 + np.arange(n)
+    when = np.where(beyond, days, NO_DAY)
+    first = [np.sort(when, axis=1)[:, j].astype(np.uint16) for j in range(len(FIRST_DAYS))]
+    return beyond.sum(axis=1), first, days
+
+
+def test_an_onset_makes_a_weak_count_strong_and_chance_stays_quiet():
+    """9 beyond frames in 60 is weak; 9 in the 20 since an onset is not, and neither is it after
+    a chance frame long before (the onset is then the second of the earliest days). Healthy sensels' chance frames, scored the same way with the decades of
+    the choice of onset taken off, pass a threshold no more often than its p-value says."""
+    rng = np.random.default_rng(5)
+    n, p = 60, 0.02
+    tables = SinceTables(20000 + np.arange(n), n, [((p, 1.0), (p, 1.0))] * 2)
+    whole = count_tail(n, p, 1.0)
+    for before in ((), (5,)):
+        k, first, _ = since_case(rng, 50, n, p, onset=40, k_after=9, before=before)
+        since = tables.scores(0, 0, k, first)
+        assert (since >= whole[k] + 1).all()  # a decade or more above the whole stack's score
+        assert since.min() >= 7 > whole[k].max()  # past a 6.96 threshold, where the whole stack is not
+    # present from the start: the since score adds nothing (less its penalty, it is lower)
+    k0, first0, _ = since_case(rng, 200, n, p, onset=0, k_after=9)
+    assert (tables.scores(0, 0, k0, first0) <= whole[k0]).all()
+    # no beyond frame at all: nothing
+    assert (tables.scores(0, 0, np.zeros(3, np.intp), [np.full(3, NO_DAY, np.uint16)] * 4) == 0).all()
+    # chance: 100,000 healthy sensels; at 3 and 4 decades, no more passes than the p-value allows
+    kh, firsth, _ = since_case(rng, 100_000, n, p, onset=None, k_after=0)
+    healthy = tables.scores(0, 0, kh, firsth)
+    for decades in (3.0, 4.0):
+        assert np.count_nonzero(healthy >= decades) <= 100_000 * 10.0**-decades

@@ -14,6 +14,14 @@ test): they are not scored by the counts (the moments still score them).
 
 Pass 1 takes each band's histograms (integers: they add up exactly), the null is fitted on the
 plane's sum, and pass 2 reads each sensel's score from the null's tables.
+
+A defect that appeared during a dated collection stands beyond its neighbours only in the frames
+since, and only in the long ones if it is dark current: 11 of 60 frames is a weak count over the
+whole stack, but 10 of the 20 frames since its onset is not. Where the scan kept the earliest 4
+days a sensel stood beyond (``stats.model.FIRST_DAYS``), each of them is a possible onset: the
+count from it on (all but the j chance frames before it) is scored against the same null over
+the frames since that day, and the best of the 4, less the decades of the choice (4 per
+distinct capture day: Bonferroni), raises the sensel's above or below score when it is higher.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...stats.model import FIRST_DAYS, NO_DAY
 from ..bands import PlaneView
 from ..stripes import each_stripe
 
@@ -39,6 +48,10 @@ POPULATION_SHARE = 0.005
 # flicker by the counts also needs at least this many frames both above and below (and the
 # null's mean on each side): a shifted level raises one side but lowers the other
 FLICKER_FRAMES = 2
+# the onset-conditioned score's tables hold (distinct capture days) x (frames + 1) values per side
+# and edge class; beyond this many (a dated video of thousands of frames over hundreds of days)
+# it is left out
+SINCE_TABLE_VALUES = 4_000_000
 
 
 def count_tail(n: int, p: float, phi: float) -> np.ndarray:
@@ -213,9 +226,12 @@ class CountNull:
     """The null of one plane's range counts: per map and edge class, the tail score of every count
     (-log10 P(K >= k)) and the mean count."""
 
-    def __init__(self, parts: list[CountHistograms], n: int, shape: tuple[int, int], robust: bool = False):
+    def __init__(self, parts: list[CountHistograms], n: int, shape: tuple[int, int], robust: bool = False,
+                 days: np.ndarray | None = None):
         """``robust``: a population of defects may not widen the null (``fit_counts``); in one
-        sensel per value only: a demosaiced image's counts have the scene's own heavy tail."""
+        sensel per value only: a demosaiced image's counts have the scene's own heavy tail.
+        ``days``: every frame's capture day, where the scan kept the earliest beyond days (the
+        onset-conditioned score, see the module docstring)."""
         self.shape = shape
         total = np.sum([p.total for p in parts], axis=0)
         edge = np.sum([p.edge for p in parts], axis=0)
@@ -223,6 +239,7 @@ class CountNull:
         interior = total - edge - corners
         tables = np.empty((len(COUNT_MAPS), 3, n + 1), np.float32)  # map, class (interior, edge, corner), k
         self.means = np.zeros((len(COUNT_MAPS), 3))  # the null's mean count, n p
+        rates: list = [None] * len(COUNT_MAPS)  # (p, phi) per map, interior and edge
         for i in range(len(COUNT_MAPS)):
             pi, fi = fit_counts(interior[i] if interior[i].sum() else total[i], n, robust=robust)
             pe, fe = fit_counts(edge[i], n, robust=robust) if edge[i].sum() else (pi, fi)
@@ -230,7 +247,11 @@ class CountNull:
             tables[i, 1] = count_tail(n, pe, fe)
             tables[i, 2] = 0.0  # corners: see the module docstring
             self.means[i] = (n * pi, n * pe, n * pe)
+            rates[i] = ((pi, fi), (pe, fe))
         self.tables = tables
+        self.since = SinceTables(np.asarray(days), n, rates[:2]) if days is not None and len(days) == n else None
+        if self.since is not None and not self.since.usable:
+            self.since = None
 
     def points(self, v: PlaneView, ys: np.ndarray, xs: np.ndarray) -> dict[str, np.ndarray]:
         """Counts, scores (float32) and the null's means of the three maps at single sensels."""
@@ -240,6 +261,11 @@ class CountNull:
             out["k_" + name] = k
             out["s_" + name] = self.tables[i, cls, k]
             out["m_" + name] = self.means[i, cls]
+        if self.since is not None and FIRST_DAYS[0] in v.extra:
+            first = [v.extra[k][ys - v.top, xs] for k in FIRST_DAYS]
+            for i, name in enumerate(COUNT_MAPS[:2]):
+                since = self.since.scores(i, np.minimum(cls, 1), out["k_" + name], first)
+                out["s_" + name] = np.where(cls < 2, np.maximum(out["s_" + name], since), out["s_" + name])
         return out
 
     def rows(self, v: PlaneView, r0: int, r1: int) -> np.ndarray:
@@ -252,6 +278,10 @@ class CountNull:
         t = self.tables
         score = np.take(t[0, 0], a)
         np.maximum(score, np.take(t[1, 0], b), out=score)
+        if self.since is not None and FIRST_DAYS[0] in v.extra:
+            first = [v.extra[k][r0 - v.top : r1 - v.top] for k in FIRST_DAYS]
+            np.maximum(score, self.since.scores(0, 0, a, first), out=score)
+            np.maximum(score, self.since.scores(1, 0, b, first), out=score)
         a += b
         np.maximum(score, np.take(t[2, 0], a), out=score)
         # the edge classes: the first and last columns, and the first and last rows of the plane
@@ -263,6 +293,43 @@ class CountNull:
         s = self.points(v, ey, ex)
         score[ey - r0, ex] = np.maximum(np.maximum(s["s_hi"], s["s_lo"]), s["s_sum"])
         return score
+
+
+class SinceTables:
+    """The onset-conditioned scores' tables: for each distinct capture day d, -log10 P(K >= k) of a
+    count over the frames taken on or after d, under a map's null (above or below; interior or
+    edge), less the decades of the choice of onset."""
+
+    def __init__(self, days: np.ndarray, n: int, rates: list):
+        self.days = np.unique(days)
+        after = n - np.searchsorted(np.sort(days), self.days, side="left")  # frames on or after each day
+        self.after = after
+        self.usable = 1 < len(self.days) and len(self.days) * (n + 1) * 4 <= SINCE_TABLE_VALUES
+        if not self.usable:
+            return
+        self.penalty = math.log10(len(FIRST_DAYS) * len(self.days))
+        tables = np.zeros((2, 2, len(self.days), n + 1), np.float32)  # side, class, day, k
+        for side in range(2):
+            for cls in range(2):
+                p, phi = rates[side][cls]
+                for u, m in enumerate(after.tolist()):
+                    tail = count_tail(int(m), p, phi) - self.penalty
+                    tables[side, cls, u, : m + 1] = np.maximum(tail, 0.0)
+                    tables[side, cls, u, m + 1 :] = tables[side, cls, u, m]
+        self.tables = tables
+
+    def scores(self, side: int, cls, k: np.ndarray, first: list[np.ndarray]) -> np.ndarray:
+        """The best onset-conditioned score of counts ``k`` (one side's), given each sensel's
+        earliest beyond days ``first`` (``FIRST_DAYS`` order): from the j-th (j = 0..3) on, all
+        but the j frames before it."""
+        k = np.asarray(k, np.intp)
+        best = np.zeros(k.shape, np.float32)
+        for j, day in enumerate(first):
+            dated = day != NO_DAY
+            u = np.minimum(np.searchsorted(self.days, day), len(self.days) - 1)
+            s = self.tables[side, cls, u, np.maximum(k - j, 0)]
+            np.maximum(best, np.where(dated, s, 0.0), out=best)
+        return best
 
 
 def score(v: PlaneView, null: CountNull, out: np.ndarray, threshold: float,
