@@ -318,7 +318,8 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                             bits = np.uint8(bits | (clipped << 1) | ((hole & (1 - clipped)) << 2))
                             rr[i] = res
                         if sketch is not None:
-                            bits = np.uint8(bits | (np.uint8(_spike(v, u0[i], d0[i], cl[i], cr[i], spike_floor, u1)) << 3))
+                            lit = np.uint8(_spike(v, u0[i], d0[i], cl[i], cr[i], spike_floor, u1))
+                            bits = np.uint8(bits | (lit << 3))
                         fl[i] = bits
                         seen |= bits
                     # each model sum in a loop of its own: a loop that writes few arrays is one
