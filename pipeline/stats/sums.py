@@ -15,6 +15,7 @@ import numpy as np
 from . import model
 from .fused import SUM_DTYPES, fused_pays, kernels, read_only
 from .moments import COUNTS, RESIDUAL_SCALE, STREAMS, PixelStats, count_dtype, nbytes
+from .packing import packed, unpacked
 
 
 @dataclass
@@ -51,6 +52,10 @@ class IntegerSums:
     def __sizeof__(self) -> int:
         return object.__sizeof__(self) + nbytes(self.s1, self.s2, self.counts, *self.extra.values())
 
+    def __reduce__(self):
+        """Pickled with the model's mostly-empty sums as their set entries (``packing``)."""
+        return _unpickle_sums, (self.n, self.s1, self.s2, self.counts, self.max_frames, packed(self.extra))
+
     def can_add(self, other: IntegerSums) -> bool:
         """Whether ``self + other`` stays exact in these types: same types, and the frames of
         both within the limit that both were made for."""
@@ -76,6 +81,10 @@ class IntegerSums:
         stats = fused if fused is not None else to_stats_numpy(self)
         counts: np.ndarray | None = None if self.counts is None else self.counts.astype(count_dtype(self.n), copy=False)
         return replace(stats, counts=counts, extra=model.widen(self.extra, self.n))
+
+
+def _unpickle_sums(n, s1, s2, counts, max_frames, extra) -> IntegerSums:
+    return IntegerSums(n, s1, s2, counts, max_frames, unpacked(extra))
 
 
 def merge_partials(parts: list[IntegerSums | PixelStats]) -> IntegerSums | PixelStats:
