@@ -75,21 +75,8 @@ def _report(out_dir: Path, stats: PixelStats, meta: StackMeta, statuses: list[Fi
     # M2 and n rather than stats.var: that would be a float64 copy of both streams, only to draw block maxima
     return write_report(out_dir / "report.html", value_mean=mean, value_m2=m2, n_frames=stats.n,
                         defects=detection.defects, files=statuses, detection=detection, meta=table,
-                        dark_rate=_dark_rate(stats, frames), frame_days=None if days is None else days.tolist(),
+                        dark_rate=detection.dark_rate, frame_days=None if days is None else days.tolist(),
                         physics_notes=physics_notes(meta, frames, days, detection))
-
-
-def _dark_rate(stats: PixelStats, frames: FrameTable | None) -> np.ndarray | None:
-    """Each sensel's dark current (float32, DN/s at ISO 100; 0 where unfit), where the stack has a
-    physical exposure fit: for the report's map."""
-    if frames is None or not frames.physical or "xr" not in stats.extra:
-        return None
-    from .stats.fit import fit_bands
-
-    out = np.zeros(stats.pixel_shape, np.float32)
-    for rows, fit in fit_bands(stats, frames, 256):
-        out[rows] = np.nan_to_num(fit.rate, nan=0.0)
-    return out
 
 
 def physics_notes(meta: StackMeta, frames: FrameTable | None, days: np.ndarray | None,

@@ -85,6 +85,8 @@ class Detection:
     counts' null threshold, log10(3 N / counts_false_alarms) for N sensels, and "counts_hot"/
     "counts_dead"/"counts_noisy" appear where a stricter moment threshold raised it.
     ``stack_kind``/``stack_reason``: "photos" or "darks", and why.
+    ``dark_rate``: each sensel's dark current over every frame (float32, DN/s at ISO 100; 0 where
+    unfit), where the stack has a physical exposure fit: the fit detection made, for the report.
     """
 
     defects: list[Defect]
@@ -92,6 +94,7 @@ class Detection:
     thresholds: dict[str, float]
     stack_kind: str
     stack_reason: str
+    dark_rate: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -272,13 +275,16 @@ class BandScores:
 
 
 def score_band(band: Band, plan: Plan, params: Parameters, measures: BandMeasures, maps: dict[str, np.ndarray],
-               pool: ThreadPoolExecutor | None = None) -> BandScores:
-    """Pass 2 over one band: ``maps`` (its core rows) become z's, and the band's candidates."""
+               pool: ThreadPoolExecutor | None = None, rate: np.ndarray | None = None) -> BandScores:
+    """Pass 2 over one band: ``maps`` (its core rows) become z's, and the band's candidates;
+    ``rate`` (its core rows), if given, each sensel's fitted dark current."""
     thr = plan.configured
     found, tails = [], []
     for pl, pp, pm in zip(plan.planes, params.planes, measures.planes):
         v = with_fit(band.view(pl), plan.frames, pool)
         core = plane_maps(maps, pl)
+        if rate is not None and v.fit is not None:
+            pl.select(rate)[...] = np.nan_to_num(v.fit.rate[v.y0 - v.top : v.y1 - v.top], nan=0.0)
         flat = level.score(v, core["hot"], core["dead"], pp.level_scale, thr["hot"], thr["dead"], pool)
         flat += variance.score(v, core["stuck"], pp.context.var_scale, thr["stuck"], pool)
         flat += flicker.score(v, core["noisy"], pp.noise_scale, thr["noisy"], pool)
@@ -301,7 +307,7 @@ def score_band(band: Band, plan: Plan, params: Parameters, measures: BandMeasure
 
 
 def finish(scored: list[BandScores], plan: Plan, cfg: DetectConfig, maps: dict[str, np.ndarray],
-           stats: PixelStats | None = None) -> Detection:
+           stats: PixelStats | None = None, rate: np.ndarray | None = None) -> Detection:
     """Classify the candidates of every band (in row order), one report per defect; in a
     one-value sensor, the partial columns and rows too (``lines.py``), each one report."""
     cand = Candidates.concat([b.candidates[i] for i in range(len(plan.planes)) for b in scored])  # plane by plane
@@ -345,7 +351,7 @@ def finish(scored: list[BandScores], plan: Plan, cfg: DetectConfig, maps: dict[s
     if found_lines and stats is not None:
         defects += [describe_line(line, stats, plan.frames if plan.rate_unit else None) for line in found_lines]
         defects.sort(key=lambda d: -d.score)
-    return Detection(defects, maps, thresholds, plan.stack_kind, plan.stack_reason)
+    return Detection(defects, maps, thresholds, plan.stack_kind, plan.stack_reason, rate)
 
 
 def detect(stats: PixelStats, config: DetectConfig | None = None, layout: SensorLayout | None = None,
@@ -366,6 +372,7 @@ def detect(stats: PixelStats, config: DetectConfig | None = None, layout: Sensor
     cfg = config or DetectConfig()
     plan = plan_detection(stats, cfg, SensorLayout() if layout is None else layout, stack_kind, frames, days)
     maps = {k: np.zeros(plan.shape, np.float32) for k in plan.map_kinds}
+    rate = np.zeros(plan.shape, np.float32) if plan.rate_unit else None
     bands = [band_of(stats, *rows) for rows in band_rows(plan.shape, plan.planes, plan.halo, band_values)]
     # one plane at a time, its row stripes in threads: the working set is that of one plane's band,
     # not one per thread, and every core works on it
@@ -374,5 +381,6 @@ def detect(stats: PixelStats, config: DetectConfig | None = None, layout: Sensor
         core = [{k: m[b.y0 : b.y1] for k, m in maps.items()} for b in bands]
         measures = [measure_band(b, plan, c, pool) for b, c in zip(bands, core)]
         params = plane_parameters(measures, plan, cfg)
-        scored = [score_band(b, plan, params, m, c, pool) for b, m, c in zip(bands, measures, core)]
-    return finish(scored, plan, cfg, maps, stats)
+        scored = [score_band(b, plan, params, m, c, pool, None if rate is None else rate[b.y0 : b.y1])
+                  for b, m, c in zip(bands, measures, core)]
+    return finish(scored, plan, cfg, maps, stats, rate)

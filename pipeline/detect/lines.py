@@ -75,23 +75,29 @@ class Line:
         return "column" if self.vertical else "row"
 
 
-def _kadane(z, drift, best_start, best_end):
+def _kadane(z, drift, best_start, best_end, best_total):
     """Kadane's scan down every column of ``z`` at once (row by row, for the cache): the
-    segment of largest sum of (z - drift) into ``best_start``/``best_end`` (start == end: none)."""
+    segment of largest sum of (z - drift) into ``best_start``/``best_end`` (start == end: none),
+    and its sum of z into ``best_total``."""
     h, w = z.shape
     cur = np.zeros(w)
+    cur_total = np.zeros(w)
     cur_start = np.zeros(w, np.int64)
     best = np.zeros(w)
     for y in range(h):
         for c in range(w):
-            step = np.float64(z[y, c]) - drift
+            value = np.float64(z[y, c])
+            step = value - drift
             if cur[c] <= 0:
                 cur[c] = step
+                cur_total[c] = value
                 cur_start[c] = y
             else:
                 cur[c] = cur[c] + step
+                cur_total[c] = cur_total[c] + value
             if cur[c] > best[c]:
                 best[c] = cur[c]
+                best_total[c] = cur_total[c]
                 best_start[c] = cur_start[c]
                 best_end[c] = y + 1
 
@@ -118,10 +124,8 @@ def best_runs(z: np.ndarray, drift: float = DRIFT) -> tuple[np.ndarray, np.ndarr
     h, w = z.shape
     best_start = np.zeros(w, np.int64)
     best_end = np.zeros(w, np.int64)
-    _kadane_kernel()(np.ascontiguousarray(z), float(drift), best_start, best_end)
-    csum = np.concatenate([np.zeros((1, w)), np.cumsum(z.astype(np.float64), axis=0)])
-    cols = np.arange(w)
-    total = csum[best_end, cols] - csum[best_start, cols]
+    total = np.zeros(w)
+    _kadane_kernel()(np.ascontiguousarray(z), float(drift), best_start, best_end, total)
     return best_start, best_end, total
 
 
@@ -132,8 +136,9 @@ def find_lines(z: np.ndarray, plane: Plane, threshold: float, sign: int, source:
     raw = (sign * z if vertical else sign * z.T).astype(np.float32)
     work = np.minimum(raw, CLIP)
     out: list[Line] = []
+    columns = np.arange(work.shape[1])  # a pass looks again only where the one before took a run
     for _ in range(PASSES):
-        start, end, total = best_runs(work, drift)
+        start, end, total = best_runs(work[:, columns] if len(columns) < work.shape[1] else work, drift)
         length = end - start
         with np.errstate(divide="ignore", invalid="ignore"):
             score = np.where(length > 0, total / np.sqrt(np.maximum(length, 1)), 0.0)
@@ -141,15 +146,16 @@ def find_lines(z: np.ndarray, plane: Plane, threshold: float, sign: int, source:
         hit = np.flatnonzero((length >= MIN_LENGTH) & (score >= threshold) & (mean >= MIN_MEAN))
         if not len(hit):
             break
-        for c in hit.tolist():
-            a, n = int(start[c]), int(length[c])
+        for i in hit.tolist():
+            c, a, n = int(columns[i]), int(start[i]), int(length[i])
             if np.median(work[a : a + n, c]) < MIN_MEAN:  # a few strong sensels, not a run
                 work[a : a + n, c] = 0.0
                 continue
             py, px = (a, c) if vertical else (c, a)
-            out.append(Line(plane, py, px, n, vertical, sign, float(score[c]), float(raw[a : a + n, c].mean()),
+            out.append(Line(plane, py, px, n, vertical, sign, float(score[i]), float(raw[a : a + n, c].mean()),
                             source))
             work[a : a + n, c] = 0.0
+        columns = columns[hit]
     return out
 
 

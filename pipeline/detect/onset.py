@@ -106,41 +106,59 @@ def appearances(cand, days: np.ndarray, table, n: int) -> np.ndarray:
     exposure = table.fitted * EXPOSURE_UNIT if physical else np.zeros(len(days))
     frames = Frames(np.asarray(days), np.where(exposure > 0, exposure, 0.0))
 
-    def refit(i: int, since: int):
-        row = cand.model[i]
-        sums = {k: row[2 + j : 3 + j] for j, k in enumerate(EXPOSURE_SUMS)}
-        return fit_exposure(n, row[0:1], row[1:2], sums, table, within=frames.days >= since)
+    def refit(rows: np.ndarray, since: np.ndarray):
+        """The fit since each row's day, for candidates ``rows``: one vectorised fit per distinct day."""
+        fits = {k: np.full(len(rows), np.nan) for k in ("rate", "rate_se", "offset", "noise_var", "frames")}
+        for day in np.unique(since).tolist():
+            take = np.flatnonzero(since == day)
+            model = cand.model[rows[take]]
+            sums = {k: model[:, 2 + j] for j, k in enumerate(EXPOSURE_SUMS)}
+            fit = fit_exposure(n, model[:, 0], model[:, 1], sums, table, within=frames.days >= day)
+            for k, v in fits.items():
+                v[take] = getattr(fit, k)
+        return fits
 
     counted = np.flatnonzero(cand.k_hi + cand.k_lo >= 3)
+    whole_noise = np.full(len(cand), np.nan)
     if physical and len(counted):  # every candidate's line over every frame, at once
         rows = cand.model[counted]
-        whole = fit_exposure(n, rows[:, 0], rows[:, 1], {k: rows[:, 2 + j] for j, k in enumerate(EXPOSURE_SUMS)},
-                             table)
-        whole_noise = dict(zip(counted.tolist(), whole.noise_var.tolist()))
-    for i in counted.tolist():
+        over_all = fit_exposure(n, rows[:, 0], rows[:, 1],
+                                {k: rows[:, 2 + j] for j, k in enumerate(EXPOSURE_SUMS)}, table)
+        whole_noise[counted] = over_all.noise_var
+
+    def first_day(i: int, seen: np.ndarray | None) -> int | None:
         beyond = int(cand.k_hi[i] + cand.k_lo[i])
         chance = min(max(float(cand.m_hi[i] + cand.m_lo[i]) / n, 0.0), 1.0)
-        sigma = float(cand.ref_rstd[i])
-        seen = visibility(frames, float(cand.offset[i]), float(cand.rate[i]), sigma) if physical else None
-        day = onset_day(cand.first_days[i], beyond, chance, frames, seen)
+        return onset_day(cand.first_days[i], beyond, chance, frames, seen)
+
+    for i in counted.tolist():
+        seen = visibility(frames, float(cand.offset[i]), float(cand.rate[i]), float(cand.ref_rstd[i])) \
+            if physical else None
+        day = first_day(i, seen)
         rises = cand.z_rate is not None and float(cand.z_rate[i]) >= DARK_CURRENT_T
         if day is None and seen is not None and not rises:
             # no dark current to say which frames show it (a warm or flickering sensel): every frame
             # could; a dark-current sensel's short frames could not, and are no missed chances
-            day = onset_day(cand.first_days[i], beyond, chance, frames)
-        if day is None:
-            continue
-        if physical:
-            fit = refit(i, day)
-            if np.isfinite(fit.rate[0]) and fit.rate_se[0] > 0:
-                seen = visibility(frames, float(fit.offset[0]), float(fit.rate[0]), sigma)
-                day = onset_day(cand.first_days[i], beyond, chance, frames, seen) or day
-                fit = refit(i, day)
-            # the fit since must explain the sensel better than a line over every frame: a warm
-            # sensel's offset, or a scene's, is no dark current that started on a chance day
-            better = not (np.isfinite(whole_noise[i]) and fit.noise_var[0] >= whole_noise[i])
-            if np.isfinite(fit.rate[0]) and fit.rate_se[0] > 0 and fit.frames[0] >= 4 and better:
-                cand.rate[i], cand.rate_se[i], cand.offset[i] = fit.rate[0], fit.rate_se[0], fit.offset[0]
-                cand.z_rate[i] = max(float(cand.z_rate[i]), float(fit.t[0]))
-        out[i] = day
+            day = first_day(i, None)
+        if day is not None:
+            out[i] = day
+    appeared = np.flatnonzero(out >= 0)
+    if not physical or not len(appeared):
+        return out
+    # the onset seen again with the visibility of the fit since it, and the fit since that day
+    fit = refit(appeared, out[appeared])
+    for j, i in enumerate(appeared.tolist()):
+        if np.isfinite(fit["rate"][j]) and fit["rate_se"][j] > 0:
+            seen = visibility(frames, float(fit["offset"][j]), float(fit["rate"][j]), float(cand.ref_rstd[i]))
+            out[i] = first_day(i, seen) or out[i]
+    fit = refit(appeared, out[appeared])
+    # the fit since must explain the sensel better than a line over every frame: a warm sensel's
+    # offset, or a scene's, is no dark current that started on a chance day
+    whole = whole_noise[appeared]
+    better = ~(np.isfinite(whole) & (fit["noise_var"] >= whole))
+    keep = np.isfinite(fit["rate"]) & (fit["rate_se"] > 0) & (fit["frames"] >= 4) & better
+    kept = appeared[keep]
+    cand.rate[kept], cand.rate_se[kept] = fit["rate"][keep], fit["rate_se"][keep]
+    cand.offset[kept] = fit["offset"][keep]
+    cand.z_rate[kept] = np.maximum(cand.z_rate[kept], fit["rate"][keep] / fit["rate_se"][keep])
     return out
