@@ -110,11 +110,14 @@ class ModelSpec:
 
 def partition_types(frame_dtype) -> dict[str, type]:
     """The narrowest exact types of the model sums of one partition (``sums.sum_types``' limits):
-    4r needs 10 bits for 8-bit frames, 18 for 16-bit; days since 1970 fit 15 bits."""
-    wide = np.dtype(frame_dtype).itemsize > 1
-    return {"xr": np.int64, "excluded": np.uint16, "excluded_sum": np.int64 if wide else np.int32,
+    a sum of 4r over some of its frames is bounded as the residual's s1 is (int32 for 8- and
+    16-bit frames: 4r needs 10 or 18 bits, and a partition holds at most 2^31 / max|4r| frames);
+    days since 1970 fit 15 bits."""
+    narrow = np.dtype(frame_dtype) in (np.dtype(np.uint8), np.dtype(np.uint16))
+    residual_sum = np.int32 if narrow else np.int64
+    return {"xr": np.int64, "excluded": np.uint16, "excluded_sum": residual_sum,
             "excluded_x": np.int64, "excluded_xx": np.int64, "holes": np.uint16,
-            "holes_sum": np.int64 if wide else np.int32, "beyond_logx": np.int32,
+            "holes_sum": residual_sum, "beyond_logx": np.int32,
             "beyond_logg": np.int32, **dict.fromkeys(FIRST_DAYS, np.uint16)}
 
 

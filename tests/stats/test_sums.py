@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from pipeline.stats import IntegerSums, PixelStats, accumulate, max_batch_frames, merge_partials, sum_types
+from pipeline.stats.moments import RESIDUAL_SCALE
 
 from ..conftest import pad_rows_reflect
 from .samples import assert_exact
@@ -77,3 +78,17 @@ def test_integer_partitions_fit_int64():
 def test_signed_input_has_the_same_exact_partition_limit_as_unsigned():
     """The residual of int16 frames spans 4 * (max - min), as uint16's does."""
     assert max_batch_frames(np.int16) == max_batch_frames(np.uint16) == 11585
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_a_partitions_residual_sums_hold_its_most_extreme_frames(dtype):
+    """The model's sums of 4r over some frames (clipped, holes) are as narrow as the residual's s1:
+    every frame of a full partition at the largest |4r| still fits their type."""
+    from pipeline.stats.model import ModelSpec
+
+    sums = IntegerSums.zeros((2, 3), dtype, True, ModelSpec(exposure=True, white=int(np.iinfo(dtype).max)))
+    peak = RESIDUAL_SCALE * int(np.iinfo(dtype).max)
+    for name in ("excluded_sum", "holes_sum"):
+        info = np.iinfo(sums.extra[name].dtype)
+        assert sums.max_frames * peak <= info.max and -sums.max_frames * peak >= info.min, name
+        assert info.max <= np.iinfo(sums.s1.dtype).max  # no wider than the moments' own sum
