@@ -108,13 +108,10 @@ class ModelSpec:
                 + (DATE_SUMS if self.dates else ()))
 
 
-def partition_types(frame_dtype) -> dict[str, type]:
-    """The narrowest exact types of the model sums of one partition (``sums.sum_types``' limits):
-    a sum of 4r over some of its frames is bounded as the residual's s1 is (int32 for 8- and
-    16-bit frames: 4r needs 10 or 18 bits, and a partition holds at most 2^31 / max|4r| frames);
-    days since 1970 fit 15 bits."""
-    narrow = np.dtype(frame_dtype) in (np.dtype(np.uint8), np.dtype(np.uint16))
-    residual_sum = np.int32 if narrow else np.int64
+def partition_types(residual_sum: type) -> dict[str, type]:
+    """The narrowest exact types of the model sums of one partition: a sum of 4r over some of its
+    frames (clipped, holes) takes the type of the residual's s1 over all of them
+    (``sums.sum_types``: int32 for 8- and 16-bit frames); days since 1970 fit 15 bits."""
     return {"xr": np.int64, "excluded": np.uint16, "excluded_sum": residual_sum,
             "excluded_x": np.int64, "excluded_xx": np.int64, "holes": np.uint16,
             "holes_sum": residual_sum, "beyond_logx": np.int32,
@@ -181,16 +178,21 @@ def coarse_square(factors) -> np.ndarray:
     return q * q
 
 
-def zeros(spec: ModelSpec, pixel_shape: tuple[int, ...], frame_dtype) -> dict[str, np.ndarray]:
-    """Empty sums of a partition: 0, and ``NO_DAY`` for the earliest days."""
-    types = partition_types(frame_dtype)
-    return {name: np.full(pixel_shape, NO_DAY if name in FIRST_DAYS else 0, types[name]) for name in spec.names}
+def empty_value(name: str) -> int:
+    """What a sum holds before any frame: ``NO_DAY`` for the earliest days, else 0."""
+    return NO_DAY if name in FIRST_DAYS else 0
+
+
+def zeros(spec: ModelSpec, pixel_shape: tuple[int, ...], residual_sum: type) -> dict[str, np.ndarray]:
+    """Empty sums of a partition whose residual's s1 has type ``residual_sum``."""
+    types = partition_types(residual_sum)
+    return {name: np.full(pixel_shape, empty_value(name), types[name]) for name in spec.names}
 
 
 def empty_like(sums: dict[str, np.ndarray], shape: tuple[int, ...], n: int) -> dict[str, np.ndarray]:
     """Empty sums of ``shape`` in the total types for ``n`` frames, for the names of ``sums``."""
     types = total_types(n)
-    return {k: np.full(shape, NO_DAY if k in FIRST_DAYS else 0, types.get(k, v.dtype)) for k, v in sums.items()}
+    return {k: np.full(shape, empty_value(k), types.get(k, v.dtype)) for k, v in sums.items()}
 
 
 def add(a: dict[str, np.ndarray], b: dict[str, np.ndarray], n: int | None = None) -> dict[str, np.ndarray]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import FIRST_DAYS, NO_DAY
+from .model import empty_value
 
 # an array travels sparse when its set entries (a position and a value each) take at most this
 # share of its dense bytes: the packing costs a pass over it, which must buy a real saving
@@ -39,11 +39,6 @@ class Sparse:
         return out
 
 
-def fill_of(name: str) -> int:
-    """The empty value of a model sum: ``model.NO_DAY`` for the earliest days, else 0."""
-    return NO_DAY if name in FIRST_DAYS else 0
-
-
 def pack(array: np.ndarray, fill: int) -> np.ndarray | Sparse:
     """``array`` as a ``Sparse`` where that is at most ``SPARSE_SHARE`` of its bytes, else itself."""
     if not isinstance(array, np.ndarray) or array.size == 0:
@@ -64,7 +59,7 @@ def unpack(item: np.ndarray | Sparse) -> np.ndarray:
 
 def packed(extra: dict[str, np.ndarray]) -> dict[str, np.ndarray | Sparse]:
     """The model's sums as they travel (see the module's docstring)."""
-    return {name: pack(array, fill_of(name)) for name, array in extra.items()}
+    return {name: pack(array, empty_value(name)) for name, array in extra.items()}
 
 
 def unpacked(extra: dict[str, np.ndarray | Sparse]) -> dict[str, np.ndarray]:

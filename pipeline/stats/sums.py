@@ -46,7 +46,7 @@ class IntegerSums:
         shape = (len(STREAMS), *pixel_shape)
         t1, t2, most = sum_types(frame_dtype) if frame_dtype is not None else (np.int64, np.int64, 0)
         tally = np.zeros((len(COUNTS), *pixel_shape), np.uint16) if counts else None
-        extra = model.zeros(spec, pixel_shape, frame_dtype if frame_dtype is not None else np.int64) if spec else {}
+        extra = model.zeros(spec, pixel_shape, t1) if spec else {}
         return cls(0, np.zeros(shape, t1), np.zeros(shape, t2), tally, most, extra)
 
     def __sizeof__(self) -> int:
