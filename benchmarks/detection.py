@@ -21,7 +21,7 @@ matches the reports against ``truth.json``:
   cold is dead);
 - precision per reported class is the share of its reports that match a planted defect, with
   the false reports per stack; "by counts" is the share of the reports that only the range
-  counts (``PixelStats.counts``: frames beyond the neighbours' range) made (warm and
+  counts (``PixelStats.counts``: frames beyond the neighbours and the frame's noise) made (warm and
   flickering sensels in photos), and how many of those were true;
 - in darks, recall counts only the defects that are *detectable* there (printed per group): a
   level defect (hot, warm, dead, cold) must be at least ``warm_sigmas`` (3) temporal noise
@@ -58,6 +58,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.detect import DetectConfig, Detection, detect
+from pipeline.detect.describe import BY_COUNTS
 from pipeline.io import read_pixels
 from pipeline.layout import SensorLayout
 from pipeline.stats import stats_of_stack
@@ -280,7 +281,7 @@ def run(args) -> dict[str, Tally]:
             t2 = time.perf_counter()
             tol = 0 if fmt in MOSAIC else 1
             reports = [(d.x, d.y, d.kind, d.score) for d in det.defects]
-            counted = ["neighbours' range" in d.detail for d in det.defects]  # see detect._defect
+            counted = [BY_COUNTS in d.detail for d in det.defects]  # see detect.describe
             ours[group].add(reports, truth["defects"], tol, truth, counted)
             ours[group].seconds += t2 - t1
             kinds_seen[group].append(det.stack_kind)

@@ -53,8 +53,8 @@ class ScanConfig:
     probe_batch: int = setting(256, "headers read per discovery task")
     uniform: bool = setting(False, "the set is one camera and layout: decode only the first header, just stat the "
                                    "rest")
-    range_counts: bool = setting(True, "count frames beyond the neighbours' range: finds warm and flickering pixels "
-                                       "in photos; about a third of the accumulation time")
+    range_counts: bool = setting(True, "count frames beyond the neighbours and the frame's noise: finds warm and "
+                                       "flickering pixels in photos; about a third of the accumulation time")
     checkpoint_files: int = setting(1024, "files per checkpointed segment, split into one partition per worker "
                                           "thread: a rerun resumes from these")
     all_groups: bool = setting(False, "scan every camera/shape group into its own subfolder, not only the largest")

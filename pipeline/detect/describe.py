@@ -9,6 +9,10 @@ from ..defect import Defect
 from ..kinds import BY_CODE
 from .candidates import Candidates
 
+# what a report the range counts made says (``stats.noise_bars``: above or below all 4 neighbours,
+# by 3 sigmas of the frame's residual noise around it)
+BY_COUNTS = "beyond its neighbours and the frame's noise"
+
 
 def describe(c: Candidates, i: int, n: int, onset: int | None = None, cluster: int = 0,
              rate_unit: str = "DN/s") -> Defect:
@@ -22,7 +26,7 @@ def describe(c: Candidates, i: int, n: int, onset: int | None = None, cluster: i
     rank = int(c.rank[i])
     if c.by_counts is not None and c.by_counts[i]:
         what = row.evidence
-        detail = (f"{what}: beyond its neighbours' range, above in {int(c.k_hi[i])} and below in "
+        detail = (f"{what}: {BY_COUNTS}, above in {int(c.k_hi[i])} and below in "
                   f"{int(c.k_lo[i])} of {n} frames (-log10 p {float(c.score[i]):.1f}); "
                   f"mean {mu:.4g} vs neighbours {ref:.4g}, "
                   f"residual std {float(c.rstd[i]):.3g} vs {float(c.ref_rstd[i]):.3g}")

@@ -38,7 +38,7 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
 from ..records import FileStatus, ReadRecord, failure_reason
-from ..stats import IntegerSums, PixelStats, accumulate, merge_partials
+from ..stats import IntegerSums, PixelStats, accumulate, merge_partials, noise_bars
 from ..stats.model import SKETCH_WORDS, ModelPlan, sketch_bits
 
 # path, destination -> (pixels, content digest); the reader may decode straight into the
@@ -120,8 +120,9 @@ def read_step(previous: PartitionSums | None, step: int, paths: list[str], pixel
     if held:
         terms = None if spec is None or model is None else model.terms(used, buffer[:held])
         sketch = np.zeros((held, SKETCH_WORDS), np.uint64) if spec is not None and spec.exposure else None
+        bars = noise_bars.bars(buffer[:held], stride) if counts else None  # a frame's, for all its tiles
         for (y0, y1), tile in zip(tiles, part.tiles):
-            accumulate(tile, buffer[:held], stride, rows=(y0, y1), terms=terms, sketch=sketch)
+            accumulate(tile, buffer[:held], stride, rows=(y0, y1), terms=terms, sketch=sketch, bars=bars)
         if terms is not None:
             part.factors.update(zip(used, terms.factors.tolist()))
         if sketch is not None:

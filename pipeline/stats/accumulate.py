@@ -1,5 +1,8 @@
 """Adding frames to a partition's exact sums: the residual, the range counts, the edges.
 
+The range counts count the frames in which a sensel stood beyond all its same-colour
+neighbours and its frame's local noise (``noise_bars``).
+
 ``accumulate`` is the one entry point. uint8 and uint16 frames go through a fused numba kernel
 (``kernels.accumulate_rows``): one pass over the accumulators per block of frames, no
 temporaries. Other dtypes, or a machine without numba, take ``accumulate_numpy``, the
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import noise_bars
 from .fused import SUM_DTYPES, kernels, read_only
 from .model import (
     FIRST_DAYS,
@@ -57,7 +61,7 @@ def _reflected(centre: np.ndarray, size: int, stride: int) -> tuple[np.ndarray, 
 
 def accumulate(sums: IntegerSums, frames: np.ndarray, stride: int, pad_rows: int = 0,
                rows: tuple[int, int] | None = None, terms: FrameTerms | None = None,
-               sketch: np.ndarray | None = None) -> IntegerSums:
+               sketch: np.ndarray | None = None, bars: np.ndarray | None = None) -> IntegerSums:
     """Add a block of frames to the integer sums in place.
 
     ``frames`` is (k, rows + 2*pad_rows, W[, C]) with halo rows, or, with ``pad_rows`` 0,
@@ -73,27 +77,43 @@ def accumulate(sums: IntegerSums, frames: np.ndarray, stride: int, pad_rows: int
     ``sketch`` ((k, ``model.SKETCH_WORDS``) uint64, whole frames only), if given, gains the bits
     of the rows' sensels that stand out of their neighbours as a lit hot sensel does
     (``model.spike_floor``, ``model.sketch_bit`` of the sensel's flat index in the frame).
+
+    The range counts need each frame's noise bars (``noise_bars.bars`` of the whole frames):
+    ``bars`` gives them, computed once for the tiles of a batch; without it they are computed
+    here, from the frames (from a block's core rows, with ``pad_rows``).
     """
     if sums.extra and (terms is None or len(terms.factors) != len(frames)):
         raise ValueError("these sums keep the model's: give each frame's terms")
     index = row_neighbours(np.shape(frames)[1], stride, pad_rows, rows)
     if sketch is not None and (terms is None or len(sketch) != len(frames) or pad_rows):
         raise ValueError("a sketch needs one row per frame of whole frames, and the frames' terms (for the floor)")
-    if not accumulate_fused(sums, frames, stride, index, terms, sketch):
-        accumulate_numpy(sums, frames, stride, index, terms, sketch)
+    if sums.counts is not None and bars is None:
+        bars = frame_bars(frames, stride, -pad_rows)
+    if not accumulate_fused(sums, frames, stride, index, terms, sketch, bars, -pad_rows):
+        accumulate_numpy(sums, frames, stride, index, terms, sketch, bars, -pad_rows)
     sums.n += len(frames)
     return sums
 
 
 def accumulate_numpy(sums: IntegerSums, frames: np.ndarray, stride: int, index,
-                     terms: FrameTerms | None = None, sketch: np.ndarray | None = None) -> IntegerSums:
+                     terms: FrameTerms | None = None, sketch: np.ndarray | None = None,
+                     bars: np.ndarray | None = None, row0: int = 0) -> IntegerSums:
     """Reference implementation (frame by frame, int64 temporaries); does not touch ``sums.n``.
 
-    ``index`` is ``row_neighbours``' (centre, up, down) rows; the sums keep their own dtype.
+    ``index`` is ``row_neighbours``' (centre, up, down) rows; the sums keep their own dtype;
+    ``bars`` the frames' noise bars (``noise_bars.bars``), where the sums keep range counts
+    (computed here from the frames if not given), and ``row0`` the image row of the block's row 0.
     """
     rows_c, rows_u, rows_d = index
-    left, right = neighbour_columns(np.shape(frames)[2], stride)
+    width = np.shape(frames)[2]
+    left, right = neighbour_columns(width, stride)
     extra = sums.extra
+    bar_at = None
+    if sums.counts is not None:
+        if bars is None:
+            bars = frame_bars(frames, stride, row0)
+        channels = np.shape(frames)[3] if np.ndim(frames) == 4 else 1
+        bar_at = noise_bars.bar_map(bars, np.asarray(rows_c) + row0, width, stride, channels)
     for i, frame in enumerate(frames):
         f = frame.astype(np.int64)
         v = f[rows_c]
@@ -102,8 +122,8 @@ def accumulate_numpy(sums: IntegerSums, frames: np.ndarray, stride: int, index,
         for s, x in enumerate((v, r4)):
             sums.s1[s] = (sums.s1[s] + x).astype(sums.s1.dtype)
             sums.s2[s] = (sums.s2[s] + x * x).astype(sums.s2.dtype)
-        if sums.counts is not None:
-            above, below = _beyond(v, neighbours)
+        if sums.counts is not None and bar_at is not None:
+            above, below = _beyond(v, r4, bar_at[i].reshape(v.shape), neighbours)
             for s, beyond in enumerate((above, below)):
                 sums.counts[s] += beyond.astype(sums.counts.dtype)
             if FIRST_DAYS[0] in extra and terms is not None:
@@ -140,6 +160,12 @@ def accumulate_numpy(sums: IntegerSums, frames: np.ndarray, stride: int, index,
     return sums
 
 
+def frame_bars(frames: np.ndarray, stride: int, row0: int = 0) -> np.ndarray:
+    """The noise bars of the frames of a block: of its rows from -``row0`` to as many from the end
+    (a block with halo rows: its core), taken as whole frames."""
+    return noise_bars.bars(frames[:, -row0 : np.shape(frames)[1] + row0] if row0 else frames, stride)
+
+
 def frame_logx(terms: FrameTerms) -> np.ndarray:
     """The frames' log exposure factors (int32), as the terms give them or from their factors."""
     return np.asarray(terms.logx if terms.logx is not None else log_factor(terms.factors), np.int32)
@@ -150,11 +176,12 @@ def frame_logg(terms: FrameTerms) -> np.ndarray:
     return np.asarray(terms.logg if terms.logg is not None else np.zeros(len(terms.factors)), np.int32)
 
 
-def _beyond(v: np.ndarray, neighbours) -> tuple[np.ndarray, np.ndarray]:
-    """Whether each sensel lies above / below the range of its 4 same-colour neighbours by more
-    than that range (v > 2*max - min, v < 2*min - max)."""
+def _beyond(v: np.ndarray, r4: np.ndarray, bar: np.ndarray, neighbours) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each sensel lies above / below all 4 same-colour neighbours, with 4 (v - the mean of
+    the middle two of them) beyond its frame's noise bar (``noise_bars``; ``kernels._beyond_bar``)."""
     top, bottom = np.max(neighbours, axis=0), np.min(neighbours, axis=0)
-    return v > 2 * top - bottom, v < 2 * bottom - top
+    mid = 4 * v - 2 * (sum(neighbours) - top - bottom)
+    return (v > top) & (mid > bar), (v < bottom) & (mid < -bar)
 
 
 # Row-local buffer types of the fused kernel, per frame dtype: (v, v*v, r, r*r, the two counts),
@@ -195,7 +222,8 @@ def as_lines(frames: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def accumulate_fused(sums: IntegerSums, frames: np.ndarray, stride: int, index,
-                     terms: FrameTerms | None = None, sketch: np.ndarray | None = None) -> bool:
+                     terms: FrameTerms | None = None, sketch: np.ndarray | None = None,
+                     bars: np.ndarray | None = None, row0: int = 0) -> bool:
     """Run the numba kernel if it applies; False means "use the numpy reference"."""
     frames = np.asarray(frames)
     spec = BUFFER_TYPES.get(frames.dtype)
@@ -246,8 +274,14 @@ def accumulate_fused(sums: IntegerSums, frames: np.ndarray, stride: int, index,
     floor = spike_floor(white)
     if (mf0 is not None or mlx is not None) and a3 is None:
         return False  # the date sums come with the range counts
+    if a3 is not None and bars is None:
+        bars = frame_bars(frames, stride, row0)
+    block = noise_bars.BLOCK_PIXELS
+    table = read_only(np.zeros((len(flat), 1, 1, 1), np.int32) if bars is None
+                      else np.ascontiguousarray(bars, np.int32))
     for start in range(0, len(flat), max_frames):
         part = flat[start : start + max_frames]
+        bbar = np.empty((len(part), stride, flat.shape[2] if a3 is not None else 0), types[2])
         lines, step = as_lines(part)
         numba_kernels.accumulate_rows(lines, step, len(part), *(read_only(i) for i in (rows_c, rows_u, rows_d)),
                                       a1, a2, a3, stride, channels, left, right, *buffers,
@@ -256,7 +290,7 @@ def accumulate_fused(sums: IntegerSums, frames: np.ndarray, stride: int, index,
                                       black, mxr, mexc, mexs, mexx, mexq, mhol, mhos, mlx, mlg, mf0, mf1, mf2, mf3,
                                       None if sketch is None else sketch[start : start + max_frames], floor,
                                       hole_floor(white),
-                                      *model_buffers)
+                                      *model_buffers, table[start : start + max_frames], block, row0, bbar)
     return True
 
 

@@ -2,9 +2,9 @@
 
 ``accumulate_rows`` adds a block of k frames to the exact integer sums of both streams (the
 value and its residual 4*v - up - down - left - right at distance ``stride``) and to the
-counts of frames in which a sensel lies beyond its 4 same-colour neighbours' range, in one
-pass over the accumulators. The work is memory-bandwidth bound, so the loop order is chosen for
-memory traffic, not arithmetic:
+counts of frames in which a sensel lies beyond its 4 same-colour neighbours and its frame's
+noise (``noise_bars``), in one pass over the accumulators. The work is memory-bandwidth bound,
+so the loop order is chosen for memory traffic, not arithmetic:
 
 - for every output row, and every cache-sized chunk of that row, the k frames are summed into
   small row-local buffers (L1-resident), then added once to the partition's accumulators. A block of
@@ -60,21 +60,31 @@ def _residual(v, up, down, left, right, t):
 
 
 @jit(nogil=True)
-def _beyond(v, up, down, left, right, t):
-    """(1, 0) if v lies above its 4 same-colour neighbours by more than their own range,
-    (0, 1) if below by more, else (0, 0): v > 2*max - min, v < 2*min - max, in the work type
-    ``t`` (see ``_residual``; |2*max - min| <= 2*max).
-
-    Scene texture widens the range along with the deviation, so a healthy sensel rarely
-    passes in any frame, while a warm or flickering one does in many (``detect.py`` scores
-    the counts); clipped areas, where all five are equal, never count. The 4 neighbours are
-    the residual's, already loaded; the 3x3 window's 8 separated a little better on synthetic
-    stacks but cost 3x the kernel's time, the 4 cost about half again.
-    """
+def _beyond_bar(v, res, bar, up, down, left, right, t):
+    """(1, 0) if v lies above all 4 same-colour neighbours, and 4 (v - the mean of the middle two)
+    above ``bar`` (the frame's local noise, ``noise_bars``); (0, 1) if below all and under -bar;
+    else (0, 0); in the work type ``t``. The middle two: a defect next to the sensel (a dead one
+    reads black, a hot one white) is the minimum or the maximum, and does not lift it past the bar.
+    From ``res`` = 4v - the 4: 4v - 2 (middle two) = 2 res + 2 max + 2 min - 4v. A clipped area,
+    where all five are equal, never counts."""
     a, b, c, d = t(up), t(down), t(left), t(right)
     mx = max(max(a, b), max(c, d))
     mn = min(min(a, b), min(c, d))
-    return t(v > t(t(mx << 1) - mn)), t(v < t(t(mn << 1) - mx))
+    mid = t(t(t(t(res << 1) + t(mx << 1)) + t(mn << 1)) - t(v << 2))
+    return t((v > mx) & (mid > bar)), t((v < mn) & (mid < t(-bar)))
+
+
+@jit(nogil=True)
+def _bar_lines(bars, rb, block, stride, channels, width, out):
+    """The bars of block row ``rb`` laid out along image rows: ``out[f, p, j]`` is frame f's bar
+    for flat position j (channels interleaved) of a row of parity p (its colour row)."""
+    for f in range(out.shape[0]):
+        for p in range(stride):
+            for x in range(width):
+                bx = x // block
+                colour = (p * stride + x % stride) * channels
+                for c in range(channels):
+                    out[f, p, x * channels + c] = bars[f, rb, bx, colour + c]
 
 
 @jit(nogil=True)
@@ -149,7 +159,8 @@ def _mark(bits, f, position):
 def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts, stride, channels, left, right,
                     bv1, bv2, br1, br2, bhi, blo, factors, days, logx, logg, white, black, mxr, mexc, mexs, mexx,
                     mexq, mhol, mhos, mlx, mlg, mf0, mf1, mf2, mf3, sketch, spike_floor, hole_floor, bxr,
-                    bexc, bexs, bexx, bexq, bhol, bhos, blx, blg, bf0, bf1, bf2, bf3, bfl, bres):
+                    bexc, bexs, bexx, bexq, bhol, bhos, blx, blg, bf0, bf1, bf2, bf3, bfl, bres, bars, block, row0,
+                    bbar):
     """Add k frames to ``s1``/``s2`` (2, rows, W*C), in place.
 
     ``lines`` is a 2D C-contiguous array of image rows (each W*C values, channels interleaved):
@@ -163,7 +174,11 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
     exactly as ``stats._neighbour_columns`` builds them; interior columns use x -/+ stride.
     ``bv1, bv2, br1, br2, bhi, blo`` are scratch buffers of length >= CHUNK: the row-local
     sums of v, v*v, r and r*r over the k frames, in a type wide enough for k frames, and the
-    counts of frames beyond the range of the 4 same-colour neighbours (``_beyond``). ``br1``'s
+    counts of frames beyond the 4 same-colour neighbours and the frame's local noise
+    (``_beyond_bar``: ``bars`` (k, block rows, block columns, colours) int32 from
+    ``noise_bars``, blocks ``block`` pixels a side; ``row0`` the image row of ``lines``' row 0,
+    -pad rows for a block with halo rows; ``bbar`` (k, stride, W*C) in ``br1``'s type, scratch:
+    the bars of the current block row along the row). ``br1``'s
     type is also the work type of the residual and the range test (int16 for uint8 frames). The
     accumulators ``s1``/``s2`` may be of any integer type wide enough for the partition
     (``stats.sum_types``); ``counts`` (2, rows, W*C) holds the above/below counts, or is None
@@ -176,7 +191,7 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
     x^2 (``model.coarse_square``); ``mhol``, ``mhos`` the count and sum of 4r of the frames in
     which it read at or below ``black`` where its neighbours did not (``_hole``, by at least
     ``hole_floor``: left out too, at no x). Over the frames in which the sensel lay beyond its
-    neighbours' range (they need ``counts``): ``mlx`` and ``mlg`` the sums of ``logx[f]`` and
+    neighbours (they need ``counts``): ``mlx`` and ``mlg`` the sums of ``logx[f]`` and
     ``logg[f]`` (the frame's log exposure factor and log gain, ``model.log_factor``), and
     ``mf0..mf3`` (uint16) the 4 earliest ``days[f]``, in order (``model.NO_DAY`` for none).
     ``bxr, bexc, bexs, bexx, bexq, bhol, bhos, blx, blg, bf0..bf3`` are their row-local buffers
@@ -206,7 +221,14 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
     tc = bhi.dtype.type
     w1 = s1.dtype.type
     w2 = s2.dtype.type
+    width = length // channels
+    lined = -1  # the block row whose bars ``bbar`` holds
     for r in range(rows):
+        y_img = rows_c[r] + row0
+        parity = y_img % stride
+        if counts is not None and y_img // block != lined:
+            lined = y_img // block
+            _bar_lines(bars, lined, block, stride, channels, width, bbar)
         for j0 in range(0, length, CHUNK):
             j1 = min(length, j0 + CHUNK)
             n = j1 - j0
@@ -294,6 +316,7 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                     o20 = bf3[a - j0 : b - j0]
                     fl = bfl[a - j0 : b - j0]
                     rr = bres[a - j0 : b - j0]
+                    bl = bbar[f, parity, a:b]
                     seen = np.uint8(0)  # the events of any sensel of the run: a loop for none is skipped
                     for i in range(m):
                         v = u1(c0[i])
@@ -308,7 +331,7 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                         # loops below (no branch here but those numba resolves at compile time)
                         bits = np.uint8(0)
                         if counts is not None:
-                            above, below = _beyond(v, u0[i], d0[i], cl[i], cr[i], u1)
+                            above, below = _beyond_bar(v, res, bl[i], u0[i], d0[i], cl[i], cr[i], u1)
                             o5[i] = tc(o5[i] + tc(above))
                             o6[i] = tc(o6[i] + tc(below))
                             bits = np.uint8(above | below)
@@ -371,7 +394,8 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                         br1[i] = u1(br1[i] + u1(res))
                         br2[i] = u2(br2[i] + u2(u2(res) * u2(res)))
                         if counts is not None:
-                            above, below = _beyond(v, up[j], down[j], cen[jl], cen[jr], u1)
+                            above, below = _beyond_bar(v, res, bbar[f, parity, j], up[j], down[j], cen[jl], cen[jr],
+                                                       u1)
                             bhi[i] = tc(bhi[i] + tc(above))
                             blo[i] = tc(blo[i] + tc(below))
                             if mf0 is not None:

@@ -25,7 +25,7 @@ capture day. Per sensel it keeps (``EXTRA``):
   as a saturated one is at the ceiling. They are left out of the fit at no exposure (such a
   frame counts at zero in the fit, ``dark_subtraction``);
 - ``first_day_1`` .. ``first_day_4``: the 4 earliest capture days of the frames in which the
-  sensel lay beyond its neighbours' range (the range counts), in order (``NO_DAY`` for none):
+  sensel lay beyond its neighbours (the range counts), in order (``NO_DAY`` for none):
   when a defect appears, those frames start then, and the earliest that came before by chance
   are told apart by the frames that follow them (``detect.onset``). The earliest days of two
   parts are the earliest 4 of their 8: like the sums, exact in any order;

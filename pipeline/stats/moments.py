@@ -26,10 +26,9 @@ from .packing import packed, unpacked
 STREAMS = ("value", "residual")
 # residual * RESIDUAL_SCALE is an exact integer: 4*v - (sum of 4 neighbours)
 RESIDUAL_SCALE = 4
-# per sensel, the frames in which it lay above / below its 4 same-colour neighbours (the
-# residual's) by more than their own range (v > 2*max - min, v < 2*min - max): robust to scene
-# texture, so warm and flickering sensels show in photos (see detect.py). Exact counts that
-# merge by adding.
+# per sensel, the frames in which it lay above / below all 4 same-colour neighbours (the
+# residual's) by more than its frame's noise bar (``noise_bars``): robust to scene texture, so
+# warm and flickering sensels show in photos (see detect.py). Exact counts that merge by adding.
 COUNTS = ("above", "below")
 
 

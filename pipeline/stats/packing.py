@@ -3,7 +3,7 @@
 Several of the physics model's sums (``model.EXTRA``) are empty in nearly every sensel: the
 frames a sensel clipped in (about 1 % of a lit raw stack's sensels ever clip), the frames it read
 black among brighter neighbours (0.1 %), the days and exposures of the frames it stood beyond its
-neighbours' range (a fifth at most). Dense, they tripled the bytes that a 12 MP raw scan's
+neighbours (a fifth at most). Dense, they tripled the bytes that a 12 MP raw scan's
 workers sent each other and the client (60 bytes per value beside the moments' 28). Pickled
 through ``packed``/``unpacked`` (as dask pickles a partition's sums or a tile's stats), such an
 array travels as the positions and values of its set entries, and comes back equal to the bit.

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from pipeline.detect import DetectConfig, detect, tails
+from pipeline.detect.describe import BY_COUNTS
 from pipeline.detect.detector import SCORE_KINDS as KINDS
 from pipeline.layout import SensorLayout
 from pipeline.stats import PixelStats, stats_of_stack
@@ -48,11 +49,17 @@ def test_rgb_photos_planted_defects_found_in_their_channel():
 
 @pytest.mark.parametrize("mosaic", [True, False], ids=["mosaic", "rgb"])
 @pytest.mark.parametrize("dark", [False, True], ids=["photos", "darks"])
-def test_defect_free_stack_reports_nothing(mosaic, dark):
-    stack = make_stack(mosaic=mosaic, dark=dark, seed=3)
-    det = detect(stats_of_stack(stack, stride=2 if mosaic else 1), layout=SensorLayout.of_file(RGGB if mosaic else None, ""))
-    assert det.defects == [], [(d.x, d.y, d.kind, d.score, d.detail) for d in det.defects]
-    assert det.stack_kind == ("darks" if dark else "photos"), det.stack_reason
+def test_defect_free_stacks_report_what_the_false_alarm_rate_allows(mosaic, dark):
+    """The thresholds allow about 0.1 false report per image (``counts_false_alarms``, and the
+    Gaussian tails at 7 sigma): over 6 clean stacks, at most 2 (expected 0.6; P(> 2) ~ 2 %)."""
+    false = []
+    for seed in range(3, 9):
+        stack = make_stack(mosaic=mosaic, dark=dark, seed=seed)
+        det = detect(stats_of_stack(stack, stride=2 if mosaic else 1),
+                     layout=SensorLayout.of_file(RGGB if mosaic else None, ""))
+        false += [(seed, d.x, d.y, d.kind, d.score, d.detail) for d in det.defects]
+        assert det.stack_kind == ("darks" if dark else "photos"), det.stack_reason
+    assert len(false) <= 2, false
 
 
 @pytest.mark.parametrize("mosaic", [True, False], ids=["mosaic", "rgb"])
@@ -66,7 +73,9 @@ def test_ring_around_a_strong_hot_pixel_is_not_reported(mosaic):
     residual = stats.mean[1] if mosaic else stats.mean[1][..., 0]
     assert all(residual[p] < -500 for p in ring)  # the raw residual does show the ring
     det = detect(stats, layout=SensorLayout.of_file(RGGB if mosaic else None, ""))
-    assert [(d.y, d.x, d.kind) for d in det.defects] == [(y, x, "hot")]
+    near = [(d.y, d.x, d.kind) for d in det.defects if max(abs(d.y - y), abs(d.x - x)) <= 2 * s]
+    assert near == [(y, x, "hot")]
+    assert len(det.defects) <= 2  # elsewhere, what the false alarm rate allows (0.1 per image)
     dead = det.scores["dead"] if mosaic else det.scores["dead"][..., 0]
     assert max(dead[p] for p in ring) < det.thresholds["dead"]
 
@@ -143,7 +152,7 @@ def test_result_fields_maps_and_order():
     scores = [d.score for d in det.defects]
     assert scores == sorted(scores, reverse=True)
     for d in det.defects:
-        assert d.score >= det.thresholds["counts" if "neighbours' range" in d.detail else d.kind]
+        assert d.score >= det.thresholds["counts" if BY_COUNTS in d.detail else d.kind]
         assert d.detail and np.isfinite(d.neighbour_mean) and np.isfinite(d.neighbour_std)
         assert np.isfinite(d.residual_mean) and d.channel == 0
         # the score is one of the maps' (a dead pixel with no response is found by its missing variance)
@@ -284,7 +293,7 @@ def test_stats_without_counts_detect_as_before(mosaic):
     assert old.defects == off.defects and old.thresholds == off.thresholds
     for k in KINDS:
         np.testing.assert_array_equal(old.scores[k], off.scores[k])
-    assert not any("neighbours' range" in d.detail for d in old.defects)
+    assert not any(BY_COUNTS in d.detail for d in old.defects)
 
 
 def test_counts_find_flicker_in_40_photos():
@@ -292,7 +301,7 @@ def test_counts_find_flicker_in_40_photos():
     stats = stats_of_stack(make_stack([*PLANTED, FLICKER]), stride=2)
     found = by_position(detect(stats, layout=MOSAIC))
     assert {k: d.kind for k, d in found.items()} == {p[1:3]: p[0] for p in [*PLANTED, FLICKER]}
-    assert "neighbours' range" in found[FLICKER[1:3]].detail
+    assert BY_COUNTS in found[FLICKER[1:3]].detail
     assert by_position(detect(_strip_counts(stats), layout=MOSAIC)).get(FLICKER[1:3]) is None
 
 

@@ -39,7 +39,7 @@ def both(block, stride, pad, start=None, rows=None, narrow=False):
             s.s1[...] = start[0]
             s.s2[...] = start[1]
     accumulate(fused, block, stride, pad, rows)
-    accumulate_numpy(ref, block, stride, row_neighbours(block.shape[1], stride, pad, rows))
+    accumulate_numpy(ref, block, stride, row_neighbours(block.shape[1], stride, pad, rows), row0=-pad)
     ref.n += len(block)
     return fused, ref
 

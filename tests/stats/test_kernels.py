@@ -1,5 +1,7 @@
 """The fused numba kernels against their numpy references (and the range counts against their definition)."""
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,6 +11,7 @@ from pipeline.stats import IntegerSums, PixelStats, accumulate, accumulate_numpy
 from pipeline.stats import fused as fused_module
 from pipeline.stats.accumulate import BUFFER_TYPES, accumulate_fused
 from pipeline.stats.moments import merge_fused, merge_numpy
+from pipeline.stats.noise_bars import BAR_FLOOR, BLOCK_PIXELS, SAMPLE_PIXELS
 from pipeline.stats.sums import to_stats_fused, to_stats_numpy
 
 from ..conftest import pad_rows_reflect
@@ -17,9 +20,32 @@ from .samples import assert_identical, assert_same_bits, both, padded, random_fr
 pytest.importorskip("numba")
 
 
+def bar_by_loops(frames, f, y, x, c, stride):
+    """A sensel's noise bar in frame f by its definition (``noise_bars``): 4.4478 x the median |4r|
+    of the sampled sensels of its colour in its block that have all 4 neighbours, rounded up,
+    at least BAR_FLOOR; the samples every SAMPLE_PIXELS pixels from half a step in."""
+    height, width = frames.shape[1:3]
+    side, step = BLOCK_PIXELS, SAMPLE_PIXELS
+    first = SAMPLE_PIXELS // 2
+    v = frames[f].astype(np.int64).reshape(height, width, -1)
+    samples = []
+    for yy in range(y // side * side, min(height, (y // side + 1) * side)):
+        for xx in range(x // side * side, min(width, (x // side + 1) * side)):
+            if (yy - y) % stride or (xx - x) % stride or (yy % side - first - y % stride) % step \
+                    or (xx % side - first - x % stride) % step or yy % side < first or xx % side < first:
+                continue
+            if stride <= yy < height - stride and stride <= xx < width - stride:
+                samples.append(abs(4 * v[yy, xx, c] - v[yy - stride, xx, c] - v[yy + stride, xx, c]
+                                   - v[yy, xx - stride, c] - v[yy, xx + stride, c]))
+    if not samples:
+        return BAR_FLOOR
+    return max(math.ceil(float(np.median(samples)) * 4.4478 - 1e-9), BAR_FLOOR)
+
+
 def beyond_by_loops(frames, stride):
-    """The range counts by their definition, one sensel at a time: the 4 same-colour neighbours
-    at +-stride; beyond an edge the one on the other side (a side too short uses the sensel)."""
+    """The range counts by their definition, one sensel at a time: above (below) all 4 same-colour
+    neighbours at +-stride, with 4 (v - the mean of the middle two) beyond the frame's noise bar
+    there; beyond an edge the neighbour on the other side (a side too short uses the sensel)."""
     k, height, width = frames.shape[:3]
 
     def reflect(centre, step, size):
@@ -36,12 +62,15 @@ def beyond_by_loops(frames, stride):
                       for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1))]
                 top, bottom = np.max(nb, axis=0), np.min(nb, axis=0)
                 v = frames[f, y, x].astype(np.int64)
-                counts[0, y, x] += v > 2 * top - bottom
-                counts[1, y, x] += v < 2 * bottom - top
+                middle = np.sort(nb, axis=0)[1:3].sum(axis=0)  # the middle two of the 4
+                mid = 4 * v - 2 * middle
+                bar = np.array([bar_by_loops(frames, f, y, x, c, stride) for c in range(np.size(v))]).reshape(np.shape(v))
+                counts[0, y, x] += (v > top) & (mid > bar)
+                counts[1, y, x] += (v < bottom) & (mid < -bar)
     return counts
 
 
-@pytest.mark.parametrize("shape,stride", [((6, 7, 9), 2), ((5, 6, 5, 3), 1), ((4, 2, 9), 2), ((3, 1, 4), 1)])
+@pytest.mark.parametrize("shape,stride", [((6, 7, 9), 2), ((5, 12, 12, 3), 1), ((4, 2, 9), 2), ((3, 1, 4), 1)])
 def test_range_counts_follow_their_definition(shape, stride):
     rng = np.random.default_rng(len(shape) + stride)
     frames = rng.integers(0, 60, shape, dtype=np.uint16)

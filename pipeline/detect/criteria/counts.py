@@ -40,6 +40,7 @@ COUNT_MAPS = ("hi", "lo", "sum")
 # the null is fitted (by moments, per plane and edge class) on the counts below this quantile,
 # so that the defects, far rarer than 1 - quantile, do not set it
 FIT_QUANTILE = 0.9995
+START_QUANTILE = 0.99
 # where more than POPULATION_SHARE of a plane's sensels lie beyond the 1e-3 tail of the null
 # fitted to its body (the counts up to their BODY_SHARE quantile), a population of defects would
 # set the moments: that null holds instead
@@ -86,14 +87,20 @@ def fit_counts(hist: np.ndarray, n: int, quantile: float = FIT_QUANTILE, robust:
     total = hist.sum()
     if total == 0:
         return 0.0, 1.0
-    cut = int(np.searchsorted(np.cumsum(hist), quantile * total))
-    body = hist[: cut + 1].astype(np.float64)
-    k = np.arange(len(body), dtype=np.float64)
-    m = body.sum()
-    mean = float((body * k).sum() / m)
-    var = float((body * (k - mean) ** 2).sum() / m)
-    p = mean / n
-    phi = max(1.0, var / max(n * p * (1 - p), 1e-12))
+    top = int(np.searchsorted(np.cumsum(hist), quantile * total))
+    # a small plane's few defects lie below that quantile, and would widen the null over
+    # themselves: the fit starts from the counts below the START_QUANTILE and takes in the counts
+    # up to where it calls them significant (a healthy sensel passes that once in ten planes),
+    # again with the null that gives, until it holds (or reaches ``quantile``)
+    cut = min(top, int(np.searchsorted(np.cumsum(hist), START_QUANTILE * total)))
+    p, phi = _moments(hist[: cut + 1], n)
+    for _ in range(8):
+        far = int(np.searchsorted(count_tail(n, p, phi), math.log10(total) + 1.0))
+        grown = min(top, max(far - 1, cut))
+        if grown == cut:
+            break
+        cut = grown
+        p, phi = _moments(hist[: cut + 1], n)
     if not robust or n < 8 or p <= 0:
         return p, phi
     body_p, body_phi = fit_body(hist, n, p, phi)
@@ -101,6 +108,17 @@ def fit_counts(hist: np.ndarray, n: int, quantile: float = FIT_QUANTILE, robust:
     far = int(np.searchsorted(count_tail(n, body_p, body_phi), 3.0))
     beyond = float(hist[far:].sum()) / total
     return (body_p, body_phi) if beyond > POPULATION_SHARE else (p, phi)
+
+
+def _moments(body: np.ndarray, n: int) -> tuple[float, float]:
+    """Mean rate and overdispersion (>= 1) of a histogram of counts of n frames, by moments."""
+    body = body.astype(np.float64)
+    k = np.arange(len(body), dtype=np.float64)
+    m = max(body.sum(), 1.0)
+    mean = float((body * k).sum() / m)
+    var = float((body * (k - mean) ** 2).sum() / m)
+    p = mean / n
+    return p, max(1.0, var / max(n * p * (1 - p), 1e-12))
 
 
 def count_quantile(hist: np.ndarray, share: float) -> int:
