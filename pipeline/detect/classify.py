@@ -35,12 +35,12 @@ COLD_VAR_FRACTION = 0.25
 # a bright/dark sensel whose extra residual sd is at least this x its offset is noisy, not hot/dead:
 # telegraph flicker shifts the mean by up to half its step
 NOISY_EXCESS_RATIO = 0.5
-# a one-sided telegraph sensel: beyond its neighbours' range on one side in at least
+# a one-sided telegraph sensel: beyond its neighbours on one side in at least
 # FLICKER_FRAMES frames, with at least this x their residual variance, that exposure does not
 # explain. Its level is its step times the share of frames it jumps in; a warm sensel has the
 # offset without the variance (its ratio scatters by sqrt(2/n): +-18 % in 60 frames)
 ONE_SIDED_VAR_RATIO = 2.0
-# a candidate beyond its neighbours' range in at least this many frames, at a -log10 p of at least
+# a candidate beyond its neighbours in at least this many frames, at a -log10 p of at least
 # CORROBORATING_S, is a persistent defect: the configured thresholds hold for it, not the tails'
 CORROBORATING_FRAMES = 3
 CORROBORATING_S = 3.0
@@ -83,7 +83,7 @@ def classify(c: Candidates, thr: dict[str, float], dark_min_sigmas: float, darks
 
     ``thr`` may be raised above the configured ``base`` by a map's heavy tail (``tails.py``):
     scene events and artefacts of single frames. A candidate that the range counts corroborate
-    (beyond its neighbours' range in ``CORROBORATING_FRAMES`` frames, significantly: a defect
+    (beyond its neighbours in ``CORROBORATING_FRAMES`` frames, significantly: a defect
     persists, an event does not) is held to ``base`` instead: a population of real defects, a
     few percent of a sensor, makes a tail of its own that must not hide it.
     """

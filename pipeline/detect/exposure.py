@@ -66,7 +66,7 @@ def residual_variance(v: PlaneView, r0: int, r1: int, out: np.ndarray) -> np.nda
 
 def beyond_exposure_z(beyond_logx: np.ndarray, beyond_logg: np.ndarray, beyond: np.ndarray,
                       table: FrameTable) -> np.ndarray:
-    """How much longer a sensel's frames beyond its neighbours' range were than their gains
+    """How much longer a sensel's frames beyond its neighbours were than their gains
     alone make likely: the z of their mean log exposure time about its regression on the log
     gain over the stack's frames, against as many frames drawn at random (without replacement).
 

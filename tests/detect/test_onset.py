@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.detect.onset import MISSED, VISIBLE_SIGMAS, Frames, onset_day, visibility
+from pipeline.detect.onset import VISIBLE_SIGMAS, Frames, onset_day, visibility
 from pipeline.stats.model import NO_DAY
 
 N = 60
@@ -131,19 +131,52 @@ def test_more_early_days_than_chance_explains_is_no_onset():
     assert onset_day(earliest(hits), len(hits), 0.0, FRAMES, seen()) is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "onset_day decides greedily from the earliest day: it skips an earliest day as chance only when at "
-    "least MISSED (3) frames that would have shown the defect lie between it and the next earliest day. "
-    "Two chance days with fewer such frames between them stop the search at the first one, however many "
-    "frames then pass without the defect before it appears: the onset is dated to the first chance day, "
-    "or (near the start) the defect is said to be there from the first frame"))
 @pytest.mark.parametrize("chance_frames", [(4, 6), (16, 18)], ids=["near-the-start", "mid-way"])
 def test_two_chance_days_close_together_do_not_hide_a_later_onset(chance_frames):
     appear = 30
     visible = seen()
     between = visible[chance_frames[0] + 1 : chance_frames[1]].sum()
     quiet = visible[chance_frames[1] + 1 : appear].sum()
-    assert between < MISSED and quiet >= 2 * MISSED  # a long stretch that would have shown it, and did not
+    assert between < 2 and quiet >= 6  # a long stretch that would have shown it, and did not
     hits = beyond_frames(appear, chance_frames)
     day = onset_day(earliest(hits), len(hits), CHANCE, FRAMES, visible)
     assert day is not None and DAYS[appear - 2] < day <= DAYS[appear]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_telegraph_sensel_beyond_now_and_then_from_the_first_frame_has_no_onset(seed):
+    """Beyond in about a third of the frames, from the first one: its gaps between beyond days
+    are what its duty makes likely, however long (the duty is measured from the frames since
+    each earliest day)."""
+    rng = np.random.default_rng(seed)
+    hits = np.flatnonzero(rng.random(N) < 0.3)
+    assert onset_day(earliest(hits), len(hits), CHANCE, FRAMES) is None
+
+
+def test_a_telegraph_sensel_that_appeared_is_dated():
+    """Beyond in a third of the frames since frame 30, never before: 30 frames that would have
+    shown it a third of the time each."""
+    rng = np.random.default_rng(2)
+    hits = 30 + np.flatnonzero(rng.random(N - 30) < 0.35)
+    day = onset_day(earliest(hits), len(hits), CHANCE, FRAMES)
+    assert day is not None and DAYS[hits[0] - 1] < day <= DAYS[hits[0]]
+
+
+def test_a_short_quiet_stretch_dates_a_steady_defect_not_an_intermittent_one():
+    """From frame 6 on: a hot sensel beyond in every long frame is dated (the 4 long frames before
+    would each have shown it); a telegraph sensel beyond in a third of the frames is not (4
+    frames missed at a third: (2/3)^4, 20 %, no evidence that it was not there)."""
+    hot = beyond_frames(6)
+    day = onset_day(earliest(hot), len(hot), CHANCE, FRAMES, seen())
+    assert day is not None and DAYS[4] < day <= DAYS[6]
+    telegraph = 6 + np.flatnonzero(np.random.default_rng(0).random(N - 6) < 0.33)
+    assert onset_day(earliest(telegraph), len(telegraph), CHANCE, FRAMES) is None
+
+
+def test_the_frames_need_not_be_in_date_order():
+    hits = beyond_frames(30, (4,))
+    order = np.random.default_rng(1).permutation(N)
+    shuffled = Frames(DAYS[order], EXPOSURE[order])
+    v = visibility(shuffled, 0.0, RATE, SIGMA)
+    want = onset_day(earliest(hits), len(hits), CHANCE, FRAMES, seen())
+    assert want is not None and onset_day(earliest(hits), len(hits), CHANCE, shuffled, v) == want

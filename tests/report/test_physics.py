@@ -69,7 +69,7 @@ def scanned(tmp_path_factory, local_client):
     from pipeline.synth import synthesize_collection
 
     root = tmp_path_factory.mktemp("physics-report")
-    truth = synthesize_collection(root / "frames", frames=60, size=(320, 240), fmt="dng", seed=1)
+    truth = synthesize_collection(root / "frames", frames=60, size=(320, 240), fmt="dng", seed=0)
     out = root / "out"
     scan([str(root / "frames")], out, Config(), client=local_client, progress=False, log=lambda m: None)
     return out, truth, _document(out / "report.html"), read_csv(out / "defects.csv")
