@@ -188,7 +188,7 @@ def gather_candidates(v: PlaneView, flat: np.ndarray, maps: dict[str, np.ndarray
         if rate_rings is not None:
             rate = with_rings_removed(rate, ys, xs, w, rate_rings)
         counts.update(rate=rate, rate_se=fit.rate_se[here], offset=fit.offset[here],
-                      z_rate=maps["dark_current"][core],
+                      z_rate=np.maximum(maps["dark_current"][core], 0),
                       model=np.stack([v.res_mean[here], v.res_m2[here]]
                                      + [v.extra[k][here].astype(np.float64) for k in EXPOSURE_SUMS], axis=1))
     for name in ("beyond_logx", "beyond_logg"):

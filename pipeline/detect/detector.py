@@ -79,7 +79,7 @@ class Detection:
     variance, so its score is on the "stuck" map. With range counts in the stats (and
     ``use_counts``) a fifth map, "counts": the strongest of the above / below / summed count
     scores, -log10 of the tail probability under the plane's null; a defect found by the counts
-    alone has that score (its detail says "beyond its neighbours' range").
+    alone has that score (its detail says "beyond its neighbours and the frame's noise").
     ``thresholds``: the thresholds used, per map: the configured ones, or higher where the
     map's own tail was heavy (see :func:`pipeline.detect.tails.tail_threshold`); "counts" is the
     counts' null threshold, log10(3 N / counts_false_alarms) for N sensels, and "counts_hot"/
@@ -303,6 +303,8 @@ def score_band(band: Band, plan: Plan, params: Parameters, measures: BandMeasure
         found.append(cand)
         tails.append(sample_band({k: core[k] for k in plan.map_kinds if k != "counts"}, v.shape, v.y0, v.y1,
                                  len(plan.planes), v.to_image, first=v.y0 == 0))
+        if plan.frames:
+            dark_current.clip(core["dark_current"])
     return BandScores(found, tails)
 
 

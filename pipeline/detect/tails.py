@@ -18,6 +18,12 @@ from .filters import divmod_int, values_at
 # bright tail of the level map is the dark current itself, whose far end is what darks are
 # taken to find, so there the physical floor (``dark_min_sigmas``) replaces the hot guard
 TAIL_KINDS = ("hot", "dead", "noisy", "dark_current")
+# maps whose null is symmetric while their defects lie on one side: the tail guard measures the
+# null on the other side. A dark-current t statistic at a healthy sensel is a slope drawn by scene
+# events and noise, falling as often as rising; a hot sensel only rises. Measured on the rising
+# side, a population of weak hot sensels (a few per cent of a sensor, design notes section 3)
+# is the tail, and raised the threshold over itself (7 -> 211 on a 2 % population)
+MIRRORED = ("dark_current",)
 # the tails leave out sensels around level peaks this strong (their rings are explained)
 EXCLUDE_STRENGTH = 14.0
 # sensels sampled (evenly, over all planes) to measure the tails of the score maps
@@ -105,6 +111,8 @@ def raised(configured: dict[str, float], samples: list[TailSample], strong_y: np
         if k not in TAIL_KINDS or (raw_darks and k in ("hot", "dark_current")):
             continue
         values = np.concatenate([s.values[k] for s in samples])
+        if k in MIRRORED:
+            values = -values
         size = plane_sizes * (far.mean() if far.size else 1.0)
         thresholds[k] = max(v, tail_threshold(values[far], int(size), false_alarms))
     return thresholds

@@ -69,14 +69,21 @@ def scale(measures: list[RateMeasures], shape: tuple[int, int]) -> BlockScale:
 
 def score(v: PlaneView, rate_map: np.ndarray, rate_scale: BlockScale, threshold: float,
           pool: ThreadPoolExecutor | None = None) -> list[np.ndarray]:
-    """The dark-current z of the core rows into ``rate_map`` (max(z, 0)); the sensels past the threshold."""
+    """The dark-current z of the core rows into ``rate_map``, signed: the tail guard reads its falling
+    side (``tails.MIRRORED``), and ``clip`` then keeps the rising side only; the sensels past the
+    threshold."""
     found: list[np.ndarray] = []
 
     def rows_rate(r0: int, r1: int) -> None:
         z = rate_scale.rows(r0, r1)
         np.divide(rate_map[r0 - v.y0 : r1 - v.y0], z, out=z)
         found.append(np.flatnonzero(z >= threshold) + r0 * v.width)
-        np.maximum(z, 0, out=rate_map[r0 - v.y0 : r1 - v.y0])
+        rate_map[r0 - v.y0 : r1 - v.y0] = z
 
     each_stripe(pool, v.y0, v.y1, v.width, rows_rate)
     return found
+
+
+def clip(rate_map: np.ndarray) -> None:
+    """The map a user reads: the rising side only (max(z, 0))."""
+    np.maximum(rate_map, 0, out=rate_map)
