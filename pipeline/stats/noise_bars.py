@@ -39,8 +39,10 @@ SAMPLE_PIXELS = 8
 BAR_SIGMAS = 3
 BAR_PER_TWICE_MEDIAN = 22239  # 4.4478 / 2 in 1/10^4: the bar of twice the median (an integer)
 BAR_SCALE = 10_000
-# the least bar (in 4r): one DN of r, about 3 sigmas of the quantisation noise of 8-bit frames
-BAR_FLOOR = 4
+# the least bar (in 4r, and the test is 4 (v - middle) > bar): one DN above equal neighbours
+# counts, where the noise is below the quantisation (an 8-bit dark: 0 and 1 DN). A floor of 4 left
+# the weak hot sensels of the Flea3 darks (1 DN in long frames over neighbours at 0) uncounted
+BAR_FLOOR = 3
 
 
 def table_shape(frames: int, height: int, width: int, stride: int, channels: int) -> tuple[int, int, int, int]:
@@ -73,7 +75,8 @@ def bars(frames: np.ndarray, stride: int) -> np.ndarray:
     from .noise_kernels import noise_bars  # numba is there: ``kernels()`` loaded it
 
     flat = np.ascontiguousarray(frames).reshape(k * height, width * channels)
-    noise_bars(read_only(flat), height, stride, channels, BLOCK_PIXELS, SAMPLE_PIXELS, out)
+    noise_bars(read_only(flat), height, stride, channels, BLOCK_PIXELS, SAMPLE_PIXELS, BAR_FLOOR, BAR_PER_TWICE_MEDIAN,
+               BAR_SCALE, out)
     return out
 
 

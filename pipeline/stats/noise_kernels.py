@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from .noise_bars import BAR_FLOOR, BAR_PER_TWICE_MEDIAN, BAR_SCALE
 from .numba_cache import jit
 
 
 @jit(nogil=True)
-def noise_bars(lines, height, stride, channels, side, step, out):
+def noise_bars(lines, height, stride, channels, side, step, floor, per_twice, scale, out):
     """Each frame's bar per block and colour into ``out`` (k, block rows, block columns, colours),
     int32: ``noise_bars.bar_of`` of the |4r| of the same-colour sensels every ``step`` pixels (from
     half a step in) of each block ``side`` pixels a side that have their 4 neighbours inside the
-    frame (``noise_bars.bars_numpy``, to the bit).
+    frame (``noise_bars.bars_numpy``, to the bit): max(ceil(twice the median x ``per_twice`` /
+    ``scale``), ``floor``). The constants come as arguments: numba bakes a global into the
+    compiled code, and its disk cache would not see another module's constant change.
     ``lines`` is (k * height, W * channels). A block row's sample rows are read once each, left to
     right across every block (the samples gathered per block and colour), which streams memory."""
     k, rows_of_blocks, blocks, colours = out.shape
@@ -55,10 +56,10 @@ def noise_bars(lines, height, stride, channels, side, step, out):
             for bx in range(blocks):
                 for colour in range(colours):
                     m = held[bx, colour]
-                    bar = np.int64(BAR_FLOOR)
+                    bar = np.int64(floor)
                     if m > 0:
                         twice = _twice_median(buf[bx, colour], m)
-                        bar = np.int64(max((twice * BAR_PER_TWICE_MEDIAN + BAR_SCALE - 1) // BAR_SCALE, bar))
+                        bar = np.int64(max((twice * per_twice + scale - 1) // scale, bar))
                     out[f, by, bx, colour] = np.int32(min(bar, np.int64(2**31 - 1)))
 
 
