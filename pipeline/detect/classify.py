@@ -47,6 +47,12 @@ CORROBORATING_S = 3.0
 # ... and exposure does not explain it: its frames beyond the range were no longer than the
 # stack's by this z (``exposure.beyond_exposure_z``; a hot sensel's are its long exposures)
 EXPOSURE_DRIVEN_Z = 3.0
+# ... nor its exposure line: that takes less than this share of its residual's variance
+# (``exposure.line_share``: dark current 0.95-1.0, flicker 0-0.4 on the benchmark collections). A
+# strong hot sensel is beyond in all but the shortest frames, whose mean exposure is then no longer
+# than the stack's by much (z 2.3 for 224 DN/s), while its line explains it all. (Not evidence of
+# dark current by itself: one scene event in a long frame is a line through one point, 0.7-0.98)
+LINE_SHARE = 0.5
 
 
 def classify(c: Candidates, thr: dict[str, float], dark_min_sigmas: float, darks: bool = False,
@@ -149,8 +155,9 @@ def classify(c: Candidates, thr: dict[str, float], dark_min_sigmas: float, darks
             r_ratio = (c.rstd ** 2 + QUANT_VAR) / (c.ref_rstd ** 2 + QUANT_VAR)
         often = ((np.maximum(c.k_hi, c.k_lo) >= np.maximum(FLICKER_FRAMES, 2 * np.maximum(c.m_hi, c.m_lo)))
                  & (np.maximum(c.s_hi, c.s_lo) >= thr["counts"]))
+        explained = c.line_share >= LINE_SHARE if c.line_share is not None else np.zeros(m, bool)
         telegraph = (often & (r_ratio >= ONE_SIDED_VAR_RATIO) & (excess_sd >= NOISY_EXCESS_RATIO * np.abs(c.rho))
-                     & (c.z_exposure < EXPOSURE_DRIVEN_Z))
+                     & (c.z_exposure < EXPOSURE_DRIVEN_Z) & ~explained)
         if c.onset is not None:  # there from a date on: its frames before are what lowers its level
             telegraph &= c.onset < 0
     if c.z_rate is not None:
