@@ -35,6 +35,8 @@ COLD_VAR_FRACTION = 0.25
 # a bright/dark sensel whose extra residual sd is at least this x its offset is noisy, not hot/dead:
 # telegraph flicker shifts the mean by up to half its step
 NOISY_EXCESS_RATIO = 0.5
+# flicker by the counts: its weaker side at least this share of the stronger (or significant)
+BALANCED_SHARE = 0.25
 # a one-sided telegraph sensel: beyond its neighbours on one side in at least
 # FLICKER_FRAMES frames, with at least this x their residual variance, that exposure does not
 # explain. Its level is its step times the share of frames it jumps in; a warm sensel has the
@@ -135,8 +137,13 @@ def classify(c: Candidates, thr: dict[str, float], dark_min_sigmas: float, darks
     if counted:
         thr_c = {k: thr.get("counts_" + k, thr["counts"]) for k in ("hot", "dead", "noisy")}
         s_hi, s_lo, s_sum = c.s_hi, c.s_lo, c.s_sum
+        # and the weaker side beyond chance on its own, or a fair share of the stronger: a hot sensel
+        # that read black in a few dark-subtracted frames (saturated there too) is below in 2-4 of
+        # them and above in 50 (a null of 0.1-0.2 a side); Gaussian flicker is weak on both sides alike
+        weaker, stronger = np.minimum(c.k_hi, c.k_lo), np.maximum(c.k_hi, c.k_lo)
         both = ((c.k_hi >= np.maximum(FLICKER_FRAMES, c.m_hi))
-                & (c.k_lo >= np.maximum(FLICKER_FRAMES, c.m_lo)))
+                & (c.k_lo >= np.maximum(FLICKER_FRAMES, c.m_lo))
+                & ((np.minimum(c.s_hi, c.s_lo) >= CORROBORATING_S) | (weaker >= BALANCED_SHARE * stronger)))
         flickers = (s_sum >= thr["counts"]) & both & c.inner  # at the null's threshold: never a level class then
         c_flicker = flickers & (s_sum >= thr_c["noisy"])
         c_hot = (s_hi >= thr_c["hot"]) & (s_hi >= s_lo) & ~flickers

@@ -273,3 +273,24 @@ def test_long_dark_subtracted_frames_add_no_defects():
     det, table, _ = scan(stack, t, iso, unix)
     assert np.flatnonzero(table.subtracted).tolist() == nr
     assert sorted(by_position(det)) == planted, (len(det.defects), summary(det)[:10])
+
+
+
+def test_hot_pixels_of_a_darks_collection_are_hot_not_flicker(tmp_path, local_client):
+    """A camera's lens-cap frames over two years (synth, every frame a dark): a strong hot sensel
+    that saturated in a long exposure read black where the camera subtracted a dark frame, so it is
+    beyond below in a few frames and above in most. That is no two-sided flicker: its weaker side is
+    neither beyond chance on its own nor a fair share of the other (one of the 11 was called noisy)."""
+    pytest.importorskip("pidng")
+    from pipeline import Config
+    from pipeline import scan as scan_files
+    from pipeline.defect import read_csv
+    from pipeline.synth import synthesize_collection
+
+    truth = synthesize_collection(tmp_path / "frames", frames=60, size=(320, 240), fmt="dng", seed=5,
+                                  dark_fraction=1.0)
+    scan_files([str(tmp_path / "frames")], tmp_path / "out", Config(), client=local_client, progress=False,
+               log=lambda m: None)
+    found = {(d.y, d.x): d.kind for d in read_csv(tmp_path / "out" / "defects.csv")}
+    hot = [(d["y"], d["x"]) for d in truth["defects"] if d["kind"] == "hot" and not d["warm"] and not d["population"]]
+    assert len(hot) == 11 and [found.get(p) for p in hot] == ["hot"] * 11
