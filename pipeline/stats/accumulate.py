@@ -123,7 +123,7 @@ def accumulate_numpy(sums: IntegerSums, frames: np.ndarray, stride: int, index,
             sums.s1[s] = (sums.s1[s] + x).astype(sums.s1.dtype)
             sums.s2[s] = (sums.s2[s] + x * x).astype(sums.s2.dtype)
         if sums.counts is not None and bar_at is not None:
-            above, below = _beyond(v, r4, bar_at[i].reshape(v.shape), neighbours)
+            above, below = _beyond(v, bar_at[i].reshape(v.shape), neighbours)
             for s, beyond in enumerate((above, below)):
                 sums.counts[s] += beyond.astype(sums.counts.dtype)
             if FIRST_DAYS[0] in extra and terms is not None:
@@ -176,7 +176,7 @@ def frame_logg(terms: FrameTerms) -> np.ndarray:
     return np.asarray(terms.logg if terms.logg is not None else np.zeros(len(terms.factors)), np.int32)
 
 
-def _beyond(v: np.ndarray, r4: np.ndarray, bar: np.ndarray, neighbours) -> tuple[np.ndarray, np.ndarray]:
+def _beyond(v: np.ndarray, bar: np.ndarray, neighbours) -> tuple[np.ndarray, np.ndarray]:
     """Whether each sensel lies above / below all 4 same-colour neighbours, with 4 (v - the mean of
     the middle two of them) beyond its frame's noise bar (``noise_bars``; ``kernels._beyond_bar``)."""
     top, bottom = np.max(neighbours, axis=0), np.min(neighbours, axis=0)
