@@ -43,7 +43,7 @@ from .config import DetectConfig
 from .criteria import counts, dark_current, flicker, level, variance
 from .criteria.counts import COUNT_MAPS, count_thresholds
 from .describe import describe, describe_line
-from .exposure import beyond_exposure_z, line_share, with_fit
+from .exposure import beyond_exposure_z, candidate_fit, line_share, with_fit
 from .filters import unique_flat
 from .lines import Line, covered, plane_lines
 from .onset import appearances
@@ -316,13 +316,15 @@ def finish(scored: list[BandScores], plan: Plan, cfg: DetectConfig, maps: dict[s
     darks, raw_darks = plan.stack_kind == "darks", plan.raw_darks
     if plan.frames is not None and cand.beyond_logx is not None and cand.counted:
         cand.z_exposure = beyond_exposure_z(cand.beyond_logx, cand.beyond_logg, cand.k_hi + cand.k_lo, plan.frames)
+    whole = None  # every candidate's exposure line over every frame, once
     if plan.frames is not None and cand.model is not None and plan.frames.physical:
-        cand.line_share = line_share(cand.model, plan.n, plan.frames)
+        whole = candidate_fit(cand.model, plan.n, plan.frames)
+        cand.line_share = line_share(whole, cand.model, plan.n)
     if plan.days is not None and plan.one_value:
         # onsets in one-value sensors only: demosaicing spreads a sensel's beyond frames over its
         # neighbours (which then share its range), and a tone curve clips a bright frame's excess, so a
         # developed image's earliest beyond days say when it first stood out in a scene, not when it appeared
-        cand.onset = appearances(cand, plan.days, plan.frames, plan.n)
+        cand.onset = appearances(cand, plan.days, plan.frames, plan.n, whole)
     # 1. peaks: classify at the configured thresholds and keep one candidate per blob
     classify(cand, plan.configured, cfg.dark_min_sigmas, darks, raw_darks, plan.swing)
     cand = one_per_pixel(cand.take(cand.kind > 0))

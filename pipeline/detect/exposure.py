@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..stats.fit import FrameTable, fit_exposure
+from ..stats.fit import ExposureFit, FrameTable, fit_exposure
 from ..stats.model import EXPOSURE_SUMS
 from .bands import PlaneView
 from .stripes import each_stripe
@@ -93,14 +93,20 @@ def beyond_exposure_z(beyond_logx: np.ndarray, beyond_logg: np.ndarray, beyond: 
     return np.where((k > 0) & (k < n) & np.isfinite(z), z, 0.0)
 
 
-def line_share(model: np.ndarray, n: int, table: FrameTable) -> np.ndarray:
+def candidate_fit(model: np.ndarray, n: int, table: FrameTable, within: np.ndarray | None = None) -> ExposureFit:
+    """The exposure fit of candidates from their model rows (``Candidates.model``: the residual's
+    mean and M2 over the n frames, then ``EXPOSURE_SUMS``), over every frame or ``within``."""
+    sums = {k: model[:, 2 + j] for j, k in enumerate(EXPOSURE_SUMS)}
+    return fit_exposure(n, model[:, 0], model[:, 1], sums, table, within=within)
+
+
+def line_share(fit: ExposureFit, model: np.ndarray, n: int) -> np.ndarray:
     """The share of each candidate's residual variance (over all n frames) that its exposure line
-    explains, from its model row (``Candidates.model``): 1 - the variance about the line / the
-    variance. Dark current grows with exposure, and its line takes nearly all of it (0.95-1.0 on
-    the benchmark collections, 0.6-0.96 for one that appeared during them); a telegraph or
-    Gaussian flicker jumps whatever the exposure, and its line takes little (0-0.4). 0 where
-    there is no fit."""
-    fit = fit_exposure(n, model[:, 0], model[:, 1], {k: model[:, 2 + j] for j, k in enumerate(EXPOSURE_SUMS)}, table)
+    (``fit``, ``candidate_fit`` over every frame) explains, from its model row: 1 - the variance
+    about the line / the variance. Dark current grows with exposure, and its line takes nearly
+    all of it (0.95-1.0 on the benchmark collections, 0.6-0.96 for one that appeared during
+    them); a telegraph or Gaussian flicker jumps whatever the exposure, and its line takes little
+    (0-0.4). 0 where there is no fit."""
     with np.errstate(divide="ignore", invalid="ignore"):
         share = 1.0 - fit.noise_var / (model[:, 1] / n)
     return np.where(np.isfinite(share), share, 0.0)

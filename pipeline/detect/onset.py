@@ -121,17 +121,18 @@ def onset_day(first_days, beyond: int, chance: float, frames: Frames, seen: np.n
     return (before + day + 1) // 2
 
 
-def appearances(cand, days: np.ndarray, table, n: int) -> np.ndarray:
+def appearances(cand, days: np.ndarray, table, n: int, whole=None) -> np.ndarray:
     """Each candidate's onset day (-1: there from the start, or no dates), and, for those that
     appeared, their exposure fit again over the frames since (``cand.rate``, ``rate_se``,
-    ``offset``, ``z_rate`` updated in place).
+    ``offset``, ``z_rate`` updated in place). ``whole``: every candidate's fit over every frame
+    (``exposure.candidate_fit``), where the stack has a physical exposure table.
 
     The visibility is first that of the fit over every frame, where it says the sensel rises
     with exposure (or has an offset), else every frame; once an onset is found, that of the fit
     over the frames since, and the onset is found again with it.
     """
-    from ..stats.fit import fit_exposure
-    from ..stats.model import EXPOSURE_SUMS, EXPOSURE_UNIT
+    from ..stats.model import EXPOSURE_UNIT
+    from .exposure import candidate_fit
 
     out = np.full(len(cand), -1, np.int64)
     if cand.first_days is None or not cand.counted or len(days) != n:
@@ -145,20 +146,13 @@ def appearances(cand, days: np.ndarray, table, n: int) -> np.ndarray:
         fits = {k: np.full(len(rows), np.nan) for k in ("rate", "rate_se", "offset", "noise_var", "frames")}
         for day in np.unique(since).tolist():
             take = np.flatnonzero(since == day)
-            model = cand.model[rows[take]]
-            sums = {k: model[:, 2 + j] for j, k in enumerate(EXPOSURE_SUMS)}
-            fit = fit_exposure(n, model[:, 0], model[:, 1], sums, table, within=frames.days >= day)
+            fit = candidate_fit(cand.model[rows[take]], n, table, within=frames.days >= day)
             for k, v in fits.items():
                 v[take] = getattr(fit, k)
         return fits
 
     counted = np.flatnonzero(cand.k_hi + cand.k_lo >= 3)
-    whole_noise = np.full(len(cand), np.nan)
-    if physical and len(counted):  # every candidate's line over every frame, at once
-        rows = cand.model[counted]
-        over_all = fit_exposure(n, rows[:, 0], rows[:, 1],
-                                {k: rows[:, 2 + j] for j, k in enumerate(EXPOSURE_SUMS)}, table)
-        whole_noise[counted] = over_all.noise_var
+    whole_noise = whole.noise_var if physical and whole is not None else np.full(len(cand), np.nan)
 
     def first_day(i: int, seen: np.ndarray | None) -> int | None:
         beyond = int(cand.k_hi[i] + cand.k_lo[i])

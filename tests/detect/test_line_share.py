@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.detect.exposure import line_share
+from pipeline.detect.exposure import candidate_fit, line_share
 from pipeline.stats import IntegerSums, accumulate
 from pipeline.stats.fit import FrameTable
 from pipeline.stats.model import EXPOSURE_SUMS, FrameTerms, ModelSpec, exposure_factor
@@ -32,7 +32,7 @@ def test_dark_current_is_its_line_and_flicker_is_not():
     at = [(10, 10), (20, 20), (15, 17)]
     model = np.array([[stats.mean[1][p], stats.m2[1][p], *(float(stats.extra[k][p]) for k in EXPOSURE_SUMS)]
                       for p in at])
-    share = line_share(model, n, FrameTable.of(factors))
+    share = line_share(candidate_fit(model, n, FrameTable.of(factors)), model, n)
     assert share[0] > 0.95  # the hot sensel
     assert share[1] < 0.4  # the telegraph one, though its step grows with the gain
     assert abs(share[2]) < 0.2  # a healthy one: its line is noise
