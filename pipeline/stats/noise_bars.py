@@ -35,10 +35,12 @@ BLOCK_PIXELS = 64
 # half a step in (so that a small frame's one block has interior samples): 8 x 8 = 64 per colour.
 # Their median is found by selection, not a sort: 64 values per block and colour cost 0.4 us
 SAMPLE_PIXELS = 8
-# the bar: BAR_SIGMAS x 1.4826 x median |4r| = median x 4.4478, rounded up; here in 1/10^4
+# the bar: BAR_SIGMAS x 1.4826 (a normal sigma per unit of median absolute value) x median |4r|
+# = median x 4.4478, rounded up; in integers, the bar of twice the median (an integer) in 1/10^4
 BAR_SIGMAS = 3
-BAR_PER_TWICE_MEDIAN = 22239  # 4.4478 / 2 in 1/10^4: the bar of twice the median (an integer)
+MAD_SIGMA = 1.4826
 BAR_SCALE = 10_000
+BAR_PER_TWICE_MEDIAN = round(BAR_SIGMAS * MAD_SIGMA / 2 * BAR_SCALE)  # 22239
 # the least bar (in 4r, and the test is 4 (v - middle) > bar): one DN above equal neighbours
 # counts, where the noise is below the quantisation (an 8-bit dark: 0 and 1 DN). A floor of 4 left
 # the weak hot sensels of the Flea3 darks (1 DN in long frames over neighbours at 0) uncounted
