@@ -66,4 +66,4 @@ def _load_builtin() -> None:
     global _BUILTIN_LOADED
     if not _BUILTIN_LOADED:
         _BUILTIN_LOADED = True
-        from . import jpeg, png, raw, tiff  # noqa: F401 - registered on import
+        from . import fits, jpeg, png, raw, tiff  # noqa: F401 - registered on import

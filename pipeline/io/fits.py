@@ -1,0 +1,200 @@
+"""FITS (astropy.io.fits): the darks and lights of astronomy cameras, as N.I.N.A., SharpCap,
+KStars/Ekos, INDI and ASCOM drivers write them.
+
+The first HDU that holds an image is read: 2D mono or Bayer (``BAYERPAT``), or 3 colour planes
+(NAXIS3 = 3, as Siril and PixInsight write colour). A cube of frames (NAXIS3 of 2 or more than
+3) is refused with the reason: one file is one frame here.
+
+Values: 8-bit stays uint8; every other type is read as uint16 where its values are exactly
+uint16 (16-bit through ``BZERO`` 32768, signed 16 and 32-bit, and float frames of whole
+numbers in 0..65535). A float frame in 0..1 is the normalised form Siril and PixInsight
+write: x 65535, rounded, which gives back the 16-bit values exactly. Anything else (negative
+values, fractions of a DN after calibration) is refused with the reason, never rounded.
+
+Coordinates are the stored array's: row 0 is the first row stored, whatever ``ROWORDER`` says.
+``BAYERPAT`` with ``XBAYROFF``/``YBAYROFF`` names the pattern as Siril reads it: from the top
+row as displayed, which for ``ROWORDER = 'BOTTOM-UP'`` is the last row stored (the pattern is
+flipped with the height's parity, then shifted by the offsets). Without ``ROWORDER`` the file is
+taken as TOP-DOWN, as camera drivers write them.
+
+The frame's shooting data for the physics model: ``EXPTIME`` (or ``EXPOSURE``), ``ISOSPEED``,
+``DATE-OBS`` (UTC) and ``CCD-TEMP`` (or ``SET-TEMP``); ``INSTRUME`` names the camera, for
+grouping. ``GAIN`` is a camera's own setting (tenths of a dB on some, arbitrary on others),
+not a linear factor, so it is not taken as an ISO.
+"""
+
+from __future__ import annotations
+
+import calendar
+import io
+import re
+import warnings
+from contextlib import contextmanager
+from typing import IO, Any
+
+import numpy as np
+
+from ..layout import BAYER_NAMES, SensorLayout
+from . import exif
+from .header import Header
+from .registry import register
+from .source import text
+
+# NAXIS3 of a colour image (R, G, B planes); any other third axis is a cube of frames
+COLOUR_PLANES = 3
+_DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2}):(\d{2}(?:\.\d*)?))?")
+
+
+def image_hdu(hdul) -> Any:
+    """The first HDU with image data of 2 or more axes (the primary, or an extension after an
+    empty primary, as compressed ``.fz`` files have it)."""
+    for hdu in hdul:
+        if getattr(hdu, "is_image", False) and len(hdu.shape) >= 2:
+            return hdu
+    raise ValueError("no image in this FITS file (no HDU with 2 or more axes)")
+
+
+def frame_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The stored frame's shape (H, W) or (H, W, 3) from the HDU's (NAXISn ... NAXIS1) shape."""
+    axes = [int(s) for s in shape]
+    while len(axes) > 2 and axes[0] == 1:  # NAXIS3 = 1 (and NAXIS4 = 1): one plane
+        axes.pop(0)
+    if len(axes) == 2:
+        return tuple(axes)
+    if len(axes) == 3 and axes[0] == COLOUR_PLANES:
+        return (axes[1], axes[2], COLOUR_PLANES)
+    raise ValueError(f"a FITS cube of {' x '.join(str(a) for a in axes[:-2])} frames of {axes[-2]}x{axes[-1]}: "
+                     f"one file is one frame here; save the frames as one file each")
+
+
+def stored_dtype(bitpix: int) -> str:
+    """The dtype a frame is scanned in: 8-bit stays 8-bit, everything else is read as uint16."""
+    return "uint8" if bitpix == 8 else "uint16"
+
+
+def bayer_layout(header) -> SensorLayout:
+    """The stored array's 2x2 pattern from ``BAYERPAT``, ``ROWORDER``, ``XBAYROFF``, ``YBAYROFF``
+    (see the module docstring), or no layout (mono) where the file names none."""
+    name = text(header.get("BAYERPAT")).upper()
+    if not name:
+        return SensorLayout()
+    if name not in BAYER_NAMES:
+        raise ValueError(f"BAYERPAT {name!r} is not a 2x2 Bayer pattern ({', '.join(BAYER_NAMES)})")
+    rows = [name[:2], name[2:]]
+    height = int(header.get("NAXIS2", 0))
+    if text(header.get("ROWORDER")).upper() == "BOTTOM-UP":
+        odd = height % 2
+        rows = [rows[(1 - i + odd) % 2] for i in range(2)]
+    xoff, yoff = (_int(header.get(k)) % 2 for k in ("XBAYROFF", "YBAYROFF"))
+    if xoff:
+        rows = [r[::-1] for r in rows]
+    if yoff:
+        rows = rows[::-1]
+    return SensorLayout.bayer("".join(rows))
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def obs_time(value: Any) -> float | None:
+    """Unix seconds of a FITS ``DATE-OBS`` ('2024-03-01T22:14:05.123', UTC by the standard)."""
+    match = _DATE.match(text(value))
+    if not match:
+        return None
+    y, mo, d, h, mi, s = match.groups()
+    try:
+        whole = calendar.timegm((int(y), int(mo), int(d), int(h or 0), int(mi or 0), 0, 0, 0, 0))
+    except (ValueError, OverflowError):
+        return None
+    return float(whole) + (float(s) if s else 0.0)
+
+
+def shooting_data(header) -> exif.ShootingData:
+    """Exposure, ISO, capture time and sensor temperature from a FITS header (None where absent)."""
+    def first(*keys: str) -> float | None:
+        for key in keys:
+            value = exif.number(header.get(key))
+            if value is not None:
+                return value
+        return None
+
+    return exif.ShootingData(exposure=first("EXPTIME", "EXPOSURE"), iso=first("ISOSPEED"),
+                             time=obs_time(header.get("DATE-OBS")), temperature=first("CCD-TEMP", "SET-TEMP"),
+                             model=text(header.get("INSTRUME")))
+
+
+def as_stored(data: np.ndarray, dtype: str) -> np.ndarray:
+    """A frame's values in the dtype it is scanned in (``stored_dtype``), exactly, or a ValueError."""
+    if dtype == "uint8":
+        if data.dtype != np.uint8:
+            raise ValueError(f"8-bit data scaled to {data.dtype} (BZERO/BSCALE): not a camera's 8-bit frame")
+        return np.ascontiguousarray(data)
+    if data.dtype in (np.uint8, np.uint16):
+        return np.ascontiguousarray(data, dtype=np.uint16)  # native byte order
+    if data.dtype.kind in "iu":
+        lo, hi = int(data.min()), int(data.max())
+        if lo < 0 or hi > 65535:
+            raise ValueError(f"integer values {lo}..{hi} do not fit 16 bits unsigned")
+        return np.ascontiguousarray(data, dtype=np.uint16)
+    if data.dtype.kind == "f":
+        values = data.astype(np.float64)
+        if not np.isfinite(values).all():
+            raise ValueError("the frame has NaN or infinite values")
+        low, high = float(values.min()), float(values.max())
+        if low >= 0.0 and high <= 1.0:  # normalised (Siril, PixInsight): back to the 16-bit values
+            return np.ascontiguousarray(np.rint(values * 65535.0), dtype=np.uint16)
+        if low >= 0.0 and high <= 65535.0 and bool((values == np.rint(values)).all()):
+            return np.ascontiguousarray(values, dtype=np.uint16)
+        raise ValueError(f"float values {low:g}..{high:g} are neither whole numbers of 0..65535 nor normalised to "
+                         f"0..1 (a calibrated frame?); hot pixels are found in uncalibrated frames")
+    raise ValueError(f"unsupported FITS data type {data.dtype}")
+
+
+@contextmanager
+def quiet():
+    """astropy's warnings on a damaged file (a header not a multiple of 2880 bytes, a file shorter
+    than its header says) left unsaid: the read fails where the pixels are not all there, and the
+    file is then skipped with the reason; where they are, the frame is whole."""
+    from astropy.utils.exceptions import AstropyUserWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyUserWarning)
+        yield
+
+
+class Fits:
+    name = "fits"
+    suffixes = frozenset({".fits", ".fit", ".fts", ".fz"})
+
+    def probe(self, path: str, source: str | IO[bytes]) -> Header:
+        from astropy.io import fits
+
+        with quiet(), fits.open(source, lazy_load_hdus=True, memmap=False) as hdul:
+            hdu = image_hdu(hdul)
+            header = hdu.header
+            shape = frame_shape(hdu.shape)
+            layout = bayer_layout(header) if len(shape) == 2 else SensorLayout()
+            dtype = stored_dtype(int(header.get("BITPIX", 16)))
+            shot = shooting_data(header)
+        return Header(path, shape=shape, dtype=dtype, model=shot.model, layout=layout, exposure=shot.exposure,
+                      iso=shot.iso, time=shot.time, temperature=shot.temperature)
+
+    def decode(self, data: bytes, path: str, out: np.ndarray | None = None) -> np.ndarray:
+        from astropy.io import fits
+
+        with quiet(), fits.open(io.BytesIO(data), memmap=False) as hdul:
+            hdu = image_hdu(hdul)
+            shape = frame_shape(hdu.shape)
+            dtype = stored_dtype(int(hdu.header.get("BITPIX", 16)))
+            pixels = np.asarray(hdu.data)
+        pixels = pixels.reshape(shape if len(shape) == 2 else (COLOUR_PLANES, *shape[:2]))
+        if len(shape) == 3:  # planes (R, G, B) to interleaved channels, as the other colour formats
+            pixels = np.moveaxis(pixels, 0, -1)
+        return as_stored(pixels, dtype)
+
+
+FORMAT = register(Fits())

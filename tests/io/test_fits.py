@@ -1,0 +1,196 @@
+"""FITS: the values exactly as stored, the Bayer pattern as Siril reads it, the shooting data,
+refusals with their reason, and a real camera's darks scanned from FITS."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from astropy.io import fits
+
+from pipeline import Config, scan
+from pipeline.defect import read_csv
+from pipeline.io import read_header, read_pixels
+from pipeline.state.files import read_files_csv
+
+FLEA3 = Path(__file__).resolve().parents[1] / "fixtures" / "flea3-icx655-darks"
+QUIET = {"progress": False, "log": lambda m: None}
+
+
+def write(path: Path, data, **cards) -> Path:
+    header = fits.Header()
+    for key, value in cards.items():
+        header[key.replace("_", "-")] = value
+    fits.PrimaryHDU(data, header=header).writeto(path)
+    return path
+
+
+@pytest.fixture
+def frame():
+    return np.random.default_rng(3).integers(0, 65536, (7, 10), dtype=np.uint16)
+
+
+def test_16_bit_through_bzero_and_compressed_files_read_exactly(tmp_path, frame):
+    plain = write(tmp_path / "a.fits", frame)
+    assert fits.getheader(plain)["BZERO"] == 32768  # astropy stores uint16 as int16 + BZERO, as drivers do
+    header = read_header(str(plain))
+    assert (header.shape, header.dtype, header.error) == ((7, 10), "uint16", "")
+    got = read_pixels(str(plain))
+    assert got.dtype == np.uint16 and got.dtype.isnative and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, frame)
+    packed = tmp_path / "b.fits.fz"
+    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(frame)]).writeto(packed)
+    assert read_header(str(packed)).shape == (7, 10)
+    np.testing.assert_array_equal(read_pixels(str(packed)), frame)
+
+
+def test_8_bit_stays_8_bit_and_signed_16_bit_is_read_where_it_fits(tmp_path, frame):
+    small = (frame >> 8).astype(np.uint8)
+    path = write(tmp_path / "a.fit", small)
+    assert read_header(str(path)).dtype == "uint8"
+    np.testing.assert_array_equal(read_pixels(str(path)), small)
+    signed = write(tmp_path / "b.fts", (frame >> 1).astype(np.int16))
+    np.testing.assert_array_equal(read_pixels(str(signed)), frame >> 1)
+    below = (frame >> 1).astype(np.int16)
+    below[0, 0] = -5  # a bias-subtracted frame
+    negative = write(tmp_path / "c.fits", below)
+    with pytest.raises(ValueError, match="do not fit 16 bits unsigned"):
+        read_pixels(str(negative))
+
+
+def test_float_frames_exact_when_whole_or_normalised_and_refused_when_calibrated(tmp_path, frame):
+    whole = write(tmp_path / "a.fits", frame.astype(np.float32))
+    assert read_header(str(whole)).dtype == "uint16"
+    np.testing.assert_array_equal(read_pixels(str(whole)), frame)
+    normalised = write(tmp_path / "b.fits", (frame / 65535.0).astype(np.float32))  # Siril's 32-bit form
+    np.testing.assert_array_equal(read_pixels(str(normalised)), frame)
+    calibrated = write(tmp_path / "c.fits", frame.astype(np.float32) - 100.25)
+    with pytest.raises(ValueError, match="calibrated"):
+        read_pixels(str(calibrated))
+    nan = frame.astype(np.float32)
+    nan[2, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        read_pixels(str(write(tmp_path / "d.fits", nan)))
+
+
+def test_colour_planes_become_channels_and_cubes_are_refused_with_the_reason(tmp_path, frame):
+    rgb = np.stack([frame, frame // 2, frame // 3])
+    path = write(tmp_path / "rgb.fits", rgb)
+    assert read_header(str(path)).shape == (7, 10, 3)
+    np.testing.assert_array_equal(read_pixels(str(path)), np.moveaxis(rgb, 0, -1))
+    cube = read_header(str(write(tmp_path / "cube.fits", np.stack([frame] * 5))))
+    assert "cube of 5 frames" in cube.error and "one file each" in cube.error
+    one_plane = write(tmp_path / "one.fits", frame[None])
+    assert read_header(str(one_plane)).shape == (7, 10)
+
+
+def colour_of_display(pattern: str, height: int, width: int) -> np.ndarray:
+    """The colour letter of every pixel of an image as displayed (top row first): ``pattern``
+    from its top-left pixel."""
+    grid = np.array(list(pattern)).reshape(2, 2)
+    return grid[np.arange(height)[:, None] % 2, np.arange(width)[None, :] % 2]
+
+
+@pytest.mark.parametrize("height", [6, 7])
+@pytest.mark.parametrize("order", ["TOP-DOWN", "BOTTOM-UP", None])
+@pytest.mark.parametrize("pattern", ["RGGB", "GBRG"])
+def test_bayer_pattern_is_given_in_stored_coordinates_whatever_the_row_order(tmp_path, pattern, order, height):
+    """Independent of the reader's rule: the colours of the image as displayed, stored in the
+    row order the header names (bottom-up: the last displayed row first), must be what the
+    layout says of each stored position."""
+    display = colour_of_display(pattern, height, 8)
+    stored = display[::-1] if order == "BOTTOM-UP" else display
+    cards = {"BAYERPAT": pattern} | ({"ROWORDER": order} if order else {})
+    layout = read_header(str(write(tmp_path / "m.fits", np.zeros((height, 8), np.uint16), **cards))).layout
+    said = np.array([[layout.color(layout.cfa[r % 2][c % 2]) for c in range(8)] for r in range(height)])
+    np.testing.assert_array_equal(said, stored)
+
+
+def test_bayer_offsets_shift_the_pattern(tmp_path):
+    path = write(tmp_path / "m.fits", np.zeros((4, 4), np.uint16), BAYERPAT="RGGB", XBAYROFF=1, YBAYROFF=0)
+    assert read_header(str(path)).layout.name == "GRBG"
+    path = write(tmp_path / "n.fits", np.zeros((4, 4), np.uint16), BAYERPAT="RGGB", XBAYROFF=1, YBAYROFF=1)
+    assert read_header(str(path)).layout.name == "BGGR"
+    bad = read_header(str(write(tmp_path / "x.fits", np.zeros((4, 4), np.uint16), BAYERPAT="XTRANS")))
+    assert "not a 2x2 Bayer pattern" in bad.error
+
+
+def test_shooting_data_from_the_header(tmp_path, frame):
+    path = write(tmp_path / "a.fits", frame, EXPTIME=120.0, ISOSPEED=800, DATE_OBS="2024-03-01T22:14:05.250",
+                 CCD_TEMP=-9.8, SET_TEMP=-10.0, INSTRUME="ZWO ASI2600MC Pro")
+    h = read_header(str(path))
+    assert (h.exposure, h.iso, h.temperature, h.model) == (120.0, 800.0, -9.8, "ZWO ASI2600MC Pro")
+    assert h.time == pytest.approx(1709331245.25)
+    other = read_header(str(write(tmp_path / "b.fits", frame, EXPOSURE=30, SET_TEMP=-10.0, DATE_OBS="2024-03-01")))
+    assert (other.exposure, other.temperature, other.time, other.iso) == (30.0, -10.0, 1709251200.0, None)
+    bare = read_header(str(write(tmp_path / "c.fits", frame)))
+    assert (bare.exposure, bare.iso, bare.time, bare.temperature, bare.error) == (None, None, None, None, "")
+
+
+def flea3_as_fits(folder: Path) -> Path:
+    """The real Flea3 darks written as a capture program writes FITS: the exposure and the time
+    from each file's name, the camera's GBRG pattern, top-down."""
+    folder.mkdir()
+    for tif in sorted(FLEA3.glob("*.tif")):
+        ms, date, hms = re.search(r"_(\d+)ms_(\d{4}-\d\d-\d\d)-(\d{6})", tif.name).groups()
+        write(folder / f"{tif.stem}.fits", tifffile.imread(tif), EXPTIME=int(ms) / 1000, BAYERPAT="GBRG",
+              ROWORDER="TOP-DOWN", INSTRUME="Flea3 FL3-GE-50S5C",
+              DATE_OBS=f"{date}T{hms[:2]}:{hms[2:4]}:{hms[4:]}")
+    return folder
+
+
+@pytest.mark.slow
+def test_real_ccd_darks_as_fits_give_the_tiff_statistics_and_hot_pixels_with_their_rate(tmp_path, local_client):
+    fits_dir = flea3_as_fits(tmp_path / "fits")
+    from_fits = scan([str(fits_dir)], tmp_path / "out_fits", Config(), client=local_client, **QUIET)
+    config = Config()
+    config.scan.cfa = "GBRG"
+    from_tiff = scan([str(FLEA3)], tmp_path / "out_tiff", config, client=local_client, **QUIET)
+    assert from_fits.stats.n == from_tiff.stats.n == 14
+    np.testing.assert_array_equal(from_fits.stats.mean, from_tiff.stats.mean)
+    np.testing.assert_array_equal(from_fits.stats.m2, from_tiff.stats.m2)
+    np.testing.assert_array_equal(from_fits.stats.counts, from_tiff.stats.counts)
+    files = read_files_csv(tmp_path / "out_fits")
+    assert len(files) == 14 and all(status == "used" for _, status, _ in files)
+    # the clear hot sensels: at least 10 DN in both 3.9 s darks (their neighbours read 0-1)
+    longest = np.minimum(*[tifffile.imread(p) for p in sorted(FLEA3.glob("*3916ms*.tif"))])
+    clear = set(zip(*np.nonzero(longest >= 10)[::-1]))
+    assert len(clear) == 18
+    found = {(d.x, d.y): d for d in read_csv(tmp_path / "out_fits" / "defects.csv")}
+    assert clear <= set(found)
+    assert {found[p].kind for p in clear} == {"hot"}
+    # with EXPTIME the rate is in DN/s: the brightest reads 176 DN at 3.916 s over a 0 DN floor
+    brightest = max(clear, key=lambda p: int(longest[p[1], p[0]]))
+    assert 30 < found[brightest].dark_rate < 60
+
+
+def test_a_calibrated_frame_in_a_folder_is_skipped_with_its_reason(tmp_path, local_client, frame):
+    folder = tmp_path / "darks"
+    folder.mkdir()
+    stack = np.random.default_rng(4).integers(100, 4000, (5, 7, 10), dtype=np.uint16)
+    for i, f in enumerate(stack):
+        write(folder / f"dark_{i}.fits", f, EXPTIME=60.0, BAYERPAT="RGGB")
+    write(folder / "master_dark.fits", stack.mean(0).astype(np.float32) - 0.5, EXPTIME=60.0, BAYERPAT="RGGB")
+    result = scan([str(folder)], tmp_path / "out", Config(), client=local_client, **QUIET)
+    assert result.stats.n == 5
+    np.testing.assert_array_equal(result.stats.mean[0], stack.mean(0))
+    status = {Path(p).name: (s, r) for p, s, r in read_files_csv(tmp_path / "out")}
+    assert status["master_dark.fits"][0] == "skipped" and "calibrated" in status["master_dark.fits"][1]
+
+
+def test_truncated_and_damaged_files_fail_with_a_reason(tmp_path, frame):
+    data = write(tmp_path / "a.fits", frame).read_bytes()
+    short = tmp_path / "short.fits"
+    short.write_bytes(data[: 2880 + 40])  # the header and part of the pixels
+    assert read_header(str(short)).error == ""  # the header is whole: the decode says what is missing
+    with pytest.raises(Exception, match="too small"):
+        read_pixels(str(short))
+    stub = tmp_path / "stub.fits"
+    stub.write_bytes(data[:100])
+    assert read_header(str(stub)).error.startswith("cannot decode")
+    flipped = bytearray(data)
+    flipped[:80] = b"X" * 80  # SIMPLE = T gone
+    bad = tmp_path / "bad.fits"
+    bad.write_bytes(bytes(flipped))
+    assert read_header(str(bad)).error.startswith("cannot decode")
