@@ -142,3 +142,32 @@ def apply_cfa(headers: list[Header], cfa: str | None) -> list[Header]:
         else:
             out.append(replace(h, layout=layout))
     return out
+
+
+# frames whose values are looked at for a Bayer mosaic saved as gray (``gray_mosaic``)
+MOSAIC_LOOKS = 3
+
+
+def may_be_gray_mosaic(h: Header) -> bool:
+    """A gray frame that declares no layout (no CFA tag, no BAYERPAT, no --cfa): it may be a
+    Bayer mosaic saved as gray."""
+    return not h.raw and not h.layout.mosaic and len(h.shape) == 2
+
+
+def gray_mosaic(paths: list[str]):
+    """The Bayer signature (``stats.bayer_signature``) these gray frames (the scan passes its
+    first ``MOSAIC_LOOKS``) agree on, or None. Run on a worker: it decodes the frames."""
+    from .io import read_pixels
+    from .stats.bayer_signature import agreed, signature
+
+    return agreed([signature(read_pixels(p)) for p in paths])
+
+
+def mosaic_notice(sig) -> str:
+    """What the scan says of gray frames that look like a Bayer mosaic."""
+    one, other = sig.patterns
+    return (f"these gray frames look like a Bayer mosaic saved without its CFA: {sig.describe()}; green is at "
+            f"{'(0,1) and (1,0)' if one == 'RGGB' else '(0,0) and (1,1)'}, so the pattern is {one} or {other} "
+            f"(red and blue cannot be told apart from the levels). Scanned as gray, each sensel is compared with "
+            f"neighbours of other colours, which hides defects in lit frames: declare the pattern with --cfa {one} "
+            f"(or --cfa {other})")

@@ -20,7 +20,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import __version__
-from .discover import Group, apply_cfa, expand, group, probe, probe_like
+from .discover import (
+    MOSAIC_LOOKS,
+    Group,
+    apply_cfa,
+    expand,
+    gray_mosaic,
+    group,
+    may_be_gray_mosaic,
+    mosaic_notice,
+    probe,
+    probe_like,
+)
 from .frames import FramePlan, plan_frames
 from .io import Header, read_file, read_header
 from .records import Counted, FileStatus, StackMeta
@@ -145,6 +156,12 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client
                          black=int(min(first.black_level)) if first.black_level else 0)
     for reason in frames.reasons:
         log(f"physics model: {reason}")
+    if todo and may_be_gray_mosaic(first):
+        from .engine.run import run_one
+
+        mosaic = run_one(client, gray_mosaic, [h.path for h in todo[:MOSAIC_LOOKS]])
+        if mosaic is not None:
+            log(f"warning: {mosaic_notice(mosaic)}")
     counted_by_size: dict[int, dict[str, str]] = {}
     for path, entry in manifest.items():
         if entry.digest:

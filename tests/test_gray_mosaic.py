@@ -1,0 +1,56 @@
+"""A Bayer mosaic saved as plain gray is noticed from its values, and its pattern named; gray
+frames of a mono sensor, and darks, are not taken for one."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline import Config, scan
+from pipeline.io import read_pixels
+from pipeline.stats.bayer_signature import agreed, signature
+from pipeline.synth import synthesize
+
+FLEA3 = Path(__file__).resolve().parent / "fixtures" / "flea3-icx655-darks"
+
+
+@pytest.fixture(scope="module")
+def mosaic_photos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gray-mosaic")
+    truth = synthesize(root / "frames", frames=6, size=(160, 120), fmt="png16", seed=2)
+    return root / "frames", truth
+
+
+def test_lit_mosaic_frames_show_their_pattern(mosaic_photos):
+    folder, truth = mosaic_photos
+    assert truth["cfa"] == "RGGB"
+    sigs = [signature(read_pixels(str(p))) for p in sorted(folder.glob("*.png"))]
+    assert all(s.patterns == ("RGGB", "BGGR") for s in sigs)
+    assert all(s.adjacent > 5 * s.two_apart for s in sigs)
+    # the same frames shifted by one column: green moves to the other diagonal
+    shifted = signature(read_pixels(str(sorted(folder.glob("*.png"))[0]))[:, 1:])
+    assert shifted.patterns == ("GRBG", "GBRG")
+
+
+def test_mono_photos_and_darks_show_no_mosaic(tmp_path):
+    synthesize(tmp_path / "rgb", frames=3, size=(160, 120), fmt="png", seed=4)
+    for path in sorted((tmp_path / "rgb").glob("*.png")):  # a scene through one filter: a mono sensor
+        mono = np.rint(read_pixels(str(path)).astype(np.float64) @ [0.299, 0.587, 0.114] * 257).astype(np.uint16)
+        s = signature(mono)
+        assert not s.mosaic and s.adjacent < s.two_apart
+    synthesize(tmp_path / "darks", frames=3, size=(160, 120), fmt="png16", seed=4, dark=True)
+    assert agreed([signature(read_pixels(str(p))) for p in sorted((tmp_path / "darks").glob("*.png"))]) is None
+    assert agreed([signature(read_pixels(str(p))) for p in sorted(FLEA3.glob("*.tif"))[:3]]) is None
+
+
+def test_the_scan_says_so_and_names_the_pattern_unless_it_is_declared(mosaic_photos, local_client, tmp_path):
+    folder, _ = mosaic_photos
+    said: list[str] = []
+    scan([str(folder)], tmp_path / "gray", Config(), client=local_client, progress=False, log=said.append)
+    notice = [m for m in said if "Bayer mosaic" in m]
+    assert len(notice) == 1 and "--cfa RGGB" in notice[0] and "BGGR" in notice[0]
+    declared = Config()
+    declared.scan.cfa = "RGGB"
+    said.clear()
+    scan([str(folder)], tmp_path / "declared", declared, client=local_client, progress=False, log=said.append)
+    assert not [m for m in said if "Bayer mosaic" in m]
