@@ -69,6 +69,9 @@ class StackMeta:
     exposure_source: str = ""
     dates: bool = False
     clip_level: int = 0
+    # the reader of the files ("fits", "raw", "tiff", ...): Siril counts a FITS file's rows
+    # from its last stored one, every other format's from its first (``outputs.siril``)
+    file_format: str = ""
 
     @property
     def camera(self) -> str:
@@ -81,7 +84,7 @@ class StackMeta:
                 "black_level": list(self.black_level), "white_level": self.white_level, "group": self.group,
                 "neighbour_stride": layout["neighbour_stride"], "hotpixels_version": self.version,
                 "created": self.created, "exposure_source": self.exposure_source, "dates": self.dates,
-                "clip_level": self.clip_level}
+                "clip_level": self.clip_level, "file_format": self.file_format}
 
     @classmethod
     def from_attrs(cls, attrs: dict) -> StackMeta:
@@ -93,7 +96,7 @@ class StackMeta:
                    white_level=None if white is None else float(white), group=str(attrs.get("group") or ""),
                    version=str(attrs.get("hotpixels_version") or ""), created=str(attrs.get("created") or ""),
                    exposure_source=str(attrs.get("exposure_source") or ""), dates=bool(attrs.get("dates")),
-                   clip_level=int(attrs.get("clip_level") or 0))
+                   clip_level=int(attrs.get("clip_level") or 0), file_format=str(attrs.get("file_format") or ""))
 
 
 @dataclass

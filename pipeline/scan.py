@@ -323,4 +323,4 @@ def stack_meta(main: Group) -> StackMeta:
     h = main.first
     return StackMeta(dtype=h.dtype, layout=h.layout, raw=h.raw, make=h.make, model=h.model, serial=h.serial,
                      black_level=tuple(h.black_level), white_level=h.white_level, group=main.describe(),
-                     version=__version__, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+                     version=__version__, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), file_format=h.format)

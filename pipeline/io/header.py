@@ -18,6 +18,7 @@ class Header:
     The frame's shooting data, where the file has them (None where not): ``exposure`` time in
     seconds, ``iso`` (the analog gain in ISO units), capture ``time`` (Unix seconds, UTC: an
     EXIF time without a zone is taken as UTC) and sensor or ambient ``temperature`` in °C.
+    ``format`` names the reader that read it.
     """
 
     path: str
@@ -34,6 +35,7 @@ class Header:
     iso: float | None = None
     time: float | None = None
     temperature: float | None = None
+    format: str = ""  # the reader's name ("fits", "raw", ...): exports convert coordinates for it
     size: int = -1
     mtime: float = -1.0
     error: str = ""

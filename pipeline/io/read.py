@@ -27,9 +27,12 @@ def read_header(path: str) -> Header:
         size, mtime = file_stat(path)
         if size == 0:
             return Header(path, size=0, mtime=mtime, error="empty file")
+        fmt = _format(path)
         with open_source(path) as source:
-            header = _format(path).probe(path, source)
-        return replace(header, size=size, mtime=mtime)  # not asdict: it deep-copies, a third of a PNG's probe
+            header = fmt.probe(path, source)
+        # not asdict: it deep-copies, a third of a PNG's probe. A name without a known suffix is
+        # read by imageio, which registers no format name
+        return replace(header, size=size, mtime=mtime, format=getattr(fmt, "name", ""))
     except Exception as exc:  # noqa: BLE001 - any failure means "cannot use this file"
         return Header(path, error=failure_reason(exc))
 

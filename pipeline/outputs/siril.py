@@ -9,10 +9,13 @@ memory because FITS is bottom-up, but the list file holds the row counted from t
 the image as Siril displays it*: ``find_hot`` writes ``y = ry - 1 - y_memory`` and ``cosme``
 reads back ``y_memory = ry - 1 - y`` ("FITS are stored bottom to top"). Siril's raw (LibRaw),
 TIFF, PNG and JPEG loaders flip the rows into memory so that the image displays upright,
-hence for every input this tool reads, Siril's list y equals our stored row y. Writing
-``height - 1 - y`` would hit the mirror-image pixel. ``flip_y=True`` is for the other case:
-the frames Siril corrects are FITS written top-down (``ROWORDER = 'TOP-DOWN'``, e.g. many
-astro-camera captures) that Siril loads unflipped and shows upside down.
+hence for those inputs Siril's list y equals our stored row y. Writing ``height - 1 - y``
+would hit the mirror-image pixel.
+
+FITS is the other case (``flip_y=True``): Siril reads a FITS file's rows as stored, whatever
+its ``ROWORDER`` (a ``TOP-DOWN`` file shows upside down; Siril flips its Bayer pattern, not its
+rows: ``get_bayer_pattern`` in ``demosaicing.c``), so its list y is ``height - 1 - y`` of our
+stored row. The exporter takes that from the stack's ``file_format``.
 """
 
 from __future__ import annotations
@@ -60,9 +63,9 @@ def write_siril(
     and its ``cosme`` reader each flip between that and its bottom-up FITS memory, see the
     module docstring). Siril shows raw, TIFF, PNG and JPEG frames upright, so by default
     y is written unchanged: ``y_siril = y``. Pass ``flip_y=True`` (``y_siril = height-1-y``)
-    only when Siril will apply the list to FITS frames stored top-down that it shows upside
-    down. Siril's cosme corrects the first channel only; one line per distinct (x, y), and
-    when channels disagree the highest-scoring defect decides H or C.
+    when Siril will apply the list to FITS frames, whose rows it keeps as stored. Siril's cosme
+    corrects the first channel only; one line per distinct (x, y), and when channels disagree
+    the highest-scoring defect decides H or C.
 
     Parameters
     ----------
@@ -82,7 +85,8 @@ def write_siril(
         if key not in best or d.score > best[key].score:
             best[key] = d
     order = sorted(best, key=lambda p: (p[1], p[0]))
-    convention = "y = height-1-row (top-down FITS)" if flip_y else "y = row from top, as Siril shows it"
+    convention = "y = height-1-row (FITS: Siril shows row 0 at the bottom)" if flip_y else \
+        "y = row from top, as Siril shows it"
     lines = [
         comment("hotpixels list for Siril cosme / cosme_cfa", SIRIL_LINE),
         comment("P x y H|C: H hot-like, C cold-like", SIRIL_LINE),
@@ -100,7 +104,8 @@ class Siril:
     what = "siril.lst for Siril's cosme / cosme_cfa"
 
     def write(self, ctx: ExportContext) -> list[Path]:
-        return [write_siril(ctx.sensels(), ctx.out_dir / "siril.lst", ctx.shape[0])]
+        return [write_siril(ctx.sensels(), ctx.out_dir / "siril.lst", ctx.shape[0],
+                            flip_y=ctx.meta.file_format == "fits")]
 
 
 register(Siril())

@@ -14,6 +14,8 @@ from pipeline.defect import read_csv
 from pipeline.io import read_header, read_pixels
 from pipeline.state.files import read_files_csv
 
+from ..conftest import saved_attrs
+
 FLEA3 = Path(__file__).resolve().parents[1] / "fixtures" / "flea3-icx655-darks"
 QUIET = {"progress": False, "log": lambda m: None}
 
@@ -163,6 +165,13 @@ def test_real_ccd_darks_as_fits_give_the_tiff_statistics_and_hot_pixels_with_the
     # with EXPTIME the rate is in DN/s: the brightest reads 176 DN at 3.916 s over a 0 DN floor
     brightest = max(clear, key=lambda p: int(longest[p[1], p[0]]))
     assert 30 < found[brightest].dark_rate < 60
+    # Siril keeps a FITS file's rows as stored and counts its list's rows from the top as shown:
+    # the last stored row first. A TIFF it shows upright: the stored row.
+    x, y = (int(v) for v in brightest)
+    height = longest.shape[0]
+    assert saved_attrs(tmp_path / "out_fits")["file_format"] == "fits"
+    assert f"P {x} {height - 1 - y} H" in (tmp_path / "out_fits" / "siril.lst").read_text().splitlines()
+    assert f"P {x} {y} H" in (tmp_path / "out_tiff" / "siril.lst").read_text().splitlines()
 
 
 def test_a_calibrated_frame_in_a_folder_is_skipped_with_its_reason(tmp_path, local_client, frame):

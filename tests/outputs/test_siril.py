@@ -23,8 +23,8 @@ def test_siril_round_trip_upright_inputs(tmp_path, defects):
     assert len(points) == len(hit)
 
 
-def test_siril_flip_y_for_top_down_fits(tmp_path, defects):
-    """A top-down FITS is loaded unflipped (memory row = stored row): then y must be flipped."""
+def test_siril_flip_y_for_fits(tmp_path, defects):
+    """Siril loads a FITS unflipped, whatever its ROWORDER (memory row = stored row): then y must be flipped."""
     p = write_siril(defects, tmp_path / "siril.lst", H, flip_y=True)
     points, errors = siril_cosme(p, H)
     assert errors == []
