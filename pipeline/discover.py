@@ -160,7 +160,13 @@ def gray_mosaic(paths: list[str]):
     from .io import read_pixels
     from .stats.bayer_signature import agreed, signature
 
-    return agreed([signature(read_pixels(p)) for p in paths])
+    signatures = []
+    for path in paths:
+        try:
+            signatures.append(signature(read_pixels(path)))
+        except Exception:  # noqa: BLE001 - a frame that cannot be decoded is skipped by the scan itself
+            continue
+    return agreed(signatures)
 
 
 def mosaic_notice(sig) -> str:

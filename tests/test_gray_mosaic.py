@@ -49,6 +49,13 @@ def test_the_scan_says_so_and_names_the_pattern_unless_it_is_declared(mosaic_pho
     scan([str(folder)], tmp_path / "gray", Config(), client=local_client, progress=False, log=said.append)
     notice = [m for m in said if "Bayer mosaic" in m]
     assert len(notice) == 1 and "--cfa RGGB" in notice[0] and "BGGR" in notice[0]
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for i, path in enumerate(sorted(folder.glob("*.png"))):
+        (broken / path.name).write_bytes(path.read_bytes()[: 200] if i == 0 else path.read_bytes())
+    said.clear()  # a first frame that cannot be decoded is skipped by the look as by the scan
+    scan([str(broken)], tmp_path / "broken-out", Config(), client=local_client, progress=False, log=said.append)
+    assert len([m for m in said if "Bayer mosaic" in m]) == 1
     declared = Config()
     declared.scan.cfa = "RGGB"
     said.clear()
