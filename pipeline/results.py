@@ -86,7 +86,8 @@ def physics_notes(meta: StackMeta, frames: FrameTable | None, days: np.ndarray |
     if frames is not None:
         known = frames.known
         recorded = frames.factors[frames.factors > 0]  # as shot: a dark-subtracted frame's own exposure
-        source = ("each frame's exposure time x ISO/100 (EXIF)" if frames.physical
+        where = "FITS header" if meta.file_format == "fits" else "EXIF"
+        source = (f"each frame's exposure time x ISO/100 ({where})" if frames.physical
                   else "each frame's mean level (no frame has an exposure time; darks)")
         notes.append(f"exposure model: {source}; {len(known)} of {len(frames.factors)} frames with one"
                      + (f", {recorded.min() * EXPOSURE_UNIT:.4g} to {recorded.max() * EXPOSURE_UNIT:.4g} s at "

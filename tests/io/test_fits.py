@@ -182,6 +182,7 @@ def test_real_ccd_darks_as_fits_give_the_tiff_statistics_and_hot_pixels_with_the
     x, y = (int(v) for v in brightest)
     height = longest.shape[0]
     assert saved_attrs(tmp_path / "out_fits")["file_format"] == "fits"
+    assert "exposure time x ISO/100 (FITS header); 14 of 14 frames" in (tmp_path / "out_fits" / "report.html").read_text()
     assert f"P {x} {height - 1 - y} H" in (tmp_path / "out_fits" / "siril.lst").read_text().splitlines()
     assert f"P {x} {y} H" in (tmp_path / "out_tiff" / "siril.lst").read_text().splitlines()
 
