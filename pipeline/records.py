@@ -72,6 +72,9 @@ class StackMeta:
     # the reader of the files ("fits", "raw", "tiff", ...): Siril counts a FITS file's rows
     # from its last stored one, every other format's from its first (``outputs.siril``)
     file_format: str = ""
+    # what the scan noticed of the files' layout and the user should act on (a Bayer mosaic
+    # saved as gray: ``discover.mosaic_notice``), shown at the top of the report
+    layout_notice: str = ""
 
     @property
     def camera(self) -> str:
@@ -84,7 +87,8 @@ class StackMeta:
                 "black_level": list(self.black_level), "white_level": self.white_level, "group": self.group,
                 "neighbour_stride": layout["neighbour_stride"], "hotpixels_version": self.version,
                 "created": self.created, "exposure_source": self.exposure_source, "dates": self.dates,
-                "clip_level": self.clip_level, "file_format": self.file_format}
+                "clip_level": self.clip_level, "file_format": self.file_format,
+                "layout_notice": self.layout_notice}
 
     @classmethod
     def from_attrs(cls, attrs: dict) -> StackMeta:
@@ -96,7 +100,8 @@ class StackMeta:
                    white_level=None if white is None else float(white), group=str(attrs.get("group") or ""),
                    version=str(attrs.get("hotpixels_version") or ""), created=str(attrs.get("created") or ""),
                    exposure_source=str(attrs.get("exposure_source") or ""), dates=bool(attrs.get("dates")),
-                   clip_level=int(attrs.get("clip_level") or 0), file_format=str(attrs.get("file_format") or ""))
+                   clip_level=int(attrs.get("clip_level") or 0), file_format=str(attrs.get("file_format") or ""),
+                   layout_notice=str(attrs.get("layout_notice") or ""))
 
 
 @dataclass

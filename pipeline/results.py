@@ -76,7 +76,8 @@ def _report(out_dir: Path, stats: PixelStats, meta: StackMeta, statuses: list[Fi
     return write_report(out_dir / "report.html", value_mean=mean, value_m2=m2, n_frames=stats.n,
                         defects=detection.defects, files=statuses, detection=detection, meta=table,
                         dark_rate=detection.dark_rate, frame_days=None if days is None else days.tolist(),
-                        physics_notes=physics_notes(meta, frames, days, detection))
+                        physics_notes=physics_notes(meta, frames, days, detection),
+                        warnings=[meta.layout_notice] if meta.layout_notice else [])
 
 
 def physics_notes(meta: StackMeta, frames: FrameTable | None, days: np.ndarray | None,

@@ -156,12 +156,14 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client
                          black=int(min(first.black_level)) if first.black_level else 0)
     for reason in frames.reasons:
         log(f"physics model: {reason}")
+    notice = ""
     if todo and may_be_gray_mosaic(first):
         from .engine.run import run_one
 
         mosaic = run_one(client, gray_mosaic, [h.path for h in todo[:MOSAIC_LOOKS]])
         if mosaic is not None:
-            log(f"warning: {mosaic_notice(mosaic)}")
+            notice = mosaic_notice(mosaic)
+            log(f"warning: {notice}")
     counted_by_size: dict[int, dict[str, str]] = {}
     for path, entry in manifest.items():
         if entry.digest:
@@ -190,7 +192,8 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client
                                        h.temperature, record.factors.get(s.path, NO_FACTOR),
                                        _sketch(record.spikes.get(s.path)))
     meta = dataclasses.replace(stack_meta(main), exposure_source=frames.source if "xr" in stats.extra else "",
-                               dates="first_day_1" in stats.extra, clip_level=clip_level(first))
+                               dates="first_day_1" in stats.extra, clip_level=clip_level(first),
+                               layout_notice=notice)
     if prior_meta is not None and prior_meta.created:
         meta = dataclasses.replace(meta, created=prior_meta.created)
     from .state.store import dark_subtracted_paths

@@ -49,6 +49,8 @@ def test_the_scan_says_so_and_names_the_pattern_unless_it_is_declared(mosaic_pho
     scan([str(folder)], tmp_path / "gray", Config(), client=local_client, progress=False, log=said.append)
     notice = [m for m in said if "Bayer mosaic" in m]
     assert len(notice) == 1 and "--cfa RGGB" in notice[0] and "BGGR" in notice[0]
+    report = (tmp_path / "gray" / "report.html").read_text()
+    assert "class='warning'" in report and "look like a Bayer mosaic saved without its CFA" in report
     broken = tmp_path / "broken"
     broken.mkdir()
     for i, path in enumerate(sorted(folder.glob("*.png"))):
@@ -61,3 +63,4 @@ def test_the_scan_says_so_and_names_the_pattern_unless_it_is_declared(mosaic_pho
     said.clear()
     scan([str(folder)], tmp_path / "declared", declared, client=local_client, progress=False, log=said.append)
     assert not [m for m in said if "Bayer mosaic" in m]
+    assert "class='warning'" not in (tmp_path / "declared" / "report.html").read_text()

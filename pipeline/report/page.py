@@ -156,7 +156,7 @@ def _inputs(value_mean, value_var, value_m2, n_frames, defects, files, detection
 # --------------------------------------------------------------------------- sections
 
 
-def _summary_section(run: _Inputs, title: str):
+def _summary_section(run: _Inputs, title: str, warnings: Sequence[str] = ()):
     """The answer first, before any figure loads: how many defects of each kind (in the colours
     the maps use), on what image, from how many files, and how the stack was read."""
     kind_cells = "".join(
@@ -170,6 +170,7 @@ def _summary_section(run: _Inputs, title: str):
         f"{f' x {run.channels}' if run.channels > 1 else ''} image; "
         f"<b>{n_used:,}</b> files used, <b>{len(run.files) - n_used:,}</b> skipped.</p>",
         f"<table><tr>{kind_cells}</tr></table>",
+        *(f"<p class='warning' style='color:#a40000'><b>Warning:</b> {_esc(w)}.</p>" for w in warnings),
     ]
     if run.stack_kind is not None:
         summary.append(f"<p>Stack treated as <b>{_esc(run.stack_kind)}</b>"
@@ -337,6 +338,7 @@ def write_report(
     dark_rate: np.ndarray | None = None,
     frame_days: Sequence[int] | None = None,
     physics_notes: Sequence[str] = (),
+    warnings: Sequence[str] = (),
 ) -> Path:
     """Write the standalone HTML report and return its path.
 
@@ -368,6 +370,8 @@ def write_report(
         The frames' capture days (days since 1970): the timeline of the defects' onsets.
     physics_notes : sequence of str
         What the physics model says of the stack (listed above those figures).
+    warnings : sequence of str
+        What the user should act on (a mosaic saved as gray), at the top, under the counts.
     """
     from bokeh.embed import file_html
     from bokeh.layouts import column
@@ -375,7 +379,7 @@ def write_report(
 
     path = Path(path)
     run = _inputs(value_mean, value_var, value_m2, n_frames, defects, files, detection)
-    parts = [_summary_section(run, title), *_run_section(dict(meta or {})),
+    parts = [_summary_section(run, title, warnings), *_run_section(dict(meta or {})),
              *_figure_sections(run, max_map_pixels=max_map_pixels, max_markers=max_markers,
                                max_table_rows=max_table_rows, max_file_rows=max_file_rows, dark_rate=dark_rate,
                                frame_days=frame_days, physics_notes=physics_notes)]
