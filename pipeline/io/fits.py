@@ -204,14 +204,16 @@ def direct(data: bytes, hdu, offset: int) -> np.ndarray | None:
     16-bit (BITPIX 16, BZERO 32768: big-endian int16 whose top bit flipped is the uint16) and
     plain 8-bit. astropy's general path gives the same values 6x slower (0.073 s against 0.012
     s for 26 MP). None for anything else (compressed, scaled, other types): astropy reads it."""
+    from astropy.io.fits import CompImageHDU
+
     header = hdu.header
-    if isinstance(hdu, _compressed()) or float(header.get("BSCALE", 1)) != 1:
+    if isinstance(hdu, CompImageHDU) or float(header.get("BSCALE", 1)) != 1:
         return None
     bitpix, bzero = int(header.get("BITPIX", 0)), float(header.get("BZERO", 0))
     count = int(np.prod(hdu.shape))
-    if bitpix in (8, 16) and offset + count * bitpix // 8 > len(data):
-        raise ValueError(f"the file is truncated: its pixels need {offset + count * bitpix // 8} bytes, it has "
-                         f"{len(data)}")
+    end = offset + count * abs(bitpix) // 8
+    if bitpix in (8, 16) and end > len(data):
+        raise ValueError(f"the file is truncated: its pixels need {end} bytes, it has {len(data)}")
     if bitpix == 16 and bzero == 32768:
         pixels = np.frombuffer(data, ">u2", count, offset).astype(np.uint16)
         pixels ^= np.uint16(0x8000)
@@ -219,12 +221,6 @@ def direct(data: bytes, hdu, offset: int) -> np.ndarray | None:
     if bitpix == 8 and bzero == 0:
         return np.frombuffer(data, np.uint8, count, offset).copy()
     return None
-
-
-def _compressed() -> type:
-    from astropy.io.fits import CompImageHDU
-
-    return CompImageHDU
 
 
 FORMAT = register(Fits())

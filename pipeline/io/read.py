@@ -51,8 +51,9 @@ def read_file(path: str, out: np.ndarray | None = None) -> tuple[np.ndarray, str
 
 
 def read_pixels(path: str) -> np.ndarray:
-    """Decode one file to its stored pixel grid (raw: the visible CFA mosaic, copied)."""
-    return read_file(path)[0]
+    """Decode one file to its stored pixel grid (raw: the visible CFA mosaic, copied), without
+    the digest that ``read_file`` takes for --merge."""
+    return _format(path).decode(read_bytes(path), path)
 
 
 def _format(path: str):
