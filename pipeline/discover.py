@@ -12,7 +12,7 @@ import glob
 import os
 from dataclasses import dataclass, replace
 
-from .io import Header, file_stat, is_remote, is_supported, read_header
+from .io import Header, file_stat, is_remote, is_supported, read_headers, split_ref
 from .layout import SensorLayout
 from .records import failure_reason
 
@@ -76,15 +76,20 @@ def _expand_remote(url: str) -> list[str]:
 
 
 def probe(paths: list[str]) -> list[Header]:
-    """Read the headers of a batch of files (runs on a worker)."""
-    return [read_header(p) for p in paths]
+    """Read the headers of a batch of files (runs on a worker): one per frame, so a video or a
+    FITS cube gives one per frame, named by its frame reference."""
+    return [h for p in paths for h in read_headers(p)]
 
 
 def probe_like(paths: list[str], template: Header) -> list[Header]:
     """For a set the user says is uniform: stat each file, assume the template's layout.
 
-    Nothing is opened; a file that does not match is still caught when it is decoded.
+    Nothing is opened; a file that does not match is still caught when it is decoded. Where the
+    template is a frame of a video or a cube, each file's frame count is its own, so each
+    file's header is read.
     """
+    if split_ref(template.path)[1] is not None:
+        return probe(paths)
     out = []
     for path in paths:
         try:

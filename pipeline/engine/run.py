@@ -88,8 +88,8 @@ def reduce_files(client: Client, headers: list[Any], shape: tuple[int, ...], dty
             place = total.expect(seg, np.cumsum((0, *tiles.chunks[1]))[:-1])
             parts.update({f: (place, i) for i, f in enumerate(futures)})
         files = sum(len(seg.headers) for seg in todo[start : start + wave])
-        label = (f"scanning {files} files" if files == len(headers) - resumed
-                 else f"scanning files {done_files + 1}-{done_files + files} of {len(headers)}")
+        label = (f"scanning {files} frames" if files == len(headers) - resumed
+                 else f"scanning frames {done_files + 1}-{done_files + files} of {len(headers)}")
         bar = _progress_thread(client, list(parts), label) if progress else None
         for future in as_completed(list(parts), loop=client.loop):
             place, index = parts.pop(future)

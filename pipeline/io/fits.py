@@ -2,8 +2,12 @@
 KStars/Ekos, INDI and ASCOM drivers write them.
 
 The first HDU that holds an image is read: 2D mono or Bayer (``BAYERPAT``), or 3 colour planes
-(NAXIS3 = 3, as Siril and PixInsight write colour). A cube of frames (NAXIS3 of 2 or more than
-3) is refused with the reason: one file is one frame here.
+(NAXIS3 = 3, as Siril and PixInsight write colour). A cube (NAXIS3 of 2 or more than 3) is a
+stack of frames, as capture programs write a burst of darks: each plane is one frame, named by
+its frame reference (``cube.fits#frame=7``) and read alone (astropy's ``section``), so the
+planes of one cube are spread over the workers. Its frames share the file's header (one
+exposure, one ``DATE-OBS``). A cube of exactly 3 planes cannot be told from colour, and is read
+as colour.
 
 Values: 8-bit stays uint8; every other type is read as uint16 where its values are exactly
 uint16 (16-bit through ``BZERO`` 32768, signed 16 and 32-bit, and float frames of whole
@@ -27,9 +31,11 @@ from __future__ import annotations
 
 import calendar
 import io
+import os
 import re
 import warnings
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import IO, Any
 
 import numpy as np
@@ -38,7 +44,7 @@ from ..layout import BAYER_NAMES, SensorLayout
 from . import exif
 from .header import Header
 from .registry import register
-from .source import text
+from .source import frame_ref, is_remote, local, text
 
 # NAXIS3 of a colour image (R, G, B planes); any other third axis is a cube of frames
 COLOUR_PLANES = 3
@@ -54,17 +60,26 @@ def image_hdu(hdul) -> Any:
     raise ValueError("no image in this FITS file (no HDU with 2 or more axes)")
 
 
-def frame_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The stored frame's shape (H, W) or (H, W, 3) from the HDU's (NAXISn ... NAXIS1) shape."""
+def frame_axes(shape: tuple[int, ...]) -> tuple[int | None, tuple[int, ...]]:
+    """(frames, frame shape) from the HDU's (NAXISn ... NAXIS1) shape: frames is None for one
+    frame of (H, W) or (H, W, 3), else the planes of a cube of (H, W) frames."""
     axes = [int(s) for s in shape]
     while len(axes) > 2 and axes[0] == 1:  # NAXIS3 = 1 (and NAXIS4 = 1): one plane
         axes.pop(0)
     if len(axes) == 2:
-        return tuple(axes)
-    if len(axes) == 3 and axes[0] == COLOUR_PLANES:
-        return (axes[1], axes[2], COLOUR_PLANES)
-    raise ValueError(f"a FITS cube of {' x '.join(str(a) for a in axes[:-2])} frames of {axes[-2]}x{axes[-1]}: "
-                     f"one file is one frame here; save the frames as one file each")
+        return None, tuple(axes)
+    if len(axes) == 3:
+        return (None, (axes[1], axes[2], COLOUR_PLANES)) if axes[0] == COLOUR_PLANES else (axes[0], tuple(axes[1:]))
+    raise ValueError(f"a FITS image of {len(axes)} axes ({' x '.join(str(a) for a in axes)}): only frames, colour "
+                     f"frames and cubes of frames (3 axes) are read")
+
+
+def frame_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The stored frame's shape (H, W) or (H, W, 3) of a single-frame HDU; a ValueError for a cube."""
+    frames, one = frame_axes(shape)
+    if frames is not None:
+        raise ValueError(f"a FITS cube of {frames} frames: each is read as its own frame (cube.fits#frame=N)")
+    return one
 
 
 def stored_dtype(bitpix: int) -> str:
@@ -171,24 +186,55 @@ class Fits:
     suffixes = frozenset({".fits", ".fit", ".fts", ".fz"})
 
     def probe(self, path: str, source: str | IO[bytes]) -> Header:
+        """The header of a single-frame file, or of a cube's first frame."""
+        return self.probe_frames(path, source)[0]
+
+    def probe_frames(self, path: str, source: str | IO[bytes]) -> list[Header]:
+        """The file's header, or one per plane of a cube (those the file holds whole; a plane
+        cut off by the file's end has the reason)."""
         from astropy.io import fits
 
         with quiet(), fits.open(source, lazy_load_hdus=True, memmap=False) as hdul:
             hdu = image_hdu(hdul)
             header = hdu.header
-            shape = frame_shape(hdu.shape)
+            frames, shape = frame_axes(hdu.shape)
             layout = bayer_layout(header) if len(shape) == 2 else SensorLayout()
             dtype = stored_dtype(int(header.get("BITPIX", 16)))
             shot = shooting_data(header)
-        return Header(path, shape=shape, dtype=dtype, model=shot.model, layout=layout, exposure=shot.exposure,
-                      iso=shot.iso, time=shot.time, temperature=shot.temperature)
+            whole = 1 if frames is None else _whole_planes(hdul, hdu, frames, source)
+        one = Header(path, shape=shape, dtype=dtype, model=shot.model, layout=layout, exposure=shot.exposure,
+                     iso=shot.iso, time=shot.time, temperature=shot.temperature)
+        if frames is None:
+            return [one]
+        cut = f"the file is truncated: it holds {whole} of the cube's {frames} frames whole"
+        return [replace(one, path=frame_ref(path, i)) if i < whole else Header(frame_ref(path, i), error=cut)
+                for i in range(frames)]
+
+    def read_frame(self, path: str, index: int, out: np.ndarray | None = None) -> tuple[np.ndarray, bytes]:
+        """Plane ``index`` of a cube, read alone through astropy's ``section`` (scaled by
+        ``BZERO``, decompressed tile by tile for ``.fz``); its values' bytes identify it."""
+        from astropy.io import fits
+
+        remote = is_remote(path)
+        with quiet(), fits.open(path if remote else local(path), lazy_load_hdus=True, memmap=False,
+                                use_fsspec=remote) as hdul:
+            hdu = image_hdu(hdul)
+            frames, _ = frame_axes(hdu.shape)
+            if frames is None or not 0 <= index < frames:
+                raise ValueError(f"no frame {index} in this FITS file (it holds {frames or 1})")
+            if not remote and index >= _whole_planes(hdul, hdu, frames, local(path)):
+                raise ValueError(f"the file is truncated before frame {index} of the cube's {frames}")
+            dtype = stored_dtype(int(hdu.header.get("BITPIX", 16)))
+            plane = np.asarray(hdu.section[(0,) * (len(hdu.shape) - 3) + (index,)])
+        pixels = as_stored(plane, dtype)
+        return pixels, pixels.tobytes()
 
     def decode(self, data: bytes, path: str, out: np.ndarray | None = None) -> np.ndarray:
         from astropy.io import fits
 
         with quiet(), fits.open(io.BytesIO(data), memmap=False, lazy_load_hdus=True) as hdul:
             hdu = image_hdu(hdul)
-            shape = frame_shape(hdu.shape)
+            shape = frame_shape(hdu.shape)  # a cube's planes are read by read_frame
             dtype = stored_dtype(int(hdu.header.get("BITPIX", 16)))
             pixels = direct(data, hdu, hdul.fileinfo(hdul.index(hdu))["datLoc"])
             if pixels is None:
@@ -197,6 +243,22 @@ class Fits:
         if len(shape) == 3:  # planes (R, G, B) to interleaved channels, as the other colour formats
             pixels = np.moveaxis(pixels, 0, -1)
         return as_stored(pixels, dtype)
+
+
+def _whole_planes(hdul, hdu, frames: int, source: str | IO[bytes]) -> int:
+    """How many of a cube's planes the file holds whole (all of them where compressed: a
+    damaged tile is found when it is read)."""
+    from astropy.io.fits import CompImageHDU
+
+    if isinstance(hdu, CompImageHDU):
+        return frames
+    if isinstance(source, str):
+        size = os.path.getsize(source)
+    else:
+        size = source.seek(0, io.SEEK_END)
+    start = hdul.fileinfo(hdul.index(hdu))["datLoc"]
+    plane = int(np.prod(hdu.shape[-2:])) * abs(int(hdu.header.get("BITPIX", 16))) // 8
+    return max(0, min(frames, (size - start) // plane))
 
 
 def direct(data: bytes, hdu, offset: int) -> np.ndarray | None:

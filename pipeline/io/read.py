@@ -13,7 +13,7 @@ import numpy as np
 from ..records import failure_reason
 from .header import Header
 from .registry import format_for, suffixes
-from .source import extension, file_stat, open_source, read_bytes
+from .source import extension, file_stat, open_source, read_bytes, split_ref
 
 
 def is_supported(path: str) -> bool:
@@ -37,6 +37,28 @@ def read_header(path: str) -> Header:
         return Header(path, error=failure_reason(exc))
 
 
+def read_headers(path: str) -> list[Header]:
+    """The headers of every frame of a file: one for most formats, one per frame (named by its
+    frame reference) for a video or a FITS cube. Never raises, as ``read_header``."""
+    fmt = _format(path)
+    if not hasattr(fmt, "probe_frames"):
+        return [read_header(path)]
+    try:
+        size, mtime = file_stat(path)
+        if size == 0:
+            return [Header(path, size=0, mtime=mtime, error="empty file")]
+        with open_source(path) as source:
+            frames = fmt.probe_frames(path, source)
+        return [replace(h, size=size, mtime=mtime, format=fmt.name) for h in frames]
+    except Exception as exc:  # noqa: BLE001 - any failure means "cannot use this file"
+        return [Header(path, error=failure_reason(exc))]
+
+
+def holds_frames(path: str) -> bool:
+    """Whether the file's format may hold many frames (its headers come from ``read_headers``)."""
+    return hasattr(format_for(path), "probe_frames")
+
+
 def read_file(path: str, out: np.ndarray | None = None) -> tuple[np.ndarray, str]:
     """The pixels and a content digest of one file, from a single read of its bytes.
 
@@ -46,13 +68,21 @@ def read_file(path: str, out: np.ndarray | None = None) -> tuple[np.ndarray, str
     The digest (BLAKE2b-128 of the bytes) lets --merge recognise a photo it has counted
     before under another path.
     """
-    data = read_bytes(path)
-    return _format(path).decode(data, path, out), hashlib.blake2b(data, digest_size=16).hexdigest()
+    file, index = split_ref(path)
+    if index is not None:  # one frame of a video or a cube: only its bytes are read
+        pixels, data = _format(file).read_frame(file, index, out)
+    else:
+        data = read_bytes(path)
+        pixels = _format(path).decode(data, path, out)
+    return pixels, hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def read_pixels(path: str) -> np.ndarray:
     """Decode one file to its stored pixel grid (raw: the visible CFA mosaic, copied), without
     the digest that ``read_file`` takes for --merge."""
+    file, index = split_ref(path)
+    if index is not None:
+        return _format(file).read_frame(file, index)[0]
     return _format(path).decode(read_bytes(path), path)
 
 

@@ -2,7 +2,9 @@
 
 A format says which file suffixes are its own, reads a header without decoding pixels
 (``probe``), and decodes the bytes of a file, into a given buffer where it can (``decode``).
-Formats know nothing of dask or statistics.
+A format whose files may hold many frames (SER, FITS cubes) also lists them (``probe_frames``)
+and reads one frame by its byte range (``read_frame``): see ``MultiFrame``. Formats know
+nothing of dask or statistics.
 """
 
 from __future__ import annotations
@@ -29,6 +31,21 @@ class Format(Protocol):
     def decode(self, data: bytes, path: str, out: np.ndarray | None = None) -> np.ndarray:
         """The stored pixel grid of a file's bytes. ``out``, if given, is where the caller wants
         the pixels: a format that can decode straight into it returns ``out`` itself."""
+        ...
+
+
+class MultiFrame(Protocol):
+    """What a format adds whose files may hold many frames."""
+
+    def probe_frames(self, path: str, source: str | IO[bytes]) -> list[Header]:
+        """One header per frame, named by its frame reference (``source.frame_ref``), or the
+        file's one header under its plain path where it holds a single frame. A frame that
+        cannot be read (the file ends before it) has its ``error``."""
+        ...
+
+    def read_frame(self, path: str, index: int, out: np.ndarray | None = None) -> tuple[np.ndarray, bytes]:
+        """Frame ``index`` of the file at ``path``, read alone, and its stored bytes (for the
+        content digest)."""
         ...
 
 
@@ -66,4 +83,4 @@ def _load_builtin() -> None:
     global _BUILTIN_LOADED
     if not _BUILTIN_LOADED:
         _BUILTIN_LOADED = True
-        from . import fits, jpeg, png, raw, tiff  # noqa: F401 - registered on import
+        from . import fits, jpeg, png, raw, ser, tiff  # noqa: F401 - registered on import

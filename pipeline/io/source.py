@@ -1,4 +1,10 @@
-"""Where a file's bytes come from: a local path or any fsspec URL, opened by the worker that reads it."""
+"""Where a file's bytes come from: a local path or any fsspec URL, opened by the worker that reads it.
+
+A file that holds many frames (a SER video, a FITS cube) is scanned frame by frame: each frame
+is named by a frame reference, ``path#frame=12`` (``frame_ref``), which goes wherever a path
+goes (the frame plan, files.csv, checkpoints, the manifest). Its reader reads only the frame's
+bytes (``read_range``), so the frames of one file are spread over every worker like files.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,28 @@ import os
 import posixpath
 from collections.abc import Iterator
 
+FRAME_MARK = "#frame="
+
+
+def frame_ref(path: str, index: int) -> str:
+    """The name of frame ``index`` (from 0) of a file that holds many frames."""
+    return f"{path}{FRAME_MARK}{index}"
+
+
+def split_ref(name: str) -> tuple[str, int | None]:
+    """(file path, frame index) of a frame reference; (name, None) of a plain path."""
+    path, mark, index = name.rpartition(FRAME_MARK)
+    if mark and index.isdigit():
+        return path, int(index)
+    return name, None
+
 
 def extension(path: str) -> str:
     """'.jpg' of 'a/b.JPG' or 's3://bucket/b.jpg?version=2' ('' for '.hidden' or no suffix): what
     pathlib.PurePosixPath's suffix gives (but 'x.' -> '.'), at a tenth of its cost: discovery
-    asks it of every path."""
+    asks it of every path. A frame reference's is its file's."""
+    if FRAME_MARK in path:
+        path = split_ref(path)[0]
     return posixpath.splitext(path.split("?", 1)[0])[1].lower()
 
 
@@ -47,6 +70,20 @@ def read_bytes(path: str) -> bytes:
             return fh.read()
     with open(local(path), "rb") as fh:
         return fh.read()
+
+
+def read_range(path: str, offset: int, length: int) -> bytes:
+    """``length`` bytes from ``offset`` (fewer where the file ends sooner): one frame of a video,
+    read without the rest of the file, locally or from any fsspec store."""
+    if is_remote(path):
+        import fsspec
+
+        with fsspec.open(path, "rb") as fh:
+            fh.seek(offset)
+            return fh.read(length)
+    with open(local(path), "rb") as fh:
+        fh.seek(offset)
+        return fh.read(length)
 
 
 @contextlib.contextmanager

@@ -10,7 +10,8 @@ the image as Siril displays it*: ``find_hot`` writes ``y = ry - 1 - y_memory`` a
 reads back ``y_memory = ry - 1 - y`` ("FITS are stored bottom to top"). Siril's raw (LibRaw),
 TIFF, PNG and JPEG loaders flip the rows into memory so that the image displays upright,
 hence for those inputs Siril's list y equals our stored row y. Writing ``height - 1 - y``
-would hit the mirror-image pixel.
+would hit the mirror-image pixel. SER frames are stored top-down and Siril flips them into
+memory the same way (``ser_read_frame`` ends with ``fits_flip_top_to_bottom``): stored row y.
 
 FITS is the other case (``flip_y=True``): Siril reads a FITS file's rows as stored, whatever
 its ``ROWORDER`` (a ``TOP-DOWN`` file shows upside down; Siril flips its Bayer pattern, not its

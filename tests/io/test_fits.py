@@ -11,7 +11,7 @@ from astropy.io import fits
 
 from pipeline import Config, scan
 from pipeline.defect import read_csv
-from pipeline.io import read_header, read_pixels
+from pipeline.io import read_file, read_header, read_headers, read_pixels
 from pipeline.state.files import read_files_csv
 
 from ..conftest import saved_attrs
@@ -88,15 +88,58 @@ def test_float_frames_exact_when_whole_or_normalised_and_refused_when_calibrated
         read_pixels(str(write(tmp_path / "d.fits", nan)))
 
 
-def test_colour_planes_become_channels_and_cubes_are_refused_with_the_reason(tmp_path, frame):
+def test_colour_planes_become_channels_and_a_cube_is_one_frame_per_plane(tmp_path, frame):
     rgb = np.stack([frame, frame // 2, frame // 3])
     path = write(tmp_path / "rgb.fits", rgb)
     assert read_header(str(path)).shape == (7, 10, 3)
     np.testing.assert_array_equal(read_pixels(str(path)), np.moveaxis(rgb, 0, -1))
-    cube = read_header(str(write(tmp_path / "cube.fits", np.stack([frame] * 5))))
-    assert "cube of 5 frames" in cube.error and "one file each" in cube.error
     one_plane = write(tmp_path / "one.fits", frame[None])
+    assert [h.path for h in read_headers(str(one_plane))] == [str(one_plane)]  # one frame keeps its plain path
     assert read_header(str(one_plane)).shape == (7, 10)
+    planes = np.random.default_rng(5).integers(0, 65536, (5, 7, 10), dtype=np.uint16)
+    for name, hdus in (("cube.fits", [fits.PrimaryHDU(planes, header=fits.Header({"EXPTIME": 30.0}))]),
+                       ("cube.fits.fz", [fits.PrimaryHDU(), fits.CompImageHDU(planes)])):
+        cube = fits.HDUList(hdus)
+        cube.writeto(tmp_path / name)
+        headers = read_headers(str(tmp_path / name))
+        assert [h.path for h in headers] == [f"{tmp_path / name}#frame={i}" for i in range(5)]
+        assert {(h.shape, h.dtype, h.format, h.error) for h in headers} == {((7, 10), "uint16", "fits", "")}
+        for h, plane in zip(headers, planes):
+            pixels, digest = read_file(h.path)
+            assert pixels.dtype == np.uint16
+            np.testing.assert_array_equal(pixels, plane)
+    assert read_headers(str(tmp_path / "cube.fits"))[0].exposure == 30.0  # the file's header, for every plane
+
+
+def test_a_truncated_cube_lists_the_frames_it_lost_with_the_reason(tmp_path):
+    planes = np.random.default_rng(6).integers(0, 256, (6, 8, 9), dtype=np.uint8)
+    whole = write(tmp_path / "whole.fits", planes).read_bytes()
+    cut = tmp_path / "cut.fits"
+    cut.write_bytes(whole[: 2880 + 3 * 8 * 9 + 5])  # 3 planes and a few bytes of the 4th
+    headers = read_headers(str(cut))
+    assert [h.error for h in headers[:3]] == ["", "", ""]
+    assert all("holds 3 of the cube's 6 frames whole" in h.error for h in headers[3:])
+    np.testing.assert_array_equal(read_pixels(headers[2].path), planes[2])
+    with pytest.raises(ValueError, match="truncated before frame 4"):
+        read_pixels(f"{cut}#frame=4")
+
+
+def test_a_cube_scans_like_its_planes_saved_one_file_each(tmp_path, local_client):
+    rng = np.random.default_rng(7)
+    darks = rng.normal(500, 12, (24, 16, 20))
+    darks[:, 9, 5] += 400  # a hot sensel, blue in RGGB (odd row, odd column)
+    darks = np.rint(darks).astype(np.uint16)
+    folder = tmp_path / "cube"
+    folder.mkdir()
+    write(folder / "burst.fits", darks, BAYERPAT="RGGB", EXPTIME=10.0)
+    result = scan([str(folder)], tmp_path / "out", Config(), client=local_client, **QUIET)
+    assert result.stats.n == 24
+    np.testing.assert_array_equal(result.stats.mean[0], darks.mean(0))
+    np.testing.assert_allclose(result.stats.m2[0], darks.var(0) * 24, rtol=1e-12)
+    files = read_files_csv(tmp_path / "out")
+    assert [p for p, _, _ in files] == [f"{folder / 'burst.fits'}#frame={i}" for i in range(24)]
+    found = {(d.x, d.y): d for d in read_csv(tmp_path / "out" / "defects.csv")}
+    assert found[(5, 9)].kind == "hot" and found[(5, 9)].color == "B"
 
 
 def colour_of_display(pattern: str, height: int, width: int) -> np.ndarray:
