@@ -57,10 +57,11 @@ def plan_frames(headers: Iterable, prior: dict[str, Counted], channels: int, whi
     factors = {h.path: exposure_factor(h.exposure, h.iso, any_iso) for h in headers}
     known = [f for f in factors.values() if f != NO_FACTOR] + [c.factor for c in prior.values() if c.factor > 0]
     notes = {}
+    some_known = any(f != NO_FACTOR for f in factors.values())
     for h in headers:
         if factors[h.path] == NO_FACTOR and h.exposure is not None:
             notes[h.path] = f"exposure {h.exposure:g} s: left out of the exposure fit"
-        elif factors[h.path] == NO_FACTOR and any(f != NO_FACTOR for f in factors.values()):
+        elif factors[h.path] == NO_FACTOR and some_known:
             notes[h.path] = "no exposure time (or no ISO): left out of the exposure fit"
     reasons = []
     source = ""

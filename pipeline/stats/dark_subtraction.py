@@ -115,31 +115,64 @@ def hot_presence(factors: np.ndarray, sketches: Sequence[Sequence[int] | None],
         return None
     frames = np.flatnonzero(judged)
     bits = sketch_bit(candidates).astype(np.intp)
-    hits = np.zeros((len(frames), len(candidates)), bool)
+    hits = np.zeros((len(candidates), len(frames)), bool)  # a candidate's frames are contiguous
     fill = np.zeros(len(frames))
-    for row, f in enumerate(frames):
+    for column, f in enumerate(frames):
         mask = np.zeros(1 << SKETCH_LOG2, bool)
         mask[np.asarray(sketches[int(f)], np.intp)] = True
-        hits[row] = mask[bits]
-        fill[row] = mask.mean()
+        hits[:, column] = mask[bits]
+        fill[column] = mask.mean()
     chance = fill.sum()
     by_length = np.argsort(factors[frames], kind="stable")
     half = len(frames) // 2
     short, width = by_length[:half], max(MIN_FRAMES, len(frames) // 4)
-    in_short = hits[short].mean(axis=0)
-    enough = hits.sum(axis=0) >= max(MIN_HITS, chance + 3 * np.sqrt(chance))
+    in_short = hits[:, short].mean(axis=1)
+    enough = hits.sum(axis=1) >= max(MIN_HITS, chance + 3 * np.sqrt(chance))
     # the longest quarter of the frames shows the hot set, unless the camera subtracted them
-    # (noise reduction on for every long exposure): then the next quarter down does, so every
-    # window of that width in the longer half is tried, and the one that shows the most is it
-    hot = np.zeros(len(candidates), bool)
-    for end in range(len(frames), max(half, width) - 1, -1):
-        window = by_length[end - width : end]
-        in_window = hits[window].mean(axis=0)
-        found = enough & (in_window >= LONG_SHARE) & (in_short <= SHORT_RATIO * in_window)
-        if found.sum() > hot.sum():
-            hot = found
+    # (noise reduction on for every long exposure): then the next quarter down does, so
+    # every window of that width in the longer half is tried, and the one that shows the most
+    # is it (the first, from the longest down, on a tie): ``_best_window``
+    hot = _best_window(hits, by_length, half, width, enough, in_short)
     if hot.sum() < MIN_HOT:
         return None
     presence = np.full(len(factors), np.nan)
-    presence[frames] = (hits[:, hot].mean(axis=1) - fill) / np.maximum(1 - fill, 1e-9)
+    presence[frames] = (hits[hot].mean(axis=0) - fill) / np.maximum(1 - fill, 1e-9)
     return presence
+
+
+# candidates whose window shares are computed at once: bounds the (candidates x windows)
+# arrays to tens of MB at 10,000 frames
+WINDOW_COLUMNS = 512
+
+
+def _best_window(hits: np.ndarray, by_length: np.ndarray, half: int, width: int, enough: np.ndarray,
+                 in_short: np.ndarray) -> np.ndarray:
+    """The hot set of the window of ``width`` frames (in ``by_length`` order; windows ending from
+    the last frame down to ``max(half, width)``) whose set is largest: the candidates that window
+    shows in ``LONG_SHARE`` of its frames and the short half in at most ``SHORT_RATIO`` of that.
+    ``hits`` is (candidates, frames).
+
+    Window shares come from running sums over the frames, a block of candidates at a time: one
+    pass, not one per window, so 10,000 frames of a video cost seconds, not minutes, and never
+    a frames x candidates array of int64."""
+    columns, frames = hits.shape
+    ends = np.arange(frames, max(half, width) - 1, -1)
+    blocks = [slice(start, start + WINDOW_COLUMNS) for start in range(0, columns, WINDOW_COLUMNS)]
+    sizes = np.zeros(len(ends), np.int64)
+    for b in blocks:
+        sizes += _window_sets(hits[b][:, by_length], ends, width, enough[b], in_short[b]).sum(axis=0)
+    if not len(ends) or sizes.max() == 0:
+        return np.zeros(columns, bool)
+    best = ends[int(np.argmax(sizes))][None]
+    return np.concatenate([_window_sets(hits[b][:, by_length], best, width, enough[b], in_short[b])[:, 0]
+                           for b in blocks])
+
+
+def _window_sets(hits: np.ndarray, ends: np.ndarray, width: int, enough: np.ndarray,
+                 in_short: np.ndarray) -> np.ndarray:
+    """(candidates, windows): whether each window of ``width`` frames ending at ``ends`` shows
+    each candidate as hot (``hits``: candidates x frames, in order of length)."""
+    running = np.zeros((len(hits), hits.shape[1] + 1), np.int32)
+    np.cumsum(hits.view(np.uint8), axis=1, dtype=np.int32, out=running[:, 1:])
+    in_window = (running[:, ends] - running[:, ends - width]) / width
+    return enough[:, None] & (in_window >= LONG_SHARE) & (in_short[:, None] <= SHORT_RATIO * in_window)

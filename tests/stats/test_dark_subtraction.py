@@ -169,3 +169,26 @@ def test_hot_candidates_are_the_highest_mean_residuals_that_varied():
     np.testing.assert_array_equal(got, np.sort(top))
     assert 9 * 40 + 10 in got and 7 * 40 + 8 not in got
     np.testing.assert_array_equal(hot_candidates(res_mean, m2, k=100, band=333), got)  # banded: the same
+
+
+def test_the_window_search_equals_trying_every_window_one_by_one():
+    """The running-sum search (one pass over the frames, a block of candidates at a time) picks
+    the same window, and so the same hot set, as averaging each window's frames on its own."""
+    from pipeline.stats.dark_subtraction import LONG_SHARE, SHORT_RATIO, WINDOW_COLUMNS, _best_window
+
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        frames, columns = int(rng.integers(12, 120)), int(rng.integers(1, 3 * WINDOW_COLUMNS))
+        rate = rng.random(columns)[:, None] * rng.random(frames)[None, :] * 2
+        hits = rng.random((columns, frames)) < rate
+        by_length = rng.permutation(frames)
+        half, width = frames // 2, max(3, frames // 4)
+        in_short = hits[:, by_length[:half]].mean(axis=1)
+        enough = hits.sum(axis=1) >= 3
+        expected = np.zeros(columns, bool)
+        for end in range(frames, max(half, width) - 1, -1):
+            in_window = hits[:, by_length[end - width : end]].mean(axis=1)
+            found = enough & (in_window >= LONG_SHARE) & (in_short <= SHORT_RATIO * in_window)
+            if found.sum() > expected.sum():
+                expected = found
+        np.testing.assert_array_equal(_best_window(hits, by_length, half, width, enough, in_short), expected)
