@@ -1,5 +1,8 @@
 """The sensor layout: which stored values are which colour, and who a sensel's neighbours are.
 
+A square CFA pattern of any period is scanned: the statistics compare each sensel with the
+sensels one period away (2 in Bayer, 6 in Fujifilm's X-Trans), which are its own colour.
+
 One source of truth for the whole flow. It comes from the file (a raw file's CFA pattern) or
 from the user (``--cfa RGGB`` for a Bayer mosaic saved as plain gray 16-bit PNG or TIFF, as
 machine-vision and scientific cameras write them). The neighbour stride of the statistics,
@@ -57,9 +60,21 @@ class SensorLayout:
         return self.cfa is not None and len(self.cfa) == 2 and all(len(row) == 2 for row in self.cfa)
 
     @property
+    def period(self) -> int:
+        """The side of a square CFA pattern (2 for Bayer, 6 for X-Trans); 0 for another shape,
+        1 when not a mosaic."""
+        if self.cfa is None:
+            return 1
+        side = len(self.cfa)
+        return side if side and all(len(row) == side for row in self.cfa) else 0
+
+    @property
     def stride(self) -> int:
-        """Distance to the nearest same-colour neighbour: 2 in a 2x2 CFA mosaic, else 1."""
-        return 2 if self.mosaic else 1
+        """Distance to the same-colour neighbours of the statistics (up, down, left, right): 2 in a
+        2x2 Bayer mosaic; the pattern's period in another square one (6 in X-Trans, where the
+        nearer sensels of a colour sit at irregular offsets, and at 6 every sensel meets its own
+        colour); 1 when not a mosaic."""
+        return max(1, self.period)
 
     @property
     def name(self) -> str:
@@ -75,11 +90,12 @@ class SensorLayout:
         return self.colors[index] if 0 <= index < len(self.colors) else str(index)
 
     def refusal(self) -> str:
-        """Why a scan cannot handle this layout correctly, or '' if it can."""
-        if self.cfa is not None and not self.bayer2x2:
+        """Why a scan cannot handle this layout correctly, or '' if it can: a pattern that is not
+        square repeats at no one distance in both directions."""
+        if self.cfa is not None and not self.period:
             size = f"{len(self.cfa)}x{len(self.cfa[0])} " if self.cfa and self.cfa[0] else ""
-            return (f"unsupported colour filter: a {size}pattern that is not a 2x2 Bayer mosaic (e.g. Fujifilm "
-                    f"X-Trans); same-colour neighbours would be wrong, so it is refused")
+            return (f"unsupported colour filter: a {size}pattern that is not square; same-colour neighbours "
+                    f"would be wrong, so it is refused")
         return ""
 
     def to_attrs(self) -> dict:

@@ -138,12 +138,15 @@ def test_cameras_are_never_mixed_and_all_groups_scans_each(tmp_path, local_clien
     assert sum(1 for _, s, _ in read_files_csv(tmp_path / "all") if s == "used") == 10
 
 
-def test_x_trans_and_other_non_bayer_raws_are_refused_with_a_reason():
+def test_square_patterns_are_scanned_one_period_apart_and_others_refused_with_a_reason():
     xtrans = tuple(tuple((r + c) % 3 for c in range(6)) for r in range(6))
-    reason = SensorLayout.of_file(xtrans, "RGB").refusal()
-    assert "6x6" in reason and "X-Trans" in reason
+    layout = SensorLayout.of_file(xtrans, "RGB")
+    assert layout.refusal() == "" and layout.stride == 6 and layout.name == "mosaic 6x6"
     assert SensorLayout.of_file(((0, 1), (3, 2)), "RGBG").refusal() == ""
-    assert SensorLayout().refusal() == ""
+    assert SensorLayout.of_file(((0, 1), (3, 2)), "RGBG").stride == 2
+    assert SensorLayout().refusal() == "" and SensorLayout().stride == 1
+    oblong = SensorLayout.of_file(((0, 1, 2, 1), (1, 2, 1, 0)), "RGBG").refusal()
+    assert "2x4 pattern that is not square" in oblong
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """Same-colour planes: every comparison in detection is between a sensel and its own colour.
 
-A CFA mosaic has one plane per position of its 2x2 pattern (stride 2, one colour each); an RGB
-image one per channel; a gray image one. The sensor layout (``pipeline.layout``) decides.
+A CFA mosaic has one plane per position of its pattern (4 of stride 2 in Bayer, 36 of stride 6
+in X-Trans; one colour each); an RGB image one per channel; a gray image one. The sensor
+layout (``pipeline.layout``) decides.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ class Plane:
 
     @property
     def key(self) -> int:
-        """A number that tells the planes apart (suppression compares only the same plane in a mosaic)."""
-        return self.y0 * 2 + self.x0 + 4 * self.channel
+        """A number that tells the planes apart (suppression compares only the same plane in a
+        mosaic): its position in the pattern, then its channel."""
+        return self.y0 * self.step + self.x0 + max(4, self.step * self.step) * self.channel
 
     def size(self, height: int, width: int) -> tuple[int, int]:
         """The plane's rows and columns in a sensor of ``height`` x ``width``."""
@@ -50,21 +52,18 @@ class Plane:
 def planes(pixel_shape: tuple[int, ...], layout: SensorLayout) -> tuple[list[Plane], bool]:
     """The planes of a sensor, and whether it is a mosaic."""
     if layout.cfa is not None:
-        if not layout.bayer2x2:
-            raise ValueError(
-                f"only 2x2 CFA patterns (Bayer) are supported, got a {len(layout.cfa)}x{len(layout.cfa[0])} pattern "
-                "(X-Trans or another layout): same-colour neighbours would be wrong, so detection refuses "
-                "rather than guess"
-            )
+        if layout.refusal():
+            raise ValueError(layout.refusal())
         if len(pixel_shape) != 2:
             raise ValueError(f"a CFA pattern needs a 2-D mosaic, got pixel shape {pixel_shape}")
         desc = layout.colors or "RGBG"
         out = []
-        for oy in (0, 1):
-            for ox in (0, 1):
+        n = layout.period
+        for oy in range(n):
+            for ox in range(n):
                 idx = int(layout.cfa[oy][ox])
                 color = desc[idx] if 0 <= idx < len(desc) else str(idx)
-                out.append(Plane(0, color, oy, ox, 2))
+                out.append(Plane(0, color, oy, ox, n))
         return out, True
     if len(pixel_shape) == 3:
         colors = layout.colors

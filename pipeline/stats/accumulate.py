@@ -276,7 +276,7 @@ def accumulate_fused(sums: IntegerSums, frames: np.ndarray, stride: int, index,
         return False  # the date sums come with the range counts
     if a3 is not None and bars is None:
         bars = frame_bars(frames, stride, row0)
-    block = noise_bars.BLOCK_PIXELS
+    block = noise_bars.geometry(stride)[0]
     table = read_only(np.zeros((len(flat), 1, 1, 1), np.int32) if bars is None
                       else np.ascontiguousarray(bars, np.int32))
     for start in range(0, len(flat), max_frames):

@@ -29,12 +29,13 @@ import numpy as np
 
 from .fused import fused_pays, kernels, read_only
 
-# a block's side in pixels (a multiple of every layout's stride: 1, or 2 for a Bayer mosaic)
+# a block's side in pixels for gray, RGB and Bayer (``geometry`` gives every layout's)
 BLOCK_PIXELS = 64
 # a colour's samples: every this many pixels in each direction (a multiple of the stride), from
 # half a step in (so that a small frame's one block has interior samples): 8 x 8 = 64 per colour.
 # Their median is found by selection, not a sort: 64 values per block and colour cost 0.4 us
 SAMPLE_PIXELS = 8
+SAMPLES_PER_SIDE = BLOCK_PIXELS // SAMPLE_PIXELS
 # the bar: BAR_SIGMAS x 1.4826 (a normal sigma per unit of median absolute value) x median |4r|
 # = median x 4.4478, rounded up; in integers, the bar of twice the median (an integer) in 1/10^4
 BAR_SIGMAS = 3
@@ -47,10 +48,20 @@ BAR_PER_TWICE_MEDIAN = round(BAR_SIGMAS * MAD_SIGMA / 2 * BAR_SCALE)  # 22239
 BAR_FLOOR = 3
 
 
+def geometry(stride: int) -> tuple[int, int, int]:
+    """(block side, sample step, first sample's offset) in pixels for a layout's stride.
+
+    All are multiples of the stride, so a sample's colour is its position modulo the stride:
+    64, 8, 4 for gray, RGB and Bayer (stride 1 and 2); 48, 6, 0 for X-Trans (stride 6). Either
+    way 8 x 8 = 64 samples per colour and block."""
+    step = stride * max(1, SAMPLE_PIXELS // stride)
+    return step * SAMPLES_PER_SIDE, step, step // 2 // stride * stride
+
+
 def table_shape(frames: int, height: int, width: int, stride: int, channels: int) -> tuple[int, int, int, int]:
     """(frames, block rows, block columns, colours): colours are a mosaic's stride^2 positions
     times the interleaved channels."""
-    side = BLOCK_PIXELS
+    side = geometry(stride)[0]
     return frames, -(-height // side), -(-width // side), stride * stride * channels
 
 
@@ -77,7 +88,8 @@ def bars(frames: np.ndarray, stride: int) -> np.ndarray:
     from .noise_kernels import noise_bars  # numba is there: ``kernels()`` loaded it
 
     flat = np.ascontiguousarray(frames).reshape(k * height, width * channels)
-    noise_bars(read_only(flat), height, stride, channels, BLOCK_PIXELS, SAMPLE_PIXELS, BAR_FLOOR, BAR_PER_TWICE_MEDIAN,
+    side, step, offset = geometry(stride)
+    noise_bars(read_only(flat), height, stride, channels, side, step, offset, BAR_FLOOR, BAR_PER_TWICE_MEDIAN,
                BAR_SCALE, out)
     return out
 
@@ -89,7 +101,7 @@ def bars_numpy(frames: np.ndarray, stride: int, out: np.ndarray | None = None) -
     channels = frames.shape[3] if frames.ndim == 4 else 1
     shape = table_shape(k, height, width, stride, channels)
     out = np.empty(shape, np.int32) if out is None else out
-    side, step, offset = BLOCK_PIXELS, SAMPLE_PIXELS, SAMPLE_PIXELS // 2
+    side, step, offset = geometry(stride)
     for f in range(k):
         v = frames[f].astype(np.int64).reshape(height, width, channels)
         for by in range(shape[1]):
@@ -110,7 +122,7 @@ def bars_numpy(frames: np.ndarray, stride: int, out: np.ndarray | None = None) -
 
 def bar_map(table: np.ndarray, rows: np.ndarray, width: int, stride: int, channels: int) -> np.ndarray:
     """Each frame's bar at every sensel of image rows ``rows``: (k, len(rows), width, channels)."""
-    side = BLOCK_PIXELS
+    side = geometry(stride)[0]
     y = np.asarray(rows)[:, None, None]
     x = np.arange(width)[None, :, None]
     c = np.arange(channels)[None, None, :]

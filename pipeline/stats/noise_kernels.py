@@ -10,10 +10,10 @@ from .numba_cache import jit
 
 
 @jit(nogil=True)
-def noise_bars(lines, height, stride, channels, side, step, floor, per_twice, scale, out):
+def noise_bars(lines, height, stride, channels, side, step, offset, floor, per_twice, scale, out):
     """Each frame's bar per block and colour into ``out`` (k, block rows, block columns, colours),
     int32: ``noise_bars.bar_of`` of the |4r| of the same-colour sensels every ``step`` pixels (from
-    half a step in) of each block ``side`` pixels a side that have their 4 neighbours inside the
+    ``offset`` in: ``noise_bars.geometry``) of each block ``side`` pixels a side that have their 4 neighbours inside the
     frame (``noise_bars.bars_numpy``, to the bit): max(ceil(twice the median x ``per_twice`` /
     ``scale``), ``floor``). The constants come as arguments: numba bakes a global into the
     compiled code, and its disk cache would not see another module's constant change.
@@ -22,7 +22,6 @@ def noise_bars(lines, height, stride, channels, side, step, floor, per_twice, sc
     k, rows_of_blocks, blocks, colours = out.shape
     length = lines.shape[1]
     width = length // channels
-    offset = step // 2
     flat_step = stride * channels
     per = (side // step + 1) ** 2
     buf = np.empty((blocks, colours, per), np.int64)

@@ -11,7 +11,7 @@ from pipeline.stats import IntegerSums, PixelStats, accumulate, accumulate_numpy
 from pipeline.stats import fused as fused_module
 from pipeline.stats.accumulate import BUFFER_TYPES, accumulate_fused
 from pipeline.stats.moments import merge_fused, merge_numpy
-from pipeline.stats.noise_bars import BAR_FLOOR, BLOCK_PIXELS, SAMPLE_PIXELS
+from pipeline.stats.noise_bars import BAR_FLOOR, geometry
 from pipeline.stats.sums import to_stats_fused, to_stats_numpy
 
 from ..conftest import pad_rows_reflect
@@ -23,10 +23,10 @@ pytest.importorskip("numba")
 def bar_by_loops(frames, f, y, x, c, stride):
     """A sensel's noise bar in frame f by its definition (``noise_bars``): 4.4478 x the median |4r|
     of the sampled sensels of its colour in its block that have all 4 neighbours, rounded up,
-    at least BAR_FLOOR; the samples every SAMPLE_PIXELS pixels from half a step in."""
+    at least BAR_FLOOR; the samples every ``step`` pixels from ``first`` in, in blocks of ``side``
+    (64, 8, 4 for strides 1 and 2; 48, 6, 0 for X-Trans's 6)."""
     height, width = frames.shape[1:3]
-    side, step = BLOCK_PIXELS, SAMPLE_PIXELS
-    first = SAMPLE_PIXELS // 2
+    side, step, first = geometry(stride)
     v = frames[f].astype(np.int64).reshape(height, width, -1)
     samples = []
     for yy in range(y // side * side, min(height, (y // side + 1) * side)):
@@ -70,7 +70,8 @@ def beyond_by_loops(frames, stride):
     return counts
 
 
-@pytest.mark.parametrize("shape,stride", [((6, 7, 9), 2), ((5, 12, 12, 3), 1), ((4, 2, 9), 2), ((3, 1, 4), 1)])
+@pytest.mark.parametrize("shape,stride", [((6, 7, 9), 2), ((5, 12, 12, 3), 1), ((4, 2, 9), 2), ((3, 1, 4), 1),
+                                         ((4, 26, 58), 6), ((3, 9, 4), 6)])
 def test_range_counts_follow_their_definition(shape, stride):
     rng = np.random.default_rng(len(shape) + stride)
     frames = rng.integers(0, 60, shape, dtype=np.uint16)
@@ -90,7 +91,7 @@ def test_the_kernel_is_what_runs():
     assert fused_module.kernels() is not None
 
 
-@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("stride", [1, 2, 6])
 @pytest.mark.parametrize("shape,dtype", [
     ((7, 9, 11, 3), np.uint8),  # RGB
     ((5, 8, 13), np.uint16),  # gray / CFA
@@ -105,8 +106,8 @@ def test_fused_equals_numpy(shape, dtype, stride):
     assert_identical(*both(padded(random_frames(rng, shape, dtype), stride), stride, stride))
 
 
-@pytest.mark.parametrize("stride", [1, 2])
-@pytest.mark.parametrize("width", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("stride", [1, 2, 6])
+@pytest.mark.parametrize("width", [1, 2, 3, 4, 5, 7, 12, 13])
 @pytest.mark.parametrize("channels", [None, 3])
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 def test_narrow_images_reflect_like_numpy(width, stride, channels, dtype):
@@ -123,7 +124,7 @@ def test_extreme_values(dtype):
     frames[::2] = top  # residuals swing between -4*top and 4*top
     frames[1, 2, 3] = top  # isolated bright pixel
     frames[4, :, ::2] = top
-    for stride in (1, 2):
+    for stride in (1, 2, 6):
         assert_identical(*both(padded(frames, stride), stride, stride))
 
 
@@ -144,7 +145,7 @@ def test_adds_to_existing_sums_and_wider_halo():
     assert_identical(*both(frames, 1, 2, start))
 
 
-@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("stride", [1, 2, 6])
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 def test_row_tiles_of_whole_frames_reflect_in_place(stride, dtype):
     """The scan's tiles: rows y0..y1 of whole frames, edges reflected by index, narrow sums.

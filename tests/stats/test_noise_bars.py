@@ -13,14 +13,14 @@ from hypothesis import strategies as st
 from pipeline.io import read_pixels
 from pipeline.stats import IntegerSums, accumulate
 from pipeline.stats import fused as fused_module
-from pipeline.stats.noise_bars import BAR_FLOOR, BLOCK_PIXELS, bar_map, bars, bars_numpy, table_shape
+from pipeline.stats.noise_bars import BAR_FLOOR, BLOCK_PIXELS, bar_map, bars, bars_numpy, geometry, table_shape
 from pipeline.synth import synthesize_collection
 
 pytest.importorskip("numba")
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(1, 3), st.integers(1, 80), st.integers(1, 90), st.sampled_from([0, 1, 3]), st.sampled_from([1, 2]),
+@given(st.integers(1, 3), st.integers(1, 80), st.integers(1, 90), st.sampled_from([0, 1, 3]), st.sampled_from([1, 2, 6]),
        st.sampled_from([np.uint8, np.uint16]), st.integers(0, 2**32 - 1))
 def test_the_kernel_equals_the_reference(k, height, width, channels, stride, dtype, seed):
     rng = np.random.default_rng(seed)
@@ -95,6 +95,14 @@ def test_healthy_sensels_of_a_photo_collection_rarely_count_and_far_less_than_by
     assert rate < 0.01 and rate < range_rate / 2, (rate, range_rate)
     stuck = [d for d in truth["defects"] if d["kind"] == "stuck" and not d["border"]]
     assert stuck and all(sums.counts[:, d["y"], d["x"]].max() >= n // 2 for d in stuck)
+
+
+def test_an_x_trans_block_holds_64_samples_of_each_of_its_36_positions():
+    side, step, first = geometry(6)
+    assert (side, step, first) == (48, 6, 0) and geometry(2) == (BLOCK_PIXELS, 8, 4) == geometry(1)[:1] + (8, 4)
+    table = np.arange(36, dtype=np.int32).reshape(1, 1, 1, 36)
+    got = bar_map(table, np.arange(12), 12, 6, 1)[0, ..., 0]
+    np.testing.assert_array_equal(got, (np.arange(12)[:, None] % 6) * 6 + np.arange(12)[None, :] % 6)
 
 
 def test_the_map_of_bars_follows_the_colour_of_each_sensel():
