@@ -57,21 +57,39 @@ class Raw:
 
         with rawpy.imread(source) as raw:  # type: ignore[arg-type]
             shape = tuple(int(s) for s in raw.raw_image_visible.shape)
-            pattern = np.asarray(raw.raw_pattern)
             desc = text(raw.color_desc)
+            if raw.raw_type == rawpy.RawType.Stack:  # linear: every pixel has its colours (no CFA)
+                channels = _linear_channels(raw)
+                shape = shape[:2] + ((channels,) if channels > 1 else ())
+                layout = SensorLayout(None, desc[:channels] if channels > 1 else "L")
+            else:
+                layout = SensorLayout.of_file(np.asarray(raw.raw_pattern), desc)
             black = tuple(float(b) for b in raw.black_level_per_channel)
             white = float(raw.white_level)
             shot = shooting_data(raw)
         make, model, serial = identity(source)
         return Header(path, shape=shape, dtype="uint16", raw=True, make=make, model=model, serial=serial,
-                      layout=SensorLayout.of_file(pattern, desc), black_level=black, white_level=white,
+                      layout=layout, black_level=black, white_level=white,
                       exposure=shot.exposure, iso=shot.iso, time=shot.time)
 
     def decode(self, data: bytes, path: str, out: np.ndarray | None = None) -> np.ndarray:
         import rawpy
 
         with rawpy.imread(io.BytesIO(data)) as raw:  # the visible view is valid only while open: copied
+            if raw.raw_type == rawpy.RawType.Stack:
+                channels = _linear_channels(raw)
+                pixels = raw.raw_image_visible[..., :channels]
+                return (pixels[..., 0] if channels == 1 else pixels).copy()
             return raw.raw_image_visible.copy()
+
+
+def _linear_channels(raw) -> int:
+    """The colours of a linear raw (LinearRaw DNGs of HDR merges, phones and film scanners):
+    LibRaw holds 4 values per pixel, of which the first ``num_colors`` are the file's."""
+    channels = int(raw.num_colors)
+    if not 1 <= channels <= raw.raw_image_visible.shape[-1]:
+        raise ValueError(f"a linear raw of {channels} colours per pixel: cannot tell which values are which")
+    return channels
 
 
 FORMAT = register(Raw())

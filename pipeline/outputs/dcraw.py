@@ -71,6 +71,9 @@ class Dcraw:
 
     def write(self, ctx: ExportContext) -> list[Path]:
         header = [f"{len(ctx.defects)} defects from {ctx.n_frames} frames of {ctx.meta.group}"]
+        if ctx.meta.raw and not ctx.meta.layout.mosaic:  # bad_pixels() begins: if (!filters) return;
+            header += ["dcraw and LibRaw apply no map to a raw without a CFA (a linear DNG):",
+                       "fix these pixels in the developed image instead"]
         return [write_dcraw(ctx.sensels(), ctx.out_dir / "dcraw.badpixels", header, shape=ctx.shape[:2])]
 
 
