@@ -87,7 +87,7 @@ def physics_notes(meta: StackMeta, frames: FrameTable | None, days: np.ndarray |
     if frames is not None:
         known = frames.known
         recorded = frames.factors[frames.factors > 0]  # as shot: a dark-subtracted frame's own exposure
-        where = "FITS header" if meta.file_format == "fits" else "EXIF"
+        where = {"fits": "FITS header", "xisf": "XISF header"}.get(meta.file_format, "EXIF")
         source = (f"each frame's exposure time x ISO/100 ({where})" if frames.physical
                   else "each frame's mean level (no frame has an exposure time; darks)")
         notes.append(f"exposure model: {source}; {len(known)} of {len(frames.factors)} frames with one"

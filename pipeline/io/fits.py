@@ -42,6 +42,7 @@ import numpy as np
 
 from ..layout import BAYER_NAMES, SensorLayout
 from . import exif
+from .exact import as_stored
 from .header import Header
 from .registry import register
 from .source import frame_ref, is_remote, local, text
@@ -140,33 +141,6 @@ def shooting_data(header) -> exif.ShootingData:
     return exif.ShootingData(exposure=first("EXPTIME", "EXPOSURE"), iso=first("ISOSPEED"),
                              time=obs_time(header.get("DATE-OBS")), temperature=first("CCD-TEMP", "SET-TEMP"),
                              model=text(header.get("INSTRUME")))
-
-
-def as_stored(data: np.ndarray, dtype: str) -> np.ndarray:
-    """A frame's values in the dtype it is scanned in (``stored_dtype``), exactly, or a ValueError."""
-    if dtype == "uint8":
-        if data.dtype != np.uint8:
-            raise ValueError(f"8-bit data scaled to {data.dtype} (BZERO/BSCALE): not a camera's 8-bit frame")
-        return np.ascontiguousarray(data)
-    if data.dtype in (np.uint8, np.uint16):
-        return np.ascontiguousarray(data, dtype=np.uint16)  # native byte order
-    if data.dtype.kind in "iu":
-        lo, hi = int(data.min()), int(data.max())
-        if lo < 0 or hi > 65535:
-            raise ValueError(f"integer values {lo}..{hi} do not fit 16 bits unsigned")
-        return np.ascontiguousarray(data, dtype=np.uint16)
-    if data.dtype.kind == "f":
-        values = data.astype(np.float64)
-        if not np.isfinite(values).all():
-            raise ValueError("the frame has NaN or infinite values")
-        low, high = float(values.min()), float(values.max())
-        if low >= 0.0 and high <= 1.0:  # normalised (Siril, PixInsight): back to the 16-bit values
-            return np.ascontiguousarray(np.rint(values * 65535.0), dtype=np.uint16)
-        if low >= 0.0 and high <= 65535.0 and bool((values == np.rint(values)).all()):
-            return np.ascontiguousarray(values, dtype=np.uint16)
-        raise ValueError(f"float values {low:g}..{high:g} are neither whole numbers of 0..65535 nor normalised to "
-                         f"0..1 (a calibrated frame?); hot pixels are found in uncalibrated frames")
-    raise ValueError(f"unsupported FITS data type {data.dtype}")
 
 
 @contextmanager

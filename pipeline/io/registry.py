@@ -83,4 +83,4 @@ def _load_builtin() -> None:
     global _BUILTIN_LOADED
     if not _BUILTIN_LOADED:
         _BUILTIN_LOADED = True
-        from . import fits, jpeg, png, raw, ser, tiff  # noqa: F401 - registered on import
+        from . import fits, jpeg, png, raw, ser, tiff, xisf  # noqa: F401 - registered on import
