@@ -55,7 +55,10 @@ def plan_frames(headers: Iterable, prior: dict[str, Counted], channels: int, whi
     headers = list(headers)
     any_iso = any(_finite_positive(h.iso) for h in headers) or any(_finite_positive(c.iso) for c in prior.values())
     factors = {h.path: exposure_factor(h.exposure, h.iso, any_iso) for h in headers}
-    known = [f for f in factors.values() if f != NO_FACTOR] + [c.factor for c in prior.values() if c.factor > 0]
+    # saved frames count in the exposure fit only where they were fitted by exposure: a saved
+    # stack of frame means merges with more frames that have no exposure either
+    prior_known = [c.factor for c in prior.values() if c.factor > 0] if prior_source != "frame mean" else []
+    known = [f for f in factors.values() if f != NO_FACTOR] + prior_known
     notes = {}
     some_known = any(f != NO_FACTOR for f in factors.values())
     for h in headers:
@@ -67,7 +70,8 @@ def plan_frames(headers: Iterable, prior: dict[str, Counted], channels: int, whi
     source = ""
     if len(known) >= MIN_FIT_FRAMES and max(known) >= MIN_FACTOR_RATIO * min(known):
         source = "exif"
-    elif not known and channels == 1 and not any(h.exposure is not None for h in headers):
+    elif not known and channels == 1 and not any(h.exposure is not None for h in headers) and (
+            prior_source in (None, "frame mean") or not prior):
         source = "frame mean"
         reasons.append("no frame has an exposure time: each frame's mean level stands in for it (darks)")
     else:

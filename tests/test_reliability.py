@@ -110,6 +110,32 @@ def test_merge_equals_one_scan_and_never_counts_twice(photo_sets, local_client, 
     assert sum(1 for s in again.statuses if s[2].startswith("already counted")) == 24
 
 
+def test_darks_without_exposures_merged_later_keep_the_frame_mean_model(tmp_path, local_client):
+    """The real Flea3 TIFF darks carry no exposure: each frame's mean stands in for it. Scanned in
+    two halves with --merge, and merged a third time with nothing new, the stats keep that model
+    and equal one scan of all 14, model sums included."""
+    flea3 = Path(__file__).parent / "fixtures" / "flea3-icx655-darks"
+    tifs = sorted(flea3.glob("*.tif"))
+    halves = [tmp_path / "first", tmp_path / "second"]
+    for half, files in zip(halves, (tifs[::2], tifs[1::2])):
+        half.mkdir()
+        for f in files:
+            shutil.copy(f, half / f.name)
+    whole = scan([str(flea3)], tmp_path / "whole", Config(), client=local_client, **QUIET)
+    scan([str(halves[0])], tmp_path / "out", Config(), client=local_client, **QUIET)
+    for _ in range(2):  # the second time, every frame is already counted
+        logged: list[str] = []
+        merged = scan([str(halves[1])], tmp_path / "out", Config(), client=local_client, merge=True,
+                      progress=False, log=logged.append)
+        assert not any("keep no exposure fit" in m for m in logged), logged
+        assert saved_attrs(tmp_path / "out")["exposure_source"] == "frame mean"
+        assert merged.stats.n == 14
+        np.testing.assert_allclose(merged.stats.mean, whole.stats.mean, rtol=1e-12, atol=1e-12)  # Chan's merge
+        assert sorted(merged.stats.extra) == sorted(whole.stats.extra) != []
+        for key, values in whole.stats.extra.items():
+            np.testing.assert_allclose(merged.stats.extra[key], values, rtol=1e-12, atol=1e-9, err_msg=key)
+
+
 def test_merge_of_another_sensor_is_refused(photo_sets, tmp_path, local_client):
     root, _ = photo_sets
     out = tmp_path / "out"
