@@ -46,7 +46,7 @@ from .describe import describe, describe_line
 from .exposure import beyond_exposure_z, candidate_fit, line_share, with_fit
 from .filters import unique_flat
 from .lines import Line, covered, plane_lines
-from .onset import appearances
+from .onset import appearances, since_candidates
 from .planes import Plane, planes, spacing
 from .scale import BlockScale
 from .shapes import clusters
@@ -292,6 +292,8 @@ def score_band(band: Band, plan: Plan, params: Parameters, measures: BandMeasure
             flat += counts.score(v, present(pp.context.null), core["counts"], thr["counts"], pool)
         if plan.frames:
             flat += dark_current.score(v, core["dark_current"], present(pp.rate_scale), thr["dark_current"], pool)
+            if plan.days is not None and plan.one_value and plan.counted and plan.frames.physical:
+                flat += since_candidates(v, plan.days, plan.frames, present(pp.rate_scale), thr["dark_current"])
         base = v.y0 * v.width
         keys = unique_flat(np.concatenate(flat) - base, (v.y1 - v.y0) * v.width) + base
         _, lrv, lrv_top = flicker.lrv_rows(v, plan.spacing, pool)
@@ -324,7 +326,7 @@ def finish(scored: list[BandScores], plan: Plan, cfg: DetectConfig, maps: dict[s
         # onsets in one-value sensors only: demosaicing spreads a sensel's beyond frames over its
         # neighbours (which then share its range), and a tone curve clips a bright frame's excess, so a
         # developed image's earliest beyond days say when it first stood out in a scene, not when it appeared
-        cand.onset = appearances(cand, plan.days, plan.frames, plan.n, whole)
+        cand.onset = appearances(cand, plan.days, plan.frames, plan.n, whole, plan.configured["dark_current"])
     # 1. peaks: classify at the configured thresholds and keep one candidate per blob
     classify(cand, plan.configured, cfg.dark_min_sigmas, darks, raw_darks, plan.swing)
     cand = one_per_pixel(cand.take(cand.kind > 0))

@@ -17,6 +17,11 @@ day and the last frame before it that would have shown it.
 A defect that appeared during the collection is fitted again over the frames since: before it
 its residual is noise, and a fit over every frame would take its missing dark current for a
 low rate.
+
+That dilution can hide it altogether: a sensel that turned hot after the collection's longest
+frames has a low rate over every frame, and is beyond its neighbours only in the few frames
+since that show it. So its fit since each of its earliest days is tried too, both to find it
+(``since_candidates``) and to say which frames could show it when dating it (``appearances``).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..stats.model import NO_DAY
+from ..stats.model import EXPOSURE_SUMS, FIRST_DAYS, NO_DAY
 
 # a frame shows a defect when its predicted excess stands this many temporal sigmas out of the
 # noise (the range test needs about 2-3); the logistic's width, in sigmas
@@ -42,6 +47,12 @@ ONSET_ODDS = 20.0
 DUTIES = np.linspace(0.05, 1.0, 20)
 # a sensel whose exposure fit has this t shows only in the frames its fit says (not in every frame)
 DARK_CURRENT_T = 3.0
+# dark current that appeared is a line through zero since its day: that line takes nearly all of
+# its residual's variance (0.89-0.98 for the onsets of the benchmark's raw photo collections, scene
+# noise making up the rest), as the line over every frame does for one there from the start. A
+# telegraph sensel that jumps in the high-gain frames fits such a line too, but it takes 0.4-0.7
+# of its variance (the many-defect collections' population)
+SINCE_LINE_SHARE = 0.8
 
 
 @dataclass(frozen=True)
@@ -121,11 +132,13 @@ def onset_day(first_days, beyond: int, chance: float, frames: Frames, seen: np.n
     return (before + day + 1) // 2
 
 
-def appearances(cand, days: np.ndarray, table, n: int, whole=None) -> np.ndarray:
+def appearances(cand, days: np.ndarray, table, n: int, whole=None, dark_t: float = DARK_CURRENT_T) -> np.ndarray:
     """Each candidate's onset day (-1: there from the start, or no dates), and, for those that
     appeared, their exposure fit again over the frames since (``cand.rate``, ``rate_se``,
     ``offset``, ``z_rate`` updated in place). ``whole``: every candidate's fit over every frame
-    (``exposure.candidate_fit``), where the stack has a physical exposure table.
+    (``exposure.candidate_fit``), where the stack has a physical exposure table; ``dark_t``: the
+    dark-current criterion's threshold, which an onset found from the fit since a day (a
+    sensel whose fit over every frame does not rise) must lift its t to.
 
     The visibility is first that of the fit over every frame, where it says the sensel rises
     with exposure (or has an offset), else every frame; once an onset is found, that of the fit
@@ -170,6 +183,26 @@ def appearances(cand, days: np.ndarray, table, n: int, whole=None) -> np.ndarray
             day = first_day(i, None)
         if day is not None:
             out[i] = day
+    tentative = np.zeros(len(cand), bool)
+    if physical:
+        # dark current that started during the collection: over every frame its fit is diluted by
+        # the frames before (a low rate, or an offset that says every frame could show it), so the
+        # frames that can show it come from its fit since each of its earliest days instead. Such an
+        # onset stands only where that fit then lifts its t to the criterion's threshold and takes
+        # nearly all of its residual's variance (below): a telegraph sensel that jumps in the
+        # high-gain frames fits a rate too, but explains less
+        pending = counted[(out[counted] < 0) & ~_rises(cand, counted)]
+        for j in range(cand.first_days.shape[1] if len(pending) else 0):
+            since = cand.first_days[pending, j].astype(np.int64)
+            dated = since != NO_DAY
+            fits = refit(pending[dated], since[dated])
+            for k, i in enumerate(pending[dated].tolist()):
+                rate, se = float(fits["rate"][k]), float(fits["rate_se"][k])
+                if out[i] >= 0 or not (se > 0 and rate / se >= max(dark_t, DARK_CURRENT_T)):
+                    continue
+                day = first_day(i, visibility(frames, 0.0, rate, float(cand.ref_rstd[i])))
+                if day is not None:
+                    out[i], tentative[i] = day, True
     appeared = np.flatnonzero(out >= 0)
     if not physical or not len(appeared):
         return out
@@ -185,8 +218,56 @@ def appearances(cand, days: np.ndarray, table, n: int, whole=None) -> np.ndarray
     whole = whole_noise[appeared]
     better = ~(np.isfinite(whole) & (fit["noise_var"] >= whole))
     keep = np.isfinite(fit["rate"]) & (fit["rate_se"] > 0) & (fit["frames"] >= 4) & better
+    with np.errstate(invalid="ignore", divide="ignore"):
+        variance = cand.model[appeared, 1] / n
+        share = 1.0 - fit["noise_var"] / variance
+        dropped = tentative[appeared] & ~(keep & (fit["rate"] >= dark_t * fit["rate_se"])
+                                          & (share >= SINCE_LINE_SHARE))
+    out[appeared[dropped]] = -1
+    keep &= ~dropped
     kept = appeared[keep]
     cand.rate[kept], cand.rate_se[kept] = fit["rate"][keep], fit["rate_se"][keep]
     cand.offset[kept] = fit["offset"][keep]
     cand.z_rate[kept] = np.maximum(cand.z_rate[kept], fit["rate"][keep] / fit["rate_se"][keep])
     return out
+
+
+def _rises(cand, rows: np.ndarray) -> np.ndarray:
+    """Whether the fit over every frame already says these candidates rise with exposure."""
+    if cand.z_rate is None:
+        return np.zeros(len(rows), bool)
+    return np.asarray(cand.z_rate)[rows] >= DARK_CURRENT_T
+
+
+def since_candidates(v, days: np.ndarray, table, rate_scale, threshold: float) -> list[np.ndarray]:
+    """The core sensels of plane view ``v`` whose dark current since one of their earliest beyond
+    days stands out as the dark-current criterion's would over every frame (its t over the same
+    local scale, at the same threshold): candidates that ``appearances`` then dates and fits.
+
+    Over every frame such a sensel's fit is diluted by the frames before its onset and its
+    counts by their misses, so neither map may pass it. Only sensels beyond their neighbours in
+    3 frames or more are tried (an onset needs them), one fit per distinct earliest day."""
+    from ..stats.fit import fit_exposure
+
+    if v.above is None or any(k not in v.extra for k in (*FIRST_DAYS, *EXPOSURE_SUMS)):
+        return []
+    rows = slice(v.y0 - v.top, v.y1 - v.top)
+    tried = np.flatnonzero(np.asarray(v.above[rows]).reshape(-1) >= 3)
+    if not len(tried):
+        return []
+    flat = {k: np.asarray(a[rows]).reshape(-1)[tried] for k, a in v.extra.items() if k in (*FIRST_DAYS, *EXPOSURE_SUMS)}
+    res_mean = np.asarray(v.res_mean[rows]).reshape(-1)[tried]
+    res_m2 = np.asarray(v.res_m2[rows]).reshape(-1)[tried]
+    best = np.zeros(len(tried))
+    days = np.asarray(days)
+    for key in FIRST_DAYS:
+        first = flat[key].astype(np.int64)
+        for day in np.unique(first[first != NO_DAY]).tolist():
+            take = np.flatnonzero(first == day)
+            fit = fit_exposure(v.n, res_mean[take], res_m2[take], {k: flat[k][take] for k in EXPOSURE_SUMS}, table,
+                               within=days >= day)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t = np.where((fit.rate > 0) & (fit.rate_se > 0), fit.rate / fit.rate_se, 0.0)
+            best[take] = np.maximum(best[take], np.nan_to_num(t))
+    scale = rate_scale.rows(v.y0, v.y1).reshape(-1)[tried]
+    return [tried[best / scale >= threshold] + v.y0 * v.width]

@@ -294,3 +294,31 @@ def test_hot_pixels_of_a_darks_collection_are_hot_not_flicker(tmp_path, local_cl
     found = {(d.y, d.x): d.kind for d in read_csv(tmp_path / "out" / "defects.csv")}
     hot = [(d["y"], d["x"]) for d in truth["defects"] if d["kind"] == "hot" and not d["warm"] and not d["population"]]
     assert len(hot) == 11 and [found.get(p) for p in hot] == ["hot"] * 11
+
+
+def test_hot_pixels_that_appeared_after_long_frames_are_found_from_their_fit_since(tmp_path, local_client):
+    """A photo collection over two years (synth): two sensels turn hot (31 and 43 DN/s at ISO 100)
+    after the camera's longest, highest-ISO frames. Over every frame their fit is diluted by those
+    frames, in which they were still healthy (z 1.9 and 5.7), and they are beyond their neighbours
+    in only the 7 frames that show them since, so neither the dark-current map nor the counts pass
+    them. Their fit since one of their earliest beyond days does (t 12 and 15), and takes nearly
+    all of their residual's variance (0.9 and more), which is how they are found, dated and fitted."""
+    pytest.importorskip("pidng")
+    from pipeline import Config
+    from pipeline import scan as scan_files
+    from pipeline.defect import read_csv
+    from pipeline.synth import synthesize_collection
+
+    truth = synthesize_collection(tmp_path / "frames", frames=60, size=(640, 480), fmt="dng", seed=1)
+    scan_files([str(tmp_path / "frames")], tmp_path / "out", Config(), client=local_client, progress=False,
+               log=lambda m: None)
+    found = {(d.x, d.y): d for d in read_csv(tmp_path / "out" / "defects.csv")}
+    planted = {(d["x"], d["y"]): d for d in truth["defects"]}
+    for xy in ((412, 15), (184, 22)):
+        d, t = found[xy], planted[xy]
+        assert d.kind == "hot" and t["since"]
+        assert abs(d.dark_rate - t["rate"]) <= 0.25 * t["rate"]
+        late = (time.mktime(time.strptime(d.since, "%Y-%m-%d")) - time.mktime(time.strptime(t["since"], "%Y-%m-%d")))
+        assert 0 <= late <= 60 * 86400
+    # and no defect there from the first frame is given an onset
+    assert not [xy for xy, d in found.items() if d.since and xy in planted and not planted[xy]["since"]]
