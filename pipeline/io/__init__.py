@@ -5,10 +5,10 @@ Coordinates are the stored pixel grid: EXIF orientation is never applied, and ra
 """
 
 from .header import Header
-from .read import holds_frames, is_supported, read_file, read_header, read_headers, read_pixels
+from .read import is_supported, read_file, read_header, read_headers, read_pixels
 from .registry import Format, format_for, formats, register, suffixes
 from .source import extension, file_stat, frame_ref, is_remote, split_ref
 
-__all__ = ["Format", "Header", "extension", "file_stat", "format_for", "formats", "frame_ref", "holds_frames",
-           "is_remote", "is_supported", "read_file", "read_header", "read_headers", "read_pixels", "register",
-           "split_ref", "suffixes"]
+__all__ = ["Format", "Header", "extension", "file_stat", "format_for", "formats", "frame_ref", "is_remote",
+           "is_supported", "read_file", "read_header", "read_headers", "read_pixels", "register", "split_ref",
+           "suffixes"]

@@ -54,11 +54,6 @@ def read_headers(path: str) -> list[Header]:
         return [Header(path, error=failure_reason(exc))]
 
 
-def holds_frames(path: str) -> bool:
-    """Whether the file's format may hold many frames (its headers come from ``read_headers``)."""
-    return hasattr(format_for(path), "probe_frames")
-
-
 def read_file(path: str, out: np.ndarray | None = None) -> tuple[np.ndarray, str]:
     """The pixels and a content digest of one file, from a single read of its bytes.
 
