@@ -33,7 +33,7 @@ from .discover import (
     probe_like,
 )
 from .frames import FramePlan, plan_frames
-from .io import Header, read_file, read_headers, split_ref
+from .io import Header, read_file, read_header, split_ref
 from .records import Counted, FileStatus, StackMeta
 from .state.files import FILES_NAME, FrameInfo, write_files_csv
 from .stats import PixelStats
@@ -102,7 +102,7 @@ def scan(inputs: list[str], out_dir: str | Path, config: Config | None = None, c
     def with_client(c: Client) -> ScanResult:
         headers = apply_cfa(_probe_all(c, expansion.paths, config.scan, progress), config.scan.cfa)
         if len(headers) != len(expansion.paths):
-            videos = len({split_ref(h.path)[0] for h in headers if split_ref(h.path)[1] is not None})
+            videos = len({file for file, frame in map(split_ref, (h.path for h in headers)) if frame is not None})
             log(f"{len(expansion.paths)} files hold {len(headers)} frames ({videos} videos or FITS cubes are read "
                 f"frame by frame)")
         if detect_defects and config.output.report:
@@ -278,7 +278,7 @@ def _probe_all(client: Client, paths: list[str], settings, progress: bool) -> li
 
     label = "headers" if progress else ""
     if settings.uniform:
-        template = run_one(client, read_headers, paths[0])[0]
+        template = run_one(client, read_header, paths[0])  # one header, even of a video
         if template.error:
             raise NoImagesError(f"the first file, {paths[0]}, is not usable: {template.error}")
         return map_batches(client, probe_like, paths, settings.probe_batch, label, template=template)

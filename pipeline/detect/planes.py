@@ -52,8 +52,9 @@ class Plane:
 def planes(pixel_shape: tuple[int, ...], layout: SensorLayout) -> tuple[list[Plane], bool]:
     """The planes of a sensor, and whether it is a mosaic."""
     if layout.cfa is not None:
-        if layout.refusal():
-            raise ValueError(layout.refusal())
+        refusal = layout.refusal()
+        if refusal:
+            raise ValueError(refusal)
         if len(pixel_shape) != 2:
             raise ValueError(f"a CFA pattern needs a 2-D mosaic, got pixel shape {pixel_shape}")
         desc = layout.colors or "RGBG"

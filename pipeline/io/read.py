@@ -21,35 +21,26 @@ def is_supported(path: str) -> bool:
 
 
 def read_header(path: str) -> Header:
-    """Shape, dtype and camera identity without decoding pixels. Never raises: errors go
-    into ``Header.error`` so one bad file cannot stop discovery."""
-    try:
-        size, mtime = file_stat(path)
-        if size == 0:
-            return Header(path, size=0, mtime=mtime, error="empty file")
-        fmt = _format(path)
-        with open_source(path) as source:
-            header = fmt.probe(path, source)
-        # not asdict: it deep-copies, a third of a PNG's probe. A name without a known suffix is
-        # read by imageio, which registers no format name
-        return replace(header, size=size, mtime=mtime, format=getattr(fmt, "name", ""))
-    except Exception as exc:  # noqa: BLE001 - any failure means "cannot use this file"
-        return Header(path, error=failure_reason(exc))
+    """Shape, dtype and camera identity without decoding pixels (of a video or a FITS cube,
+    its first frame's). Never raises: errors go into ``Header.error`` so one bad file cannot
+    stop discovery."""
+    return read_headers(path)[0]
 
 
 def read_headers(path: str) -> list[Header]:
     """The headers of every frame of a file: one for most formats, one per frame (named by its
     frame reference) for a video or a FITS cube. Never raises, as ``read_header``."""
-    fmt = _format(path)
-    if not hasattr(fmt, "probe_frames"):
-        return [read_header(path)]
     try:
         size, mtime = file_stat(path)
         if size == 0:
             return [Header(path, size=0, mtime=mtime, error="empty file")]
+        fmt = _format(path)
         with open_source(path) as source:
-            frames = fmt.probe_frames(path, source)
-        return [replace(h, size=size, mtime=mtime, format=fmt.name) for h in frames]
+            frames = fmt.probe_frames(path, source) if hasattr(fmt, "probe_frames") else [fmt.probe(path, source)]
+        # not asdict: it deep-copies, a third of a PNG's probe. A name without a known suffix is
+        # read by imageio, which registers no format name
+        name = getattr(fmt, "name", "")
+        return [replace(h, size=size, mtime=mtime, format=name) for h in frames]
     except Exception as exc:  # noqa: BLE001 - any failure means "cannot use this file"
         return [Header(path, error=failure_reason(exc))]
 

@@ -134,11 +134,16 @@ def byte_order(sample: bytes, layout: SerLayout) -> str:
     return flagged
 
 
+def unix_time(tick: int) -> float | None:
+    """Unix seconds of a SER time (100 ns ticks since 0001-01-01); None for 0 or a time before
+    1970: a writer that left it empty."""
+    return (int(tick) - TICKS_AT_UNIX_EPOCH) / TICKS_PER_SECOND if tick > TICKS_AT_UNIX_EPOCH else None
+
+
 def timestamps(trailer: bytes, count: int) -> list[float | None]:
-    """Unix seconds of each frame from the trailer's 100 ns ticks (None for a tick of 0 or
-    before 1970: a writer that left it empty)."""
+    """Unix seconds of each frame from the trailer (all None where it is missing or short)."""
     ticks = np.frombuffer(trailer, "<i8", count) if len(trailer) >= 8 * count else np.zeros(count, np.int64)
-    return [(int(t) - TICKS_AT_UNIX_EPOCH) / TICKS_PER_SECOND if t > TICKS_AT_UNIX_EPOCH else None for t in ticks]
+    return [unix_time(int(t)) for t in ticks]
 
 
 @dataclass(frozen=True)
@@ -187,7 +192,7 @@ class Ser:
         count = max(layout.declared, layout.frames)
         trailer = read_range(path, layout.trailer_offset, 8 * count) if layout.declared else b""
         times = timestamps(trailer, count)
-        start = (layout.utc - TICKS_AT_UNIX_EPOCH) / TICKS_PER_SECOND if layout.utc > TICKS_AT_UNIX_EPOCH else None
+        start = unix_time(layout.utc)
         colours = BAYER_IDS.get(layout.colour)
         one = Header(path, shape=layout.shape, dtype="uint8" if layout.itemsize == 1 else "uint16",
                      model=layout.instrument, layout=SensorLayout.bayer(colours) if colours else SensorLayout(),
@@ -201,8 +206,8 @@ class Ser:
         layout = parse_header(data[:HEADER_BYTES], len(data))
         if layout.frames == 0:
             raise ValueError("the SER file holds no whole frame")
-        return self._pixels(data[HEADER_BYTES: HEADER_BYTES + layout.frame_bytes], layout,
-                            byte_order(data[HEADER_BYTES: HEADER_BYTES + layout.frame_bytes], layout), out)
+        first = data[HEADER_BYTES : HEADER_BYTES + layout.frame_bytes]
+        return self._pixels(first, layout, byte_order(first, layout), out)
 
     def read_frame(self, path: str, index: int, out: np.ndarray | None = None) -> tuple[np.ndarray, bytes]:
         opened = open_ser(path)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from dataclasses import replace
 from typing import IO, Any
 from xml.etree import ElementTree
 
@@ -131,21 +132,19 @@ def cfa_layout(image: ElementTree.Element, cards: dict[str, Any]) -> SensorLayou
     return SensorLayout.of_file(rows, colors)
 
 
-def shooting_data(image: ElementTree.Element, cards: dict[str, Any]) -> dict[str, Any]:
+def shooting_data(image: ElementTree.Element, cards: dict[str, Any]) -> exif.ShootingData:
     """Exposure, ISO, capture time, temperature and camera name: the properties first, then
     the FITS keywords."""
     props = properties(image)
-    shot = fits.shooting_data(cards)
-    out = {"exposure": shot.exposure, "iso": shot.iso, "time": shot.time, "temperature": shot.temperature,
-           "model": shot.model}
+    found: dict[str, Any] = {}
     for field, key in PROPERTIES.items():
         if key not in props:
             continue
         value: Any = text(props[key])
         value = fits.obs_time(value) if field == "time" else value if field == "model" else exif.number(value)
         if value not in (None, ""):
-            out[field] = value
-    return out
+            found[field] = value
+    return replace(fits.shooting_data(cards), **found)
 
 
 def decompress(block: bytes, spec: str) -> bytes:
@@ -191,8 +190,8 @@ class Xisf:
         layout = cfa_layout(image, cards) if channels == 1 else SensorLayout()
         shot = shooting_data(image, cards)
         shape = (height, width) if channels == 1 else (height, width, channels)
-        return Header(path, shape=shape, dtype=dtype, model=str(shot["model"] or ""), layout=layout,
-                      exposure=shot["exposure"], iso=shot["iso"], time=shot["time"], temperature=shot["temperature"])
+        return Header(path, shape=shape, dtype=dtype, model=shot.model, layout=layout, exposure=shot.exposure,
+                      iso=shot.iso, time=shot.time, temperature=shot.temperature)
 
     def decode(self, data: bytes, path: str, out: np.ndarray | None = None) -> np.ndarray:
         image = first_image(header_xml(data))
