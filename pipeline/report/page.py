@@ -168,7 +168,7 @@ def _summary_section(run: _Inputs, title: str, warnings: Sequence[str] = ()):
         f"<h1 style='margin-bottom:0.2em'>{_esc(title)}</h1>",
         f"<p><b>{len(run.defects):,}</b> defects at <b>{sites:,}</b> pixel sites on a {run.width} x {run.height}"
         f"{f' x {run.channels}' if run.channels > 1 else ''} image; "
-        f"<b>{n_used:,}</b> files used, <b>{len(run.files) - n_used:,}</b> skipped.</p>",
+        f"<b>{n_used:,}</b> frames used, <b>{len(run.files) - n_used:,}</b> skipped.</p>",
         f"<table><tr>{kind_cells}</tr></table>",
         *(f"<p class='warning' style='color:#a40000'><b>Warning:</b> {_esc(w)}.</p>" for w in warnings),
     ]
