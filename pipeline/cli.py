@@ -103,13 +103,13 @@ def _redetect(args) -> int:
     """Classify again from stats.zarr: new thresholds without reading the images."""
     from .results import write_results
     from .state.files import FILES_NAME, read_files_csv
-    from .state.store import read_manifest, read_stats
+    from .state.store import read_hot_set, read_manifest, read_stats
 
     config = load(args.config)
     stats, meta = read_stats(args.dir)
     statuses = read_files_csv(args.dir) if (args.dir / FILES_NAME).exists() else []
     results = write_results(args.dir, stats, meta, statuses, config, log=_say, report_only=args.command == "report",
-                            manifest=read_manifest(args.dir))
+                            manifest=read_manifest(args.dir), hot_set=read_hot_set(args.dir))
     for path in results.outputs:
         _say(f"wrote {path}")
     return EXIT_OK

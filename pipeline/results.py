@@ -22,6 +22,7 @@ from .outputs import ExportContext, write_exports
 from .records import FileStatus, StackMeta
 from .state.store import Manifest, frame_days, frame_table
 from .stats import PixelStats
+from .stats.dark_subtraction import hot_candidates
 from .stats.fit import FrameTable
 from .stats.model import EXPOSURE_UNIT
 
@@ -36,15 +37,19 @@ class Results:
 
 def write_results(out_dir: Path, stats: PixelStats, meta: StackMeta, statuses: list[FileStatus],
                   config: Config, log: Callable[[str], None] = print, elapsed: float | None = None,
-                  report_only: bool = False, manifest: Manifest | None = None) -> Results:
+                  report_only: bool = False, manifest: Manifest | None = None,
+                  hot_set: np.ndarray | None = None) -> Results:
     """Classify the defects and write every output the config asks for (only report.html
     with ``report_only``: defects.csv and the maps stay as they are). ``manifest``: the counted
-    frames (their exposure factors and dates feed the physics model)."""
+    frames (their exposure factors and dates feed the physics model); ``hot_set``: the stack's
+    possible hot sensels as saved (``dark_subtraction.hot_candidates``; found again if None)."""
     out_dir = Path(out_dir)
     detect_config = config.detect
     if detect_config.black_level is None and meta.black_level:
         detect_config = dataclasses.replace(detect_config, black_level=float(np.mean(meta.black_level)))
-    frames = frame_table(manifest or {}, meta, stats)
+    if hot_set is None:
+        hot_set = hot_candidates(stats.mean[1], stats.m2[0])
+    frames = frame_table(manifest or {}, meta, hot_set)
     days = frame_days(manifest or {}) if meta.dates else None
     detection = detect(stats, detect_config, layout=meta.layout, frames=frames, days=days)
     defects = detection.defects

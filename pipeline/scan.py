@@ -12,7 +12,6 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,7 +43,7 @@ if TYPE_CHECKING:
 
     from .config import Config
     from .detect import Detection
-    from .state.store import Manifest
+    from .state.store import Manifest, StatsArrays
 
 
 class ScanError(RuntimeError):
@@ -61,8 +60,11 @@ class MergeRefused(ScanError):
 
 @dataclass
 class ScanResult:
+    """What a scan did; its statistics are in ``out_dir``/stats.zarr, and ``stats`` loads them
+    only when asked (the scan itself never holds them whole)."""
+
     out_dir: Path
-    stats: PixelStats
+    n: int
     meta: StackMeta
     statuses: list[FileStatus]
     elapsed: float
@@ -70,6 +72,12 @@ class ScanResult:
     resumed_files: int = 0
     detection: Detection | None = None
     others: list[ScanResult] = field(default_factory=list)  # the other groups, with --all-groups
+
+    @functools.cached_property
+    def stats(self) -> PixelStats:
+        from .state.store import read_stats
+
+        return read_stats(self.out_dir)[0]
 
     @property
     def skipped(self) -> list[FileStatus]:
@@ -145,9 +153,23 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client
                 log: Callable[[str], None], progress: bool, detect_defects: bool, started: float) -> ScanResult:
     """Reduce one group of stackable files into out_dir (merging into saved stats if asked)."""
     from .engine.cluster import bytes_sent
-    from .engine.run import reduce_files
+    from .engine.plan import rows_per_tile
+    from .engine.run import reduce_files, run_one
+    from .engine.total import StatsSink
+    from .state.atomic import writable
+    from .state.checkpoint import Checkpoints
+    from .state.store import (
+        create_stats,
+        dark_subtracted_paths,
+        discard_stats,
+        finish_stats,
+        frame_table,
+        planned_arrays,
+        write_dark_rate_rows,
+    )
+    from .stats.dark_subtraction import SUBTRACTED_NOTE, best_hot_candidates
 
-    prior, prior_meta, manifest = _load_prior(out_dir, main) if merge else (None, None, {})
+    prior_arrays, prior_meta, prior_n, manifest = _load_prior(out_dir, main) if merge else (None, None, 0, {})
     counted = {h.path for h in main.headers if h.path in manifest
                and (manifest[h.path].size, manifest[h.path].mtime) == (h.size, h.mtime)}
     todo = [h for h in main.headers if h.path not in counted]
@@ -162,8 +184,6 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client
         log(f"physics model: {reason}")
     notice = ""
     if todo and may_be_gray_mosaic(first):
-        from .engine.run import run_one
-
         mosaic = run_one(client, gray_mosaic, [h.path for h in todo[:MOSAIC_LOOKS]])
         if mosaic is not None:
             notice = mosaic_notice(mosaic)
@@ -172,74 +192,81 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client
     for path, entry in manifest.items():
         if entry.digest:
             counted_by_size.setdefault(entry.size, {})[entry.digest] = path
-    stats, record, resumed = reduce_files(client, todo, tuple(first.shape), first.dtype, first.layout.stride, out_dir,
-                                          config.scan, read_file, log, progress, counted_by_size,
-                                          frames.model if frames.model.spec.any else None)
-    statuses, digests = record.statuses, record.digests
-    if stats.n:
-        sent = bytes_sent(client) - sent_before
-        log(f"partial statistics sent by the workers: {sent / 2**20:,.0f} MB "
-            f"({sent / stats.n / 2**20:.2f} MB per image)")
-    if prior is not None:
-        stats = prior.merge(stats)
-    all_statuses = skipped + statuses
-    if stats.n == 0:
-        write_files_csv(_ensure(out_dir), all_statuses, by_path_info(main, frames))
-        reason = next((s.reason for s in statuses if not s.used), "no files")
-        raise NoImagesError(f"none of the {len(statuses)} files of the main group could be decoded "
-                            f"(first: {reason}); see {out_dir / FILES_NAME}")
-    by_path = {h.path: h for h in main.headers}
-    for s in statuses:
-        if s.used:
-            h = by_path[s.path]
-            manifest[s.path] = Counted(h.size, h.mtime, digests.get(s.path, ""), h.exposure, h.iso, h.time,
-                                       h.temperature, record.factors.get(s.path, NO_FACTOR),
-                                       _sketch(record.spikes.get(s.path)))
-    meta = dataclasses.replace(stack_meta(main), exposure_source=frames.source if "xr" in stats.extra else "",
-                               dates="first_day_1" in stats.extra, clip_level=clip_level(first),
-                               layout_notice=notice)
-    if prior_meta is not None and prior_meta.created:
-        meta = dataclasses.replace(meta, created=prior_meta.created)
-    from .state.store import dark_subtracted_paths
-    from .stats.dark_subtraction import SUBTRACTED_NOTE
+    spec = frames.model.spec if frames.model.spec.any else None
+    arrays = planned_arrays(tuple(first.shape), rows_per_tile(tuple(first.shape), config.scan), prior_n + len(todo),
+                            config.scan.range_counts, spec.names if spec is not None else (), prior_arrays)
+    tmp = create_stats(_ensure(out_dir), arrays)
+    try:
+        # the workers write stats.zarr where they can reach the folder; else this process, a tile at a time
+        local = not run_one(client, writable, str(out_dir))
+        if local:
+            log(f"the workers cannot write {out_dir}: the statistics come here to be written, a tile at a time")
+        sink = StatsSink(str(tmp), arrays, str(stats_path) if prior_arrays is not None else "")
+        reduced = reduce_files(client, todo, tuple(first.shape), first.dtype, first.layout.stride, out_dir,
+                               config.scan, read_file, log, progress, counted_by_size, sink, local,
+                               frames.model if frames.model.spec.any else None)
+        record = reduced.record
+        statuses, digests = record.statuses, record.digests
+        new_frames = reduced.n - prior_n
+        if new_frames:
+            sent = bytes_sent(client) - sent_before
+            log(f"partial statistics sent by the workers: {sent / 2**20:,.0f} MB "
+                f"({sent / new_frames / 2**20:.2f} MB per image)")
+        all_statuses = skipped + statuses
+        if reduced.n == 0:
+            write_files_csv(_ensure(out_dir), all_statuses, by_path_info(main, frames))
+            reason = next((s.reason for s in statuses if not s.used), "no files")
+            raise NoImagesError(f"none of the {len(statuses)} files of the main group could be decoded "
+                                f"(first: {reason}); see {out_dir / FILES_NAME}")
+        by_path = {h.path: h for h in main.headers}
+        for s in statuses:
+            if s.used:
+                h = by_path[s.path]
+                manifest[s.path] = Counted(h.size, h.mtime, digests.get(s.path, ""), h.exposure, h.iso, h.time,
+                                           h.temperature, record.factors.get(s.path, NO_FACTOR),
+                                           _sketch(record.spikes.get(s.path)))
+        extra = {name for name, _ in arrays.extra}
+        meta = dataclasses.replace(stack_meta(main), exposure_source=frames.source if "xr" in extra else "",
+                                   dates="first_day_1" in extra, clip_level=clip_level(first), layout_notice=notice)
+        if prior_meta is not None and prior_meta.created:
+            meta = dataclasses.replace(meta, created=prior_meta.created)
+        hot_set = best_hot_candidates([t.hot for t in reduced.tiles if t.hot is not None])
+        subtracted = dark_subtracted_paths(manifest, meta, hot_set)
+        if subtracted:
+            were, them = ("frames were", "them") if len(subtracted) > 1 else ("frame was", "it")
+            log(f"physics model: {len(subtracted)} {were} dark-subtracted in camera (no hot sensel shows in "
+                f"{them}): counted at zero exposure in the dark-current fit")
+            frames.notes.update({p: "; ".join(filter(None, [frames.notes.get(p), SUBTRACTED_NOTE]))
+                                 for p in subtracted})
+        table = frame_table(manifest, meta, hot_set)
+        if table is not None and table.physical and "xr" in extra:
+            tiles = [(y, min(arrays.shape[0], y + arrays.chunk_rows)) for y in range(0, arrays.shape[0],
+                                                                                   arrays.chunk_rows)]
+            if local:
+                for y0, y1 in tiles:
+                    write_dark_rate_rows(tmp, y0, y1, reduced.n, table)
+            else:
+                client.gather(client.map(write_dark_rate_rows, [str(tmp)] * len(tiles), *zip(*tiles),
+                                         n=reduced.n, table=table, pure=False))
+        saved = finish_stats(tmp, out_dir, reduced.n, meta, arrays, manifest, hot_set)
+    except BaseException:
+        discard_stats(tmp)
+        raise
+    Checkpoints(out_dir, "").clear()  # stats.zarr holds everything they did
+    outputs = [saved, write_files_csv(out_dir, all_statuses, by_path_info(main, frames))]
+    result = ScanResult(out_dir, reduced.n, meta, all_statuses, time.monotonic() - started, outputs, reduced.resumed)
+    log(f"scanned {reduced.n} images ({meta.group}) in {result.elapsed:.1f} s; "
+        f"{len(result.skipped)} skipped{skip_summary(result.skipped)}")
+    if detect_defects and reduced.n >= 2:
+        from .results import write_results
 
-    subtracted = dark_subtracted_paths(manifest, meta, stats)
-    if subtracted:
-        were, them = ("frames were", "them") if len(subtracted) > 1 else ("frame was", "it")
-        log(f"physics model: {len(subtracted)} {were} dark-subtracted in camera (no hot sensel shows in "
-            f"{them}): counted at zero exposure in the dark-current fit")
-        frames.notes.update({p: "; ".join(filter(None, [frames.notes.get(p), SUBTRACTED_NOTE])) for p in subtracted})
-    # stats.zarr is written while the defects are classified: both only read the stats, and
-    # the workers sit idle by now, so the client's two jobs share the cores
-    with ThreadPoolExecutor(1, thread_name_prefix="write-stats") as pool:
-        saved = pool.submit(_save_stats, _ensure(out_dir), stats, meta, manifest)
-        outputs = [write_files_csv(out_dir, all_statuses, by_path_info(main, frames))]
-        result = ScanResult(out_dir, stats, meta, all_statuses, time.monotonic() - started, outputs, resumed)
-        log(f"scanned {stats.n} images ({meta.group}) in {result.elapsed:.1f} s; "
-            f"{len(result.skipped)} skipped{skip_summary(result.skipped)}")
-        try:
-            if detect_defects and stats.n >= 2:
-                from .results import write_results
-
-                written = write_results(out_dir, stats, meta, all_statuses, config, log, result.elapsed,
-                                        manifest=manifest)
-                result.detection = written.detection
-                result.outputs += written.outputs
-            elif detect_defects:
-                log(f"only {stats.n} image: statistics saved, but classifying defects needs at least 2")
-        finally:
-            outputs.insert(0, saved.result())
+        written = write_results(out_dir, result.stats, meta, all_statuses, config, log, result.elapsed,
+                                manifest=manifest, hot_set=hot_set)
+        result.detection = written.detection
+        result.outputs += written.outputs
+    elif detect_defects:
+        log(f"only {reduced.n} image: statistics saved, but classifying defects needs at least 2")
     return result
-
-
-def _save_stats(out_dir: Path, stats: PixelStats, meta: StackMeta, manifest: Manifest) -> Path:
-    """stats.zarr, then the checkpoints it makes redundant are removed."""
-    from .state.checkpoint import Checkpoints
-    from .state.store import write_stats
-
-    path = write_stats(out_dir, stats, meta, manifest)
-    Checkpoints(out_dir, "").clear()
-    return path
 
 
 def group_folder(g: Group) -> str:
@@ -252,24 +279,25 @@ def _ensure(path: Path) -> Path:
     return path
 
 
-def _load_prior(out_dir: Path, main: Group) -> tuple[PixelStats | None, StackMeta | None, Manifest]:
-    """Saved stats to merge into and the files they hold, refused if they come from another
-    sensor or layout."""
-    from .state.store import STATS_NAME, read_manifest, read_stats
+def _load_prior(out_dir: Path, main: Group) -> tuple[StatsArrays | None, StackMeta | None, int, Manifest]:
+    """What the saved stats to merge into hold (their arrays, the stack, their frame count) and
+    the files they hold, refused if they come from another sensor or layout; their numbers stay
+    on disk, for the workers to merge tile by tile."""
+    from .state.store import STATS_NAME, read_manifest, read_saved
 
     if not (out_dir / STATS_NAME).exists():
-        return None, None, {}
-    prior, theirs = read_stats(out_dir)
+        return None, None, 0, {}
+    arrays, theirs, n = read_saved(out_dir)
     h = main.first
     mine = {"shape": tuple(h.shape), "dtype": h.dtype, "raw": h.raw, "make": h.make, "model": h.model,
             "serial": h.serial, "cfa": h.layout.name}
-    saved = {"shape": tuple(prior.pixel_shape), "dtype": theirs.dtype, "raw": theirs.raw, "make": theirs.make,
+    saved = {"shape": tuple(arrays.shape), "dtype": theirs.dtype, "raw": theirs.raw, "make": theirs.make,
              "model": theirs.model, "serial": theirs.serial, "cfa": theirs.layout.name}
     differ = [f"{k} {saved[k]!r} vs {mine[k]!r}" for k in mine if saved[k] != mine[k]]
     if differ:
         raise MergeRefused(f"cannot merge into {out_dir / STATS_NAME}: it holds another sensor or layout "
                            f"({'; '.join(differ)})")
-    return prior, theirs, read_manifest(out_dir)
+    return arrays, theirs, n, read_manifest(out_dir)
 
 
 def _probe_all(client: Client, paths: list[str], settings, progress: bool) -> list[Header]:

@@ -258,36 +258,45 @@ def test_checkpoints_with_pickled_objects_are_never_loaded(tmp_path):
     np.savez(ck.folder / "t.npz", n=np.int64(1), mean=np.array([object()], dtype=object), m2=np.zeros(1))
     ck.segment_folder.mkdir()
     (ck.segment_folder / "seg.json").write_text(json.dumps([[["a.png", "used", ""]], {}]))
-    ck.record_path.write_text(json.dumps({"arrays": "t.npz", "segments": ["seg"]}))
+    ck.record_path.write_text(json.dumps({"n": 1, "tiles": ["t.npz"], "segments": ["seg"]}))
     assert ck.segments() == ["seg"]
-    assert ck.load() == (None, {})  # the arrays are refused, so the scan starts over
-    for broken in (b"", b"PK\x03\x04 truncated"):  # a crash mid-write: empty or cut short
+    assert ck.load(1) == (None, {})  # the arrays are refused, so the scan starts over
+    np.savez(ck.folder / "t.npz", n=np.int64(1), mean=np.zeros(1), m2=np.zeros(1))
+    assert ck.load(1)[0] is not None and ck.load(2) == (None, {})  # a plain tile loads; another tiling does not
+    whole = (ck.folder / "t.npz").read_bytes()
+    for broken in (b"", b"PK\x03\x04 truncated", whole[: len(whole) // 2]):  # a crash mid-write: empty or cut short
         (ck.folder / "t.npz").write_bytes(broken)
-        assert ck.load() == (None, {})
+        assert ck.load(1) == (None, {})
 
 
 def test_a_checkpoint_writes_each_segment_record_once(tmp_path):
     """Saving after segment k writes segment k's statuses, not all k again (100,000 files would
     cost O(segments^2)); a record left by a crashed run, never listed, is replaced, not trusted."""
     from pipeline.records import FileStatus, ReadRecord
-    from pipeline.state.checkpoint import Checkpoints
+    from pipeline.state.checkpoint import Checkpoints, SavedTotal, load_tile, save_tile
     from pipeline.stats import PixelStats
 
     ck = Checkpoints(tmp_path, "run")
     ck.segment_folder.mkdir(parents=True)
     (ck.segment_folder / "s1.json").write_text(json.dumps([[["stale.png", "skipped", "old run"]], {}]))
-    total = PixelStats(1, np.zeros((2, 3, 4)), np.zeros((2, 3, 4)), np.zeros((2, 3, 4), np.uint16))
+    tile = PixelStats(1, np.zeros((2, 3, 4)), np.ones((2, 3, 4)), np.zeros((2, 3, 4), np.uint16))
+    old = save_tile(ck.folder, tile)
     records = {"s0": ReadRecord([FileStatus("a.png", "used", "")], {"a.png": "d0"}, {"a.png": 5})}
-    ck.save(total, records)
+    ck.save(SavedTotal(1, (old,)), records)
     first = (ck.segment_folder / "s0.json").stat().st_ino  # a rewrite renames a new file over it
     records["s1"] = ReadRecord([FileStatus("b.png", "used", "")], {"b.png": "d1"})
-    ck.save(total, records)
+    new = save_tile(ck.folder, tile)
+    ck.save(SavedTotal(1, (new,)), records)
+    assert not (ck.folder / old).exists()  # the tile it replaced is gone
     assert (ck.segment_folder / "s0.json").stat().st_ino == first  # not rewritten
     assert ck.segments() == ["s0", "s1"]
-    loaded, got = Checkpoints(tmp_path, "run").load()
-    assert loaded.n == 1 and got == records  # s1's stale file was replaced
+    loaded, got = Checkpoints(tmp_path, "run").load(1)
+    assert loaded == SavedTotal(1, (new,)) and got == records  # s1's stale file was replaced
+    back = load_tile(ck.folder, new)
+    np.testing.assert_array_equal(back.m2, tile.m2)
+    assert back.counts.dtype == np.uint16
     (ck.segment_folder / "s1.json").unlink()  # a listed segment's record gone: start over
-    assert Checkpoints(tmp_path, "run").load() == (None, {})
+    assert Checkpoints(tmp_path, "run").load(1) == (None, {})
 
 
 def test_file_names_are_never_run_by_a_shell(photo_sets, local_client, tmp_path):

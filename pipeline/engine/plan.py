@@ -50,6 +50,12 @@ def partitions(seg: Segment, threads: int, batch_size: int, dtype: str,
     return parts, known
 
 
+def rows_per_tile(shape: tuple[int, ...], settings) -> int:
+    """Sensor rows per row tile (``scan.tile_values``): the unit of merging, transfer and of
+    stats.zarr's chunks (one writer per chunk)."""
+    return max(1, settings.tile_values // max(1, int(np.prod(shape[1:]))))
+
+
 def checkpoint_salt(shape: tuple[int, ...], dtype: str, stride: int, range_counts: bool) -> tuple:
     """What, besides the files, changes a segment's numbers (and so its checkpoint id)."""
     return (shape, dtype, stride, STREAMS, range_counts and COUNTS)

@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from dask.base import tokenize
-from distributed import Client, as_completed
+from distributed import Client
 
 from ..records import ReadRecord
 from ..state.checkpoint import Checkpoints
-from ..stats import PixelStats
 from ..stats.model import ModelPlan
 from .cluster import ProgressBar
-from .graph import Reader, image_array, segment_outputs, tile_stats
-from .plan import checkpoint_salt, choose_batch_size, partitions, segments, segments_in_flight
-from .total import RunningTotal
+from .graph import Reader, image_array, row_tiles, segment_outputs, tile_stats
+from .plan import checkpoint_salt, choose_batch_size, partitions, rows_per_tile, segments, segments_in_flight
+from .total import CheckpointSink, StatsSink, TileRef, TileTotals
 
 
 def map_batches(client: Client, fn: Callable[..., list], items: Sequence[Any], batch: int, progress: str = "",
@@ -42,25 +41,39 @@ def run_one(client: Client, fn: Callable, *args: Any) -> Any:
     return client.submit(fn, *args, pure=False).result()
 
 
+@dataclass
+class Reduced:
+    """What a scan's reduction left: stats.zarr's rows written (each tile's ``TileRef``; ``n``
+    frames, the saved stats' included), the files' record, and how many files an earlier
+    interrupted run had already done."""
+
+    n: int
+    tiles: list[TileRef]
+    record: ReadRecord
+    resumed: int
+
+
 def reduce_files(client: Client, headers: list[Any], shape: tuple[int, ...], dtype: str, stride: int, out_dir: Path,
                  settings, reader: Reader, log: Callable[[str], None], progress: bool,
-                 counted_by_size: dict[int, dict[str, str]],
-                 model: ModelPlan | None = None) -> tuple[PixelStats, ReadRecord, int]:
-    """Run every segment not checkpointed yet, in waves, merging each into the running total
-    in order and checkpointing the total after each segment.
+                 counted_by_size: dict[int, dict[str, str]], sink: StatsSink, local: bool = False,
+                 model: ModelPlan | None = None) -> Reduced:
+    """Run every segment not checkpointed yet, in waves; the workers fold each segment's tiles
+    into the running total, checkpointed after each segment, and write the last into stats.zarr
+    (``sink``: the one being written, and the saved stats to merge with). ``local``: the workers
+    cannot write ``out_dir``, so this process folds and writes, a tile at a time.
 
     ``counted_by_size`` maps the size and content digest of files counted before (saved stats)
     to their path: a copy of one is not counted again. ``model``: each file's terms of the
-    physics model, where the scan keeps its sums. Returns the merged stats, the files' record
-    (statuses, digests of the files used, their model factors), and how many files an earlier
-    interrupted run had already done.
+    physics model, where the scan keeps its sums.
     """
     batch_size = choose_batch_size(settings, shape, dtype)
+    tile_rows = rows_per_tile(shape, settings)
     salt = (checkpoint_salt(shape, dtype, stride, settings.range_counts),
             None if model is None else (model.spec, model.frame_mean))
     segs = segments(headers, max(1, settings.checkpoint_files), salt)
-    checkpoints = Checkpoints(out_dir, tokenize([s.id for s in segs]))
-    saved, records = checkpoints.load()
+    checkpoints = Checkpoints(out_dir, tokenize([s.id for s in segs], tile_rows))
+    tiles = row_tiles(shape[0], tile_rows)
+    saved, records = checkpoints.load(len(tiles))
     if set(records) - {s.id for s in segs}:
         saved, records = None, {}
     resumed = sum(len(s.headers) for s in segs if s.id in records)
@@ -68,40 +81,41 @@ def reduce_files(client: Client, headers: list[Any], shape: tuple[int, ...], dty
         log(f"resuming: {len(records)} of {len(segs)} segments ({resumed} of {len(headers)} files) "
             f"already done by an interrupted run")
 
-    row_values = int(np.prod(shape[1:]))
-    tile_rows = max(1, settings.tile_values // row_values)
     threads = max(1, sum(client.nthreads().values()))
-    total = RunningTotal(saved, shape, most_frames=len(headers))
+    totals = TileTotals(client, checkpoints.folder, tiles, tuple(shape[1:]), saved, local)
+    between = CheckpointSink(str(checkpoints.folder))
     todo = [s for s in segs if s.id not in records]
     wave = segments_in_flight(shape, dtype, settings)
     done_files = resumed
+    written: list[TileRef] = []
     for start in range(0, len(todo), wave):
-        parts: dict = {}  # future -> (segment's place in the running total, index of its part)
         for k, seg in enumerate(todo[start : start + wave]):
             batches, known = partitions(seg, threads, batch_size, dtype, counted_by_size)
             images, read_statuses = image_array(batches, shape, dtype, tile_rows, stride, reader=reader, known=known,
                                                 counts=settings.range_counts, model=model)
-            tiles = tile_stats(images, split_every=settings.split_every)
-            # in order (distributed runs the latest submission first by default): the running
-            # total takes segments in order, so a later one's tiles would wait
-            futures = client.compute(segment_outputs(tiles, read_statuses), optimize_graph=False, priority=wave - k)
-            place = total.expect(seg, np.cumsum((0, *tiles.chunks[1]))[:-1])
-            parts.update({f: (place, i) for i, f in enumerate(futures)})
+            # in order (distributed runs the latest submission first by default): the total takes
+            # segments in order, so a later one's tiles would wait
+            futures = client.compute(segment_outputs(tile_stats(images, split_every=settings.split_every),
+                                                     read_statuses), optimize_graph=False, priority=wave - k)
+            totals.expect(seg, futures[:-1], futures[-1], sink if seg is todo[-1] else between)
         files = sum(len(seg.headers) for seg in todo[start : start + wave])
         label = (f"scanning {files} frames" if files == len(headers) - resumed
                  else f"scanning frames {done_files + 1}-{done_files + files} of {len(headers)}")
-        bar = _progress_thread(client, list(parts), label) if progress else None
-        for future in as_completed(list(parts), loop=client.loop):
-            place, index = parts.pop(future)
-            # the future, not its value: a tile that cannot be merged yet stays on its worker
-            for seg, record in total.add(place, index, future):
-                records[seg.id] = record
-                if len(records) < len(segs):  # the last goes straight into stats.zarr
-                    checkpoints.save(total.stats(), records)
+        watched = [f for state in totals.pending for f in state.parts]
+        bar = _progress_thread(client, watched, label) if progress else None
+        for seg, record in totals.run():
+            records[seg.id] = record
+            if seg is todo[-1]:
+                written = list(totals.heads)  # type: ignore[arg-type]
+            else:
+                checkpoints.save(totals.saved(), records)
         if bar:
             bar.join(timeout=10)
         done_files += files
-    return total.stats(), ReadRecord.concat([records[seg.id] for seg in segs]), resumed
+    if not todo:
+        written = totals.finish(sink)
+    n = written[0].n if written else 0
+    return Reduced(n, written, ReadRecord.concat([records[seg.id] for seg in segs]), resumed)
 
 
 def scheduler_address(client: Client) -> str:

@@ -1,131 +1,197 @@
-"""The running total of a scan, merged on the client from the segments' tiles, in order.
+"""The running total of a scan, kept by the workers tile by tile, never gathered in one process.
 
-One total, not one partial per segment, is what keeps the client's memory the same for 2
-segments or 200; a later segment's tiles wait on their workers as futures until every earlier
-segment is in.
+Each segment's row tiles are folded into the total by a task per tile (``fold_tile``): it reads
+the tile's total so far from its checkpoint file, merges the segment's tile, and writes the
+result, to a new checkpoint file or, for the last segment, into its rows of stats.zarr. The
+client only sees each tile's small ``TileRef``, and saves the checkpoint record (which files
+hold which segments) when every tile of a segment is in, in segment order.
+
+Where the workers cannot write the output folder, the client does the same folds itself, a
+tile at a time as they arrive, so it still holds no more than a few tiles.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
-from distributed import Future
+from distributed import Client, Future, as_completed
 
 from ..records import ReadRecord
-from ..stats import COUNTS, STREAMS, PixelStats, count_dtype, model
+from ..state.checkpoint import SavedTotal, load_tile, save_tile
+from ..state.store import StatsArrays, read_rows, write_rows
+from ..stats import PixelStats
+from ..stats.dark_subtraction import rows_hot_candidates
 from .plan import Segment
 
 
+@dataclass(frozen=True)
+class TileRef:
+    """Where one row tile's total is, and over how many frames: a checkpoint file (``name``),
+    or its rows of stats.zarr (``name`` empty; ``hot``: its possible hot sensels, for the
+    dark-subtraction test, ``dark_subtraction.best_hot_candidates``)."""
+
+    n: int
+    name: str = ""
+    hot: tuple[np.ndarray, np.ndarray] | None = None
+
+
+@dataclass(frozen=True)
+class CheckpointSink:
+    """Fold into a new checkpoint file of ``folder``."""
+
+    folder: str
+
+    def put(self, stats: PixelStats, y0: int) -> TileRef:
+        return TileRef(stats.n, save_tile(self.folder, stats))
+
+
+@dataclass(frozen=True)
+class StatsSink:
+    """Fold into rows of the stats.zarr being written (``tmp``), after the statistics saved
+    before (``prior``: the old stats.zarr, with ``--merge``)."""
+
+    tmp: str
+    arrays: StatsArrays
+    prior: str = ""
+
+    def put(self, stats: PixelStats, y0: int) -> TileRef:
+        if self.prior:
+            stats = read_rows(self.prior, y0, y0 + stats.pixel_shape[0]).merge(stats)
+        if stats.n == 0:  # nothing counted: this stats.zarr is discarded
+            return TileRef(0)
+        write_rows(self.tmp, y0, stats, self.arrays)
+        first = y0 * int(np.prod(stats.pixel_shape[1:]))
+        return TileRef(stats.n, "", rows_hot_candidates(stats.mean[1], stats.m2[0], first))
+
+
+def fold_tile(folder: str, previous: TileRef | None, part: PixelStats | None, rows: tuple[int, ...],
+              sink: CheckpointSink | StatsSink) -> TileRef:
+    """One row tile: its total so far (``previous``'s checkpoint file in ``folder``) with a
+    segment's ``part`` merged in, into ``sink``. ``rows``: the tile's (y0, y1, *pixel columns)."""
+    total = None if previous is None else load_tile(folder, previous.name)
+    if part is not None:
+        total = part if total is None else total.merge(part)
+    if total is None:  # no frames before and no segment: an empty tile (a --merge that adds nothing)
+        total = PixelStats.empty((rows[1] - rows[0], *rows[2:]))
+    return sink.put(total, rows[0])
+
+
 @dataclass
-class SegmentParts:
+class SegmentFolds:
+    """One segment's tiles (futures on the workers) on their way into the total."""
+
     segment: Segment
-    tile_starts: np.ndarray
-    waiting: set[int]  # tiles not merged yet
-    arrived: dict[int, object] = field(default_factory=dict)  # tiles (or their futures) not merged yet
-    record: ReadRecord | None = None  # the files' statuses, digests and factors, once known
-    n: int = 0  # frames used, by the statuses
-    merged_n: int | None = None  # frames of the tiles merged (each tile carries the segment's)
+    parts: list[Future]
+    statuses: Future
+    sink: CheckpointSink | StatsSink
+    folded: dict[int, TileRef] = field(default_factory=dict)
+    record: ReadRecord | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.record is not None and len(self.folded) == len(self.parts)
 
 
-class RunningTotal:
-    """Segments merged into one total on the client, in segment order, tile by tile as the
-    tiles arrive, so that the client holds one sensor-sized total however many segments a
-    scan has (and never a whole segment besides).
+class TileTotals:
+    """The running total's tiles, folded segment after segment (``fold_tile``), on the workers
+    or, with ``local``, in this process.
 
-    A tile (its ``PixelStats``, frame count included) is merged as soon as every earlier
-    segment is in; a later segment's tile waits on its worker, as a future, and is fetched only
-    then, so that the client never holds more than the tile it is merging. A segment is
-    complete when all its tiles are merged and its statuses are in.
+    A segment's tile is folded once the same tile of every earlier segment is: the fold is
+    handed the earlier ``TileRef`` itself, never its future, so a lost worker never makes the
+    cluster redo a fold whose checkpoint file has been replaced since.
     """
 
-    def __init__(self, saved: PixelStats | None, shape: tuple[int, ...], most_frames: int | None = None):
-        """``most_frames``: the most frames the total can reach (the scan's files), which sets
-        the counts' type once (uint16 up to 65,535 frames), so they are never converted at the end."""
-        if saved is not None and saved.n == 0:
-            saved = None  # nothing counted yet (its zero counts would pass for recorded ones)
-        self.shape = shape
+    def __init__(self, client: Client, folder: Path, tiles: list[tuple[int, int]], columns: tuple[int, ...],
+                 saved: SavedTotal | None, local: bool):
+        self.client = client
+        self.folder = str(folder)
+        self.rows = [(y0, y1, *columns) for y0, y1 in tiles]
+        self.heads: list[TileRef | None] = ([TileRef(saved.n, name) for name in saved.tiles] if saved is not None
+                                            else [None] * len(tiles))
+        self.latest = list(self.heads)  # what the next fold of each tile starts from (maybe not yielded yet)
         self.n = saved.n if saved is not None else 0
-        self.count_type = np.uint32 if most_frames is None else count_dtype(max(most_frames, self.n))
-        self.most_frames = np.iinfo(np.uint32).max if most_frames is None else max(most_frames, self.n)
-        self.mean: np.ndarray | None = np.array(saved.mean) if saved is not None else None
-        self.m2: np.ndarray | None = np.array(saved.m2) if saved is not None else None
-        self.counts: np.ndarray | None = None
-        if saved is not None and saved.counts is not None:
-            self.counts = saved.counts.astype(self.count_type)
-        # the model's sums: none until the first tile says which it keeps (a resumed total: its own)
-        self.extra: dict[str, np.ndarray] | None = dict(saved.extra) if saved is not None else None
-        self.pending: list[SegmentParts] = []
+        self.local = local
+        self.pending: list[SegmentFolds] = []
 
-    def expect(self, segment: Segment, tile_starts: np.ndarray) -> SegmentParts:
-        """Register a segment whose parts are: one ``PixelStats`` per tile, then the statuses."""
-        place = SegmentParts(segment, tile_starts, set(range(len(tile_starts))))
-        self.pending.append(place)
-        return place
+    def expect(self, segment: Segment, parts: list[Future], statuses: Future,
+               sink: CheckpointSink | StatsSink) -> SegmentFolds:
+        state = SegmentFolds(segment, parts, statuses, sink)
+        self.pending.append(state)
+        return state
 
-    def add(self, place: SegmentParts, index: int, part) -> Iterator[tuple[Segment, ReadRecord]]:
-        """Take one part (its value, or a Future of it); yields each segment it completes, with
-        its ``ReadRecord``.
-
-        A generator, to be run to its end: at each yield the total holds exactly the segments
-        completed so far (the next one's waiting tiles are merged only after), so that a
-        checkpoint saved there never holds more than it lists.
-        """
-        if index == len(place.tile_starts):
-            place.record = fetch(part)
-            place.n = place.record.used
-        else:
-            place.arrived[index] = part
-        while self.pending:
-            head = self.pending[0]
-            for t in list(head.arrived):
-                self._merge_tile(head, t, fetch(head.arrived.pop(t)))
-            if head.waiting or head.record is None:
-                break
-            if head.merged_n not in (None, head.n):
-                raise RuntimeError(f"segment {head.segment.id}: its tiles hold {head.merged_n} frames, "
-                                   f"its statuses {head.n}")
-            self.n += head.n
-            self.pending.pop(0)
-            yield head.segment, head.record
-
-    def _merge_tile(self, head: SegmentParts, t: int, tile: PixelStats) -> None:
-        head.waiting.discard(t)
-        head.merged_n = tile.n
-        if tile.n == 0:
+    def run(self) -> Iterator[tuple[Segment, ReadRecord]]:
+        """Fold every expected segment; yields each as it completes, in order, with its record.
+        At each yield the heads are exactly the total of the segments yielded so far."""
+        if self.local:
+            yield from self._run_here()
             return
-        if self.mean is None or self.m2 is None:
-            self.mean = np.empty((len(STREAMS), *self.shape))
-            self.m2 = np.empty((len(STREAMS), *self.shape))
-            if tile.counts is not None:
-                self.counts = np.zeros((len(COUNTS), *self.shape), self.count_type)
-        if self.extra is None:
-            self.extra = model.empty_like(tile.extra, self.shape, self.most_frames)
-        rows = slice(head.tile_starts[t], head.tile_starts[t] + tile.mean.shape[1])
-        counts = None if self.counts is None else self.counts[:, rows]
-        extra = {k: v[rows] for k, v in self.extra.items()}
-        merged = PixelStats(self.n, self.mean[:, rows], self.m2[:, rows], counts, extra).merge(tile)
-        self.mean[:, rows], self.m2[:, rows] = merged.mean, merged.m2
-        if self.counts is not None and merged.counts is not None:
-            self.counts[:, rows] = merged.counts
-        for k, v in self.extra.items():
-            if k in merged.extra:
-                v[rows] = merged.extra[k]
+        waiting: dict[Future, tuple[SegmentFolds, int]] = {}
+        queue = as_completed(loop=self.client.loop)
+        for state in self.pending:
+            queue.add(state.statuses)
+        for t in range(len(self.rows)):
+            self._submit(self.pending[0], t, waiting, queue)
+        for future in queue:
+            if future in waiting:
+                state, t = waiting.pop(future)
+                state.folded[t] = self.latest[t] = future.result()
+                future.release()
+                state.parts[t].release()
+                later = self.pending.index(state) + 1
+                if later < len(self.pending):
+                    self._submit(self.pending[later], t, waiting, queue)
+            else:
+                state = next(s for s in self.pending if s.statuses is future)
+                state.record = future.result()
+                future.release()
+            yield from self._completed()
 
-    def stats(self) -> PixelStats:
-        if self.n == 0 or self.mean is None or self.m2 is None:
-            return PixelStats.empty(self.shape)
-        counts: np.ndarray | None = None if self.counts is None else self.counts.astype(count_dtype(self.n), copy=False)
-        extra = model.widen(self.extra or {}, self.n)
-        return PixelStats(self.n, self.mean, self.m2, counts, extra)
+    def _submit(self, state: SegmentFolds, t: int, waiting: dict, queue) -> None:
+        # the fold takes the head's value, so it waits for nothing but the segment's tile
+        future = self.client.submit(fold_tile, self.folder, self.latest[t], state.parts[t], self.rows[t], state.sink,
+                                    pure=False, priority=1, key=f"fold-tile-{uuid.uuid4().hex}")
+        waiting[future] = (state, t)
+        queue.add(future)
 
+    def _run_here(self) -> Iterator[tuple[Segment, ReadRecord]]:
+        for state in list(self.pending):
+            for t, part in enumerate(state.parts):
+                value = part.result()
+                part.release()
+                state.folded[t] = self.latest[t] = fold_tile(self.folder, self.latest[t], value, self.rows[t],
+                                                             state.sink)
+            state.record = state.statuses.result()
+            state.statuses.release()
+            yield from self._completed()
 
-def fetch(part):
-    """A part's value; a Future is fetched from the cluster, which then lets go of its copy."""
-    if isinstance(part, Future):
-        value = part.result()
-        part.release()
-        return value
-    return part
+    def _completed(self) -> Iterator[tuple[Segment, ReadRecord]]:
+        while self.pending and self.pending[0].complete:
+            head = self.pending.pop(0)
+            record = head.record
+            assert record is not None
+            self.n += record.used
+            before = {ref.n - self.n for ref in head.folded.values()}  # the saved stats' frames, with --merge
+            if before != {0} and (not isinstance(head.sink, StatsSink) or len(before) != 1 or min(before) < 0):
+                raise RuntimeError(f"segment {head.segment.id}: its tiles hold "
+                                   f"{sorted({r.n for r in head.folded.values()})} frames, its statuses {record.used} "
+                                   f"more than {self.n - record.used}")
+            self.heads = [head.folded[t] for t in range(len(self.rows))]
+            yield head.segment, record
 
+    def saved(self) -> SavedTotal:
+        """The total as checkpointed now (every head a checkpoint file)."""
+        return SavedTotal(self.n, tuple(ref.name for ref in self.heads if ref is not None))
+
+    def finish(self, sink: StatsSink) -> list[TileRef]:
+        """Write the heads into stats.zarr as they are (every segment was done before: a resumed
+        scan with nothing left, or a --merge that adds no file)."""
+        if self.local:
+            return [fold_tile(self.folder, head, None, rows, sink) for head, rows in zip(self.heads, self.rows)]
+        futures = [self.client.submit(fold_tile, self.folder, head, None, rows, sink, pure=False,
+                                      key=f"fold-tile-{uuid.uuid4().hex}")
+                   for head, rows in zip(self.heads, self.rows)]
+        return self.client.gather(futures)

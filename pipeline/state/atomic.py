@@ -40,3 +40,17 @@ def write_with(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
     return write_bytes(path, text.encode("utf-8"))
+
+
+def writable(folder: str | os.PathLike) -> bool:
+    """Whether this process can create files in ``folder`` (made if missing): run on a worker,
+    it tells whether the workers can write a scan's results where the client asked."""
+    try:
+        path = Path(folder)
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".hotpixels-probe-{secrets.token_hex(6)}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError:
+        return False
+    return True

@@ -1,17 +1,16 @@
 """The running total of a scan, saved as it grows, so an interrupted scan resumes instead of
 starting over.
 
-A scan is cut into segments of files. The client merges each segment's partial into one
-running total as its tiles arrive, in segment order, and after each segment saves the total
-(n, mean, M2 per stream, the range counts) under a folder named after the run (the files,
-their sizes and mtimes, and the settings that change the numbers), with a record that lists
-the segments it holds. Each segment's statuses and digests are written once, to their own
-file, when it completes: rewriting every finished segment's files at every checkpoint would
-make 100,000 files cost O(segments^2). Running the same command again loads it and skips
-those segments. One total, not one partial per segment, is what keeps the client's memory the
-same for 2 segments or 200.
+A scan is cut into segments of files, and the sensor into row tiles. The workers merge each
+segment's tiles into the running total of their rows and write each merged tile to its own
+file here (``save_tile``, in a worker); when every tile of a segment is written, the client
+saves a record that names those files and lists the segments they hold. Each segment's
+statuses and digests are written once, to their own file, when it completes: rewriting every
+finished segment's files at every checkpoint would make 100,000 files cost O(segments^2).
+Running the same command again loads the record and skips those segments. The total never
+gathers in one process: a tile at a time is read, merged and written.
 
-Files are written to a temp name, fsynced and renamed, the arrays and the segments' files
+Files are written to a temp name, fsynced and renamed, the tiles and the segments' files
 before the record that names them, so a crash mid-write leaves the previous checkpoint intact.
 Nothing is pickled: the arrays go to .npz (loaded with allow_pickle=False), the rest to JSON.
 """
@@ -21,6 +20,8 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,55 @@ from . import atomic
 CHECKPOINT_DIR = ".hotpixels-checkpoints"
 Records = dict[str, ReadRecord]  # segment id -> its files' statuses, digests and factors
 EXTRA_PREFIX = "extra_"  # the model's sums in the arrays file
+
+
+@dataclass(frozen=True)
+class SavedTotal:
+    """A checkpointed running total: ``n`` frames, one file per row tile (in the record's folder)."""
+
+    n: int
+    tiles: tuple[str, ...]
+
+
+def save_tile(folder: str | Path, stats: PixelStats) -> str:
+    """One row tile of a running total, to a new file in ``folder`` (run in the worker that
+    merged it); its name, for the record."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"tile-{uuid.uuid4().hex}.npz"
+    arrays: dict[str, Any] = {"n": np.int64(stats.n), "mean": stats.mean, "m2": stats.m2}
+    if stats.counts is not None:
+        arrays["counts"] = stats.counts
+    arrays.update({EXTRA_PREFIX + k: v for k, v in stats.extra.items()})
+    atomic.write_with(folder / name, lambda fh: np.savez(fh, **arrays))
+    return name
+
+
+def tile_readable(path: Path) -> bool:
+    """Whether a tile file is whole and holds plain numbers: every array's header is read (not
+    its data), and one of objects (a pickle: saved state may come from someone else) or a file
+    cut short by a crash (its zip directory, at the end, is missing) is refused, so the scan starts over instead of failing in a worker."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            for name in names:
+                with archive.open(name) as member:
+                    major, _ = np.lib.format.read_magic(member)
+                    header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                    _, _, dtype = header(member)
+                    if dtype.hasobject:
+                        return False
+    except Exception:  # noqa: BLE001 - not a zip, truncated, not an array
+        return False
+    return {"n.npy", "mean.npy", "m2.npy"} <= set(names)
+
+
+def load_tile(folder: str | Path, name: str) -> PixelStats:
+    """A row tile saved by ``save_tile``."""
+    with np.load(Path(folder) / name, allow_pickle=False) as data:
+        counts = data["counts"] if "counts" in data.files else None
+        extra = {k[len(EXTRA_PREFIX):]: data[k] for k in data.files if k.startswith(EXTRA_PREFIX)}
+        return PixelStats(int(data["n"]), data["mean"], data["m2"], counts, extra)
 
 
 class Checkpoints:
@@ -55,42 +105,37 @@ class Checkpoints:
         """Ids of the segments the saved total holds (reads no arrays)."""
         return [str(seg) for seg in self._record().get("segments", [])]
 
-    def load(self) -> tuple[PixelStats | None, Records]:
-        """The saved total and the records of its segments; (None, {}) if there is none or it
-        cannot be read (the scan then simply starts over)."""
+    def load(self, tiles: int) -> tuple[SavedTotal | None, Records]:
+        """The saved total (if cut into ``tiles`` row tiles) and the records of its segments;
+        (None, {}) if there is none or it cannot be read (the scan then simply starts over)."""
         try:
             record = self._record()
-            arrays = self.folder / record["arrays"]
+            names = tuple(str(t) for t in record["tiles"])
+            if len(names) != tiles or not all(tile_readable(self.folder / t) for t in names):
+                return None, {}
             records = {}
             for seg in record["segments"]:
                 records[seg] = ReadRecord.from_json(json.loads(self._segment_path(seg).read_text()))
-            with np.load(arrays, allow_pickle=False) as data:
-                counts = data["counts"] if "counts" in data.files else None
-                extra = {k[len(EXTRA_PREFIX):]: data[k] for k in data.files if k.startswith(EXTRA_PREFIX)}
-                total = PixelStats(int(data["n"]), data["mean"], data["m2"], counts, extra)
-        except Exception:  # noqa: BLE001 - truncated, empty (EOFError, BadZipFile), missing or foreign: start over
+            total = SavedTotal(int(record["n"]), names)
+        except Exception:  # noqa: BLE001 - truncated, empty, missing or foreign: start over
             return None, {}
         self._written = set(records)
         return total, records
 
-    def save(self, total: PixelStats, records: Records) -> None:
-        """Replace the saved total with ``total``, which holds the segments in ``records``."""
+    def save(self, total: SavedTotal, records: Records) -> None:
+        """Replace the saved total with ``total`` (its tiles written by ``save_tile`` in this
+        folder), which holds the segments in ``records``; the tiles it replaces are removed."""
         self.segment_folder.mkdir(parents=True, exist_ok=True)
         for seg, rec in records.items():
             if seg not in self._written:  # once per segment (a file left by a crashed run is replaced)
                 atomic.write_bytes(self._segment_path(seg), json.dumps(rec.to_json()).encode())
                 self._written.add(seg)
-        old = self._record().get("arrays")
-        name = f"total-{uuid.uuid4().hex}.npz"
-        arrays: dict[str, Any] = {"n": np.int64(total.n), "mean": total.mean, "m2": total.m2}
-        if total.counts is not None:
-            arrays["counts"] = total.counts
-        arrays.update({EXTRA_PREFIX + k: v for k, v in total.extra.items()})
-        atomic.write_with(self.folder / name, lambda fh: np.savez(fh, **arrays))
-        # the switch: from here on the new total counts (its arrays and segments are on disk)
-        atomic.write_bytes(self.record_path, json.dumps({"arrays": name, "segments": list(records)}).encode())
-        if old and old != name:
-            (self.folder / old).unlink(missing_ok=True)
+        old = set(self._record().get("tiles", [])) - set(total.tiles)
+        # the switch: from here on the new total counts (its tiles and segments are on disk)
+        atomic.write_bytes(self.record_path, json.dumps({"n": total.n, "tiles": list(total.tiles),
+                                                         "segments": list(records)}).encode())
+        for name in old:
+            (self.folder / str(name)).unlink(missing_ok=True)
 
     def _segment_path(self, seg: str) -> Path:
         if not seg or any(c in seg for c in "/\\") or seg.startswith("."):

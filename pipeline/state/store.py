@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,11 @@ import zarr
 from zarr.codecs import BloscCodec
 
 from ..records import Counted, StackMeta
-from ..stats import COUNTS, STREAMS, PixelStats
+from ..stats import COUNTS, STREAMS, PixelStats, count_dtype
 from ..stats.dark_subtraction import hot_candidates
 from ..stats.fit import FrameTable, fit_bands
+from ..stats.model import FIRST_DAYS, total_types
+from ..stats.model import empty_value as model_empty_value
 
 STATS_NAME = "stats.zarr"
 ROW_CHUNK_VALUES = 2**21  # values per zarr chunk (16 MiB of float64), whole rows
@@ -36,64 +39,195 @@ Manifest = dict[str, Counted]  # path -> its identity, shooting data and model f
 MODEL_PREFIX = "model_"  # the physics model's sums in stats.zarr: model_xr, model_excluded, ...
 
 
-def write_stats(out_dir: Path, stats: PixelStats, meta: StackMeta, manifest: Manifest | None = None) -> Path:
-    """Write stats.zarr atomically: build it beside the target, then swap it in by rename.
+@dataclass(frozen=True)
+class StatsArrays:
+    """What stats.zarr holds and in which types, fixed before any rows are written: the workers
+    write regions of arrays that already exist (a zarr array cannot be created by two writers).
+
+    ``chunk_rows`` are the rows of one zarr chunk: a writer of whole chunks never shares one
+    with another writer. ``counts``: the counts' dtype (None: not kept); ``extra``: the model's
+    sums and their dtypes.
+    """
+
+    shape: tuple[int, ...]
+    chunk_rows: int
+    counts: str | None = None
+    extra: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, stats: PixelStats, chunk_rows: int | None = None) -> StatsArrays:
+        """The arrays that hold ``stats`` as they are (whole-sensor statistics)."""
+        shape = tuple(stats.pixel_shape)
+        rows = chunk_rows or default_chunk_rows(shape)
+        counts = None if stats.counts is None else stats.counts.dtype.name
+        return cls(shape, rows, counts, tuple((k, v.dtype.name) for k, v in sorted(stats.extra.items())))
+
+
+def planned_arrays(shape: tuple[int, ...], chunk_rows: int, most_frames: int, counts: bool,
+                   model_sums: tuple[str, ...], prior: StatsArrays | None = None) -> StatsArrays:
+    """The arrays a scan will write: the counts and the model's sums it keeps (and the saved
+    stats it merges with keep too: ``moments.merge_counts``, ``model.add``), in the types of a
+    total of up to ``most_frames`` frames (a scan whose files all decode reaches it)."""
+    if prior is not None:
+        counts = counts and prior.counts is not None
+        theirs = {name for name, _ in prior.extra}
+        model_sums = tuple(k for k in model_sums if k in theirs and (k not in FIRST_DAYS or set(FIRST_DAYS) <= theirs))
+    types = total_types(most_frames)
+    return StatsArrays(tuple(shape), chunk_rows, np.dtype(count_dtype(most_frames)).name if counts else None,
+                       tuple((k, np.dtype(types[k]).name) for k in sorted(model_sums)))
+
+
+def read_saved(out_dir: str | Path) -> tuple[StatsArrays, StackMeta, int]:
+    """What a saved stats.zarr holds (its arrays, the stack, its frame count), without its numbers."""
+    group: Any = _open(out_dir)
+    attrs = dict(group.attrs)
+    mean = group["mean"]
+    counted = [group[f"{c}_count"] for c in attrs.get("counts", []) if f"{c}_count" in group]
+    extra = tuple((k, group[MODEL_PREFIX + k].dtype.name) for k in sorted(attrs.get("model_sums", []))
+                  if MODEL_PREFIX + k in group)
+    arrays = StatsArrays(tuple(mean.shape), mean.chunks[0], counted[0].dtype.name if counted else None, extra)
+    return arrays, StackMeta.from_attrs(attrs), int(attrs["n_images"])
+
+
+def default_chunk_rows(shape: tuple[int, ...]) -> int:
+    """Whole-row chunks of about ``ROW_CHUNK_VALUES`` values."""
+    return max(1, min(shape[0], ROW_CHUNK_VALUES // max(1, int(np.prod(shape[1:])))))
+
+
+def create_stats(out_dir: Path, arrays: StatsArrays) -> Path:
+    """An empty stats.zarr beside the target, hidden under a unique name, with every array
+    (``finish_stats`` swaps it in): the rows are written into it by ``write_rows``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / f".{STATS_NAME}.partial-{uuid.uuid4().hex}"
+    group = zarr.open_group(str(tmp), mode="w")
+    shape, chunks = arrays.shape, (arrays.chunk_rows, *arrays.shape[1:])
+    # float64 statistics barely compress; uncompressed row-band chunks write ~5x faster
+    for stream in STREAMS:
+        for name in _array_names(stream):
+            group.create_array(name, shape=shape, dtype=np.float64, chunks=chunks, compressors=None)
+    # the counts and the model's sums are small integers, most of them empty: bit-shuffled lz4 writes
+    # them as fast as raw, the rare sums 20-100x smaller, the dense cross term 1.6x (a 24-frame 12 MP
+    # raw stack's stats.zarr: 1.6 GB -> 0.8 GB)
+    if arrays.counts is not None:
+        for name in COUNTS:
+            group.create_array(f"{name}_count", shape=shape, dtype=arrays.counts, chunks=chunks,
+                               compressors=SMALL_INTEGERS)
+    for name, dtype in arrays.extra:
+        group.create_array(MODEL_PREFIX + name, shape=shape, dtype=dtype, chunks=chunks, compressors=SMALL_INTEGERS,
+                           fill_value=model_empty_value(name))
+    return tmp
+
+
+def write_rows(tmp: str | Path, y0: int, stats: PixelStats, arrays: StatsArrays) -> None:
+    """Rows ``y0:`` of the statistics into a stats.zarr made by ``create_stats``: the var too,
+    band by band (a temporary of the whole rows would add 8 bytes per value to the peak). Rows
+    that start on a chunk and end on one (or at the bottom) are one writer's alone."""
+    group: Any = zarr.open_group(str(tmp), mode="r+")
+    rows = stats.pixel_shape[0]
+    y1 = y0 + rows
+    for i, stream in enumerate(STREAMS):
+        mean_name, m2_name, var_name = _array_names(stream)
+        group[mean_name][y0:y1] = stats.mean[i]
+        group[m2_name][y0:y1] = stats.m2[i]
+        var = group[var_name]
+        for y in range(0, rows, arrays.chunk_rows):
+            part = PixelStats(stats.n, stats.mean[i : i + 1, y : y + arrays.chunk_rows],
+                              stats.m2[i : i + 1, y : y + arrays.chunk_rows])
+            var[y0 + y : y0 + y + part.pixel_shape[0]] = part.var[0]
+    if arrays.counts is not None:
+        if stats.counts is None:
+            raise ValueError("these statistics have no range counts, but stats.zarr keeps them")
+        for name, data in zip(COUNTS, stats.counts):
+            group[f"{name}_count"][y0:y1] = data.astype(arrays.counts, copy=False)
+    for name, dtype in arrays.extra:
+        if name not in stats.extra:
+            raise ValueError(f"these statistics have no model sum {name!r}, but stats.zarr keeps it")
+        group[MODEL_PREFIX + name][y0:y1] = stats.extra[name].astype(dtype, copy=False)
+
+
+def write_dark_rate_rows(tmp: str | Path, y0: int, y1: int, n: int, table: FrameTable) -> None:
+    """``dark_rate`` and ``dark_rate_se`` of rows ``y0:y1`` (float32, DN/s at ISO 100), fitted
+    from the sums already written there (``write_rows``): a band at a time, since a fit of
+    many rows holds several float64 temporaries of their size."""
+    group: Any = zarr.open_group(str(tmp), mode="r+")
+    shape = tuple(group["mean"].shape)
+    chunks = (group["mean"].chunks[0], *shape[1:])
+    for name in ("dark_rate", "dark_rate_se"):
+        if name not in group:  # the first writer creates them (a retried task finds them)
+            try:
+                group.create_array(name, shape=shape, dtype=np.float32, chunks=chunks, compressors=None)
+            except Exception:  # noqa: BLE001 - another writer made it first
+                pass
+    stats = read_rows(tmp, y0, y1, n)
+    for rows, fit in fit_bands(stats, table, chunks[0]):
+        band = slice(y0 + rows.start, y0 + rows.stop)
+        group["dark_rate"][band] = fit.rate.astype(np.float32)
+        group["dark_rate_se"][band] = fit.rate_se.astype(np.float32)
+
+
+def finish_stats(tmp: Path, out_dir: Path, n: int, meta: StackMeta, arrays: StatsArrays,
+                 manifest: Manifest | None = None, hot_set: np.ndarray | None = None) -> Path:
+    """Record what the written stats.zarr holds (the stack, the counted files; ``hot_set``: the
+    stack's possible hot sensels, ``dark_subtraction.hot_candidates``) and swap it in for the
+    old one by rename.
 
     The manifest of counted files lives in the group's attrs, so the stats and the record
     of what they contain can never disagree after a crash.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    final = out_dir / STATS_NAME
-    tmp = out_dir / f".{STATS_NAME}.partial-{uuid.uuid4().hex}"
-    group = zarr.open_group(str(tmp), mode="w")
-    shape = stats.pixel_shape
-    # float64 statistics barely compress; uncompressed row-band chunks write ~5x faster
-    band = max(1, min(shape[0], ROW_CHUNK_VALUES // max(1, int(np.prod(shape[1:])))))
-    for i, stream in enumerate(STREAMS):
-        names = _array_names(stream)
-        for name, data in zip(names, (stats.mean[i], stats.m2[i])):
-            group.create_array(name, data=np.ascontiguousarray(data, dtype=np.float64), chunks=(band, *shape[1:]),
-                               compressors=None)
-        # the variance band by band: a full-sensor temporary would add 8 bytes per value to the peak
-        var = group.create_array(names[2], shape=shape, dtype=np.float64, chunks=(band, *shape[1:]), compressors=None)
-        for y in range(0, shape[0], band):
-            part = PixelStats(stats.n, stats.mean[i : i + 1, y : y + band], stats.m2[i : i + 1, y : y + band])
-            var[y : y + band] = part.var[0]
-    # the counts and the model's sums are small integers, most of them empty: bit-shuffled lz4 writes
-    # them as fast as raw, the rare sums 20-100x smaller, the dense cross term 1.6x (a 24-frame 12 MP
-    # raw stack's stats.zarr: 1.6 GB -> 0.8 GB)
-    if stats.counts is not None:
-        for name, data in zip(COUNTS, stats.counts):
-            group.create_array(f"{name}_count", data=data, chunks=(band, *shape[1:]), compressors=SMALL_INTEGERS)
-    for name, data in stats.extra.items():
-        group.create_array(MODEL_PREFIX + name, data=data, chunks=(band, *shape[1:]), compressors=SMALL_INTEGERS)
-    table = frame_table(manifest or {}, meta, stats)
-    if table is not None and table.physical and "xr" in stats.extra:
-        _write_dark_rate(group, stats, table, band)
+    group = zarr.open_group(str(tmp), mode="r+")
     rows: list[list[Any]] = [entry.row(path) for path, entry in sorted((manifest or {}).items())]
-    group.attrs.update({**meta.to_attrs(), "n_images": int(stats.n), "shape": list(stats.pixel_shape),
+    group.attrs.update({**meta.to_attrs(), "n_images": int(n), "shape": list(arrays.shape),
                         "streams": list(STREAMS),
-                        "counts": list(COUNTS) if stats.counts is not None else [],
-                        "model_sums": sorted(stats.extra),
+                        "counts": list(COUNTS) if arrays.counts is not None else [],
+                        "model_sums": sorted(name for name, _ in arrays.extra),
+                        "hot_set": [] if hot_set is None else [int(i) for i in hot_set],
                         "manifest": {"columns": list(Counted.COLUMNS), "rows": rows}})
+    final = out_dir / STATS_NAME
     _swap_in(tmp, final)
     return final
 
 
-def frame_table(manifest: Manifest, meta: StackMeta, stats: PixelStats | None = None) -> FrameTable | None:
+def discard_stats(tmp: Path) -> None:
+    """A stats.zarr that will not be swapped in (nothing was counted)."""
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_stats(out_dir: Path, stats: PixelStats, meta: StackMeta, manifest: Manifest | None = None) -> Path:
+    """Write whole-sensor statistics as stats.zarr, atomically (built beside the target, then
+    swapped in by rename): ``create_stats``, ``write_rows``, ``finish_stats`` in this process."""
+    arrays = StatsArrays.of(stats)
+    tmp = create_stats(out_dir, arrays)
+    for y in range(0, arrays.shape[0], arrays.chunk_rows):
+        write_rows(tmp, y, rows_of(stats, y, y + arrays.chunk_rows), arrays)
+    hot_set = hot_candidates(stats.mean[1], stats.m2[0])
+    table = frame_table(manifest or {}, meta, hot_set)
+    if table is not None and table.physical and "xr" in stats.extra:
+        write_dark_rate_rows(tmp, 0, arrays.shape[0], stats.n, table)
+    return finish_stats(tmp, out_dir, stats.n, meta, arrays, manifest, hot_set)
+
+
+def rows_of(stats: PixelStats, y0: int, y1: int) -> PixelStats:
+    """Rows ``y0:y1`` of whole-sensor statistics (views, no copy)."""
+    counts = None if stats.counts is None else stats.counts[:, y0:y1]
+    return PixelStats(stats.n, stats.mean[:, y0:y1], stats.m2[:, y0:y1], counts,
+                      {k: v[y0:y1] for k, v in stats.extra.items()})
+
+
+def frame_table(manifest: Manifest, meta: StackMeta, hot_set: np.ndarray | None = None) -> FrameTable | None:
     """The exposure factors of the counted frames, where the stack has an exposure model; with
-    ``stats``, the frames the camera dark-subtracted are found too (``stats.dark_subtraction``)."""
+    the stack's ``hot_set`` (``dark_subtraction.hot_candidates``), the frames the camera
+    dark-subtracted are found too (``stats.dark_subtraction``)."""
     if not meta.exposure_source:
         return None
     rows = list(manifest.values())
-    candidates = None if stats is None else hot_candidates(stats.mean[1], stats.m2[0])
+    candidates = hot_set
     return FrameTable.of((c.factor for c in rows), physical=meta.exposure_source == "exif",
                          sketches=[c.spikes for c in rows], candidates=candidates, isos=[c.iso for c in rows])
 
 
-def dark_subtracted_paths(manifest: Manifest, meta: StackMeta, stats: PixelStats) -> list[str]:
+def dark_subtracted_paths(manifest: Manifest, meta: StackMeta, hot_set: np.ndarray) -> list[str]:
     """The counted frames the camera dark-subtracted (``stats.dark_subtraction``)."""
-    table = frame_table(manifest, meta, stats)
+    table = frame_table(manifest, meta, hot_set)
     if table is None or table.subtracted is None:
         return []
     return [p for p, s in zip(manifest, table.subtracted) if s]
@@ -110,18 +244,6 @@ def frame_days(manifest: Manifest) -> np.ndarray:
     return np.array([int((t if t is not None else fill) // 86400) for t in times], np.int64)
 
 
-def _write_dark_rate(group, stats: PixelStats, table: FrameTable, band: int) -> None:
-    """``dark_rate`` and ``dark_rate_se`` (float32, DN/s at ISO 100), fitted band by band: a
-    whole-sensor fit would hold several float64 temporaries of the sensor's size."""
-    shape = stats.pixel_shape
-    rate = group.create_array("dark_rate", shape=shape, dtype=np.float32, chunks=(band, *shape[1:]), compressors=None)
-    se = group.create_array("dark_rate_se", shape=shape, dtype=np.float32, chunks=(band, *shape[1:]),
-                            compressors=None)
-    for rows, fit in fit_bands(stats, table, band):
-        rate[rows] = fit.rate.astype(np.float32)
-        se[rows] = fit.rate_se.astype(np.float32)
-
-
 def _swap_in(tmp: Path, final: Path) -> None:
     old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex}")
     if final.exists():
@@ -134,17 +256,39 @@ def read_stats(out_dir: str | Path) -> tuple[PixelStats, StackMeta]:
     """Load stats.zarr (written by write_stats) back into PixelStats and what is known of the stack."""
     group = _open(out_dir)
     attrs = dict(group.attrs)
+    return _read_group(group, slice(None), int(attrs["n_images"])), StackMeta.from_attrs(attrs)
+
+
+def read_rows(path: str | Path, y0: int, y1: int, n: int | None = None) -> PixelStats:
+    """Rows ``y0:y1`` of a stats.zarr folder (a saved one, or one being written: then its frame
+    count ``n`` is given), for work that needs only a band of the sensor."""
+    group = zarr.open_group(str(path), mode="r")
+    attrs = dict(group.attrs)
+    return _read_group(group, slice(y0, y1), int(str(attrs["n_images"])) if n is None else n)
+
+
+def _read_group(group: Any, rows: slice, n: int) -> PixelStats:
+    """The statistics a stats.zarr group holds, over ``rows``: every stream saved, the counts and
+    the model's sums where present (a group being written has no attrs yet: its arrays say)."""
+    attrs = dict(group.attrs)
+    names = set(group.array_keys())
     means, m2s = [], []
-    for stream in attrs.get("streams", ["value"]):
+    for stream in attrs.get("streams", STREAMS):
         mean_name, m2_name, _ = _array_names(stream)
-        means.append(group[mean_name][...])
-        m2s.append(group[m2_name][...])
-    names = [f"{name}_count" for name in attrs.get("counts", [])]
-    counts = np.stack([group[name][...] for name in names]) if names and all(n in group for n in names) else None
-    names = [name for name in attrs.get("model_sums", []) if MODEL_PREFIX + name in group]
-    extra = {name: group[MODEL_PREFIX + name][...] for name in names}
-    stats = PixelStats(int(attrs["n_images"]), np.stack(means), np.stack(m2s), counts, extra)
-    return stats, StackMeta.from_attrs(attrs)
+        means.append(group[mean_name][rows])
+        m2s.append(group[m2_name][rows])
+    counted = [f"{name}_count" for name in attrs.get("counts", COUNTS)]
+    counts = np.stack([group[name][rows] for name in counted]) if counted and all(c in names for c in counted) \
+        else None
+    sums = attrs.get("model_sums", [k[len(MODEL_PREFIX):] for k in names if k.startswith(MODEL_PREFIX)])
+    extra = {name: group[MODEL_PREFIX + name][rows] for name in sums if MODEL_PREFIX + name in names}
+    return PixelStats(n, np.stack(means), np.stack(m2s), counts, extra)
+
+
+def read_hot_set(out_dir: str | Path) -> np.ndarray | None:
+    """The possible hot sensels recorded with the stats (None: stats saved before they were)."""
+    hot = dict(_open(out_dir).attrs).get("hot_set")
+    return None if hot is None else np.asarray(hot, np.int64)
 
 
 def read_manifest(out_dir: str | Path) -> Manifest:

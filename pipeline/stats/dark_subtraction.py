@@ -66,6 +66,25 @@ def hot_candidates(res_mean: np.ndarray, value_m2: np.ndarray, k: int = HOT_CAND
     return np.sort(best)
 
 
+def rows_hot_candidates(res_mean: np.ndarray, value_m2: np.ndarray, first: int,
+                        k: int = HOT_CANDIDATES) -> tuple[np.ndarray, np.ndarray]:
+    """``hot_candidates`` of some rows of the sensor, whose first value has flat index ``first``:
+    (flat indices in the whole sensor, their mean residuals), for ``best_hot_candidates``."""
+    local = hot_candidates(res_mean, value_m2, k)
+    return local + first, res_mean.reshape(-1)[local]
+
+
+def best_hot_candidates(parts: Sequence[tuple[np.ndarray, np.ndarray]], k: int = HOT_CANDIDATES) -> np.ndarray:
+    """The whole sensor's ``hot_candidates`` from those of its row tiles (``rows_hot_candidates``,
+    in row order): the ``k`` of highest mean residual among them, sorted."""
+    if not parts:
+        return np.empty(0, np.int64)
+    index = np.concatenate([p[0] for p in parts]).astype(np.int64)
+    value = np.concatenate([p[1] for p in parts])
+    best = index[np.argsort(-value, kind="stable")[:k]]
+    return np.sort(best)
+
+
 def dark_subtracted(factors: np.ndarray, sketches: Sequence[Sequence[int] | None],
                     candidates: np.ndarray) -> np.ndarray:
     """Per frame, whether it was dark-subtracted in camera (see the module docstring).
