@@ -103,13 +103,14 @@ def _redetect(args) -> int:
     """Classify again from stats.zarr: new thresholds without reading the images."""
     from .results import write_results
     from .state.files import FILES_NAME, read_files_csv
-    from .state.store import read_hot_set, read_manifest, read_stats
+    from .state.store import read_manifest, read_meta
 
     config = load(args.config)
-    stats, meta = read_stats(args.dir)
+    meta = read_meta(args.dir)
     statuses = read_files_csv(args.dir) if (args.dir / FILES_NAME).exists() else []
-    results = write_results(args.dir, stats, meta, statuses, config, log=_say, report_only=args.command == "report",
-                            manifest=read_manifest(args.dir), hot_set=read_hot_set(args.dir))
+    # band by band from stats.zarr, in this process: the same defects as the scan's, a band in memory at a time
+    results = write_results(args.dir, None, meta, statuses, config, log=_say, report_only=args.command == "report",
+                            manifest=read_manifest(args.dir))
     for path in results.outputs:
         _say(f"wrote {path}")
     return EXIT_OK

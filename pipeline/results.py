@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,13 +21,19 @@ from .detect import Detection, detect
 from .kinds import KINDS
 from .outputs import ExportContext, write_exports
 from .records import FileStatus, StackMeta
-from .state.store import Manifest, frame_days, frame_table
+from .state.store import STATS_NAME, Manifest, frame_days, frame_table, read_hot_set, read_size, read_stats
 from .stats import PixelStats
 from .stats.dark_subtraction import hot_candidates
 from .stats.fit import FrameTable
 from .stats.model import EXPOSURE_UNIT
 
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from .report import Prepared
+
 DEFECTS_NAME = "defects.csv"
+MAP_PIXELS = 512 * 512  # the most pixels of each map the report embeds (``report.write_report``'s default)
 
 
 @dataclass
@@ -35,50 +42,69 @@ class Results:
     outputs: list[Path]
 
 
-def write_results(out_dir: Path, stats: PixelStats, meta: StackMeta, statuses: list[FileStatus],
+def write_results(out_dir: Path, stats: PixelStats | None, meta: StackMeta, statuses: list[FileStatus],
                   config: Config, log: Callable[[str], None] = print, elapsed: float | None = None,
                   report_only: bool = False, manifest: Manifest | None = None,
-                  hot_set: np.ndarray | None = None) -> Results:
+                  hot_set: np.ndarray | None = None, client: Client | None = None) -> Results:
     """Classify the defects and write every output the config asks for (only report.html
     with ``report_only``: defects.csv and the maps stay as they are). ``manifest``: the counted
     frames (their exposure factors and dates feed the physics model); ``hot_set``: the stack's
-    possible hot sensels as saved (``dark_subtraction.hot_candidates``; found again if None)."""
+    possible hot sensels as saved (``dark_subtraction.hot_candidates``; found again if None).
+
+    With ``stats``, detection runs here on them. Without, it runs band by band from
+    ``out_dir``/stats.zarr (``engine.detect``): on ``client``'s workers, or in this process a
+    band at a time; the defects are the same."""
     out_dir = Path(out_dir)
     detect_config = config.detect
     if detect_config.black_level is None and meta.black_level:
         detect_config = dataclasses.replace(detect_config, black_level=float(np.mean(meta.black_level)))
     if hot_set is None:
-        hot_set = hot_candidates(stats.mean[1], stats.m2[0])
+        hot_set = read_hot_set(out_dir) if stats is None else None
+        if hot_set is None:
+            whole = stats if stats is not None else read_stats(out_dir)[0]
+            hot_set = hot_candidates(whole.mean[1], whole.m2[0])
     frames = frame_table(manifest or {}, meta, hot_set)
     days = frame_days(manifest or {}) if meta.dates else None
-    detection = detect(stats, detect_config, layout=meta.layout, frames=frames, days=days)
+    prepared = None
+    if stats is None:
+        from .engine.detect import Here, detect_on_cluster
+        from .report.numbers import block_factor
+
+        n, shape = read_size(out_dir)
+        detection, prepared = detect_on_cluster(client or Here(), str(out_dir / STATS_NAME), n, shape,
+                                                detect_config, meta.layout, frames, days,
+                                                block_factor(shape[0], shape[1], MAP_PIXELS))
+    else:
+        n, shape = stats.n, tuple(stats.pixel_shape)
+        detection = detect(stats, detect_config, layout=meta.layout, frames=frames, days=days)
     defects = detection.defects
     outputs = []
     if not report_only:
         write_csv(defects, out_dir / DEFECTS_NAME)
         outputs.append(out_dir / DEFECTS_NAME)
-        context = ExportContext(out_dir, defects, stats.pixel_shape, stats.n, meta)
+        context = ExportContext(out_dir, defects, shape, n, meta)
         outputs += write_exports(config.output.exports, context)
     if config.output.report or report_only:
-        outputs.append(_report(out_dir, stats, meta, statuses, detection, elapsed, frames, days))
+        outputs.append(_report(out_dir, stats, meta, statuses, detection, elapsed, frames, days, prepared, n, shape))
     summarize(detection, log)
     return Results(detection, outputs)
 
 
-def _report(out_dir: Path, stats: PixelStats, meta: StackMeta, statuses: list[FileStatus], detection: Detection,
-            elapsed: float | None, frames: FrameTable | None = None, days: np.ndarray | None = None) -> Path:
+def _report(out_dir: Path, stats: PixelStats | None, meta: StackMeta, statuses: list[FileStatus],
+            detection: Detection, elapsed: float | None, frames: FrameTable | None, days: np.ndarray | None,
+            prepared: Prepared | None, n: int, shape: tuple[int, ...]) -> Path:
     from .report import write_report
 
-    mean, m2 = stats.stream("value")
     shown = {"group": meta.group, "make": meta.make, "model": meta.model, "serial": meta.serial, "dtype": meta.dtype,
              "color_desc": meta.layout.colors, "cfa_pattern": [list(r) for r in meta.layout.cfa or ()],
              "black_level": list(meta.black_level), "white_level": meta.white_level}
-    table = {"n_images": stats.n, "shape": "x".join(map(str, stats.pixel_shape)),
+    table = {"n_images": n, "shape": "x".join(map(str, shape)),
              **{k: v for k, v in shown.items() if v not in (None, "", [])}}
     if elapsed is not None:
         table["scan time"] = f"{elapsed:.1f} s"
     # M2 and n rather than stats.var: that would be a float64 copy of both streams, only to draw block maxima
-    return write_report(out_dir / "report.html", value_mean=mean, value_m2=m2, n_frames=stats.n,
+    mean, m2 = stats.stream("value") if stats is not None else (None, None)
+    return write_report(out_dir / "report.html", value_mean=mean, value_m2=m2, n_frames=n, prepared=prepared,
                         defects=detection.defects, files=statuses, detection=detection, meta=table,
                         dark_rate=detection.dark_rate, frame_days=None if days is None else days.tolist(),
                         physics_notes=physics_notes(meta, frames, days, detection),

@@ -260,8 +260,9 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client
     if detect_defects and reduced.n >= 2:
         from .results import write_results
 
-        written = write_results(out_dir, result.stats, meta, all_statuses, config, log, result.elapsed,
-                                manifest=manifest, hot_set=hot_set)
+        # on the workers, band by band from stats.zarr (here, a band at a time, if they cannot reach it)
+        written = write_results(out_dir, None, meta, all_statuses, config, log, result.elapsed,
+                                manifest=manifest, hot_set=hot_set, client=None if local else client)
         result.detection = written.detection
         result.outputs += written.outputs
     elif detect_defects:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
+
+import numpy as np
 
 from ..defect import Defect
 from ..kinds import BY_CODE
+from ..stats import PixelStats
 from .candidates import Candidates
 
 # what a report the range counts made says (``stats.noise_bars``: above or below all 4 neighbours,
@@ -56,35 +60,80 @@ def describe(c: Candidates, i: int, n: int, onset: int | None = None, cluster: i
     )
 
 
-def describe_line(line, stats, frames=None) -> Defect:
-    """A partial column or row (``lines.Line``) as one record: its first sensel and length, its
-    mean value against its neighbours' (the parallel lines of its colour on either side), and
-    its dark rate (the exposure fit of its sensels' mean, where the stack has a physical one)."""
-    import numpy as np
+@dataclass
+class LineSample:
+    """What describing a line reads of the statistics: at its sensels (in order along it), the
+    value's and the residual's mean and M2 and the exposure sums; the value's mean on the
+    parallel lines beside it (``sides``: before, after; the sensels inside the sensor)."""
+
+    n: int
+    channel: int | None  # the channel of an (H, W, C) sensor, None for one value per sensel
+    value: np.ndarray
+    value_m2: np.ndarray
+    res_mean: np.ndarray
+    res_m2: np.ndarray
+    sums: dict[str, np.ndarray]
+    sides: tuple[np.ndarray, np.ndarray]
+
+    @classmethod
+    def join(cls, parts: list[LineSample]) -> LineSample:
+        """One sample from the parts of it that bands hold, in row order."""
+        first = parts[0]
+        cat = np.concatenate
+        return cls(first.n, first.channel, cat([p.value for p in parts]), cat([p.value_m2 for p in parts]),
+                   cat([p.res_mean for p in parts]), cat([p.res_m2 for p in parts]),
+                   {k: cat([p.sums[k] for p in parts]) for k in first.sums},
+                   (cat([p.sides[0] for p in parts]), cat([p.sides[1] for p in parts])))
+
+
+def line_sample(stats: PixelStats, line, top: int = 0, rows: tuple[int, int] | None = None,
+                height: int | None = None) -> LineSample:
+    """A line's ``LineSample`` from statistics of sensor rows ``top``.. (the whole sensor by
+    default): only its sensels in sensor rows ``rows`` (y0, y1), where a band holds them; the
+    sensor is ``height`` rows high."""
+    from ..stats.model import EXPOSURE_SUMS
 
     ys, xs = line.sensor_cells()
+    height = stats.pixel_shape[0] + top if height is None else height
+    if rows is not None:
+        keep = (ys >= rows[0]) & (ys < rows[1])
+        ys, xs = ys[keep], xs[keep]
+    channel = None if stats.mean[0].ndim == 2 else line.plane.channel
+
+    def pick(arr, yy, xx):
+        return arr[yy - top, xx] if channel is None else arr[yy - top, xx, channel]
+
     step = line.plane.step
-    channel = line.plane.channel
-    value = stats.mean[0][ys, xs] if stats.mean[0].ndim == 2 else stats.mean[0][ys, xs, channel]
     sides = []
     for d in (-step, step):
         ny, nx = (ys, xs + d) if line.vertical else (ys + d, xs)
-        inside = (ny >= 0) & (ny < stats.pixel_shape[0]) & (nx >= 0) & (nx < stats.pixel_shape[1])
-        if inside.any():
-            sides.append(stats.mean[0][ny[inside], nx[inside]] if stats.mean[0].ndim == 2
-                         else stats.mean[0][ny[inside], nx[inside], channel])
+        inside = (ny >= 0) & (ny < height) & (nx >= 0) & (nx < stats.pixel_shape[1])
+        sides.append(pick(stats.mean[0], ny[inside], nx[inside]))
+    sums = {k: stats.extra[k][ys - top, xs] for k in EXPOSURE_SUMS if k in stats.extra} if channel is None else {}
+    return LineSample(stats.n, channel, pick(stats.mean[0], ys, xs), pick(stats.m2[0], ys, xs),
+                      pick(stats.mean[1], ys, xs), pick(stats.m2[1], ys, xs), sums, (sides[0], sides[1]))
+
+
+def describe_line(line, stats: PixelStats | LineSample, frames=None) -> Defect:
+    """A partial column or row (``lines.Line``) as one record: its first sensel and length, its
+    mean value against its neighbours' (the parallel lines of its colour on either side), and
+    its dark rate (the exposure fit of its sensels' mean, where the stack has a physical one).
+    ``stats``: the whole sensor's, or the line's ``LineSample``."""
+    sample = stats if isinstance(stats, LineSample) else line_sample(stats, line)
+    ys, xs = line.sensor_cells()
+    sides = [s for s in sample.sides if len(s)]
     ref = float(np.mean(np.concatenate(sides))) if sides else math.nan
-    mu = float(np.mean(value))
+    mu = float(np.mean(sample.value))
     # along the line, a sensel's residual sets its excess against two neighbours that share it:
     # it reads half the line's excess (its rate too)
     share = 2.0
     rate = math.nan
-    if frames is not None and all(k in stats.extra for k in ("xr", "excluded")):
+    if frames is not None and all(k in sample.sums for k in ("xr", "excluded")):
         from ..stats.fit import fit_exposure
         from ..stats.model import EXPOSURE_SUMS
 
-        sums = {k: stats.extra[k][ys, xs] for k in EXPOSURE_SUMS}
-        fit = fit_exposure(stats.n, stats.mean[1][ys, xs], stats.m2[1][ys, xs], sums, frames)
+        sums = {k: sample.sums[k] for k in EXPOSURE_SUMS}
+        fit = fit_exposure(sample.n, sample.res_mean, sample.res_m2, sums, frames)
         rate = share * float(np.nanmean(fit.rate)) if np.isfinite(fit.rate).any() else math.nan
     way = "brighter" if line.sign > 0 else "darker"
     what = "rising with exposure" if line.source == "dark_current" else way
@@ -92,9 +141,9 @@ def describe_line(line, stats, frames=None) -> Defect:
               f"{line.mean_z:.1f} per sensel); mean {mu:.4g} vs the lines beside it {ref:.4g}")
     if math.isfinite(rate):
         detail += f", dark current {rate:.4g} DN/s at ISO 100"
+    one = sample.channel is None
     return Defect(
-        x=int(xs[0]), y=int(ys[0]), channel=0 if stats.mean[0].ndim == 2 else channel, kind=line.kind, mean=mu,
-        std=float(np.sqrt(np.mean(stats.m2[0][ys, xs]) / stats.n)) if stats.mean[0].ndim == 2 else math.nan,
-        score=float(line.z), color=line.plane.color, neighbour_mean=ref, residual_mean=share * float(np.mean(
-            stats.mean[1][ys, xs] if stats.mean[0].ndim == 2 else stats.mean[1][ys, xs, channel])),
-        dark_rate=rate, length=line.length, detail=detail)
+        x=int(xs[0]), y=int(ys[0]), channel=0 if one else line.plane.channel, kind=line.kind, mean=mu,
+        std=float(np.sqrt(np.mean(sample.value_m2) / sample.n)) if one else math.nan,
+        score=float(line.z), color=line.plane.color, neighbour_mean=ref,
+        residual_mean=share * float(np.mean(sample.res_mean)), dark_rate=rate, length=line.length, detail=detail)

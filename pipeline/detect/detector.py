@@ -11,12 +11,15 @@ joined between them:
 3. ``score_band``: the maps become robust z's; the sensels past a configured threshold become
    candidates, with what classification needs of each; an even sample of the maps is taken for
    their tails;
-4. ``finish``: candidates are classified, one per sensel, suppressed around stronger ones,
-   the thresholds raised where a map's tail is heavy, classified again and described.
+4. ``classify_points``: candidates are classified, one per sensel, suppressed around stronger
+   ones, the thresholds raised where a map's tail is heavy, and classified again;
+5. in a one-value sensor, ``band_lines``: the partial columns and rows, band by band
+   (``line_bands``); ``defects_of`` describes the points and the lines, one record each.
 
 Bands may run anywhere and in any order: what goes from one pass to the next is small (block
-MADs, histograms, candidates, samples), while each band keeps its own maps. ``detect`` runs
-them here, in this process; the numbers are the same for any cut into bands.
+MADs, histograms, candidates, samples, column scans), while each band keeps its own maps.
+``detect`` runs them here, in this process; ``pipeline.engine.detect`` on a cluster's workers;
+the numbers are the same for any cut into bands.
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ from .criteria.counts import COUNT_MAPS, count_thresholds
 from .describe import describe, describe_line
 from .exposure import beyond_exposure_z, candidate_fit, line_share, with_fit
 from .filters import unique_flat
-from .lines import Line, covered, plane_lines
+from .line_bands import column_lines, drifts_of, gather_columns, rate_sums, scan_band
+from .lines import Line, covered, dedupe
 from .onset import appearances, since_candidates
 from .planes import Plane, planes, spacing
 from .scale import BlockScale
@@ -154,15 +158,19 @@ class Plan:
 
 
 def plan_detection(stats: PixelStats, cfg: DetectConfig, layout: SensorLayout, stack_kind: str | None,
-                   frames: FrameTable | None = None, days: np.ndarray | None = None) -> Plan:
+                   frames: FrameTable | None = None, days: np.ndarray | None = None,
+                   shape: tuple[int, ...] | None = None, decided: tuple[str, str] | None = None) -> Plan:
+    """What every band's work needs to know. ``stats`` need only say which sums they hold where
+    ``shape`` (the sensor's) is given, and ``decided`` (the stack kind and why, from
+    ``stack_kind.classify_stack`` of the sensor's sample rows) where the kind is "auto"."""
     n = int(stats.n)
     if n < 2:
         raise ValueError(f"need statistics over at least 2 frames to detect defects, got n={n}")
-    shape = tuple(stats.pixel_shape)
+    shape = tuple(stats.pixel_shape) if shape is None else tuple(shape)
     plane_list, mosaic = planes(shape, layout)
     kind = stack_kind or cfg.stack_kind
     if kind == "auto":
-        kind, reason = classify_stack(stats)
+        kind, reason = decided if decided is not None else classify_stack(stats)
     elif kind in ("photos", "darks"):
         reason = f"stack kind given as {kind!r}"
     else:
@@ -310,10 +318,9 @@ def score_band(band: Band, plan: Plan, params: Parameters, measures: BandMeasure
     return BandScores(found, tails)
 
 
-def finish(scored: list[BandScores], plan: Plan, cfg: DetectConfig, maps: dict[str, np.ndarray],
-           stats: PixelStats | None = None, rate: np.ndarray | None = None) -> Detection:
-    """Classify the candidates of every band (in row order), one report per defect; in a
-    one-value sensor, the partial columns and rows too (``lines.py``), each one report."""
+def classify_points(scored: list[BandScores], plan: Plan, cfg: DetectConfig) -> tuple[Candidates, dict[str, float]]:
+    """Classify the candidates of every band (in row order), one per defect, and the thresholds
+    they were classified at (raised where a map's tail is heavy)."""
     cand = Candidates.concat([b.candidates[i] for i in range(len(plan.planes)) for b in scored])  # plane by plane
     darks, raw_darks = plan.stack_kind == "darks", plan.raw_darks
     if plan.frames is not None and cand.beyond_logx is not None and cand.counted:
@@ -347,19 +354,43 @@ def finish(scored: list[BandScores], plan: Plan, cfg: DetectConfig, maps: dict[s
         classify(cand, thresholds, cfg.dark_min_sigmas, darks, raw_darks, plan.swing,
                  plan.configured if plan.one_value else None)
         cand = cand.take(cand.kind > 0)
-    found_lines: list[Line] = []
-    if plan.one_value and stats is not None:
-        found_lines = [line for pl in plan.planes for line in plane_lines(maps, pl, plan.configured)]
+    return cand, thresholds
+
+
+def defects_of(cand: Candidates, plan: Plan, found_lines: list[Line], line_defects: list[Defect]) -> list[Defect]:
+    """One record per defect, strongest first: the points (less those a line explains) and the
+    lines (``line_defects``: ``found_lines`` described)."""
+    if found_lines:
         rate_z = cand.z_rate if cand.z_rate is not None else np.zeros(len(cand))
         cand = cand.take(~covered(found_lines, cand.y, cand.x, cand.plane, cand.sign, cand.z_level, rate_z))
     cluster = clusters(cand.y, cand.x)
     order = np.argsort(-cand.score, kind="stable")
     onsets = [None if cand.onset is None or cand.onset[i] < 0 else int(cand.onset[i]) for i in range(len(cand))]
     defects = [describe(cand, i, plan.n, onsets[i], int(cluster[i]), plan.rate_unit) for i in order]
-    if found_lines and stats is not None:
-        defects += [describe_line(line, stats, plan.frames if plan.rate_unit else None) for line in found_lines]
+    if line_defects:
+        defects += line_defects
         defects.sort(key=lambda d: -d.score)
-    return Detection(defects, maps, thresholds, plan.stack_kind, plan.stack_reason, rate)
+    return defects
+
+
+def band_plane_rows(band: Band, plan: Plan) -> list[int]:
+    """Each plane's first row in a band's core (cores start on every plane's block boundary)."""
+    return [band.y0 // pl.step for pl in plan.planes]
+
+
+def band_lines(cores: list[dict[str, np.ndarray]], bands: list[Band], plan: Plan) -> list[Line]:
+    """The partial columns and rows of a one-value sensor, band by band (``line_bands``), from
+    each band's core rows of the score maps."""
+    drifts = drifts_of([rate_sums(c, plan.planes) for c in cores])
+    scans, found = None, []
+    for core, band in zip(cores, bands):
+        scans, rows = scan_band(core, plan.planes, band_plane_rows(band, plan), plan.configured, drifts, scans)
+        found += rows
+    if scans is None:
+        return []
+    wanted = scans.wanted(plan.configured)
+    columns = [gather_columns(core, plan.planes, wanted) for core in cores]
+    return dedupe(column_lines(plan.planes, scans, columns, plan.configured, drifts) + found)
 
 
 def detect(stats: PixelStats, config: DetectConfig | None = None, layout: SensorLayout | None = None,
@@ -391,4 +422,9 @@ def detect(stats: PixelStats, config: DetectConfig | None = None, layout: Sensor
         params = plane_parameters(measures, plan, cfg)
         scored = [score_band(b, plan, params, m, c, pool, None if rate is None else rate[b.y0 : b.y1])
                   for b, m, c in zip(bands, measures, core)]
-    return finish(scored, plan, cfg, maps, stats, rate)
+    cand, thresholds = classify_points(scored, plan, cfg)
+    found_lines = band_lines(core, bands, plan) if plan.one_value else []
+    frames_for_lines = plan.frames if plan.rate_unit else None
+    line_defects = [describe_line(line, stats, frames_for_lines) for line in found_lines]
+    return Detection(defects_of(cand, plan, found_lines, line_defects), maps, thresholds, plan.stack_kind,
+                     plan.stack_reason, rate)

@@ -20,7 +20,7 @@ stand out far more than the line does.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -75,15 +75,13 @@ class Line:
         return "column" if self.vertical else "row"
 
 
-def _kadane(z, drift, best_start, best_end, best_total):
-    """Kadane's scan down every column of ``z`` at once (row by row, for the cache): the
-    segment of largest sum of (z - drift) into ``best_start``/``best_end`` (start == end: none),
-    and its sum of z into ``best_total``."""
+def _kadane(z, drift, y0, cur, cur_total, cur_start, best, best_total, best_start, best_end):
+    """Kadane's scan down every column of ``z`` at once (row by row, for the cache), from sensor
+    row ``y0``, carrying on from the state it is given (a band's scan goes on from the band above
+    it's): the runs still open (``cur``: sum of z - drift, ``cur_total``: of z, ``cur_start``),
+    and the segment of largest sum of (z - drift) so far (``best_start``/``best_end``, start ==
+    end: none; ``best_total``: its sum of z)."""
     h, w = z.shape
-    cur = np.zeros(w)
-    cur_total = np.zeros(w)
-    cur_start = np.zeros(w, np.int64)
-    best = np.zeros(w)
     for y in range(h):
         for c in range(w):
             value = np.float64(z[y, c])
@@ -91,7 +89,7 @@ def _kadane(z, drift, best_start, best_end, best_total):
             if cur[c] <= 0:
                 cur[c] = step
                 cur_total[c] = value
-                cur_start[c] = y
+                cur_start[c] = y0 + y
             else:
                 cur[c] = cur[c] + step
                 cur_total[c] = cur_total[c] + value
@@ -99,7 +97,7 @@ def _kadane(z, drift, best_start, best_end, best_total):
                 best[c] = cur[c]
                 best_total[c] = cur_total[c]
                 best_start[c] = cur_start[c]
-                best_end[c] = y + 1
+                best_end[c] = y0 + y + 1
 
 
 _KADANE = None
@@ -117,41 +115,78 @@ def _kadane_kernel():
     return _KADANE
 
 
+@dataclass
+class ColumnScan:
+    """Kadane's scan down every column of a map, which may be fed a band of rows at a time, in
+    order: the result is the same as one scan over the whole columns, number for number."""
+
+    cur: np.ndarray
+    cur_total: np.ndarray
+    cur_start: np.ndarray
+    best: np.ndarray
+    best_total: np.ndarray
+    best_start: np.ndarray
+    best_end: np.ndarray
+    rows: int = 0  # rows scanned so far
+
+    @classmethod
+    def start(cls, width: int) -> ColumnScan:
+        return cls(np.zeros(width), np.zeros(width), np.zeros(width, np.int64), np.zeros(width), np.zeros(width),
+                   np.zeros(width, np.int64), np.zeros(width, np.int64))
+
+    def advance(self, z: np.ndarray, drift: float) -> ColumnScan:
+        """Scan the next rows ``z`` (a band of the columns, below the rows scanned so far)."""
+        _kadane_kernel()(np.ascontiguousarray(z), float(drift), self.rows, self.cur, self.cur_total, self.cur_start,
+                         self.best, self.best_total, self.best_start, self.best_end)
+        self.rows += z.shape[0]
+        return self
+
+    def hits(self, threshold: float) -> np.ndarray:
+        """The columns whose best run may make a line (``find_lines``' first pass takes them)."""
+        return np.flatnonzero(_passing(self.best_start, self.best_end, self.best_total, threshold)[0])
+
+
 def best_runs(z: np.ndarray, drift: float = DRIFT) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For every column of ``z`` (rows along axis 0), the segment [start, end) of largest sum of
     (z - drift), by Kadane's scan run over all columns at once; its sum of z. Columns with no
     positive segment have start == end."""
-    h, w = z.shape
-    best_start = np.zeros(w, np.int64)
-    best_end = np.zeros(w, np.int64)
-    total = np.zeros(w)
-    _kadane_kernel()(np.ascontiguousarray(z), float(drift), best_start, best_end, total)
-    return best_start, best_end, total
+    scan = ColumnScan.start(z.shape[1]).advance(z, drift)
+    return scan.best_start, scan.best_end, scan.best_total
+
+
+def _passing(start: np.ndarray, end: np.ndarray, total: np.ndarray,
+             threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which best runs are long, strong and dense enough for a line; their z and mean z."""
+    length = end - start
+    with np.errstate(divide="ignore", invalid="ignore"):
+        score = np.where(length > 0, total / np.sqrt(np.maximum(length, 1)), 0.0)
+        mean = np.where(length > 0, total / np.maximum(length, 1), 0.0)
+    return (length >= MIN_LENGTH) & (score >= threshold) & (mean >= MIN_MEAN), score, mean
 
 
 def find_lines(z: np.ndarray, plane: Plane, threshold: float, sign: int, source: str,
-               vertical: bool, drift: float = DRIFT) -> list[Line]:
+               vertical: bool, drift: float = DRIFT, index: np.ndarray | None = None) -> list[Line]:
     """The lines of one sign in a plane's map ``z`` (signed: a bright run is positive), along
-    columns (``vertical``) or rows; ``drift``: what a sensel's z must exceed for a run to grow."""
+    columns (``vertical``) or rows; ``drift``: what a sensel's z must exceed for a run to grow.
+    ``index``: the plane columns (or rows) that ``z``'s columns (rows) are, where it holds only
+    some of them (a band's rows; the columns a band-wise scan found, ``ColumnScan.hits``)."""
     raw = (sign * z if vertical else sign * z.T).astype(np.float32)
     work = np.minimum(raw, CLIP)
+    index = np.arange(work.shape[1]) if index is None else np.asarray(index)
     out: list[Line] = []
     columns = np.arange(work.shape[1])  # a pass looks again only where the one before took a run
     for _ in range(PASSES):
         start, end, total = best_runs(work[:, columns] if len(columns) < work.shape[1] else work, drift)
-        length = end - start
-        with np.errstate(divide="ignore", invalid="ignore"):
-            score = np.where(length > 0, total / np.sqrt(np.maximum(length, 1)), 0.0)
-            mean = np.where(length > 0, total / np.maximum(length, 1), 0.0)
-        hit = np.flatnonzero((length >= MIN_LENGTH) & (score >= threshold) & (mean >= MIN_MEAN))
+        passing, score, _ = _passing(start, end, total, threshold)
+        hit = np.flatnonzero(passing)
         if not len(hit):
             break
         for i in hit.tolist():
-            c, a, n = int(columns[i]), int(start[i]), int(length[i])
+            c, a, n = int(columns[i]), int(start[i]), int(end[i] - start[i])
             if np.median(work[a : a + n, c]) < MIN_MEAN:  # a few strong sensels, not a run
                 work[a : a + n, c] = 0.0
                 continue
-            py, px = (a, c) if vertical else (c, a)
+            py, px = (a, int(index[c])) if vertical else (int(index[c]), a)
             out.append(Line(plane, py, px, n, vertical, sign, float(score[i]), float(raw[a : a + n, c].mean()),
                             source))
             work[a : a + n, c] = 0.0
@@ -162,36 +197,40 @@ def find_lines(z: np.ndarray, plane: Plane, threshold: float, sign: int, source:
 def plane_lines(maps: dict[str, np.ndarray], plane: Plane, thresholds: dict[str, float]) -> list[Line]:
     """Every line of a plane: bright and dark runs of the level, rising runs of dark current,
     along columns and rows; where a dark-current run and a level run cover the same sensels,
-    the stronger one."""
-    level = plane.select(maps["hot"]).astype(np.float32) - plane.select(maps["dead"])
-    found: list[Line] = []
-    for vertical in (True, False):
-        found += find_lines(level, plane, max(LINE_Z, thresholds["hot"]), 1, "hot", vertical)
-        found += find_lines(level, plane, max(LINE_Z, thresholds["dead"]), -1, "dead", vertical)
-        if "dark_current" in maps:
-            rate_map = plane.select(maps["dark_current"])
-            rising = find_lines(rate_map, plane, max(LINE_Z, thresholds["dark_current"]), 1, "dark_current",
-                                vertical, one_sided_drift(rate_map))
-            found += [line for line in rising if float(level[line.plane_cells()].mean()) >= RATE_LEVEL_Z]
-    rate = plane.select(maps["dark_current"]) if "dark_current" in maps else None
-    found = [replace(line, level_z=float(np.abs(level[line.plane_cells()]).mean()),
-                     rate_z=0.0 if rate is None else float(rate[line.plane_cells()].mean())) for line in found]
-    return dedupe(found)
+    the stronger one. The whole plane as one band (``line_bands``)."""
+    from .line_bands import column_lines, drifts_of, gather_columns, rate_sums, scan_band
+
+    drifts = drifts_of([rate_sums(maps, [plane])])
+    scans, rows = scan_band(maps, [plane], [0], thresholds, drifts, None)
+    columns = gather_columns(maps, [plane], scans.wanted(thresholds))
+    return dedupe(column_lines([plane], scans, [columns], thresholds, drifts) + rows)
 
 
 def one_sided_drift(z: np.ndarray) -> float:
     """The drift for a one-sided map (max(z, 0), as the dark-current z): DRIFT above its healthy
     sensels' own mean (about 0.4, not 0), or a run would hardly fall past its end."""
-    return DRIFT + float(np.mean(np.clip(z, 0.0, CLIP), dtype=np.float64))
+    rows, count = clipped_sums(z)
+    return DRIFT + math.fsum(rows.tolist()) / max(count, 1)
+
+
+def clipped_sums(z: np.ndarray) -> tuple[np.ndarray, int]:
+    """Each row's sum of max(z, 0) clipped at CLIP, and how many values: a band's share of the
+    drift. A row lies in one band, and their total is taken exactly (``math.fsum``), so the
+    drift is the same however the plane is cut into bands."""
+    return np.asarray(np.sum(np.clip(z, 0.0, CLIP), axis=1, dtype=np.float64)), int(z.size)
 
 
 def dedupe(lines: list[Line]) -> list[Line]:
     """The strongest of lines that share sensels (the same run found in two maps, a column and
-    the row through it), then the lines beside a stronger one of the other sign (its leak)."""
+    the row through it), then the lines beside a stronger one of the other sign (its leak);
+    lines of different planes never touch."""
     kept: list[Line] = []
-    taken: set[tuple[int, int]] = set()
-    for line in sorted(lines, key=lambda found: -found.z):
-        cells = set(zip(*(a.tolist() for a in line.plane_cells())))
+    taken: set[tuple[int, int, int]] = set()
+    # strongest first; equal z in one order, however the lines were found (band by band or whole)
+    order = {"hot": 0, "dead": 1, "dark_current": 2}
+    for line in sorted(lines, key=lambda found: (-found.z, not found.vertical, order.get(found.source, 3),
+                                                 found.plane.key, found.py, found.px)):
+        cells = {(line.plane.key, y, x) for y, x in zip(*(a.tolist() for a in line.plane_cells()))}
         if cells & taken:
             continue
         beside = any(k.sign != line.sign and k.vertical == line.vertical and _adjacent(k, line) for k in kept)
@@ -204,6 +243,8 @@ def dedupe(lines: list[Line]) -> list[Line]:
 
 def _adjacent(a: Line, b: Line) -> bool:
     """Whether two parallel lines of a plane run side by side (one plane step apart, overlapping)."""
+    if a.plane != b.plane:
+        return False
     if a.vertical:
         return abs(a.px - b.px) == 1 and a.py < b.py + b.length and b.py < a.py + a.length
     return abs(a.py - b.py) == 1 and a.px < b.px + b.length and b.px < a.px + a.length

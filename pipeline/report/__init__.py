@@ -6,6 +6,6 @@ the builders import it when they run (``preload`` imports it in the background b
 """
 
 from .numbers import block_reduce
-from .page import preload, write_report
+from .page import Prepared, preload, write_report
 
-__all__ = ["block_reduce", "preload", "write_report"]
+__all__ = ["Prepared", "block_reduce", "preload", "write_report"]

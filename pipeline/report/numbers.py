@@ -76,13 +76,39 @@ def block_reduce(arr: np.ndarray, factor: int, how: str) -> np.ndarray:
     step = factor * max(1, BAND_VALUES // max(1, factor * arr[:1].size))
     out = np.concatenate([_reduce_axis(_reduce_axis(arr[r : r + step], factor, 0, how), factor, 1, how)
                           for r in range(0, arr.shape[0], step)]).astype(np.float64, copy=False)
-    if how == "mean":
-        h, w = arr.shape[:2]
-        nr = np.minimum(factor, h - np.arange(0, h, factor)).astype(np.float64)
-        nc = np.minimum(factor, w - np.arange(0, w, factor)).astype(np.float64)
-        counts = np.multiply.outer(nr, nc)
-        out = out / (counts if out.ndim == 2 else counts[..., None])
-    return out
+    return _per_value(out, arr.shape[:2], factor) if how == "mean" else out
+
+
+def _per_value(sums: np.ndarray, shape: tuple[int, ...], factor: int) -> np.ndarray:
+    """Block sums divided by how many values each block holds (the edge blocks fewer)."""
+    h, w = shape[:2]
+    nr = np.minimum(factor, h - np.arange(0, h, factor)).astype(np.float64)
+    nc = np.minimum(factor, w - np.arange(0, w, factor)).astype(np.float64)
+    counts = np.multiply.outer(nr, nc)
+    return sums / (counts if sums.ndim == 2 else counts[..., None])
+
+
+def band_blocks(arr: np.ndarray, y0: int, factor: int, how: str) -> tuple[int, np.ndarray]:
+    """A band's share of ``block_reduce``: the block rows that sensor rows ``y0``.. of ``arr``
+    touch (the first index, and their maxima or sums, float64), which ``join_blocks`` joins
+    with the other bands' into the whole map."""
+    arr = np.asarray(arr)
+    first = y0 // factor
+    cut = min(arr.shape[0], (first + 1) * factor - y0)  # the rows of the first block (maybe partial)
+    parts = [arr[:cut]] + [arr[r : r + factor] for r in range(cut, arr.shape[0], factor)]
+    rows = [_reduce_axis(_reduce_axis(p, len(p), 0, how), factor, 1, how) for p in parts if len(p)]
+    return first, np.concatenate(rows).astype(np.float64, copy=False)
+
+
+def join_blocks(parts: Sequence[tuple[int, np.ndarray]], shape: tuple[int, ...], factor: int, how: str) -> np.ndarray:
+    """The block-reduced map (as ``block_reduce`` gives it) of a sensor of ``shape`` from every
+    band's ``band_blocks``: maxima of maxima, sums of sums (then per value)."""
+    rows = math.ceil(shape[0] / factor)
+    out = np.full((rows, *parts[0][1].shape[1:]), np.nan if how == "max" else 0.0)
+    for first, block in parts:
+        where = slice(first, first + len(block))
+        out[where] = np.fmax(out[where], block) if how == "max" else out[where] + block
+    return _per_value(out, shape, factor) if how == "mean" else out
 
 
 def map_for_display(arr: np.ndarray, factor: int, how: str, divisor: float | None = None) -> np.ndarray:
@@ -94,7 +120,11 @@ def map_for_display(arr: np.ndarray, factor: int, how: str, divisor: float | Non
     arr = np.asarray(arr)
     if arr.ndim not in (2, 3):
         raise ValueError(f"expected an (H, W) or (H, W, C) map, got shape {arr.shape}")
-    small = block_reduce(arr, factor, how)
+    return display(block_reduce(arr, factor, how), how, divisor)
+
+
+def display(small: np.ndarray, how: str, divisor: float | None = None) -> np.ndarray:
+    """A block-reduced map (``block_reduce``, ``join_blocks``) as drawn: channels reduced, divided."""
     if small.ndim == 3:
         small = np.fmax.reduce(small, axis=2) if how == "max" else small.mean(axis=2)
     if divisor is not None:
@@ -138,6 +168,28 @@ def _histogram_chunk(chunk: np.ndarray, lo: float, hi: float):
             (high.size, float(high.max()) if high.size else -math.inf), int(np.count_nonzero(np.isfinite(chunk))))
 
 
+def sample_at(flat_start: int, values: np.ndarray, total: int) -> np.ndarray:
+    """A band's share of ``histogram``'s sample (every ``total // SAMPLE``-th value of the whole
+    flattened map): its values (``values``, flattened from ``flat_start`` on) at those places."""
+    step = max(1, total // SAMPLE)
+    flat = np.asarray(values).reshape(-1)
+    first = -(-flat_start // step) * step - flat_start
+    return flat[first::step]
+
+
+def histogram_range(sample: np.ndarray, marks: Sequence[float]) -> tuple[float, float] | None:
+    """The counts' range from the sample (``sample_at`` of every band, joined in order), or None
+    without a finite value."""
+    finite = sample[np.isfinite(sample)]
+    return None if finite.size == 0 else _histogram_range(finite, marks)
+
+
+def count_range(values: np.ndarray, lo: float, hi: float):
+    """A band's share of ``histogram``'s counts over the range (``histogram_range``)."""
+    flat = np.asarray(values).reshape(-1)
+    return [_histogram_chunk(flat[i : i + CHUNK], lo, hi) for i in range(0, flat.size, CHUNK)]
+
+
 def histogram(values: np.ndarray, marks: Sequence[float], pool=None) -> dict[str, Any] | None:
     """Counts over a range that holds the bulk and the thresholds; outliers go to the edges.
 
@@ -155,7 +207,13 @@ def histogram(values: np.ndarray, marks: Sequence[float], pool=None) -> dict[str
     lo, hi = _histogram_range(sample, marks)
     chunks = [flat[i : i + CHUNK] for i in range(0, flat.size, CHUNK)]
     shares = (pool.map if pool is not None and len(chunks) > 1 else map)(lambda c: _histogram_chunk(c, lo, hi), chunks)
-    counts, edges = np.histogram(flat[:0], bins=HIST_BINS, range=(lo, hi))  # the edges, and zero counts
+    return histogram_of(list(shares), lo, hi, flat.dtype)
+
+
+def histogram_of(shares: list, lo: float, hi: float, dtype: np.dtype | type = np.float32) -> dict[str, Any]:
+    """``histogram``'s result from every chunk's counts (``count_range`` of every band) of
+    values of ``dtype`` (the edges take it)."""
+    counts, edges = np.histogram(np.zeros(0, dtype), bins=HIST_BINS, range=(lo, hi))  # the edges, and zero counts
     n_low, low_min, n_high, high_max, n = 0, math.inf, 0, -math.inf, 0
     for c, (nl, mn), (nh, mx), nf in shares:
         counts += c

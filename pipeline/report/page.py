@@ -31,7 +31,7 @@ from ..state import atomic
 from . import figures
 from .numbers import block_factor, histogram, map_for_display, related_thresholds
 
-__all__ = ["preload", "write_report"]
+__all__ = ["Prepared", "preload", "write_report"]
 
 _WIDTH = 1100  # of the text blocks and tables, in screen pixels
 
@@ -109,11 +109,25 @@ def _div(text: str):
 
 
 @dataclass(frozen=True)
+class Prepared:
+    """The report's numbers where they were reduced elsewhere (on the workers, band by band): the
+    maps block-reduced by ``factor`` and ready to draw (``numbers.display``), and each score's
+    histogram (``numbers.histogram_of``; None: no finite value), for a sensor of ``shape``."""
+
+    shape: tuple[int, ...]
+    factor: int
+    variance: np.ndarray
+    mean: np.ndarray
+    dark_rate: np.ndarray | None = None
+    histograms: dict[str, dict[str, Any] | None] | None = None
+
+
+@dataclass(frozen=True)
 class _Inputs:
     """``write_report``'s data, checked and normalised once, as the sections read it."""
 
-    mean: np.ndarray
-    spread: np.ndarray  # the variance; or M2, when ``divisor`` (the frame count) is set
+    mean: np.ndarray | None  # None where the numbers are ``prepared``
+    spread: np.ndarray | None  # the variance; or M2, when ``divisor`` (the frame count) is set
     divisor: int | None
     height: int
     width: int
@@ -126,15 +140,27 @@ class _Inputs:
     thresholds: dict[str, Any]
     stack_kind: str | None
     stack_reason: str | None
+    prepared: Prepared | None = None
 
     @property
     def n_used(self) -> int:
         return sum(1 for f in self.files if str(f[1]) == "used")
 
 
-def _inputs(value_mean, value_var, value_m2, n_frames, defects, files, detection) -> _Inputs:
+def _inputs(value_mean, value_var, value_m2, n_frames, defects, files, detection,
+            prepared: Prepared | None = None) -> _Inputs:
     """Refuse unclear arrays before any work (a variance, or M2 with the frame count, shaped like
     the mean), and read the duck-typed detection once."""
+    if prepared is not None:
+        defects = list(defects)
+        shape = prepared.shape
+        return _Inputs(
+            mean=None, spread=None, divisor=None, height=shape[0], width=shape[1],
+            channels=shape[2] if len(shape) == 3 else 1, defects=defects, counts=Counter(d.kind for d in defects),
+            files=list(files), has_detection=detection is not None, scores={},
+            thresholds=dict(getattr(detection, "thresholds", None) or {}),
+            stack_kind=getattr(detection, "stack_kind", None), stack_reason=getattr(detection, "stack_reason", None),
+            prepared=prepared)
     value_mean = np.asarray(value_mean)
     if (value_var is None) == (value_m2 is None) or (value_m2 is not None and n_frames is None):
         raise ValueError("give value_var, or value_m2 with n_frames")
@@ -221,6 +247,9 @@ def _maps_section(run: _Inputs, factor: int, var_small: np.ndarray, mean_small: 
 def _start_histograms(pool: ThreadPoolExecutor, run: _Inputs) -> list[tuple[Any, dict[str, float], Future]]:
     """Count each score's histogram in ``pool``, over a range that holds its own thresholds:
     (name, thresholds, future), in the detection's order of the scores."""
+    if run.prepared is not None:
+        return [(name, related_thresholds(str(name), run.thresholds), _done(hist))
+                for name, hist in (run.prepared.histograms or {}).items()]
     jobs = []
     for name, arr in run.scores.items():
         marks = related_thresholds(str(name), run.thresholds)
@@ -301,9 +330,16 @@ def _figure_sections(run: _Inputs, *, max_map_pixels: int, max_markers: int, max
     not need them, so the page costs little more than its slowest number."""
     factor = block_factor(run.height, run.width, max_map_pixels)
     with ThreadPoolExecutor(_workers()) as pool:
-        var_job = pool.submit(map_for_display, run.spread, factor, "max", run.divisor)
-        mean_job = pool.submit(map_for_display, run.mean, factor, "mean")
-        rate_job = pool.submit(map_for_display, dark_rate, factor, "max") if dark_rate is not None else None
+        ready = run.prepared
+        if ready is not None:
+            factor = ready.factor
+            var_job, mean_job = _done(ready.variance), _done(ready.mean)
+            rate_job = _done(ready.dark_rate) if ready.dark_rate is not None else None
+        else:
+            assert run.spread is not None and run.mean is not None
+            var_job = pool.submit(map_for_display, run.spread, factor, "max", run.divisor)
+            mean_job = pool.submit(map_for_display, run.mean, factor, "mean")
+            rate_job = pool.submit(map_for_display, dark_rate, factor, "max") if dark_rate is not None else None
         hist_jobs = _start_histograms(pool, run)
         defects = _defects_section(run, max_table_rows)
         files = _files_section(run, max_file_rows)
@@ -316,13 +352,20 @@ def _figure_sections(run: _Inputs, *, max_map_pixels: int, max_markers: int, max
     return maps + physics + scores + defects + files
 
 
+def _done(value: Any) -> Future:
+    """A number computed before, as the sections wait for the ones computed here."""
+    future: Future = Future()
+    future.set_result(value)
+    return future
+
+
 # --------------------------------------------------------------------------- entry point
 
 
 def write_report(
     path: str | os.PathLike,
     *,
-    value_mean: np.ndarray,
+    value_mean: np.ndarray | None = None,
     value_var: np.ndarray | None = None,
     value_m2: np.ndarray | None = None,
     n_frames: int | None = None,
@@ -339,6 +382,7 @@ def write_report(
     frame_days: Sequence[int] | None = None,
     physics_notes: Sequence[str] = (),
     warnings: Sequence[str] = (),
+    prepared: Prepared | None = None,
 ) -> Path:
     """Write the standalone HTML report and return its path.
 
@@ -372,13 +416,18 @@ def write_report(
         What the physics model says of the stack (listed above those figures).
     warnings : sequence of str
         What the user should act on (a mosaic saved as gray), at the top, under the counts.
+    prepared : Prepared, optional
+        Instead of the arrays (value_*, dark_rate) and the detection's score maps: the maps and
+        histograms reduced where the statistics are (a cluster's workers).
     """
     from bokeh.embed import file_html
     from bokeh.layouts import column
     from bokeh.resources import INLINE
 
     path = Path(path)
-    run = _inputs(value_mean, value_var, value_m2, n_frames, defects, files, detection)
+    if prepared is None and value_mean is None:
+        raise ValueError("give value_mean (with value_var, or value_m2 and n_frames), or prepared numbers")
+    run = _inputs(value_mean, value_var, value_m2, n_frames, defects, files, detection, prepared)
     parts = [_summary_section(run, title, warnings), *_run_section(dict(meta or {})),
              *_figure_sections(run, max_map_pixels=max_map_pixels, max_markers=max_markers,
                                max_table_rows=max_table_rows, max_file_rows=max_file_rows, dark_rate=dark_rate,

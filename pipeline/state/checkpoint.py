@@ -61,7 +61,8 @@ def save_tile(folder: str | Path, stats: PixelStats) -> str:
 def tile_readable(path: Path) -> bool:
     """Whether a tile file is whole and holds plain numbers: every array's header is read (not
     its data), and one of objects (a pickle: saved state may come from someone else) or a file
-    cut short by a crash (its zip directory, at the end, is missing) is refused, so the scan starts over instead of failing in a worker."""
+    cut short by a crash (its zip directory, at the end, is missing) is refused, so the scan
+    starts over instead of failing in a worker."""
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()

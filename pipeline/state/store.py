@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -283,6 +284,30 @@ def _read_group(group: Any, rows: slice, n: int) -> PixelStats:
     sums = attrs.get("model_sums", [k[len(MODEL_PREFIX):] for k in names if k.startswith(MODEL_PREFIX)])
     extra = {name: group[MODEL_PREFIX + name][rows] for name in sums if MODEL_PREFIX + name in names}
     return PixelStats(n, np.stack(means), np.stack(m2s), counts, extra)
+
+
+def read_sample_rows(path: str | Path, n: int, rows_of: Callable[[int], slice]) -> PixelStats:
+    """The rows ``rows_of(height)`` of a stats.zarr folder (a few hundred spread over the sensor)."""
+    group: Any = zarr.open_group(str(path), mode="r")
+    return _read_group(group, rows_of(int(group["mean"].shape[0])), n)
+
+
+def read_meta(out_dir: str | Path) -> StackMeta:
+    """What a saved stats.zarr records of its stack (reads no numbers)."""
+    return StackMeta.from_attrs(dict(_open(out_dir).attrs))
+
+
+def read_size(out_dir: str | Path) -> tuple[int, tuple[int, ...]]:
+    """A saved stats.zarr's frame count and sensor shape (reads no numbers)."""
+    attrs = dict(_open(out_dir).attrs)
+    return int(str(attrs["n_images"])), tuple(int(str(v)) for v in list(attrs["shape"]))
+
+
+def read_outline(path: str | Path, n: int) -> PixelStats:
+    """Statistics of no rows that hold what a stats.zarr folder holds (the counts, the model's
+    sums): what planning needs to know of them."""
+    group: Any = zarr.open_group(str(path), mode="r")
+    return _read_group(group, slice(0, 0), n)
 
 
 def read_hot_set(out_dir: str | Path) -> np.ndarray | None:

@@ -9,7 +9,7 @@ import sys
 def test_public_names():
     import pipeline.report as report
 
-    assert sorted(report.__all__) == ["block_reduce", "preload", "write_report"]
+    assert sorted(report.__all__) == ["Prepared", "block_reduce", "preload", "write_report"]
     assert all(callable(getattr(report, name)) for name in report.__all__)
 
 

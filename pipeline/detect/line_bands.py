@@ -1,0 +1,148 @@
+"""Lines found band by band, so that no process needs a whole plane's score map.
+
+A row lies in one band: each band finds its own row lines, whole. A column crosses every
+band: each band carries Kadane's scan of every column on (``lines.ColumnScan``), in order, and
+once the last band is scanned, the columns whose best run may make a line (few) are gathered
+whole from the bands and searched exactly as ``lines.find_lines`` searches a whole plane. The
+drift of the one-sided dark-current map is its plane's mean, summed band by band first. The
+lines are the same, number for number, however the sensor is cut into bands.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from .lines import CLIP, DRIFT, LINE_Z, RATE_LEVEL_Z, ColumnScan, Line, clipped_sums, find_lines
+from .planes import Plane
+
+# the level's runs: bright ("hot" map's threshold) and dark ("dead"'s)
+LEVEL_SOURCES = (("hot", 1), ("dead", -1))
+RATE = "dark_current"
+
+
+def level_map(maps: dict[str, np.ndarray], plane: Plane) -> np.ndarray:
+    """The signed level z of a plane (bright positive, dark negative), float32."""
+    return plane.select(maps["hot"]).astype(np.float32) - plane.select(maps["dead"])
+
+
+def rate_sums(maps: dict[str, np.ndarray], planes: list[Plane]) -> list[tuple[np.ndarray, int]]:
+    """A band's share of each plane's dark-current drift (``lines.one_sided_drift``); none
+    without a dark-current map."""
+    return [clipped_sums(pl.select(maps[RATE])) for pl in planes] if RATE in maps else []
+
+
+def drifts_of(parts: list[list[tuple[np.ndarray, int]]]) -> list[float]:
+    """Each plane's dark-current drift from every band's ``rate_sums``: the same as
+    ``lines.one_sided_drift`` of the whole plane, however it is cut into bands."""
+    if not parts or not parts[0]:
+        return []
+    out = []
+    for i in range(len(parts[0])):
+        total = math.fsum(x for p in parts for x in p[i][0].tolist())
+        count = sum(p[i][1] for p in parts)
+        out.append(DRIFT + total / max(count, 1))
+    return out
+
+
+def threshold(thresholds: dict[str, float], source: str) -> float:
+    return max(LINE_Z, thresholds[source])
+
+
+def _work(z: np.ndarray, sign: int) -> np.ndarray:
+    """What ``find_lines`` scans of a map along its columns (sign applied, float32, clipped)."""
+    return np.minimum((sign * z).astype(np.float32), CLIP)
+
+
+@dataclass
+class LineScans:
+    """The column scans of every plane and source, carried from band to band."""
+
+    scans: dict[tuple[int, str], ColumnScan] = field(default_factory=dict)
+
+    def wanted(self, thresholds: dict[str, float]) -> dict[int, np.ndarray]:
+        """Per plane, the columns to gather whole: those whose best run may make a line."""
+        out: dict[int, list[np.ndarray]] = {}
+        for (i, source), scan in self.scans.items():
+            out.setdefault(i, []).append(scan.hits(threshold(thresholds, source)))
+        return {i: np.unique(np.concatenate(hits)) for i, hits in out.items()}
+
+
+def scan_band(maps: dict[str, np.ndarray], planes: list[Plane], plane_rows: list[int], thresholds: dict[str, float],
+              drifts: list[float], scans: LineScans | None) -> tuple[LineScans, list[Line]]:
+    """One band's part (``maps``: its core rows; ``plane_rows``: each plane's row where they
+    start): its row lines, whole, and the column scans carried on over its rows (``scans``:
+    the band above's, None for the first band; changed in place)."""
+    scans = scans or LineScans()
+    found: list[Line] = []
+    for i, (pl, row0) in enumerate(zip(planes, plane_rows)):
+        level = level_map(maps, pl)
+        rate = pl.select(maps[RATE]) if RATE in maps else None
+        index = np.arange(level.shape[0]) + row0
+        rows: list[Line] = []
+        for source, sign in LEVEL_SOURCES:
+            scans.scans.setdefault((i, source), ColumnScan.start(level.shape[1])).advance(_work(level, sign), DRIFT)
+            rows += find_lines(level, pl, threshold(thresholds, source), sign, source, False, DRIFT, index)
+        if rate is not None:
+            scans.scans.setdefault((i, RATE), ColumnScan.start(rate.shape[1])).advance(_work(rate, 1), drifts[i])
+            rising = find_lines(rate, pl, threshold(thresholds, RATE), 1, RATE, False, drifts[i], index)
+            rows += [line for line in rising if _mean(level, line, row0, 0) >= RATE_LEVEL_Z]
+        found += [_with_means(line, level, rate, row0, 0) for line in rows]
+    return scans, found
+
+
+def gather_columns(maps: dict[str, np.ndarray], planes: list[Plane],
+                   wanted: dict[int, np.ndarray]) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
+    """A band's rows of the wanted columns of each plane: (level, dark-current z)."""
+    out = {}
+    for i, cols in wanted.items():
+        if len(cols):
+            pl = planes[i]
+            rate = pl.select(maps[RATE])[:, cols] if RATE in maps else None
+            out[i] = (np.ascontiguousarray(level_map(maps, pl)[:, cols]), rate)
+    return out
+
+
+def column_lines(planes: list[Plane], scans: LineScans, bands: list[dict[int, tuple[np.ndarray, np.ndarray | None]]],
+                 thresholds: dict[str, float], drifts: list[float]) -> list[Line]:
+    """The column lines, from the wanted columns gathered from every band (``gather_columns``,
+    in row order), searched as ``find_lines`` searches the whole plane."""
+    found: list[Line] = []
+    wanted = scans.wanted(thresholds)
+    for i, cols in wanted.items():
+        if not len(cols):
+            continue
+        pl = planes[i]
+        level = np.concatenate([b[i][0] for b in bands])
+        rate_parts = [b[i][1] for b in bands]
+        rate = None if rate_parts[0] is None else np.concatenate([r for r in rate_parts if r is not None])
+        lines: list[Line] = []
+        for source, sign in LEVEL_SOURCES:
+            lines += find_lines(level, pl, threshold(thresholds, source), sign, source, True, DRIFT, cols)
+        if rate is not None:
+            rising = find_lines(rate, pl, threshold(thresholds, RATE), 1, RATE, True, drifts[i], cols)
+            lines += [line for line in rising if _mean(level, line, 0, cols) >= RATE_LEVEL_Z]
+        found += [_with_means(line, level, rate, 0, cols) for line in lines]
+    return found
+
+
+def _cells(line: Line, row0: int, cols: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
+    """A line's cells in an array of plane rows from ``row0`` and, for gathered columns, of
+    the plane columns ``cols`` (0: every column, from the first)."""
+    ys, xs = line.plane_cells()
+    if isinstance(cols, np.ndarray):
+        xs = np.searchsorted(cols, xs)
+    return ys - row0, xs
+
+
+def _mean(z: np.ndarray, line: Line, row0: int, cols: np.ndarray | int) -> float:
+    return float(z[_cells(line, row0, cols)].mean())
+
+
+def _with_means(line: Line, level: np.ndarray, rate: np.ndarray | None, row0: int, cols: np.ndarray | int) -> Line:
+    """The line with its sensels' mean level z (absolute) and dark-current z."""
+    cells = _cells(line, row0, cols)
+    return replace(line, level_z=float(np.abs(level[cells]).mean()),
+                   rate_z=0.0 if rate is None else float(rate[cells].mean()))

@@ -1,0 +1,264 @@
+"""Detection on the workers: the detector's passes run band by band where stats.zarr is, and
+only what joins them comes to the client: the bands' measures, their candidates and tail
+samples, the column scans of the lines, and the report's reduced maps and histograms.
+
+The passes are the detector's own (``detect.detector``; the single-process ``detect`` runs the
+same functions over the same bands), so the defects are the same, number for number:
+
+0. the stack kind, from the sample rows of the statistics (one task);
+1. per band: read its rows (with halo) from stats.zarr, measure (``measure_band``); the band's
+   maps stay on its worker (``BandWork``), its measures come here;
+2. here: each plane's global parameters (``plane_parameters``);
+3. per band: read its rows again, score (``score_band``): candidates, tail samples, the
+   report's block maps and histogram samples, the band's share of the lines' drift;
+4. here: the candidates classified (``classify_points``);
+5. one-value sensors: the lines, band after band (``line_bands``), and the statistics of the
+   few sensels they cover;
+6. per band: the histograms' counts over the ranges chosen here.
+
+Where the workers cannot read stats.zarr, the same tasks run in this process, one at a time.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..detect.bands import Band, band_rows
+from ..detect.config import DetectConfig
+from ..detect.describe import LineSample, describe_line, line_sample
+from ..detect.detector import (
+    BAND_VALUES,
+    BandMeasures,
+    BandScores,
+    Detection,
+    Plan,
+    band_plane_rows,
+    classify_points,
+    defects_of,
+    measure_band,
+    plan_detection,
+    plane_parameters,
+    score_band,
+)
+from ..detect.line_bands import LineScans, column_lines, drifts_of, gather_columns, rate_sums, scan_band
+from ..detect.lines import Line, dedupe
+from ..detect.stack_kind import classify_stack, sample_rows
+from ..layout import SensorLayout
+from ..report import Prepared
+from ..report.numbers import (
+    band_blocks,
+    count_range,
+    display,
+    histogram_of,
+    histogram_range,
+    join_blocks,
+    related_thresholds,
+    sample_at,
+)
+from ..state.store import read_rows, read_sample_rows
+from ..stats import PixelStats
+from ..stats.fit import FrameTable
+
+Rows = tuple[int, int, int, int]  # a band's core rows y0:y1 and held rows top:bottom
+
+
+@dataclass
+class BandWork:
+    """What a band keeps on its worker between passes: its core rows of the score maps (and of
+    the dark rate), and what it measured in pass 1."""
+
+    rows: Rows
+    maps: dict[str, np.ndarray]
+    rate: np.ndarray | None
+    measures: BandMeasures
+    scored: bool = False
+
+    def __sizeof__(self) -> int:
+        """The maps' bytes, so that dask's scheduler keeps a band's passes where its maps are."""
+        return object.__sizeof__(self) + sum(m.nbytes for m in self.maps.values()) + (
+            self.rate.nbytes if self.rate is not None else 0)
+
+
+@dataclass
+class BandResult:
+    """What pass 3 sends back of a band: its candidates and tail samples, its block maps and
+    histogram samples for the report, and its share of each plane's dark-current drift."""
+
+    scores: BandScores
+    blocks: dict[str, tuple[int, np.ndarray]]
+    samples: dict[str, np.ndarray]
+    drift: list[tuple[np.ndarray, int]] = field(default_factory=list)
+
+
+def _band(path: str, n: int, rows: Rows, height: int) -> Band:
+    y0, y1, top, bottom = rows
+    return Band(y0, y1, top, bottom, height, read_rows(path, top, bottom, n))
+
+
+def stack_kind_of(path: str, n: int) -> tuple[str, str]:
+    """Pass 0: photos or darks, from the rows ``classify_stack`` samples (read alone)."""
+    return classify_stack(read_sample_rows(path, n, sample_rows))
+
+
+def measure_task(path: str, n: int, rows: Rows, plan: Plan) -> BandWork:
+    """Pass 1 of one band."""
+    band = _band(path, n, rows, plan.shape[0])
+    core = (rows[1] - rows[0], *plan.shape[1:])
+    maps = {k: np.zeros(core, np.float32) for k in plan.map_kinds}
+    rate = np.zeros(core, np.float32) if plan.rate_unit else None
+    return BandWork(rows, maps, rate, measure_band(band, plan, maps))
+
+
+def measures_of(work: BandWork) -> BandMeasures:
+    return work.measures
+
+
+def score_task(path: str, n: int, plan: Plan, params, work: BandWork, factor: int) -> BandResult:
+    """Pass 3 of one band: its maps become z's, in place, once."""
+    if work.scored:
+        raise RuntimeError(f"band {work.rows[:2]} was scored before: its maps are z's already")
+    band = _band(path, n, work.rows, plan.shape[0])
+    work.scored = True
+    scores = score_band(band, plan, params, work.measures, work.maps, None, work.rate)
+    y0, y1 = work.rows[:2]
+    core = slice(y0 - band.top, y1 - band.top)
+    blocks = {"variance": band_blocks(band.stats.m2[0][core], y0, factor, "max"),
+              "mean": band_blocks(band.stats.mean[0][core], y0, factor, "mean")}
+    if work.rate is not None:
+        blocks["dark_rate"] = band_blocks(work.rate, y0, factor, "max")
+    total = math.prod(plan.shape)
+    first = y0 * math.prod(plan.shape[1:])
+    samples = {k: sample_at(first, m, total) for k, m in work.maps.items()}
+    drift = rate_sums(work.maps, plan.planes) if plan.one_value else []
+    return BandResult(scores, blocks, samples, drift)
+
+
+def lines_task(work: BandWork, plan: Plan, drifts: list[float], before: tuple[LineScans, list[Line]] | None,
+               height: int) -> tuple[LineScans, list[Line]]:
+    """Pass 5 of one band: its row lines, and the column scans carried on from the band above
+    (a copy: the one above's result stays as it was, should a task be run again)."""
+    scans = copy.deepcopy(before[0]) if before is not None else None
+    y0, y1, top, bottom = work.rows
+    band = Band(y0, y1, top, bottom, height, PixelStats.empty((0, *plan.shape[1:])))
+    return scan_band(work.maps, plan.planes, band_plane_rows(band, plan), plan.configured, drifts, scans)
+
+
+def columns_task(work: BandWork, plan: Plan, wanted: dict[int, np.ndarray]):
+    return gather_columns(work.maps, plan.planes, wanted)
+
+
+def line_samples_task(path: str, n: int, rows: Rows, height: int, lines: list[Line]) -> list[LineSample]:
+    """The statistics of the lines' sensels in a band's core rows (and of their neighbours)."""
+    y0, y1, top, bottom = rows
+    stats = read_rows(path, top, bottom, n)
+    return [line_sample(stats, line, top, (y0, y1), height) for line in lines]
+
+
+def counts_task(work: BandWork, ranges: dict[str, tuple[float, float]]) -> dict[str, list]:
+    """Pass 6 of one band: its share of each map's histogram."""
+    return {k: count_range(work.maps[k], lo, hi) for k, (lo, hi) in ranges.items()}
+
+
+class Here:
+    """Runs the tasks in this process, each at once, for a cluster whose workers cannot read
+    stats.zarr; its futures are plain ``concurrent.futures`` ones."""
+
+    def submit(self, fn: Callable, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+        future.set_result(fn(*(a.result() if isinstance(a, Future) else a for a in args), **kwargs))
+        return future
+
+    def gather(self, futures: list) -> list:
+        return [f.result() for f in futures]
+
+
+def detect_on_cluster(runner: Any, path: str, n: int, shape: tuple[int, ...], cfg: DetectConfig,
+                      layout: SensorLayout, frames: FrameTable | None, days: np.ndarray | None, factor: int,
+                      stack_kind: str | None = None, band_values: int = BAND_VALUES) -> tuple[Detection, Prepared]:
+    """Detect from a stats.zarr (``path``, ``n`` frames, a sensor of ``shape``) on the workers of
+    ``runner`` (a distributed ``Client``, or ``Here()``), in bands of about ``band_values``
+    values; the report's maps block-reduced by ``factor``. The defects are those
+    ``detect.detect`` finds in one process."""
+    from ..state.store import read_outline
+
+    submit = _submitter(runner)
+    outline = read_outline(path, n)
+    kind = stack_kind or cfg.stack_kind
+    decided = submit(stack_kind_of, path, n).result() if kind == "auto" else None
+    plan = plan_detection(outline, cfg, layout, stack_kind, frames, days, shape, decided)
+    cuts = band_rows(plan.shape, plan.planes, plan.halo, band_values)
+    works = [submit(measure_task, path, n, r, plan) for r in cuts]
+    measures = runner.gather([submit(measures_of, w) for w in works])
+    params = plane_parameters(measures, plan, cfg)
+    results: list[BandResult] = runner.gather([submit(score_task, path, n, plan, params, w, factor) for w in works])
+    cand, thresholds = classify_points([r.scores for r in results], plan, cfg)
+    found: list[Line] = []
+    line_defects = []
+    if plan.one_value:
+        drifts = drifts_of([r.drift for r in results])
+        chain: list = []
+        for w in works:  # a chain: each band's column scans go on from the band above's
+            chain.append(submit(lines_task, w, plan, drifts, chain[-1] if chain else None, plan.shape[0]))
+        rows = [line for part in runner.gather([submit(_second, c) for c in chain]) for line in part]
+        if chain:
+            scans = runner.gather([submit(_first, chain[-1])])[0]
+            wanted = scans.wanted(plan.configured)
+            columns = runner.gather([submit(columns_task, w, plan, wanted) for w in works]) if any(
+                len(c) for c in wanted.values()) else []
+            found = dedupe(column_lines(plan.planes, scans, columns, plan.configured, drifts) + rows)
+        if found:
+            parts = runner.gather([submit(line_samples_task, path, n, r, plan.shape[0], found) for r in cuts])
+            use = plan.frames if plan.rate_unit else None
+            line_defects = [describe_line(line, LineSample.join([p[i] for p in parts]), use)
+                            for i, line in enumerate(found)]
+    defects = defects_of(cand, plan, found, line_defects)
+    histograms = _histograms(runner, submit, works, results, plan, thresholds)
+    del works  # the maps on the workers go
+    prepared = Prepared(
+        plan.shape, factor,
+        variance=display(join_blocks([r.blocks["variance"] for r in results], plan.shape, factor, "max"), "max", n),
+        mean=display(join_blocks([r.blocks["mean"] for r in results], plan.shape, factor, "mean"), "mean"),
+        dark_rate=(display(join_blocks([r.blocks["dark_rate"] for r in results], plan.shape, factor, "max"), "max")
+                   if plan.rate_unit else None),
+        histograms=histograms)
+    return Detection(defects, {}, thresholds, plan.stack_kind, plan.stack_reason, None), prepared
+
+
+def _histograms(runner: Any, submit: Callable, works: list, results: list[BandResult], plan: Plan,
+                thresholds: dict[str, float]) -> dict[str, dict[str, Any] | None]:
+    """Each score map's histogram, as ``report.numbers.histogram`` counts it over the whole map."""
+    ranges: dict[str, tuple[float, float]] = {}
+    for k in plan.map_kinds:
+        span = histogram_range(np.concatenate([r.samples[k] for r in results]),
+                               list(related_thresholds(k, thresholds).values()))
+        if span is not None:
+            ranges[k] = span
+    shares = runner.gather([submit(counts_task, w, ranges) for w in works])
+    return {k: histogram_of([c for s in shares for c in s[k]], *ranges[k]) if k in ranges else None
+            for k in plan.map_kinds}
+
+
+def _first(pair):
+    return pair[0]
+
+
+def _second(pair):
+    return pair[1]
+
+
+def _submitter(runner: Any) -> Callable:
+    """``runner.submit`` for tasks whose results stay where they are until asked for."""
+    from distributed import Client
+
+    if isinstance(runner, Client):
+        def submit(fn: Callable, *args: Any) -> Any:
+            return runner.submit(fn, *args, pure=False)
+        return submit
+    return runner.submit

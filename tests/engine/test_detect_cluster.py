@@ -1,0 +1,111 @@
+"""Detection on the workers, band by band from stats.zarr, equals detection in one process over
+the whole statistics: the same defects, field for field, the same thresholds and stack kind;
+and the report's maps and histograms reduced on the workers equal those of the whole maps."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from pipeline.config import Config
+from pipeline.detect import detect
+from pipeline.detect.detector import BAND_VALUES
+from pipeline.engine.detect import Here, detect_on_cluster
+from pipeline.report.numbers import histogram, map_for_display, related_thresholds
+from pipeline.state.store import (
+    STATS_NAME,
+    frame_days,
+    frame_table,
+    read_hot_set,
+    read_manifest,
+    read_stats,
+    write_stats,
+)
+
+QUIET = {"progress": False, "log": lambda m: None}
+
+
+def _fields(d) -> tuple:
+    return tuple("nan" if isinstance(v, float) and math.isnan(v) else v for v in vars(d).values())
+
+
+def _both(out, runner, factor: int = 7, band_values: int = BAND_VALUES):
+    """(in one process, on the workers, their prepared report numbers) of a saved stats folder,
+    both in bands of ``band_values``."""
+    stats, meta = read_stats(out)
+    manifest = read_manifest(out)
+    cfg = Config().detect
+    if meta.black_level:
+        import dataclasses
+
+        cfg = dataclasses.replace(cfg, black_level=float(np.mean(meta.black_level)))
+    frames = frame_table(manifest, meta, read_hot_set(out))
+    days = frame_days(manifest) if meta.dates else None
+    whole = detect(stats, cfg, layout=meta.layout, frames=frames, days=days, band_values=band_values)
+    banded, prepared = detect_on_cluster(runner, str(out / STATS_NAME), stats.n, tuple(stats.pixel_shape), cfg,
+                                         meta.layout, frames, days, factor, band_values=band_values)
+    return stats, whole, banded, prepared
+
+
+def _assert_same(stats, whole, banded, prepared, factor: int = 7):
+    assert [_fields(d) for d in banded.defects] == [_fields(d) for d in whole.defects]
+    assert banded.thresholds == whole.thresholds
+    assert (banded.stack_kind, banded.stack_reason) == (whole.stack_kind, whole.stack_reason)
+    assert banded.scores == {}  # no sensor-sized map comes back
+    assert list(prepared.histograms) == list(whole.scores)
+    for name, values in whole.scores.items():
+        want = histogram(values, list(related_thresholds(name, whole.thresholds).values()))
+        got = prepared.histograms[name]
+        np.testing.assert_array_equal(got["counts"], want["counts"])
+        np.testing.assert_array_equal(got["edges"], want["edges"])
+        assert (got["note"], got["n"]) == (want["note"], want["n"])
+    mean, m2 = stats.stream("value")
+    np.testing.assert_array_equal(prepared.variance, map_for_display(m2, factor, "max", stats.n))
+    np.testing.assert_allclose(prepared.mean, map_for_display(mean, factor, "mean"), rtol=1e-6)
+    if whole.dark_rate is not None:
+        np.testing.assert_array_equal(prepared.dark_rate, map_for_display(whole.dark_rate, factor, "max"))
+
+
+@pytest.mark.slow
+def test_a_dated_raw_collection_is_detected_alike_on_the_workers(tmp_path, local_client):
+    """A camera's DNGs over two years (the physics model, onsets, lines, clusters), scanned for
+    real, detected in one process and on the workers, in the same bands (forced small here: about
+    100 bands), the same defects."""
+    pytest.importorskip("pidng")
+    from pipeline import scan
+    from pipeline.synth import synthesize_collection
+
+    synthesize_collection(tmp_path / "frames", frames=40, size=(640, 480), fmt="dng", seed=1)
+    scan([str(tmp_path / "frames")], tmp_path / "out", Config(), client=local_client, detect_defects=False, **QUIET)
+    stats, whole, banded, prepared = _both(tmp_path / "out", local_client, band_values=1 << 15)
+    assert whole.dark_rate is not None and any(d.since for d in whole.defects)
+    assert len(whole.defects) >= 20
+    _assert_same(stats, whole, banded, prepared)
+
+
+def test_partial_lines_of_a_mosaic_are_found_alike_band_by_band(tmp_path, local_client):
+    """Darks of a mosaic with a weak partial column and row (each sensel 1.5 sigma): the column
+    crosses every band, so its scan goes from band to band; the row lies in one."""
+    from pipeline.records import StackMeta
+    from tests.detect.test_lines import _stack_with_lines
+
+    stats, layout = _stack_with_lines(0, True)
+    write_stats(tmp_path, stats, StackMeta(dtype="uint16", layout=layout))
+    for runner in (local_client, Here()):
+        got = _both(tmp_path, runner, band_values=1 << 11)  # bands of 16 rows
+        assert sorted(d.kind for d in got[1].defects if d.kind in ("column", "row")) == ["column", "row"]
+        _assert_same(*got)
+
+
+def test_rgb_photos_are_detected_alike_on_the_workers(tmp_path, local_client):
+    """Demosaiced 8-bit photos (three planes, blobs ranked by their luma, no lines)."""
+    from pipeline import scan
+    from pipeline.synth import synthesize
+
+    synthesize(tmp_path / "frames", frames=12, size=(200, 150), fmt="jpeg", seed=3)
+    scan([str(tmp_path / "frames")], tmp_path / "out", Config(), client=local_client, detect_defects=False, **QUIET)
+    got = _both(tmp_path / "out", local_client, factor=3)
+    assert got[1].defects
+    _assert_same(*got, factor=3)
