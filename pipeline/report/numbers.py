@@ -159,6 +159,8 @@ def _histogram_chunk(chunk: np.ndarray, lo: float, hi: float):
     The bins are ``np.histogram``'s own, and it bins each value on its own: the chunks' counts
     add up to those of the whole array.
     """
+    if chunk.dtype == np.float32 and chunk.ndim == 1:
+        return _histogram_chunk_fast(chunk, lo, hi)
     counts, _ = np.histogram(chunk, bins=HIST_BINS, range=(lo, hi))
     low = chunk[chunk < lo]
     low = low[np.isfinite(low)]  # the outliers only: small, whatever the sensor size
@@ -166,6 +168,56 @@ def _histogram_chunk(chunk: np.ndarray, lo: float, hi: float):
     high = high[np.isfinite(high)]
     return (counts, (low.size, float(low.min()) if low.size else math.inf),
             (high.size, float(high.max()) if high.size else -math.inf), int(np.count_nonzero(np.isfinite(chunk))))
+
+
+def _histogram_chunk_fast(chunk: np.ndarray, lo: float, hi: float):
+    """``_histogram_chunk`` of float32 values in one compiled pass (numpy's takes a dozen: the
+    report's histograms of a 45 MP RGB sensor took 7 s), with ``np.histogram``'s own arithmetic,
+    step for step, so the counts are the same: the edges are float32, the offset from the first
+    edge float32, its bin float64 (``_histograms_impl``, uniform bins)."""
+    edges = np.histogram_bin_edges(np.zeros(0, np.float32), bins=HIST_BINS, range=(lo, hi))
+    counts = np.zeros(HIST_BINS, np.intp)
+    out = np.array([0.0, math.inf, 0.0, -math.inf, 0.0])
+    denom = np.subtract(hi, lo, dtype=np.float64)
+    _histogram_kernel()(chunk, np.float32(lo), np.float32(hi), float(denom), edges, counts, out)
+    return counts, (int(out[0]), float(out[1])), (int(out[2]), float(out[3])), int(out[4])
+
+
+def _histogram_rows(values, lo, hi, denom, edges, counts, out):
+    bins = len(counts)
+    for k in range(len(values)):
+        v = values[k]
+        if not np.isfinite(v):
+            continue
+        out[4] += 1
+        if v < lo:
+            out[0] += 1
+            out[1] = min(out[1], v)
+        elif v > hi:
+            out[2] += 1
+            out[3] = max(out[3], v)
+        else:
+            i = int(np.float64(v - lo) / denom * bins)
+            if i == bins:
+                i -= 1
+            if v < edges[i]:
+                i -= 1
+            if v >= edges[i + 1] and i != bins - 1:
+                i += 1
+            counts[i] += 1
+
+
+_KERNEL = None
+
+
+def _histogram_kernel():
+    """``_histogram_rows`` compiled on first use (importing the report must not load numba)."""
+    global _KERNEL
+    if _KERNEL is None:
+        from ..stats.numba_cache import jit
+
+        _KERNEL = jit(nogil=True)(_histogram_rows)
+    return _KERNEL
 
 
 def sample_at(flat_start: int, values: np.ndarray, total: int) -> np.ndarray:

@@ -270,20 +270,39 @@ def read_rows(path: str | Path, y0: int, y1: int, n: int | None = None) -> Pixel
 
 def _read_group(group: Any, rows: slice, n: int) -> PixelStats:
     """The statistics a stats.zarr group holds, over ``rows``: every stream saved, the counts and
-    the model's sums where present (a group being written has no attrs yet: its arrays say)."""
+    the model's sums where present (a group being written has no attrs yet: its arrays say).
+    Each array is read straight into its place in the stacked result (a stack of them after
+    would copy every byte once more: a third of a band's reading)."""
     attrs = dict(group.attrs)
     names = set(group.array_keys())
-    means, m2s = [], []
-    for stream in attrs.get("streams", STREAMS):
-        mean_name, m2_name, _ = _array_names(stream)
-        means.append(group[mean_name][rows])
-        m2s.append(group[m2_name][rows])
+    streams = [_array_names(stream)[:2] for stream in attrs.get("streams", STREAMS)]
     counted = [f"{name}_count" for name in attrs.get("counts", COUNTS)]
-    counts = np.stack([group[name][rows] for name in counted]) if counted and all(c in names for c in counted) \
-        else None
+    counted = counted if counted and all(c in names for c in counted) else []
+    first = group[streams[0][0]]
+    height = len(range(*rows.indices(first.shape[0])))
+    mean = np.empty((len(streams), height, *first.shape[1:]), first.dtype)
+    m2 = np.empty_like(mean)
+    for i, (mean_name, m2_name) in enumerate(streams):
+        _read_into(group[mean_name], rows, mean[i])
+        _read_into(group[m2_name], rows, m2[i])
+    counts = None
+    if counted:
+        counts = np.empty((len(counted), *mean.shape[1:]), group[counted[0]].dtype)
+        for i, name in enumerate(counted):
+            _read_into(group[name], rows, counts[i])
     sums = attrs.get("model_sums", [k[len(MODEL_PREFIX):] for k in names if k.startswith(MODEL_PREFIX)])
     extra = {name: group[MODEL_PREFIX + name][rows] for name in sums if MODEL_PREFIX + name in names}
-    return PixelStats(n, np.stack(means), np.stack(m2s), counts, extra)
+    return PixelStats(n, mean, m2, counts, extra)
+
+
+def _read_into(array: Any, rows: slice, out: np.ndarray) -> None:
+    """``array[rows]`` into ``out`` (of its dtype and shape), without a temporary."""
+    from zarr.core.buffer import default_buffer_prototype
+
+    if out.dtype != array.dtype or not out.flags.c_contiguous or rows.step not in (None, 1):
+        out[...] = array[rows]
+        return
+    array.get_basic_selection(rows, out=default_buffer_prototype().nd_buffer.from_numpy_array(out))
 
 
 def read_sample_rows(path: str | Path, n: int, rows_of: Callable[[int], slice]) -> PixelStats:

@@ -14,6 +14,29 @@ from pipeline.report import block_reduce, numbers
 # ------------------------------------------------------------------ histograms
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_the_compiled_count_of_float32_values_is_numpy_s_own(seed):
+    """Score maps are float32 and counted in one compiled pass: each value lands in the bin
+    ``np.histogram`` puts it in, values on an edge and one step beside it included; outliers,
+    their extremes and the finite values are counted as the numpy path counts them."""
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(1 << 17) * rng.uniform(0.1, 50)).astype(np.float32)
+    x[::97], x[::1013], x[::1019] = np.nan, np.inf, -np.inf
+    lo, hi = float(np.float32(rng.uniform(-20, 0))), float(rng.uniform(0.5, 30))
+    edges = np.histogram_bin_edges(np.zeros(0, np.float32), bins=numbers.HIST_BINS, range=(lo, hi))
+    x[:400] = rng.choice(edges, 400)
+    x[400:500] = np.nextafter(rng.choice(edges, 100), np.float32(np.inf))
+    x[500:600] = np.nextafter(rng.choice(edges, 100), np.float32(-np.inf))
+    counts, (n_low, low_min), (n_high, high_max), finite = numbers._histogram_chunk(x, lo, hi)
+    want, _ = np.histogram(x, bins=numbers.HIST_BINS, range=(lo, hi))
+    np.testing.assert_array_equal(counts, want)
+    ok = x[np.isfinite(x)]
+    assert finite == ok.size and n_low == np.count_nonzero(ok < np.float32(lo))
+    assert n_high == np.count_nonzero(ok > np.float32(hi))
+    assert n_low and n_high  # the range cuts both tails here
+    assert low_min == ok.min() and high_max == ok.max()
+
+
 @pytest.mark.parametrize("chunk", [1000, 1 << 20])
 def test_histogram_in_chunks_counts_as_numpy_does(monkeypatch, chunk):
     monkeypatch.setattr(numbers, "CHUNK", chunk)
