@@ -21,7 +21,16 @@ from .detect import Detection, detect
 from .kinds import KINDS
 from .outputs import ExportContext, write_exports
 from .records import FileStatus, StackMeta
-from .state.store import STATS_NAME, Manifest, frame_days, frame_table, read_hot_set, read_size, read_stats
+from .state.store import (
+    STATS_NAME,
+    Manifest,
+    frame_days,
+    frame_table,
+    read_hot_set,
+    read_size,
+    read_stack_kind,
+    read_stats,
+)
 from .stats import PixelStats
 from .stats.dark_subtraction import hot_candidates
 from .stats.fit import FrameTable
@@ -45,7 +54,8 @@ class Results:
 def write_results(out_dir: Path, stats: PixelStats | None, meta: StackMeta, statuses: list[FileStatus],
                   config: Config, log: Callable[[str], None] = print, elapsed: float | None = None,
                   report_only: bool = False, manifest: Manifest | None = None,
-                  hot_set: np.ndarray | None = None, client: Client | None = None) -> Results:
+                  hot_set: np.ndarray | None = None, client: Client | None = None,
+                  decided: tuple[str, str] | None = None) -> Results:
     """Classify the defects and write every output the config asks for (only report.html
     with ``report_only``: defects.csv and the maps stay as they are). ``manifest``: the counted
     frames (their exposure factors and dates feed the physics model); ``hot_set``: the stack's
@@ -53,7 +63,8 @@ def write_results(out_dir: Path, stats: PixelStats | None, meta: StackMeta, stat
 
     With ``stats``, detection runs here on them. Without, it runs band by band from
     ``out_dir``/stats.zarr (``engine.detect``): on ``client``'s workers, or in this process a
-    band at a time; the defects are the same."""
+    band at a time; the defects are the same. ``decided``: photos or darks and why, as the scan
+    found it (read from stats.zarr if None)."""
     out_dir = Path(out_dir)
     detect_config = config.detect
     if detect_config.black_level is None and meta.black_level:
@@ -73,7 +84,8 @@ def write_results(out_dir: Path, stats: PixelStats | None, meta: StackMeta, stat
         n, shape = read_size(out_dir)
         detection, prepared = detect_on_cluster(client or Here(), str(out_dir / STATS_NAME), n, shape,
                                                 detect_config, meta.layout, frames, days,
-                                                block_factor(shape[0], shape[1], MAP_PIXELS))
+                                                block_factor(shape[0], shape[1], MAP_PIXELS),
+                                                decided=decided or read_stack_kind(out_dir))
     else:
         n, shape = stats.n, tuple(stats.pixel_shape)
         detection = detect(stats, detect_config, layout=meta.layout, frames=frames, days=days)

@@ -152,6 +152,7 @@ def skip_summary(skipped: list[FileStatus]) -> str:
 def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client: Client, config: Config, merge: bool,
                 log: Callable[[str], None], progress: bool, detect_defects: bool, started: float) -> ScanResult:
     """Reduce one group of stackable files into out_dir (merging into saved stats if asked)."""
+    from .detect.stack_kind import classify_sample, join_samples
     from .engine.cluster import bytes_sent
     from .engine.plan import rows_per_tile
     from .engine.run import reduce_files, run_one
@@ -248,7 +249,8 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client
             else:
                 client.gather(client.map(write_dark_rate_rows, [str(tmp)] * len(tiles), *zip(*tiles),
                                          n=reduced.n, table=table, pure=False))
-        saved = finish_stats(tmp, out_dir, reduced.n, meta, arrays, manifest, hot_set)
+        decided = classify_sample(reduced.n, join_samples([t.sample for t in reduced.tiles if t.sample is not None]))
+        saved = finish_stats(tmp, out_dir, reduced.n, meta, arrays, manifest, hot_set, decided)
     except BaseException:
         discard_stats(tmp)
         raise
@@ -262,7 +264,7 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client
 
         # on the workers, band by band from stats.zarr (here, a band at a time, if they cannot reach it)
         written = write_results(out_dir, None, meta, all_statuses, config, log, result.elapsed,
-                                manifest=manifest, hot_set=hot_set, client=None if local else client)
+                                manifest=manifest, hot_set=hot_set, client=None if local else client, decided=decided)
         result.detection = written.detection
         result.outputs += written.outputs
     elif detect_defects:

@@ -49,7 +49,7 @@ from ..detect.detector import (
 )
 from ..detect.line_bands import LineScans, column_lines, drifts_of, gather_columns, rate_sums, scan_band
 from ..detect.lines import Line, dedupe
-from ..detect.stack_kind import classify_stack, sample_rows
+from ..detect.stack_kind import classify_sample, sample_of_rows, sample_rows
 from ..layout import SensorLayout
 from ..report import Prepared
 from ..report.numbers import (
@@ -102,9 +102,10 @@ def _band(path: str, n: int, rows: Rows, height: int) -> Band:
     return Band(y0, y1, top, bottom, height, read_rows(path, top, bottom, n))
 
 
-def stack_kind_of(path: str, n: int) -> tuple[str, str]:
-    """Pass 0: photos or darks, from the rows ``classify_stack`` samples (read alone)."""
-    return classify_stack(read_sample_rows(path, n, sample_rows))
+def stack_kind_of(path: str, n: int, shape: tuple[int, ...]) -> tuple[str, str]:
+    """Pass 0 (where the scan did not decide it): photos or darks, from the rows
+    ``classify_stack`` samples, read alone."""
+    return classify_sample(n, sample_of_rows(read_sample_rows(path, n, sample_rows), shape))
 
 
 def measure_task(path: str, n: int, rows: Rows, plan: Plan) -> BandWork:
@@ -181,17 +182,20 @@ class Here:
 
 def detect_on_cluster(runner: Any, path: str, n: int, shape: tuple[int, ...], cfg: DetectConfig,
                       layout: SensorLayout, frames: FrameTable | None, days: np.ndarray | None, factor: int,
-                      stack_kind: str | None = None, band_values: int = BAND_VALUES) -> tuple[Detection, Prepared]:
+                      stack_kind: str | None = None, band_values: int = BAND_VALUES,
+                      decided: tuple[str, str] | None = None) -> tuple[Detection, Prepared]:
     """Detect from a stats.zarr (``path``, ``n`` frames, a sensor of ``shape``) on the workers of
     ``runner`` (a distributed ``Client``, or ``Here()``), in bands of about ``band_values``
     values; the report's maps block-reduced by ``factor``. The defects are those
-    ``detect.detect`` finds in one process."""
+    ``detect.detect`` finds in one process. ``decided``: the stack kind and why, as the scan
+    found it ("auto"; else it is found here)."""
     from ..state.store import read_outline
 
     submit = _submitter(runner)
     outline = read_outline(path, n)
     kind = stack_kind or cfg.stack_kind
-    decided = submit(stack_kind_of, path, n).result() if kind == "auto" else None
+    if kind == "auto" and decided is None:
+        decided = submit(stack_kind_of, path, n, tuple(shape)).result()
     plan = plan_detection(outline, cfg, layout, stack_kind, frames, days, shape, decided)
     cuts = band_rows(plan.shape, plan.planes, plan.halo, band_values)
     works = [submit(measure_task, path, n, r, plan) for r in cuts]

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from distributed import Client, Future, as_completed
 
+from ..detect.stack_kind import stack_sample
 from ..records import ReadRecord
 from ..state.checkpoint import SavedTotal, load_tile, save_tile
 from ..state.store import StatsArrays, read_rows, write_rows
@@ -32,11 +33,13 @@ from .plan import Segment
 class TileRef:
     """Where one row tile's total is, and over how many frames: a checkpoint file (``name``),
     or its rows of stats.zarr (``name`` empty; ``hot``: its possible hot sensels, for the
-    dark-subtraction test, ``dark_subtraction.best_hot_candidates``)."""
+    dark-subtraction test, ``dark_subtraction.best_hot_candidates``; ``sample``: what it holds
+    of the values that decide photos or darks)."""
 
     n: int
     name: str = ""
     hot: tuple[np.ndarray, np.ndarray] | None = None
+    sample: dict[str, np.ndarray] | None = None  # its share of the stack kind's sample (``stack_kind``)
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,8 @@ class StatsSink:
             return TileRef(0)
         write_rows(self.tmp, y0, stats, self.arrays)
         first = y0 * int(np.prod(stats.pixel_shape[1:]))
-        return TileRef(stats.n, "", rows_hot_candidates(stats.mean[1], stats.m2[0], first))
+        return TileRef(stats.n, "", rows_hot_candidates(stats.mean[1], stats.m2[0], first),
+                       stack_sample(stats, y0, self.arrays.shape))
 
 
 def fold_tile(folder: str, previous: TileRef | None, part: PixelStats | None, rows: tuple[int, ...],

@@ -167,10 +167,12 @@ def write_dark_rate_rows(tmp: str | Path, y0: int, y1: int, n: int, table: Frame
 
 
 def finish_stats(tmp: Path, out_dir: Path, n: int, meta: StackMeta, arrays: StatsArrays,
-                 manifest: Manifest | None = None, hot_set: np.ndarray | None = None) -> Path:
+                 manifest: Manifest | None = None, hot_set: np.ndarray | None = None,
+                 stack_kind: tuple[str, str] | None = None) -> Path:
     """Record what the written stats.zarr holds (the stack, the counted files; ``hot_set``: the
-    stack's possible hot sensels, ``dark_subtraction.hot_candidates``) and swap it in for the
-    old one by rename.
+    stack's possible hot sensels, ``dark_subtraction.hot_candidates``; ``stack_kind``: photos or
+    darks by its statistics, and why, ``detect.stack_kind``) and swap it in for the old one by
+    rename.
 
     The manifest of counted files lives in the group's attrs, so the stats and the record
     of what they contain can never disagree after a crash.
@@ -182,6 +184,7 @@ def finish_stats(tmp: Path, out_dir: Path, n: int, meta: StackMeta, arrays: Stat
                         "counts": list(COUNTS) if arrays.counts is not None else [],
                         "model_sums": sorted(name for name, _ in arrays.extra),
                         "hot_set": [] if hot_set is None else [int(i) for i in hot_set],
+                        "stack_kind": list(stack_kind) if stack_kind is not None else [],
                         "manifest": {"columns": list(Counted.COLUMNS), "rows": rows}})
     final = out_dir / STATS_NAME
     _swap_in(tmp, final)
@@ -204,7 +207,9 @@ def write_stats(out_dir: Path, stats: PixelStats, meta: StackMeta, manifest: Man
     table = frame_table(manifest or {}, meta, hot_set)
     if table is not None and table.physical and "xr" in stats.extra:
         write_dark_rate_rows(tmp, 0, arrays.shape[0], stats.n, table)
-    return finish_stats(tmp, out_dir, stats.n, meta, arrays, manifest, hot_set)
+    from ..detect.stack_kind import classify_stack
+
+    return finish_stats(tmp, out_dir, stats.n, meta, arrays, manifest, hot_set, classify_stack(stats))
 
 
 def rows_of(stats: PixelStats, y0: int, y1: int) -> PixelStats:
@@ -327,6 +332,12 @@ def read_outline(path: str | Path, n: int) -> PixelStats:
     sums): what planning needs to know of them."""
     group: Any = zarr.open_group(str(path), mode="r")
     return _read_group(group, slice(0, 0), n)
+
+
+def read_stack_kind(out_dir: str | Path) -> tuple[str, str] | None:
+    """Photos or darks and why, as the scan found it from the statistics (None: not recorded)."""
+    kind = dict(_open(out_dir).attrs).get("stack_kind")
+    return (str(kind[0]), str(kind[1])) if isinstance(kind, list) and len(kind) == 2 else None
 
 
 def read_hot_set(out_dir: str | Path) -> np.ndarray | None:

@@ -109,3 +109,8 @@ def test_rgb_photos_are_detected_alike_on_the_workers(tmp_path, local_client):
     got = _both(tmp_path / "out", local_client, factor=3)
     assert got[1].defects
     _assert_same(*got, factor=3)
+    # the scan decided photos or darks from its tiles' samples, as detection decides from the whole
+    from pipeline.detect.stack_kind import classify_stack
+    from pipeline.state.store import read_stack_kind
+
+    assert read_stack_kind(tmp_path / "out") == classify_stack(got[0]) == ("photos", got[1].stack_reason)
