@@ -50,6 +50,10 @@ class ScanConfig:
     tile_values: int = setting(1048576, "values (rows x width x channels) per row tile of the partials: the unit "
                                         "of merging and transfer")
     split_every: int = setting(4, "partials merged per combine task in the tree reduction")
+    split: str = setting("auto", "how a segment is cut for the worker threads: files (each reads its share and sums "
+                                 "the whole sensor, then the sums are merged), bands (each reads every file and sums "
+                                 "its own rows: nothing to merge), auto (bands where a thread's sums of the whole "
+                                 "sensor would pass 1 GiB)")
     probe_batch: int = setting(256, "headers read per discovery task")
     uniform: bool = setting(False, "the set is one camera and layout: decode only the first header, just stat the "
                                    "rest")

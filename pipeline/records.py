@@ -129,6 +129,21 @@ class ReadRecord:
         return cls(statuses, digests, {k: v for p in parts for k, v in p.factors.items()},
                    {k: v for p in parts for k, v in p.spikes.items()})
 
+    @classmethod
+    def same_files(cls, parts: list[ReadRecord]) -> ReadRecord:
+        """The record of bands that each read the same files (``engine.graph.band_outputs``): one
+        status per file; a frame's sketch bits are those any band saw (each saw its own rows).
+        A file that one band could use and another could not would leave the bands' sums
+        counting different frames: that is refused."""
+        first = parts[0]
+        for other in parts[1:]:
+            if [tuple(s) for s in other.statuses] != [tuple(s) for s in first.statuses]:
+                differ = next(a for a, b in zip(first.statuses, other.statuses) if tuple(a) != tuple(b))
+                raise RuntimeError(f"{differ[0]} was read differently by two bands of the sensor "
+                                   f"({differ[2] or 'used'}); run the scan again")
+        spikes = {path: sorted({b for p in parts for b in p.spikes.get(path, [])}) for path in first.spikes}
+        return cls([FileStatus(*s) for s in first.statuses], dict(first.digests), dict(first.factors), spikes)
+
     def to_json(self) -> list:
         return [[list(s) for s in self.statuses], self.digests, self.factors, self.spikes]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import re
 import time
 from collections import Counter
@@ -263,10 +264,14 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client
         from .results import write_results
 
         # on the workers, band by band from stats.zarr (here, a band at a time, if they cannot reach it)
+        began = time.monotonic()
         written = write_results(out_dir, None, meta, all_statuses, config, log, result.elapsed,
                                 manifest=manifest, hot_set=hot_set, client=None if local else client, decided=decided)
         result.detection = written.detection
         result.outputs += written.outputs
+        took = time.monotonic() - began
+        log(f"defects found and outputs written in {took:.1f} s ({took / math.prod(first.shape) * 1e9:.0f} ns per "
+            f"sensor value)")
     elif detect_defects:
         log(f"only {reduced.n} image: statistics saved, but classifying defects needs at least 2")
     return result

@@ -205,6 +205,60 @@ def image_array(partitions: list[list[list[str]]], pixel_shape: tuple[int, ...],
     return images, Delayed(f"all-{status_name}", graph, layer=name)
 
 
+def band_outputs(files: list[list[str]], bands: list[list[int]], pixel_shape: tuple[int, ...], dtype: str,
+                 tile_rows: int, stride: int, reader: Reader, known: dict[str, str] | None = None,
+                 counts: bool = True, model: ModelPlan | None = None) -> list[Delayed]:
+    """A segment read band by band: one chain per band of row tiles (``bands[k]``: its tiles'
+    indices), each reading every file (``files``: the batches) and keeping the sums of its own
+    rows only. Each tile's sums are then the whole segment's, with nothing to merge or send:
+    for a large sensor and few frames, sending a partition's sums (20 bytes per value) and
+    merging them cost more than decoding each frame once per band. Returns each tile's stats
+    in order, then the files' record, for ``client.compute`` as ``segment_outputs`` does."""
+    token = tokenize(files, bands, pixel_shape, dtype, tile_rows, stride, reader, known, counts, model, "bands")
+    read_name, stats_name, status_name = f"read-band-{token}", f"band-tile-stats-{token}", f"file-status-{token}"
+    first_name = f"band-first-tile-{token}"
+    tiles = row_tiles(pixel_shape[0], tile_rows)
+    dsk: dict = {}
+    outputs: list = [None] * len(tiles)
+    for k, band in enumerate(bands):
+        previous = None
+        for b, paths in enumerate(files):
+            terms = None if model is None else model.subset(paths)
+            dsk[(read_name, k, b)] = (read_step, previous, b, list(paths), tuple(pixel_shape), dtype, reader, known,
+                                      stride, [tiles[t] for t in band], b == len(files) - 1, counts, terms)
+            previous = (read_name, k, b)
+        # the record leaves with the band's first tile, not on its own: a task of its own would
+        # need the band's whole sums (1.3 GB for half a 45 MP RGB sensor), and the scheduler may
+        # run it on another worker
+        dsk[(first_name, k)] = (band_first_tile, previous)
+        dsk[(status_name, k)] = (_second, (first_name, k))
+        for i, t in enumerate(band):
+            dsk[(stats_name, t)] = (_first, (first_name, k)) if i == 0 else (band_tile_stats, previous, i)
+            outputs[t] = (stats_name, t)
+    dsk[f"all-{status_name}"] = (ReadRecord.same_files, [(status_name, k) for k in range(len(bands))])
+    graph = HighLevelGraph.from_collections(stats_name, dsk, dependencies=())
+    return [Delayed(key, graph, layer=stats_name) for key in outputs] + [Delayed(f"all-{status_name}", graph,
+                                                                                layer=stats_name)]
+
+
+def band_tile_stats(partition: PartitionSums, i: int) -> PixelStats:
+    """A band's i-th tile, every file of the segment in it: its float64 stats."""
+    return partition.tiles[i].to_stats()
+
+
+def band_first_tile(partition: PartitionSums) -> tuple[PixelStats, ReadRecord]:
+    """A band's first tile's stats, and the record of the files it read."""
+    return partition.tiles[0].to_stats(), partition_record(partition)
+
+
+def _first(pair: tuple):
+    return pair[0]
+
+
+def _second(pair: tuple):
+    return pair[1]
+
+
 def moments_chunk(block, axis, keepdims, computing_meta: bool = False):
     """One partition's tile: its exact integer sums, as they are (``moments_combine`` adds
     them exactly; they become float64 once, in ``moments_aggregate``)."""

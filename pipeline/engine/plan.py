@@ -56,6 +56,28 @@ def rows_per_tile(shape: tuple[int, ...], settings) -> int:
     return max(1, settings.tile_values // max(1, int(np.prod(shape[1:]))))
 
 
+def band_split(seg: Segment, threads: int, shape: tuple[int, ...], dtype: str, settings) -> list[list[int]] | None:
+    """The row tiles of each band, where a segment is read band by band (``graph.band_outputs``):
+    with ``scan.split`` "bands", or "auto" where one worker thread's sums of the whole sensor
+    would pass ``BAND_SPLIT_BYTES`` (a 45 MP RGB sensor's are 2.7 GB; a 24 MP raw's 0.7 GB).
+    None: the files are split (``partitions``). Bands need every file of the segment in one
+    chain, within the exact integer limit, and more than one thread and one tile."""
+    mode = settings.split
+    if mode not in ("auto", "files", "bands"):
+        raise ValueError(f"scan.split must be auto, files or bands, not {mode!r}")
+    tiles = len(range(0, shape[0], rows_per_tile(shape, settings)))
+    if mode == "files" or threads < 2 or tiles < 2 or len(seg.headers) > sum_types(dtype)[2]:
+        return None
+    if mode == "auto" and int(np.prod(shape)) * sum_bytes_per_value(dtype) <= BAND_SPLIT_BYTES:
+        return None
+    bands = min(threads, tiles)
+    cuts = [round(k * tiles / bands) for k in range(bands + 1)]
+    return [list(range(a, b)) for a, b in zip(cuts[:-1], cuts[1:])]
+
+
+BAND_SPLIT_BYTES = 1 << 30
+
+
 def checkpoint_salt(shape: tuple[int, ...], dtype: str, stride: int, range_counts: bool) -> tuple:
     """What, besides the files, changes a segment's numbers (and so its checkpoint id)."""
     return (shape, dtype, stride, STREAMS, range_counts and COUNTS)

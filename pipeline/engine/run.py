@@ -20,8 +20,16 @@ from ..records import ReadRecord
 from ..state.checkpoint import Checkpoints
 from ..stats.model import ModelPlan
 from .cluster import ProgressBar
-from .graph import Reader, image_array, row_tiles, segment_outputs, tile_stats
-from .plan import checkpoint_salt, choose_batch_size, partitions, rows_per_tile, segments, segments_in_flight
+from .graph import Reader, band_outputs, image_array, row_tiles, segment_outputs, tile_stats
+from .plan import (
+    band_split,
+    checkpoint_salt,
+    choose_batch_size,
+    partitions,
+    rows_per_tile,
+    segments,
+    segments_in_flight,
+)
 from .total import CheckpointSink, StatsSink, TileRef, TileTotals
 
 
@@ -90,13 +98,19 @@ def reduce_files(client: Client, headers: list[Any], shape: tuple[int, ...], dty
     written: list[TileRef] = []
     for start in range(0, len(todo), wave):
         for k, seg in enumerate(todo[start : start + wave]):
-            batches, known = partitions(seg, threads, batch_size, dtype, counted_by_size)
-            images, read_statuses = image_array(batches, shape, dtype, tile_rows, stride, reader=reader, known=known,
-                                                counts=settings.range_counts, model=model)
+            bands = band_split(seg, threads, shape, dtype, settings)
+            if bands is not None:
+                whole, known = partitions(seg, 1, batch_size, dtype, counted_by_size)
+                outputs = band_outputs(whole[0], bands, shape, dtype, tile_rows, stride, reader, known[0],
+                                       settings.range_counts, model)
+            else:
+                batches, known = partitions(seg, threads, batch_size, dtype, counted_by_size)
+                images, read_statuses = image_array(batches, shape, dtype, tile_rows, stride, reader=reader,
+                                                    known=known, counts=settings.range_counts, model=model)
+                outputs = segment_outputs(tile_stats(images, split_every=settings.split_every), read_statuses)
             # in order (distributed runs the latest submission first by default): the total takes
             # segments in order, so a later one's tiles would wait
-            futures = client.compute(segment_outputs(tile_stats(images, split_every=settings.split_every),
-                                                     read_statuses), optimize_graph=False, priority=wave - k)
+            futures = client.compute(outputs, optimize_graph=False, priority=wave - k)
             totals.expect(seg, futures[:-1], futures[-1], sink if seg is todo[-1] else between)
         files = sum(len(seg.headers) for seg in todo[start : start + wave])
         label = (f"scanning {files} frames" if files == len(headers) - resumed

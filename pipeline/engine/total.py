@@ -28,6 +28,8 @@ from ..stats import PixelStats
 from ..stats.dark_subtraction import rows_hot_candidates
 from .plan import Segment
 
+FOLD_PRIORITY = 100  # above the reads and merges of any segment in flight
+
 
 @dataclass(frozen=True)
 class TileRef:
@@ -133,21 +135,36 @@ class TileTotals:
         if self.local:
             yield from self._run_here()
             return
-        waiting: dict[Future, tuple[SegmentFolds, int]] = {}
+        waiting: dict[Future, tuple[SegmentFolds, int]] = {}  # folds in flight
+        arrived: dict[Future, tuple[SegmentFolds, int]] = {}  # segment tiles not finished yet
+        ready: set[tuple[int, int]] = set()  # (segment's place, tile) whose part is finished
         queue = as_completed(loop=self.client.loop)
         for state in self.pending:
             queue.add(state.statuses)
-        for t in range(len(self.rows)):
-            self._submit(self.pending[0], t, waiting, queue)
+            for t, part in enumerate(state.parts):
+                arrived[part] = (state, t)
+                queue.add(part)
+        busy = [False] * len(self.rows)  # a fold of the tile is in flight
+
+        def submit_next(t: int) -> None:
+            """The tile's fold of the earliest segment not folded yet, once its part is there."""
+            state = next((s for s in self.pending if t not in s.folded), None)
+            if state is not None and not busy[t] and (id(state), t) in ready:
+                busy[t] = True
+                self._submit(state, t, waiting, queue)
+
         for future in queue:
-            if future in waiting:
+            if future in arrived:
+                state, t = arrived.pop(future)
+                ready.add((id(state), t))
+                submit_next(t)
+            elif future in waiting:
                 state, t = waiting.pop(future)
                 state.folded[t] = self.latest[t] = future.result()
                 future.release()
                 state.parts[t].release()
-                later = self.pending.index(state) + 1
-                if later < len(self.pending):
-                    self._submit(self.pending[later], t, waiting, queue)
+                busy[t] = False
+                submit_next(t)
             else:
                 state = next(s for s in self.pending if s.statuses is future)
                 state.record = future.result()
@@ -155,9 +172,14 @@ class TileTotals:
             yield from self._completed()
 
     def _submit(self, state: SegmentFolds, t: int, waiting: dict, queue) -> None:
-        # the fold takes the head's value, so it waits for nothing but the segment's tile
+        # the fold takes the head's value, so it waits for nothing but the segment's tile, and it
+        # is asked for once that tile is finished: it runs where the tile is (a tile of float64
+        # stats is 36 bytes per value: moving it to an idle worker costs more than waiting), and
+        # before that worker converts its next tile, so finished tiles do not pile up in memory
+        where = self.client.who_has([state.parts[t]]).get(state.parts[t].key) or None
         future = self.client.submit(fold_tile, self.folder, self.latest[t], state.parts[t], self.rows[t], state.sink,
-                                    pure=False, priority=1, key=f"fold-tile-{uuid.uuid4().hex}")
+                                    pure=False, priority=FOLD_PRIORITY, key=f"fold-tile-{uuid.uuid4().hex}",
+                                    workers=list(where) if where else None, allow_other_workers=True)
         waiting[future] = (state, t)
         queue.add(future)
 
