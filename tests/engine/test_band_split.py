@@ -73,7 +73,7 @@ def test_the_split_is_chosen_from_the_sensor_s_size():
     seg = Segment("s", [object()] * 16)
     settings = Config().scan
     halves = band_split(seg, 2, (5464, 8192, 3), "uint8", settings)  # 131 tiles of 42 rows
-    assert halves == [list(range(0, 66)), list(range(66, 131))]
+    assert halves == [list(range(66)), list(range(66, 131))]
     assert band_split(seg, 4, (6388, 9576), "uint16", settings) is not None
     assert band_split(seg, 2, (2000, 3000, 3), "uint8", settings) is None
     assert band_split(seg, 2, (4000, 6000), "uint16", settings) is None

@@ -75,31 +75,64 @@ def test_the_client_holds_no_sensor_sized_array(big_darks, local_client, tmp_pat
 
 
 @pytest.mark.slow
-def test_a_worker_killed_during_detection_loses_nothing(big_darks, tmp_path):
-    """A worker process is killed (SIGKILL) while the bands are measured and scored; its nanny
-    starts another, the lost bands are measured again, and the defects are those of a scan
-    that nobody disturbed."""
+@pytest.mark.parametrize("during", [("measure_task", "score_task"), ("fold-tile",)], ids=["detection", "writing"])
+def test_a_worker_killed_during_detection_or_writing_loses_nothing(big_darks, tmp_path, during):
+    """A worker process is killed (SIGKILL) while the bands are measured and scored, or while
+    the tiles are folded into stats.zarr; its nanny starts another, what it held is computed
+    again, and the statistics and defects are those of a scan that nobody disturbed."""
     from distributed import Client, LocalCluster
 
+    from pipeline.state.store import read_stats
+
     root, _ = big_darks
+    config = Config()
+    config.scan.tile_values = 40_000  # 48 tiles to fold
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
-        scan([str(root)], tmp_path / "calm", Config(), client=client, **QUIET)
+        scan([str(root)], tmp_path / "calm", config, client=client, **QUIET)
         done: list = []
-        worker = threading.Thread(target=lambda: done.append(scan([str(root)], tmp_path / "hit", Config(),
+        worker = threading.Thread(target=lambda: done.append(scan([str(root)], tmp_path / "hit", config,
                                                                    client=client, **QUIET)), daemon=True)
         worker.start()
         killed = None
         deadline = time.monotonic() + 120
         while killed is None and worker.is_alive() and time.monotonic() < deadline:
             for address, keys in client.processing().items():
-                if any(str(k).startswith(("measure_task", "score_task")) for k in keys):
+                if any(str(k).startswith(during) for k in keys):
                     pid = client.run(os.getpid, workers=[address])[address]
                     os.kill(pid, signal.SIGKILL)
                     killed = address
                     break
             time.sleep(0.01)
         worker.join(180)
-        assert killed is not None, "detection ended before a worker could be killed"
+        assert killed is not None, f"no {during[0]} task ran long enough to be killed"
         assert done, "the scan did not finish after the worker was killed"
     assert _defects(tmp_path / "hit") == _defects(tmp_path / "calm")
+    hit, calm = read_stats(tmp_path / "hit")[0], read_stats(tmp_path / "calm")[0]
+    np.testing.assert_array_equal(hit.mean, calm.mean)
+    np.testing.assert_array_equal(hit.m2, calm.m2)
+    np.testing.assert_array_equal(hit.counts, calm.counts)
+
+
+def test_workers_that_cannot_write_the_output_leave_it_to_the_client(big_darks, tmp_path, monkeypatch):
+    """Workers that cannot create files in --out (another machine's folder): the scan says so,
+    the client writes the tiles as they arrive and detects band by band itself, and the
+    results are those of workers that could."""
+    from distributed import Client, LocalCluster
+
+    import pipeline.state.atomic as atomic
+
+    root, _ = big_darks
+    said: list[str] = []
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        scan([str(root)], tmp_path / "shared", Config(), client=client, **QUIET)
+        monkeypatch.setattr(atomic, "writable", lambda folder: False)  # the workers run in this process
+        scan([str(root)], tmp_path / "alone", Config(), client=client, progress=False, log=said.append)
+    assert any("the workers cannot write" in line for line in said)
+    assert _defects(tmp_path / "alone") == _defects(tmp_path / "shared")
+    from pipeline.state.store import read_stats
+
+    a, b = read_stats(tmp_path / "alone")[0], read_stats(tmp_path / "shared")[0]
+    np.testing.assert_array_equal(a.m2, b.m2)
+    np.testing.assert_array_equal(a.counts, b.counts)
