@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/scan.py [--files 400] [--size 3000x2000] [--repeat 3] [--quick]
     .venv/bin/python benchmarks/scan.py --small-pngs 20000      # scale in files: tiny PNGs
+    .venv/bin/python benchmarks/scan.py --dngs 40               # raw: 12 MP DNGs against rawpy
     .venv/bin/python benchmarks/scan.py --profile               # where one partition spends its time
 
 It builds a deterministic JPEG set (cached under $TMPDIR/hotpixels-bench/scan: smooth random
@@ -21,6 +22,12 @@ and peak memory:
   every output included), with ``--scan-workers`` (e.g. ``1,2``) for time against workers, and
   once more with ``scan.range_counts: false`` (moments only), so the cost of that third
   statistic shows; each scan's log says how many bytes its workers sent, per image.
+
+With ``--dngs N`` it builds N raw DNGs instead (16-bit RGGB mosaics, 4000x3000 unless
+``--size``, written by the project's own ``pipeline.synth.synthesize``) and runs
+``decode-rawpy`` (decode only, ``rawpy.imread(p).raw_image_visible``, Pool(2)), ``rawpy-enhance``
+(``rawpy.enhance.find_bad_pixels`` over all files in one process, the peer detector) and the
+scan with 2 workers.
 
 Peak memory: "largest" is the peak RSS of the largest single process in the method's process
 tree (``os.wait4``'s ``ru_maxrss``, which the kernel keeps for reaped descendants, combined with
@@ -48,6 +55,10 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 GENERATOR_VERSION = 2
 HOT_PIXELS = 300  # fixed defects planted in every frame
+DNG_VERSION = 1  # of the DNG sets (what synthesize writes for a seed is versioned by its TRUTH_VERSION)
+DNG_WORKERS = 2  # the scan's workers on the DNG set, and decode-rawpy's processes
+RAW_SPEED_TARGET = 4.0  # the DNG set's target: scan / rawpy decode-only
+ENHANCE_TARGET = 5.0  # and rawpy.enhance.find_bad_pixels / scan
 
 
 # ----------------------------------------------------------------------------- data sets
@@ -131,6 +142,42 @@ def png_set(root: Path, files: int, width: int = 64, height: int = 48) -> Path:
     return _linked_set(pool, names, pool.parent / f"n{files}")
 
 
+def _dngs_needed(folder: Path) -> bool:
+    sys.path.insert(0, str(REPO))
+    from pipeline.synth import TRUTH_VERSION
+
+    truth_path = folder / "truth.json"
+    if not truth_path.is_file():
+        return True
+    truth = json.loads(truth_path.read_text())
+    return truth.get("version") != TRUTH_VERSION or not all((folder / f).is_file() for f in truth["files"])
+
+
+def _synthesize_dngs(folder: Path, files: int, width: int, height: int) -> None:
+    sys.path.insert(0, str(REPO))
+    from pipeline.synth import synthesize
+
+    synthesize(folder, frames=files, size=(width, height), fmt="dng", dark=False, seed=0)
+
+
+def dng_set(root: Path, files: int, width: int, height: int) -> Path:
+    """A folder of ``files`` raw DNGs (16-bit RGGB, 12-bit values) written by ``pipeline.synth.synthesize``
+    (photos, seed 0: deterministic), with its ``truth.json``, which a scan ignores.
+
+    Checked and built in a pool process, so that this one stays small: the kernel counts the RSS
+    of the process that starts a child in that child's ``ru_maxrss``, which ``measure`` reads."""
+    from multiprocessing import Pool
+
+    folder = root / f"dng-{width}x{height}-v{DNG_VERSION}" / f"n{files}"
+    with Pool(1) as pool:
+        if pool.apply(_dngs_needed, (folder,)):
+            print(f"building {files} DNGs of {width}x{height} in {folder} ...", flush=True)
+            started = time.monotonic()
+            pool.apply(_synthesize_dngs, (folder, files, width, height))
+            print(f"  built in {time.monotonic() - started:.0f} s", flush=True)
+    return folder
+
+
 def warm_cache(folder: Path) -> None:
     for path in sorted(folder.iterdir()):
         with open(path, "rb") as fh:
@@ -155,10 +202,19 @@ def _decode_simplejpeg(path: str) -> int:
         return int(simplejpeg.decode_jpeg(fh.read()).shape[0])
 
 
+def _decode_rawpy(path: str) -> int:
+    import numpy as np
+    import rawpy
+
+    with rawpy.imread(path) as raw:
+        mosaic = np.array(raw.raw_image_visible)  # a copy of the visible CFA mosaic (LibRaw unpacks here)
+    return int(mosaic[0].sum())
+
+
 def child_decode(paths: list[str], decoder: str, processes: int) -> None:
     from multiprocessing import Pool
 
-    fn = {"pillow": _decode_pillow, "simplejpeg": _decode_simplejpeg}[decoder]
+    fn = {"pillow": _decode_pillow, "simplejpeg": _decode_simplejpeg, "rawpy": _decode_rawpy}[decoder]
     with Pool(processes) as pool:
         done = sum(1 for _ in pool.imap_unordered(fn, paths, chunksize=max(1, len(paths) // (processes * 32))))
     print(f"decoded {done} files")
@@ -214,9 +270,58 @@ def child_dask_var(paths: list[str], out: Path, processes: int) -> None:
     print(f"dask.array var over {len(paths)} files")
 
 
+def child_rawpy_enhance(paths: list[str], out: Path, processes: int) -> None:
+    """``rawpy.enhance.find_bad_pixels`` over all files, in this one process (it has no parallelism).
+
+    rawpy.enhance needs OpenCV or scikit-image for its median filter; when neither is installed,
+    a numpy 3x3 median with OpenCV's replicated border stands in as ``cv2.medianBlur`` (the shim of
+    benchmarks/detection.py, copied: importing that module loads the pipeline), and the time it
+    takes is printed, since OpenCV's would be far less."""
+    import types
+    import warnings
+
+    import numpy as np
+
+    median_seconds = [0.0]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # its warnings that OpenCV or scikit-image is missing
+            import rawpy.enhance as enhance
+        shimmed = False
+    except ImportError:
+        def median_blur(src, ksize=3):
+            started = time.perf_counter()
+            r = ksize // 2
+            p = np.pad(src, r, mode="edge")  # OpenCV's medianBlur replicates the border
+            h, w = src.shape
+            views = [p[dy : dy + h, dx : dx + w] for dy in range(ksize) for dx in range(ksize)]
+            result = np.median(np.stack(views), axis=0).astype(src.dtype)
+            median_seconds[0] += time.perf_counter() - started
+            return result
+
+        shim = types.ModuleType("cv2")
+        shim.medianBlur = median_blur
+        sys.modules["cv2"] = shim
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import rawpy.enhance as enhance
+        shimmed = True
+    started = time.perf_counter()
+    coords = enhance.find_bad_pixels(paths, find_hot=True, find_dead=True)
+    total = time.perf_counter() - started
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bad_pixels.txt").write_text(f"{len(coords)}\n")
+    print(f"rawpy.enhance.find_bad_pixels over {len(paths)} files: {len(coords)} bad pixels in {total:.1f} s")
+    if shimmed:
+        print(f"note: OpenCV/scikit-image not installed; the numpy 3x3 median stood in for cv2.medianBlur: "
+              f"{median_seconds[0]:.1f} s of the {total:.1f} s")
+
+
 CHILDREN = {
     "decode-pillow": lambda paths, out, procs: child_decode(paths, "pillow", procs),
     "decode-simplejpeg": lambda paths, out, procs: child_decode(paths, "simplejpeg", procs),
+    "decode-rawpy": lambda paths, out, procs: child_decode(paths, "rawpy", procs),
+    "rawpy-enhance": child_rawpy_enhance,
     "seed": child_seed,
     "dask-var": child_dask_var,
 }
@@ -341,6 +446,12 @@ def ratios(summary: dict, scan_key: str, values: int = 0) -> None:
     simple = get("decode-simplejpeg")
     pillow = get("decode-pillow")
     seed = get("seed")
+    raw = get("decode-rawpy")
+    enhance = get("rawpy-enhance")
+    if raw:
+        print(f"scan / decode-only (rawpy)         = {scan / raw:5.2f}   (target <= {RAW_SPEED_TARGET:g})")
+    if enhance:
+        print(f"rawpy-enhance / scan               = {enhance / scan:5.2f}   (target >= {ENHANCE_TARGET:g})")
     if simple:
         print(f"scan / decode-only (simplejpeg)    = {scan / simple:5.2f}   (target <= {speed:g})")
     if pillow:
@@ -419,6 +530,48 @@ def run_jpeg(args, root: Path) -> None:
     if plain and scan_names[-1] in summary:
         print(f"scan without range counts / with   = {plain['wall'] / summary[scan_names[-1]]['wall']:5.2f}"
               f"   (largest process {mb(plain['largest'])} MB)")
+    _save(args, summary, work)
+
+
+def run_dngs(args, root: Path) -> None:
+    width, height = args.size
+    folder = dng_set(root, args.dngs, width, height)
+    names = sorted(p.name for p in folder.iterdir() if p.suffix == ".dng")
+    paths = [str(folder / n) for n in names]
+    total = sum(os.path.getsize(p) for p in paths)
+    print(f"{len(paths)} DNGs of {width}x{height} ({total / len(paths) / 2**20:.1f} MB each, "
+          f"{total / 2**30:.2f} GiB in all) in {folder}")
+    work = Path(tempfile.mkdtemp(prefix="hotpixels-bench-"))
+    warm_cache(folder)
+    # the warm-up compiles (or loads) the kernels for 16-bit mosaics, on a few of the files
+    warm_folder = folder.parent / f"warmup-of-n{len(names)}"
+    shutil.rmtree(warm_folder, ignore_errors=True)  # hard links: made afresh, in case the set was rebuilt
+    warm_folder = _linked_set(folder, names[: min(8, len(names))], warm_folder)
+    warm = measure(scan_cmd(warm_folder, work / "warmup", DNG_WORKERS), work / "warmup.log")
+    shutil.rmtree(work / "warmup", ignore_errors=True)
+    print(f"warm-up scan of {len(list(warm_folder.iterdir()))} files: {warm.wall:.1f} s "
+          "(includes numba's compile if its cache was cold)", flush=True)
+    methods = [m for m in ("decode-rawpy", "rawpy-enhance") if m not in args.skip]
+    scan_name = f"scan ({DNG_WORKERS} workers)"
+    runs: dict[str, list[Run]] = {m: [] for m in [*methods, scan_name]}
+    for rep in range(args.repeat):
+        for method in methods:
+            out = work / f"{method}-out"
+            shutil.rmtree(out, ignore_errors=True)
+            log = work / f"{method}-{rep}.log"
+            runs[method].append(measure(child_cmd(method, paths, work, out, DNG_WORKERS), log))
+            found = out / "bad_pixels.txt"
+            extra = f"; {found.read_text().strip()} bad pixels" if found.exists() else ""
+            shutil.rmtree(out, ignore_errors=True)
+            print(f"  {method}: {runs[method][-1].wall:.1f} s{extra}", flush=True)
+        out, log = work / "scan-out", work / f"scan-{rep}.log"
+        shutil.rmtree(out, ignore_errors=True)
+        runs[scan_name].append(measure(scan_cmd(folder, out, DNG_WORKERS), log))
+        shutil.rmtree(out, ignore_errors=True)
+        print(f"  {scan_name}: {runs[scan_name][-1].wall:.1f} s; {network_line(log)}; {detection_line(log)}",
+              flush=True)
+    summary = table([(m, len(paths), r) for m, r in runs.items()])
+    ratios(summary, scan_name, width * height)
     _save(args, summary, work)
 
 
@@ -528,13 +681,15 @@ def size(text: str) -> tuple[int, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=400)
-    parser.add_argument("--size", type=size, default=(3000, 2000), help="WIDTHxHEIGHT of the JPEGs")
+    parser.add_argument("--size", type=size, help="WIDTHxHEIGHT of the JPEGs (3000x2000) or DNGs (4000x3000)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per method; the median is reported")
     parser.add_argument("--quick", action="store_true", help="100 files, 8 for dask-var: 2-3 minutes here")
     parser.add_argument("--dask-files", type=int, default=24, help="files for dask.array var (it needs ~GBs)")
     parser.add_argument("--scan-workers", default="2", help="worker processes of the scan, e.g. 1,2")
     parser.add_argument("--skip", default="", help="comma-separated methods to leave out (e.g. seed,dask-var)")
     parser.add_argument("--small-pngs", type=int, metavar="N", help="scale in files: N PNGs of 64x48")
+    parser.add_argument("--dngs", type=int, nargs="?", const=40, metavar="N",
+                        help="raw: N DNGs (40 if N is left out) against rawpy decode-only and rawpy.enhance")
     parser.add_argument("--profile", action="store_true", help="time one partition's steps in-process")
     parser.add_argument("--batch-size", type=int, help="(--profile) files per read task; default: the config's")
     parser.add_argument("--tile-values", type=int, help="(--profile) values per tile; default: the config's")
@@ -547,6 +702,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         CHILDREN[args.child](args.list.read_text().split("\n"), args.out, args.processes)
         return 0
+    if args.size is None:
+        args.size = (4000, 3000) if args.dngs else (3000, 2000)
     if args.quick:
         args.files, args.dask_files = min(args.files, 100), min(args.dask_files, 8)
     args.skip = set(filter(None, args.skip.split(",")))
@@ -555,6 +712,8 @@ def main(argv: list[str] | None = None) -> int:
         run_profile(args, args.root)
     elif args.small_pngs:
         run_pngs(args, args.root)
+    elif args.dngs:
+        run_dngs(args, args.root)
     else:
         run_jpeg(args, args.root)
     return 0
