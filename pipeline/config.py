@@ -53,7 +53,7 @@ class ScanConfig:
     split: str = setting("auto", "how a segment is cut for the worker threads: files (each reads its share and sums "
                                  "the whole sensor, then the sums are merged), bands (each reads every file and sums "
                                  "its own rows: nothing to merge), auto (bands where a thread's sums of the whole "
-                                 "sensor would pass 1 GiB)")
+                                 "sensor would pass 1 GiB, or 512 MiB with at most 64 files per thread)")
     probe_batch: int = setting(256, "headers read per discovery task")
     uniform: bool = setting(False, "the set is one camera and layout: decode only the first header, just stat the "
                                    "rest")

@@ -98,7 +98,7 @@ def reduce_files(client: Client, headers: list[Any], shape: tuple[int, ...], dty
     written: list[TileRef] = []
     for start in range(0, len(todo), wave):
         for k, seg in enumerate(todo[start : start + wave]):
-            bands = band_split(seg, threads, shape, dtype, settings)
+            bands = band_split(seg, threads, shape, dtype, settings, model)
             if bands is not None:
                 whole, known = partitions(seg, 1, batch_size, dtype, counted_by_size)
                 outputs = band_outputs(whole[0], bands, shape, dtype, tile_rows, stride, reader, known[0],

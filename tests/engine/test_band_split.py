@@ -65,21 +65,31 @@ def test_bands_keep_the_physics_model_s_sums_and_each_frame_s_sketch(local_clien
     assert got == [(d.x, d.y, d.kind, d.since) for d in read_csv(tmp_path / "files" / "defects.csv")]
 
 
-def test_the_split_is_chosen_from_the_sensor_s_size():
+def test_the_split_is_chosen_from_the_sensor_s_size_and_the_files():
     """Bands where one thread's sums of the whole sensor would pass 1 GiB (45 MP RGB JPEGs,
-    61 MP raws), files below (6 MP RGB, 24 MP raws); never for one thread or one tile."""
-    from pipeline.engine.plan import Segment, band_split
+    61 MP raws), or half that with few files per thread (24 MP raws; 12 MP raws with the
+    physics model's sums); files below (6 MP RGB) or with many files; never for one thread or
+    one tile."""
+    from types import SimpleNamespace
 
-    seg = Segment("s", [object()] * 16)
+    from pipeline.engine.plan import Segment, band_split
+    from pipeline.stats.model import ModelSpec
+
+    few, many = Segment("s", [object()] * 16), Segment("s", [object()] * 1000)
     settings = Config().scan
-    halves = band_split(seg, 2, (5464, 8192, 3), "uint8", settings)  # 131 tiles of 42 rows
+    halves = band_split(few, 2, (5464, 8192, 3), "uint8", settings)  # 131 tiles of 42 rows
     assert halves == [list(range(66)), list(range(66, 131))]
-    assert band_split(seg, 4, (6388, 9576), "uint16", settings) is not None
-    assert band_split(seg, 2, (2000, 3000, 3), "uint8", settings) is None
-    assert band_split(seg, 2, (4000, 6000), "uint16", settings) is None
-    assert band_split(seg, 1, (5464, 8192, 3), "uint8", settings) is None
+    assert band_split(many, 2, (5464, 8192, 3), "uint8", settings) is not None  # memory first
+    assert band_split(few, 4, (6388, 9576), "uint16", settings) is not None
+    assert band_split(few, 2, (2000, 3000, 3), "uint8", settings) is None
+    assert band_split(few, 2, (4000, 6000), "uint16", settings) is not None
+    assert band_split(many, 2, (4000, 6000), "uint16", settings) is None
+    model = SimpleNamespace(spec=ModelSpec(exposure=True, dates=True, counts=True))
+    assert band_split(few, 2, (3000, 4000), "uint16", settings) is None
+    assert band_split(few, 2, (3000, 4000), "uint16", settings, model) is not None
+    assert band_split(few, 1, (5464, 8192, 3), "uint8", settings) is None
     settings.split = "bands"
-    assert band_split(seg, 2, (2000, 3000, 3), "uint8", settings) is not None
+    assert band_split(few, 2, (2000, 3000, 3), "uint8", settings) is not None
     settings.split = "sideways"
     with pytest.raises(ValueError, match="scan.split"):
-        band_split(seg, 2, (2000, 3000, 3), "uint8", settings)
+        band_split(few, 2, (2000, 3000, 3), "uint8", settings)
