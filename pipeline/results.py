@@ -82,7 +82,8 @@ def write_results(out_dir: Path, stats: PixelStats | None, meta: StackMeta, stat
         from .report.numbers import block_factor
 
         n, shape = read_size(out_dir)
-        detection, prepared = detect_on_cluster(client or Here(), str(out_dir / STATS_NAME), n, shape,
+        runner = client or Here(detect_config.threads)
+        detection, prepared = detect_on_cluster(runner, str(out_dir / STATS_NAME), n, shape,
                                                 detect_config, meta.layout, frames, days,
                                                 block_factor(shape[0], shape[1], MAP_PIXELS),
                                                 decided=decided or read_stack_kind(out_dir))

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,26 +109,27 @@ def stack_kind_of(path: str, n: int, shape: tuple[int, ...]) -> tuple[str, str]:
     return classify_sample(n, sample_of_rows(read_sample_rows(path, n, sample_rows), shape))
 
 
-def measure_task(path: str, n: int, rows: Rows, plan: Plan) -> BandWork:
-    """Pass 1 of one band."""
+def measure_task(path: str, n: int, rows: Rows, plan: Plan, pool: ThreadPoolExecutor | None = None) -> BandWork:
+    """Pass 1 of one band (``pool``: threads for its row stripes, where the band runs alone)."""
     band = _band(path, n, rows, plan.shape[0])
     core = (rows[1] - rows[0], *plan.shape[1:])
     maps = {k: np.zeros(core, np.float32) for k in plan.map_kinds}
     rate = np.zeros(core, np.float32) if plan.rate_unit else None
-    return BandWork(rows, maps, rate, measure_band(band, plan, maps))
+    return BandWork(rows, maps, rate, measure_band(band, plan, maps, pool))
 
 
 def measures_of(work: BandWork) -> BandMeasures:
     return work.measures
 
 
-def score_task(path: str, n: int, plan: Plan, params, work: BandWork, factor: int) -> BandResult:
+def score_task(path: str, n: int, plan: Plan, params, work: BandWork, factor: int,
+               pool: ThreadPoolExecutor | None = None) -> BandResult:
     """Pass 3 of one band: its maps become z's, in place, once."""
     if work.scored:
         raise RuntimeError(f"band {work.rows[:2]} was scored before: its maps are z's already")
     band = _band(path, n, work.rows, plan.shape[0])
     work.scored = True
-    scores = score_band(band, plan, params, work.measures, work.maps, None, work.rate)
+    scores = score_band(band, plan, params, work.measures, work.maps, pool, work.rate)
     y0, y1 = work.rows[:2]
     core = slice(y0 - band.top, y1 - band.top)
     blocks = {"variance": band_blocks(band.stats.m2[0][core], y0, factor, "max"),
@@ -169,7 +171,17 @@ def counts_task(work: BandWork, ranges: dict[str, tuple[float, float]]) -> dict[
 
 class Here:
     """Runs the tasks in this process, each at once, for a cluster whose workers cannot read
-    stats.zarr; its futures are plain ``concurrent.futures`` ones."""
+    stats.zarr (and for ``hotpixels detect``); its futures are plain ``concurrent.futures``
+    ones. A band runs alone here, so its row stripes share ``threads`` threads (as in
+    ``detect.detect``)."""
+
+    def __init__(self, threads: int | None = None):
+        self.threads = threads or min(os.cpu_count() or 1, 4)
+        self.pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
+
+    def __del__(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False)
 
     def submit(self, fn: Callable, *args: Any, **kwargs: Any) -> Future:
         future: Future = Future()
@@ -198,10 +210,12 @@ def detect_on_cluster(runner: Any, path: str, n: int, shape: tuple[int, ...], cf
         decided = submit(stack_kind_of, path, n, tuple(shape)).result()
     plan = plan_detection(outline, cfg, layout, stack_kind, frames, days, shape, decided)
     cuts = band_rows(plan.shape, plan.planes, plan.halo, band_values)
-    works = [submit(measure_task, path, n, r, plan) for r in cuts]
+    threads = {"pool": runner.pool} if isinstance(runner, Here) else {}
+    works = [submit(measure_task, path, n, r, plan, **threads) for r in cuts]
     measures = runner.gather([submit(measures_of, w) for w in works])
     params = plane_parameters(measures, plan, cfg)
-    results: list[BandResult] = runner.gather([submit(score_task, path, n, plan, params, w, factor) for w in works])
+    results: list[BandResult] = runner.gather([submit(score_task, path, n, plan, params, w, factor, **threads)
+                                               for w in works])
     cand, thresholds = classify_points([r.scores for r in results], plan, cfg)
     found: list[Line] = []
     line_defects = []
@@ -262,7 +276,7 @@ def _submitter(runner: Any) -> Callable:
     from distributed import Client
 
     if isinstance(runner, Client):
-        def submit(fn: Callable, *args: Any) -> Any:
-            return runner.submit(fn, *args, pure=False)
+        def submit(fn: Callable, *args: Any, **kwargs: Any) -> Any:
+            return runner.submit(fn, *args, pure=False, **kwargs)
         return submit
     return runner.submit
