@@ -58,15 +58,15 @@ def test_the_client_holds_no_sensor_sized_array(big_darks, local_client, tmp_pat
     """The statistics (36+ bytes per value) and the score maps (20) stay on the workers. What
     the client holds is bounded whatever the sensor (the maps' samples for the tails and the
     histograms, at most about a million values each; the candidates; the reduced maps): a
-    sensor 4 times larger costs its client under 1 byte more per added value, where gathering
+    sensor 2.5 times larger costs its client under 1 byte more per added value, where gathering
     the statistics took 50 or more."""
     root, hot = big_darks
     larger = tmp_path / "larger"
-    _darks(larger, 2400, 3200, HOT)
+    _darks(larger, 2000, 2400, HOT)
     scan([str(root)], tmp_path / "warm", Config(), client=local_client, **QUIET)  # imports, kernels, caches
     small = _client_peak(root, tmp_path / "small", local_client)
     large = _client_peak(larger, tmp_path / "large", local_client)
-    added = 2400 * 3200 - 1200 * 1600
+    added = 2000 * 2400 - 1200 * 1600
     assert large - small < added, f"{(large - small) / added:.1f} bytes per added sensor value on the client"
     for out in ("small", "large"):
         found = {(d.y, d.x): d.kind for d in read_csv(tmp_path / out / "defects.csv")}
