@@ -155,6 +155,7 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client
     """Reduce one group of stackable files into out_dir (merging into saved stats if asked)."""
     from .detect.stack_kind import classify_sample, join_samples
     from .engine.cluster import bytes_sent
+    from .engine.graph import row_tiles
     from .engine.plan import rows_per_tile
     from .engine.run import reduce_files, run_one
     from .engine.total import StatsSink
@@ -242,8 +243,7 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client
                                  for p in subtracted})
         table = frame_table(manifest, meta, hot_set)
         if table is not None and table.physical and "xr" in extra:
-            tiles = [(y, min(arrays.shape[0], y + arrays.chunk_rows)) for y in range(0, arrays.shape[0],
-                                                                                   arrays.chunk_rows)]
+            tiles = row_tiles(arrays.shape[0], arrays.chunk_rows)
             if local:
                 for y0, y1 in tiles:
                     write_dark_rate_rows(tmp, y0, y1, reduced.n, table)

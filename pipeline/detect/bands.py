@@ -118,7 +118,4 @@ def band_rows(pixel_shape: tuple[int, ...], planes: list[Plane], halo: int,
 
 def band_of(stats: PixelStats, y0: int, y1: int, top: int, bottom: int) -> Band:
     """The band (y0, y1, top, bottom) of whole-sensor statistics (views, no copy)."""
-    counts = None if stats.counts is None else stats.counts[:, top:bottom]
-    extra = {k: v[top:bottom] for k, v in stats.extra.items()}
-    part = PixelStats(stats.n, stats.mean[:, top:bottom], stats.m2[:, top:bottom], counts, extra)
-    return Band(y0, y1, top, bottom, stats.pixel_shape[0], part)
+    return Band(y0, y1, top, bottom, stats.pixel_shape[0], stats.rows(top, bottom))

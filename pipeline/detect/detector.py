@@ -373,9 +373,10 @@ def defects_of(cand: Candidates, plan: Plan, found_lines: list[Line], line_defec
     return defects
 
 
-def band_plane_rows(band: Band, plan: Plan) -> list[int]:
-    """Each plane's first row in a band's core (cores start on every plane's block boundary)."""
-    return [band.y0 // pl.step for pl in plan.planes]
+def band_plane_rows(y0: int, plan: Plan) -> list[int]:
+    """Each plane's first row in a band's core, whose first sensor row is ``y0`` (cores start
+    on every plane's block boundary)."""
+    return [y0 // pl.step for pl in plan.planes]
 
 
 def band_lines(cores: list[dict[str, np.ndarray]], bands: list[Band], plan: Plan) -> list[Line]:
@@ -384,7 +385,7 @@ def band_lines(cores: list[dict[str, np.ndarray]], bands: list[Band], plan: Plan
     drifts = drifts_of([rate_sums(c, plan.planes) for c in cores])
     scans, found = None, []
     for core, band in zip(cores, bands):
-        scans, rows = scan_band(core, plan.planes, band_plane_rows(band, plan), plan.configured, drifts, scans)
+        scans, rows = scan_band(core, plan.planes, band_plane_rows(band.y0, plan), plan.configured, drifts, scans)
         found += rows
     if scans is None:
         return []

@@ -10,12 +10,11 @@ lines are the same, number for number, however the sensor is cut into bands.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .lines import CLIP, DRIFT, LINE_Z, RATE_LEVEL_Z, ColumnScan, Line, clipped_sums, find_lines
+from .lines import CLIP, DRIFT, LINE_Z, RATE_LEVEL_Z, ColumnScan, Line, clipped_sums, drift_of, find_lines
 from .planes import Plane
 
 # the level's runs: bright ("hot" map's threshold) and dark ("dead"'s)
@@ -39,12 +38,7 @@ def drifts_of(parts: list[list[tuple[np.ndarray, int]]]) -> list[float]:
     ``lines.one_sided_drift`` of the whole plane, however it is cut into bands."""
     if not parts or not parts[0]:
         return []
-    out = []
-    for i in range(len(parts[0])):
-        total = math.fsum(x for p in parts for x in p[i][0].tolist())
-        count = sum(p[i][1] for p in parts)
-        out.append(DRIFT + total / max(count, 1))
-    return out
+    return [drift_of([p[i] for p in parts]) for i in range(len(parts[0]))]
 
 
 def threshold(thresholds: dict[str, float], source: str) -> float:

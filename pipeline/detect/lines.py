@@ -209,8 +209,14 @@ def plane_lines(maps: dict[str, np.ndarray], plane: Plane, thresholds: dict[str,
 def one_sided_drift(z: np.ndarray) -> float:
     """The drift for a one-sided map (max(z, 0), as the dark-current z): DRIFT above its healthy
     sensels' own mean (about 0.4, not 0), or a run would hardly fall past its end."""
-    rows, count = clipped_sums(z)
-    return DRIFT + math.fsum(rows.tolist()) / max(count, 1)
+    return drift_of([clipped_sums(z)])
+
+
+def drift_of(parts: list[tuple[np.ndarray, int]]) -> float:
+    """The one-sided drift from the ``clipped_sums`` of a plane's bands (its rows' sums, and
+    how many values): their total taken exactly, so any cut into bands gives the same."""
+    total = math.fsum(x for rows, _ in parts for x in rows.tolist())
+    return DRIFT + total / max(sum(count for _, count in parts), 1)
 
 
 def clipped_sums(z: np.ndarray) -> tuple[np.ndarray, int]:

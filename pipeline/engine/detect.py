@@ -64,8 +64,8 @@ from ..report.numbers import (
     sample_at,
 )
 from ..state.store import read_rows, read_sample_rows
-from ..stats import PixelStats
 from ..stats.fit import FrameTable
+from .graph import first, second
 
 Rows = tuple[int, int, int, int]  # a band's core rows y0:y1 and held rows top:bottom
 
@@ -143,14 +143,12 @@ def score_task(path: str, n: int, plan: Plan, params, work: BandWork, factor: in
     return BandResult(scores, blocks, samples, drift)
 
 
-def lines_task(work: BandWork, plan: Plan, drifts: list[float], before: tuple[LineScans, list[Line]] | None,
-               height: int) -> tuple[LineScans, list[Line]]:
+def lines_task(work: BandWork, plan: Plan, drifts: list[float],
+               before: tuple[LineScans, list[Line]] | None) -> tuple[LineScans, list[Line]]:
     """Pass 5 of one band: its row lines, and the column scans carried on from the band above
     (a copy: the one above's result stays as it was, should a task be run again)."""
     scans = copy.deepcopy(before[0]) if before is not None else None
-    y0, y1, top, bottom = work.rows
-    band = Band(y0, y1, top, bottom, height, PixelStats.empty((0, *plan.shape[1:])))
-    return scan_band(work.maps, plan.planes, band_plane_rows(band, plan), plan.configured, drifts, scans)
+    return scan_band(work.maps, plan.planes, band_plane_rows(work.rows[0], plan), plan.configured, drifts, scans)
 
 
 def columns_task(work: BandWork, plan: Plan, wanted: dict[int, np.ndarray]):
@@ -223,10 +221,10 @@ def detect_on_cluster(runner: Any, path: str, n: int, shape: tuple[int, ...], cf
         drifts = drifts_of([r.drift for r in results])
         chain: list = []
         for w in works:  # a chain: each band's column scans go on from the band above's
-            chain.append(submit(lines_task, w, plan, drifts, chain[-1] if chain else None, plan.shape[0]))
-        rows = [line for part in runner.gather([submit(_second, c) for c in chain]) for line in part]
+            chain.append(submit(lines_task, w, plan, drifts, chain[-1] if chain else None))
+        rows = [line for part in runner.gather([submit(second, c) for c in chain]) for line in part]
         if chain:
-            scans = runner.gather([submit(_first, chain[-1])])[0]
+            scans = runner.gather([submit(first, chain[-1])])[0]
             wanted = scans.wanted(plan.configured)
             columns = runner.gather([submit(columns_task, w, plan, wanted) for w in works]) if any(
                 len(c) for c in wanted.values()) else []
@@ -261,14 +259,6 @@ def _histograms(runner: Any, submit: Callable, works: list, results: list[BandRe
     shares = runner.gather([submit(counts_task, w, ranges) for w in works])
     return {k: histogram_of([c for s in shares for c in s[k]], *ranges[k]) if k in ranges else None
             for k in plan.map_kinds}
-
-
-def _first(pair):
-    return pair[0]
-
-
-def _second(pair):
-    return pair[1]
 
 
 def _submitter(runner: Any) -> Callable:

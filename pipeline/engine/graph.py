@@ -231,9 +231,9 @@ def band_outputs(files: list[list[str]], bands: list[list[int]], pixel_shape: tu
         # need the band's whole sums (1.3 GB for half a 45 MP RGB sensor), and the scheduler may
         # run it on another worker
         dsk[(first_name, k)] = (band_first_tile, previous)
-        dsk[(status_name, k)] = (_second, (first_name, k))
+        dsk[(status_name, k)] = (second, (first_name, k))
         for i, t in enumerate(band):
-            dsk[(stats_name, t)] = (_first, (first_name, k)) if i == 0 else (band_tile_stats, previous, i)
+            dsk[(stats_name, t)] = (first, (first_name, k)) if i == 0 else (band_tile_stats, previous, i)
             outputs[t] = (stats_name, t)
     dsk[f"all-{status_name}"] = (ReadRecord.same_files, [(status_name, k) for k in range(len(bands))])
     graph = HighLevelGraph.from_collections(stats_name, dsk, dependencies=())
@@ -251,11 +251,12 @@ def band_first_tile(partition: PartitionSums) -> tuple[PixelStats, ReadRecord]:
     return partition.tiles[0].to_stats(), partition_record(partition)
 
 
-def _first(pair: tuple):
+def first(pair: tuple):
+    """A pair's first, as a task of its own (a task's one result is often two things)."""
     return pair[0]
 
 
-def _second(pair: tuple):
+def second(pair: tuple):
     return pair[1]
 
 

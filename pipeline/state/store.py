@@ -202,7 +202,7 @@ def write_stats(out_dir: Path, stats: PixelStats, meta: StackMeta, manifest: Man
     arrays = StatsArrays.of(stats)
     tmp = create_stats(out_dir, arrays)
     for y in range(0, arrays.shape[0], arrays.chunk_rows):
-        write_rows(tmp, y, rows_of(stats, y, y + arrays.chunk_rows), arrays)
+        write_rows(tmp, y, stats.rows(y, y + arrays.chunk_rows), arrays)
     hot_set = hot_candidates(stats.mean[1], stats.m2[0])
     table = frame_table(manifest or {}, meta, hot_set)
     if table is not None and table.physical and "xr" in stats.extra:
@@ -210,13 +210,6 @@ def write_stats(out_dir: Path, stats: PixelStats, meta: StackMeta, manifest: Man
     from ..detect.stack_kind import classify_stack
 
     return finish_stats(tmp, out_dir, stats.n, meta, arrays, manifest, hot_set, classify_stack(stats))
-
-
-def rows_of(stats: PixelStats, y0: int, y1: int) -> PixelStats:
-    """Rows ``y0:y1`` of whole-sensor statistics (views, no copy)."""
-    counts = None if stats.counts is None else stats.counts[:, y0:y1]
-    return PixelStats(stats.n, stats.mean[:, y0:y1], stats.m2[:, y0:y1], counts,
-                      {k: v[y0:y1] for k, v in stats.extra.items()})
 
 
 def frame_table(manifest: Manifest, meta: StackMeta, hot_set: np.ndarray | None = None) -> FrameTable | None:

@@ -71,6 +71,12 @@ class PixelStats:
         with np.errstate(invalid="ignore", divide="ignore"):
             return self.m2 / self.n if self.n else np.full_like(self.m2, np.nan)
 
+    def rows(self, y0: int, y1: int) -> PixelStats:
+        """Sensor rows ``y0:y1`` of these statistics (views, no copy)."""
+        counts = None if self.counts is None else self.counts[:, y0:y1]
+        return PixelStats(self.n, self.mean[:, y0:y1], self.m2[:, y0:y1], counts,
+                          {k: v[y0:y1] for k, v in self.extra.items()})
+
     def stream(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(mean, m2) of one stream by name."""
         i = STREAMS.index(name)
