@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="all files are from one camera with one layout: read only the first file's header")
     p.add_argument("--cfa", metavar="PATTERN", help="the files are a Bayer mosaic saved as plain gray 16-bit PNG/TIFF: "
                    "its pattern, RGGB, BGGR, GRBG or GBRG (raw files name their own)")
+    p.add_argument("--hdu", metavar="NAME", help="FITS files: read this HDU, by EXTNAME (SCI) or index from 0 "
+                                                 "(default: the first HDU that holds an image)")
     p.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
 
     d = sub.add_parser("detect", help="classify defects again from saved stats (no image is read)")
@@ -90,6 +92,7 @@ def _scan(args) -> int:
         "scan.all_groups": args.all_groups,
         "scan.uniform": args.uniform,
         "scan.cfa": args.cfa,
+        "scan.hdu": args.hdu,
     })
     from .scan import scan
 

@@ -12,7 +12,8 @@ import glob
 import os
 from dataclasses import dataclass, replace
 
-from .io import Header, file_stat, is_remote, is_supported, read_headers, split_ref
+from .io import Header, file_stat, format_for, is_remote, is_supported, read_headers, split_ref
+from .io.source import hdu_ref
 from .layout import SensorLayout
 from .records import failure_reason
 
@@ -25,8 +26,9 @@ class Expansion:
     problems: list[tuple[str, str]]  # (input, why it gave no file)
 
 
-def expand(inputs: list[str]) -> Expansion:
-    """Files, folders (recursively, image/raw extensions only), quoted globs and fsspec URLs."""
+def expand(inputs: list[str], hdu: str | None = None) -> Expansion:
+    """Files, folders (recursively, image/raw extensions only), quoted globs and fsspec URLs.
+    With ``hdu``, each FITS file is named with the HDU its reader must read (``hdu_ref``)."""
     seen: dict[str, None] = {}
     problems: list[tuple[str, str]] = []
     for item in inputs:
@@ -35,8 +37,14 @@ def expand(inputs: list[str]) -> Expansion:
             why = "glob matched no image" if GLOB_CHARS & set(item) else "no such file or directory"
             problems.append((item, why))
         for path in found:
-            seen.setdefault(path, None)
+            seen.setdefault(hdu_ref(path, hdu) if hdu is not None and _is_fits(path) else path, None)
     return Expansion(list(seen), problems)
+
+
+def _is_fits(path: str) -> bool:
+    fmt = format_for(path)
+    return fmt is not None and fmt.name == "fits"
+
 
 
 def _expand_local(item: str) -> list[str]:
@@ -114,7 +122,8 @@ class Group:
         who = f" {h.camera}" if h.camera else ""
         serial = f" #{h.serial}" if h.serial else ""
         mosaic = f" {h.layout.name}" if h.layout.mosaic and not h.raw else ""  # declared with --cfa
-        return f"{shape} {h.dtype}{' raw' if h.raw else ''}{mosaic}{who}{serial}"
+        gain = f" GAIN {h.unconverted_gain:g}" if h.unconverted_gain is not None else ""
+        return f"{shape} {h.dtype}{' raw' if h.raw else ''}{mosaic}{who}{serial}{gain}"
 
 
 def group(headers: list[Header]) -> list[Group]:

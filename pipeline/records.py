@@ -171,12 +171,14 @@ class Counted:
     temperature: float | None = None
     factor: int = -1
     spikes: tuple[int, ...] | None = None  # its sketch of lit-hot-looking sensels (None: not kept)
+    gain: float | None = None  # the camera's own gain setting (FITS GAIN)
 
-    COLUMNS = ("path", "size", "mtime", "digest", "exposure", "iso", "time", "temperature", "factor", "spikes")
+    COLUMNS = ("path", "size", "mtime", "digest", "exposure", "iso", "time", "temperature", "factor", "spikes",
+               "gain")
 
     def row(self, path: str) -> list:
         return [path, self.size, self.mtime, self.digest, self.exposure, self.iso, self.time, self.temperature,
-                self.factor, None if self.spikes is None else list(self.spikes)]
+                self.factor, None if self.spikes is None else list(self.spikes), self.gain]
 
     @classmethod
     def from_row(cls, columns: list[str], row: list) -> tuple[str, Counted]:
@@ -191,4 +193,4 @@ class Counted:
         return str(data["path"]), cls(int(data["size"]), float(data["mtime"]), str(data.get("digest") or ""),
                                       real("exposure"), real("iso"), real("time"), real("temperature"),
                                       -1 if factor is None else int(factor),
-                                      None if spikes is None else tuple(int(b) for b in spikes))
+                                      None if spikes is None else tuple(int(b) for b in spikes), real("gain"))

@@ -34,6 +34,7 @@ from .discover import (
 )
 from .frames import FramePlan, plan_frames
 from .io import Header, read_file, read_header, split_ref
+from .io.source import split_hdu
 from .records import Counted, FileStatus, StackMeta
 from .state.files import FILES_NAME, FrameInfo, write_files_csv
 from .stats import PixelStats
@@ -102,11 +103,13 @@ def scan(inputs: list[str], out_dir: str | Path, config: Config | None = None, c
     config = config or Config()
     out_dir = Path(out_dir)
     started = time.monotonic()
-    expansion = expand(list(inputs))
+    expansion = expand(list(inputs), config.scan.hdu)
     if not expansion.paths:
         raise NoImagesError(f"no image files found in {', '.join(inputs) or 'the given inputs'}")
     discovery_skips = [FileStatus.skip(i, why) for i, why in expansion.problems]
     log(f"found {len(expansion.paths)} files")
+    if config.scan.hdu is not None and not any(split_hdu(p)[1] is not None for p in expansion.paths):
+        log(f"--hdu {config.scan.hdu}: no FITS file among the inputs, so it changes nothing")
 
     def with_client(c: Client) -> ScanResult:
         headers = apply_cfa(_probe_all(c, expansion.paths, config.scan, progress), config.scan.cfa)
@@ -227,7 +230,7 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client
                 h = by_path[s.path]
                 manifest[s.path] = Counted(h.size, h.mtime, digests.get(s.path, ""), h.exposure, h.iso, h.time,
                                            h.temperature, record.factors.get(s.path, NO_FACTOR),
-                                           _sketch(record.spikes.get(s.path)))
+                                           _sketch(record.spikes.get(s.path)), h.gain)
         extra = {name for name, _ in arrays.extra}
         meta = dataclasses.replace(stack_meta(main), exposure_source=frames.source if "xr" in extra else "",
                                    dates="first_day_1" in extra, clip_level=clip_level(first), layout_notice=notice)
@@ -302,10 +305,15 @@ def _load_prior(out_dir: Path, main: Group) -> tuple[StatsArrays | None, StackMe
     saved = {"shape": tuple(arrays.shape), "dtype": theirs.dtype, "raw": theirs.raw, "make": theirs.make,
              "model": theirs.model, "serial": theirs.serial, "cfa": theirs.layout.name}
     differ = [f"{k} {saved[k]!r} vs {mine[k]!r}" for k in mine if saved[k] != mine[k]]
+    manifest = read_manifest(out_dir)
+    saved_gains = {c.gain if c.iso is None else None for c in manifest.values()}
+    if saved_gains and saved_gains != {h.unconverted_gain}:
+        theirs_gain = ", ".join("(none)" if g is None else f"{g:g}" for g in sorted(saved_gains, key=str))
+        differ.append(f"GAIN {theirs_gain} vs {_gain(h)}, and no EGAIN or ISO converts a camera's gain setting")
     if differ:
         raise MergeRefused(f"cannot merge into {out_dir / STATS_NAME}: it holds another sensor or layout "
                            f"({'; '.join(differ)})")
-    return arrays, theirs, n, read_manifest(out_dir)
+    return arrays, theirs, n, manifest
 
 
 def _probe_all(client: Client, paths: list[str], settings, progress: bool) -> list[Header]:
@@ -338,11 +346,18 @@ def _stackable_groups(headers: list[Header]) -> tuple[list[Group], list[FileStat
 
 
 def _other_group_reason(other: Group, main: Group) -> str:
-    why = f"different sensor or layout: {other.describe()} (scanning the largest group, {main.describe()}"
     a, b = other.first, main.first
+    if a.group_key()[:-1] == b.group_key()[:-1]:  # the same sensor at another gain setting
+        return (f"another gain setting: GAIN {_gain(a)}, against GAIN {_gain(b)} of the largest group, and no "
+                f"EGAIN or ISO says what either is worth: scan each setting apart with --all-groups")
+    why = f"different sensor or layout: {other.describe()} (scanning the largest group, {main.describe()}"
     if a.shape[:2] == b.shape[1::-1] and a.shape[2:] == b.shape[2:] and (a.make, a.model) == (b.make, b.model):
         why += "; the same sensor turned by 90 degrees, as rotated JPEGs are: scan it with --all-groups"
     return why + ")"
+
+
+def _gain(h: Header) -> str:
+    return "(none)" if h.unconverted_gain is None else f"{h.unconverted_gain:g}"
 
 
 def _sketch(bits: list[int] | None) -> tuple[int, ...] | None:
@@ -357,7 +372,7 @@ def clip_level(h: Header) -> int:
 
 def by_path_info(main: Group, frames: FramePlan) -> dict[str, FrameInfo]:
     """What files.csv says of each file's shooting data."""
-    return {h.path: FrameInfo(h.exposure, h.iso, h.time, h.temperature, frames.notes.get(h.path, ""))
+    return {h.path: FrameInfo(h.exposure, h.iso, h.time, h.temperature, frames.notes.get(h.path, ""), h.gain)
             for h in main.headers}
 
 

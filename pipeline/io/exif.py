@@ -27,6 +27,7 @@ class ShootingData:
     iso: float | None = None
     time: float | None = None
     temperature: float | None = None
+    gain: float | None = None  # a camera's own gain setting (FITS GAIN), in its own units
     make: str = ""
     model: str = ""
     serial: str = ""

@@ -1,7 +1,8 @@
 """FITS (astropy.io.fits): the darks and lights of astronomy cameras, as N.I.N.A., SharpCap,
 KStars/Ekos, INDI and ASCOM drivers write them.
 
-The first HDU that holds an image is read: 2D mono or Bayer (``BAYERPAT``), or 3 colour planes
+The first HDU that holds an image is read, or the one a name's HDU mark asks for (``--hdu``:
+an EXTNAME, or an index from 0; see ``source.hdu_ref``): 2D mono or Bayer (``BAYERPAT``), or 3 colour planes
 (NAXIS3 = 3, as Siril and PixInsight write colour). A cube (NAXIS3 of 2 or more than 3) is a
 stack of frames, as capture programs write a burst of darks: each plane is one frame, named by
 its frame reference (``cube.fits#frame=7``) and read alone (astropy's ``section``), so the
@@ -23,8 +24,11 @@ taken as TOP-DOWN, as camera drivers write them.
 
 The frame's shooting data for the physics model: ``EXPTIME`` (or ``EXPOSURE``), ``ISOSPEED``,
 ``DATE-OBS`` (UTC) and ``CCD-TEMP`` (or ``SET-TEMP``); ``INSTRUME`` names the camera, for
-grouping. ``GAIN`` is a camera's own setting (tenths of a dB on some, arbitrary on others),
-not a linear factor, so it is not taken as an ISO.
+grouping. The analog gain is ``ISOSPEED`` (a DSLR through capture software), else ``EGAIN``
+(electrons per DN, as N.I.N.A., SGP and MaxIm write it) taken as ISO 100 / EGAIN: 1 e-/DN is
+ISO 100, so the dark rate at ISO 100 is in electrons per second. ``GAIN`` is the camera's own
+setting (tenths of a dB on some, arbitrary on others), not a linear factor: it is kept as the
+frame's ``gain``, and only frames of one setting share an exposure fit (``frames.plan_frames``).
 """
 
 from __future__ import annotations
@@ -45,20 +49,35 @@ from . import exif
 from .exact import as_stored
 from .header import Header
 from .registry import register
-from .source import frame_ref, is_remote, local, text
+from .source import frame_ref, is_remote, local, split_hdu, text
 
 # NAXIS3 of a colour image (R, G, B planes); any other third axis is a cube of frames
 COLOUR_PLANES = 3
 _DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2}):(\d{2}(?:\.\d*)?))?")
 
 
-def image_hdu(hdul) -> Any:
-    """The first HDU with image data of 2 or more axes (the primary, or an extension after an
-    empty primary, as compressed ``.fz`` files have it)."""
+def image_hdu(hdul, name: str | None = None) -> Any:
+    """The HDU ``name`` (an EXTNAME, matched as astropy matches it, without case; or an index
+    from 0), which must hold an image; else the first HDU with image data of 2 or more axes
+    (the primary, or an extension after an empty primary, as compressed ``.fz`` files have it)."""
+    if name is not None:
+        return _named_hdu(hdul, name)
     for hdu in hdul:
         if getattr(hdu, "is_image", False) and len(hdu.shape) >= 2:
             return hdu
     raise ValueError("no image in this FITS file (no HDU with 2 or more axes)")
+
+
+def _named_hdu(hdul, name: str) -> Any:
+    try:
+        hdu = hdul[int(name)] if name.isdigit() else hdul[name]
+    except (KeyError, IndexError):
+        names = ", ".join(f"{i} {h.name or '(no name)'}" for i, h in enumerate(hdul))
+        raise ValueError(f"no HDU {name!r} in this FITS file (it holds: {names})") from None
+    if not getattr(hdu, "is_image", False) or len(hdu.shape) < 2:
+        what = "a table" if not getattr(hdu, "is_image", False) else f"{len(hdu.shape)} axes"
+        raise ValueError(f"HDU {name!r} of this FITS file holds no image ({what})")
+    return hdu
 
 
 def frame_axes(shape: tuple[int, ...]) -> tuple[int | None, tuple[int, ...]]:
@@ -130,7 +149,8 @@ def obs_time(value: Any) -> float | None:
 
 
 def shooting_data(header) -> exif.ShootingData:
-    """Exposure, ISO, capture time and sensor temperature from a FITS header (None where absent)."""
+    """Exposure, ISO (or ISO 100 / EGAIN), capture time, sensor temperature and the camera's
+    gain setting from a FITS header (None where absent)."""
     def first(*keys: str) -> float | None:
         for key in keys:
             value = exif.number(header.get(key))
@@ -138,9 +158,16 @@ def shooting_data(header) -> exif.ShootingData:
                 return value
         return None
 
-    return exif.ShootingData(exposure=first("EXPTIME", "EXPOSURE"), iso=first("ISOSPEED"),
+    iso = first("ISOSPEED") or iso_of_egain(first("EGAIN"))
+    return exif.ShootingData(exposure=first("EXPTIME", "EXPOSURE"), iso=iso,
                              time=obs_time(header.get("DATE-OBS")), temperature=first("CCD-TEMP", "SET-TEMP"),
-                             model=text(header.get("INSTRUME")))
+                             gain=first("GAIN"), model=text(header.get("INSTRUME")))
+
+
+def iso_of_egain(egain: float | None) -> float | None:
+    """The analog gain in ISO units of a conversion factor in electrons per DN: ISO 100 is
+    1 e-/DN (a gain twice as high puts half the electrons in a DN). None where not positive."""
+    return 100.0 / egain if egain is not None and egain > 0 else None
 
 
 @contextmanager
@@ -169,7 +196,7 @@ class Fits:
         from astropy.io import fits
 
         with quiet(), fits.open(source, lazy_load_hdus=True, memmap=False) as hdul:
-            hdu = image_hdu(hdul)
+            hdu = image_hdu(hdul, split_hdu(path)[1])
             header = hdu.header
             frames, shape = frame_axes(hdu.shape)
             layout = bayer_layout(header) if len(shape) == 2 else SensorLayout()
@@ -177,7 +204,7 @@ class Fits:
             shot = shooting_data(header)
             whole = 1 if frames is None else _whole_planes(hdul, hdu, frames, source)
         one = Header(path, shape=shape, dtype=dtype, model=shot.model, layout=layout, exposure=shot.exposure,
-                     iso=shot.iso, time=shot.time, temperature=shot.temperature)
+                     iso=shot.iso, time=shot.time, temperature=shot.temperature, gain=shot.gain)
         if frames is None:
             return [one]
         cut = f"the file is truncated: it holds {whole} of the cube's {frames} frames whole"
@@ -189,14 +216,15 @@ class Fits:
         ``BZERO``, decompressed tile by tile for ``.fz``); its values' bytes identify it."""
         from astropy.io import fits
 
-        remote = is_remote(path)
-        with quiet(), fits.open(path if remote else local(path), lazy_load_hdus=True, memmap=False,
+        file, name = split_hdu(path)
+        remote = is_remote(file)
+        with quiet(), fits.open(file if remote else local(file), lazy_load_hdus=True, memmap=False,
                                 use_fsspec=remote) as hdul:
-            hdu = image_hdu(hdul)
+            hdu = image_hdu(hdul, name)
             frames, _ = frame_axes(hdu.shape)
             if frames is None or not 0 <= index < frames:
                 raise ValueError(f"no frame {index} in this FITS file (it holds {frames or 1})")
-            if not remote and index >= _whole_planes(hdul, hdu, frames, local(path)):
+            if not remote and index >= _whole_planes(hdul, hdu, frames, local(file)):
                 raise ValueError(f"the file is truncated before frame {index} of the cube's {frames}")
             dtype = stored_dtype(int(hdu.header.get("BITPIX", 16)))
             plane = np.asarray(hdu.section[(0,) * (len(hdu.shape) - 3) + (index,)])
@@ -207,7 +235,7 @@ class Fits:
         from astropy.io import fits
 
         with quiet(), fits.open(io.BytesIO(data), memmap=False, lazy_load_hdus=True) as hdul:
-            hdu = image_hdu(hdul)
+            hdu = image_hdu(hdul, split_hdu(path)[1])
             shape = frame_shape(hdu.shape)  # a cube's planes are read by read_frame
             dtype = stored_dtype(int(hdu.header.get("BITPIX", 16)))
             pixels = direct(data, hdu, hdul.fileinfo(hdul.index(hdu))["datLoc"])

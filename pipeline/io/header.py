@@ -18,6 +18,9 @@ class Header:
     The frame's shooting data, where the file has them (None where not): ``exposure`` time in
     seconds, ``iso`` (the analog gain in ISO units), capture ``time`` (Unix seconds, UTC: an
     EXIF time without a zone is taken as UTC) and sensor or ambient ``temperature`` in °C.
+    ``gain`` is an astronomy camera's own gain setting (FITS ``GAIN``: tenths of a dB on some
+    cameras, arbitrary units on others), which converts to nothing: where no ISO (or EGAIN)
+    gives the analog gain, frames of another setting are another group (``unconverted_gain``).
     ``format`` names the reader that read it.
     """
 
@@ -35,6 +38,7 @@ class Header:
     iso: float | None = None
     time: float | None = None
     temperature: float | None = None
+    gain: float | None = None
     format: str = ""  # the reader's name ("fits", "raw", ...): exports convert coordinates for it
     size: int = -1
     mtime: float = -1.0
@@ -44,9 +48,18 @@ class Header:
     def camera(self) -> str:
         return " ".join(p for p in (self.make, self.model) if p)
 
+    @property
+    def unconverted_gain(self) -> float | None:
+        """The camera's gain setting where nothing converts it to an analog gain (no ISO, no
+        EGAIN): frames at two such settings differ by an unknown factor in every level and
+        every noise, so they are never stacked together."""
+        return self.gain if self.iso is None else None
+
     def group_key(self) -> tuple:
-        """Files that may be stacked together: same sensor, same stored layout."""
-        return (self.make, self.model, self.serial, self.raw, self.layout, self.shape, self.dtype)
+        """Files that may be stacked together: same sensor, same stored layout, and one gain
+        setting where no ISO converts it."""
+        return (self.make, self.model, self.serial, self.raw, self.layout, self.shape, self.dtype,
+                self.unconverted_gain)
 
     def to_dict(self) -> dict:
         return asdict(self)

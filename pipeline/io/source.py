@@ -4,6 +4,10 @@ A file that holds many frames (a SER video, a FITS cube) is scanned frame by fra
 is named by a frame reference, ``path#frame=12`` (``frame_ref``), which goes wherever a path
 goes (the frame plan, files.csv, checkpoints, the manifest). Its reader reads only the frame's
 bytes (``read_range``), so the frames of one file are spread over every worker like files.
+
+A FITS file whose image is not its first image HDU is named with the HDU to read,
+``path#hdu=SCI`` (``hdu_ref``; by EXTNAME or by index), which a frame reference may follow
+(``path#hdu=SCI#frame=3``). Opening a name opens its file: the marks only tell the reader.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import posixpath
 from collections.abc import Iterator
 
 FRAME_MARK = "#frame="
+HDU_MARK = "#hdu="
 
 
 def frame_ref(path: str, index: int) -> str:
@@ -30,12 +35,32 @@ def split_ref(name: str) -> tuple[str, int | None]:
     return name, None
 
 
+def hdu_ref(path: str, hdu: str) -> str:
+    """The name of HDU ``hdu`` (an EXTNAME, or an index from 0) of the FITS file at ``path``."""
+    return f"{path}{HDU_MARK}{hdu}"
+
+
+def split_hdu(name: str) -> tuple[str, str | None]:
+    """(file path or frame reference without the HDU mark, HDU) of a name; (name, None) where
+    it names no HDU."""
+    path, mark, rest = name.partition(HDU_MARK)
+    if not mark:
+        return name, None
+    hdu, frame, index = rest.partition(FRAME_MARK)
+    return path + frame + index, hdu
+
+
+def stored(name: str) -> str:
+    """The file a name's bytes are in: a frame reference's or an HDU reference's file."""
+    return split_ref(split_hdu(name)[0])[0]
+
+
 def extension(path: str) -> str:
     """'.jpg' of 'a/b.JPG' or 's3://bucket/b.jpg?version=2' ('' for '.hidden' or no suffix): what
     pathlib.PurePosixPath's suffix gives (but 'x.' -> '.'), at a tenth of its cost: discovery
     asks it of every path. A frame reference's is its file's."""
-    if FRAME_MARK in path:
-        path = split_ref(path)[0]
+    if "#" in path:
+        path = stored(path)
     return posixpath.splitext(path.split("?", 1)[0])[1].lower()
 
 
@@ -50,6 +75,7 @@ def local(path: str) -> str:
 
 def file_stat(path: str) -> tuple[int, float]:
     """Size and modification time (-1 where a remote store does not say)."""
+    path = split_hdu(path)[0]
     if is_remote(path):
         import fsspec
 
@@ -63,6 +89,7 @@ def file_stat(path: str) -> tuple[int, float]:
 
 
 def read_bytes(path: str) -> bytes:
+    path = split_hdu(path)[0]
     if is_remote(path):
         import fsspec
 
@@ -75,6 +102,7 @@ def read_bytes(path: str) -> bytes:
 def read_range(path: str, offset: int, length: int) -> bytes:
     """``length`` bytes from ``offset`` (fewer where the file ends sooner): one frame of a video,
     read without the rest of the file, locally or from any fsspec store."""
+    path = split_hdu(path)[0]
     if is_remote(path):
         import fsspec
 
@@ -89,6 +117,7 @@ def read_range(path: str, offset: int, length: int) -> bytes:
 @contextlib.contextmanager
 def open_source(path: str) -> Iterator[str | io.BytesIO]:
     """Something imageio, Pillow and rawpy can open: the local path, or the remote bytes."""
+    path = split_hdu(path)[0]
     yield io.BytesIO(read_bytes(path)) if is_remote(path) else local(path)
 
 

@@ -48,7 +48,7 @@ SAMPLE_TYPES = {"UInt8": "u1", "Byte": "u1", "UInt16": "u2", "UShort": "u2", "UI
 # the XISF properties of the physics model, and the FITS keywords of the same facts
 PROPERTIES = {"exposure": "Instrument:ExposureTime", "iso": "Instrument:Camera:ISOSpeed",
               "time": "Observation:Time:Start", "temperature": "Instrument:Sensor:Temperature",
-              "model": "Instrument:Camera:Name"}
+              "model": "Instrument:Camera:Name", "egain": "Instrument:Camera:Gain"}
 
 
 def header_xml(head: bytes) -> ElementTree.Element:
@@ -144,7 +144,11 @@ def shooting_data(image: ElementTree.Element, cards: dict[str, Any]) -> exif.Sho
         value = fits.obs_time(value) if field == "time" else value if field == "model" else exif.number(value)
         if value not in (None, ""):
             found[field] = value
-    return replace(fits.shooting_data(cards), **found)
+    shot = fits.shooting_data(cards)
+    egain = found.pop("egain", None)  # PixInsight's camera gain is in electrons per DN, FITS's EGAIN
+    if "iso" not in found and egain is not None and not exif.number(cards.get("ISOSPEED")):
+        found["iso"] = fits.iso_of_egain(egain) or shot.iso
+    return replace(shot, **found)
 
 
 def decompress(block: bytes, spec: str) -> bytes:
@@ -191,7 +195,7 @@ class Xisf:
         shot = shooting_data(image, cards)
         shape = (height, width) if channels == 1 else (height, width, channels)
         return Header(path, shape=shape, dtype=dtype, model=shot.model, layout=layout, exposure=shot.exposure,
-                      iso=shot.iso, time=shot.time, temperature=shot.temperature)
+                      iso=shot.iso, time=shot.time, temperature=shot.temperature, gain=shot.gain)
 
     def decode(self, data: bytes, path: str, out: np.ndarray | None = None) -> np.ndarray:
         image = first_image(header_xml(data))

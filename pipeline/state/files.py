@@ -1,6 +1,6 @@
 """files.csv: what became of every file a scan considered (used, or skipped and why), and each
-frame's shooting data (exposure, ISO, capture time, temperature, and why any of it stays out of
-the physics model)."""
+frame's shooting data (exposure, ISO, capture time, temperature, an astronomy camera's gain
+setting, and why any of it stays out of the physics model)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from ..records import FileStatus
 from . import atomic
 
 FILES_NAME = "files.csv"
-INFO_COLUMNS = ("exposure", "iso", "time", "temperature", "note")
+INFO_COLUMNS = ("exposure", "iso", "time", "temperature", "note", "gain")
 
 
 class FrameInfo(NamedTuple):
@@ -23,18 +23,20 @@ class FrameInfo(NamedTuple):
     time: float | None = None
     temperature: float | None = None
     note: str = ""
+    gain: float | None = None
 
 
 def write_files_csv(out_dir: Path, statuses: list[FileStatus], info: dict[str, FrameInfo] | None = None) -> Path:
     """files.csv: path,status,reason for every file considered (status used|skipped), then its
-    shooting data where known: exposure (s), iso, time (UTC, ISO 8601), temperature (°C), note."""
+    shooting data where known: exposure (s), iso, time (UTC, ISO 8601), temperature (°C), note,
+    gain (the camera's own setting; a column added last, so readers by position still read the rest)."""
     text = io.StringIO(newline="")
     writer = csv.writer(text)
     writer.writerow((*FileStatus._fields, *INFO_COLUMNS))
     for s in statuses:
         meta = (info or {}).get(s.path, FrameInfo())
         writer.writerow((*s, _number(meta.exposure), _number(meta.iso), _when(meta.time), _number(meta.temperature),
-                         meta.note))
+                         meta.note, _number(meta.gain)))
     return atomic.write_text(out_dir / FILES_NAME, text.getvalue())
 
 

@@ -185,6 +185,89 @@ def test_shooting_data_from_the_header(tmp_path, frame):
     assert (bare.exposure, bare.iso, bare.time, bare.temperature, bare.error) == (None, None, None, None, "")
 
 
+def test_egain_is_the_analog_gain_and_gain_the_cameras_own_setting(tmp_path, frame):
+    """EGAIN (e-/DN) gives the gain as ISO 100 / EGAIN, so a dark rate at ISO 100 is in e-/s; an
+    ISOSPEED wins over it; GAIN (tenths of a dB on a ZWO, a driver's units elsewhere) is kept as
+    the frame's setting and converts to no ISO."""
+    nina = read_header(str(write(tmp_path / "n.fits", frame, EXPTIME=300.0, GAIN=100, OFFSET=50, EGAIN=0.25)))
+    assert (nina.iso, nina.gain) == (400.0, 100.0)
+    dslr = read_header(str(write(tmp_path / "d.fits", frame, EXPTIME=300.0, ISOSPEED=800, EGAIN=0.25)))
+    assert (dslr.iso, dslr.gain) == (800.0, None)
+    ekos = read_header(str(write(tmp_path / "e.fits", frame, EXPTIME=300.0, GAIN=139, EGAIN=0.0)))
+    assert (ekos.iso, ekos.gain) == (None, 139.0)
+
+
+def test_frames_at_another_gain_setting_are_another_group_unless_an_iso_or_egain_converts_it(tmp_path, frame):
+    from pipeline.discover import group
+
+    def dark(name, **cards):
+        return read_header(str(write(tmp_path / name, frame, EXPTIME=60.0, INSTRUME="ASI294MM", **cards)))
+
+    plain = group([dark(f"a{i}.fits", GAIN=120) for i in range(3)] + [dark(f"b{i}.fits", GAIN=0) for i in range(2)])
+    assert [len(g.headers) for g in plain] == [3, 2]
+    assert plain[1].describe().endswith("GAIN 0") and plain[0].describe().endswith("GAIN 120")
+    converted = group([dark("c.fits", GAIN=120, EGAIN=1.0), dark("d.fits", GAIN=0, EGAIN=3.6)])
+    assert [len(g.headers) for g in converted] == [2]
+    assert group([dark("e.fits"), dark("f.fits")])[0].describe().endswith("ASI294MM")
+
+
+def multi_extension(path: Path, sci, thumb=None, **cards) -> Path:
+    """A FITS file as archives and some camera programs write it: an empty primary HDU, a
+    preview image, then the frame (EXTNAME SCI), its quality flags (DQ) and a table."""
+    hdus = [fits.PrimaryHDU()]
+    if thumb is not None:
+        hdus.append(fits.ImageHDU(thumb, name="PREVIEW"))
+    header = fits.Header()
+    for key, value in cards.items():
+        header[key.replace("_", "-")] = value
+    hdus += [fits.ImageHDU(sci, header=header, name="SCI"), fits.ImageHDU(np.zeros(sci.shape[-2:], np.uint8), name="DQ"),
+             fits.BinTableHDU.from_columns([fits.Column(name="t", format="D", array=np.arange(3.0))], name="EVENTS")]
+    fits.HDUList(hdus).writeto(path)
+    return path
+
+
+def test_a_named_hdu_is_read_by_extname_or_index_and_a_missing_one_says_what_the_file_holds(tmp_path, frame):
+    from pipeline.io.source import hdu_ref
+
+    thumb = np.full((3, 4), 7, np.uint8)
+    path = str(multi_extension(tmp_path / "m.fits", frame, thumb, EXPTIME=60.0, BAYERPAT="RGGB"))
+    assert read_header(path).shape == (3, 4)  # no name: the first image, the preview
+    for name in ("SCI", "sci", "2"):
+        h = read_header(hdu_ref(path, name))
+        assert (h.shape, h.exposure, h.layout.name, h.error) == ((7, 10), 60.0, "RGGB", "")
+        pixels, digest = read_file(hdu_ref(path, name))
+        np.testing.assert_array_equal(pixels, frame)
+    assert read_file(hdu_ref(path, "SCI"))[1] == read_file(path)[1]  # the same file's bytes
+    missing = read_header(hdu_ref(path, "RAW")).error
+    assert "no HDU 'RAW'" in missing and "2 SCI" in missing and "4 EVENTS" in missing
+    assert "holds no image (a table)" in read_header(hdu_ref(path, "EVENTS")).error
+    assert "holds no image" in read_header(hdu_ref(path, "0")).error  # the empty primary
+    cube = np.random.default_rng(5).integers(0, 65536, (4, 7, 10), dtype=np.uint16)
+    cpath = str(multi_extension(tmp_path / "c.fits", cube, thumb))
+    frames = read_headers(hdu_ref(cpath, "SCI"))
+    assert [h.path for h in frames] == [f"{cpath}#hdu=SCI#frame={i}" for i in range(4)]
+    for i, h in enumerate(frames):
+        np.testing.assert_array_equal(read_pixels(h.path), cube[i])
+
+
+def test_scan_hdu_reads_that_hdu_of_every_fits_file_and_names_it_in_files_csv(tmp_path, local_client):
+    folder = tmp_path / "darks"
+    folder.mkdir()
+    rng = np.random.default_rng(6)
+    stack = rng.poisson(50, (8, 24, 32)).astype(np.uint16)
+    stack[:, 5, 9] += 4000  # a hot sensel in every frame of SCI
+    for i, f in enumerate(stack):  # the preview holds nothing of it
+        multi_extension(folder / f"dark_{i}.fits", f, rng.integers(0, 255, (6, 8), dtype=np.uint8), EXPTIME=60.0)
+    config = Config()
+    config.scan.hdu = "SCI"
+    result = scan([str(folder)], tmp_path / "out", config, client=local_client, **QUIET)
+    assert result.stats.n == 8 and result.stats.mean.shape[-2:] == (24, 32)
+    np.testing.assert_array_equal(result.stats.mean[0], stack.mean(0))
+    files = read_files_csv(tmp_path / "out")
+    assert sorted(p for p, _, _ in files) == sorted(f"{folder}/dark_{i}.fits#hdu=SCI" for i in range(8))
+    assert [(d.x, d.y, d.kind) for d in read_csv(tmp_path / "out" / "defects.csv")] == [(9, 5, "hot")]
+
+
 def flea3_as_fits(folder: Path) -> Path:
     """The real Flea3 darks written as a capture program writes FITS: the exposure and the time
     from each file's name, the camera's GBRG pattern, top-down."""
@@ -228,6 +311,53 @@ def test_real_ccd_darks_as_fits_give_the_tiff_statistics_and_hot_pixels_with_the
     assert "exposure time x ISO/100 (FITS header); 14 of 14 frames" in (tmp_path / "out_fits" / "report.html").read_text()
     assert f"P {x} {height - 1 - y} H" in (tmp_path / "out_fits" / "siril.lst").read_text().splitlines()
     assert f"P {x} {y} H" in (tmp_path / "out_tiff" / "siril.lst").read_text().splitlines()
+
+
+@pytest.mark.slow
+def test_real_darks_at_two_gain_settings_are_scanned_apart(tmp_path, local_client):
+    """A third of the real darks as taken at a 4x higher gain setting (GAIN 120 against 0, no
+    EGAIN): their levels and noise are 4x, which no header converts. Stacked with the others,
+    every warm sensel's spread would look like flicker. They are another group: skipped with
+    the reason, refused by --merge, scanned apart with --all-groups."""
+    from pipeline.scan import MergeRefused
+
+    folder = tmp_path / "fits"
+    flea3_as_fits(folder)
+    high = set()
+    for i, path in enumerate(sorted(folder.glob("*.fits"))):
+        with fits.open(path) as hdul:
+            data, header = hdul[0].data.astype(np.uint32), hdul[0].header
+        header["GAIN"] = 120 if i % 3 == 0 else 0
+        if i % 3 == 0:
+            data = np.minimum(data * 4, 65535)
+            high.add(path.name)
+        fits.PrimaryHDU(data.astype(np.uint16), header=header).writeto(path, overwrite=True)
+    result = scan([str(folder)], tmp_path / "out", Config(), client=local_client, **QUIET)
+    assert result.stats.n == 14 - len(high) == 9
+    rows = {Path(r["path"]).name: r for r in csv_rows(tmp_path / "out" / "files.csv")}
+    assert {n for n, r in rows.items() if r["status"] == "skipped"} == high
+    assert all(rows[n]["reason"].startswith("another gain setting: GAIN 120, against GAIN 0") for n in high)
+    assert {r["gain"] for r in rows.values() if r["status"] == "used"} == {"0"}
+    longest = np.minimum(*[tifffile.imread(p) for p in sorted(FLEA3.glob("*3916ms*.tif"))])
+    clear = set(zip(*np.nonzero(longest >= 10)[::-1]))
+    found = {(d.x, d.y): d for d in read_csv(tmp_path / "out" / "defects.csv")}
+    assert clear <= set(found) and {found[p].kind for p in clear} == {"hot"}
+    with pytest.raises(MergeRefused, match="GAIN 0 vs 120"):
+        scan([str(folder / n) for n in sorted(high)], tmp_path / "out", Config(), merge=True, client=local_client,
+             **QUIET)
+    config = Config()
+    config.scan.all_groups = True
+    both = scan([str(folder)], tmp_path / "all", config, client=local_client, **QUIET)
+    assert sorted(r.stats.n for r in [both, *both.others]) == [5, 9]
+    assert sorted(p.name for p in (tmp_path / "all").iterdir() if p.is_dir()) == [
+        "344x408-uint16-GBRG-Flea3-FL3-GE-50S5C-GAIN-0", "344x408-uint16-GBRG-Flea3-FL3-GE-50S5C-GAIN-120"]
+
+
+def csv_rows(path: Path) -> list[dict]:
+    import csv
+
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
 
 
 def test_a_calibrated_frame_in_a_folder_is_skipped_with_its_reason(tmp_path, local_client, frame):

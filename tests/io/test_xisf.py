@@ -49,10 +49,13 @@ def test_cfa_and_shooting_data_from_the_header(tmp_path, frame):
                       properties={"Instrument:ExposureTime": ("Float32", "120"),
                                   "Observation:Time:Start": ("TimePoint", "2024-03-01T22:14:05.5Z"),
                                   "Instrument:Sensor:Temperature": ("Float32", "-10"),
-                                  "Instrument:Camera:Name": ("String", "ZWO ASI2600MC Pro")})
+                                  "Instrument:Camera:Name": ("String", "ZWO ASI2600MC Pro"),
+                                  "Instrument:Camera:Gain": ("Float32", "0.25")},
+                      keywords={"GAIN": "100"})
     h = read_header(str(path))
     assert (h.layout.name, h.exposure, h.temperature, h.model) == ("GBRG", 120.0, -10.0, "ZWO ASI2600MC Pro")
     assert h.time == pytest.approx(1709331245.5)
+    assert (h.iso, h.gain) == (400.0, 100.0)  # PixInsight's camera gain is in e-/DN, as FITS's EGAIN
     cards = write_xisf(tmp_path / "b.xisf", frame, keywords={"EXPTIME": "300.", "BAYERPAT": "'RGGB'",
                                                              "DATE-OBS": "'2024-03-01T22:14:05'",
                                                              "INSTRUME": "'QHY268M'"})
