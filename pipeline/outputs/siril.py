@@ -56,6 +56,7 @@ def write_siril(
     height: int,
     *,
     flip_y: bool = False,
+    period: int = 2,
 ) -> Path:
     """Siril cosmetic-correction list: ``P x y H`` (hot-like) or ``P x y C`` (cold-like).
 
@@ -77,6 +78,10 @@ def write_siril(
         Image height in rows (for ``flip_y`` and to reject out-of-range rows).
     flip_y : bool
         Write ``height - 1 - y`` instead of ``y``.
+    period : int
+        The CFA's period (6 for X-Trans): Siril's ``cosme_cfa`` replaces a sensel from the
+        sensels 2 apart (``getAverage3x3`` and ``get_median`` with a step of 2), which in
+        another pattern are other colours. The list says so in its comments.
     """
     height = int(height)
     best: dict[tuple[int, int], Defect] = {}
@@ -94,6 +99,9 @@ def write_siril(
         comment(convention, SIRIL_LINE),
         comment(f"height {height} rows; {len(order)} pixels", SIRIL_LINE),
     ]
+    if period > 2:
+        lines += [comment(f"CFA {period}x{period} (X-Trans): cosme_cfa takes sensels 2", SIRIL_LINE),
+                  comment("apart, other colours here: it mixes colours", SIRIL_LINE)]
     for x, y in order:
         ys = height - 1 - y if flip_y else y
         lines.append(f"P {x} {ys} {siril_type(best[(x, y)])}")
@@ -106,7 +114,7 @@ class Siril:
 
     def write(self, ctx: ExportContext) -> list[Path]:
         return [write_siril(ctx.sensels(), ctx.out_dir / "siril.lst", ctx.shape[0],
-                            flip_y=ctx.meta.file_format == "fits")]
+                            flip_y=ctx.meta.file_format == "fits", period=ctx.meta.layout.stride)]
 
 
 register(Siril())
