@@ -233,7 +233,8 @@ def measure_band(band: Band, plan: Plan, maps: dict[str, np.ndarray],
             darkest=float(v.value_mean[v.y0 - v.top : v.y1 - v.top].min()),
             rate=None))
         if plan.frames:
-            out[-1].rate = dark_current.measure(v, core["dark_current"], pool, plan.one_value, out[-1].level.bright)
+            out[-1].rate = dark_current.measure(v, core["dark_current"], pool, plan.one_value, out[-1].level.bright,
+                                                plan.spacing, plan.raw_darks)
     return BandMeasures(out, luma.measure(band, pool) if plan.luma else None)
 
 
@@ -294,7 +295,7 @@ def score_band(band: Band, plan: Plan, params: Parameters, measures: BandMeasure
         if rate is not None and v.fit is not None:
             pl.select(rate)[...] = np.nan_to_num(v.fit.rate[v.y0 - v.top : v.y1 - v.top], nan=0.0)
         flat = level.score(v, core["hot"], core["dead"], pp.level_scale, thr["hot"], thr["dead"], pool)
-        flat += variance.score(v, core["stuck"], pp.context.var_scale, thr["stuck"], pool)
+        flat += variance.score(v, core["stuck"], pp.context.var_scale, thr["stuck"], pool, plan.raw_darks)
         flat += flicker.score(v, core["noisy"], pp.noise_scale, thr["noisy"], pool)
         if plan.counted:
             flat += counts.score(v, present(pp.context.null), core["counts"], thr["counts"], pool)

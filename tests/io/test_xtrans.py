@@ -100,4 +100,4 @@ def test_x_trans_darks_are_scanned_exactly_and_each_defect_found_with_its_colour
     # Siril's cosme_cfa has only a 2x2 notion: the list says so, and still parses as Siril does
     siril = (tmp_path / "out" / "siril.lst").read_text().splitlines()
     assert "# CFA 6x6 (X-Trans): cosme_cfa takes sensels 2" in siril
-    assert all(line.startswith("#") or line.startswith("P ") for line in siril) and max(map(len, siril)) < 62
+    assert all(line.startswith(("#", "P ")) for line in siril) and max(map(len, siril)) < 62

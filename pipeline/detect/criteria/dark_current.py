@@ -6,6 +6,12 @@ and their spread inflated by the long ones. The exposure fit (``exposure.py``) m
 rate itself; its t statistic, over its local MAD (the same robust z as the level's), says how
 clearly it stands out of its neighbours'. Only a rising rate is a defect here: a hot pixel
 leaks -1/4 of its rate into each neighbour's residual, which is its ring, not a cold pixel.
+
+The rate's standard error comes from the sensel's own scatter about its line, so over few
+frames t has Student's tails (6 darks: t > 7 in one sensel of 900). In raw darks every sensel
+has the same noise, so its neighbours' typical scatter floors its own, as the level's does: a
+scatter that came out low by chance cannot inflate t. In photos the scene adds to the scatter
+and t is read as it is (over the 40-60 frames of a collection its tails are near normal).
 """
 
 from __future__ import annotations
@@ -16,9 +22,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..bands import PlaneView
+from ..filters import WINDOW, pseudo_median_rows
+from ..noise import QUANT_VAR
+from ..nulls import chi2_median_ratio
 from ..rings import RING_T, remove_rings, ring_rows, separate_adjacent
 from ..scale import BlockScale, block_mads
 from ..stripes import each_stripe
+from .level import SE_QUANT
 
 # the dark-current z is never larger than the rate's t statistic itself (as the level's)
 RATE_SCALE_FLOOR = 1.0
@@ -31,7 +41,8 @@ class RateMeasures:
 
 
 def measure(v: PlaneView, out: np.ndarray, pool: ThreadPoolExecutor | None = None,
-            one_value: bool = False, bright: np.ndarray | None = None) -> RateMeasures:
+            one_value: bool = False, bright: np.ndarray | None = None, spacing: int = 1,
+            raw_darks: bool = False) -> RateMeasures:
     """The rate's t statistic of the core rows into ``out`` (0 where the sensel has no fit), its
     neighbours' leaks added back as the level's are; the blocks of its scale.
 
@@ -46,6 +57,8 @@ def measure(v: PlaneView, out: np.ndarray, pool: ThreadPoolExecutor | None = Non
     rate = np.nan_to_num(fit.rate[a - v.top : b - v.top], nan=0.0)
     se = np.nan_to_num(fit.rate_se[a - v.top : b - v.top], nan=np.inf, posinf=np.inf)
     se = np.where(se > 0, se, np.float32(np.inf)).astype(np.float32)
+    if raw_darks:
+        _floor_by_neighbours(v, se, a, b, spacing, pool)
     mag = np.abs(rate)
     significant = np.flatnonzero(mag >= np.float32(RING_T) * se)
     sources = np.flatnonzero(mag / se >= RING_T)
@@ -61,6 +74,35 @@ def measure(v: PlaneView, out: np.ndarray, pool: ThreadPoolExecutor | None = Non
     each_stripe(pool, v.y0, v.y1, v.width, rows_t)
     mads = block_mads(out, v.y0, v.y1, v.shape, pool=pool, top=v.y0)
     return RateMeasures(mads, (key + a * v.width, add))
+
+
+def _floor_by_neighbours(v: PlaneView, se: np.ndarray, a: int, b: int, spacing: int,
+                         pool: ThreadPoolExecutor | None) -> None:
+    """Widen ``se`` (rows a..b) where the sensel's scatter about its line is below its
+    neighbours' typical one: se * sqrt(floor / own), the error the neighbours' scatter would
+    give the same line. The floor is the larger of the neighbours' pseudo-median (it follows
+    amp glow) and the band's median (over few frames 25 neighbours' scatters can all come out
+    low by chance, somewhere in a million), each a median of scatters over n - 2 degrees of
+    freedom and so divided by chi-square's median over its mean; plus the quantisation."""
+    assert v.fit is not None
+    noise = np.nan_to_num(v.fit.noise_var, nan=0.0).astype(np.float32, copy=False)
+    unbias = np.float32(1.0 / chi2_median_ratio(max(v.n - 2, 1)))
+    core = noise[v.y0 - v.top : v.y1 - v.top]
+    band = np.float32(np.median(core)) if core.size else np.float32(0)
+    quant = np.float32(QUANT_VAR * SE_QUANT)
+
+    def rows(r0: int, r1: int) -> None:
+        own = noise[r0 - v.top : r1 - v.top]
+        floor = pseudo_median_rows(noise, r0, r1, WINDOW, spacing, top=v.top, height=v.height)
+        np.maximum(floor, band, out=floor)
+        floor *= unbias
+        floor += quant
+        widen = np.divide(floor, own, out=np.ones_like(own), where=own > 0)
+        np.maximum(widen, 1, out=widen)
+        np.sqrt(widen, out=widen)
+        se[r0 - a : r1 - a] *= widen
+
+    each_stripe(pool, a, b, v.width, rows)
 
 
 def scale(measures: list[RateMeasures], shape: tuple[int, int]) -> BlockScale:

@@ -6,7 +6,12 @@ article's minimum-variance idea, made relative), over its local MAD. The quantis
 (``noise.QUANT_VAR``) keeps clipped or black areas, where every variance is ~0, from looking
 stuck. In raw darks a healthy sensel's variance scatters by chi-square over n-1 degrees of
 freedom: the scale is never below that spread (a block's MAD from 256 samples is itself ~7 %
-noisy, and below the spread it would make a chance low variance "stuck").
+noisy, and below the spread it would make a chance low variance "stuck"). Over few frames
+the log of a sample variance has chi-square's long lower tail, which no scale makes Gaussian:
+in raw darks (Gaussian noise, no scene) the z is also read from chi-square's tail
+(``nulls.chi_deficit_z``), and the nearer of the two to 0 is kept (6 frames of Gaussian noise:
+25 "stuck" sensels in a million, now none). In photos the scene's changes, not noise, make
+the variance, and chi-square says nothing of them: the MAD z alone.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 from ..bands import PlaneView
 from ..filters import WINDOW, pseudo_median_rows
 from ..noise import log_value_var
+from ..nulls import chi_deficit_z
 from ..scale import BlockScale, block_mads
 from ..stripes import each_stripe
 
@@ -58,13 +64,18 @@ def scale(mads: list[np.ndarray], shape: tuple[int, int], n: int, raw_darks: boo
 
 
 def score(v: PlaneView, stuck: np.ndarray, var_scale: BlockScale, threshold: float,
-          pool: ThreadPoolExecutor | None = None) -> list[np.ndarray]:
+          pool: ThreadPoolExecutor | None = None, raw_darks: bool = False) -> list[np.ndarray]:
     """The variance deficit z of the core rows into ``stuck`` (max(-z, 0)); the sensels past the threshold."""
     found: list[np.ndarray] = []
 
+    dof = max(v.n - 1, 1)
+
     def rows_stuck(r0: int, r1: int) -> None:  # z in the (contiguous) scale's rows
         z = var_scale.rows(r0, r1)
-        np.divide(stuck[r0 - v.y0 : r1 - v.y0], z, out=z)
+        deficit = stuck[r0 - v.y0 : r1 - v.y0]
+        np.divide(deficit, z, out=z)
+        if raw_darks:
+            np.maximum(z, chi_deficit_z(deficit, dof), out=z)
         found.append(np.flatnonzero(z <= -threshold) + r0 * v.width)
         np.negative(z, out=z)
         np.maximum(z, 0, out=stuck[r0 - v.y0 : r1 - v.y0])
