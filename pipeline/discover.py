@@ -46,7 +46,6 @@ def _is_fits(path: str) -> bool:
     return fmt is not None and fmt.name == "fits"
 
 
-
 def _expand_local(item: str) -> list[str]:
     item = item[len("file://"):] if item.startswith("file://") else item
     if GLOB_CHARS & set(item):
