@@ -14,10 +14,10 @@ import numpy as np
 
 from ..stats.model import EXPOSURE_SUMS, FIRST_DAYS
 from .bands import PlaneView
+from .criteria import variance
 from .criteria.counts import CountNull
 from .filters import WINDOW, gather, grid_points, pseudo_median_points, window_offsets
 from .noise import QUANT_VAR, log_value_var
-from .nulls import chi_deficit_z
 from .rings import with_rings_removed
 from .scale import BlockScale
 
@@ -155,9 +155,7 @@ def gather_candidates(v: PlaneView, flat: np.ndarray, maps: dict[str, np.ndarray
     vy, vx = grid_points(ys, xs, (h, w), WINDOW, spacing)
     ref_lvar = pseudo_median_points(log_value_var(v.value_m2[vy - v.top, vx], n))
     lvar_c = log_value_var(v.value_m2[here], n)
-    z_var_c = (lvar_c - ref_lvar) / ctx.var_scale.points(ys, xs)
-    if ctx.raw_darks:  # as variance.score
-        np.maximum(z_var_c, chi_deficit_z(lvar_c - ref_lvar, max(v.n - 1, 1)), out=z_var_c)
+    z_var_c = variance.deficit_z(lvar_c - ref_lvar, ctx.var_scale.points(ys, xs), v.n, ctx.raw_darks)
     ref_lrv = pseudo_median_points(lrv[vy - lrv_top, vx])
     z_level_c = maps["hot"][core] - maps["dead"][core]  # one of them is 0: the signed z exactly
 

@@ -1,12 +1,11 @@
-"""Exact nulls for few frames: a statistic's tail probability under Gaussian noise, as a normal z.
+"""Chi-square for few frames: a sample variance's tail probability under Gaussian noise, as a z.
 
 The criteria read their statistics as normal z's against thresholds of about 7 (p ~ 1e-12).
-Over 40 frames that is nearly right; over 6 it is not: a slope's t statistic over its own
-scatter has Student's tails (4 degrees of freedom: t > 7 in one sensel of 900), and the log of
-a sample variance has chi-square's long lower tail (5 degrees of freedom: a variance 1/400 of
-its neighbours' in one sensel of a million, read as z -8.8). On a sensor of millions of
-sensels that is hundreds of false hot and stuck sensels in 6 or 8 plain darks. These turn each
-statistic into the z of the same tail probability.
+Over 40 frames that is nearly right; over 6 the log of a sample variance has chi-square's long
+lower tail (5 degrees of freedom: a variance 1/400 of its neighbours' in one sensel of a
+million, read as z -8.8): in a sensor of millions of sensels, dozens of false "stuck" ones in
+6 plain darks. ``chi_deficit_z`` gives the stuck criterion the z of the same tail probability;
+``chi2_median_ratio`` unbiases a median of sample variances (the dark-current criterion's floor).
 """
 
 from __future__ import annotations

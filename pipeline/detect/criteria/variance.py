@@ -63,19 +63,23 @@ def scale(mads: list[np.ndarray], shape: tuple[int, int], n: int, raw_darks: boo
     return BlockScale(np.concatenate(mads), shape, floor_abs=floor)
 
 
+def deficit_z(deficit: np.ndarray, scale: np.ndarray, n: int, raw_darks: bool) -> np.ndarray:
+    """The z of a log-variance deficit over its scale; in raw darks, the nearer to 0 of that
+    and chi-square's over n - 1 degrees of freedom (see the module docstring). ``scale`` is
+    overwritten with the result where it is float32."""
+    z = np.divide(deficit, scale, out=scale if scale.dtype == np.float32 else None)
+    if raw_darks:
+        np.maximum(z, chi_deficit_z(deficit, max(n - 1, 1)), out=z)
+    return z
+
+
 def score(v: PlaneView, stuck: np.ndarray, var_scale: BlockScale, threshold: float,
           pool: ThreadPoolExecutor | None = None, raw_darks: bool = False) -> list[np.ndarray]:
     """The variance deficit z of the core rows into ``stuck`` (max(-z, 0)); the sensels past the threshold."""
     found: list[np.ndarray] = []
 
-    dof = max(v.n - 1, 1)
-
     def rows_stuck(r0: int, r1: int) -> None:  # z in the (contiguous) scale's rows
-        z = var_scale.rows(r0, r1)
-        deficit = stuck[r0 - v.y0 : r1 - v.y0]
-        np.divide(deficit, z, out=z)
-        if raw_darks:
-            np.maximum(z, chi_deficit_z(deficit, dof), out=z)
+        z = deficit_z(stuck[r0 - v.y0 : r1 - v.y0], var_scale.rows(r0, r1), v.n, raw_darks)
         found.append(np.flatnonzero(z <= -threshold) + r0 * v.width)
         np.negative(z, out=z)
         np.maximum(z, 0, out=stuck[r0 - v.y0 : r1 - v.y0])
