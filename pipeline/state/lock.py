@@ -1,0 +1,139 @@
+"""One scan per output folder: a lock file that names its holder, kept fresh while it runs.
+
+Two scans writing one stats.zarr would each count what the other did not see, and a
+``detect`` or ``fix`` reading a folder mid-scan would read half a result. So a scan holds
+``.hotpixels.lock`` in its ``--out`` for as long as it runs, and everything that writes or reads
+a result folder asks first.
+
+The lock is a file made with O_EXCL (atomic on local and network file systems) holding the
+holder's host, pid, command and a token. Its holder touches it every ``HEARTBEAT`` seconds.
+A lock is left by a dead process, and taken over, when its holder is on this host and its pid
+is gone, or, from another host, when it has not been touched for ``STALE_AFTER`` seconds. The
+takeover renames the stale file away first, so of two processes that find it stale, one wins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+LOCK_NAME = ".hotpixels.lock"
+HEARTBEAT = 10.0  # seconds between touches of a held lock
+STALE_AFTER = 120.0  # a lock of another host untouched this long is left by a dead process
+
+
+class OutputLocked(RuntimeError):
+    """Another live process holds the folder: one line that says who and since when."""
+
+
+def _holder(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {}  # being written, or garbage: judged by its age alone
+
+
+def _alive(info: dict, path: Path) -> bool:
+    """Whether the holder of the lock at ``path`` still runs."""
+    try:
+        age = time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int):
+        try:
+            os.kill(info["pid"], 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True  # another user's live process
+        return True
+    return age < STALE_AFTER
+
+
+def _describe(info: dict, path: Path) -> str:
+    since = info.get("started")
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since)) if isinstance(since, (int, float)) else "?"
+    return (f"{path.parent} is in use by `{info.get('command', '?')}` (pid {info.get('pid', '?')} on "
+            f"{info.get('host', '?')}, since {when}); wait for it to end, or stop it, then run this again")
+
+
+def check_free(folder: str | os.PathLike) -> None:
+    """Raise OutputLocked if a live process holds ``folder`` or the folder above it (a scan
+    of ``--all-groups`` holds the folder of its groups)."""
+    for candidate in (Path(folder), Path(folder).parent):
+        _raise_if_held(candidate / LOCK_NAME)
+
+
+def _raise_if_held(path: Path) -> None:
+    info = _holder(path)
+    if info is not None and _alive(info, path):
+        raise OutputLocked(_describe(info, path))
+
+
+@contextmanager
+def hold(folder: str | os.PathLike, command: str, log=lambda message: None) -> Iterator[Path]:
+    """Hold ``folder`` (made if missing) while the block runs; OutputLocked if a live process
+    holds it. A lock left by a dead process is taken over, and said so through ``log``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    _raise_if_held(folder.parent / LOCK_NAME)
+    token = secrets.token_hex(8)
+    mine = {"host": socket.gethostname(), "pid": os.getpid(), "command": command, "started": time.time(),
+            "token": token}
+    _acquire(path, mine, log)
+    stop = threading.Event()
+    beat = threading.Thread(target=_heartbeat, args=(path, token, stop), name="hotpixels-lock", daemon=True)
+    beat.start()
+    try:
+        yield path
+    finally:
+        stop.set()
+        beat.join()
+        if (_holder(path) or {}).get("token") == token:
+            path.unlink(missing_ok=True)
+
+
+def _acquire(path: Path, mine: dict, log) -> None:
+    data = json.dumps(mine).encode()
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            info = _holder(path)
+            if info is None:
+                continue  # released meanwhile: try again
+            if _alive(info, path):
+                raise OutputLocked(_describe(info, path)) from None
+            stale = path.with_name(f"{path.name}.stale-{secrets.token_hex(4)}")
+            try:
+                os.rename(path, stale)  # one of two racing takers wins
+            except FileNotFoundError:
+                continue
+            stale.unlink(missing_ok=True)
+            log(f"taking over {path}: left by `{info.get('command', '?')}` (pid {info.get('pid', '?')} on "
+                f"{info.get('host', '?')}), which is no longer running")
+            continue
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        return
+    raise OutputLocked(f"{path.parent}: could not take its lock {path.name} (another process keeps taking it)")
+
+
+def _heartbeat(path: Path, token: str, stop: threading.Event) -> None:
+    while not stop.wait(HEARTBEAT):
+        try:
+            if (_holder(path) or {}).get("token") != token:
+                return
+            os.utime(path)
+        except OSError:
+            return
