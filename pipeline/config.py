@@ -59,8 +59,10 @@ class ScanConfig:
                                    "rest")
     range_counts: bool = setting(True, "count frames beyond the neighbours and the frame's noise: finds warm and "
                                        "flickering pixels in photos; about a third of the accumulation time")
-    checkpoint_files: int = setting(1024, "files per checkpointed segment, split into one partition per worker "
-                                          "thread: a rerun resumes from these")
+    checkpoint_seconds: float = setting(60.0, "seconds of scanning per checkpointed segment: the most work an "
+                                              "interruption can lose (a rerun resumes from the last checkpoint)")
+    checkpoint_files: int = setting(1024, "the most files per checkpointed segment, split into one partition per "
+                                          "worker thread")
     all_groups: bool = setting(False, "scan every camera/shape group into its own subfolder, not only the largest")
     cfa: str | None = setting(None, "a Bayer mosaic saved as plain gray PNG/TIFF: its pattern (RGGB, BGGR, GRBG or "
                                     "GBRG); raw files name their own")
@@ -72,7 +74,7 @@ class ScanConfig:
 class OutputConfig:
     report: bool = setting(True, "write report.html")
     exports: bool | list[str] = setting(True, "maps for other tools: true (all), false (none) or a list of dcraw, "
-                                              "siril, mask, rawtherapee")
+                                              "siril, mask, rawtherapee, fits_mask, pixinsight")
 
 
 @dataclass

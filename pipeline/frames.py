@@ -62,8 +62,11 @@ def plan_frames(headers: Iterable, prior: dict[str, Counted], channels: int, whi
     notes = {}
     some_known = any(f != NO_FACTOR for f in factors.values())
     for h in headers:
-        if factors[h.path] == NO_FACTOR and h.exposure is not None:
+        if factors[h.path] == NO_FACTOR and h.exposure is not None and exposure_factor(h.exposure, None, False) \
+                == NO_FACTOR:
             notes[h.path] = f"exposure {h.exposure:g} s: left out of the exposure fit"
+        elif factors[h.path] == NO_FACTOR and h.iso is not None:
+            notes[h.path] = f"ISO {h.iso:g}: left out of the exposure fit"
         elif factors[h.path] == NO_FACTOR and some_known:
             notes[h.path] = "no exposure time (or no ISO): left out of the exposure fit"
     reasons = []

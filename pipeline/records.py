@@ -75,6 +75,11 @@ class StackMeta:
     # what the scan noticed of the files' layout and the user should act on (a Bayer mosaic
     # saved as gray: ``discover.mosaic_notice``), shown at the top of the report
     layout_notice: str = ""
+    # raw files: where LibRaw's visible area (our grid) lies in the stored raw, (top, left, raw
+    # height, raw width), and the LibRaw version that said so. The DNG opcode is written in the
+    # stored raw's coordinates, and a map read by another LibRaw may need moving (``verify``)
+    raw_margins: tuple[int, ...] = ()
+    libraw_version: str = ""
 
     @property
     def camera(self) -> str:
@@ -88,7 +93,8 @@ class StackMeta:
                 "neighbour_stride": layout["neighbour_stride"], "hotpixels_version": self.version,
                 "created": self.created, "exposure_source": self.exposure_source, "dates": self.dates,
                 "clip_level": self.clip_level, "file_format": self.file_format,
-                "layout_notice": self.layout_notice}
+                "layout_notice": self.layout_notice, "raw_margins": list(self.raw_margins),
+                "libraw_version": self.libraw_version}
 
     @classmethod
     def from_attrs(cls, attrs: dict) -> StackMeta:
@@ -101,7 +107,9 @@ class StackMeta:
                    version=str(attrs.get("hotpixels_version") or ""), created=str(attrs.get("created") or ""),
                    exposure_source=str(attrs.get("exposure_source") or ""), dates=bool(attrs.get("dates")),
                    clip_level=int(attrs.get("clip_level") or 0), file_format=str(attrs.get("file_format") or ""),
-                   layout_notice=str(attrs.get("layout_notice") or ""))
+                   layout_notice=str(attrs.get("layout_notice") or ""),
+                   raw_margins=tuple(int(v) for v in attrs.get("raw_margins") or ()),
+                   libraw_version=str(attrs.get("libraw_version") or ""))
 
 
 @dataclass

@@ -37,6 +37,7 @@ from .io import Header, read_file, read_header, split_ref
 from .io.source import split_hdu
 from .records import Counted, FileStatus, StackMeta
 from .state.files import FILES_NAME, FrameInfo, write_files_csv
+from .state.lock import hold
 from .stats import PixelStats
 from .stats.model import NO_FACTOR
 
@@ -139,10 +140,11 @@ def scan(inputs: list[str], out_dir: str | Path, config: Config | None = None, c
         results[0].others = results[1:]
         return results[0]
 
-    if client is not None:
-        return with_client(client)
-    with open_client(config.cluster, log) as c:
-        return with_client(c)
+    with hold(out_dir, "hotpixels scan" + (" --merge" if merge else ""), log):
+        if client is not None:
+            return with_client(client)
+        with open_client(config.cluster, log) as c:
+            return with_client(c)
 
 
 def skip_summary(skipped: list[FileStatus]) -> str:
@@ -158,6 +160,7 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client
     """Reduce one group of stackable files into out_dir (merging into saved stats if asked)."""
     from .detect.stack_kind import classify_sample, join_samples
     from .engine.cluster import bytes_sent
+    from .engine.copies import find_copies
     from .engine.graph import row_tiles
     from .engine.plan import rows_per_tile
     from .engine.run import reduce_files, run_one
@@ -181,6 +184,11 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client
     todo = [h for h in main.headers if h.path not in counted]
     stats_path = out_dir / "stats.zarr"
     skipped = skipped + [FileStatus.skip(p, f"already counted in {stats_path}") for p in sorted(counted)]
+    copies = find_copies(client, todo)
+    if copies:
+        log(f"{len(copies)} files are copies of others among the inputs: each is counted once")
+        skipped += [FileStatus.skip(p, f"already counted: same content as {first}") for p, first in copies.items()]
+        todo = [h for h in todo if h.path not in copies]
     sent_before = bytes_sent(client)
     first = main.first
     frames = plan_frames(todo, manifest, first.shape[2] if len(first.shape) == 3 else 1, clip_level(first),
@@ -310,6 +318,9 @@ def _load_prior(out_dir: Path, main: Group) -> tuple[StatsArrays | None, StackMe
     if saved_gains and saved_gains != {h.unconverted_gain}:
         theirs_gain = ", ".join("(none)" if g is None else f"{g:g}" for g in sorted(saved_gains, key=str))
         differ.append(f"GAIN {theirs_gain} vs {_gain(h)}, and no EGAIN or ISO converts a camera's gain setting")
+    if theirs.raw_margins and h.raw_margins and tuple(theirs.raw_margins) != tuple(h.raw_margins):
+        differ.append(f"raw margins (top, left, raw height, raw width) {tuple(theirs.raw_margins)} read by LibRaw "
+                      f"{theirs.libraw_version or '?'} vs {tuple(h.raw_margins)} now: the visible areas differ")
     if differ:
         raise MergeRefused(f"cannot merge into {out_dir / STATS_NAME}: it holds another sensor or layout "
                            f"({'; '.join(differ)})")
@@ -381,4 +392,11 @@ def stack_meta(main: Group) -> StackMeta:
     h = main.first
     return StackMeta(dtype=h.dtype, layout=h.layout, raw=h.raw, make=h.make, model=h.model, serial=h.serial,
                      black_level=tuple(h.black_level), white_level=h.white_level, group=main.describe(),
-                     version=__version__, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), file_format=h.format)
+                     version=__version__, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), file_format=h.format,
+                     raw_margins=tuple(h.raw_margins), libraw_version=_libraw_version() if h.raw else "")
+
+
+def _libraw_version() -> str:
+    from .io.raw import libraw_version
+
+    return libraw_version()

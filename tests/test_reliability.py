@@ -190,7 +190,7 @@ def test_killed_scan_resumes_with_identical_results(tmp_path):
     resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     line = next(x for x in resumed.stdout.splitlines() if x.startswith("resuming:"))
-    assert "of 30 segments" in line and int(line.split()[1]) >= done_before
+    assert "of 120 files" in line and int(line.split()[1]) >= done_before
     stats, _ = read_stats(tmp_path / "out")
     assert_stats_equal(stats, stack)
     assert not (tmp_path / "out" / CHECKPOINT_DIR).exists()  # removed on a normal finish
@@ -282,14 +282,14 @@ def test_a_checkpoint_writes_each_segment_record_once(tmp_path):
     tile = PixelStats(1, np.zeros((2, 3, 4)), np.ones((2, 3, 4)), np.zeros((2, 3, 4), np.uint16))
     old = save_tile(ck.folder, tile)
     records = {"s0": ReadRecord([FileStatus("a.png", "used", "")], {"a.png": "d0"}, {"a.png": 5})}
-    ck.save(SavedTotal(1, (old,)), records)
+    ck.save(SavedTotal(1, (old,)), records, [1])
     first = (ck.segment_folder / "s0.json").stat().st_ino  # a rewrite renames a new file over it
     records["s1"] = ReadRecord([FileStatus("b.png", "used", "")], {"b.png": "d1"})
     new = save_tile(ck.folder, tile)
-    ck.save(SavedTotal(1, (new,)), records)
+    ck.save(SavedTotal(1, (new,)), records, [1, 1])
     assert not (ck.folder / old).exists()  # the tile it replaced is gone
     assert (ck.segment_folder / "s0.json").stat().st_ino == first  # not rewritten
-    assert ck.segments() == ["s0", "s1"]
+    assert ck.segments() == ["s0", "s1"] and ck.sizes() == [1, 1]
     loaded, got = Checkpoints(tmp_path, "run").load(1)
     assert loaded == SavedTotal(1, (new,)) and got == records  # s1's stale file was replaced
     back = load_tile(ck.folder, new)
@@ -363,5 +363,95 @@ def test_ctrl_c_stops_promptly_and_cleanly_and_the_rerun_resumes(tmp_path):
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert any(line.startswith("resuming:") for line in rerun.stdout.splitlines())
+    stats, _ = read_stats(tmp_path / "out")
+    assert_stats_equal(stats, stack)
+
+
+def test_copies_in_other_segments_and_partitions_count_once(local_client, tmp_path):
+    """Copies far apart in a run (other folders, other segments of 4 files, other partitions)
+    count once, files.csv names the file each duplicates, and frames of one size that differ
+    (uncompressed TIFFs: all one size) all count."""
+    rng = np.random.default_rng(3)
+    stack = rng.integers(0, 4000, (10, 12, 16)).astype(np.uint16)
+    write_stack(tmp_path / "in" / "a", stack, ext="tif")
+    originals = sorted((tmp_path / "in" / "a").iterdir())
+    assert len({p.stat().st_size for p in originals}) == 1
+    later = tmp_path / "in" / "z-backup"
+    later.mkdir()
+    for i in (0, 3, 9):
+        shutil.copy(originals[i], later / f"copy_{i}.tif")
+    cfg = config()
+    cfg.scan.checkpoint_files = 4
+    cfg.scan.batch_size = 1
+    said = []
+    result = scan([str(tmp_path / "in")], tmp_path / "out", cfg, client=local_client, progress=False,
+                  log=said.append)
+    assert result.stats.n == 10
+    assert_stats_equal(result.stats, stack)
+    reasons = {Path(p).name: r for p, s, r in result.statuses if s == "skipped"}
+    assert reasons == {f"copy_{i}.tif": f"already counted: same content as {originals[i]}" for i in (0, 3, 9)}
+    assert any("3 files are copies of others" in m for m in said)
+
+
+def test_absurd_shooting_data_never_breaks_a_scan(local_client, tmp_path):
+    """Exposure 0, negative or not a number, ISO 0, dates in 1970 and in 2090: the frames count in
+    the moments, stay out of the exposure model and the dates, and files.csv says why."""
+    from astropy.io import fits
+
+    rng = np.random.default_rng(4)
+    stack = rng.integers(100, 900, (13, 10, 12)).astype(np.uint16)
+    cards = [(0.01 * 2 ** i, 100, f"2024-0{1 + i % 6}-1{i % 9}T12:00:00") for i in range(8)]
+    cards += [(0.0, 100, "2024-03-01T00:00:00"), (-1.0, 100, "2024-03-02T00:00:00"),
+              (float("nan"), 100, "2024-03-03T00:00:00"), (0.5, 0, "2024-03-04T00:00:00"),
+              (0.5, 100, "1970-01-01T00:00:00")]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, (frame, (exposure, iso, date)) in enumerate(zip(stack, cards, strict=True)):
+        hdu = fits.PrimaryHDU(frame)
+        hdu.header["EXPTIME"] = exposure if exposure == exposure else "NaN"
+        hdu.header["ISOSPEED"] = iso
+        hdu.header["DATE-OBS"] = date
+        hdu.writeto(folder / f"f{i:02d}.fits")
+    future = fits.PrimaryHDU(stack[0])
+    future.header["EXPTIME"], future.header["DATE-OBS"] = 1.0, "2090-01-01T00:00:00"
+    stack = np.concatenate([stack, stack[:1]])
+    future.writeto(folder / "f99.fits")
+    result = scan([str(folder)], tmp_path / "out", config(), client=local_client, **QUIET)
+    assert result.stats.n == 14
+    assert_stats_equal(result.stats, stack)
+    import csv
+
+    with open(tmp_path / "out" / "files.csv", newline="") as fh:
+        notes = {Path(r["path"]).name: r["note"] for r in csv.DictReader(fh)}
+    assert notes["f08.fits"] == "exposure 0 s: left out of the exposure fit"
+    assert notes["f09.fits"] == "exposure -1 s: left out of the exposure fit"
+    assert "left out of the exposure fit" in notes["f10.fits"]
+    assert "left out of the exposure fit" in notes["f11.fits"]  # ISO 0: its gain is unknown
+    assert notes["f12.fits"] == "capture time 1970-01-01 is not a date"
+    assert "capture time 2090-01-01 is not a date" in notes["f99.fits"]
+    assert all(not notes[f"f{i:02d}.fits"] for i in range(8))
+
+
+@pytest.mark.slow
+def test_time_cut_segments_resume_after_sigkill(tmp_path):
+    """Segments cut by time (``scan.checkpoint_seconds``), their sizes taken from the measured rate:
+    a SIGKILLed scan's rerun cuts the saved ones again as they were, resumes, and is exact."""
+    from pipeline.engine.plan import first_segment
+    from pipeline.state.checkpoint import Checkpoints
+
+    stack = slow_set(tmp_path / "in", n=300)
+    (tmp_path / "c.yaml").write_text("scan:\n  batch_size: 2\n  checkpoint_seconds: 0.05\n  checkpoint_files: 100000\n")
+    cmd = [HOTPIXELS, "scan", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--config", str(tmp_path / "c.yaml"),
+           "--workers", "1", "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    interrupt_after_checkpoints(proc, tmp_path / "out", 3, signal.SIGKILL)
+    proc.wait()
+    (run,) = (tmp_path / "out" / CHECKPOINT_DIR).glob("*")
+    sizes = Checkpoints(tmp_path / "out", run.name).sizes()
+    assert len(sizes) >= 3 and sizes[0] == first_segment(0.05, 1, (160, 120, 3))
+    resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    line = next(x for x in resumed.stdout.splitlines() if x.startswith("resuming:"))
+    assert f"({sum(sizes[:int(line.split()[1])])} of 300 files)" in line
     stats, _ = read_stats(tmp_path / "out")
     assert_stats_equal(stats, stack)

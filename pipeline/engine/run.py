@@ -1,5 +1,7 @@
 """Running a scan's graph on a cluster: header probes, then segments in waves, merged in order
-into the running total and checkpointed after each one.
+into the running total and checkpointed after each one. Segments are cut as the scan goes, each
+about ``scan.checkpoint_seconds`` long (``plan.SegmentSizer``), and the cuts are saved with the
+checkpoint, so that a rerun resumes the same segments.
 
 The engine knows no file format: the caller passes the functions that probe and read files
 (``pipeline.io``), and the engine only needs a file's path, size and mtime.
@@ -8,6 +10,7 @@ The engine knows no file format: the caller passes the functions that probe and 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +25,15 @@ from ..stats.model import ModelPlan
 from .cluster import ProgressBar
 from .graph import Reader, band_outputs, image_array, row_tiles, segment_outputs, tile_stats
 from .plan import (
+    Segment,
+    SegmentSizer,
     band_split,
     checkpoint_salt,
     choose_batch_size,
+    first_segment,
     partitions,
     rows_per_tile,
-    segments,
+    segment,
     segments_in_flight,
 )
 from .total import CheckpointSink, StatsSink, TileRef, TileTotals
@@ -78,26 +84,40 @@ def reduce_files(client: Client, headers: list[Any], shape: tuple[int, ...], dty
     tile_rows = rows_per_tile(shape, settings)
     salt = (checkpoint_salt(shape, dtype, stride, settings.range_counts),
             None if model is None else (model.spec, model.frame_mean))
-    segs = segments(headers, max(1, settings.checkpoint_files), salt)
-    checkpoints = Checkpoints(out_dir, tokenize([s.id for s in segs], tile_rows))
+    checkpoints = Checkpoints(out_dir, tokenize(salt, [(h.path, h.size, h.mtime) for h in headers], tile_rows))
     tiles = row_tiles(shape[0], tile_rows)
     saved, records = checkpoints.load(len(tiles))
-    if set(records) - {s.id for s in segs}:
-        saved, records = None, {}
-    resumed = sum(len(s.headers) for s in segs if s.id in records)
+    done = resumed_segments(headers, checkpoints.segments(), checkpoints.sizes(), salt) if records else None
+    if done is None or set(records) != {seg.id for seg in done}:
+        saved, records, done = None, {}, []
+    resumed = sum(len(seg.headers) for seg in done)
     if records:
-        log(f"resuming: {len(records)} of {len(segs)} segments ({resumed} of {len(headers)} files) "
-            f"already done by an interrupted run")
+        log(f"resuming: {len(records)} segments ({resumed} of {len(headers)} files) already done by an "
+            f"interrupted run")
 
     threads = max(1, sum(client.nthreads().values()))
     totals = TileTotals(client, checkpoints.folder, tiles, tuple(shape[1:]), saved, local)
     between = CheckpointSink(str(checkpoints.folder))
-    todo = [s for s in segs if s.id not in records]
     wave = segments_in_flight(shape, dtype, settings)
-    done_files = resumed
+    sizer = SegmentSizer(settings.checkpoint_seconds, settings.checkpoint_files, threads * batch_size,
+                         first_segment(settings.checkpoint_seconds, threads, shape))
+    sizes = [len(seg.headers) for seg in done]
+    order = [seg.id for seg in done]
+    position = resumed
     written: list[TileRef] = []
-    for start in range(0, len(todo), wave):
-        for k, seg in enumerate(todo[start : start + wave]):
+    while position < len(headers):
+        started = time.monotonic()
+        cut = []
+        for _ in range(wave):
+            if position >= len(headers):
+                break
+            take = sizer.next()
+            if len(headers) - position - take < sizer.least:  # no sliver left for a last segment
+                take = len(headers) - position
+            cut.append(segment(headers[position : position + take], salt))
+            position += take
+        last = position >= len(headers)
+        for k, seg in enumerate(cut):
             bands = band_split(seg, threads, shape, dtype, settings, model)
             if bands is not None:
                 whole, known = partitions(seg, 1, batch_size, dtype, counted_by_size)
@@ -111,25 +131,42 @@ def reduce_files(client: Client, headers: list[Any], shape: tuple[int, ...], dty
             # in order (distributed runs the latest submission first by default): the total takes
             # segments in order, so a later one's tiles would wait
             futures = client.compute(outputs, optimize_graph=False, priority=wave - k)
-            totals.expect(seg, futures[:-1], futures[-1], sink if seg is todo[-1] else between)
-        files = sum(len(seg.headers) for seg in todo[start : start + wave])
+            totals.expect(seg, futures[:-1], futures[-1], sink if last and seg is cut[-1] else between)
+        files = sum(len(seg.headers) for seg in cut)
         label = (f"scanning {files} frames" if files == len(headers) - resumed
-                 else f"scanning frames {done_files + 1}-{done_files + files} of {len(headers)}")
+                 else f"scanning frames {position - files + 1}-{position} of {len(headers)}")
         watched = [f for state in totals.pending for f in state.parts]
         bar = _progress_thread(client, watched, label) if progress else None
         for seg, record in totals.run():
             records[seg.id] = record
-            if seg is todo[-1]:
+            order.append(seg.id)
+            sizes.append(len(seg.headers))
+            if last and seg is cut[-1]:
                 written = list(totals.heads)  # type: ignore[arg-type]
             else:
-                checkpoints.save(totals.saved(), records)
+                checkpoints.save(totals.saved(), records, sizes)
         if bar:
             bar.join(timeout=10)
-        done_files += files
-    if not todo:
+        sizer.observe(files, time.monotonic() - started)
+    if resumed == len(headers):
         written = totals.finish(sink)
     n = written[0].n if written else 0
-    return Reduced(n, written, ReadRecord.concat([records[seg.id] for seg in segs]), resumed)
+    return Reduced(n, written, ReadRecord.concat([records[seg_id] for seg_id in order]), resumed)
+
+
+def resumed_segments(headers: list[Any], ids: list[str], sizes: list[int], salt: tuple) -> list[Segment] | None:
+    """The segments a saved checkpoint holds, cut from ``headers`` as the interrupted run cut
+    them (its ``sizes``, in order); None if they are not these files' (the scan starts over)."""
+    if len(ids) != len(sizes):
+        return None
+    out, position = [], 0
+    for seg_id, size in zip(ids, sizes, strict=True):
+        seg = segment(headers[position : position + size], salt)
+        if size <= 0 or seg.id != seg_id:
+            return None
+        out.append(seg)
+        position += size
+    return out
 
 
 def scheduler_address(client: Client) -> str:

@@ -21,7 +21,8 @@ class Header:
     ``gain`` is an astronomy camera's own gain setting (FITS ``GAIN``: tenths of a dB on some
     cameras, arbitrary units on others), which converts to nothing: where no ISO (or EGAIN)
     gives the analog gain, frames of another setting are another group (``unconverted_gain``).
-    ``format`` names the reader that read it.
+    ``format`` names the reader that read it. ``raw_margins``: where LibRaw's visible area
+    (our grid) sits in the stored raw, ``(top, left, raw height, raw width)``, for a raw file.
     """
 
     path: str
@@ -39,6 +40,7 @@ class Header:
     time: float | None = None
     temperature: float | None = None
     gain: float | None = None
+    raw_margins: tuple[int, ...] = ()
     format: str = ""  # the reader's name ("fits", "raw", ...): exports convert coordinates for it
     size: int = -1
     mtime: float = -1.0

@@ -67,10 +67,13 @@ class Raw:
             black = tuple(float(b) for b in raw.black_level_per_channel)
             white = float(raw.white_level)
             shot = shooting_data(raw)
+            sizes = raw.sizes
+            margins = (int(sizes.top_margin), int(sizes.left_margin), int(sizes.raw_height), int(sizes.raw_width))
         make, model, serial = identity(source)
         return Header(path, shape=shape, dtype="uint16", raw=True, make=make, model=model, serial=serial,
                       layout=layout, black_level=black, white_level=white,
-                      exposure=shot.exposure, iso=shot.iso, time=shot.time)
+                      exposure=shot.exposure, iso=shot.iso, time=shot.time, raw_margins=margins)
+
 
     def decode(self, data: bytes, path: str, out: np.ndarray | None = None) -> np.ndarray:
         import rawpy
@@ -90,6 +93,13 @@ def _linear_channels(raw) -> int:
     if not 1 <= channels <= raw.raw_image_visible.shape[-1]:
         raise ValueError(f"a linear raw of {channels} colours per pixel: cannot tell which values are which")
     return channels
+
+
+def libraw_version() -> str:
+    """The LibRaw that reads raw files here: the raw margins, and so every raw coordinate, are its."""
+    import rawpy
+
+    return ".".join(str(v) for v in rawpy.libraw_version)
 
 
 FORMAT = register(Raw())

@@ -63,6 +63,25 @@ def read_file(path: str, out: np.ndarray | None = None) -> tuple[np.ndarray, str
     return pixels, hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+SAMPLE_BYTES = 1 << 16  # bytes hashed at each of a file's start, middle and end by ``sample_digest``
+
+
+def sample_digest(path: str, size: int) -> str:
+    """A digest of three pieces of a file (start, middle, end): files of one size whose samples
+    differ are not copies of each other, found from 3 small reads instead of the whole file."""
+    from .source import read_range
+
+    h = hashlib.blake2b(digest_size=16)
+    for offset in sorted({0, max(0, size // 2 - SAMPLE_BYTES // 2), max(0, size - SAMPLE_BYTES)}):
+        h.update(read_range(path, offset, min(SAMPLE_BYTES, size)))
+    return h.hexdigest()
+
+
+def content_digest(path: str) -> str:
+    """The digest ``read_file`` gives a whole file, from its bytes alone (no decode)."""
+    return hashlib.blake2b(read_bytes(path), digest_size=16).hexdigest()
+
+
 def read_pixels(path: str) -> np.ndarray:
     """Decode one file to its stored pixel grid (raw: the visible CFA mosaic, copied), without
     the digest that ``read_file`` takes for --merge."""

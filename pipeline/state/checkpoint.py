@@ -1,7 +1,8 @@
 """The running total of a scan, saved as it grows, so an interrupted scan resumes instead of
 starting over.
 
-A scan is cut into segments of files, and the sensor into row tiles. The workers merge each
+A scan is cut into segments of files (each about ``scan.checkpoint_seconds`` of work), and the
+sensor into row tiles. The workers merge each
 segment's tiles into the running total of their rows and write each merged tile to its own
 file here (``save_tile``, in a worker); when every tile of a segment is written, the client
 saves a record that names those files and lists the segments they hold. Each segment's
@@ -103,8 +104,13 @@ class Checkpoints:
         return record if isinstance(record, dict) else {}
 
     def segments(self) -> list[str]:
-        """Ids of the segments the saved total holds (reads no arrays)."""
+        """Ids of the segments the saved total holds, in order (reads no arrays)."""
         return [str(seg) for seg in self._record().get("segments", [])]
+
+    def sizes(self) -> list[int]:
+        """Files of each saved segment, in order: segments are cut by time, so a rerun cuts the
+        files it resumes exactly as the interrupted run did."""
+        return [int(n) for n in self._record().get("sizes", [])]
 
     def load(self, tiles: int) -> tuple[SavedTotal | None, Records]:
         """The saved total (if cut into ``tiles`` row tiles) and the records of its segments;
@@ -123,9 +129,10 @@ class Checkpoints:
         self._written = set(records)
         return total, records
 
-    def save(self, total: SavedTotal, records: Records) -> None:
+    def save(self, total: SavedTotal, records: Records, sizes: list[int]) -> None:
         """Replace the saved total with ``total`` (its tiles written by ``save_tile`` in this
-        folder), which holds the segments in ``records``; the tiles it replaces are removed."""
+        folder), which holds the segments in ``records`` (in order, of ``sizes`` files each);
+        the tiles it replaces are removed."""
         self.segment_folder.mkdir(parents=True, exist_ok=True)
         for seg, rec in records.items():
             if seg not in self._written:  # once per segment (a file left by a crashed run is replaced)
@@ -134,7 +141,7 @@ class Checkpoints:
         old = set(self._record().get("tiles", [])) - set(total.tiles)
         # the switch: from here on the new total counts (its tiles and segments are on disk)
         atomic.write_bytes(self.record_path, json.dumps({"n": total.n, "tiles": list(total.tiles),
-                                                         "segments": list(records)}).encode())
+                                                         "segments": list(records), "sizes": sizes}).encode())
         for name in old:
             (self.folder / str(name)).unlink(missing_ok=True)
 
