@@ -45,7 +45,7 @@ class Exporter(Protocol):
 _EXPORTERS: dict[str, Exporter] = {}
 _BUILTIN_LOADED = False
 # the built-in exporter modules, in the order their files are written and listed
-BUILTIN = ("dcraw", "siril", "mask_png", "rawtherapee")
+BUILTIN = ("dcraw", "siril", "mask_png", "rawtherapee", "fits_mask", "pixinsight")
 
 
 def register(exporter: Exporter) -> Exporter:
