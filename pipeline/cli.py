@@ -1,7 +1,8 @@
-"""`hotpixels scan | detect | report | synth`: argument parsing and exit codes only.
+"""`hotpixels scan | detect | report | fix | verify | synth`: argument parsing and exit codes only.
 
-Exit status: 0 done (even with skipped files); 2 nothing usable, bad usage or bad config;
-3 the cluster could not be reached or started.
+Exit status: 0 done (even with skipped files); 1 ``verify`` found map entries that fall outside
+the image or change nothing; 2 nothing usable (no file fixed), bad usage or bad config; 3 the
+cluster could not be reached or started; 4 the folder is in use by a running scan.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from .config import ConfigError, load
 from .engine import ClusterError
 from .layout import LayoutError
 from .scan import ScanError
+from .state.lock import OutputLocked
 
-EXIT_OK, EXIT_NO_INPUT, EXIT_CLUSTER = 0, 2, 3
+EXIT_OK, EXIT_PROBLEMS, EXIT_NO_INPUT, EXIT_CLUSTER, EXIT_BUSY = 0, 1, 2, 3, 4
 
 
 def _say(message: str) -> None:
@@ -53,6 +55,18 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("dir", type=Path, help="a scan's --out folder")
     r.add_argument("--config", type=Path, help="YAML config")
 
+    f = sub.add_parser("fix", help="write copies of frames with a scan's defects fixed (the inputs are never touched)")
+    f.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or quoted globs")
+    f.add_argument("--map", required=True, type=Path, dest="map_dir", help="a scan's --out folder (its defects.csv)")
+    f.add_argument("--out", required=True, type=Path, help="folder for the fixed copies and fixed.csv")
+    f.add_argument("--hdu", metavar="NAME", help="FITS files: the HDU to fix, as the scan's --hdu")
+
+    v = sub.add_parser("verify", help="apply a scan's maps to frames the way each tool does and report every "
+                                      "entry outside the image or that changes nothing")
+    v.add_argument("dir", type=Path, help="a scan's --out folder")
+    v.add_argument("files", nargs="+", metavar="FILE",
+                   help="frames of the same sensor (a DNG written by fix: its opcode too)")
+
     s = sub.add_parser("synth", help="write a synthetic stack with planted defects and truth.json")
     s.add_argument("out", type=Path, help="output folder")
     s.add_argument("--frames", type=int, default=40)
@@ -72,12 +86,19 @@ def main(argv: list[str] | None = None) -> int:
             return _redetect(args)
         if args.command == "synth":
             return _synth(args)
+        if args.command == "fix":
+            return _fix(args)
+        if args.command == "verify":
+            return _verify(args)
     except (ConfigError, ScanError, LayoutError, FileNotFoundError, ValueError) as exc:
         print(f"hotpixels: error: {exc}", file=sys.stderr)
         return EXIT_NO_INPUT
     except ClusterError as exc:
         print(f"hotpixels: error: {exc}", file=sys.stderr)
         return EXIT_CLUSTER
+    except OutputLocked as exc:
+        print(f"hotpixels: error: {exc}", file=sys.stderr)
+        return EXIT_BUSY
     except KeyboardInterrupt:
         print("hotpixels: interrupted", file=sys.stderr)
         return 130
@@ -106,9 +127,11 @@ def _redetect(args) -> int:
     """Classify again from stats.zarr: new thresholds without reading the images."""
     from .results import write_results
     from .state.files import FILES_NAME, read_files_csv
+    from .state.lock import check_free
     from .state.store import read_manifest, read_meta
 
     config = load(args.config)
+    check_free(args.dir)
     meta = read_meta(args.dir)
     statuses = read_files_csv(args.dir) if (args.dir / FILES_NAME).exists() else []
     # band by band from stats.zarr, in this process: the same defects as the scan's, a band in memory at a time
@@ -117,6 +140,22 @@ def _redetect(args) -> int:
     for path in results.outputs:
         _say(f"wrote {path}")
     return EXIT_OK
+
+
+def _fix(args) -> int:
+    from .fix.run import FIXED_NAME, fix
+
+    rows = fix(args.inputs, args.map_dir, args.out, log=_say, hdu=args.hdu)
+    done = sum(r.status == "fixed" for r in rows)
+    _say(f"fixed {done} of {len(rows)} files into {args.out}; see {args.out / FIXED_NAME}")
+    return EXIT_OK if done else EXIT_NO_INPUT
+
+
+def _verify(args) -> int:
+    from .fix.verify import verify
+
+    problems = verify(args.dir, args.files, log=_say)
+    return EXIT_PROBLEMS if problems else EXIT_OK
 
 
 def _synth(args) -> int:

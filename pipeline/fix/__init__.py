@@ -1,0 +1,1 @@
+"""Fixed copies of frames: DNG opcodes and repaired pixels."""
