@@ -2,7 +2,8 @@
 
 Exit status: 0 done (even with skipped files); 1 ``verify`` found map entries that fall outside
 the image or change nothing; 2 nothing usable (no file fixed), bad usage or bad config; 3 the
-cluster could not be reached or started; 4 the folder is in use by a running scan.
+cluster could not be reached or started; 4 the folder is in use by a running scan; 5 the output
+could not be written (a full disk, a read-only file system, no permission).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from .config import ConfigError, load
 from .engine import ClusterError
 from .layout import LayoutError
 from .scan import ScanError
+from .state.disk import explain
 from .state.lock import OutputLocked
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_NO_INPUT, EXIT_CLUSTER, EXIT_BUSY = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_PROBLEMS, EXIT_NO_INPUT, EXIT_CLUSTER, EXIT_BUSY, EXIT_WRITE = 0, 1, 2, 3, 4, 5
 
 
 def _say(message: str) -> None:
@@ -99,6 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     except OutputLocked as exc:
         print(f"hotpixels: error: {exc}", file=sys.stderr)
         return EXIT_BUSY
+    except OSError as exc:
+        line = explain(exc, getattr(args, "out", None) or getattr(args, "dir", None))
+        if line is None:
+            raise
+        print(f"hotpixels: error: {line}", file=sys.stderr)
+        return EXIT_WRITE
     except KeyboardInterrupt:
         print("hotpixels: interrupted", file=sys.stderr)
         return 130

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -53,12 +54,15 @@ COLUMNS = tuple(f.name for f in fields(Defect))
 
 
 def write_csv(defects: list[Defect], path: Path) -> None:
-    """Write defects sorted by descending score (header: COLUMNS)."""
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-        writer.writeheader()
-        for d in sorted(defects, key=lambda d: -d.score):
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in asdict(d).items()})
+    """Write defects sorted by descending score (header: COLUMNS), whole or not at all."""
+    from .state import atomic
+
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=COLUMNS)
+    writer.writeheader()
+    for d in sorted(defects, key=lambda d: -d.score):
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in asdict(d).items()})
+    atomic.write_text(path, text.getvalue())
 
 
 def read_csv(path: Path) -> list[Defect]:

@@ -5,7 +5,8 @@ loading the cached kernels, about 0.8 s in every worker, with both cores then bu
 The local cluster (``cluster.open_client``) names this module as its workers' preload; the
 loading runs in a background thread, so the worker registers at once and the loading fills
 the time the client spends probing headers and building the graph. On a cluster you start
-yourself, ``dask worker --preload pipeline.worker_setup`` does the same.
+yourself, ``dask worker --preload pipeline.worker_setup`` does the same. It also keeps a failed
+task's traceback out of the worker's log (``quiet_task_failures``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ log = logging.getLogger(__name__)
 
 def dask_setup(worker=None) -> None:
     """distributed's preload hook."""
+    logging.getLogger("distributed.worker").addFilter(quiet_task_failures)
     threading.Thread(target=warm, name="hotpixels-warm-up", daemon=True).start()
+
+
+def quiet_task_failures(record: logging.LogRecord) -> bool:
+    """Drop the worker's "Compute Failed" record (a multi-line traceback): the same exception
+    reaches the client, which says in one line what it means (a full disk, an unreadable
+    file), or shows it whole if it means nothing known."""
+    return not str(record.msg).startswith("Compute Failed")
 
 
 def warm() -> None:

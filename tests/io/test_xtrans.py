@@ -101,3 +101,9 @@ def test_x_trans_darks_are_scanned_exactly_and_each_defect_found_with_its_colour
     siril = (tmp_path / "out" / "siril.lst").read_text().splitlines()
     assert "# CFA 6x6 (X-Trans): cosme_cfa takes sensels 2" in siril
     assert all(line.startswith(("#", "P ")) for line in siril) and max(map(len, siril)) < 62
+    # Adobe's FixBadPixelsList is defined for 2x2 Bayer only: fix says so and writes no copy
+    from pipeline.fix.run import fix
+
+    rows = fix([str(folder / "DSCF0000.dng")], tmp_path / "out", tmp_path / "fixed", log=lambda m: None)
+    assert rows[0].status == "skipped" and "X-Trans" in rows[0].reason and "dcraw.badpixels" in rows[0].reason
+    assert not (tmp_path / "fixed" / "DSCF0000.dng").exists()
