@@ -75,7 +75,8 @@ def planned_arrays(shape: tuple[int, ...], chunk_rows: int, most_frames: int, co
         model_sums = tuple(k for k in model_sums if k in theirs and (k not in FIRST_DAYS or set(FIRST_DAYS) <= theirs))
     types = total_types(most_frames)
     # zarr stores whole chunks: a chunk taller than the sensor would store its padding too
-    return StatsArrays(tuple(shape), max(1, min(chunk_rows, shape[0])), np.dtype(count_dtype(most_frames)).name if counts else None,
+    rows = max(1, min(chunk_rows, shape[0]))
+    return StatsArrays(tuple(shape), rows, np.dtype(count_dtype(most_frames)).name if counts else None,
                        tuple((k, np.dtype(types[k]).name) for k in sorted(model_sums)))
 
 
