@@ -455,3 +455,62 @@ def test_time_cut_segments_resume_after_sigkill(tmp_path):
     assert f"({sum(sizes[:int(line.split()[1])])} of 300 files)" in line
     stats, _ = read_stats(tmp_path / "out")
     assert_stats_equal(stats, stack)
+
+
+def start_cluster(workers: int = 1) -> tuple[str, list[subprocess.Popen]]:
+    """`dask scheduler` and `dask worker` processes on 127.0.0.1, each in its own process group."""
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    dask = str(BIN / "dask")
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address",
+                               "127.0.0.1:0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)]
+    for i in range(workers):
+        procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--name", f"w{i}", "--no-dashboard",
+                                       "--host", "127.0.0.1", "--preload", "pipeline.worker_setup"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                                      env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}))
+    with Client(address, timeout="30s") as client:
+        client.wait_for_workers(workers, timeout=60)
+    return address, procs
+
+
+def stop(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.wait()
+
+
+@pytest.mark.slow
+def test_a_lost_scheduler_ends_the_scan_in_one_line_and_a_new_one_resumes(tmp_path):
+    stack = slow_set(tmp_path / "in", n=400)
+    (tmp_path / "c.yaml").write_text("scan:\n  batch_size: 2\n  checkpoint_files: 4\n")
+    address, procs = start_cluster()
+    try:
+        cmd = [HOTPIXELS, "scan", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--config",
+               str(tmp_path / "c.yaml"), "--no-progress"]
+        scan_proc = subprocess.Popen([*cmd, "--scheduler", address], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        assert wait_for(lambda: len(saved_checkpoints(tmp_path / "out")) >= 3, timeout=120, interval=0.02)
+        os.killpg(procs[0].pid, signal.SIGKILL)  # the scheduler goes away
+        out, err = scan_proc.communicate(timeout=120)
+        assert scan_proc.returncode == 3, (out, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"hotpixels: error: lost the Dask scheduler at {address}")
+        assert "run the same command again" in lines[0]
+    finally:
+        stop(procs)
+    done_before = len(saved_checkpoints(tmp_path / "out"))
+    address, procs = start_cluster()
+    try:
+        again = subprocess.run([*cmd, "--scheduler", address], capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0, again.stderr
+    finally:
+        stop(procs)
+    line = next(x for x in again.stdout.splitlines() if x.startswith("resuming:"))
+    assert int(line.split()[1]) >= done_before
+    stats, _ = read_stats(tmp_path / "out")
+    assert_stats_equal(stats, stack)

@@ -6,7 +6,9 @@ bar with a count and an ETA on stderr while futures run.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import signal
 import sys
 import threading
@@ -35,9 +37,17 @@ def open_client(config: ClusterConfig, log: Callable[[str], None]) -> Iterator[C
                 f"cannot reach the Dask scheduler at {config.scheduler} within {config.connect_timeout:g} s "
                 f"({type(exc).__name__}); is `dask scheduler` running there?"
             ) from None
-        with client:
+        with _quiet_connection_noise(), client:
             _announce(client, log, f"connected to {config.scheduler}")
-            yield client
+            try:
+                yield client
+            except Exception as exc:
+                if not lost_scheduler(client, exc):
+                    raise
+                raise ClusterError(
+                    f"lost the Dask scheduler at {config.scheduler} during the scan ({type(exc).__name__}): the "
+                    "finished segments are checkpointed; run the same command again (with --scheduler naming a "
+                    "running scheduler) to resume") from None
         return
     try:
         # a busy dashboard port (another scan running) is not worth a warning: the link we
@@ -58,6 +68,32 @@ def open_client(config: ClusterConfig, log: Callable[[str], None]) -> Iterator[C
     with cluster, Client(cluster, set_as_default=False) as client:
         _announce(client, log, f"local cluster with {len(cluster.workers)} workers")
         yield client
+
+
+@contextlib.contextmanager
+def _quiet_connection_noise() -> Iterator[None]:
+    """Keep distributed's INFO lines out of the terminal while the scan runs, and the client's
+    own errors for good: when its scheduler goes away it logs a traceback per reconnection
+    attempt and a last "Failed to reconnect", on until the process ends. The scan says it in one
+    line instead (``lost_scheduler``); any other failure reaches the scan as an exception."""
+    root = logging.getLogger("distributed")
+    level = root.level
+    root.setLevel(max(level, logging.WARNING))
+    logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def lost_scheduler(client: Client, exc: BaseException) -> bool:
+    """Whether ``exc`` means the client lost its scheduler (it stopped, or the network failed):
+    the futures are cancelled for that reason, or a call found the connection closed."""
+    from distributed.comm.core import CommClosedError
+
+    if "scheduler-connection-lost" in str(exc) or isinstance(exc, CommClosedError):
+        return True
+    return isinstance(exc, (OSError, TimeoutError, asyncio.CancelledError)) and client.status != "running"
 
 
 @contextlib.contextmanager
