@@ -48,6 +48,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hdu", metavar="NAME", help="FITS files: read this HDU, by EXTNAME (SCI) or index from 0 "
                                                  "(default: the first HDU that holds an image)")
     p.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
+    p.add_argument("--detach", action="store_true", help="with --scheduler: hand the whole scan to the cluster and "
+                   "return at once (follow it with `hotpixels status OUT`)")
+    p.add_argument("--performance-report", type=Path, metavar="FILE.html",
+                   help="write Dask's performance report of the scan to this file")
+
+    st = sub.add_parser("status", help="how a scan into OUT is doing: running (done, skipped, left, rate, ETA), "
+                                       "done with its summary, or failed with the reason")
+    st.add_argument("dir", type=Path, help="a scan's --out folder")
+
+    ca = sub.add_parser("cancel", help="stop the scan running into OUT; its checkpoints stay, so the same command "
+                                       "resumes it")
+    ca.add_argument("dir", type=Path, help="a scan's --out folder")
 
     d = sub.add_parser("detect", help="classify defects again from saved stats (no image is read)")
     d.add_argument("dir", type=Path, help="a scan's --out folder")
@@ -90,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
             return _synth(args)
         if args.command == "fix":
             return _fix(args)
+        if args.command == "status":
+            return _status(args)
+        if args.command == "cancel":
+            return _cancel(args)
         if args.command == "verify":
             return _verify(args)
     except (ConfigError, ScanError, LayoutError, FileNotFoundError, ValueError) as exc:
@@ -123,12 +139,56 @@ def _scan(args) -> int:
         "scan.cfa": args.cfa,
         "scan.hdu": args.hdu,
     })
+    if args.detach:
+        return _detach(args, config)
     from .scan import scan
 
-    result = scan(args.inputs, args.out, config, merge=args.merge, log=_say, progress=not args.no_progress)
+    result = scan(args.inputs, args.out, config, merge=args.merge, log=_say, progress=not args.no_progress,
+                  performance_report=args.performance_report)
     for path in [p for r in [result, *result.others] for p in r.outputs]:
         _say(f"wrote {path}")
     return EXIT_OK
+
+
+def _detach(args, config) -> int:
+    """Submit the scan as one task that survives this process (``engine.detach``)."""
+    from .engine import ClusterError
+    from .engine.cluster import open_client
+    from .engine.detach import LOG_NAME, submit
+    from .engine.progress import new_job_id
+    from .state.lock import check_free
+
+    if not config.cluster.scheduler:
+        raise ClusterError("--detach needs --scheduler (a cluster that outlives this process)")
+    if args.performance_report:
+        raise ValueError("--performance-report needs the scan to run attached (without --detach)")
+    check_free(args.out)
+    job = new_job_id()
+    with open_client(config.cluster, _say) as client:
+        key = submit(client, [str(Path(i).resolve()) if Path(i).exists() else i for i in args.inputs],
+                     args.out.resolve(), config, args.merge, job)
+        dashboard = client.dashboard_link
+    _say(f"submitted scan {job} (task {key}) into {args.out}")
+    _say(f"follow it: hotpixels status {args.out}   (log: {args.out / LOG_NAME}; dashboard: "
+         f"{dashboard.rsplit('/', 1)[0]}/hotpixels)")
+    _say(f"stop it:   hotpixels cancel {args.out}   (its checkpoints stay: the same command resumes)")
+    return EXIT_OK
+
+
+def _status(args) -> int:
+    from .engine.jobs import describe
+
+    line, code = describe(args.dir)
+    _say(line)
+    return code
+
+
+def _cancel(args) -> int:
+    from .engine.jobs import cancel
+
+    line, code = cancel(args.dir, log=_say)
+    _say(line)
+    return code
 
 
 def _redetect(args) -> int:

@@ -35,6 +35,7 @@ from .discover import (
 from .frames import FramePlan, plan_frames
 from .io import Header, read_file, read_header, split_ref
 from .io.source import split_hdu
+from .kinds import KINDS
 from .records import Counted, FileStatus, StackMeta
 from .state.files import FILES_NAME, FrameInfo, write_files_csv
 from .state.lock import hold
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 
     from .config import Config
     from .detect import Detection
+    from .engine.progress import Progress
     from .state.store import Manifest, StatsArrays
 
 
@@ -89,7 +91,8 @@ class ScanResult:
 
 def scan(inputs: list[str], out_dir: str | Path, config: Config | None = None, client: Client | None = None,
          merge: bool = False, log: Callable[[str], None] = print, progress: bool = True,
-         detect_defects: bool = True) -> ScanResult:
+         detect_defects: bool = True, job: str | None = None, performance_report: str | Path | None = None,
+         wait_for_lock: float = 0.0) -> ScanResult:
     """Scan image files into per-pixel statistics saved in ``out_dir``.
 
     Uses ``client`` if given (e.g. in a notebook), else the cluster described by ``config``.
@@ -97,6 +100,12 @@ def scan(inputs: list[str], out_dir: str | Path, config: Config | None = None, c
     there before are recognised and not counted again. An interrupted scan resumes from its
     checkpoints when run again with the same inputs. Unless ``detect_defects`` is False, the
     defects are then classified and every output is written (see results.py).
+
+    ``job``: the id under which it reports its progress (``engine.progress``: the status file
+    in ``out_dir`` and the scheduler's metadata; a new one if None). ``performance_report``:
+    write Dask's own performance report of the scan there (``distributed.performance_report``).
+    ``wait_for_lock``: seconds to wait for another process's hold on ``out_dir`` to end or go
+    stale (``state.lock.hold``) instead of refusing at once.
     """
     from .config import Config
     from .engine.cluster import open_client
@@ -123,8 +132,12 @@ def scan(inputs: list[str], out_dir: str | Path, config: Config | None = None, c
 
             preload()  # after the cluster start-up, which imports most of what the client needs
         groups, skipped = _stackable_groups(headers)
-        run = functools.partial(_scan_group, client=c, config=config, merge=merge, log=log, progress=progress,
-                                detect_defects=detect_defects, started=started)
+        command = f"hotpixels scan {' '.join(map(str, inputs))} --out {out_dir}" + (" --merge" if merge else "")
+        from .engine.progress import new_job_id
+
+        run = functools.partial(_reported, job=job or new_job_id(), command=command, client=c, config=config,
+                                merge=merge, log=log, progress=progress, detect_defects=detect_defects,
+                                started=started)
         if not config.scan.all_groups:
             main = groups[0]
             for other in groups[1:]:
@@ -140,11 +153,21 @@ def scan(inputs: list[str], out_dir: str | Path, config: Config | None = None, c
         results[0].others = results[1:]
         return results[0]
 
-    with hold(out_dir, "hotpixels scan" + (" --merge" if merge else ""), log):
-        if client is not None:
-            return with_client(client)
-        with open_client(config.cluster, log) as c:
+    def reported(c: Client) -> ScanResult:
+        if performance_report is None:
             return with_client(c)
+        from distributed import performance_report as dask_report
+
+        with dask_report(filename=str(performance_report)):
+            result = with_client(c)
+        log(f"wrote Dask's performance report to {performance_report}")
+        return result
+
+    with hold(out_dir, "hotpixels scan" + (" --merge" if merge else ""), log, wait_for_lock):
+        if client is not None:
+            return reported(client)
+        with open_client(config.cluster, log) as c:
+            return reported(c)
 
 
 def skip_summary(skipped: list[FileStatus]) -> str:
@@ -155,8 +178,28 @@ def skip_summary(skipped: list[FileStatus]) -> str:
     return " (" + ", ".join(f"{n} {why}" for why, n in counts.most_common()) + "; see files.csv)"
 
 
+def _reported(main: Group, out_dir: Path, skipped: list[FileStatus], *, job: str, command: str, client: Client,
+              log: Callable[[str], None], **kwargs) -> ScanResult:
+    """``_scan_group``, telling its progress (``engine.progress``): as it goes, and at the end done
+    with what it found, failed with why, or cancelled."""
+    from .engine.progress import Progress
+
+    tell = Progress(client, _ensure(out_dir), job, command, log)
+    tell.status.files_skipped = len(skipped)
+    try:
+        result = _scan_group(main, out_dir, skipped, client=client, log=log, tell=tell, **kwargs)
+    except BaseException as exc:
+        tell.fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        raise
+    found = Counter(d.kind for d in result.detection.defects) if result.detection is not None else Counter()
+    tell.finish(f"{result.n} frames, {len(result.skipped)} skipped; " + ", ".join(f"{found.get(k, 0)} {k}"
+                                                                                  for k in KINDS))
+    return result
+
+
 def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client: Client, config: Config, merge: bool,
-                log: Callable[[str], None], progress: bool, detect_defects: bool, started: float) -> ScanResult:
+                log: Callable[[str], None], progress: bool, detect_defects: bool, started: float,
+                tell: Progress | None = None) -> ScanResult:
     """Reduce one group of stackable files into out_dir (merging into saved stats if asked)."""
     from .detect.stack_kind import classify_sample, join_samples
     from .engine.cluster import bytes_sent
@@ -218,7 +261,7 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client
         sink = StatsSink(str(tmp), arrays, str(stats_path) if prior_arrays is not None else "")
         reduced = reduce_files(client, todo, tuple(first.shape), first.dtype, first.layout.stride, out_dir,
                                config.scan, read_file, log, progress, counted_by_size, sink, local,
-                               frames.model if frames.model.spec.any else None)
+                               frames.model if frames.model.spec.any else None, tell)
         record = reduced.record
         statuses, digests = record.statuses, record.digests
         new_frames = reduced.n - prior_n
@@ -260,7 +303,7 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client
                     write_dark_rate_rows(tmp, y0, y1, reduced.n, table)
             else:
                 client.gather(client.map(write_dark_rate_rows, [str(tmp)] * len(tiles), *zip(*tiles),
-                                         n=reduced.n, table=table, pure=False))
+                                         n=reduced.n, table=table, pure=False, key="write-dark-rate"))
         decided = classify_sample(reduced.n, join_samples([t.sample for t in reduced.tiles if t.sample is not None]))
         saved = finish_stats(tmp, out_dir, reduced.n, meta, arrays, manifest, hot_set, decided)
     except BaseException:

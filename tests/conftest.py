@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -115,3 +116,31 @@ def pad_rows_reflect(frames, top: int, bottom: int):
     above = [clamp(c + top if c + top < h else c) for c in (top - i for i in range(1, top + 1))][::-1]
     below = [clamp(c - bottom if c - bottom >= 0 else c) for c in (h - 1 + i - bottom for i in range(1, bottom + 1))]
     return frames[:, above + list(range(h)) + below]
+
+
+def start_cluster(workers: int = 1, dashboard: str = "127.0.0.1:0") -> tuple[str, list[subprocess.Popen]]:
+    """`dask scheduler` and `dask worker` processes on 127.0.0.1, each in its own process group."""
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    dask = str(BIN / "dask")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address",
+                               dashboard], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True, env=env)]
+    for i in range(workers):
+        procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--name", f"w{i}", "--no-dashboard",
+                                       "--host", "127.0.0.1", "--preload", "pipeline.worker_setup"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                                      env=env))
+    with Client(address, timeout="30s") as client:
+        client.wait_for_workers(workers, timeout=60)
+    return address, procs
+
+
+def stop(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.wait()

@@ -17,7 +17,7 @@ from pipeline.state.checkpoint import CHECKPOINT_DIR
 from pipeline.state.files import read_files_csv
 from pipeline.stats import stats_of_stack
 
-from .conftest import BIN, drop_root_overrides, free_port, saved_attrs, wait_for, write_stack
+from .conftest import BIN, drop_root_overrides, free_port, saved_attrs, start_cluster, stop, wait_for, write_stack
 
 HOTPIXELS = str(BIN / "hotpixels")
 QUIET = {"progress": False, "log": lambda m: None}
@@ -455,33 +455,6 @@ def test_time_cut_segments_resume_after_sigkill(tmp_path):
     assert f"({sum(sizes[:int(line.split()[1])])} of 300 files)" in line
     stats, _ = read_stats(tmp_path / "out")
     assert_stats_equal(stats, stack)
-
-
-def start_cluster(workers: int = 1) -> tuple[str, list[subprocess.Popen]]:
-    """`dask scheduler` and `dask worker` processes on 127.0.0.1, each in its own process group."""
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    dask = str(BIN / "dask")
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address",
-                               "127.0.0.1:0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)]
-    for i in range(workers):
-        procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--name", f"w{i}", "--no-dashboard",
-                                       "--host", "127.0.0.1", "--preload", "pipeline.worker_setup"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                                      env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}))
-    with Client(address, timeout="30s") as client:
-        client.wait_for_workers(workers, timeout=60)
-    return address, procs
-
-
-def stop(procs: list[subprocess.Popen]) -> None:
-    for p in procs:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        p.wait()
 
 
 @pytest.mark.slow

@@ -55,7 +55,7 @@ def find_copies(client: Client, headers: list[Any]) -> dict[str, str]:
 
 def _digests(client: Client, fn, items: list[tuple[str, int]]) -> dict[str, str]:
     chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
-    futures = client.map(_chunk, [fn] * len(chunks), chunks, pure=False)
+    futures = client.map(_chunk, [fn] * len(chunks), chunks, pure=False, key="find-copies")
     out: dict[str, str] = {}
     for part in client.gather(futures):
         out.update(part)

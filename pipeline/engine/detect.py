@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -261,12 +262,19 @@ def _histograms(runner: Any, submit: Callable, works: list, results: list[BandRe
             for k in plan.map_kinds}
 
 
+# detection's tasks as the task stream names them
+STEPS = {"stack_kind_of": "detect-stack-kind", "measure_task": "detect-measure", "measures_of": "detect-measures",
+         "score_task": "detect-score", "lines_task": "detect-lines", "columns_task": "detect-columns",
+         "line_samples_task": "detect-line-samples", "counts_task": "detect-counts"}
+
+
 def _submitter(runner: Any) -> Callable:
     """``runner.submit`` for tasks whose results stay where they are until asked for."""
     from distributed import Client
 
     if isinstance(runner, Client):
         def submit(fn: Callable, *args: Any, **kwargs: Any) -> Any:
-            return runner.submit(fn, *args, pure=False, **kwargs)
+            step = STEPS.get(fn.__name__, fn.__name__)
+            return runner.submit(fn, *args, pure=False, key=f"{step}-{uuid.uuid4().hex}", **kwargs)
         return submit
     return runner.submit

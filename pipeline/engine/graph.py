@@ -184,7 +184,8 @@ def image_array(partitions: list[list[list[str]]], pixel_shape: tuple[int, ...],
     """
     known = known or [{} for _ in partitions]
     token = tokenize(partitions, pixel_shape, dtype, tile_rows, stride, reader, known, counts, model)
-    read_name, name, status_name = f"read-files-{token}", f"images-{token}", f"file-status-{token}"
+    read_name, name, status_name = (f"read-and-accumulate-{token}", f"partition-tile-sums-{token}",
+                                    f"file-statuses-{token}")
     tiles = row_tiles(pixel_shape[0], tile_rows)
     trailing = (0,) * (len(pixel_shape) - 1)
     dsk: dict = {}
@@ -215,8 +216,9 @@ def band_outputs(files: list[list[str]], bands: list[list[int]], pixel_shape: tu
     merging them cost more than decoding each frame once per band. Returns each tile's stats
     in order, then the files' record, for ``client.compute`` as ``segment_outputs`` does."""
     token = tokenize(files, bands, pixel_shape, dtype, tile_rows, stride, reader, known, counts, model, "bands")
-    read_name, stats_name, status_name = f"read-band-{token}", f"band-tile-stats-{token}", f"file-status-{token}"
-    first_name = f"band-first-tile-{token}"
+    read_name, stats_name, status_name = (f"read-band-and-accumulate-{token}", f"convert-band-tile-{token}",
+                                          f"file-statuses-{token}")
+    first_name = f"convert-band-first-tile-{token}"
     tiles = row_tiles(pixel_shape[0], tile_rows)
     dsk: dict = {}
     outputs: list = [None] * len(tiles)
@@ -303,7 +305,7 @@ def tile_stats(images: da.Array, split_every: int) -> da.Array:
         split_every=split_every,
         dtype=np.float64,
         meta=np.empty((0,) * images.ndim, np.float64),
-        name="pixel-moments",
+        name="convert-and-merge",
     )
 
 

@@ -9,9 +9,11 @@ The engine knows no file format: the caller passes the functions that probe and 
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from dask.base import tokenize
 from distributed import Client
 
 from ..records import ReadRecord
+from ..report.numbers import block_factor, join_blocks
 from ..state.checkpoint import Checkpoints
 from ..stats.model import ModelPlan
 from .cluster import ProgressBar
@@ -36,7 +39,12 @@ from .plan import (
     segment,
     segments_in_flight,
 )
+from .progress import Progress
 from .total import CheckpointSink, StatsSink, TileRef, TileTotals
+
+# the task stream's names of the steps run through ``map_batches``
+STEPS = {"probe": "discover-headers", "probe_like": "discover-headers"}
+PREVIEW_PIXELS = 200 * 200  # the progress preview's most pixels (the dashboard's image)
 
 
 def map_batches(client: Client, fn: Callable[..., list], items: Sequence[Any], batch: int, progress: str = "",
@@ -44,7 +52,7 @@ def map_batches(client: Client, fn: Callable[..., list], items: Sequence[Any], b
     """``fn`` over ``items`` in batches on the workers, results flattened in order (``progress``:
     a label for the bar, drawn when there is more than one batch)."""
     chunks = [list(items[i : i + batch]) for i in range(0, len(items), batch)]
-    futures = client.map(fn, chunks, pure=False, **kwargs)
+    futures = client.map(fn, chunks, pure=False, key=STEPS.get(fn.__name__, fn.__name__), **kwargs)
     if progress and len(chunks) > 1:
         ProgressBar(futures, progress, scheduler=scheduler_address(client), interval="200ms")
     return [x for part in client.gather(futures) for x in part]
@@ -68,9 +76,9 @@ class Reduced:
 
 
 def reduce_files(client: Client, headers: list[Any], shape: tuple[int, ...], dtype: str, stride: int, out_dir: Path,
-                 settings, reader: Reader, log: Callable[[str], None], progress: bool,
+                 settings, reader: Reader, log: Callable[[str], None], show_bar: bool,
                  counted_by_size: dict[int, dict[str, str]], sink: StatsSink, local: bool = False,
-                 model: ModelPlan | None = None) -> Reduced:
+                 model: ModelPlan | None = None, progress: Progress | None = None) -> Reduced:
     """Run every segment not checkpointed yet, in waves; the workers fold each segment's tiles
     into the running total, checkpointed after each segment, and write the last into stats.zarr
     (``sink``: the one being written, and the saved stats to merge with). ``local``: the workers
@@ -78,7 +86,8 @@ def reduce_files(client: Client, headers: list[Any], shape: tuple[int, ...], dty
 
     ``counted_by_size`` maps the size and content digest of files counted before (saved stats)
     to their path: a copy of one is not counted again. ``model``: each file's terms of the
-    physics model, where the scan keeps its sums.
+    physics model, where the scan keeps its sums. ``progress``: told of every finished segment,
+    and asked between segments whether the scan is cancelled.
     """
     batch_size = choose_batch_size(settings, shape, dtype)
     tile_rows = rows_per_tile(shape, settings)
@@ -97,7 +106,9 @@ def reduce_files(client: Client, headers: list[Any], shape: tuple[int, ...], dty
 
     threads = max(1, sum(client.nthreads().values()))
     totals = TileTotals(client, checkpoints.folder, tiles, tuple(shape[1:]), saved, local)
-    between = CheckpointSink(str(checkpoints.folder))
+    factor = block_factor(shape[0], shape[1], PREVIEW_PIXELS) if progress is not None else 0
+    between = CheckpointSink(str(checkpoints.folder), factor)
+    sink = dataclasses.replace(sink, preview=factor)
     wave = segments_in_flight(shape, dtype, settings)
     sizer = SegmentSizer(settings.checkpoint_seconds, settings.checkpoint_files, threads * batch_size,
                          first_segment(settings.checkpoint_seconds, threads, shape))
@@ -105,7 +116,11 @@ def reduce_files(client: Client, headers: list[Any], shape: tuple[int, ...], dty
     order = [seg.id for seg in done]
     position = resumed
     written: list[TileRef] = []
+    if progress is not None:
+        progress.begin(len(headers), resumed, sum(len(seg.headers) - records[seg.id].used for seg in done), len(done))
     while position < len(headers):
+        if progress is not None:
+            progress.check()
         started = time.monotonic()
         cut = []
         for _ in range(wave):
@@ -136,15 +151,26 @@ def reduce_files(client: Client, headers: list[Any], shape: tuple[int, ...], dty
         label = (f"scanning {files} frames" if files == len(headers) - resumed
                  else f"scanning frames {position - files + 1}-{position} of {len(headers)}")
         watched = [f for state in totals.pending for f in state.parts]
-        bar = _progress_thread(client, watched, label) if progress else None
-        for seg, record in totals.run():
-            records[seg.id] = record
-            order.append(seg.id)
-            sizes.append(len(seg.headers))
-            if last and seg is cut[-1]:
-                written = list(totals.heads)  # type: ignore[arg-type]
-            else:
-                checkpoints.save(totals.saved(), records, sizes)
+        bar = _progress_thread(client, watched, label) if show_bar else None
+        if progress is not None:
+            progress.segment(files)
+            progress.watch([f for state in totals.pending for f in (*state.parts, state.statuses)])
+        try:
+            for seg, record in totals.run():
+                records[seg.id] = record
+                order.append(seg.id)
+                sizes.append(len(seg.headers))
+                if last and seg is cut[-1]:
+                    written = list(totals.heads)  # type: ignore[arg-type]
+                else:
+                    checkpoints.save(totals.saved(), records, sizes)
+                if progress is not None:
+                    progress.segment_done(len(seg.headers), len(seg.headers) - record.used,
+                                          _preview(totals.heads, shape, factor))
+        except CancelledError:
+            if progress is not None:
+                progress.check()
+            raise
         if bar:
             bar.join(timeout=10)
         sizer.observe(files, time.monotonic() - started)
@@ -152,6 +178,12 @@ def reduce_files(client: Client, headers: list[Any], shape: tuple[int, ...], dty
         written = totals.finish(sink)
     n = written[0].n if written else 0
     return Reduced(n, written, ReadRecord.concat([records[seg_id] for seg_id in order]), resumed)
+
+
+def _preview(heads: list[TileRef | None], shape: tuple[int, ...], factor: int) -> Any:
+    """The running total's preview, joined from its tiles' (``total.preview_blocks``)."""
+    parts = [h.preview for h in heads if h is not None and h.preview is not None]
+    return join_blocks(parts, tuple(shape), factor, "max") if parts and factor else None
 
 
 def resumed_segments(headers: list[Any], ids: list[str], sizes: list[int], salt: tuple) -> list[Segment] | None:

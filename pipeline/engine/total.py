@@ -29,6 +29,7 @@ from ..stats.dark_subtraction import rows_hot_candidates
 from .plan import Segment
 
 FOLD_PRIORITY = 100  # above the reads and merges of any segment in flight
+FOLD = "fold-into-total-and-write"  # the fold tasks' name in the task stream
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,18 @@ class TileRef:
     name: str = ""
     hot: tuple[np.ndarray, np.ndarray] | None = None
     sample: dict[str, np.ndarray] | None = None  # its share of the stack kind's sample (``stack_kind``)
+    preview: tuple[int, np.ndarray] | None = None  # its block maxima of |residual mean| (``preview_blocks``)
+
+
+def preview_blocks(stats: PixelStats, y0: int, factor: int) -> tuple[int, np.ndarray] | None:
+    """A tile's share of the progress preview: the largest |residual mean| (any channel) in each
+    block of ``factor`` x ``factor`` sensels (``report.numbers.band_blocks``); None for factor 0."""
+    if factor <= 0 or stats.n == 0:
+        return None
+    from ..report.numbers import band_blocks
+
+    residual = np.abs(stats.mean[1])
+    return band_blocks(residual.max(axis=-1) if residual.ndim == 3 else residual, y0, factor, "max")
 
 
 @dataclass(frozen=True)
@@ -49,9 +62,10 @@ class CheckpointSink:
     """Fold into a new checkpoint file of ``folder``."""
 
     folder: str
+    preview: int = 0  # block edge of the progress preview (0: none)
 
     def put(self, stats: PixelStats, y0: int) -> TileRef:
-        return TileRef(stats.n, save_tile(self.folder, stats))
+        return TileRef(stats.n, save_tile(self.folder, stats), preview=preview_blocks(stats, y0, self.preview))
 
 
 @dataclass(frozen=True)
@@ -62,6 +76,7 @@ class StatsSink:
     tmp: str
     arrays: StatsArrays
     prior: str = ""
+    preview: int = 0  # block edge of the progress preview (0: none)
 
     def put(self, stats: PixelStats, y0: int) -> TileRef:
         if self.prior:
@@ -71,7 +86,7 @@ class StatsSink:
         write_rows(self.tmp, y0, stats, self.arrays)
         first = y0 * int(np.prod(stats.pixel_shape[1:]))
         return TileRef(stats.n, "", rows_hot_candidates(stats.mean[1], stats.m2[0], first),
-                       stack_sample(stats, y0, self.arrays.shape))
+                       stack_sample(stats, y0, self.arrays.shape), preview_blocks(stats, y0, self.preview))
 
 
 def fold_tile(folder: str, previous: TileRef | None, part: PixelStats | None, rows: tuple[int, ...],
@@ -178,7 +193,7 @@ class TileTotals:
         # before that worker converts its next tile, so finished tiles do not pile up in memory
         where = self.client.who_has([state.parts[t]]).get(state.parts[t].key) or None
         future = self.client.submit(fold_tile, self.folder, self.latest[t], state.parts[t], self.rows[t], state.sink,
-                                    pure=False, priority=FOLD_PRIORITY, key=f"fold-tile-{uuid.uuid4().hex}",
+                                    pure=False, priority=FOLD_PRIORITY, key=f"{FOLD}-{uuid.uuid4().hex}",
                                     workers=list(where) if where else None, allow_other_workers=True)
         waiting[future] = (state, t)
         queue.add(future)
@@ -218,6 +233,6 @@ class TileTotals:
         if self.local:
             return [fold_tile(self.folder, head, None, rows, sink) for head, rows in zip(self.heads, self.rows)]
         futures = [self.client.submit(fold_tile, self.folder, head, None, rows, sink, pure=False,
-                                      key=f"fold-tile-{uuid.uuid4().hex}")
+                                      key=f"{FOLD}-{uuid.uuid4().hex}")
                    for head, rows in zip(self.heads, self.rows)]
         return self.client.gather(futures)

@@ -73,6 +73,13 @@ def check_free(folder: str | os.PathLike) -> None:
         _raise_if_held(candidate / LOCK_NAME)
 
 
+def live_holder(folder: str | os.PathLike) -> dict | None:
+    """Who holds ``folder`` (host, pid, command, started), or None if no live process does."""
+    path = Path(folder) / LOCK_NAME
+    info = _holder(path)
+    return info if info is not None and _alive(info, path) else None
+
+
 def _raise_if_held(path: Path) -> None:
     info = _holder(path)
     if info is not None and _alive(info, path):
@@ -80,17 +87,27 @@ def _raise_if_held(path: Path) -> None:
 
 
 @contextmanager
-def hold(folder: str | os.PathLike, command: str, log=lambda message: None) -> Iterator[Path]:
+def hold(folder: str | os.PathLike, command: str, log=lambda message: None, wait: float = 0.0) -> Iterator[Path]:
     """Hold ``folder`` (made if missing) while the block runs; OutputLocked if a live process
-    holds it. A lock left by a dead process is taken over, and said so through ``log``."""
+    holds it. A lock left by a dead process is taken over, and said so through ``log``.
+    ``wait``: seconds to keep trying while it is held (a detached driver that replaces one on a
+    worker that died waits for that one's lock to go stale)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
-    _raise_if_held(folder.parent / LOCK_NAME)
     token = secrets.token_hex(8)
     mine = {"host": socket.gethostname(), "pid": os.getpid(), "command": command, "started": time.time(),
             "token": token}
-    _acquire(path, mine, log)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            _raise_if_held(folder.parent / LOCK_NAME)
+            _acquire(path, mine, log)
+            break
+        except OutputLocked:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(min(HEARTBEAT, max(0.1, deadline - time.monotonic())))
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(path, token, stop), name="hotpixels-lock", daemon=True)
     beat.start()

@@ -75,7 +75,8 @@ def test_the_client_holds_no_sensor_sized_array(big_darks, local_client, tmp_pat
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("during", [("measure_task", "score_task"), ("fold-tile",)], ids=["detection", "writing"])
+@pytest.mark.parametrize("during", [("detect-measure", "detect-score"), ("fold-into-total",)],
+                         ids=["detection", "writing"])
 def test_a_worker_killed_during_detection_or_writing_loses_nothing(big_darks, tmp_path, during):
     """A worker process is killed (SIGKILL) while the bands are measured and scored, or while
     the tiles are folded into stats.zarr; its nanny starts another, what it held is computed
