@@ -66,7 +66,11 @@ def open_client(config: ClusterConfig, log: Callable[[str], None]) -> Iterator[C
     except Exception as exc:
         raise ClusterError(f"cannot start a local Dask cluster: {exc}") from exc
     with cluster, Client(cluster, set_as_default=False) as client:
+        from ..dashboard import page_url, register
+
         _announce(client, log, f"local cluster with {len(cluster.workers)} workers")
+        if client.dashboard_link and register(cluster.scheduler):
+            log(f"hotpixels page: {page_url(client.dashboard_link)}")
         yield client
 
 
