@@ -34,6 +34,7 @@ frame's ``gain``, and only frames of one setting share an exposure fit (``frames
 from __future__ import annotations
 
 import calendar
+import errno
 import io
 import os
 import re
@@ -48,6 +49,7 @@ from ..layout import BAYER_NAMES, SensorLayout
 from . import exif
 from .exact import as_stored
 from .header import Header
+from .limits import check_frame, missing_frames
 from .registry import register
 from .source import frame_ref, is_remote, local, split_hdu, text
 
@@ -92,6 +94,12 @@ def frame_axes(shape: tuple[int, ...]) -> tuple[int | None, tuple[int, ...]]:
         return (None, (axes[1], axes[2], COLOUR_PLANES)) if axes[0] == COLOUR_PLANES else (axes[0], tuple(axes[1:]))
     raise ValueError(f"a FITS image of {len(axes)} axes ({' x '.join(str(a) for a in axes)}): only frames, colour "
                      f"frames and cubes of frames (3 axes) are read")
+
+
+def check_declared(shape: tuple[int, ...]) -> None:
+    """Refuse (``limits.TooLarge``) a frame's (H, W) or (H, W, 3) shape over the limit, before
+    astropy allocates it: NAXISn say anything, whatever the file holds."""
+    check_frame(shape[0], shape[1], shape[2] if len(shape) > 2 else 1)
 
 
 def frame_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -182,6 +190,23 @@ def quiet():
         yield
 
 
+@contextmanager
+def open_fits(source, **kwargs):
+    """astropy's ``fits.open``, ``quiet``; a header that declares more data than a file can hold
+    (astropy seeks past it to find the next HDU, which the system refuses) is refused with that
+    reason rather than the system's "Invalid argument"."""
+    from astropy.io import fits
+
+    with quiet():
+        try:
+            with fits.open(source, **kwargs) as hdul:
+                yield hdul
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            raise ValueError(f"a header declares more data than a file can hold ({exc.strerror})") from exc
+
+
 class Fits:
     name = "fits"
     suffixes = frozenset({".fits", ".fit", ".fts", ".fz"})
@@ -193,12 +218,11 @@ class Fits:
     def probe_frames(self, path: str, source: str | IO[bytes]) -> list[Header]:
         """The file's header, or one per plane of a cube (those the file holds whole; a plane
         cut off by the file's end has the reason)."""
-        from astropy.io import fits
-
-        with quiet(), fits.open(source, lazy_load_hdus=True, memmap=False) as hdul:
+        with open_fits(source, lazy_load_hdus=True, memmap=False) as hdul:
             hdu = image_hdu(hdul, split_hdu(path)[1])
             header = hdu.header
             frames, shape = frame_axes(hdu.shape)
+            check_declared(shape)
             layout = bayer_layout(header) if len(shape) == 2 else SensorLayout()
             dtype = stored_dtype(int(header.get("BITPIX", 16)))
             shot = shooting_data(header)
@@ -208,20 +232,17 @@ class Fits:
         if frames is None:
             return [one]
         cut = f"the file is truncated: it holds {whole} of the cube's {frames} frames whole"
-        return [replace(one, path=frame_ref(path, i)) if i < whole else Header(frame_ref(path, i), error=cut)
-                for i in range(frames)]
+        return [replace(one, path=frame_ref(path, i)) for i in range(whole)] + missing_frames(path, whole, frames, cut)
 
     def read_frame(self, path: str, index: int, out: np.ndarray | None = None) -> tuple[np.ndarray, bytes]:
         """Plane ``index`` of a cube, read alone through astropy's ``section`` (scaled by
         ``BZERO``, decompressed tile by tile for ``.fz``); its values' bytes identify it."""
-        from astropy.io import fits
-
         file, name = split_hdu(path)
         remote = is_remote(file)
-        with quiet(), fits.open(file if remote else local(file), lazy_load_hdus=True, memmap=False,
-                                use_fsspec=remote) as hdul:
+        with open_fits(file if remote else local(file), lazy_load_hdus=True, memmap=False, use_fsspec=remote) as hdul:
             hdu = image_hdu(hdul, name)
-            frames, _ = frame_axes(hdu.shape)
+            frames, shape = frame_axes(hdu.shape)
+            check_declared(shape)
             if frames is None or not 0 <= index < frames:
                 raise ValueError(f"no frame {index} in this FITS file (it holds {frames or 1})")
             if not remote and index >= _whole_planes(hdul, hdu, frames, local(file)):
@@ -232,10 +253,9 @@ class Fits:
         return pixels, pixels.tobytes()
 
     def decode(self, data: bytes, path: str, out: np.ndarray | None = None) -> np.ndarray:
-        from astropy.io import fits
-
-        with quiet(), fits.open(io.BytesIO(data), memmap=False, lazy_load_hdus=True) as hdul:
+        with open_fits(io.BytesIO(data), memmap=False, lazy_load_hdus=True) as hdul:
             hdu = image_hdu(hdul, split_hdu(path)[1])
+            check_declared(frame_axes(hdu.shape)[1])
             shape = frame_shape(hdu.shape)  # a cube's planes are read by read_frame
             dtype = stored_dtype(int(hdu.header.get("BITPIX", 16)))
             pixels = direct(data, hdu, hdul.fileinfo(hdul.index(hdu))["datLoc"])

@@ -1,5 +1,8 @@
 """Camera raw through LibRaw (rawpy): ``raw_image_visible``, the CFA mosaic of the visible
-area, one value per sensel, never demosaiced; its pattern, colours and levels from the file."""
+area, one value per sensel, never demosaiced; its pattern, colours and levels from the file.
+
+Opening a file reads its sizes only; the first touch of ``raw_image_visible`` unpacks the whole
+raw: the stored size is checked against ``limits`` in between (``check_declared``)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import numpy as np
 from ..layout import SensorLayout
 from . import exif
 from .header import Header
+from .limits import check_frame
 from .registry import register
 from .source import text
 
@@ -47,6 +51,14 @@ def shooting_data(raw) -> exif.ShootingData:
                              iso=exif.number(other.iso_speed) or None, time=unix)
 
 
+def check_declared(raw) -> None:
+    """Refuse (``limits.TooLarge``) an opened LibRaw file before it unpacks a stored raw over the
+    limit: its sizes are read without unpacking (``raw_type`` would unpack). A linear raw's 4
+    values per pixel are within the limit of any frame of ``MAX_PIXELS``."""
+    sizes = raw.sizes
+    check_frame(sizes.raw_height, sizes.raw_width)
+
+
 class Raw:
     name = "raw"
     suffixes = frozenset({".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf",
@@ -56,6 +68,7 @@ class Raw:
         import rawpy
 
         with rawpy.imread(source) as raw:  # type: ignore[arg-type]
+            check_declared(raw)
             shape = tuple(int(s) for s in raw.raw_image_visible.shape)
             desc = text(raw.color_desc)
             if raw.raw_type == rawpy.RawType.Stack:  # linear: every pixel has its colours (no CFA)
@@ -79,6 +92,7 @@ class Raw:
         import rawpy
 
         with rawpy.imread(io.BytesIO(data)) as raw:  # the visible view is valid only while open: copied
+            check_declared(raw)
             if raw.raw_type == rawpy.RawType.Stack:
                 channels = _linear_channels(raw)
                 pixels = raw.raw_image_visible[..., :channels]

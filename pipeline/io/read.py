@@ -12,8 +12,9 @@ import numpy as np
 
 from ..records import failure_reason
 from .header import Header
+from .limits import MAX_FILE_BYTES, check_shape
 from .registry import format_for, suffixes
-from .source import extension, file_stat, open_source, read_bytes, split_ref
+from .source import extension, file_stat, iter_bytes, open_source, read_bytes, split_ref
 
 
 def is_supported(path: str) -> bool:
@@ -29,7 +30,9 @@ def read_header(path: str) -> Header:
 
 def read_headers(path: str) -> list[Header]:
     """The headers of every frame of a file: one for most formats, one per frame (named by its
-    frame reference) for a video or a FITS cube. Never raises, as ``read_header``."""
+    frame reference) for a video or a FITS cube. Never raises, as ``read_header``. A frame that
+    declares more than ``limits.MAX_PIXELS`` is refused with the limit's reason (the readers
+    refuse it before they allocate anything)."""
     try:
         size, mtime = file_stat(path)
         if size == 0:
@@ -40,6 +43,9 @@ def read_headers(path: str) -> list[Header]:
         # not asdict: it deep-copies, a third of a PNG's probe. A name without a known suffix is
         # read by imageio, which registers no format name
         name = getattr(fmt, "name", "")
+        for h in frames:
+            if not h.error:
+                check_shape(h.shape)  # where a probe read a size without allocating it
         return [replace(h, size=size, mtime=mtime, format=name) for h in frames]
     except Exception as exc:  # noqa: BLE001 - any failure means "cannot use this file"
         return [Header(path, error=failure_reason(exc))]
@@ -58,7 +64,7 @@ def read_file(path: str, out: np.ndarray | None = None) -> tuple[np.ndarray, str
     if index is not None:  # one frame of a video or a cube: only its bytes are read
         pixels, data = _format(file).read_frame(file, index, out)
     else:
-        data = read_bytes(path)
+        data = read_bytes(path, MAX_FILE_BYTES)
         pixels = _format(path).decode(data, path, out)
     return pixels, hashlib.blake2b(data, digest_size=16).hexdigest()
 
@@ -78,8 +84,13 @@ def sample_digest(path: str, size: int) -> str:
 
 
 def content_digest(path: str) -> str:
-    """The digest ``read_file`` gives a whole file, from its bytes alone (no decode)."""
-    return hashlib.blake2b(read_bytes(path), digest_size=16).hexdigest()
+    """The digest ``read_file`` gives a whole file, from its bytes alone (no decode), hashed as
+    they are read: never held whole. A file over ``limits.MAX_FILE_BYTES``, which ``read_file``
+    refuses, is an OSError here too (a sparse file of terabytes is not read to be compared)."""
+    h = hashlib.blake2b(digest_size=16)
+    for piece in iter_bytes(path, MAX_FILE_BYTES):
+        h.update(piece)
+    return h.hexdigest()
 
 
 def read_pixels(path: str) -> np.ndarray:
@@ -88,7 +99,7 @@ def read_pixels(path: str) -> np.ndarray:
     file, index = split_ref(path)
     if index is not None:
         return _format(file).read_frame(file, index)[0]
-    return _format(path).decode(read_bytes(path), path)
+    return _format(path).decode(read_bytes(path, MAX_FILE_BYTES), path)
 
 
 def _format(path: str):

@@ -21,7 +21,8 @@ bytes each), DateTime and DateTime_UTC (int64, 100 ns ticks since 0001-01-01).
   falls back to the flag, read as the writers use it (0 = little-endian).
 - FrameCount 0 (a capture program that crashed before it wrote the count): the frames are
   counted from the file's size, as Siril does. A file that ends before its last frames has them
-  listed with the reason.
+  listed with the reason (``limits.missing_frames``: as one line where a damaged count declares
+  more than 10,000 that are not there). A frame over ``limits``' size is refused from the header.
 - Trailer timestamps give each frame its capture time; without them every frame has the
   header's UTC date.
 - Instrument names the camera, for grouping. SER has no exposure time.
@@ -38,6 +39,7 @@ import numpy as np
 
 from ..layout import SensorLayout
 from .header import Header
+from .limits import check_frame, missing_frames
 from .registry import register
 from .source import file_stat, frame_ref, read_range, text
 
@@ -101,6 +103,7 @@ def parse_header(head: bytes, size: int) -> SerLayout:
         raise ValueError(f"not a SER file: unknown ColorID {colour}")
     if width <= 0 or height <= 0 or not 1 <= depth <= 16 or declared < 0:
         raise ValueError(f"not a SER file: {width}x{height}, {depth} bits, {declared} frames")
+    check_frame(height, width, 3 if colour in (RGB, BGR) else 1)
     layout = SerLayout(colour, width, height, depth, declared, 0, flag, text(head[82:122]), utc)
     fit = max(0, (size - HEADER_BYTES) // layout.frame_bytes)
     frames = fit if declared == 0 else min(declared, fit)
@@ -190,8 +193,9 @@ class Ser:
         if layout.frames == 0 and layout.declared == 0:
             raise ValueError("the SER file holds no frame")
         count = max(layout.declared, layout.frames)
-        trailer = read_range(path, layout.trailer_offset, 8 * count) if layout.declared else b""
-        times = timestamps(trailer, count)
+        # the trailer follows every declared frame: only a whole file has it
+        trailer = read_range(path, layout.trailer_offset, 8 * layout.frames) if layout.declared else b""
+        times = timestamps(trailer, layout.frames)
         start = unix_time(layout.utc)
         colours = BAYER_IDS.get(layout.colour)
         one = Header(path, shape=layout.shape, dtype="uint8" if layout.itemsize == 1 else "uint16",
@@ -199,7 +203,7 @@ class Ser:
                      white_level=opened.white)
         cut = f"the SER file is truncated: it holds {layout.frames} of its {layout.declared} frames whole"
         return [replace(one, path=frame_ref(path, i), time=times[i] if times[i] is not None else start)
-                if i < layout.frames else Header(frame_ref(path, i), error=cut) for i in range(count)]
+                for i in range(layout.frames)] + missing_frames(path, layout.frames, count, cut)
 
     def decode(self, data: bytes, path: str, out: np.ndarray | None = None) -> np.ndarray:
         """A SER file read whole (``read_pixels`` of its plain path): its first frame."""

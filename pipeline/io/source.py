@@ -16,7 +16,9 @@ import contextlib
 import io
 import os
 import posixpath
+import stat
 from collections.abc import Iterator
+from typing import IO
 
 FRAME_MARK = "#frame="
 HDU_MARK = "#hdu="
@@ -85,33 +87,85 @@ def file_stat(path: str) -> tuple[int, float]:
         mtime = mtime.timestamp() if hasattr(mtime, "timestamp") else mtime
         return int(info.get("size") or -1), float(mtime) if isinstance(mtime, (int, float)) else -1.0
     st = os.stat(local(path))
+    if not stat.S_ISREG(st.st_mode):
+        raise not_a_file(st.st_mode)
     return st.st_size, st.st_mtime
 
 
-def read_bytes(path: str) -> bytes:
+def not_a_file(mode: int) -> OSError:
+    """The error of a name that is no regular file: a folder named ``x.jpg``, or a named pipe or
+    a device, whose reading would block forever or never end."""
+    if stat.S_ISDIR(mode):
+        return IsADirectoryError("a directory, not an image file")
+    kind = "a named pipe" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) \
+        else "not a regular file"
+    return OSError(f"{kind}, not an image file")
+
+
+def open_local(path: str) -> IO[bytes]:
+    """A local regular file opened for reading; an OSError for anything else. Opened without
+    blocking, so that a named pipe is refused rather than waited on forever."""
+    fd = os.open(local(path), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise not_a_file(mode)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_bytes(path: str, limit: int | None = None) -> bytes:
+    """The whole file; an OSError, before reading, where it is larger than ``limit`` bytes."""
     path = split_hdu(path)[0]
     if is_remote(path):
         import fsspec
 
         with fsspec.open(path, "rb") as fh:
+            _check_size(getattr(fh, "size", None), limit)
             return fh.read()
-    with open(local(path), "rb") as fh:
+    with open_local(path) as fh:
+        _check_size(os.fstat(fh.fileno()).st_size, limit)
         return fh.read()
+
+
+def iter_bytes(path: str, limit: int | None = None, chunk: int = 1 << 24) -> Iterator[bytes]:
+    """The whole file in pieces of ``chunk`` bytes, for a hash that never holds it whole; an
+    OSError, before reading, where it is larger than ``limit`` bytes."""
+    path = split_hdu(path)[0]
+    remote = is_remote(path)
+    if remote:
+        import fsspec
+
+    with fsspec.open(path, "rb").open() if remote else open_local(path) as fh:
+        _check_size(getattr(fh, "size", None) if remote else os.fstat(fh.fileno()).st_size, limit)
+        while piece := fh.read(chunk):
+            yield piece
+
+
+def _check_size(size: int | None, limit: int | None) -> None:
+    """An OSError (what a file system says of a file it cannot give) where ``size`` is over ``limit``."""
+    if limit is not None and size is not None and size > limit:
+        raise OSError(f"the file is {size:,} bytes: more than {limit:,}, the most a file is read whole (the "
+                      f"largest frame at 32 bits per value)")
 
 
 def read_range(path: str, offset: int, length: int) -> bytes:
     """``length`` bytes from ``offset`` (fewer where the file ends sooner): one frame of a video,
-    read without the rest of the file, locally or from any fsspec store."""
+    read without the rest of the file, locally or from any fsspec store. Only the bytes the file
+    has are allocated, whatever ``length`` a damaged header asks for."""
     path = split_hdu(path)[0]
     if is_remote(path):
         import fsspec
 
         with fsspec.open(path, "rb") as fh:
             fh.seek(offset)
-            return fh.read(length)
-    with open(local(path), "rb") as fh:
+            size = getattr(fh, "size", None)
+            return fh.read(length if size is None else max(0, min(length, size - offset)))
+    with open_local(path) as fh:
         fh.seek(offset)
-        return fh.read(length)
+        return fh.read(max(0, min(length, os.fstat(fh.fileno()).st_size - offset)))
 
 
 @contextlib.contextmanager

@@ -10,6 +10,8 @@ read:
 - ``location="attachment:position:size"`` (absolute offsets), optionally compressed
   (``compression="codec:uncompressed-size[:item-size]"``: zlib, lz4, lz4hc or zstd, with
   ``+sh`` for byte shuffling; lz4 and zstandard are dependencies).
+- The geometry is checked against ``limits`` before anything is allocated, and a compressed block
+  is never inflated past the bytes its geometry needs (a zlib or zstd bomb stops there).
 - Values are read exactly (``exact.as_stored``): 8-bit stays 8-bit; the rest become 16-bit
   where that loses nothing (a float frame normalised to 0..1 times 65535). A calibrated frame is
   refused with the reason.
@@ -25,6 +27,7 @@ depend on; the format is documented and simple enough to read from its specifica
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 from dataclasses import replace
@@ -37,6 +40,7 @@ from ..layout import SensorLayout
 from . import exif, fits
 from .exact import as_stored
 from .header import Header
+from .limits import check_frame
 from .registry import register
 from .source import text
 
@@ -66,13 +70,15 @@ def header_xml(head: bytes) -> ElementTree.Element:
 
 
 def read_head(source: str | IO[bytes]) -> bytes:
-    """The preamble and the XML header, without the data blocks."""
+    """The preamble and the XML header, without the data blocks (no more than the file holds,
+    whatever length a damaged preamble declares: ``read(n)`` allocates n bytes first)."""
     fh = open(source, "rb") if isinstance(source, str) else source
     try:
+        size = fh.seek(0, io.SEEK_END)
         fh.seek(0)
         preamble = fh.read(PREAMBLE)
         length = struct.unpack_from("<I", preamble, 8)[0] if len(preamble) >= 12 else 0
-        return preamble + fh.read(length)
+        return preamble + fh.read(min(length, size - len(preamble)))
     finally:
         if isinstance(source, str):
             fh.close()
@@ -92,6 +98,7 @@ def geometry(image: ElementTree.Element) -> tuple[int, int, int]:
         raise ValueError(f"an XISF image of geometry {image.get('geometry')!r}: only 2-D images (width:height:"
                          f"channels) are read")
     width, height, channels = parts
+    check_frame(height, width, channels)
     return height, width, channels
 
 
@@ -151,14 +158,20 @@ def shooting_data(image: ElementTree.Element, cards: dict[str, Any]) -> exif.Sho
     return replace(shot, **found)
 
 
-def decompress(block: bytes, spec: str) -> bytes:
-    """A data block as stored, from its ``compression`` attribute's codec (and byte shuffling)."""
+def decompress(block: bytes, spec: str, needed: int) -> bytes:
+    """A data block as stored, from its ``compression`` attribute's codec (and byte shuffling),
+    inflated to no more than the ``needed`` bytes of its image's geometry."""
     parts = spec.split(":")
     codec, size = parts[0], int(parts[1])
     item = int(parts[2]) if len(parts) > 2 else 0
+    if size > needed:
+        raise ValueError(f"the XISF image's compressed block declares {size} bytes, its geometry needs {needed}")
     name = codec.removesuffix("+sh")
     if name == "zlib":
-        data = zlib.decompress(block)
+        inflate = zlib.decompressobj()
+        data = inflate.decompress(block, size + 1)  # one byte more tells a block that is too large
+        if not inflate.eof and len(data) <= size:
+            raise ValueError("the XISF image's zlib block is truncated")
     elif name in ("lz4", "lz4hc"):
         import lz4.block
 
@@ -166,7 +179,8 @@ def decompress(block: bytes, spec: str) -> bytes:
     elif name == "zstd":
         import zstandard
 
-        data = zstandard.decompress(block, max_output_size=size)
+        # not zstandard.decompress: it allocates the size a frame's header declares, whatever the limit
+        data = zstandard.ZstdDecompressor().stream_reader(block).read(size + 1)
     else:
         raise ValueError(f"unknown XISF compression codec {codec!r}")
     if len(data) != size:
@@ -208,9 +222,9 @@ class Xisf:
         block = data[start : start + size]
         if len(block) < size:
             raise ValueError(f"the file is truncated: its image needs {start + size} bytes, it has {len(data)}")
-        if image.get("compression"):
-            block = decompress(block, image.get("compression", ""))
         count = height * width * channels
+        if image.get("compression"):
+            block = decompress(block, image.get("compression", ""), count * dtype.itemsize)
         if len(block) < count * dtype.itemsize:
             raise ValueError(f"the XISF image block holds {len(block)} bytes, {count * dtype.itemsize} needed")
         values = np.frombuffer(block, dtype, count)
