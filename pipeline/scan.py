@@ -232,6 +232,8 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client
         log(f"{len(copies)} files are copies of others among the inputs: each is counted once")
         skipped += [FileStatus.skip(p, f"already counted: same content as {first}") for p, first in copies.items()]
         todo = [h for h in todo if h.path not in copies]
+    if tell is not None:
+        tell.status.files_skipped = len(skipped)  # the total the progress counts: these and the files to read
     sent_before = bytes_sent(client)
     first = main.first
     frames = plan_frames(todo, manifest, first.shape[2] if len(first.shape) == 3 else 1, clip_level(first),
