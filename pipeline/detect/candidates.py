@@ -94,6 +94,7 @@ class Candidates:
     beyond_logx: MaybeArray = None  # the sum of their log exposure factors (``stats.model.log_factor``)
     beyond_logg: MaybeArray = None  # ... and of their log gains
     z_exposure: MaybeArray = None  # how much longer than the stack's its frames beyond the range were (z)
+    z_gain: MaybeArray = None  # how much higher than the stack's the gains of those frames were (z)
     line_share: MaybeArray = None  # the share of its residual's variance its exposure line explains
     onset: MaybeArray = None  # the capture day it appeared on (-1: from the start), where the stack has dates
     kind: MaybeArray = None

@@ -49,6 +49,10 @@ CORROBORATING_S = 3.0
 # ... and exposure does not explain it: its frames beyond the range were no longer than the
 # stack's by this z (``exposure.beyond_exposure_z``; a hot sensel's are its long exposures)
 EXPOSURE_DRIVEN_Z = 3.0
+# ... nor a fixed offset in DN: its frames beyond the range were not the low gains by this z
+# (``exposure.beyond_gain_z``: a telegraph step is charge, amplified with the gain, and shows at
+# high gains; a warm sensel's offset is buried by the noise there and shows at low ones)
+GAIN_DRIVEN_Z = 3.0
 # ... nor its exposure line: that takes less than this share of its residual's variance
 # (``exposure.line_share``: dark current 0.95-1.0, flicker 0-0.4 on the benchmark collections). A
 # strong hot sensel is beyond in all but the shortest frames, whose mean exposure is then no longer
@@ -167,6 +171,11 @@ def classify(c: Candidates, thr: dict[str, float], dark_min_sigmas: float, darks
                      & (c.z_exposure < EXPOSURE_DRIVEN_Z) & ~explained)
         if c.onset is not None:  # there from a date on: its frames before are what lowers its level
             telegraph &= c.onset < 0
+        if c.z_gain is not None:
+            # beyond in the low-gain frames: an offset the noise of the high gains buries, whose spread
+            # is the scene's events, not jumps of charge (a warm sensel: one scene highlight in a lit
+            # frame gave one twice its neighbours' residual variance)
+            telegraph &= c.z_gain > -GAIN_DRIVEN_Z
     if c.z_rate is not None:
         # a dead sensel reads black among lit neighbours, which the fit leaves out as clipped at
         # the floor: what is left of its fit says nothing of dark current
@@ -202,6 +211,11 @@ def classify(c: Candidates, thr: dict[str, float], dark_min_sigmas: float, darks
     c.kind, c.score, c.by_counts = kind, score, by_counts
     c.rank = np.where(is_stuck, 0, np.where(lvl, 1, 2)).astype(np.int8)
     c.sign = np.sign(zl).astype(np.int8)
+    if counted:
+        # a level class by the counts is beyond its neighbours on that side, whatever its mean: a
+        # dark-current neighbour's leak (-1/4 of a rate its level does not separate) can make a warm
+        # sensel's residual mean negative, and the ring rule (``suppress``) would take it for that ring
+        c.sign[cl] = np.where(kind[cl] == HOT, 1, -1)
     # JPEG: the residual's rings and the chroma smear around a defect can be as strong as it is in
     # one channel; the luma blob ranks the pixels of a blob instead
     amp = c.luma_amp if c.luma_amp is not None else c.z_amp

@@ -46,7 +46,7 @@ from .config import DetectConfig
 from .criteria import counts, dark_current, flicker, level, variance
 from .criteria.counts import COUNT_MAPS, count_thresholds
 from .describe import describe, describe_line
-from .exposure import beyond_exposure_z, candidate_fit, line_share, with_fit
+from .exposure import beyond_exposure_z, beyond_gain_z, candidate_fit, line_share, with_fit
 from .filters import unique_flat
 from .line_bands import column_lines, drifts_of, gather_columns, rate_sums, scan_band
 from .lines import Line, covered, dedupe
@@ -326,6 +326,7 @@ def classify_points(scored: list[BandScores], plan: Plan, cfg: DetectConfig) -> 
     darks, raw_darks = plan.stack_kind == "darks", plan.raw_darks
     if plan.frames is not None and cand.beyond_logx is not None and cand.counted:
         cand.z_exposure = beyond_exposure_z(cand.beyond_logx, cand.beyond_logg, cand.k_hi + cand.k_lo, plan.frames)
+        cand.z_gain = beyond_gain_z(cand.beyond_logg, cand.k_hi + cand.k_lo, plan.frames)
     whole = None  # every candidate's exposure line over every frame, once
     if plan.frames is not None and cand.model is not None and plan.frames.physical:
         whole = candidate_fit(cand.model, plan.n, plan.frames)

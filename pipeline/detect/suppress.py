@@ -61,7 +61,9 @@ def suppress(c: Candidates, is_cfa: bool) -> np.ndarray:
     residuals, or the +1/4 ring of a dead one), or the stronger one is ``RING_RATIO`` times
     stronger and the candidate is no level defect: the neighbours' residuals carry 1/16 of a
     flickering sensel's variance, but their levels are measured without it
-    (``rings.separate_adjacent``), so a weaker hot sensel beside a strong one is its own.
+    (``rings.separate_adjacent``), so a weaker hot sensel beside a strong one is its own; and so
+    is one the range counts call hot or dead: its range is that of the middle two of its
+    neighbours (``stats.kernels._beyond_bar``), which a defect among them does not move.
     """
     m = len(c.score)
     keep = np.zeros(m, bool)
@@ -79,7 +81,7 @@ def suppress(c: Candidates, is_cfa: bool) -> np.ndarray:
     sc = c.strength
     ring_at, far_at = (RING_RATIO * sc).tolist(), (FAR_RING_RATIO * sc).tolist()
     ys, xs, sc, sign, plane = (getattr(c, k).tolist() for k in ("y", "x", "strength", "sign", "plane"))
-    own_level = ((c.rank == 1) & ~c.by_counts & is_cfa).tolist()
+    own_level = ((c.rank == 1) & is_cfa).tolist()
     grid: dict[tuple[int, int], list[int]] = {}
 
     def dropped(i: int, y: int, x: int, cy: int, cx: int) -> bool:

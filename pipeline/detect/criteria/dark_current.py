@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..bands import PlaneView
-from ..filters import WINDOW, pseudo_median_rows
+from ..filters import WINDOW, gather, pseudo_median_rows, window_offsets
 from ..noise import QUANT_VAR
 from ..nulls import chi2_median_ratio
 from ..rings import RING_T, remove_rings, ring_rows, separate_adjacent
@@ -32,6 +32,8 @@ from .level import SE_QUANT
 
 # the dark-current z is never larger than the rate's t statistic itself (as the level's)
 RATE_SCALE_FLOOR = 1.0
+# sigma of a normal distribution per unit of MAD
+MAD_SIGMA = 1.4826
 
 
 @dataclass
@@ -56,6 +58,7 @@ def measure(v: PlaneView, out: np.ndarray, pool: ThreadPoolExecutor | None = Non
     a, b = ring_rows(v, one_value)
     rate = np.nan_to_num(fit.rate[a - v.top : b - v.top], nan=0.0)
     se = np.nan_to_num(fit.rate_se[a - v.top : b - v.top], nan=np.inf, posinf=np.inf)
+    _unmeasured_scatter(v, se, a, b, spacing)
     se = np.where(se > 0, se, np.float32(np.inf)).astype(np.float32)
     if raw_darks:
         _floor_by_neighbours(v, se, a, b, spacing, pool)
@@ -74,6 +77,31 @@ def measure(v: PlaneView, out: np.ndarray, pool: ThreadPoolExecutor | None = Non
     each_stripe(pool, v.y0, v.y1, v.width, rows_t)
     mads = block_mads(out, v.y0, v.y1, v.shape, pool=pool, top=v.y0)
     return RateMeasures(mads, (key + a * v.width, add))
+
+
+def _unmeasured_scatter(v: PlaneView, se: np.ndarray, a: int, b: int, spacing: int) -> None:
+    """The rate's standard error (rows a..b of ``se``, in place) where the sums cannot say the
+    sensel's scatter about its line (``stats.fit``: 0): the spread of its neighbours' rates.
+
+    The cross term of a frame the camera dark-subtracted holds that frame's noise times its
+    exposure (among the longest), and a dark-current sensel's noise there is its own dark
+    signal's shot noise, twice over: for a strong one it outweighs what the line leaves of every
+    other frame, and the scatter comes out nothing. Its rate is measured all the same, and the
+    rates of its neighbours, healthy sensels fitted over the same frames, say how far a rate
+    strays by chance (1.4826 x their MAD, as every map's local scale): whatever broke its own
+    scatter is in theirs. Only where it rises: a falling line whose scatter comes out nothing
+    is the leak of a dark-current neighbour (-1/4 of its rate, and of its noise in that frame)."""
+    assert v.fit is not None
+    held = v.fit.noise_var[a - v.top : b - v.top]
+    unmeasured = np.isfinite(held) & (held <= 0) & (v.fit.rate[a - v.top : b - v.top] > 0)
+    if not unmeasured.any():
+        return
+    ys, xs = np.nonzero(unmeasured)
+    rates = gather(v.fit.rate, ys + a, xs, window_offsets(WINDOW, spacing), top=v.top, height=v.height)
+    rates = np.where(np.isfinite(rates), rates, np.nan)
+    med = np.nanmedian(rates, axis=1, keepdims=True)
+    spread = np.float32(MAD_SIGMA) * np.nanmedian(np.abs(rates - med), axis=1)
+    se[ys, xs] = np.where(spread > 0, spread, np.inf)
 
 
 def _floor_by_neighbours(v: PlaneView, se: np.ndarray, a: int, b: int, spacing: int,
