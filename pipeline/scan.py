@@ -156,9 +156,9 @@ def scan(inputs: list[str], out_dir: str | Path, config: Config | None = None, c
     def reported(c: Client) -> ScanResult:
         if performance_report is None:
             return with_client(c)
-        from distributed import performance_report as dask_report
+        from .engine.cluster import performance_report as dask_report
 
-        with dask_report(filename=str(performance_report)):
+        with dask_report(performance_report):
             result = with_client(c)
         log(f"wrote Dask's performance report to {performance_report}")
         return result

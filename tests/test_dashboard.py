@@ -1,4 +1,4 @@
-"""The dashboard's /hotpixels page on real schedulers: a `dask scheduler --preload pipeline.dashboard`
+"""The dashboard's /hotpixels page on real schedulers: a `dask scheduler --preload pipeline.engine.dashboard`
 process (over HTTP, over bokeh's own websocket protocol, and drawn by headless Chromium), the
 scan's LocalCluster (``register``), and a scheduler without a dashboard."""
 
@@ -21,8 +21,8 @@ import requests
 from distributed import Client, LocalCluster
 from PIL import Image
 
-from pipeline import dashboard
-from pipeline.dashboard import NOTHING, page_url, register
+from pipeline.engine import dashboard
+from pipeline.engine.dashboard import NOTHING, page_url, register
 
 from .conftest import BIN, free_port, wait_for
 
@@ -60,7 +60,7 @@ def records(now: float) -> dict[str, object]:
 def start_scheduler(log: Path, port: int, *args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                             "--preload", "pipeline.dashboard", *args],
+                             "--preload", "pipeline.engine.dashboard", *args],
                             stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env)
     with Client(f"tcp://127.0.0.1:{port}", timeout="30s"):  # up, preload run
         pass
@@ -77,7 +77,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="module")
 def preloaded(tmp_path_factory):
-    """A `dask scheduler --preload pipeline.dashboard` process holding the records; yields
+    """A `dask scheduler --preload pipeline.engine.dashboard` process holding the records; yields
     (client, dashboard base URL, scheduler log)."""
     log = tmp_path_factory.mktemp("scheduler") / "scheduler.log"
     port, http = free_port(), free_port()
@@ -327,8 +327,8 @@ def test_no_dashboard_in_process_and_a_worker_preload():
         assert register(cluster.scheduler) is False
         assert any("no dashboard" in line for line in lines)
         worker = next(iter(cluster.workers.values()))
-        dashboard.dask_setup(worker)  # `dask worker --preload pipeline.dashboard` by mistake
-        assert lines[-1] == "pipeline.dashboard is a scheduler preload; ignored on a Worker"
+        dashboard.dask_setup(worker)  # `dask worker --preload pipeline.engine.dashboard` by mistake
+        assert lines[-1] == "pipeline.engine.dashboard is a scheduler preload; ignored on a Worker"
 
 
 # -- reading records --------------------------------------------------------------------------------

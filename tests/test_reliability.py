@@ -459,7 +459,7 @@ def test_time_cut_segments_resume_after_sigkill(tmp_path):
 
 @pytest.mark.slow
 def test_a_lost_scheduler_ends_the_scan_in_one_line_and_a_new_one_resumes(tmp_path):
-    stack = slow_set(tmp_path / "in", n=400)
+    stack = slow_set(tmp_path / "in", n=240)
     (tmp_path / "c.yaml").write_text("scan:\n  batch_size: 2\n  checkpoint_files: 4\n")
     address, procs = start_cluster()
     try:

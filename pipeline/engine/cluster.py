@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -66,7 +67,7 @@ def open_client(config: ClusterConfig, log: Callable[[str], None]) -> Iterator[C
     except Exception as exc:
         raise ClusterError(f"cannot start a local Dask cluster: {exc}") from exc
     with cluster, Client(cluster, set_as_default=False) as client:
-        from ..dashboard import page_url, register
+        from .dashboard import page_url, register
 
         _announce(client, log, f"local cluster with {len(cluster.workers)} workers")
         if client.dashboard_link and register(cluster.scheduler):
@@ -88,6 +89,16 @@ def _quiet_connection_noise() -> Iterator[None]:
         yield
     finally:
         root.setLevel(level)
+
+
+@contextlib.contextmanager
+def performance_report(path: str | os.PathLike) -> Iterator[None]:
+    """Dask's own performance report (task stream, worker profiles, bandwidth) of the block, to
+    ``path`` (``--performance-report``)."""
+    from distributed import performance_report as report
+
+    with report(filename=str(path)):
+        yield
 
 
 def lost_scheduler(client: Client, exc: BaseException) -> bool:

@@ -70,7 +70,7 @@ def test_status_of_a_scan_whose_process_died(tmp_path):
 
 @pytest.mark.slow
 def test_a_detached_scan_runs_on_without_its_client_is_cancelled_and_resumed(tmp_path):
-    stack = photos(tmp_path / "in", 400)
+    stack = photos(tmp_path / "in", 240)
     (tmp_path / "c.yaml").write_text("scan:\n  batch_size: 2\n  checkpoint_files: 4\n")
     address, procs = start_cluster(workers=2)
     out = tmp_path / "out"
@@ -101,7 +101,7 @@ def test_a_detached_scan_runs_on_without_its_client_is_cancelled_and_resumed(tmp
 
 @pytest.mark.slow
 def test_a_new_driver_takes_over_when_the_drivers_worker_dies(tmp_path):
-    stack = photos(tmp_path / "in", 400)
+    stack = photos(tmp_path / "in", 240)
     (tmp_path / "c.yaml").write_text("scan:\n  batch_size: 2\n  checkpoint_files: 4\n")
     address, procs = start_cluster(workers=2)
     out = tmp_path / "out"

@@ -5,7 +5,7 @@ A scan's client reports after every segment with ``client.set_metadata(["hotpixe
 record)``; the scheduler keeps the records, and this page, served by the scheduler's own
 dashboard (a bokeh server), reads them once a second. So there is no other port or process:
 ``hotpixels scan`` adds the page to its LocalCluster (``register(cluster.scheduler)``), and a
-scheduler you start yourself gets it with ``dask scheduler --preload pipeline.dashboard``.
+scheduler you start yourself gets it with ``dask scheduler --preload pipeline.engine.dashboard``.
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ MAX_ROWS = 50
 
 
 def dask_setup(server: Any) -> None:
-    """distributed's preload hook (``dask scheduler --preload pipeline.dashboard``). Named as a
+    """distributed's preload hook (``dask scheduler --preload pipeline.engine.dashboard``). Named as a
     worker's preload by mistake it does nothing: a worker has no scheduler dashboard."""
     from distributed import Scheduler
 
     if not isinstance(server, Scheduler):
-        log.warning("pipeline.dashboard is a scheduler preload; ignored on a %s", type(server).__name__)
+        log.warning("pipeline.engine.dashboard is a scheduler preload; ignored on a %s", type(server).__name__)
         return
     if register(server):
         port = getattr(getattr(server, "http_server", None), "port", "?")
