@@ -17,7 +17,7 @@ from pipeline.state.checkpoint import CHECKPOINT_DIR
 from pipeline.state.files import read_files_csv
 from pipeline.stats import stats_of_stack
 
-from .conftest import BIN, drop_root_overrides, free_port, saved_attrs, start_cluster, stop, wait_for, write_stack
+from .conftest import BIN, drop_root_overrides, saved_attrs, start_cluster, stop, wait_for, write_stack
 
 HOTPIXELS = str(BIN / "hotpixels")
 QUIET = {"progress": False, "log": lambda m: None}
@@ -217,18 +217,9 @@ def test_killed_scans_never_leave_a_half_written_result(tmp_path):
 @pytest.mark.slow
 def test_losing_a_worker_mid_scan_keeps_results_exact(tmp_path):
     stack = slow_set(tmp_path / "in", n=40)
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    dask = str(BIN / "dask")
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
-    for i in range(2):
-        procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--name", f"w{i}", "--no-dashboard",
-                                       "--host", "127.0.0.1"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+    address, procs = start_cluster(workers=2)
     try:
         with Client(address, timeout="30s") as client:
-            client.wait_for_workers(2, timeout=60)
             (tmp_path / "c.yaml").write_text("scan:\n  batch_size: 2\n  checkpoint_files: 8\n")
             scan_proc = subprocess.Popen([HOTPIXELS, "scan", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
                                           "--scheduler", address, "--config", str(tmp_path / "c.yaml"), "--no-progress"],
@@ -241,12 +232,7 @@ def test_losing_a_worker_mid_scan_keeps_results_exact(tmp_path):
         stats, _ = read_stats(tmp_path / "out")
         assert_stats_equal(stats, stack)
     finally:
-        for p in procs:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            p.wait()
+        stop(procs)
 
 
 def test_checkpoints_with_pickled_objects_are_never_loaded(tmp_path):
