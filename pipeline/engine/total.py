@@ -53,8 +53,10 @@ def preview_blocks(stats: PixelStats, y0: int, factor: int) -> tuple[int, np.nda
         return None
     from ..report.numbers import band_blocks
 
-    residual = np.abs(stats.mean[1])
-    return band_blocks(residual.max(axis=-1) if residual.ndim == 3 else residual, y0, factor, "max")
+    # the blocks first, the channels last: numpy's max along a last axis of 3 is a slow strided
+    # reduction, over the whole tile; over its blocks it costs nothing
+    first, blocks = band_blocks(np.abs(stats.mean[1]), y0, factor, "max")
+    return first, np.fmax.reduce(blocks, axis=-1) if blocks.ndim == 3 else blocks
 
 
 @dataclass(frozen=True)

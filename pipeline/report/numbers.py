@@ -184,18 +184,21 @@ def _histogram_chunk_fast(chunk: np.ndarray, lo: float, hi: float):
 
 
 def _histogram_rows(values, lo, hi, denom, edges, counts, out):
+    # the tallies are locals, written back once: kept in ``out`` they cost a store per value
     bins = len(counts)
+    finite, below, above = 0, 0, 0
+    low, high = out[1], out[3]
     for k in range(len(values)):
         v = values[k]
         if not np.isfinite(v):
             continue
-        out[4] += 1
+        finite += 1
         if v < lo:
-            out[0] += 1
-            out[1] = min(out[1], v)
+            below += 1
+            low = min(low, v)
         elif v > hi:
-            out[2] += 1
-            out[3] = max(out[3], v)
+            above += 1
+            high = max(high, v)
         else:
             i = int(np.float64(v - lo) / denom * bins)
             if i == bins:
@@ -205,6 +208,11 @@ def _histogram_rows(values, lo, hi, denom, edges, counts, out):
             if v >= edges[i + 1] and i != bins - 1:
                 i += 1
             counts[i] += 1
+    out[0] += below
+    out[1] = low
+    out[2] += above
+    out[3] = high
+    out[4] += finite
 
 
 _KERNEL = None
