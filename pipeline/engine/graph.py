@@ -37,6 +37,7 @@ from dask.base import tokenize
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 
+from ..io.read import read_file, read_file_undigested
 from ..records import FileStatus, ReadRecord, failure_reason
 from ..stats import IntegerSums, PixelStats, accumulate, merge_partials, noise_bars
 from ..stats.model import SKETCH_WORDS, ModelPlan, sketch_bits
@@ -224,10 +225,13 @@ def band_outputs(files: list[list[str]], bands: list[list[int]], pixel_shape: tu
     outputs: list = [None] * len(tiles)
     for k, band in enumerate(bands):
         previous = None
+        # the first band digests the files for the record; the others need digests only to skip
+        # files the saved statistics hold (copies within the run were dropped before the reading)
+        band_reader = reader if k == 0 or known or reader is not read_file else read_file_undigested
         for b, paths in enumerate(files):
             terms = None if model is None else model.subset(paths)
-            dsk[(read_name, k, b)] = (read_step, previous, b, list(paths), tuple(pixel_shape), dtype, reader, known,
-                                      stride, [tiles[t] for t in band], b == len(files) - 1, counts, terms)
+            dsk[(read_name, k, b)] = (read_step, previous, b, list(paths), tuple(pixel_shape), dtype, band_reader,
+                                      known, stride, [tiles[t] for t in band], b == len(files) - 1, counts, terms)
             previous = (read_name, k, b)
         # the record leaves with the band's first tile, not on its own: a task of its own would
         # need the band's whole sums (1.3 GB for half a 45 MP RGB sensor), and the scheduler may

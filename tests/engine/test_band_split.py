@@ -43,6 +43,31 @@ def test_bands_equal_numpy_and_the_files_split(local_client, tmp_path):
     np.testing.assert_allclose(bands["var"], ref.var(0), rtol=1e-12)
 
 
+def test_bands_skip_copies_and_files_counted_before_as_the_files_split_does(local_client, tmp_path):
+    """Only the first band digests the files (the others decode only): copies within the inputs
+    are dropped before the reading, and with --merge every band checks the saved digests."""
+    import shutil
+
+    stack = np.random.default_rng(4).integers(0, 256, (9, 23, 19, 3), dtype=np.uint8)
+    paths = write_stack(tmp_path / "in", stack)
+    shutil.copy(paths[2], tmp_path / "in" / "zz_copy_of_2.png")
+    write_stack(tmp_path / "more", stack[:4] // 2 + 3, prefix="more")
+    shutil.copy(paths[5], tmp_path / "more" / "again_5.png")
+    for split in ("bands", "files"):
+        out = tmp_path / split
+        scan([str(tmp_path / "in")], out, _config(split), client=local_client, **QUIET)
+        scan([str(tmp_path / "more")], out, _config(split), client=local_client, merge=True, **QUIET)
+    bands, files = _arrays(tmp_path / "bands"), _arrays(tmp_path / "files")
+    for name in bands:
+        np.testing.assert_array_equal(bands[name], files[name], err_msg=name)
+    ref = np.concatenate([stack, stack[:4] // 2 + 3]).astype(np.float64)  # each frame once
+    np.testing.assert_allclose(bands["mean"], ref.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(bands["var"], ref.var(0), rtol=1e-12)
+    saved = read_manifest(tmp_path / "bands")
+    assert len(saved) == 13 and saved == read_manifest(tmp_path / "files")
+    assert len({c.digest for c in saved.values()}) == 13 and all(c.digest for c in saved.values())
+
+
 @pytest.mark.slow
 def test_bands_keep_the_physics_model_s_sums_and_each_frame_s_sketch(local_client, tmp_path):
     """A dated raw collection (exposure sums, onset days, each frame's sketch of lit hot
