@@ -467,9 +467,10 @@ def ratios(summary: dict, scan_key: str, values: int = 0) -> None:
 
 def detection_line(log: Path) -> str:
     """What the scan says detection and the outputs took, per sensor value."""
-    found = re.search(r"defects found and outputs written in ([\d.]+ s \(\d+ ns per sensor value\))",
-                      log.read_text(errors="replace")) if log.exists() else None
-    return f"detection and outputs {found.group(1)}" if found else "detection: not reported"
+    text = log.read_text(errors="replace") if log.exists() else ""
+    found = re.search(r"defects found in ([\d.]+ s \(\d+ ns per sensor value\)), outputs written in "
+                      r"([\d.]+ s \(\d+ ns per sensor value\))", text)
+    return f"detection {found.group(1)}, outputs {found.group(2)}" if found else "detection: not reported"
 
 
 def network_line(log: Path) -> str:

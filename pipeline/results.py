@@ -7,9 +7,10 @@ saved stats with new thresholds, without reading any image).
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,6 +50,7 @@ MAP_PIXELS = 512 * 512  # the most pixels of each map the report embeds (``repor
 class Results:
     detection: Detection
     outputs: list[Path]
+    seconds: dict[str, float] = field(default_factory=dict)  # "detection" and "outputs": where the time went
 
 
 def write_results(out_dir: Path, stats: PixelStats | None, meta: StackMeta, statuses: list[FileStatus],
@@ -77,6 +79,7 @@ def write_results(out_dir: Path, stats: PixelStats | None, meta: StackMeta, stat
     frames = frame_table(manifest or {}, meta, hot_set)
     days = frame_days(manifest or {}) if meta.dates else None
     prepared = None
+    began = time.monotonic()
     if stats is None:
         from .engine.detect import Here, detect_on_cluster
         from .report.numbers import block_factor
@@ -91,6 +94,8 @@ def write_results(out_dir: Path, stats: PixelStats | None, meta: StackMeta, stat
         n, shape = stats.n, tuple(stats.pixel_shape)
         detection = detect(stats, detect_config, layout=meta.layout, frames=frames, days=days)
     defects = detection.defects
+    seconds = {"detection": time.monotonic() - began}
+    began = time.monotonic()
     outputs = []
     if not report_only:
         write_csv(defects, out_dir / DEFECTS_NAME)
@@ -99,8 +104,9 @@ def write_results(out_dir: Path, stats: PixelStats | None, meta: StackMeta, stat
         outputs += write_exports(config.output.exports, context)
     if config.output.report or report_only:
         outputs.append(_report(out_dir, stats, meta, statuses, detection, elapsed, frames, days, prepared, n, shape))
+    seconds["outputs"] = time.monotonic() - began
     summarize(detection, log)
-    return Results(detection, outputs)
+    return Results(detection, outputs, seconds)
 
 
 def _report(out_dir: Path, stats: PixelStats | None, meta: StackMeta, statuses: list[FileStatus],

@@ -326,8 +326,11 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client
         result.detection = written.detection
         result.outputs += written.outputs
         took = time.monotonic() - began
-        log(f"defects found and outputs written in {took:.1f} s ({took / math.prod(first.shape) * 1e9:.0f} ns per "
-            f"sensor value)")
+        values = math.prod(first.shape)
+        parts = written.seconds
+        log(f"defects found in {parts['detection']:.1f} s ({parts['detection'] / values * 1e9:.0f} ns per sensor "
+            f"value), outputs written in {parts['outputs']:.1f} s ({parts['outputs'] / values * 1e9:.0f} ns per "
+            f"sensor value); {took:.1f} s in all")
     elif detect_defects:
         log(f"only {reduced.n} image: statistics saved, but classifying defects needs at least 2")
     return result
