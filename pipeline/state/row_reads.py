@@ -28,6 +28,8 @@ def _chunk_folder(array: Any) -> Path | None:
 
     store = array.store
     meta = array.metadata
+    if not hasattr(os, "preadv"):  # Windows
+        return None
     if not isinstance(store, LocalStore) or meta.zarr_format != 3 or array.filters or array.compressors:
         return None
     serializer = array.serializer

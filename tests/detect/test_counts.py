@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from pipeline.detect.criteria.counts import SinceTables, count_tail
 from pipeline.stats.model import FIRST_DAYS, NO_DAY
@@ -71,3 +72,24 @@ def test_an_onset_makes_a_weak_count_strong_and_chance_stays_quiet():
     healthy = tables.scores(0, 0, kh, firsth)
     for decades in (3.0, 4.0):
         assert np.count_nonzero(healthy >= decades) <= 100_000 * 10.0**-decades
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_the_compiled_count_passes_equal_numpy_s(dtype):
+    """The counts' histograms and their strongest table scores, on a strided plane of a mosaic
+    as detection gives them, equal bincount's and take's."""
+    from pipeline.detect.criteria.count_kernels import count_histograms, strongest_scores
+
+    n = 37
+    rng = np.random.default_rng(9)
+    above = rng.integers(0, n + 1, (40, 62)).astype(dtype)
+    below = np.minimum(rng.integers(0, n + 1, (40, 62)), n - above).astype(dtype)
+    a, b = above[1::2, ::2], below[1::2, ::2]  # one colour of a mosaic: a strided view
+    want = np.stack([np.bincount(c.ravel().astype(np.intp), minlength=n + 1) for c in (a, b, a.astype(int) + b)])
+    np.testing.assert_array_equal(count_histograms(a, b, n), want)
+    tables = rng.random((3, n + 1)).astype(np.float32)
+    ai, bi = a.astype(np.intp), b.astype(np.intp)
+    want = np.maximum(np.maximum(tables[0][ai], tables[1][bi]), tables[2][ai + bi])
+    got = strongest_scores(a, b, tables[0], tables[1], tables[2])
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, want)

@@ -35,6 +35,7 @@ import numpy as np
 from ...stats.model import FIRST_DAYS, NO_DAY
 from ..bands import PlaneView
 from ..stripes import each_stripe
+from .count_kernels import count_histograms, strongest_scores
 
 COUNT_MAPS = ("hi", "lo", "sum")
 # the null is fitted (by moments, per plane and edge class) on the counts below this quantile,
@@ -221,12 +222,8 @@ def measure(v: PlaneView, pool: ThreadPoolExecutor | None = None) -> CountHistog
     above, below = count_arrays(v)
     parts: list[np.ndarray] = []
 
-    def rows_hist(r0: int, r1: int) -> None:  # bincount takes intp: converted once, not per call
-        a = above[r0 - v.top : r1 - v.top].astype(np.intp).ravel()
-        b = below[r0 - v.top : r1 - v.top].astype(np.intp).ravel()
-        hists = [np.bincount(a, minlength=n + 1)[: n + 1], np.bincount(b, minlength=n + 1)[: n + 1]]
-        a += b
-        parts.append(np.stack(hists + [np.bincount(a, minlength=n + 1)[: n + 1]]))
+    def rows_hist(r0: int, r1: int) -> None:
+        parts.append(count_histograms(above[r0 - v.top : r1 - v.top], below[r0 - v.top : r1 - v.top], n))
 
     each_stripe(pool, v.y0, v.y1, v.width, rows_hist)
     total = np.sum(parts, axis=0)
@@ -289,19 +286,14 @@ class CountNull:
     def rows(self, v: PlaneView, r0: int, r1: int) -> np.ndarray:
         """The strongest score of the three maps for rows r0:r1 (float32)."""
         h, w = self.shape
-        # np.take with index arrays made once: ~2x faster than indexing with the integer counts
         above, below = count_arrays(v)
-        a = above[r0 - v.top : r1 - v.top].astype(np.intp)
-        b = below[r0 - v.top : r1 - v.top].astype(np.intp)
+        above, below = above[r0 - v.top : r1 - v.top], below[r0 - v.top : r1 - v.top]
         t = self.tables
-        score = np.take(t[0, 0], a)
-        np.maximum(score, np.take(t[1, 0], b), out=score)
+        score = strongest_scores(above, below, t[0, 0], t[1, 0], t[2, 0])
         if self.since is not None and FIRST_DAYS[0] in v.extra:
             first = [v.extra[k][r0 - v.top : r1 - v.top] for k in FIRST_DAYS]
-            np.maximum(score, self.since.scores(0, 0, a, first), out=score)
-            np.maximum(score, self.since.scores(1, 0, b, first), out=score)
-        a += b
-        np.maximum(score, np.take(t[2, 0], a), out=score)
+            np.maximum(score, self.since.scores(0, 0, above.astype(np.intp), first), out=score)
+            np.maximum(score, self.since.scores(1, 0, below.astype(np.intp), first), out=score)
         # the edge classes: the first and last columns, and the first and last rows of the plane
         ey = np.concatenate([np.arange(r0, r1), np.arange(r0, r1)])
         ex = np.concatenate([np.zeros(r1 - r0, np.intp), np.full(r1 - r0, w - 1)])
