@@ -434,7 +434,7 @@ def test_time_cut_segments_resume_after_sigkill(tmp_path):
     proc.wait()
     (run,) = (tmp_path / "out" / CHECKPOINT_DIR).glob("*")
     sizes = Checkpoints(tmp_path / "out", run.name).sizes()
-    assert len(sizes) >= 3 and sizes[0] == first_segment(0.05, 1, (160, 120, 3))
+    assert len(sizes) >= 3 and sizes[0] == first_segment(0.05, 1, (160, 120, 3), "uint8")
     resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     line = next(x for x in resumed.stdout.splitlines() if x.startswith("resuming:"))

@@ -64,14 +64,27 @@ class SegmentSizer:
 
 
 # A conservative rate of decoding and accumulating, in sensor values per second per worker
-# thread: the slowest measured path (12 MP DNGs with the physics model, 2 threads) does about 16
-# million; 6 MP JPEGs about 200 million. The first segments are cut from it.
-GUESSED_VALUES_PER_SECOND = 10_000_000
+# thread, by the input's bit depth: the slowest measured 16-bit path (12 MP DNGs with the physics
+# model, 2 threads) does about 16 million; 6 MP JPEGs about 200 million, of which 8-bit input is
+# guessed a quarter. The first segments are cut from it. A guess far too low costs: each segment
+# writes and reads back the whole sensor's running total (36 bytes per value), and 400 JPEGs of
+# 6 MP cut at 10 million as 66 + 334 files took 30 s instead of 22 s in one segment.
+GUESSED_VALUES_PER_SECOND = {1: 50_000_000}
+GUESSED_VALUES_PER_SECOND_DEFAULT = 10_000_000
 
 
-def first_segment(seconds: float, threads: int, shape: tuple[int, ...]) -> int:
+def first_segment(seconds: float, threads: int, shape: tuple[int, ...], dtype: str = "uint16") -> int:
     """Files per segment before any is measured: ``seconds`` of work at the guessed rate."""
-    return max(1, int(seconds * threads * GUESSED_VALUES_PER_SECOND // max(1, int(np.prod(shape)))))
+    rate = GUESSED_VALUES_PER_SECOND.get(np.dtype(dtype).itemsize, GUESSED_VALUES_PER_SECOND_DEFAULT)
+    return max(1, int(seconds * threads * rate // max(1, int(np.prod(shape)))))
+
+
+def with_the_rest(take: int, left: int, least: int) -> int:
+    """Files for the next segment, ``take`` wanted with ``left`` not yet cut: all of them where
+    what would be left is a sliver (under one batch per thread, ``least``, or half a segment).
+    A segment's fixed cost is a pass over the whole sensor's running total, so a short last one
+    costs nearly what a full one does; the longest segment is then 1.5x ``checkpoint_seconds``."""
+    return left if left - take < max(least, take // 2) else take
 
 
 def partitions(seg: Segment, threads: int, batch_size: int, dtype: str,

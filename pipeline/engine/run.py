@@ -38,6 +38,7 @@ from .plan import (
     rows_per_tile,
     segment,
     segments_in_flight,
+    with_the_rest,
 )
 from .progress import Progress
 from .total import CheckpointSink, StatsSink, TileRef, TileTotals
@@ -111,7 +112,7 @@ def reduce_files(client: Client, headers: list[Any], shape: tuple[int, ...], dty
     sink = dataclasses.replace(sink, preview=factor)
     wave = segments_in_flight(shape, dtype, settings)
     sizer = SegmentSizer(settings.checkpoint_seconds, settings.checkpoint_files, threads * batch_size,
-                         first_segment(settings.checkpoint_seconds, threads, shape))
+                         first_segment(settings.checkpoint_seconds, threads, shape, dtype))
     sizes = [len(seg.headers) for seg in done]
     order = [seg.id for seg in done]
     position = resumed
@@ -126,9 +127,7 @@ def reduce_files(client: Client, headers: list[Any], shape: tuple[int, ...], dty
         for _ in range(wave):
             if position >= len(headers):
                 break
-            take = sizer.next()
-            if len(headers) - position - take < sizer.least:  # no sliver left for a last segment
-                take = len(headers) - position
+            take = with_the_rest(sizer.next(), len(headers) - position, sizer.least)
             cut.append(segment(headers[position : position + take], salt))
             position += take
         last = position >= len(headers)

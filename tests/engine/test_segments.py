@@ -4,14 +4,33 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from pipeline.engine.plan import GUESSED_VALUES_PER_SECOND, SegmentSizer, first_segment, segment
+from pipeline.engine.plan import (
+    GUESSED_VALUES_PER_SECOND,
+    GUESSED_VALUES_PER_SECOND_DEFAULT,
+    SegmentSizer,
+    first_segment,
+    segment,
+    with_the_rest,
+)
 from pipeline.engine.run import resumed_segments
 
 
-def test_the_first_segment_is_the_guessed_rate_times_the_bound():
-    assert first_segment(60, 2, (1000, 1000)) == 60 * 2 * GUESSED_VALUES_PER_SECOND // 10**6
-    assert first_segment(60, 2, (5464, 8192, 3)) == 8  # 45 MP RGB: a handful of frames
+def test_the_first_segment_is_the_guessed_rate_of_its_bit_depth_times_the_bound():
+    assert first_segment(60, 2, (1000, 1000)) == 60 * 2 * GUESSED_VALUES_PER_SECOND_DEFAULT // 10**6
+    assert first_segment(60, 2, (1000, 1000), "uint8") == 60 * 2 * GUESSED_VALUES_PER_SECOND[1] // 10**6
+    assert first_segment(60, 2, (3000, 4000), "uint16") == 100  # 12 MP raws
+    assert first_segment(60, 2, (2000, 3000, 3), "uint8") == 333  # 6 MP RGB JPEGs
+    assert first_segment(60, 2, (5464, 8192, 3), "uint8") == 44  # 45 MP RGB
     assert first_segment(60, 1, (20000, 20000, 3)) == 1
+
+
+def test_a_short_rest_joins_the_segment_before_it():
+    """A segment's fixed cost is a pass over the whole sensor's total: no short last segment."""
+    assert with_the_rest(333, 400, 8) == 400  # 67 left: under half a segment
+    assert with_the_rest(200, 400, 8) == 200  # 200 left: a segment of its own
+    assert with_the_rest(100, 149, 8) == 149 and with_the_rest(100, 150, 8) == 100
+    assert with_the_rest(4, 10, 8) == 10  # under a batch per thread
+    assert with_the_rest(50, 20, 8) == 20  # fewer left than wanted
 
 
 def test_later_segments_follow_the_measured_rate_within_bounds():
