@@ -1,5 +1,6 @@
 """Robust neighbourhood filters on one same-colour plane: pseudo-medians from min/max networks,
-reflected gathers, exact medians of short rows; pure numpy.
+reflected gathers, exact medians of short rows; numpy, and one compiled loop for the 5 x 5
+pseudo-median (``median_kernel``).
 
 Arrays may hold only a band of a plane: rows ``top`` .. ``top + len(a)`` of a plane ``height``
 rows high. Row arguments are then plane coordinates, and reflection happens only at the
@@ -94,11 +95,16 @@ def padded_rows(a: np.ndarray, r0: int, r1: int, p: int, top: int = 0, height: i
 
 
 def pseudo_median_rows(a: np.ndarray, r0: int, r1: int, window: int, spacing: int, out: np.ndarray | None = None,
-                       top: int = 0, height: int | None = None) -> np.ndarray:
-    """Rows r0:r1 of ``pseudo_median(plane, window, spacing)`` (min/max only: the same values, stripe by stripe)."""
+                       top: int = 0, height: int | None = None, compiled: bool = True) -> np.ndarray:
+    """Rows r0:r1 of ``pseudo_median(plane, window, spacing)`` (min/max only: the same values, stripe
+    by stripe); the 5 x 5 window of floats through ``median_kernel`` (``compiled``), the same bits."""
     p = (window // 2) * spacing
     w = a.shape[1]
     ap = padded_rows(a, r0, r1, p, top, height)
+    if compiled and window == 5 and ap.dtype.kind == "f":
+        from .median_kernel import median5_rows
+
+        return median5_rows(ap, spacing, w, np.empty((r1 - r0, w), a.dtype) if out is None else out)
     offs = [k * spacing for k in range(window)]
     scratch = (np.empty((len(ap), w), a.dtype), np.empty((len(ap), w), a.dtype)) if window == 5 else None
     rows = median_views([ap[:, o : o + w] for o in offs], scratch=scratch)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pipeline.detect import filters, stripes
-from pipeline.detect.filters import pseudo_median
+from pipeline.detect.filters import pseudo_median, pseudo_median_rows
 from pipeline.detect.rings import CROSS
 
 from .stacks import views_of
@@ -66,3 +66,23 @@ def test_gather_is_the_reflected_values(shape):
             np.testing.assert_array_equal(filters.gather(view, ys, xs, offsets), ref)
 
 
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("spacing", [1, 2])
+def test_the_compiled_pseudo_median_is_numpy_s_bit_for_bit(dtype, spacing):
+    """NaNs, infinities and zeros of both signs included: min/max keep numpy's rules."""
+    rng = np.random.default_rng(11)
+    bits = np.uint32 if dtype == np.float32 else np.uint64
+    for width in (3, 7, 64, 301):
+        a = rng.normal(size=(40, width)).astype(dtype)
+        for value, share in ((np.nan, 0.02), (0.0, 0.2), (-0.0, 0.2), (np.inf, 0.01), (-np.inf, 0.01)):
+            a[rng.random(a.shape) < share] = value
+        # the whole plane, and bands of a taller one: inside it, and at its bottom edge
+        for r0, r1, top, height in ((0, 40, 0, None), (10, 30, 0, None), (35, 40, 0, None), (10, 30, 3, 60),
+                                    (50, 60, 20, 60)):
+            got = pseudo_median_rows(a, r0, r1, 5, spacing, top=top, height=height)
+            want = pseudo_median_rows(a, r0, r1, 5, spacing, top=top, height=height, compiled=False)
+            assert got.dtype == want.dtype
+            same = (got.view(bits) == want.view(bits)) | (np.isnan(got) & np.isnan(want))
+            assert same.all(), (width, r0, r1)
