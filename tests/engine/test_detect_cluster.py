@@ -114,3 +114,15 @@ def test_rgb_photos_are_detected_alike_on_the_workers(tmp_path, local_client):
     from pipeline.state.store import read_stack_kind
 
     assert read_stack_kind(tmp_path / "out") == classify_stack(got[0]) == ("photos", got[1].stack_reason)
+
+
+def test_bands_come_in_whole_rounds_of_the_worker_threads(local_client):
+    """Each pass waits for its last band: 3 bands on 2 threads take as long as 4 smaller ones."""
+    from pipeline.engine.detect import Here, even_bands
+
+    threads = sum(local_client.nthreads().values())
+    for values, target in ((12_000_000, 1 << 22), (134_000_000, 1 << 22), (1000, 1 << 22)):
+        per_band = even_bands(values, target, local_client)
+        bands = -(-values // per_band)
+        assert bands % threads == 0 and per_band <= target
+        assert even_bands(values, target, Here(1)) == -(-values // -(-values // target))  # one thread: as asked
