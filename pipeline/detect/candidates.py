@@ -84,6 +84,8 @@ class Candidates:
     m_hi: MaybeArray = None
     m_lo: MaybeArray = None
     m_sum: MaybeArray = None
+    k_strong_hi: MaybeArray = None  # of those frames, the ones beyond by 9 sigmas (``stats.model.STRONG_COUNTS``)
+    k_strong_lo: MaybeArray = None
     luma_amp: MaybeArray = None
     rate: MaybeArray = None  # the exposure fit, where the stack has one: DN/s at ISO 100
     rate_se: MaybeArray = None

@@ -11,8 +11,11 @@ import numpy as np
 from ..defect import Defect
 from ..kinds import BY_CODE
 from ..stats import PixelStats
+from ..stats.model import STRONG_BARS
+from ..stats.noise_bars import BAR_SIGMAS
 from .candidates import Candidates
 
+STRONG_SIGMAS = BAR_SIGMAS * STRONG_BARS
 # what a report the range counts made says (``stats.noise_bars``: above or below all 4 neighbours,
 # by 3 sigmas of the frame's residual noise around it)
 BY_COUNTS = "beyond its neighbours and the frame's noise"
@@ -30,8 +33,8 @@ def describe(c: Candidates, i: int, n: int, onset: int | None = None, cluster: i
     rank = int(c.rank[i])
     if c.by_counts is not None and c.by_counts[i]:
         what = row.evidence
-        detail = (f"{what}: {BY_COUNTS}, above in {int(c.k_hi[i])} and below in "
-                  f"{int(c.k_lo[i])} of {n} frames (-log10 p {float(c.score[i]):.1f}); "
+        detail = (f"{what}: {BY_COUNTS}, above in {int(c.k_hi[i])}{_strong(c.k_strong_hi, i)} and below in "
+                  f"{int(c.k_lo[i])}{_strong(c.k_strong_lo, i)} of {n} frames (-log10 p {float(c.score[i]):.1f}); "
                   f"mean {mu:.4g} vs neighbours {ref:.4g}, "
                   f"residual std {float(c.rstd[i]):.3g} vs {float(c.ref_rstd[i]):.3g}")
     elif rank == 0:
@@ -58,6 +61,12 @@ def describe(c: Candidates, i: int, n: int, onset: int | None = None, cluster: i
         score=float(c.score[i]), color=str(c.color[i]), neighbour_mean=ref, neighbour_std=ref_sd,
         residual_mean=float(c.rmean[i]), dark_rate=rate, since=since, cluster=cluster, detail=detail,
     )
+
+
+def _strong(counts, i: int) -> str:
+    """How many of a side's frames beyond the range were beyond by 9 sigmas too, where any were."""
+    k = 0 if counts is None else int(counts[i])
+    return f" ({k} by {STRONG_SIGMAS} sigmas)" if k else ""
 
 
 @dataclass

@@ -19,6 +19,9 @@ from .model import (
     FIRST_DAYS,
     NO_DAY,
     NO_FACTOR,
+    STRONG_APART,
+    STRONG_BARS,
+    STRONG_COUNTS,
     FrameTerms,
     coarse_square,
     hole_floor,
@@ -123,9 +126,16 @@ def accumulate_numpy(sums: IntegerSums, frames: np.ndarray, stride: int, index,
             sums.s1[s] = (sums.s1[s] + x).astype(sums.s1.dtype)
             sums.s2[s] = (sums.s2[s] + x * x).astype(sums.s2.dtype)
         if sums.counts is not None and bar_at is not None:
-            above, below = _beyond(v, bar_at[i].reshape(v.shape), neighbours)
+            bar = bar_at[i].reshape(v.shape)
+            above, below = _beyond(v, bar, neighbours)
             for s, beyond in enumerate((above, below)):
                 sums.counts[s] += beyond.astype(sums.counts.dtype)
+            if STRONG_COUNTS[0] in extra:
+                top, bottom = np.max(neighbours, axis=0), np.min(neighbours, axis=0)
+                spread = STRONG_APART * (top - bottom)
+                far = _beyond(v, STRONG_BARS * bar, neighbours)
+                for name, beyond, apart in zip(STRONG_COUNTS, far, (v - top > spread, bottom - v > spread)):
+                    extra[name] += (beyond & apart).astype(extra[name].dtype)
             if FIRST_DAYS[0] in extra and terms is not None:
                 day = np.where(above | below, int(terms.days[i]), NO_DAY).astype(np.uint16)
                 first = np.sort(np.stack([extra[k] for k in FIRST_DAYS] + [day]), axis=0)
@@ -259,21 +269,21 @@ def accumulate_fused(sums: IntegerSums, frames: np.ndarray, stride: int, index,
     model_buffers = [np.empty(numba_kernels.CHUNK, t) for t in (np.int64, np.int16, np.int32, np.int64, np.int64,
                                                                  np.int16, np.int32, np.int32, np.int32,
                                                                  np.uint16, np.uint16, np.uint16, np.uint16,
-                                                                 np.uint8, types[2])]
+                                                                 types[4], types[4], np.uint8, types[2])]
     factors = read_only(np.zeros(len(flat), np.int64) if terms is None else np.asarray(terms.factors, np.int64))
     days = read_only(np.zeros(len(flat), np.int32) if terms is None else np.asarray(terms.days, np.int32))
     logx = read_only(np.zeros(len(flat), np.int32) if terms is None else frame_logx(terms))
     logg = read_only(np.zeros(len(flat), np.int32) if terms is None else frame_logg(terms))
     white = 0 if terms is None else int(terms.white)
     black = 0 if terms is None else int(terms.black)
-    mxr, mexc, mexs, mexx, mexq, mhol, mhos, mlx, mlg, mf0, mf1, mf2, mf3 = (
+    mxr, mexc, mexs, mexx, mexq, mhol, mhos, mlx, mlg, mf0, mf1, mf2, mf3, msa, msb = (
         extra.get(k) for k in ("xr", "excluded", "excluded_sum", "excluded_x", "excluded_xx", "holes", "holes_sum",
-                               "beyond_logx", "beyond_logg", *FIRST_DAYS))
+                               "beyond_logx", "beyond_logg", *FIRST_DAYS, *STRONG_COUNTS))
     if sketch is not None and not (sketch.dtype == np.uint64 and sketch.flags.c_contiguous and sketch.flags.writeable):
         return False
     floor = spike_floor(white)
-    if (mf0 is not None or mlx is not None) and a3 is None:
-        return False  # the date sums come with the range counts
+    if (mf0 is not None or mlx is not None or msa is not None) and a3 is None:
+        return False  # the date sums and the strong counts come with the range counts
     if a3 is not None and bars is None:
         bars = frame_bars(frames, stride, row0)
     block = noise_bars.geometry(stride)[0]
@@ -288,9 +298,10 @@ def accumulate_fused(sums: IntegerSums, frames: np.ndarray, stride: int, index,
                                       factors[start : start + max_frames], days[start : start + max_frames],
                                       logx[start : start + max_frames], logg[start : start + max_frames], white,
                                       black, mxr, mexc, mexs, mexx, mexq, mhol, mhos, mlx, mlg, mf0, mf1, mf2, mf3,
-                                      None if sketch is None else sketch[start : start + max_frames], floor,
+                                      msa, msb, None if sketch is None else sketch[start : start + max_frames], floor,
                                       hole_floor(white),
-                                      *model_buffers, table[start : start + max_frames], block, row0, bbar)
+                                      *model_buffers, table[start : start + max_frames], block, row0, bbar,
+                                      STRONG_BARS, STRONG_APART)
     return True
 
 

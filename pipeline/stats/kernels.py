@@ -60,18 +60,28 @@ def _residual(v, up, down, left, right, t):
 
 
 @jit(nogil=True)
-def _beyond_bar(v, res, bar, up, down, left, right, t):
+def _beyond_bar(v, res, bar, strong, apart, up, down, left, right, t):
     """(1, 0) if v lies above all 4 same-colour neighbours, and 4 (v - the mean of the middle two)
     above ``bar`` (the frame's local noise, ``noise_bars``); (0, 1) if below all and under -bar;
-    else (0, 0); in the work type ``t``. The middle two: a defect next to the sensel (a dead one
-    reads black, a hot one white) is the minimum or the maximum, and does not lift it past the bar.
-    From ``res`` = 4v - the 4: 4v - 2 (middle two) = 2 res + 2 max + 2 min - 4v. A clipped area,
-    where all five are equal, never counts."""
+    else (0, 0); all in the work type ``t``. The middle two: a defect next to the sensel (a dead
+    one reads black, a hot one white) is the minimum or the maximum, and does not lift it past the
+    bar. From ``res`` = 4v - the 4: 4v - 2 (middle two) = 2 res + 2 max + 2 min - 4v. A clipped
+    area, where all five are equal, never counts.
+
+    Then the same two for the strong counts (``model.STRONG_COUNTS``): beyond ``strong`` times the
+    bar, and beyond the nearest neighbour by ``apart`` times the 4's range (a sensel apart from a
+    flat neighbourhood, not the peak of the scene's texture)."""
     a, b, c, d = t(up), t(down), t(left), t(right)
     mx = max(max(a, b), max(c, d))
     mn = min(min(a, b), min(c, d))
     mid = t(t(t(t(res << 1) + t(mx << 1)) + t(mn << 1)) - t(v << 2))
-    return t((v > mx) & (mid > bar)), t((v < mn) & (mid < t(-bar)))
+    high = t(bar * strong)
+    spread = t(t(mx - mn) * t(apart))
+    hi = t(v > mx)
+    lo = t(v < mn)
+    far_hi = hi & t(mid > high) & t(t(t(v) - mx) > spread)
+    far_lo = lo & t(mid < t(-high)) & t(t(mn - t(v)) > spread)
+    return hi & t(mid > bar), lo & t(mid < t(-bar)), far_hi, far_lo
 
 
 @jit(nogil=True)
@@ -158,9 +168,9 @@ def _mark(bits, f, position):
 @jit(nogil=True)
 def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts, stride, channels, left, right,
                     bv1, bv2, br1, br2, bhi, blo, factors, days, logx, logg, white, black, mxr, mexc, mexs, mexx,
-                    mexq, mhol, mhos, mlx, mlg, mf0, mf1, mf2, mf3, sketch, spike_floor, hole_floor, bxr,
-                    bexc, bexs, bexx, bexq, bhol, bhos, blx, blg, bf0, bf1, bf2, bf3, bfl, bres, bars, block, row0,
-                    bbar):
+                    mexq, mhol, mhos, mlx, mlg, mf0, mf1, mf2, mf3, msa, msb, sketch, spike_floor, hole_floor, bxr,
+                    bexc, bexs, bexx, bexq, bhol, bhos, blx, blg, bf0, bf1, bf2, bf3, bsa, bsb, bfl, bres, bars, block,
+                    row0, bbar, strong, apart):
     """Add k frames to ``s1``/``s2`` (2, rows, W*C), in place.
 
     ``lines`` is a 2D C-contiguous array of image rows (each W*C values, channels interleaved):
@@ -193,10 +203,12 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
     ``hole_floor``: left out too, at no x). Over the frames in which the sensel lay beyond its
     neighbours (they need ``counts``): ``mlx`` and ``mlg`` the sums of ``logx[f]`` and
     ``logg[f]`` (the frame's log exposure factor and log gain, ``model.log_factor``), and
-    ``mf0..mf3`` (uint16) the 4 earliest ``days[f]``, in order (``model.NO_DAY`` for none).
-    ``bxr, bexc, bexs, bexx, bexq, bhol, bhos, blx, blg, bf0..bf3`` are their row-local buffers
-    (int64, int16, int32, int64, int64, int16, int32, int32, int32, uint16 x 4; always given,
-    used only with their sum); ``bfl`` (uint8) and ``bres`` (``br1``'s type) the chunk's events
+    ``mf0..mf3`` (uint16) the 4 earliest ``days[f]``, in order (``model.NO_DAY`` for none);
+    ``msa``, ``msb`` the counts of frames beyond ``strong`` times the bar above and below, and
+    ``apart`` times the neighbours' range (``model.STRONG_COUNTS``; they need ``counts`` too).
+    ``bxr, bexc, bexs, bexx, bexq, bhol, bhos, blx, blg, bf0..bf3, bsa, bsb`` are their row-local
+    buffers (int64, int16, int32, int64, int64, int16, int32, int32, int32, uint16 x 4, int16 x 2;
+    always given, used only with their sum); ``bfl`` (uint8) and ``bres`` (``br1``'s type) the chunk's events
     and residuals of one frame, for the model's loops. ``sketch`` (k, words) uint64, or None, gains per frame the bits
     of its sensels that stand out as a lit hot sensel does (``_spike``, by at least
     ``spike_floor``; ``_mark``): where the hot sensels of a stack do not, the camera subtracted
@@ -258,6 +270,10 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                 for i in range(n):
                     blx[i] = 0
                     blg[i] = 0
+            if msa is not None:
+                for i in range(n):
+                    bsa[i] = 0
+                    bsb[i] = 0
             a = max(j0, lo)
             b = min(j1, hi)
             for f in range(k):
@@ -314,6 +330,8 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                     o18 = bf1[a - j0 : b - j0]
                     o19 = bf2[a - j0 : b - j0]
                     o20 = bf3[a - j0 : b - j0]
+                    o21 = bsa[a - j0 : b - j0]
+                    o22 = bsb[a - j0 : b - j0]
                     fl = bfl[a - j0 : b - j0]
                     rr = bres[a - j0 : b - j0]
                     bl = bbar[f, parity, a:b]
@@ -331,9 +349,13 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                         # loops below (no branch here but those numba resolves at compile time)
                         bits = np.uint8(0)
                         if counts is not None:
-                            above, below = _beyond_bar(v, res, bl[i], u0[i], d0[i], cl[i], cr[i], u1)
+                            above, below, far_above, far_below = _beyond_bar(v, res, bl[i], strong, apart, u0[i], d0[i],
+                                                                             cl[i], cr[i], u1)
                             o5[i] = tc(o5[i] + tc(above))
                             o6[i] = tc(o6[i] + tc(below))
+                            if msa is not None:
+                                o21[i] = tc(o21[i] + tc(far_above))
+                                o22[i] = tc(o22[i] + tc(far_below))
                             bits = np.uint8(above | below)
                         if mxr is not None:
                             clipped = np.uint8(v >= clip_at)
@@ -394,10 +416,13 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                         br1[i] = u1(br1[i] + u1(res))
                         br2[i] = u2(br2[i] + u2(u2(res) * u2(res)))
                         if counts is not None:
-                            above, below = _beyond_bar(v, res, bbar[f, parity, j], up[j], down[j], cen[jl], cen[jr],
-                                                       u1)
+                            above, below, far_above, far_below = _beyond_bar(v, res, bbar[f, parity, j], strong, apart,
+                                                                             up[j], down[j], cen[jl], cen[jr], u1)
                             bhi[i] = tc(bhi[i] + tc(above))
                             blo[i] = tc(blo[i] + tc(below))
+                            if msa is not None:
+                                bsa[i] = tc(bsa[i] + tc(far_above))
+                                bsb[i] = tc(bsb[i] + tc(far_below))
                             if mf0 is not None:
                                 _keep_first(bf0, bf1, bf2, bf3, i, _day_if(above | below, dayf))
                             if mlx is not None:
@@ -461,6 +486,13 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                 for i in range(n):
                     a15[i] = w15(a15[i] + w15(blx[i]))
                     a16[i] = w15(a16[i] + w15(blg[i]))
+            if msa is not None:
+                a21 = msa[r, j0:j1]
+                a22 = msb[r, j0:j1]
+                w21 = msa.dtype.type
+                for i in range(n):
+                    a21[i] = w21(a21[i] + w21(bsa[i]))
+                    a22[i] = w21(a22[i] + w21(bsb[i]))
 
 
 @jit(nogil=True, error_model="numpy")

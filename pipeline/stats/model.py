@@ -32,7 +32,17 @@ capture day. Per sensel it keeps (``EXTRA``):
 - ``beyond_logx``, ``beyond_logg``: the sums of the log exposure factor and of the log gain
   (ISO/100; ``log_factor``) over those frames: a hot sensel's are the long exposures, a
   telegraph sensel's (its step is charge, amplified with the gain) the high gains, whatever
-  the time.
+  the time;
+- ``strong_above``, ``strong_below`` (kept with the range counts, whatever the frames'
+  metadata): the frames in which the sensel stood beyond its neighbours by ``STRONG_BARS``
+  times the range counts' bar (9 sigmas of the frame's noise, not 3), and beyond the nearest
+  of them by ``STRONG_APART`` times their range. A defect that shows only in a few frames (a
+  hot sensel that appeared late, in its few long exposures since; a telegraph step amplified
+  at ISO 6400) is beyond by tens or hundreds of sigmas there: 4 of 60 frames is a weak count at
+  3 sigmas, and a decisive one here. The block's bar is its median texture and noise, so the
+  peaks of a textured part of a block pass 9 of its sigmas (9.5e-4 of the sensels of a frame on
+  the benchmark collections, 1-4e-3 at ISO 100); standing apart from a flat neighbourhood
+  they seldom do (9e-5).
 
 The frame-level sums (n, sum x, sum x^2, the dates) are not per sensel: they come from the
 manifest of counted files, which records each frame's factor and day.
@@ -52,7 +62,7 @@ EXPOSURE_UNIT = 2.0**-14
 MAX_FACTOR = np.iinfo(np.int32).max
 # the per-sensel sums, in the order the kernels take them
 EXTRA = ("xr", "excluded", "excluded_sum", "excluded_x", "excluded_xx", "holes", "holes_sum", "first_day_1",
-         "first_day_2", "first_day_3", "first_day_4", "beyond_logx", "beyond_logg")
+         "first_day_2", "first_day_3", "first_day_4", "beyond_logx", "beyond_logg", "strong_above", "strong_below")
 EXPOSURE_SUMS = ("xr", "excluded", "excluded_sum", "excluded_x", "excluded_xx", "holes", "holes_sum")
 # x^2 is summed in steps of 2^(2*COARSE_SHIFT) (x rounded to 2^-7 s, 8 ms, at ISO 100): the
 # squares of the longest exposures then fit int64 for any number of frames, and a short frame,
@@ -63,6 +73,11 @@ FIRST_DAYS = ("first_day_1", "first_day_2", "first_day_3", "first_day_4")
 DATE_SUMS = FIRST_DAYS
 NO_DAY = 65535  # uint16: no beyond frame yet (days since 1970 fit uint16 until 2149)
 BEYOND_EXPOSURE = ("beyond_logx", "beyond_logg")  # with the exposure sums, where the scan keeps range counts
+STRONG_COUNTS = ("strong_above", "strong_below")  # with the range counts
+# the strong counts' bar, in range-count bars (each BAR_SIGMAS = 3 sigmas of the frame's noise),
+# and how far beyond its nearest neighbour a strong sensel stands, in the 4 neighbours' range
+STRONG_BARS = 3
+STRONG_APART = 2
 # log2 of the exposure factor in steps of 1/LOG_STEPS (1/16 of a stop)
 LOG_STEPS = 16
 # a frame with no usable exposure factor (unknown, zero, absurd): left out of the fit
@@ -100,12 +115,12 @@ class ModelSpec:
 
     @property
     def any(self) -> bool:
-        return self.exposure or self.dates
+        return self.exposure or self.dates or self.counts
 
     @property
     def names(self) -> tuple[str, ...]:
         return ((EXPOSURE_SUMS if self.exposure else ()) + (BEYOND_EXPOSURE if self.exposure and self.counts else ())
-                + (DATE_SUMS if self.dates else ()))
+                + (DATE_SUMS if self.dates else ()) + (STRONG_COUNTS if self.counts else ()))
 
 
 def partition_types(residual_sum: type) -> dict[str, type]:
@@ -115,7 +130,7 @@ def partition_types(residual_sum: type) -> dict[str, type]:
     return {"xr": np.int64, "excluded": np.uint16, "excluded_sum": residual_sum,
             "excluded_x": np.int64, "excluded_xx": np.int64, "holes": np.uint16,
             "holes_sum": residual_sum, "beyond_logx": np.int32,
-            "beyond_logg": np.int32, **dict.fromkeys(FIRST_DAYS, np.uint16)}
+            "beyond_logg": np.int32, **dict.fromkeys(FIRST_DAYS, np.uint16), **dict.fromkeys(STRONG_COUNTS, np.uint16)}
 
 
 def total_types(n: int) -> dict[str, type]:
@@ -123,7 +138,7 @@ def total_types(n: int) -> dict[str, type]:
     count = np.uint16 if n <= np.iinfo(np.uint16).max else np.uint32
     return {"xr": np.int64, "excluded": count, "excluded_sum": np.int64, "excluded_x": np.int64,
             "excluded_xx": np.int64, "holes": count, "holes_sum": np.int64, "beyond_logx": np.int64,
-            "beyond_logg": np.int64, **dict.fromkeys(FIRST_DAYS, np.uint16)}
+            "beyond_logg": np.int64, **dict.fromkeys(FIRST_DAYS, np.uint16), **dict.fromkeys(STRONG_COUNTS, count)}
 
 
 def log_factor(factors, fill: int = 0) -> np.ndarray:

@@ -322,3 +322,40 @@ def test_hot_pixels_that_appeared_after_long_frames_are_found_from_their_fit_sin
         assert 0 <= late <= 60 * 86400
     # and no defect there from the first frame is given an onset
     assert not [xy for xy, d in found.items() if d.since and xy in planted and not planted[xy]["since"]]
+
+
+@pytest.mark.slow
+def test_a_hot_pixel_seen_in_four_late_long_frames_is_found_by_its_strong_counts(tmp_path, local_client):
+    """A photo collection over two years (synth, seed 0): a sensel turns hot (86 DN/s at ISO 100)
+    four months before the last frame, and shows in only 4 of the 12 frames since: its long,
+    high-ISO ones, by 16 to 74 sigmas (twice clipped at white). At 3 sigmas 4 frames are a weak
+    count in a textured scene (-log10 p 3.2 since its first), and its fit over every frame is
+    diluted (z 0.4); 9 sigmas beyond a flat neighbourhood (``stats.model.STRONG_COUNTS``) a healthy
+    sensel almost never is, and 4 such frames since its onset pass (7.5). Without the strong
+    counts the same statistics do not find it."""
+    pytest.importorskip("pidng")
+    from pipeline import Config, read_stats
+    from pipeline import scan as scan_files
+    from pipeline.defect import read_csv
+    from pipeline.state.store import frame_days, read_hot_set, read_manifest
+    from pipeline.state.store import frame_table as table_of
+    from pipeline.stats.model import STRONG_COUNTS
+    from pipeline.synth import synthesize_collection
+
+    truth = synthesize_collection(tmp_path / "frames", frames=60, size=(640, 480), fmt="dng", seed=0)
+    out = tmp_path / "out"
+    scan_files([str(tmp_path / "frames")], out, Config(), client=local_client, progress=False, log=lambda m: None)
+    planted = next(d for d in truth["defects"] if (d["x"], d["y"]) == (399, 209))
+    assert planted["kind"] == "hot" and planted["since"]
+    d = {(d.x, d.y): d for d in read_csv(out / "defects.csv")}[(399, 209)]
+    assert d.kind == "hot" and "(4 by 9 sigmas)" in d.detail, d.detail
+    late = time.mktime(time.strptime(d.since, "%Y-%m-%d")) - time.mktime(time.strptime(planted["since"], "%Y-%m-%d"))
+    assert 0 <= late <= 60 * 86400
+    # the same statistics without the strong counts
+    stats, meta = read_stats(out)
+    manifest = read_manifest(out)
+    for name in STRONG_COUNTS:
+        del stats.extra[name]
+    det = detect(stats, DetectConfig(black_level=float(np.mean(meta.black_level))), meta.layout,
+                 frames=table_of(manifest, meta, read_hot_set(out)), days=frame_days(manifest))
+    assert (399, 209) not in {(d.x, d.y) for d in det.defects}

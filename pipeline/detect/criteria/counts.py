@@ -22,6 +22,13 @@ days a sensel stood beyond (``stats.model.FIRST_DAYS``), each of them is a possi
 count from it on (all but the j chance frames before it) is scored against the same null over
 the frames since that day, and the best of the 4, less the decades of the choice (4 per
 distinct capture day: Bonferroni), raises the sensel's above or below score when it is higher.
+
+The strong counts (``stats.model.STRONG_COUNTS``: the frames beyond by 9 sigmas, not 3) have
+nulls of their own, fitted the same way per plane and edge class, and raise the above or below
+score where they are more significant. A healthy sensel is almost never 9 sigmas beyond all its
+neighbours (a sensel-sized highlight in one frame), so 3-4 such frames are decisive where 4 at 3
+sigmas are not: a hot sensel that appeared late and shows only in its few long exposures since,
+a telegraph step that only the high gains amplify past the noise.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...stats.model import FIRST_DAYS, NO_DAY
+from ...stats.model import FIRST_DAYS, NO_DAY, STRONG_COUNTS
 from ..bands import PlaneView
 from ..stripes import each_stripe
 from .count_kernels import count_histograms, strongest_scores
@@ -206,14 +213,23 @@ def counts_at(v: PlaneView, ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray,
     return a, b, a + b
 
 
+def strong_arrays(v: PlaneView) -> tuple[np.ndarray, np.ndarray] | None:
+    """The view's strong above and below counts, where the scan kept them."""
+    if not all(k in v.extra for k in STRONG_COUNTS):
+        return None
+    return v.extra[STRONG_COUNTS[0]], v.extra[STRONG_COUNTS[1]]
+
+
 @dataclass
 class CountHistograms:
     """One band's share of a plane's count histograms: all its sensels, and those on the
-    plane's edges and corners (map x count)."""
+    plane's edges and corners (map x count); ``strong`` the same of the strong counts (above,
+    below), where the scan kept them."""
 
     total: np.ndarray
     edge: np.ndarray
     corner: np.ndarray
+    strong: CountHistograms | None = None
 
 
 def measure(v: PlaneView, pool: ThreadPoolExecutor | None = None) -> CountHistograms:
@@ -234,7 +250,18 @@ def measure(v: PlaneView, pool: ThreadPoolExecutor | None = None) -> CountHistog
         return np.stack([np.bincount(k, minlength=n + 1)[: n + 1]
                          for k in counts_at(v, ey[sel], ex[sel])]).astype(total.dtype)
 
-    return CountHistograms(total, hist(~corner), hist(corner))
+    strong = strong_arrays(v)
+    if strong is None:
+        return CountHistograms(total, hist(~corner), hist(corner))
+    core = [a[v.y0 - v.top : v.y1 - v.top] for a in strong]
+
+    def strong_hist(sel: np.ndarray) -> np.ndarray:
+        return np.stack([np.bincount(a[ey[sel] - v.top, ex[sel]].astype(np.intp), minlength=n + 1)[: n + 1]
+                         for a in strong]).astype(total.dtype)
+
+    whole = np.stack([np.bincount(a.reshape(-1), minlength=n + 1)[: n + 1] for a in core]).astype(total.dtype)
+    return CountHistograms(total, hist(~corner), hist(corner),
+                           CountHistograms(whole, strong_hist(~corner), strong_hist(corner)))
 
 
 class CountNull:
@@ -264,9 +291,69 @@ class CountNull:
             self.means[i] = (n * pi, n * pe, n * pe)
             rates[i] = ((pi, fi), (pe, fe))
         self.tables = tables
-        self.since = SinceTables(np.asarray(days), n, rates[:2]) if days is not None and len(days) == n else None
+        usable_days = days is not None and len(days) == n
+        self.since = SinceTables(np.asarray(days), n, rates[:2]) if usable_days else None
         if self.since is not None and not self.since.usable:
             self.since = None
+        self.strong: np.ndarray | None = None  # side, class, k
+        self.strong_since: SinceTables | None = None
+        strong_rates = self._fit_strong(parts, n, robust)
+        if strong_rates is not None:
+            self.strong = np.zeros((2, 3, n + 1), np.float32)  # corners: not scored, as above
+            for side in range(2):
+                for cls in range(2):
+                    self.strong[side, cls] = count_tail(n, *strong_rates[side][cls])
+            if self.since is not None:
+                self.strong_since = SinceTables(np.asarray(days), n, strong_rates)
+
+    @staticmethod
+    def _fit_strong(parts: list[CountHistograms], n: int, robust: bool) -> list | None:
+        """The strong counts' nulls ((p, phi) per side, interior and edge), where every band kept them."""
+        strong = [p.strong for p in parts if p.strong is not None]
+        if not parts or len(strong) < len(parts):
+            return None
+        total = np.sum([p.total for p in strong], axis=0)
+        edge = np.sum([p.edge for p in strong], axis=0)
+        interior = total - edge - np.sum([p.corner for p in strong], axis=0)
+        rates = []
+        for side in range(2):
+            pi, fi = fit_counts(interior[side] if interior[side].sum() else total[side], n, robust=robust)
+            pe, fe = fit_counts(edge[side], n, robust=robust) if edge[side].sum() else (pi, fi)
+            rates.append(((pi, fi), (pe, fe)))
+        return rates
+
+    def _strong_scores(self, side: int, cls, k: np.ndarray, first: list[np.ndarray] | None) -> np.ndarray:
+        """The strong count ``k``'s score on one side: over every frame, or (the best of) over the
+        frames since one of the sensel's earliest beyond days, as for the range counts."""
+        assert self.strong is not None
+        out = self.strong[side, cls, k]
+        if self.strong_since is not None and first is not None:
+            np.maximum(out, np.where(np.asarray(cls) < 2, self.strong_since.scores(side, np.minimum(cls, 1), k, first),
+                                     0.0), out=out)
+        return out
+
+    def _raise_by_strong(self, v: PlaneView, rows: tuple[int, int] | None, ys: np.ndarray | None,
+                         xs: np.ndarray | None, cls, scores: list[np.ndarray]) -> None:
+        """Raise the above and below scores (in place) where the strong counts are more significant:
+        at rows r0:r1 of the interior (``rows``: only the sensels with a strong frame are looked
+        up, a few per cent), or at single sensels of classes ``cls``."""
+        strong = strong_arrays(v)
+        if self.strong is None or strong is None:
+            return
+        dated = self.strong_since is not None and FIRST_DAYS[0] in v.extra
+        for side, (a, out) in enumerate(zip(strong, scores)):
+            if rows is not None:
+                k = a[rows[0] - v.top : rows[1] - v.top].reshape(-1)
+                at = np.flatnonzero(k)  # 0 frames scores 0
+                first = None
+                if dated:
+                    first = [v.extra[name][rows[0] - v.top : rows[1] - v.top].reshape(-1)[at] for name in FIRST_DAYS]
+                flat = out.reshape(-1)
+                flat[at] = np.maximum(flat[at], self._strong_scores(side, 0, k[at].astype(np.intp), first))
+            else:
+                assert ys is not None and xs is not None
+                first = [v.extra[name][ys - v.top, xs] for name in FIRST_DAYS] if dated else None
+                np.maximum(out, self._strong_scores(side, cls, a[ys - v.top, xs].astype(np.intp), first), out=out)
 
     def points(self, v: PlaneView, ys: np.ndarray, xs: np.ndarray) -> dict[str, np.ndarray]:
         """Counts, scores (float32) and the null's means of the three maps at single sensels."""
@@ -276,6 +363,10 @@ class CountNull:
             out["k_" + name] = k
             out["s_" + name] = self.tables[i, cls, k]
             out["m_" + name] = self.means[i, cls]
+        self._raise_by_strong(v, None, ys, xs, cls, [out["s_hi"], out["s_lo"]])
+        strong = strong_arrays(v)
+        if strong is not None:
+            out["k_strong_hi"], out["k_strong_lo"] = (a[ys - v.top, xs].astype(np.intp) for a in strong)
         if self.since is not None and FIRST_DAYS[0] in v.extra:
             first = [v.extra[k][ys - v.top, xs] for k in FIRST_DAYS]
             for i, name in enumerate(COUNT_MAPS[:2]):
@@ -290,6 +381,7 @@ class CountNull:
         above, below = above[r0 - v.top : r1 - v.top], below[r0 - v.top : r1 - v.top]
         t = self.tables
         score = strongest_scores(above, below, t[0, 0], t[1, 0], t[2, 0])
+        self._raise_by_strong(v, (r0, r1), None, None, 0, [score, score])
         if self.since is not None and FIRST_DAYS[0] in v.extra:
             first = [v.extra[k][r0 - v.top : r1 - v.top] for k in FIRST_DAYS]
             np.maximum(score, self.since.scores(0, 0, above.astype(np.intp), first), out=score)
