@@ -96,3 +96,20 @@ def test_the_compiled_count_passes_equal_numpy_s(dtype):
     got = strongest_scores(a, b, tables[0], tables[1], tables[2])
     assert got.dtype == np.float32
     assert ((got.view(np.uint32) == want.view(np.uint32)) | (np.isnan(got) & np.isnan(want))).all()
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.uint32])
+def test_the_set_entries_of_a_strided_plane_are_flatnonzero_s(dtype):
+    """The strong counts are read where they are set, in place: positions and values equal numpy's
+    over the plane's copy, in row-major order."""
+    from pipeline.detect.criteria.count_kernels import set_entries
+
+    rng = np.random.default_rng(4)
+    counts = (rng.integers(0, 6, (30, 50)) * (rng.random((30, 50)) < 0.05)).astype(dtype)
+    plane = counts[::2, 1::2]
+    positions, values = set_entries(plane)
+    want = np.flatnonzero(plane)
+    assert 0 < len(want) < plane.size
+    np.testing.assert_array_equal(positions, want)
+    np.testing.assert_array_equal(values, plane.reshape(-1)[want])
+    assert len(set_entries(np.zeros((3, 4), dtype))[0]) == 0

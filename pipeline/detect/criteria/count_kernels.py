@@ -40,6 +40,26 @@ def _strongest(above, below, hi, lo, both, out):
             out[y, x] = s if s > t or s != s else t
 
 
+def _count_set(a):
+    m = 0
+    for y in range(a.shape[0]):
+        for x in range(a.shape[1]):
+            m += a[y, x] != 0
+    return m
+
+
+def _set_entries(a, positions, values):
+    m = 0
+    w = a.shape[1]
+    for y in range(a.shape[0]):
+        for x in range(w):
+            k = a[y, x]
+            if k != 0:
+                positions[m] = y * w + x
+                values[m] = k
+                m += 1
+
+
 def _kernel(name: str, fn):
     if name not in _KERNELS:
         from ...stats.numba_cache import jit
@@ -54,6 +74,16 @@ def count_histograms(above: np.ndarray, below: np.ndarray, n: int) -> np.ndarray
     out = np.zeros((3, n + 1), np.int64)
     _kernel("histograms", _histograms)(above, below, np.intp(n), out)
     return out
+
+
+def set_entries(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The row-major flat positions (intp) and values (intp) of a 2D array's nonzero entries, read
+    in place (a plane of a mosaic is a strided view: ``np.flatnonzero`` would copy it first)."""
+    m = int(_kernel("count_set", _count_set)(a))
+    positions = np.empty(m, np.intp)
+    values = np.empty(m, np.intp)
+    _kernel("set_entries", _set_entries)(a, positions, values)
+    return positions, values
 
 
 def strongest_scores(above: np.ndarray, below: np.ndarray, hi: np.ndarray, lo: np.ndarray,

@@ -42,7 +42,7 @@ import numpy as np
 from ...stats.model import FIRST_DAYS, NO_DAY, STRONG_COUNTS
 from ..bands import PlaneView
 from ..stripes import each_stripe
-from .count_kernels import count_histograms, strongest_scores
+from .count_kernels import count_histograms, set_entries, strongest_scores
 
 COUNT_MAPS = ("hi", "lo", "sum")
 # the null is fitted (by moments, per plane and edge class) on the counts below this quantile,
@@ -259,7 +259,7 @@ def measure(v: PlaneView, pool: ThreadPoolExecutor | None = None) -> CountHistog
         return np.stack([np.bincount(a[ey[sel] - v.top, ex[sel]].astype(np.intp), minlength=n + 1)[: n + 1]
                          for a in strong]).astype(total.dtype)
 
-    whole = np.stack([np.bincount(a.reshape(-1), minlength=n + 1)[: n + 1] for a in core]).astype(total.dtype)
+    whole = count_histograms(core[0], core[1], n)[:2].astype(total.dtype)
     return CountHistograms(total, hist(~corner), hist(corner),
                            CountHistograms(whole, strong_hist(~corner), strong_hist(corner)))
 
@@ -343,13 +343,13 @@ class CountNull:
         dated = self.strong_since is not None and FIRST_DAYS[0] in v.extra
         for side, (a, out) in enumerate(zip(strong, scores)):
             if rows is not None:
-                k = a[rows[0] - v.top : rows[1] - v.top].reshape(-1)
-                at = np.flatnonzero(k)  # 0 frames scores 0
+                at, k = set_entries(a[rows[0] - v.top : rows[1] - v.top])  # 0 frames scores 0
                 first = None
                 if dated:
-                    first = [v.extra[name][rows[0] - v.top : rows[1] - v.top].reshape(-1)[at] for name in FIRST_DAYS]
+                    ys, xs = np.divmod(at, a.shape[1])
+                    first = [v.extra[name][rows[0] - v.top + ys, xs] for name in FIRST_DAYS]
                 flat = out.reshape(-1)
-                flat[at] = np.maximum(flat[at], self._strong_scores(side, 0, k[at].astype(np.intp), first))
+                flat[at] = np.maximum(flat[at], self._strong_scores(side, 0, k, first))
             else:
                 assert ys is not None and xs is not None
                 first = [v.extra[name][ys - v.top, xs] for name in FIRST_DAYS] if dated else None
