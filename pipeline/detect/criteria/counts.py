@@ -220,6 +220,14 @@ def strong_arrays(v: PlaneView) -> tuple[np.ndarray, np.ndarray] | None:
     return v.extra[STRONG_COUNTS[0]], v.extra[STRONG_COUNTS[1]]
 
 
+def strong_at(v: PlaneView, ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The strong counts (above, below) at sensels of the view (plane coordinates), as indices."""
+    strong = strong_arrays(v)
+    if strong is None:
+        raise ValueError("these statistics have no strong counts")
+    return strong[0][ys - v.top, xs].astype(np.intp), strong[1][ys - v.top, xs].astype(np.intp)
+
+
 @dataclass
 class CountHistograms:
     """One band's share of a plane's count histograms: all its sensels, and those on the
@@ -246,22 +254,43 @@ def measure(v: PlaneView, pool: ThreadPoolExecutor | None = None) -> CountHistog
     ey, ex = edge_points(v.shape, v.y0, v.y1)
     corner = classes(ey, ex, v.shape) == 2
 
-    def hist(sel: np.ndarray) -> np.ndarray:  # the three maps' histograms at these edge points
-        return np.stack([np.bincount(k, minlength=n + 1)[: n + 1]
-                         for k in counts_at(v, ey[sel], ex[sel])]).astype(total.dtype)
+    def hist(counts: tuple[np.ndarray, ...]) -> np.ndarray:  # each map's histogram of these counts
+        return np.stack([np.bincount(k, minlength=n + 1)[: n + 1] for k in counts]).astype(total.dtype)
+
+    def edge_hists(at) -> tuple[np.ndarray, np.ndarray]:  # on the edges, in the corners
+        return hist(at(ey[~corner], ex[~corner])), hist(at(ey[corner], ex[corner]))
 
     strong = strong_arrays(v)
     if strong is None:
-        return CountHistograms(total, hist(~corner), hist(corner))
-    core = [a[v.y0 - v.top : v.y1 - v.top] for a in strong]
+        return CountHistograms(total, *edge_hists(lambda ys, xs: counts_at(v, ys, xs)))
+    above, below = (a[v.y0 - v.top : v.y1 - v.top] for a in strong)
+    whole = count_histograms(above, below, n)[:2].astype(total.dtype)
+    return CountHistograms(total, *edge_hists(lambda ys, xs: counts_at(v, ys, xs)),
+                           CountHistograms(whole, *edge_hists(lambda ys, xs: strong_at(v, ys, xs))))
 
-    def strong_hist(sel: np.ndarray) -> np.ndarray:
-        return np.stack([np.bincount(a[ey[sel] - v.top, ex[sel]].astype(np.intp), minlength=n + 1)[: n + 1]
-                         for a in strong]).astype(total.dtype)
 
-    whole = count_histograms(core[0], core[1], n)[:2].astype(total.dtype)
-    return CountHistograms(total, hist(~corner), hist(corner),
-                           CountHistograms(whole, strong_hist(~corner), strong_hist(corner)))
+def fit_classes(parts: list[CountHistograms], n: int, robust: bool) -> list:
+    """Each map's null ((p, phi) of the interior, (p, phi) of the edges) from the bands' histograms:
+    the edges' own where they have any counts, else the interior's; corners are not scored."""
+    total = np.sum([p.total for p in parts], axis=0)
+    edge = np.sum([p.edge for p in parts], axis=0)
+    interior = total - edge - np.sum([p.corner for p in parts], axis=0)
+    rates = []
+    for i in range(len(total)):
+        pi, fi = fit_counts(interior[i] if interior[i].sum() else total[i], n, robust=robust)
+        pe, fe = fit_counts(edge[i], n, robust=robust) if edge[i].sum() else (pi, fi)
+        rates.append(((pi, fi), (pe, fe)))
+    return rates
+
+
+def tail_tables(rates: list, n: int) -> np.ndarray:
+    """(map, class (interior, edge, corner), k) float32 tail scores of the nulls ``rates``
+    (``fit_classes``); 0 in the corners (see the module docstring)."""
+    tables = np.zeros((len(rates), 3, n + 1), np.float32)
+    for i, classes_rates in enumerate(rates):
+        for cls, (p, phi) in enumerate(classes_rates):
+            tables[i, cls] = count_tail(n, p, phi)
+    return tables
 
 
 class CountNull:
@@ -275,52 +304,22 @@ class CountNull:
         ``days``: every frame's capture day, where the scan kept the earliest beyond days (the
         onset-conditioned score, see the module docstring)."""
         self.shape = shape
-        total = np.sum([p.total for p in parts], axis=0)
-        edge = np.sum([p.edge for p in parts], axis=0)
-        corners = np.sum([p.corner for p in parts], axis=0)
-        interior = total - edge - corners
-        tables = np.empty((len(COUNT_MAPS), 3, n + 1), np.float32)  # map, class (interior, edge, corner), k
-        self.means = np.zeros((len(COUNT_MAPS), 3))  # the null's mean count, n p
-        rates: list = [None] * len(COUNT_MAPS)  # (p, phi) per map, interior and edge
-        for i in range(len(COUNT_MAPS)):
-            pi, fi = fit_counts(interior[i] if interior[i].sum() else total[i], n, robust=robust)
-            pe, fe = fit_counts(edge[i], n, robust=robust) if edge[i].sum() else (pi, fi)
-            tables[i, 0] = count_tail(n, pi, fi)
-            tables[i, 1] = count_tail(n, pe, fe)
-            tables[i, 2] = 0.0  # corners: see the module docstring
-            self.means[i] = (n * pi, n * pe, n * pe)
-            rates[i] = ((pi, fi), (pe, fe))
-        self.tables = tables
+        rates = fit_classes(parts, n, robust)  # (p, phi) per map, interior and edge
+        self.tables = tail_tables(rates, n)
+        self.means = np.array([(n * pi, n * pe, n * pe) for (pi, _), (pe, _) in rates])  # the null's mean count, n p
         usable_days = days is not None and len(days) == n
         self.since = SinceTables(np.asarray(days), n, rates[:2]) if usable_days else None
         if self.since is not None and not self.since.usable:
             self.since = None
-        self.strong: np.ndarray | None = None  # side, class, k
+        # the strong counts' nulls (side, class, k), where every band kept them
+        self.strong: np.ndarray | None = None
         self.strong_since: SinceTables | None = None
-        strong_rates = self._fit_strong(parts, n, robust)
-        if strong_rates is not None:
-            self.strong = np.zeros((2, 3, n + 1), np.float32)  # corners: not scored, as above
-            for side in range(2):
-                for cls in range(2):
-                    self.strong[side, cls] = count_tail(n, *strong_rates[side][cls])
+        strong = [p.strong for p in parts if p.strong is not None]
+        if parts and len(strong) == len(parts):
+            strong_rates = fit_classes(strong, n, robust)
+            self.strong = tail_tables(strong_rates, n)
             if self.since is not None:
                 self.strong_since = SinceTables(np.asarray(days), n, strong_rates)
-
-    @staticmethod
-    def _fit_strong(parts: list[CountHistograms], n: int, robust: bool) -> list | None:
-        """The strong counts' nulls ((p, phi) per side, interior and edge), where every band kept them."""
-        strong = [p.strong for p in parts if p.strong is not None]
-        if not parts or len(strong) < len(parts):
-            return None
-        total = np.sum([p.total for p in strong], axis=0)
-        edge = np.sum([p.edge for p in strong], axis=0)
-        interior = total - edge - np.sum([p.corner for p in strong], axis=0)
-        rates = []
-        for side in range(2):
-            pi, fi = fit_counts(interior[side] if interior[side].sum() else total[side], n, robust=robust)
-            pe, fe = fit_counts(edge[side], n, robust=robust) if edge[side].sum() else (pi, fi)
-            rates.append(((pi, fi), (pe, fe)))
-        return rates
 
     def _strong_scores(self, side: int, cls, k: np.ndarray, first: list[np.ndarray] | None) -> np.ndarray:
         """The strong count ``k``'s score on one side: over every frame, or (the best of) over the
@@ -332,28 +331,21 @@ class CountNull:
                                      0.0), out=out)
         return out
 
-    def _raise_by_strong(self, v: PlaneView, rows: tuple[int, int] | None, ys: np.ndarray | None,
-                         xs: np.ndarray | None, cls, scores: list[np.ndarray]) -> None:
-        """Raise the above and below scores (in place) where the strong counts are more significant:
-        at rows r0:r1 of the interior (``rows``: only the sensels with a strong frame are looked
-        up, a few per cent), or at single sensels of classes ``cls``."""
+    def _raise_by_strong(self, v: PlaneView, r0: int, r1: int, score: np.ndarray) -> None:
+        """Raise the score of rows r0:r1 of the interior (in place) where a strong count is more
+        significant; only the sensels with a strong frame are looked up, a few per cent."""
         strong = strong_arrays(v)
         if self.strong is None or strong is None:
             return
         dated = self.strong_since is not None and FIRST_DAYS[0] in v.extra
-        for side, (a, out) in enumerate(zip(strong, scores)):
-            if rows is not None:
-                at, k = set_entries(a[rows[0] - v.top : rows[1] - v.top])  # 0 frames scores 0
-                first = None
-                if dated:
-                    ys, xs = np.divmod(at, a.shape[1])
-                    first = [v.extra[name][rows[0] - v.top + ys, xs] for name in FIRST_DAYS]
-                flat = out.reshape(-1)
-                flat[at] = np.maximum(flat[at], self._strong_scores(side, 0, k, first))
-            else:
-                assert ys is not None and xs is not None
-                first = [v.extra[name][ys - v.top, xs] for name in FIRST_DAYS] if dated else None
-                np.maximum(out, self._strong_scores(side, cls, a[ys - v.top, xs].astype(np.intp), first), out=out)
+        flat = score.reshape(-1)
+        for side, a in enumerate(strong):
+            at, k = set_entries(a[r0 - v.top : r1 - v.top])  # 0 frames scores 0
+            first = None
+            if dated:
+                ys, xs = np.divmod(at, a.shape[1])
+                first = [v.extra[name][r0 - v.top + ys, xs] for name in FIRST_DAYS]
+            flat[at] = np.maximum(flat[at], self._strong_scores(side, 0, k, first))
 
     def points(self, v: PlaneView, ys: np.ndarray, xs: np.ndarray) -> dict[str, np.ndarray]:
         """Counts, scores (float32) and the null's means of the three maps at single sensels."""
@@ -363,10 +355,12 @@ class CountNull:
             out["k_" + name] = k
             out["s_" + name] = self.tables[i, cls, k]
             out["m_" + name] = self.means[i, cls]
-        self._raise_by_strong(v, None, ys, xs, cls, [out["s_hi"], out["s_lo"]])
-        strong = strong_arrays(v)
-        if strong is not None:
-            out["k_strong_hi"], out["k_strong_lo"] = (a[ys - v.top, xs].astype(np.intp) for a in strong)
+        if self.strong is not None and strong_arrays(v) is not None:
+            first = ([v.extra[k][ys - v.top, xs] for k in FIRST_DAYS]
+                     if self.strong_since is not None and FIRST_DAYS[0] in v.extra else None)
+            for side, (name, k) in enumerate(zip(COUNT_MAPS[:2], strong_at(v, ys, xs))):
+                out["k_strong_" + name] = k
+                np.maximum(out["s_" + name], self._strong_scores(side, cls, k, first), out=out["s_" + name])
         if self.since is not None and FIRST_DAYS[0] in v.extra:
             first = [v.extra[k][ys - v.top, xs] for k in FIRST_DAYS]
             for i, name in enumerate(COUNT_MAPS[:2]):
@@ -381,7 +375,7 @@ class CountNull:
         above, below = above[r0 - v.top : r1 - v.top], below[r0 - v.top : r1 - v.top]
         t = self.tables
         score = strongest_scores(above, below, t[0, 0], t[1, 0], t[2, 0])
-        self._raise_by_strong(v, (r0, r1), None, None, 0, [score, score])
+        self._raise_by_strong(v, r0, r1, score)
         if self.since is not None and FIRST_DAYS[0] in v.extra:
             first = [v.extra[k][r0 - v.top : r1 - v.top] for k in FIRST_DAYS]
             np.maximum(score, self.since.scores(0, 0, above.astype(np.intp), first), out=score)
