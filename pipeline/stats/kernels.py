@@ -166,6 +166,15 @@ def _fit_step(xr, exc, exs, exx, exq, hol, hos, i, v, res, clip_at, xf, xq, hole
 
 
 @jit(nogil=True)
+def _add_pair(a, b, buf_a, buf_b, n):
+    """Add a chunk's row-local buffers to two accumulators of the same type (a pair of counts or sums)."""
+    w = a.dtype.type
+    for i in range(n):
+        a[i] = w(a[i] + w(buf_a[i]))
+        b[i] = w(b[i] + w(buf_b[i]))
+
+
+@jit(nogil=True)
 def _mark(bits, f, position):
     """Set the sketch bit of flat sensel ``position`` in frame ``f``'s row of ``bits`` (``model.sketch_bit``)."""
     b = ((np.uint64(position) * np.uint64(SKETCH_MULTIPLIER)) & np.uint64(0xFFFFFFFF)) >> np.uint64(32 - SKETCH_LOG2)
@@ -457,12 +466,7 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                 a3[i] = w1(a3[i] + w1(br1[i]))
                 a4[i] = w2(a4[i] + w2(br2[i]))
             if counts is not None:
-                a5 = counts[0, r, j0:j1]
-                a6 = counts[1, r, j0:j1]
-                wc = counts.dtype.type
-                for i in range(n):
-                    a5[i] = wc(a5[i] + wc(bhi[i]))
-                    a6[i] = wc(a6[i] + wc(blo[i]))
+                _add_pair(counts[0, r, j0:j1], counts[1, r, j0:j1], bhi, blo, n)
             if mxr is not None:
                 a7 = mxr[r, j0:j1]
                 a8 = mexc[r, j0:j1]
@@ -493,19 +497,9 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                         _keep_first(a17, a18, a19, a20, i, bf2[i])
                         _keep_first(a17, a18, a19, a20, i, bf3[i])
             if mlx is not None:
-                a15 = mlx[r, j0:j1]
-                a16 = mlg[r, j0:j1]
-                w15 = mlx.dtype.type
-                for i in range(n):
-                    a15[i] = w15(a15[i] + w15(blx[i]))
-                    a16[i] = w15(a16[i] + w15(blg[i]))
+                _add_pair(mlx[r, j0:j1], mlg[r, j0:j1], blx, blg, n)
             if msa is not None:
-                a21 = msa[r, j0:j1]
-                a22 = msb[r, j0:j1]
-                w21 = msa.dtype.type
-                for i in range(n):
-                    a21[i] = w21(a21[i] + w21(bsa[i]))
-                    a22[i] = w21(a22[i] + w21(bsb[i]))
+                _add_pair(msa[r, j0:j1], msb[r, j0:j1], bsa, bsb, n)
 
 
 @jit(nogil=True, error_model="numpy")
