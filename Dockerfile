@@ -22,10 +22,11 @@ WORKDIR /opt/hotpixels
 # 1. Dependencies only, from pyproject.toml, with a placeholder package: this layer is reused
 #    until pyproject.toml changes, so editing the code does not download numpy, dask, numba... again.
 #    (Every dependency ships manylinux wheels, rawpy's LibRaw included: no compiler, no apt-get.)
-#    With the synth extra (pidng), so that `hotpixels synth --format dng` works; not the test extra.
+#    With the synth extra (pidng), so that `hotpixels synth --format dng` works, and the s3 extra
+#    (s3fs), so that inputs and --out on S3 work on every worker; not the test extra.
 COPY pyproject.toml README.md ./
 RUN mkdir pipeline && touch pipeline/__init__.py \
- && pip install '.[synth]' \
+ && pip install '.[synth,s3]' \
  && pip uninstall -y hotpixels \
  && rm -rf pipeline build ./*.egg-info
 

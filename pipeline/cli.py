@@ -18,6 +18,7 @@ from .layout import LayoutError
 from .scan import ScanError
 from .state.disk import explain
 from .state.lock import OutputLocked
+from .state.place import folder as _folder
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_NO_INPUT, EXIT_CLUSTER, EXIT_BUSY, EXIT_WRITE = 0, 1, 2, 3, 4, 5
 
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("scan", help="scan images into per-pixel statistics and defect maps")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders, quoted globs or fsspec URLs")
-    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--out", required=True, type=folder, help="output folder, or an fsspec URL the workers can write (s3://...)")
     p.add_argument("--config", type=Path, help="YAML config (see configs/default.yaml)")
     p.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
@@ -55,18 +56,18 @@ def main(argv: list[str] | None = None) -> int:
 
     st = sub.add_parser("status", help="how a scan into OUT is doing: running (done, skipped, left, rate, ETA), "
                                        "done with its summary, or failed with the reason")
-    st.add_argument("dir", type=Path, help="a scan's --out folder")
+    st.add_argument("dir", type=folder, help="a scan's --out folder")
 
     ca = sub.add_parser("cancel", help="stop the scan running into OUT; its checkpoints stay, so the same command "
                                        "resumes it")
-    ca.add_argument("dir", type=Path, help="a scan's --out folder")
+    ca.add_argument("dir", type=folder, help="a scan's --out folder")
 
     d = sub.add_parser("detect", help="classify defects again from saved stats (no image is read)")
-    d.add_argument("dir", type=Path, help="a scan's --out folder")
+    d.add_argument("dir", type=folder, help="a scan's --out folder")
     d.add_argument("--config", type=Path, help="YAML config with new thresholds")
 
     r = sub.add_parser("report", help="write report.html again from saved stats")
-    r.add_argument("dir", type=Path, help="a scan's --out folder")
+    r.add_argument("dir", type=folder, help="a scan's --out folder")
     r.add_argument("--config", type=Path, help="YAML config")
 
     f = sub.add_parser("fix", help="write copies of frames with a scan's defects fixed (the inputs are never touched)")
@@ -129,6 +130,15 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_OK
 
 
+def folder(text: str):
+    """A folder or an fsspec URL, as ``place.folder`` reads it; a URL whose file system cannot be
+    loaded (``s3://`` without s3fs) is refused here with the reason."""
+    try:
+        return _folder(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _scan(args) -> int:
     config = load(args.config, {
         "cluster.scheduler": args.scheduler,
@@ -166,10 +176,11 @@ def _detach(args, config) -> int:
     job = new_job_id()
     with open_client(config.cluster, _say) as client:
         key = submit(client, [str(Path(i).resolve()) if Path(i).exists() else i for i in args.inputs],
-                     args.out.resolve(), config, args.merge, job)
+                     args.out.resolve() if isinstance(args.out, Path) else args.out, config, args.merge, job)
         dashboard = client.dashboard_link
     _say(f"submitted scan {job} (task {key}) into {args.out}")
-    _say(f"follow it: hotpixels status {args.out}   (log: {args.out / LOG_NAME}; dashboard: "
+    where = args.out / LOG_NAME if isinstance(args.out, Path) else "the worker's log"
+    _say(f"follow it: hotpixels status {args.out}   (log: {where}; dashboard: "
          f"{dashboard.rsplit('/', 1)[0]}/hotpixels)")
     _say(f"stop it:   hotpixels cancel {args.out}   (its checkpoints stay: the same command resumes)")
     return EXIT_OK

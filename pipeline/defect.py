@@ -53,7 +53,7 @@ class Defect:
 COLUMNS = tuple(f.name for f in fields(Defect))
 
 
-def write_csv(defects: list[Defect], path: Path) -> None:
+def write_csv(defects: list[Defect], path: Any) -> None:
     """Write defects sorted by descending score (header: COLUMNS), whole or not at all."""
     from .state import atomic
 

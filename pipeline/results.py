@@ -11,7 +11,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,8 +21,8 @@ from .detect import Detection, detect
 from .kinds import KINDS
 from .outputs import ExportContext, write_exports
 from .records import FileStatus, StackMeta
+from .state import place
 from .state.store import (
-    STATS_NAME,
     Manifest,
     frame_days,
     frame_table,
@@ -31,6 +30,7 @@ from .state.store import (
     read_size,
     read_stack_kind,
     read_stats,
+    stats_location,
 )
 from .stats import PixelStats
 from .stats.dark_subtraction import hot_candidates
@@ -49,11 +49,12 @@ MAP_PIXELS = 512 * 512  # the most pixels of each map the report embeds (``repor
 @dataclass
 class Results:
     detection: Detection
-    outputs: list[Path]
+    outputs: list[place.Folder]
     seconds: dict[str, float] = field(default_factory=dict)  # "detection" and "outputs": where the time went
 
 
-def write_results(out_dir: Path, stats: PixelStats | None, meta: StackMeta, statuses: list[FileStatus],
+def write_results(out_dir: place.Where, stats: PixelStats | None, meta: StackMeta,
+                  statuses: list[FileStatus],
                   config: Config, log: Callable[[str], None] = print, elapsed: float | None = None,
                   report_only: bool = False, manifest: Manifest | None = None,
                   hot_set: np.ndarray | None = None, client: Client | None = None,
@@ -67,7 +68,7 @@ def write_results(out_dir: Path, stats: PixelStats | None, meta: StackMeta, stat
     ``out_dir``/stats.zarr (``engine.detect``): on ``client``'s workers, or in this process a
     band at a time; the defects are the same. ``decided``: photos or darks and why, as the scan
     found it (read from stats.zarr if None)."""
-    out_dir = Path(out_dir)
+    out_dir = place.folder(out_dir)
     detect_config = config.detect
     if detect_config.black_level is None and meta.black_level:
         detect_config = dataclasses.replace(detect_config, black_level=float(np.mean(meta.black_level)))
@@ -86,7 +87,7 @@ def write_results(out_dir: Path, stats: PixelStats | None, meta: StackMeta, stat
 
         n, shape = read_size(out_dir)
         runner = client or Here(detect_config.threads)
-        detection, prepared = detect_on_cluster(runner, str(out_dir / STATS_NAME), n, shape,
+        detection, prepared = detect_on_cluster(runner, place.url(stats_location(out_dir)), n, shape,
                                                 detect_config, meta.layout, frames, days,
                                                 block_factor(shape[0], shape[1], MAP_PIXELS),
                                                 decided=decided or read_stack_kind(out_dir))
@@ -109,9 +110,9 @@ def write_results(out_dir: Path, stats: PixelStats | None, meta: StackMeta, stat
     return Results(detection, outputs, seconds)
 
 
-def _report(out_dir: Path, stats: PixelStats | None, meta: StackMeta, statuses: list[FileStatus],
+def _report(out_dir: place.Folder, stats: PixelStats | None, meta: StackMeta, statuses: list[FileStatus],
             detection: Detection, elapsed: float | None, frames: FrameTable | None, days: np.ndarray | None,
-            prepared: Prepared | None, n: int, shape: tuple[int, ...]) -> Path:
+            prepared: Prepared | None, n: int, shape: tuple[int, ...]) -> place.Folder:
     from .report import write_report
 
     shown = {"group": meta.group, "make": meta.make, "model": meta.model, "serial": meta.serial, "dtype": meta.dtype,

@@ -37,6 +37,7 @@ from .io import Header, read_file, read_header, split_ref
 from .io.source import split_hdu
 from .kinds import KINDS
 from .records import Counted, FileStatus, StackMeta
+from .state import place
 from .state.files import FILES_NAME, FrameInfo, write_files_csv
 from .state.lock import hold
 from .stats import PixelStats
@@ -68,12 +69,12 @@ class ScanResult:
     """What a scan did; its statistics are in ``out_dir``/stats.zarr, and ``stats`` loads them
     only when asked (the scan itself never holds them whole)."""
 
-    out_dir: Path
+    out_dir: place.Folder
     n: int
     meta: StackMeta
     statuses: list[FileStatus]
     elapsed: float
-    outputs: list[Path] = field(default_factory=list)
+    outputs: list[place.Folder] = field(default_factory=list)
     resumed_files: int = 0
     detection: Detection | None = None
     others: list[ScanResult] = field(default_factory=list)  # the other groups, with --all-groups
@@ -89,7 +90,7 @@ class ScanResult:
         return [s for s in self.statuses if not s.used]
 
 
-def scan(inputs: list[str], out_dir: str | Path, config: Config | None = None, client: Client | None = None,
+def scan(inputs: list[str], out_dir: place.Where, config: Config | None = None, client: Client | None = None,
          merge: bool = False, log: Callable[[str], None] = print, progress: bool = True,
          detect_defects: bool = True, job: str | None = None, performance_report: str | Path | None = None,
          wait_for_lock: float = 0.0) -> ScanResult:
@@ -111,7 +112,7 @@ def scan(inputs: list[str], out_dir: str | Path, config: Config | None = None, c
     from .engine.cluster import open_client
 
     config = config or Config()
-    out_dir = Path(out_dir)
+    out = place.folder(out_dir)
     started = time.monotonic()
     expansion = expand(list(inputs), config.scan.hdu)
     if not expansion.paths:
@@ -132,7 +133,7 @@ def scan(inputs: list[str], out_dir: str | Path, config: Config | None = None, c
 
             preload()  # after the cluster start-up, which imports most of what the client needs
         groups, skipped = _stackable_groups(headers)
-        command = f"hotpixels scan {' '.join(map(str, inputs))} --out {out_dir}" + (" --merge" if merge else "")
+        command = f"hotpixels scan {' '.join(map(str, inputs))} --out {out}" + (" --merge" if merge else "")
         from .engine.progress import new_job_id
 
         run = functools.partial(_reported, job=job or new_job_id(), command=command, client=c, config=config,
@@ -142,14 +143,14 @@ def scan(inputs: list[str], out_dir: str | Path, config: Config | None = None, c
             main = groups[0]
             for other in groups[1:]:
                 skipped.extend(FileStatus.skip(h.path, _other_group_reason(other, main)) for h in other.headers)
-            return run(main, out_dir, discovery_skips + skipped)
+            return run(main, out, discovery_skips + skipped)
         results = []
         for g in groups:
-            log(f"group {g.describe()}: {len(g.headers)} files -> {out_dir / group_folder(g)}")
-            results.append(run(g, out_dir / group_folder(g), discovery_skips + skipped))
+            log(f"group {g.describe()}: {len(g.headers)} files -> {out / group_folder(g)}")
+            results.append(run(g, out / group_folder(g), discovery_skips + skipped))
         used = [FileStatus(s.path, s.status, f"group {group_folder(g)}")
                 for g, r in zip(groups, results) for s in r.statuses if s.used]
-        write_files_csv(_ensure(out_dir), discovery_skips + skipped + used)
+        write_files_csv(_ensure(out), discovery_skips + skipped + used)
         results[0].others = results[1:]
         return results[0]
 
@@ -163,7 +164,7 @@ def scan(inputs: list[str], out_dir: str | Path, config: Config | None = None, c
         log(f"wrote Dask's performance report to {performance_report}")
         return result
 
-    with hold(out_dir, "hotpixels scan" + (" --merge" if merge else ""), log, wait_for_lock):
+    with hold(out, "hotpixels scan" + (" --merge" if merge else ""), log, wait_for_lock):
         if client is not None:
             return reported(client)
         with open_client(config.cluster, log) as c:
@@ -178,7 +179,7 @@ def skip_summary(skipped: list[FileStatus]) -> str:
     return " (" + ", ".join(f"{n} {why}" for why, n in counts.most_common()) + "; see files.csv)"
 
 
-def _reported(main: Group, out_dir: Path, skipped: list[FileStatus], *, job: str, command: str, client: Client,
+def _reported(main: Group, out_dir: place.Folder, skipped: list[FileStatus], *, job: str, command: str, client: Client,
               log: Callable[[str], None], **kwargs) -> ScanResult:
     """``_scan_group``, telling its progress (``engine.progress``): as it goes, and at the end done
     with what it found, failed with why, or cancelled."""
@@ -197,8 +198,8 @@ def _reported(main: Group, out_dir: Path, skipped: list[FileStatus], *, job: str
     return result
 
 
-def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client: Client, config: Config, merge: bool,
-                log: Callable[[str], None], progress: bool, detect_defects: bool, started: float,
+def _scan_group(main: Group, out_dir: place.Folder, skipped: list[FileStatus], *, client: Client, config: Config,
+                merge: bool, log: Callable[[str], None], progress: bool, detect_defects: bool, started: float,
                 tell: Progress | None = None) -> ScanResult:
     """Reduce one group of stackable files into out_dir (merging into saved stats if asked)."""
     from .detect.stack_kind import classify_sample, join_samples
@@ -215,12 +216,14 @@ def _scan_group(main: Group, out_dir: Path, skipped: list[FileStatus], *, client
         dark_subtracted_paths,
         discard_stats,
         finish_stats,
+        finish_swap,
         frame_table,
         planned_arrays,
         write_dark_rate_rows,
     )
     from .stats.dark_subtraction import SUBTRACTED_NOTE, best_hot_candidates
 
+    finish_swap(out_dir)  # a remote folder's stats.zarr whose copy into place a crash cut short
     prior_arrays, prior_meta, prior_n, manifest = _load_prior(out_dir, main) if merge else (None, None, 0, {})
     counted = {h.path for h in main.headers if h.path in manifest
                and (manifest[h.path].size, manifest[h.path].mtime) == (h.size, h.mtime)}
@@ -341,12 +344,12 @@ def group_folder(g: Group) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", g.describe()).strip("-.")[:120] or "group"
 
 
-def _ensure(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
+def _ensure(path: place.Folder) -> place.Folder:
+    place.make(path)
     return path
 
 
-def _load_prior(out_dir: Path, main: Group) -> tuple[StatsArrays | None, StackMeta | None, int, Manifest]:
+def _load_prior(out_dir: place.Folder, main: Group) -> tuple[StatsArrays | None, StackMeta | None, int, Manifest]:
     """What the saved stats to merge into hold (their arrays, the stack, their frame count) and
     the files they hold, refused if they come from another sensor or layout; their numbers stay
     on disk, for the workers to merge tile by tile."""

@@ -4,7 +4,8 @@ The submitting process sends one task, the driver (``drive``), and leaves: the t
 ``fire_and_forget``, so the scheduler keeps it when its client goes. The driver runs the scan on
 a worker with that worker's client (``worker_client``: the driver's thread secedes from the
 worker's pool while it waits, and the tasks it launches run on every worker, its own included).
-It logs to ``scan.log`` in the output folder and reports through the status file and the
+It logs to ``scan.log`` in the output folder (into a remote one, to the worker's log: an object
+store cannot append) and reports through the status file and the
 scheduler's metadata like any scan (``progress``).
 
 If the worker holding the driver dies, the scheduler runs the task again elsewhere (up to
@@ -14,16 +15,21 @@ takes it over and resumes from the checkpoints. Or the user runs the command aga
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
 from distributed import Client, fire_and_forget
 
+from ..state import place
+
 LOG_NAME = "scan.log"
 
 
-def submit(client: Client, inputs: list[str], out_dir: Path, config: Any, merge: bool, job: str) -> str:
+def submit(client: Client, inputs: list[str], out_dir: Any, config: Any, merge: bool, job: str) -> str:
     """Hand the scan to the cluster; the driver task's key."""
     key = f"hotpixels-driver-{job}"
     future = client.submit(drive, list(inputs), str(out_dir), config, merge, job, key=key, pure=False)
@@ -38,9 +44,9 @@ def drive(inputs: list[str], out_dir: str, config: Any, merge: bool, job: str) -
     from ..scan import scan
     from ..state.lock import HEARTBEAT, STALE_AFTER
 
-    folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / LOG_NAME, "a", buffering=1) as log_file:
+    folder = place.folder(out_dir)
+    place.make(folder)
+    with _log_file(folder) as log_file:
         def log(message: str) -> None:
             log_file.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
 
@@ -54,3 +60,19 @@ def drive(inputs: list[str], out_dir: str, config: Any, merge: bool, job: str) -
                 raise
         log(f"done: {result.n} frames")
         return result.n
+
+
+class _WorkerLog(io.TextIOBase):
+    """Lines for the worker's own log (``logging``), where an output folder cannot take a file
+    appended to line by line."""
+
+    def write(self, text: str) -> int:
+        logging.getLogger("hotpixels").warning(text.rstrip("\n"))
+        return len(text)
+
+
+def _log_file(folder: Any) -> Any:
+    """``scan.log`` in a local ``folder``, opened to append line by line; else the worker's log."""
+    if isinstance(folder, Path):
+        return open(folder / LOG_NAME, "a", buffering=1)
+    return contextlib.nullcontext(_WorkerLog())

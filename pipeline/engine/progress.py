@@ -16,12 +16,12 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from distributed import Client
 
+from ..state import place
 from ..state.status import CANCELLED, DONE, FAILED, JobStatus, write_status
 
 CANCEL_KEY = "hotpixels-cancel"
@@ -39,7 +39,8 @@ def new_job_id() -> str:
 class Progress:
     """What one scan tells about itself (``client``: its scheduler; ``out_dir``: its folder)."""
 
-    def __init__(self, client: Client | None, out_dir: Path, job: str, command: str, log: Callable[[str], None]):
+    def __init__(self, client: Client | None, out_dir: place.Folder, job: str, command: str,
+                 log: Callable[[str], None]):
         self.client, self.out_dir, self.log = client, out_dir, log
         address = str(client.scheduler.address) if client is not None and client.scheduler is not None else ""
         self.status = JobStatus(job=job, out=str(out_dir), command=command, scheduler=address)

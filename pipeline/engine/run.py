@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from dask.base import tokenize
@@ -23,6 +22,7 @@ from distributed import Client
 
 from ..records import ReadRecord
 from ..report.numbers import block_factor, join_blocks
+from ..state import place
 from ..state.checkpoint import Checkpoints
 from ..stats.model import ModelPlan
 from .cluster import ProgressBar
@@ -76,8 +76,8 @@ class Reduced:
     resumed: int
 
 
-def reduce_files(client: Client, headers: list[Any], shape: tuple[int, ...], dtype: str, stride: int, out_dir: Path,
-                 settings, reader: Reader, log: Callable[[str], None], show_bar: bool,
+def reduce_files(client: Client, headers: list[Any], shape: tuple[int, ...], dtype: str, stride: int,
+                 out_dir: place.Folder, settings, reader: Reader, log: Callable[[str], None], show_bar: bool,
                  counted_by_size: dict[int, dict[str, str]], sink: StatsSink, local: bool = False,
                  model: ModelPlan | None = None, progress: Progress | None = None) -> Reduced:
     """Run every segment not checkpointed yet, in waves; the workers fold each segment's tiles

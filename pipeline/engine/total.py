@@ -15,13 +15,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from distributed import Client, Future, as_completed
 
 from ..detect.stack_kind import stack_sample
 from ..records import ReadRecord
+from ..state import place
 from ..state.checkpoint import SavedTotal, load_tile, save_tile
 from ..state.store import StatsArrays, read_rows, write_rows
 from ..stats import PixelStats
@@ -128,7 +128,7 @@ class TileTotals:
     cluster redo a fold whose checkpoint file has been replaced since.
     """
 
-    def __init__(self, client: Client, folder: Path, tiles: list[tuple[int, int]], columns: tuple[int, ...],
+    def __init__(self, client: Client, folder: place.Folder, tiles: list[tuple[int, int]], columns: tuple[int, ...],
                  saved: SavedTotal | None, local: bool):
         self.client = client
         self.folder = str(folder)

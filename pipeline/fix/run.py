@@ -162,4 +162,5 @@ def write_fixed_csv(out: Path, rows: list[Fixed]) -> Path:
     writer.writerow(("path", "status", "reason", "copy", "applied", "later"))
     for r in rows:
         writer.writerow((r.path, r.status, r.reason, r.copy, r.applied, r.later))
-    return atomic.write_text(out / FIXED_NAME, text.getvalue())
+    atomic.write_text(out / FIXED_NAME, text.getvalue())
+    return out / FIXED_NAME

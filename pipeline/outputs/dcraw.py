@@ -11,22 +11,21 @@ our stored grid. Partial columns and rows are written sensel by sensel.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 from ..defect import Defect
+from ..state import place
 from .registry import ExportContext, register
 from .text import DCRAW_LINE, atomic_write_lines, check_xy, comment, distinct_xy, onset_time
 
 
 def write_dcraw(
     defects: Sequence[Defect],
-    path: str | os.PathLike,
+    path: place.Where,
     header_lines: Iterable[str] = (),
     *,
     shape: Sequence[int] | None = None,
-) -> Path:
+) -> place.Folder:
     """dcraw/LibRaw ``-P`` bad pixel file: one ``col row time`` line per distinct pixel.
 
     The third field is dcraw's timestamp: the defect's onset (``onset_time``), 0 when it was
@@ -62,14 +61,14 @@ def write_dcraw(
     head.extend(header_lines)
     lines = [comment(t, DCRAW_LINE) for t in head]
     lines += [f"{x} {y} {since[(x, y)]}" for x, y in pts]
-    return atomic_write_lines(Path(path), lines)
+    return atomic_write_lines(place.folder(path), lines)
 
 
 class Dcraw:
     name = "dcraw"
     what = "dcraw.badpixels for dcraw -P / LibRaw"
 
-    def write(self, ctx: ExportContext) -> list[Path]:
+    def write(self, ctx: ExportContext) -> list[place.Folder]:
         header = [f"{len(ctx.defects)} defects from {ctx.n_frames} frames of {ctx.meta.group}"]
         if ctx.meta.raw and not ctx.meta.layout.mosaic:  # bad_pixels() begins: if (!filters) return;
             header += ["dcraw and LibRaw apply no map to a raw without a CFA (a linear DNG):",

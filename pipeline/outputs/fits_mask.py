@@ -39,11 +39,9 @@ map (no exposure times, no stats.zarr beside the defects) there is no second HDU
 
 from __future__ import annotations
 
-import os
 import textwrap
 import unicodedata
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -51,7 +49,7 @@ import numpy as np
 from ..defect import Defect
 from ..kinds import BY_NAME, TABLE
 from ..records import StackMeta
-from ..state import atomic
+from ..state import atomic, place
 from .registry import ExportContext, register
 from .text import check_xy
 
@@ -195,14 +193,14 @@ def _write_rate(fh: BinaryIO, rate: Any, band_rows: int) -> None:
 def write_fits_mask(
     defects: Sequence[Defect],
     shape: Sequence[int],
-    path: str | os.PathLike,
+    path: place.Where,
     *,
     meta: StackMeta | None = None,
     n_frames: int = 0,
     dark_rate: Any = None,
     no_rate_reason: str = "the scan fitted no dark rate",
     band_rows: int | None = None,
-) -> Path:
+) -> place.Folder:
     """Write ``badpixels.fits``: the bit mask of ``defects`` and, given ``dark_rate``, its
     ``DARKRATE`` extension (see the module docstring for the bits and the row order).
 
@@ -243,20 +241,20 @@ def write_fits_mask(
             fh.write(_rate_header(tuple(int(s) for s in dark_rate.shape), colors).tostring().encode("ascii"))
             _write_rate(fh, dark_rate, _band_rows(dark_rate, band_rows))
 
-    return atomic.write_with(Path(path), write)
+    return atomic.write_with(place.folder(path), write)
 
 
-def saved_dark_rate(out_dir: Path, shape: Sequence[int]) -> tuple[Any, str]:
+def saved_dark_rate(out_dir: place.Folder, shape: Sequence[int]) -> tuple[Any, str]:
     """The dark-rate map of ``out_dir``'s stats.zarr as a zarr array (nothing read yet), or None
     and why there is none."""
     from ..state.store import STATS_NAME
 
-    path = Path(out_dir) / STATS_NAME
+    path = place.folder(out_dir) / STATS_NAME
     if not path.exists():
         return None, f"no {STATS_NAME} beside this file to read a dark-rate map from"
     import zarr
 
-    group: Any = zarr.open_group(str(path), mode="r")
+    group: Any = zarr.open_group(place.url(path), mode="r")
     if "dark_rate" not in set(group.array_keys()):
         return None, ("the scan fitted no dark rate: that needs frames with exposure times "
                       "(EXIF or FITS EXPTIME)")
@@ -270,7 +268,7 @@ class FitsMask:
     name = "fits_mask"
     what = "badpixels.fits, a FITS bit mask of the defects by kind (+ the dark-rate map, HDU DARKRATE)"
 
-    def write(self, ctx: ExportContext) -> list[Path]:
+    def write(self, ctx: ExportContext) -> list[place.Folder]:
         rate, why = saved_dark_rate(ctx.out_dir, ctx.shape)
         return [write_fits_mask(ctx.sensels(), ctx.shape, ctx.out_dir / NAME, meta=ctx.meta,
                                 n_frames=ctx.n_frames, dark_rate=rate, no_rate_reason=why)]

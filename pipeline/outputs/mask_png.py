@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
 from ..defect import Defect
-from ..state import atomic
+from ..state import atomic, place
 from .registry import ExportContext, register
 from .text import check_xy, distinct_xy
 
 
-def write_mask_png(defects: Sequence[Defect], shape: Sequence[int], path: str | os.PathLike) -> Path:
+def write_mask_png(defects: Sequence[Defect], shape: Sequence[int], path: place.Where) -> place.Folder:
     """8-bit grayscale PNG of the sensor: 0 = good, 255 = defect in any channel.
 
     Parameters
@@ -36,14 +34,14 @@ def write_mask_png(defects: Sequence[Defect], shape: Sequence[int], path: str | 
         xy = np.asarray(pts, dtype=np.int64)
         mask[xy[:, 1], xy[:, 0]] = 255
     data = iio.imwrite("<bytes>", mask, extension=".png")
-    return atomic.write_bytes(Path(path), data)
+    return atomic.write_bytes(place.folder(path), data)
 
 
 class MaskPng:
     name = "mask"
     what = "mask.png, 255 where a sensel is defective"
 
-    def write(self, ctx: ExportContext) -> list[Path]:
+    def write(self, ctx: ExportContext) -> list[place.Folder]:
         return [write_mask_png(ctx.sensels(), ctx.shape[:2], ctx.out_dir / "mask.png")]
 
 

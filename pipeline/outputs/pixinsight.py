@@ -38,11 +38,10 @@ apart, so there its median mixes colours.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 from ..defect import Defect
+from ..state import place
 from .registry import ExportContext, register
 from .text import atomic_write_lines, check_xy
 
@@ -86,7 +85,7 @@ def pixinsight_lines(defects: Sequence[Defect], shape: Sequence[int]) -> list[st
     return lines
 
 
-def write_pixinsight(defects: Sequence[Defect], shape: Sequence[int], path: str | os.PathLike) -> Path:
+def write_pixinsight(defects: Sequence[Defect], shape: Sequence[int], path: place.Where) -> place.Folder:
     """PixInsight CosmeticCorrection defect list: load it in CosmeticCorrection's "Use Defect
     List" section (Load), check CFA for raw CFA frames, and apply the process to the frames.
 
@@ -104,14 +103,14 @@ def write_pixinsight(defects: Sequence[Defect], shape: Sequence[int], path: str 
     path : path-like
         Output file (``pixinsight_defects.txt``).
     """
-    return atomic_write_lines(Path(path), pixinsight_lines(defects, shape))
+    return atomic_write_lines(place.folder(path), pixinsight_lines(defects, shape))
 
 
 class PixInsight:
     name = "pixinsight"
     what = "pixinsight_defects.txt for PixInsight's CosmeticCorrection (Use Defect List)"
 
-    def write(self, ctx: ExportContext) -> list[Path]:
+    def write(self, ctx: ExportContext) -> list[place.Folder]:
         return [write_pixinsight(ctx.sensels(), ctx.shape[:2], ctx.out_dir / NAME)]
 
 

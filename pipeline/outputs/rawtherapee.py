@@ -20,12 +20,12 @@ between them) could not be matched by a safe file name and writes the model's fi
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..defect import Defect
+from ..state import place
 from .registry import ExportContext, register
 from .text import _MAX_PART_BYTES, atomic_write_lines, camera_filename, check_xy, comment, distinct_xy
 
@@ -49,11 +49,11 @@ def rawtherapee_name(make: object, model: object, serial: object = None) -> str 
 
 def write_rawtherapee_files(
     defects: Sequence[Defect],
-    out_dir: str | os.PathLike,
+    out_dir: place.Where,
     make: object,
     model: object,
     serial: object = None,
-) -> list[Path]:
+) -> list[place.Folder]:
     """RawTherapee's ``<Make> <Model>.badpixels`` (``x y`` lines) in ``out_dir``, and with a
     known ``serial`` the same file as ``<Make> <Model> <Serial>.badpixels``, which RawTherapee
     tries first: the paths written, the model's first; none when make or model is unknown.
@@ -81,9 +81,10 @@ def write_rawtherapee_files(
         own = rawtherapee_name(make, model, serial)
         if own is not None:
             names.append(own)
-    out_dir = Path(out_dir)
+    folder = place.folder(out_dir)
     for name in names:  # belt and braces: the sanitiser already guarantees a bare file name
-        if (out_dir / name).resolve().parent != out_dir.resolve() or Path(name).name != name:
+        outside = isinstance(folder, Path) and (folder / name).resolve().parent != folder.resolve()
+        if Path(name).name != name or outside:
             raise ValueError(f"refusing to write outside {out_dir}: {name!r}")
     pts = distinct_xy(defects)
     for x, y in pts:
@@ -98,16 +99,16 @@ def write_rawtherapee_files(
     if len(names) > 1:
         lines.append(comment(f"serial: {serial} (same list under both names)", 100))
     lines += [f"{x} {y}" for x, y in pts]
-    return [atomic_write_lines(out_dir / name, lines) for name in names]
+    return [atomic_write_lines(folder / name, lines) for name in names]
 
 
 def write_rawtherapee(
     defects: Sequence[Defect],
-    out_dir: str | os.PathLike,
+    out_dir: place.Where,
     make: object,
     model: object,
     serial: object = None,
-) -> Path | None:
+) -> place.Folder | None:
     """:func:`write_rawtherapee_files`, the model's file: ``<Make> <Model>.badpixels``, or None
     (and nothing written) when make or model is unknown."""
     paths = write_rawtherapee_files(defects, out_dir, make, model, serial)
@@ -118,7 +119,7 @@ class RawTherapee:
     name = "rawtherapee"
     what = "<Make> <Model>.badpixels (and <Make> <Model> <Serial>.badpixels) for RawTherapee, when the camera is known"
 
-    def write(self, ctx: ExportContext) -> list[Path]:
+    def write(self, ctx: ExportContext) -> list[place.Folder]:
         return write_rawtherapee_files(ctx.sensels(), ctx.out_dir, ctx.meta.make, ctx.meta.model, ctx.meta.serial)
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 from ..defect import Defect
 from ..records import StackMeta
+from ..state import place
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class ExportContext:
     """What an exporter may use: the defects, the sensor's pixel shape (H, W[, C]), the number
     of frames behind them, and what is known of the stack (camera, layout, levels)."""
 
-    out_dir: Path
+    out_dir: place.Folder
     defects: Sequence[Defect]
     shape: tuple[int, ...]
     n_frames: int
@@ -38,7 +38,7 @@ class Exporter(Protocol):
     name: str  # the name in ``output.exports``
     what: str  # one line for the README and error messages
 
-    def write(self, ctx: ExportContext) -> list[Path]:
+    def write(self, ctx: ExportContext) -> list[place.Folder]:
         ...
 
 
@@ -79,6 +79,6 @@ def selected(names: bool | Sequence[str]) -> list[Exporter]:
     return [known[n] for n in names]
 
 
-def write_exports(names: bool | Sequence[str], ctx: ExportContext) -> list[Path]:
+def write_exports(names: bool | Sequence[str], ctx: ExportContext) -> list[place.Folder]:
     """Write what ``names`` asks for; the paths written, in the registry's order."""
     return [path for exporter in selected(names) for path in exporter.write(ctx)]

@@ -41,12 +41,11 @@ stored row. The exporter takes that from the stack's ``file_format``.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 from ..defect import Defect
 from ..kinds import kind
+from ..state import place
 from .registry import ExportContext, register
 from .text import SIRIL_LINE, atomic_write_lines, check_xy, comment, sensels
 
@@ -156,15 +155,15 @@ def siril_lists(
 
 def write_siril(
     defects: Sequence[Defect],
-    path: str | os.PathLike,
+    path: place.Where,
     height: int,
     *,
     width: int | None = None,
     stride: int = 1,
     flip_y: bool = False,
     period: int = 2,
-    rows_path: str | os.PathLike | None = None,
-) -> Path:
+    rows_path: place.Where | None = None,
+) -> place.Folder:
     """Siril cosmetic-correction list: ``P x y H`` (hot-like) or ``P x y C`` (cold-like) per
     pixel, ``C x 0 H`` per whole column.
 
@@ -207,15 +206,15 @@ def write_siril(
         there is one (a stale one from an earlier run is removed), since ``calibrate -cc=bpm``
         refuses L lines. Needs ``width``. Without it whole rows are P lines in ``path``.
     """
-    rows_file = Path(rows_path).name if rows_path is not None and width is not None else ""
+    rows_file = place.folder(rows_path).name if rows_path is not None and width is not None else ""
     main, rows = siril_lists(defects, height, width=width, stride=stride, flip_y=flip_y, period=period,
                              rows_file=rows_file)
-    out = atomic_write_lines(Path(path), main)
+    out = atomic_write_lines(place.folder(path), main)
     if rows_path is not None:
         if rows:
-            atomic_write_lines(Path(rows_path), rows)
+            atomic_write_lines(place.folder(rows_path), rows)
         else:
-            Path(rows_path).unlink(missing_ok=True)
+            place.folder(rows_path).unlink(missing_ok=True)
     return out
 
 
@@ -223,7 +222,7 @@ class Siril:
     name = "siril"
     what = "siril.lst for Siril's cosme / cosme_cfa / calibrate -cc=bpm (+ siril_rows.lst: whole rows)"
 
-    def write(self, ctx: ExportContext) -> list[Path]:
+    def write(self, ctx: ExportContext) -> list[place.Folder]:
         rows = ctx.out_dir / ROWS_NAME
         main = write_siril(ctx.defects, ctx.out_dir / "siril.lst", ctx.shape[0], width=ctx.shape[1],
                            stride=ctx.meta.layout.stride, flip_y=ctx.meta.file_format == "fits",

@@ -15,10 +15,9 @@ import time
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import replace
-from pathlib import Path
 
 from ..defect import Defect
-from ..state import atomic
+from ..state import atomic, place
 
 # Longest comment line written (characters, before the newline). Siril's old fgets(63) is the
 # tightest reader; dcraw's is 128 and RawTherapee's 256.
@@ -43,7 +42,7 @@ _FORBIDDEN = re.compile(r'[/\\<>:"|?*]')  # path separators and what Windows for
 # --------------------------------------------------------------------------- helpers
 
 
-def atomic_write_lines(path: Path, lines: Iterable[str]) -> Path:
+def atomic_write_lines(path: place.Folder, lines: Iterable[str]) -> place.Folder:
     return atomic.write_text(path, "".join(f"{line}\n" for line in lines))
 
 

@@ -20,14 +20,13 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..defect import Defect
 from ..kinds import BY_NAME, KINDS
-from ..state import atomic
+from ..state import atomic, place
 from . import figures
 from .numbers import block_factor, histogram, map_for_display, related_thresholds
 
@@ -363,7 +362,7 @@ def _done(value: Any) -> Future:
 
 
 def write_report(
-    path: str | os.PathLike,
+    path: place.Where,
     *,
     value_mean: np.ndarray | None = None,
     value_var: np.ndarray | None = None,
@@ -383,7 +382,7 @@ def write_report(
     physics_notes: Sequence[str] = (),
     warnings: Sequence[str] = (),
     prepared: Prepared | None = None,
-) -> Path:
+) -> place.Folder:
     """Write the standalone HTML report and return its path.
 
     Parameters
@@ -424,7 +423,7 @@ def write_report(
     from bokeh.layouts import column
     from bokeh.resources import INLINE
 
-    path = Path(path)
+    path = place.folder(path)
     if prepared is None and value_mean is None:
         raise ValueError("give value_mean (with value_var, or value_m2 and n_frames), or prepared numbers")
     run = _inputs(value_mean, value_var, value_m2, n_frames, defects, files, detection, prepared)

@@ -11,26 +11,25 @@ finished segment's files at every checkpoint would make 100,000 files cost O(seg
 Running the same command again loads the record and skips those segments. The total never
 gathers in one process: a tile at a time is read, merged and written.
 
-Files are written to a temp name, fsynced and renamed, the tiles and the segments' files
-before the record that names them, so a crash mid-write leaves the previous checkpoint intact.
+Files are written to a temp name, fsynced and renamed (in a remote ``--out``, each uploaded whole),
+the tiles and the segments' files before the record that names them, so a crash mid-write
+leaves the previous checkpoint intact.
 Nothing is pickled: the arrays go to .npz (loaded with allow_pickle=False), the rest to JSON.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..records import ReadRecord
 from ..stats import PixelStats
-from . import atomic
+from . import atomic, place
 
 CHECKPOINT_DIR = ".hotpixels-checkpoints"
 Records = dict[str, ReadRecord]  # segment id -> its files' statuses, digests and factors
@@ -45,11 +44,11 @@ class SavedTotal:
     tiles: tuple[str, ...]
 
 
-def save_tile(folder: str | Path, stats: PixelStats) -> str:
+def save_tile(folder: place.Where, stats: PixelStats) -> str:
     """One row tile of a running total, to a new file in ``folder`` (run in the worker that
     merged it); its name, for the record."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = place.folder(folder)
+    place.make(folder)
     name = f"tile-{uuid.uuid4().hex}.npz"
     arrays: dict[str, Any] = {"n": np.int64(stats.n), "mean": stats.mean, "m2": stats.m2}
     if stats.counts is not None:
@@ -59,13 +58,13 @@ def save_tile(folder: str | Path, stats: PixelStats) -> str:
     return name
 
 
-def tile_readable(path: Path) -> bool:
+def tile_readable(path: Any) -> bool:
     """Whether a tile file is whole and holds plain numbers: every array's header is read (not
     its data), and one of objects (a pickle: saved state may come from someone else) or a file
     cut short by a crash (its zip directory, at the end, is missing) is refused, so the scan
     starts over instead of failing in a worker."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with path.open("rb") as fh, zipfile.ZipFile(fh) as archive:
             names = archive.namelist()
             for name in names:
                 with archive.open(name) as member:
@@ -79,17 +78,17 @@ def tile_readable(path: Path) -> bool:
     return {"n.npy", "mean.npy", "m2.npy"} <= set(names)
 
 
-def load_tile(folder: str | Path, name: str) -> PixelStats:
+def load_tile(folder: place.Where, name: str) -> PixelStats:
     """A row tile saved by ``save_tile``."""
-    with np.load(Path(folder) / name, allow_pickle=False) as data:
+    with (place.folder(folder) / name).open("rb") as fh, np.load(fh, allow_pickle=False) as data:
         counts = data["counts"] if "counts" in data.files else None
         extra = {k[len(EXTRA_PREFIX):]: data[k] for k in data.files if k.startswith(EXTRA_PREFIX)}
         return PixelStats(int(data["n"]), data["mean"], data["m2"], counts, extra)
 
 
 class Checkpoints:
-    def __init__(self, out_dir: Path, run_id: str):
-        self.root = out_dir / CHECKPOINT_DIR
+    def __init__(self, out_dir: place.Where, run_id: str):
+        self.root = place.folder(out_dir) / CHECKPOINT_DIR
         self.folder = self.root / run_id
         self.record_path = self.folder / "total.json"
         self.segment_folder = self.folder / "segments"
@@ -133,7 +132,7 @@ class Checkpoints:
         """Replace the saved total with ``total`` (its tiles written by ``save_tile`` in this
         folder), which holds the segments in ``records`` (in order, of ``sizes`` files each);
         the tiles it replaces are removed."""
-        self.segment_folder.mkdir(parents=True, exist_ok=True)
+        place.make(self.segment_folder)
         for seg, rec in records.items():
             if seg not in self._written:  # once per segment (a file left by a crashed run is replaced)
                 atomic.write_bytes(self._segment_path(seg), json.dumps(rec.to_json()).encode())
@@ -145,11 +144,11 @@ class Checkpoints:
         for name in old:
             (self.folder / str(name)).unlink(missing_ok=True)
 
-    def _segment_path(self, seg: str) -> Path:
+    def _segment_path(self, seg: str) -> place.Folder:
         if not seg or any(c in seg for c in "/\\") or seg.startswith("."):
             raise ValueError(f"not a segment id: {seg!r}")
         return self.segment_folder / f"{seg}.json"
 
     def clear(self) -> None:
         """After a finished run: the results hold everything, the total is no longer needed."""
-        shutil.rmtree(self.root, ignore_errors=True)
+        place.remove_tree(self.root)

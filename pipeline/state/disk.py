@@ -34,7 +34,7 @@ def explain(exc: BaseException, out: str | os.PathLike | None) -> str | None:
 
 
 def _free(out: str | os.PathLike | None) -> str:
-    if out is None:
+    if out is None or "://" in str(out):  # a URL's free space is not this machine's
         return ""
     folder = Path(out)
     while not folder.exists() and folder != folder.parent:

@@ -7,11 +7,10 @@ from __future__ import annotations
 import csv
 import io
 import time
-from pathlib import Path
 from typing import NamedTuple
 
 from ..records import FileStatus
-from . import atomic
+from . import atomic, place
 
 FILES_NAME = "files.csv"
 INFO_COLUMNS = ("exposure", "iso", "time", "temperature", "note", "gain")
@@ -26,7 +25,8 @@ class FrameInfo(NamedTuple):
     gain: float | None = None
 
 
-def write_files_csv(out_dir: Path, statuses: list[FileStatus], info: dict[str, FrameInfo] | None = None) -> Path:
+def write_files_csv(out_dir: place.Where, statuses: list[FileStatus],
+                    info: dict[str, FrameInfo] | None = None) -> place.Folder:
     """files.csv: path,status,reason for every file considered (status used|skipped), then its
     shooting data where known: exposure (s), iso, time (UTC, ISO 8601), temperature (°C), note,
     gain (the camera's own setting; a column added last, so readers by position still read the rest)."""
@@ -37,7 +37,7 @@ def write_files_csv(out_dir: Path, statuses: list[FileStatus], info: dict[str, F
         meta = (info or {}).get(s.path, FrameInfo())
         writer.writerow((*s, _number(meta.exposure), _number(meta.iso), _when(meta.time), _number(meta.temperature),
                          meta.note, _number(meta.gain)))
-    return atomic.write_text(out_dir / FILES_NAME, text.getvalue())
+    return atomic.write_text(place.folder(out_dir) / FILES_NAME, text.getvalue())
 
 
 def _number(value: float | None) -> str:
@@ -53,6 +53,6 @@ def _when(unix: float | None) -> str:
         return ""
 
 
-def read_files_csv(out_dir: Path) -> list[FileStatus]:
-    with open(out_dir / FILES_NAME, newline="") as fh:
+def read_files_csv(out_dir: place.Where) -> list[FileStatus]:
+    with (place.folder(out_dir) / FILES_NAME).open(newline="") as fh:
         return [FileStatus(r["path"], r["status"], r["reason"]) for r in csv.DictReader(fh)]

@@ -11,13 +11,11 @@ the lock (``state.lock``) tells whether the process that writes it still runs.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
-from . import atomic
+from . import atomic, place
 
 STATUS_NAME = ".hotpixels-status.json"
 RUNNING, DONE, FAILED, CANCELLED = "running", "done", "failed", "cancelled"
@@ -58,16 +56,16 @@ class JobStatus:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def write_status(out_dir: str | os.PathLike, status: JobStatus) -> None:
+def write_status(out_dir: place.Where, status: JobStatus) -> None:
     status.updated = time.time()
-    atomic.write_text(Path(out_dir) / STATUS_NAME, json.dumps(status.to_json()))
+    atomic.write_text(place.folder(out_dir) / STATUS_NAME, json.dumps(status.to_json()))
 
 
-def read_status(out_dir: str | os.PathLike) -> JobStatus | None:
+def read_status(out_dir: place.Where) -> JobStatus | None:
     """The last status a scan wrote into ``out_dir``, or None if none ever did."""
     try:
-        return JobStatus.from_json(json.loads((Path(out_dir) / STATUS_NAME).read_text()))
+        return JobStatus.from_json(json.loads((place.folder(out_dir) / STATUS_NAME).read_text()))
     except FileNotFoundError:
         return None
     except (OSError, ValueError, TypeError) as exc:
-        raise ValueError(f"{Path(out_dir) / STATUS_NAME} cannot be read: {exc}") from None
+        raise ValueError(f"{place.folder(out_dir) / STATUS_NAME} cannot be read: {exc}") from None

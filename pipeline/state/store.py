@@ -2,16 +2,19 @@
 appears complete or not at all.
 
 Saved state is zarr, JSON and CSV only, never pickle: a stats folder may come from someone else.
+
+In a remote ``--out`` (an fsspec URL, ``place``) there is no rename: the whole new stats.zarr is
+copied into place (server-side on an object store) after a small ``.stats.zarr.swap`` file names
+it. While that file is there, readers read the new one where it was built, and the next scan into
+the folder finishes the copy, so a crash at any point leaves one whole stats.zarr to read.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,9 +27,11 @@ from ..stats.dark_subtraction import hot_candidates
 from ..stats.fit import FrameTable, fit_bands
 from ..stats.model import FIRST_DAYS, total_types
 from ..stats.model import empty_value as model_empty_value
+from . import atomic, place
 from .row_reads import read_rows_into
 
 STATS_NAME = "stats.zarr"
+SWAP_NAME = f".{STATS_NAME}.swap"  # remote folders: names the whole stats.zarr being copied in
 ROW_CHUNK_VALUES = 2**21  # values per zarr chunk (16 MiB of float64), whole rows
 SMALL_INTEGERS = BloscCodec(cname="lz4", clevel=1, shuffle="bitshuffle")
 
@@ -81,7 +86,7 @@ def planned_arrays(shape: tuple[int, ...], chunk_rows: int, most_frames: int, co
                        tuple((k, np.dtype(types[k]).name) for k in sorted(model_sums)))
 
 
-def read_saved(out_dir: str | Path) -> tuple[StatsArrays, StackMeta, int]:
+def read_saved(out_dir: place.Where) -> tuple[StatsArrays, StackMeta, int]:
     """What a saved stats.zarr holds (its arrays, the stack, its frame count), without its numbers."""
     group: Any = _open(out_dir)
     attrs = dict(group.attrs)
@@ -98,12 +103,13 @@ def default_chunk_rows(shape: tuple[int, ...]) -> int:
     return max(1, min(shape[0], ROW_CHUNK_VALUES // max(1, int(np.prod(shape[1:])))))
 
 
-def create_stats(out_dir: Path, arrays: StatsArrays) -> Path:
+def create_stats(out_dir: place.Where, arrays: StatsArrays) -> place.Folder:
     """An empty stats.zarr beside the target, hidden under a unique name, with every array
     (``finish_stats`` swaps it in): the rows are written into it by ``write_rows``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = place.folder(out_dir)
+    place.make(out_dir)
     tmp = out_dir / f".{STATS_NAME}.partial-{uuid.uuid4().hex}"
-    group = zarr.open_group(str(tmp), mode="w")
+    group = zarr.open_group(place.url(tmp), mode="w")
     shape, chunks = arrays.shape, (arrays.chunk_rows, *arrays.shape[1:])
     # float64 statistics barely compress; uncompressed row-band chunks write ~5x faster
     for stream in STREAMS:
@@ -129,7 +135,7 @@ def _for_writing(group: Any, name: str) -> Any:
     return group[name].with_config({"write_empty_chunks": True})
 
 
-def write_rows(tmp: str | Path, y0: int, stats: PixelStats, arrays: StatsArrays) -> None:
+def write_rows(tmp: place.Where, y0: int, stats: PixelStats, arrays: StatsArrays) -> None:
     """Rows ``y0:`` of the statistics into a stats.zarr made by ``create_stats``: the var too,
     band by band (a temporary of the whole rows would add 8 bytes per value to the peak). Rows
     that start on a chunk and end on one (or at the bottom) are one writer's alone."""
@@ -156,7 +162,7 @@ def write_rows(tmp: str | Path, y0: int, stats: PixelStats, arrays: StatsArrays)
         _for_writing(group, MODEL_PREFIX + name)[y0:y1] = stats.extra[name].astype(dtype, copy=False)
 
 
-def write_dark_rate_rows(tmp: str | Path, y0: int, y1: int, n: int, table: FrameTable) -> None:
+def write_dark_rate_rows(tmp: place.Where, y0: int, y1: int, n: int, table: FrameTable) -> None:
     """``dark_rate`` and ``dark_rate_se`` of rows ``y0:y1`` (float32, DN/s at ISO 100), fitted
     from the sums already written there (``write_rows``): a band at a time, since a fit of
     many rows holds several float64 temporaries of their size."""
@@ -176,9 +182,9 @@ def write_dark_rate_rows(tmp: str | Path, y0: int, y1: int, n: int, table: Frame
         _for_writing(group, "dark_rate_se")[band] = fit.rate_se.astype(np.float32)
 
 
-def finish_stats(tmp: Path, out_dir: Path, n: int, meta: StackMeta, arrays: StatsArrays,
+def finish_stats(tmp: Any, out_dir: place.Where, n: int, meta: StackMeta, arrays: StatsArrays,
                  manifest: Manifest | None = None, hot_set: np.ndarray | None = None,
-                 stack_kind: tuple[str, str] | None = None) -> Path:
+                 stack_kind: tuple[str, str] | None = None) -> place.Folder:
     """Record what the written stats.zarr holds (the stack, the counted files; ``hot_set``: the
     stack's possible hot sensels, ``dark_subtraction.hot_candidates``; ``stack_kind``: photos or
     darks by its statistics, and why, ``detect.stack_kind``) and swap it in for the old one by
@@ -187,7 +193,8 @@ def finish_stats(tmp: Path, out_dir: Path, n: int, meta: StackMeta, arrays: Stat
     The manifest of counted files lives in the group's attrs, so the stats and the record
     of what they contain can never disagree after a crash.
     """
-    group = zarr.open_group(str(tmp), mode="r+")
+    tmp = place.folder(tmp)
+    group = zarr.open_group(place.url(tmp), mode="r+")
     rows: list[list[Any]] = [entry.row(path) for path, entry in sorted((manifest or {}).items())]
     group.attrs.update({**meta.to_attrs(), "n_images": int(n), "shape": list(arrays.shape),
                         "streams": list(STREAMS),
@@ -196,17 +203,18 @@ def finish_stats(tmp: Path, out_dir: Path, n: int, meta: StackMeta, arrays: Stat
                         "hot_set": [] if hot_set is None else [int(i) for i in hot_set],
                         "stack_kind": list(stack_kind) if stack_kind is not None else [],
                         "manifest": {"columns": list(Counted.COLUMNS), "rows": rows}})
-    final = out_dir / STATS_NAME
+    final = place.folder(out_dir) / STATS_NAME
     _swap_in(tmp, final)
     return final
 
 
-def discard_stats(tmp: Path) -> None:
+def discard_stats(tmp: Any) -> None:
     """A stats.zarr that will not be swapped in (nothing was counted)."""
-    shutil.rmtree(tmp, ignore_errors=True)
+    place.remove_tree(place.folder(tmp))
 
 
-def write_stats(out_dir: Path, stats: PixelStats, meta: StackMeta, manifest: Manifest | None = None) -> Path:
+def write_stats(out_dir: place.Where, stats: PixelStats, meta: StackMeta,
+                manifest: Manifest | None = None) -> place.Folder:
     """Write whole-sensor statistics as stats.zarr, atomically (built beside the target, then
     swapped in by rename): ``create_stats``, ``write_rows``, ``finish_stats`` in this process."""
     arrays = StatsArrays.of(stats)
@@ -253,22 +261,64 @@ def frame_days(manifest: Manifest) -> np.ndarray:
     return np.array([int((t if t is not None else fill) // 86400) for t in times], np.int64)
 
 
-def _swap_in(tmp: Path, final: Path) -> None:
+def _swap_in(tmp: Any, final: Any) -> None:
+    if place.is_remote(final):
+        atomic.write_text(final.with_name(SWAP_NAME), tmp.name)
+        finish_swap(final.parent)
+        return
     old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex}")
     if final.exists():
         os.replace(final, old)
     os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
+    place.remove_tree(old)
 
 
-def read_stats(out_dir: str | Path) -> tuple[PixelStats, StackMeta]:
+def finish_swap(out_dir: place.Where) -> None:
+    """Copy the whole stats.zarr that ``SWAP_NAME`` names into place, if a swap is pending in
+    remote ``out_dir`` (a crash may have cut one short): run by the holder of the folder."""
+    out_dir = place.folder(out_dir)
+    marker, final = out_dir / SWAP_NAME, out_dir / STATS_NAME
+    source = _pending(out_dir)
+    if source is None:
+        return
+    if not source.exists():  # removed by hand: the swap is void, stats.zarr stays as it is
+        marker.unlink(missing_ok=True)
+        return
+    place.remove_tree(final)
+    place.copy_tree(source, final)
+    marker.unlink(missing_ok=True)
+    place.remove_tree(source)
+
+
+def _pending(out_dir: Any) -> Any:
+    """The whole new stats.zarr of a swap not finished in ``out_dir`` (None: none pending)."""
+    if not place.is_remote(out_dir):
+        return None
+    try:
+        name = (out_dir / SWAP_NAME).read_text().strip()
+    except FileNotFoundError:
+        return None
+    if not name.startswith(f".{STATS_NAME}.partial-") or "/" in name:
+        raise ValueError(f"{out_dir / SWAP_NAME} names no stats.zarr of this folder: {name!r}")
+    return out_dir / name
+
+
+def stats_location(out_dir: place.Where) -> place.Folder:
+    """Where the saved stats.zarr of ``out_dir`` is to be read: its own, or, while a swap into a
+    remote folder is pending, the whole new one it copies in."""
+    out_dir = place.folder(out_dir)
+    pending = _pending(out_dir)
+    return pending if pending is not None and pending.exists() else out_dir / STATS_NAME
+
+
+def read_stats(out_dir: place.Where) -> tuple[PixelStats, StackMeta]:
     """Load stats.zarr (written by write_stats) back into PixelStats and what is known of the stack."""
     group = _open(out_dir)
     attrs = dict(group.attrs)
     return _read_group(group, slice(None), int(attrs["n_images"])), StackMeta.from_attrs(attrs)
 
 
-def read_rows(path: str | Path, y0: int, y1: int, n: int | None = None) -> PixelStats:
+def read_rows(path: place.Where, y0: int, y1: int, n: int | None = None) -> PixelStats:
     """Rows ``y0:y1`` of a stats.zarr folder (a saved one, or one being written: then its frame
     count ``n`` is given), for work that needs only a band of the sensor."""
     group = zarr.open_group(str(path), mode="r")
@@ -316,51 +366,51 @@ def _read_into(array: Any, rows: slice, out: np.ndarray) -> None:
     array.get_basic_selection(rows, out=default_buffer_prototype().nd_buffer.from_numpy_array(out))
 
 
-def read_sample_rows(path: str | Path, n: int, rows_of: Callable[[int], slice]) -> PixelStats:
+def read_sample_rows(path: place.Where, n: int, rows_of: Callable[[int], slice]) -> PixelStats:
     """The rows ``rows_of(height)`` of a stats.zarr folder (a few hundred spread over the sensor)."""
     group: Any = zarr.open_group(str(path), mode="r")
     return _read_group(group, rows_of(int(group["mean"].shape[0])), n)
 
 
-def read_meta(out_dir: str | Path) -> StackMeta:
+def read_meta(out_dir: place.Where) -> StackMeta:
     """What a saved stats.zarr records of its stack (reads no numbers)."""
     return StackMeta.from_attrs(dict(_open(out_dir).attrs))
 
 
-def read_size(out_dir: str | Path) -> tuple[int, tuple[int, ...]]:
+def read_size(out_dir: place.Where) -> tuple[int, tuple[int, ...]]:
     """A saved stats.zarr's frame count and sensor shape (reads no numbers)."""
     attrs = dict(_open(out_dir).attrs)
     return int(str(attrs["n_images"])), tuple(int(str(v)) for v in list(attrs["shape"]))
 
 
-def read_outline(path: str | Path, n: int) -> PixelStats:
+def read_outline(path: place.Where, n: int) -> PixelStats:
     """Statistics of no rows that hold what a stats.zarr folder holds (the counts, the model's
     sums): what planning needs to know of them."""
     group: Any = zarr.open_group(str(path), mode="r")
     return _read_group(group, slice(0, 0), n)
 
 
-def read_stack_kind(out_dir: str | Path) -> tuple[str, str] | None:
+def read_stack_kind(out_dir: place.Where) -> tuple[str, str] | None:
     """Photos or darks and why, as the scan found it from the statistics (None: not recorded)."""
     kind = dict(_open(out_dir).attrs).get("stack_kind")
     return (str(kind[0]), str(kind[1])) if isinstance(kind, list) and len(kind) == 2 else None
 
 
-def read_hot_set(out_dir: str | Path) -> np.ndarray | None:
+def read_hot_set(out_dir: place.Where) -> np.ndarray | None:
     """The possible hot sensels recorded with the stats (None: stats saved before they were)."""
     hot = dict(_open(out_dir).attrs).get("hot_set")
     return None if hot is None else np.asarray(hot, np.int64)
 
 
-def read_manifest(out_dir: str | Path) -> Manifest:
+def read_manifest(out_dir: place.Where) -> Manifest:
     """The files counted in the saved stats: path -> their ``Counted`` record."""
     manifest = dict(_open(out_dir).attrs).get("manifest") or {}
     columns = list(manifest.get("columns") or ["path", "size", "mtime", "digest"])
     return dict(Counted.from_row(columns, row) for row in manifest.get("rows", []))
 
 
-def _open(out_dir: str | Path):
-    path = Path(out_dir) / STATS_NAME
+def _open(out_dir: place.Where):
+    path = stats_location(out_dir)
     if not path.exists():
         raise FileNotFoundError(f"no {STATS_NAME} in {out_dir}: run `hotpixels scan ... --out {out_dir}` first")
-    return zarr.open_group(str(path), mode="r")
+    return zarr.open_group(place.url(path), mode="r")
