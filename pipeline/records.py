@@ -140,7 +140,8 @@ class ReadRecord:
     @classmethod
     def same_files(cls, parts: list[ReadRecord]) -> ReadRecord:
         """The record of bands that each read the same files (``engine.graph.band_outputs``): one
-        status per file; a frame's sketch bits are those any band saw (each saw its own rows).
+        status per file; a file's digest from the band that digested it; a frame's sketch bits
+        are those any band saw (each saw its own rows).
         A file that one band could use and another could not would leave the bands' sums
         counting different frames: that is refused."""
         first = parts[0]
@@ -150,7 +151,8 @@ class ReadRecord:
                 raise RuntimeError(f"{differ[0]} was read differently by two bands of the sensor "
                                    f"({differ[2] or 'used'}); run the scan again")
         spikes = {path: sorted({b for p in parts for b in p.spikes.get(path, [])}) for path in first.spikes}
-        return cls([FileStatus(*s) for s in first.statuses], dict(first.digests), dict(first.factors), spikes)
+        digests = {path: d for p in parts for path, d in p.digests.items()}
+        return cls([FileStatus(*s) for s in first.statuses], digests, dict(first.factors), spikes)
 
     def to_json(self) -> list:
         return [[list(s) for s in self.statuses], self.digests, self.factors, self.spikes]

@@ -225,10 +225,12 @@ def band_outputs(files: list[list[str]], bands: list[list[int]], pixel_shape: tu
     outputs: list = [None] * len(tiles)
     for k, band in enumerate(bands):
         previous = None
-        # the first band digests the files for the record; the others need digests only to skip
-        # files the saved statistics hold (copies within the run were dropped before the reading)
-        band_reader = reader if k == 0 or known or reader is not read_file else read_file_undigested
         for b, paths in enumerate(files):
+            # the bands take turns to digest the batches for the record (hashing a 12 MP raw is a
+            # third of reading it); every band digests where it must skip files the saved
+            # statistics hold (copies within the run were dropped before the reading)
+            digests = b % len(bands) == k or known or reader is not read_file
+            band_reader = reader if digests else read_file_undigested
             terms = None if model is None else model.subset(paths)
             dsk[(read_name, k, b)] = (read_step, previous, b, list(paths), tuple(pixel_shape), dtype, band_reader,
                                       known, stride, [tiles[t] for t in band], b == len(files) - 1, counts, terms)

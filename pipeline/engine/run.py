@@ -50,8 +50,12 @@ PREVIEW_PIXELS = 200 * 200  # the progress preview's most pixels (the dashboard'
 
 def map_batches(client: Client, fn: Callable[..., list], items: Sequence[Any], batch: int, progress: str = "",
                 **kwargs) -> list:
-    """``fn`` over ``items`` in batches on the workers, results flattened in order (``progress``:
-    a label for the bar, drawn when there is more than one batch)."""
+    """``fn`` over ``items`` in batches of at most ``batch`` on the workers, results flattened in
+    order (``progress``: a label for the bar, drawn when there is more than one batch). A few
+    items are spread over every worker thread: 40 raw headers, each an unpack of the file, took
+    1.45 s on one worker while the other waited."""
+    threads = max(1, sum(client.nthreads().values()))
+    batch = max(1, min(batch, -(-len(items) // threads)))
     chunks = [list(items[i : i + batch]) for i in range(0, len(items), batch)]
     futures = client.map(fn, chunks, pure=False, key=STEPS.get(fn.__name__, fn.__name__), **kwargs)
     if progress and len(chunks) > 1:

@@ -96,8 +96,13 @@ class Raw:
             if raw.raw_type == rawpy.RawType.Stack:
                 channels = _linear_channels(raw)
                 pixels = raw.raw_image_visible[..., :channels]
-                return (pixels[..., 0] if channels == 1 else pixels).copy()
-            return raw.raw_image_visible.copy()
+                pixels = pixels[..., 0] if channels == 1 else pixels
+            else:
+                pixels = raw.raw_image_visible
+            if out is not None and out.shape == pixels.shape and out.dtype == pixels.dtype:
+                np.copyto(out, pixels)  # straight into the caller's buffer: one copy, not two
+                return out
+            return pixels.copy()
 
 
 def _linear_channels(raw) -> int:

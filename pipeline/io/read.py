@@ -55,7 +55,7 @@ def read_file(path: str, out: np.ndarray | None = None) -> tuple[np.ndarray, str
     """The pixels and a content digest of one file, from a single read of its bytes.
 
     ``out``, if given, is where the caller wants the pixels: a format that can decode straight
-    into it (JPEG) returns ``out`` itself; any other returns its own array.
+    into it (JPEG, raw) returns ``out`` itself; any other returns its own array.
 
     The digest (BLAKE2b-128 of the bytes) lets --merge recognise a photo it has counted
     before under another path.

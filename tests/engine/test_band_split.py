@@ -44,7 +44,7 @@ def test_bands_equal_numpy_and_the_files_split(local_client, tmp_path):
 
 
 def test_bands_skip_copies_and_files_counted_before_as_the_files_split_does(local_client, tmp_path):
-    """Only the first band digests the files (the others decode only): copies within the inputs
+    """The bands take turns to digest the batches (the others decode only): copies within the inputs
     are dropped before the reading, and with --merge every band checks the saved digests."""
     import shutil
 
