@@ -104,3 +104,22 @@ def test_strong_counts_are_exact_in_any_split_and_order_and_fused_equals_numpy(s
 def test_no_strong_counts_without_range_counts():
     assert not set(STRONG_COUNTS) & set(ModelSpec(exposure=True, dates=False).names)
     assert set(STRONG_COUNTS) <= set(ModelSpec(counts=True).names)
+
+
+@pytest.mark.parametrize("dtype,channels,stride", [(np.uint8, 3, 1), (np.uint16, 0, 2), (np.uint8, 0, 1)])
+def test_the_compiled_kernel_finds_the_strong_frames_8_flags_at_a_time_as_numpy_does(dtype, channels, stride):
+    """Rows long enough for the kernel's packed search of the events (8 flags a word, and a
+    remainder), with many strong jumps: the compiled kernel, loaded, gives numpy's counts."""
+    from pipeline.stats.fused import kernels
+
+    assert kernels() is not None  # numba is loaded: ``accumulate`` takes the compiled kernel
+    rng = np.random.default_rng(11)
+    shape = (37, 203, channels) if channels else (37, 203)
+    frames = noisy_frames(rng, 7, shape, dtype, 3.0 if dtype is np.uint8 else 40.0)
+    jumps = rng.random(frames.shape) < 0.01
+    frames = np.where(jumps, rng.choice([0, np.iinfo(dtype).max], frames.shape), frames).astype(dtype)
+    fused, reference_sums = summed(frames, stride), summed(frames, stride, fused=False)
+    for name in STRONG_COUNTS:
+        assert fused.extra[name].sum() > 50
+        np.testing.assert_array_equal(fused.extra[name], reference_sums.extra[name], err_msg=name)
+    np.testing.assert_array_equal(fused.counts, reference_sums.counts)
