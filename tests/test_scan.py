@@ -1,5 +1,6 @@
 """End to end: real files, real clusters, the saved contract and the command line."""
 
+import os
 import subprocess
 import sys
 import time
@@ -149,6 +150,11 @@ def test_workers_load_the_kernels_before_their_first_task(real_cluster):
     assert _kernels_loaded(real_cluster)
     with open_client(ClusterConfig(workers=1, dashboard_address="127.0.0.1:0"), log=lambda m: None) as client:
         assert _kernels_loaded(client)
+        # and their allocator keeps what a task frees for the next one (``cluster.WORKER_MALLOC``)
+        seen = client.run(lambda: {k: os.environ.get(k) for k in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_",
+                                                                  "MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")})
+        assert list(seen.values()) == [{"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": "268435456",
+                                        "MALLOC_TRIM_THRESHOLD_": "268435456", "OMP_NUM_THREADS": "1"}]
 
 
 def run_cli(*args, timeout=120):

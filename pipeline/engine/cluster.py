@@ -17,6 +17,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 
+import dask
 from distributed import Client, LocalCluster
 from distributed.diagnostics.progressbar import TextProgressBar
 
@@ -25,6 +26,14 @@ from . import ClusterError
 
 # loads the package and numba's kernels in each local worker while it waits for its first task
 WORKER_PRELOAD = "pipeline.worker_setup"
+# glibc's allocator in the workers: one heap that keeps up to 256 MB of what a task frees for the
+# next task, instead of a new mapping (zeroed page by page by the kernel) for every array over
+# 32 MB and distributed's trim of everything over 64 kB. A 40-frame 12 MP raw scan made 3.0
+# million page faults (9 s of system time) with glibc's defaults, 0.3 million (4.3 s) with these:
+# 17.0 -> 14.7 s, at the same peak memory. Set before a worker process starts (a worker's
+# threads choose their heap when they start): a nanny's ``pre-spawn-environ``.
+WORKER_MALLOC = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": str(256 * 2**20),
+                 "MALLOC_TRIM_THRESHOLD_": str(256 * 2**20)}
 
 
 @contextlib.contextmanager
@@ -53,7 +62,9 @@ def open_client(config: ClusterConfig, log: Callable[[str], None]) -> Iterator[C
     try:
         # a busy dashboard port (another scan running) is not worth a warning: the link we
         # print names the port actually used
-        with _workers_ignore_ctrl_c(), warnings.catch_warnings():
+        environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", default={}), **WORKER_MALLOC}
+        with _workers_ignore_ctrl_c(), warnings.catch_warnings(), \
+                dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
             warnings.filterwarnings("ignore", message=r"Port \d+ is already in use", category=UserWarning)
             cluster = LocalCluster(
                 n_workers=config.workers,
