@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
 
     f = sub.add_parser("fix", help="write copies of frames with a scan's defects fixed (the inputs are never touched)")
     f.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or quoted globs")
-    f.add_argument("--map", required=True, type=Path, dest="map_dir", help="a scan's --out folder (its defects.csv)")
+    f.add_argument("--map", required=True, type=folder, dest="map_dir",
+                   help="a scan's --out folder or URL (its defects.csv)")
     f.add_argument("--out", required=True, type=Path, help="folder for the fixed copies and fixed.csv")
     f.add_argument("--hdu", metavar="NAME", help="FITS files: the HDU to fix, as the scan's --hdu")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 from typing import Any
 
 from .kinds import KINDS, kind
@@ -65,11 +64,13 @@ def write_csv(defects: list[Defect], path: Any) -> None:
     atomic.write_text(path, text.getvalue())
 
 
-def read_csv(path: Path) -> list[Defect]:
-    """Read defects.csv back into records."""
+def read_csv(path: Any) -> list[Defect]:
+    """Read defects.csv back into records (a local path, or an fsspec URL's: ``state.place``)."""
+    from .state.place import folder
+
     types = {f.name: f.type for f in fields(Defect)}
     out = []
-    with open(path, newline="") as fh:
+    with folder(path).open(newline="") as fh:
         for row in csv.DictReader(fh):
             conv: dict[str, Any] = {}
             for k, v in row.items():

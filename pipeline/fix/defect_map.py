@@ -9,7 +9,6 @@ only the defects that were there from the start, as dcraw does with a timestamp 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -18,6 +17,7 @@ from ..io.header import Header
 from ..outputs.text import onset_time, sensels
 from ..records import StackMeta
 from ..results import DEFECTS_NAME
+from ..state import place
 from ..state.store import STATS_NAME, read_meta, read_size
 
 
@@ -28,9 +28,9 @@ class DefectMap:
     meta: StackMeta
 
     @classmethod
-    def load(cls, result_dir: str | Path) -> DefectMap:
+    def load(cls, result_dir: place.Where) -> DefectMap:
         """The map of a scan's result folder; a FileNotFoundError names what is missing."""
-        folder = Path(result_dir)
+        folder = place.folder(result_dir)
         for name in (DEFECTS_NAME, STATS_NAME):
             if not (folder / name).exists():
                 raise FileNotFoundError(f"{folder} is not a scan's result folder: it has no {name}")

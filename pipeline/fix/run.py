@@ -23,7 +23,7 @@ from ..discover import expand
 from ..io import read_header
 from ..io.header import Header
 from ..io.source import hdu_ref, is_remote, split_hdu, split_ref
-from ..state import atomic
+from ..state import atomic, place
 from ..state.lock import check_free, hold
 from . import copies
 from .defect_map import DefectMap
@@ -48,7 +48,7 @@ class FixError(ValueError):
     """The command cannot run at all (no map, no input, --out among the inputs)."""
 
 
-def fix(inputs: list[str], map_dir: str | Path, out_dir: str | Path,
+def fix(inputs: list[str], map_dir: place.Where, out_dir: str | Path,
         log: Callable[[str], None] = print, hdu: str | None = None) -> list[Fixed]:
     """Write a fixed copy of every input that matches the map; the rows of fixed.csv. ``hdu``:
     the HDU of each FITS file to fix (by name or index), as the scan's ``--hdu``."""

@@ -141,6 +141,17 @@ def test_a_scan_into_s3_writes_what_a_scan_into_a_folder_writes(s3, cluster, dar
     left = _listing(s3, url)
     assert not [p for p in left if p.startswith((".stats.zarr.", CHECKPOINT_DIR, lock.LOCK_NAME, ".hotpixels-probe"))]
 
+    # `hotpixels fix --map` takes the bucket's map as it takes the folder's: the same copies
+    from pipeline.fix.run import fix
+
+    for name, where in (("from-s3", url), ("from-folder", tmp_path / "local")):
+        rows = fix([str(root)], where, tmp_path / name, log=lambda m: None)
+        assert [r.status for r in rows] == ["fixed"] * len(stack)
+    copies = sorted((tmp_path / "from-folder").glob("*.png"))
+    assert len(copies) == len(stack)
+    for copy in copies:
+        assert (tmp_path / "from-s3" / copy.name).read_bytes() == copy.read_bytes(), copy.name
+
 
 @pytest.mark.slow
 def test_merge_into_s3_counts_every_file_once(s3, cluster, darks, tmp_path):
