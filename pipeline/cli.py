@@ -56,18 +56,18 @@ def main(argv: list[str] | None = None) -> int:
 
     st = sub.add_parser("status", help="how a scan into OUT is doing: running (done, skipped, left, rate, ETA), "
                                        "done with its summary, or failed with the reason")
-    st.add_argument("dir", type=folder, help="a scan's --out folder")
+    st.add_argument("dir", type=folder, help="a scan's --out folder or URL")
 
     ca = sub.add_parser("cancel", help="stop the scan running into OUT; its checkpoints stay, so the same command "
                                        "resumes it")
-    ca.add_argument("dir", type=folder, help="a scan's --out folder")
+    ca.add_argument("dir", type=folder, help="a scan's --out folder or URL")
 
     d = sub.add_parser("detect", help="classify defects again from saved stats (no image is read)")
-    d.add_argument("dir", type=folder, help="a scan's --out folder")
+    d.add_argument("dir", type=folder, help="a scan's --out folder or URL")
     d.add_argument("--config", type=Path, help="YAML config with new thresholds")
 
     r = sub.add_parser("report", help="write report.html again from saved stats")
-    r.add_argument("dir", type=folder, help="a scan's --out folder")
+    r.add_argument("dir", type=folder, help="a scan's --out folder or URL")
     r.add_argument("--config", type=Path, help="YAML config")
 
     f = sub.add_parser("fix", help="write copies of frames with a scan's defects fixed (the inputs are never touched)")

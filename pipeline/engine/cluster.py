@@ -29,9 +29,10 @@ WORKER_PRELOAD = "pipeline.worker_setup"
 # glibc's allocator in the workers: one heap that keeps up to 256 MB of what a task frees for the
 # next task, instead of a new mapping (zeroed page by page by the kernel) for every array over
 # 32 MB and distributed's trim of everything over 64 kB. A 40-frame 12 MP raw scan made 3.0
-# million page faults (9 s of system time) with glibc's defaults, 0.3 million (4.3 s) with these:
-# 17.0 -> 14.7 s, at the same peak memory. Set before a worker process starts (a worker's
-# threads choose their heap when they start): a nanny's ``pre-spawn-environ``.
+# million page faults with those, 0.3 million with these: 9.2 -> 5.3 s of system time, 18.7 ->
+# 15.2 s in all, at the same peak memory. Set before a worker process starts (its threads choose
+# their heap when they start, and mallopt in the preload measured half the gain at a higher
+# peak): a nanny's ``pre-spawn-environ``.
 WORKER_MALLOC = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": str(256 * 2**20),
                  "MALLOC_TRIM_THRESHOLD_": str(256 * 2**20)}
 

@@ -1,5 +1,6 @@
-"""Where a result folder lives: a local folder, or any fsspec URL (``s3://bucket/run``, ``gs://``,
-``memory://`` in one process), so ``--out`` may name an object store that the workers write.
+"""Where a result folder lives: a local folder, or an fsspec URL that every process of the scan
+reaches alike (``s3://bucket/run``, ``gs://``, ``az://``), so ``--out`` may name an object store
+that the workers write.
 
 A local folder stays a ``pathlib.Path`` and keeps every guarantee of a local file system (temp
 files renamed into place, ``O_EXCL`` locks). A URL becomes a ``upath.UPath``, which offers the same

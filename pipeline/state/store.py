@@ -182,7 +182,7 @@ def write_dark_rate_rows(tmp: place.Where, y0: int, y1: int, n: int, table: Fram
         _for_writing(group, "dark_rate_se")[band] = fit.rate_se.astype(np.float32)
 
 
-def finish_stats(tmp: Any, out_dir: place.Where, n: int, meta: StackMeta, arrays: StatsArrays,
+def finish_stats(tmp: place.Where, out_dir: place.Where, n: int, meta: StackMeta, arrays: StatsArrays,
                  manifest: Manifest | None = None, hot_set: np.ndarray | None = None,
                  stack_kind: tuple[str, str] | None = None) -> place.Folder:
     """Record what the written stats.zarr holds (the stack, the counted files; ``hot_set``: the
@@ -208,7 +208,7 @@ def finish_stats(tmp: Any, out_dir: place.Where, n: int, meta: StackMeta, arrays
     return final
 
 
-def discard_stats(tmp: Any) -> None:
+def discard_stats(tmp: place.Where) -> None:
     """A stats.zarr that will not be swapped in (nothing was counted)."""
     place.remove_tree(place.folder(tmp))
 
