@@ -141,13 +141,16 @@ def _kernels_loaded(address_or_client) -> bool:
 
 
 @pytest.mark.slow
-def test_workers_load_the_kernels_before_their_first_task(real_cluster):
+def test_workers_load_the_kernels_before_their_first_task(real_cluster, local_client):
     """`dask worker --preload pipeline.worker_setup` (and every local cluster) loads the package
     and numba's kernels in the background, instead of in the first read task."""
     from pipeline.config import ClusterConfig
     from pipeline.engine.cluster import open_client
 
     assert _kernels_loaded(real_cluster)
+    # an earlier local cluster (``local_client``) left distributed's 64 kB trim in this process's
+    # environment, which a nanny takes over its setting: the scan's cluster gives its own anyway
+    before = os.environ.get("MALLOC_TRIM_THRESHOLD_")
     with open_client(ClusterConfig(workers=1, dashboard_address="127.0.0.1:0"), log=lambda m: None) as client:
         assert _kernels_loaded(client)
         # and their allocator keeps what a task frees for the next one (``cluster.WORKER_MALLOC``)
@@ -155,6 +158,7 @@ def test_workers_load_the_kernels_before_their_first_task(real_cluster):
                                                                   "MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")})
         assert list(seen.values()) == [{"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": "268435456",
                                         "MALLOC_TRIM_THRESHOLD_": "268435456", "OMP_NUM_THREADS": "1"}]
+    assert os.environ.get("MALLOC_TRIM_THRESHOLD_") == before  # this process's own, as it was
 
 
 def run_cli(*args, timeout=120):

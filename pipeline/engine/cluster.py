@@ -17,7 +17,6 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 
-import dask
 from distributed import Client, LocalCluster
 from distributed.diagnostics.progressbar import TextProgressBar
 
@@ -63,9 +62,7 @@ def open_client(config: ClusterConfig, log: Callable[[str], None]) -> Iterator[C
     try:
         # a busy dashboard port (another scan running) is not worth a warning: the link we
         # print names the port actually used
-        environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", default={}), **WORKER_MALLOC}
-        with _workers_ignore_ctrl_c(), warnings.catch_warnings(), \
-                dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        with _workers_ignore_ctrl_c(), warnings.catch_warnings(), _worker_environ(WORKER_MALLOC):
             warnings.filterwarnings("ignore", message=r"Port \d+ is already in use", category=UserWarning)
             cluster = LocalCluster(
                 n_workers=config.workers,
@@ -85,6 +82,29 @@ def open_client(config: ClusterConfig, log: Callable[[str], None]) -> Iterator[C
         if client.dashboard_link and register(cluster.scheduler):
             log(f"hotpixels page: {page_url(client.dashboard_link)}")
         yield client
+
+
+@contextlib.contextmanager
+def _worker_environ(values: dict[str, str]) -> Iterator[None]:
+    """The nannies started in the block give their workers ``values`` as environment. A nanny
+    takes a variable of this process's environment over its ``pre-spawn-environ`` setting, and
+    writes that setting into this environment for good (so after any earlier local cluster,
+    ``MALLOC_TRIM_THRESHOLD_`` here is distributed's 64 kB): both are set for the block, and this
+    process's own values put back after it."""
+    import dask
+
+    before = {k: os.environ.get(k) for k in values}
+    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", default={}), **values}
+    os.environ.update(values)
+    try:
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+            yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @contextlib.contextmanager
