@@ -18,7 +18,7 @@ from ..outputs.text import onset_time, sensels
 from ..records import StackMeta
 from ..results import DEFECTS_NAME
 from ..state import place
-from ..state.store import STATS_NAME, read_meta, read_size
+from ..state.store import STATS_NAME, read_meta, read_size, stats_location
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,8 @@ class DefectMap:
     def load(cls, result_dir: place.Where) -> DefectMap:
         """The map of a scan's result folder; a FileNotFoundError names what is missing."""
         folder = place.folder(result_dir)
-        for name in (DEFECTS_NAME, STATS_NAME):
-            if not (folder / name).exists():
+        for name, path in ((DEFECTS_NAME, folder / DEFECTS_NAME), (STATS_NAME, stats_location(folder))):
+            if not path.exists():
                 raise FileNotFoundError(f"{folder} is not a scan's result folder: it has no {name}")
         return cls(tuple(read_csv(folder / DEFECTS_NAME)), read_size(folder)[1], read_meta(folder))
 

@@ -61,7 +61,7 @@ def write_dcraw(
     head.extend(header_lines)
     lines = [comment(t, DCRAW_LINE) for t in head]
     lines += [f"{x} {y} {since[(x, y)]}" for x, y in pts]
-    return atomic_write_lines(place.folder(path), lines)
+    return atomic_write_lines(path, lines)
 
 
 class Dcraw:

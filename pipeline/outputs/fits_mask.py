@@ -241,15 +241,15 @@ def write_fits_mask(
             fh.write(_rate_header(tuple(int(s) for s in dark_rate.shape), colors).tostring().encode("ascii"))
             _write_rate(fh, dark_rate, _band_rows(dark_rate, band_rows))
 
-    return atomic.write_with(place.folder(path), write)
+    return atomic.write_with(path, write)
 
 
 def saved_dark_rate(out_dir: place.Folder, shape: Sequence[int]) -> tuple[Any, str]:
     """The dark-rate map of ``out_dir``'s stats.zarr as a zarr array (nothing read yet), or None
     and why there is none."""
-    from ..state.store import STATS_NAME
+    from ..state.store import STATS_NAME, stats_location
 
-    path = place.folder(out_dir) / STATS_NAME
+    path = stats_location(out_dir)
     if not path.exists():
         return None, f"no {STATS_NAME} beside this file to read a dark-rate map from"
     import zarr

@@ -34,7 +34,7 @@ def write_mask_png(defects: Sequence[Defect], shape: Sequence[int], path: place.
         xy = np.asarray(pts, dtype=np.int64)
         mask[xy[:, 1], xy[:, 0]] = 255
     data = iio.imwrite("<bytes>", mask, extension=".png")
-    return atomic.write_bytes(place.folder(path), data)
+    return atomic.write_bytes(path, data)
 
 
 class MaskPng:

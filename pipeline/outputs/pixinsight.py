@@ -103,7 +103,7 @@ def write_pixinsight(defects: Sequence[Defect], shape: Sequence[int], path: plac
     path : path-like
         Output file (``pixinsight_defects.txt``).
     """
-    return atomic_write_lines(place.folder(path), pixinsight_lines(defects, shape))
+    return atomic_write_lines(path, pixinsight_lines(defects, shape))
 
 
 class PixInsight:

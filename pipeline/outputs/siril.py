@@ -206,15 +206,16 @@ def write_siril(
         there is one (a stale one from an earlier run is removed), since ``calibrate -cc=bpm``
         refuses L lines. Needs ``width``. Without it whole rows are P lines in ``path``.
     """
-    rows_file = place.folder(rows_path).name if rows_path is not None and width is not None else ""
+    rows_at = place.folder(rows_path) if rows_path is not None else None
+    rows_file = rows_at.name if rows_at is not None and width is not None else ""
     main, rows = siril_lists(defects, height, width=width, stride=stride, flip_y=flip_y, period=period,
                              rows_file=rows_file)
-    out = atomic_write_lines(place.folder(path), main)
-    if rows_path is not None:
+    out = atomic_write_lines(path, main)
+    if rows_at is not None:
         if rows:
-            atomic_write_lines(place.folder(rows_path), rows)
+            atomic_write_lines(rows_at, rows)
         else:
-            place.folder(rows_path).unlink(missing_ok=True)
+            rows_at.unlink(missing_ok=True)
     return out
 
 

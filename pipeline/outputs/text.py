@@ -42,7 +42,7 @@ _FORBIDDEN = re.compile(r'[/\\<>:"|?*]')  # path separators and what Windows for
 # --------------------------------------------------------------------------- helpers
 
 
-def atomic_write_lines(path: place.Folder, lines: Iterable[str]) -> place.Folder:
+def atomic_write_lines(path: place.Where, lines: Iterable[str]) -> place.Folder:
     return atomic.write_text(path, "".join(f"{line}\n" for line in lines))
 
 

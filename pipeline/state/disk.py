@@ -14,6 +14,8 @@ import os
 import shutil
 from pathlib import Path
 
+from . import place
+
 FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 READ_ONLY = {errno.EROFS}
 DENIED = {errno.EACCES, errno.EPERM}
@@ -34,9 +36,15 @@ def explain(exc: BaseException, out: str | os.PathLike | None) -> str | None:
 
 
 def _free(out: str | os.PathLike | None) -> str:
-    if out is None or "://" in str(out):  # a URL's free space is not this machine's
+    if out is None:
         return ""
-    folder = Path(out)
+    try:
+        where = place.folder(out)
+    except ValueError:
+        return ""
+    if not isinstance(where, Path):  # a URL's free space is not this machine's
+        return ""
+    folder = where
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     try:

@@ -60,17 +60,23 @@ def _residual(v, up, down, left, right, t):
 
 
 @jit(nogil=True)
+def _ring(v, res, up, down, left, right, t):
+    """The 4 same-colour neighbours' max and min, and 4 (v - the mean of the middle two), in the
+    work type ``t``: from ``res`` = 4v - the 4, 4v - 2 (middle two) = 2 res + 2 max + 2 min - 4v."""
+    a, b, c, d = t(up), t(down), t(left), t(right)
+    mx = max(max(a, b), max(c, d))
+    mn = min(min(a, b), min(c, d))
+    return mx, mn, t(t(t(t(res << 1) + t(mx << 1)) + t(mn << 1)) - t(v << 2))
+
+
+@jit(nogil=True)
 def _beyond_bar(v, res, bar, up, down, left, right, t):
     """(1, 0) if v lies above all 4 same-colour neighbours, and 4 (v - the mean of the middle two)
     above ``bar`` (the frame's local noise, ``noise_bars``); (0, 1) if below all and under -bar;
     else (0, 0); in the work type ``t``. The middle two: a defect next to the sensel (a dead one
-    reads black, a hot one white) is the minimum or the maximum, and does not lift it past the bar.
-    From ``res`` = 4v - the 4: 4v - 2 (middle two) = 2 res + 2 max + 2 min - 4v. A clipped area,
-    where all five are equal, never counts."""
-    a, b, c, d = t(up), t(down), t(left), t(right)
-    mx = max(max(a, b), max(c, d))
-    mn = min(min(a, b), min(c, d))
-    mid = t(t(t(t(res << 1) + t(mx << 1)) + t(mn << 1)) - t(v << 2))
+    reads black, a hot one white) is the minimum or the maximum, and does not lift it past the bar
+    (``_ring``). A clipped area, where all five are equal, never counts."""
+    mx, mn, mid = _ring(v, res, up, down, left, right, t)
     return t((v > mx) & (mid > bar)), t((v < mn) & (mid < t(-bar)))
 
 
@@ -81,10 +87,7 @@ def _far_beyond(v, res, high, apart, up, down, left, right, t):
     times the 4's range: a sensel apart from a flat neighbourhood, not the peak of the scene's
     texture. Tested only where the main loop found a sensel beyond the bar (``_count_far``), which
     every strong one is."""
-    a, b, c, d = t(up), t(down), t(left), t(right)
-    mx = max(max(a, b), max(c, d))
-    mn = min(min(a, b), min(c, d))
-    mid = t(t(t(t(res << 1) + t(mx << 1)) + t(mn << 1)) - t(v << 2))
+    mx, mn, mid = _ring(v, res, up, down, left, right, t)
     spread = t(t(mx - mn) * t(apart))
     return (t((v > mx) & (mid > high) & (t(v - mx) > spread)),
             t((v < mn) & (mid < t(-high)) & (t(mn - v) > spread)))

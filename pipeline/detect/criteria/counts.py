@@ -355,14 +355,14 @@ class CountNull:
             out["k_" + name] = k
             out["s_" + name] = self.tables[i, cls, k]
             out["m_" + name] = self.means[i, cls]
+        # the sensels' earliest beyond days, for both onset-conditioned scores
+        first = ([v.extra[k][ys - v.top, xs] for k in FIRST_DAYS]
+                 if self.since is not None and FIRST_DAYS[0] in v.extra else None)
         if self.strong is not None and strong_arrays(v) is not None:
-            first = ([v.extra[k][ys - v.top, xs] for k in FIRST_DAYS]
-                     if self.strong_since is not None and FIRST_DAYS[0] in v.extra else None)
             for side, (name, k) in enumerate(zip(COUNT_MAPS[:2], strong_at(v, ys, xs))):
                 out["k_strong_" + name] = k
                 np.maximum(out["s_" + name], self._strong_scores(side, cls, k, first), out=out["s_" + name])
-        if self.since is not None and FIRST_DAYS[0] in v.extra:
-            first = [v.extra[k][ys - v.top, xs] for k in FIRST_DAYS]
+        if self.since is not None and first is not None:
             for i, name in enumerate(COUNT_MAPS[:2]):
                 since = self.since.scores(i, np.minimum(cls, 1), out["k_" + name], first)
                 out["s_" + name] = np.where(cls < 2, np.maximum(out["s_" + name], since), out["s_" + name])
