@@ -8,7 +8,7 @@ the surroundings of strong defects, whose rings and JPEG ringing are accounted f
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,17 +22,8 @@ TAIL_KINDS = ("hot", "dead", "noisy", "dark_current")
 # null on the other side. A dark-current t statistic at a healthy sensel is a slope drawn by scene
 # events and noise, falling as often as rising; a hot sensel only rises. Measured on the rising
 # side, a population of weak hot sensels (a few per cent of a sensor, design notes section 3)
-# is the tail, and raised the threshold over itself (7 -> 211 on a 2 % population). The falling side
-# has rings of its own: a sensel two steps from a hot one carries -1/4 of that one's dark current in
-# its residual, so around a population of weak hot sensels (each too weak for its ring to be added
-# back) the falling tail is theirs: a falling sample with a same-colour neighbour that rises beyond
-# RING_RISE, and by at least RING_SHARE of its fall (in z: a hot sensel's own shot noise widens
-# its error, so its z may be well under 4 times its ring's), is such a ring and is left out. On a
-# 2 % population the top 0.1 % of the falling side were all rings and raised the threshold 7 -> 77;
-# without them, 8.1 (7.0 on a collection without a population, as before)
+# is the tail, and raised the threshold over itself (7 -> 211 on a 2 % population)
 MIRRORED = ("dark_current",)
-RING_SHARE = 0.25
-RING_RISE = 3.0
 # the tails leave out sensels around level peaks this strong (their rings are explained)
 EXCLUDE_STRENGTH = 14.0
 # sensels sampled (evenly, over all planes) to measure the tails of the score maps
@@ -48,8 +39,6 @@ class TailSample:
     y: np.ndarray
     x: np.ndarray
     plane_size: int
-    # of the mirrored maps: the largest value among each sample's 4 same-colour neighbours in the band
-    neighbours: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def sample_band(maps: dict[str, np.ndarray], shape: tuple[int, int], y0: int, y1: int, planes: int,
@@ -65,20 +54,7 @@ def sample_band(maps: dict[str, np.ndarray], shape: tuple[int, int], y0: int, y1
     ty, tx = divmod_int(at, w)
     iy, ix = to_image(ty, tx)
     values = {k: values_at(m, ty - y0, tx) for k, m in maps.items()}
-    neighbours = {k: neighbour_max(m, ty - y0, tx) for k, m in maps.items() if k in MIRRORED}
-    return TailSample(values, iy, ix, h * w if first else 0, neighbours)
-
-
-def neighbour_max(m: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """The largest of the 4 same-colour neighbours of each point (ys, xs) of a plane's map ``m``
-    (neighbours outside ``m``, a band's rows, are not looked at; -inf where none is inside)."""
-    h, w = m.shape
-    out = np.full(len(ys), -np.inf, np.float32)
-    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-        yy, xx = ys + dy, xs + dx
-        inside = np.flatnonzero((yy >= 0) & (yy < h) & (xx >= 0) & (xx < w))
-        out[inside] = np.maximum(out[inside], values_at(m, yy[inside], xx[inside]))
-    return out
+    return TailSample(values, iy, ix, h * w if first else 0)
 
 
 def near_points(ys: np.ndarray, xs: np.ndarray, py: np.ndarray, px: np.ndarray, radius: int) -> np.ndarray:
@@ -135,11 +111,8 @@ def raised(configured: dict[str, float], samples: list[TailSample], strong_y: np
         if k not in TAIL_KINDS or (raw_darks and k in ("hot", "dark_current")):
             continue
         values = np.concatenate([s.values[k] for s in samples])
-        keep = far
         if k in MIRRORED:
             values = -values
-            rising = np.concatenate([s.neighbours[k] for s in samples])
-            keep = far & ~((values > 0) & (rising >= np.maximum(RING_SHARE * values, RING_RISE)))  # rings
-        size = plane_sizes * (keep.mean() if keep.size else 1.0)
-        thresholds[k] = max(v, tail_threshold(values[keep], int(size), false_alarms))
+        size = plane_sizes * (far.mean() if far.size else 1.0)
+        thresholds[k] = max(v, tail_threshold(values[far], int(size), false_alarms))
     return thresholds

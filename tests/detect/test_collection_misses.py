@@ -174,25 +174,3 @@ def test_dark_current_whose_scatter_the_sums_cannot_measure_is_hot(seed):
     falling = {(int(y), int(x)) for y, x in zip(*np.nonzero(unmeasured & (fit.rate < 0)))}
     assert not falling & set(found)
 
-
-# --------------------------------------------------------------------------- a population's rings
-
-
-def test_a_population_of_weak_hot_sensels_does_not_raise_the_dark_current_threshold_over_itself():
-    """A 2 % population of weak hot and telegraph sensels: each hot one leaves -1/4 of its dark
-    current in its 4 same-colour neighbours' residuals, too weak to be added back, so the falling
-    side of the dark-current map, where its tail guard measures the null, was their rings (7.6 % of
-    the sensels): the threshold rose over the population itself (7 -> 77 on a 640 x 480 collection)
-    and hid most of it. Without the rings the guard stays near the configured 7 (here 8.5, was 59.6),
-    and 90 % of the weak hot sensels are found (was 81 %), with no hot report off a planted defect."""
-    stack, t, iso, unix, defects = rendered(4, width=192, height=128)
-    det, _, _ = scan_photos(stack, t, iso, unix)
-    assert det.thresholds["dark_current"] < 12, det.thresholds
-    found = kinds(det)
-    weak = [(d["y"], d["x"]) for d in defects if d["population"] and d["kind"] == "hot"]
-    assert len(weak) >= 200
-    assert sum(found.get(p) == "hot" for p in weak) >= 0.85 * len(weak)
-    planted = [(d["y"], d["x"]) for d in defects]
-    false = [p for p, kind in found.items() if kind == "hot"
-             and not any(abs(p[0] - y) <= 1 and abs(p[1] - x) <= 1 for y, x in planted)]
-    assert not false, false
