@@ -100,7 +100,8 @@ def plan_frames(headers: Iterable, prior: dict[str, Counted], channels: int, whi
     if dates:
         fill = sorted(dated)[len(dated) // 2]  # a frame with no date counts at the stack's median date
         days = {p: capture_day(t if t is not None else fill) or 0 for p, t in times.items()}
-    spec = ModelSpec(exposure=bool(source), dates=bool(dates), white=white, black=black, counts=counts)
+    spec = ModelSpec(exposure=bool(source), dates=bool(dates), white=white, black=black, counts=counts,
+                     lines=channels == 1)
     known = sorted(f for f in factors.values() if f > 0)
     fill = int(log_factor([known[len(known) // 2]])[0]) if known and source == "exif" else 0
     gains = {h.path: int(log_factor([h.iso / 100.0])[0])

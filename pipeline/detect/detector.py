@@ -37,13 +37,13 @@ from ..defect import Defect
 from ..layout import SensorLayout
 from ..stats import PixelStats
 from ..stats.fit import FrameTable
-from ..stats.model import EXPOSURE_SUMS, EXPOSURE_UNIT, FIRST_DAYS
+from ..stats.model import ACROSS_SUMS, EXPOSURE_SUMS, EXPOSURE_UNIT, FIRST_DAYS
 from . import luma
 from .bands import Band, band_of, band_rows, halo_rows
 from .candidates import Candidates, PlaneContext, gather_candidates
 from .classify import classify
 from .config import DetectConfig
-from .criteria import counts, dark_current, flicker, level, variance
+from .criteria import across, counts, dark_current, flicker, level, variance
 from .criteria.counts import COUNT_MAPS, count_thresholds
 from .describe import describe, describe_line
 from .exposure import beyond_exposure_z, beyond_gain_z, candidate_fit, line_share, with_fit
@@ -116,6 +116,7 @@ class Plan:
     configured: dict[str, float]
     frames: FrameTable | None = None  # the stack's exposure table, where detection uses its fit
     days: np.ndarray | None = None  # each frame's capture day, where onsets are modelled
+    across: bool = False  # the lines are also searched in the across sums' maps (``criteria.across``)
 
     @property
     def rate_unit(self) -> str:
@@ -146,6 +147,11 @@ class Plan:
     @property
     def map_kinds(self) -> tuple[str, ...]:
         return SCORE_KINDS + (("counts",) if self.counted else ()) + (("dark_current",) if self.frames else ())
+
+    @property
+    def line_kinds(self) -> tuple[str, ...]:
+        """The maps only the line search reads (no report, no tail): the across sums' z's."""
+        return ACROSS_SUMS if self.across else ()
 
     @property
     def swing(self) -> float:
@@ -192,8 +198,9 @@ def plan_detection(stats: PixelStats, cfg: DetectConfig, layout: SensorLayout, s
     if usable:
         configured["dark_current"] = cfg.hot_threshold
     dated = days is not None and FIRST_DAYS[0] in stats.extra and counted and len(days) == n
+    lines_across = len(shape) == 2 and all(k in stats.extra for k in ACROSS_SUMS)
     return Plan(shape, n, plane_list, mosaic, spacing(shape, mosaic), kind, reason, counted, configured,
-                frames if usable else None, np.asarray(days) if dated and days is not None else None)
+                frames if usable else None, np.asarray(days) if dated and days is not None else None, lines_across)
 
 
 @dataclass
@@ -204,6 +211,7 @@ class PlaneMeasures:
     counts: counts.CountHistograms | None
     darkest: float
     rate: dark_current.RateMeasures | None = None
+    across: across.AcrossMeasures | None = None
 
 
 @dataclass
@@ -235,6 +243,8 @@ def measure_band(band: Band, plan: Plan, maps: dict[str, np.ndarray],
         if plan.frames:
             out[-1].rate = dark_current.measure(v, core["dark_current"], pool, plan.one_value, out[-1].level.bright,
                                                 plan.spacing, plan.raw_darks)
+        if plan.across:
+            out[-1].across = across.measure(v, (core[ACROSS_SUMS[0]], core[ACROSS_SUMS[1]]), pool)
     return BandMeasures(out, luma.measure(band, pool) if plan.luma else None)
 
 
@@ -246,6 +256,7 @@ class PlaneParameters:
     noise_scale: BlockScale
     context: PlaneContext
     rate_scale: BlockScale | None = None
+    across_scale: tuple[BlockScale, BlockScale] | None = None
 
 
 @dataclass
@@ -270,7 +281,8 @@ def plane_parameters(measures: list[BandMeasures], plan: Plan, cfg: DetectConfig
         ctx = PlaneContext(amp_scale, var_scale, flicker.quiet_level([p.flicker for p in parts]), black, null,
                            plan.spacing, plan.mosaic, plan.raw_darks)
         rate_scale = dark_current.scale([present(p.rate) for p in parts], shape) if plan.frames else None
-        out.append(PlaneParameters(level_scale, noise_scale, ctx, rate_scale))
+        across_scale = across.scales([present(p.across) for p in parts], shape) if plan.across else None
+        out.append(PlaneParameters(level_scale, noise_scale, ctx, rate_scale, across_scale))
     luma_scale = luma.scale([present(m.luma) for m in measures], (height, width)) if plan.luma else None
     return Parameters(out, luma_scale)
 
@@ -297,6 +309,8 @@ def score_band(band: Band, plan: Plan, params: Parameters, measures: BandMeasure
         flat = level.score(v, core["hot"], core["dead"], pp.level_scale, thr["hot"], thr["dead"], pool)
         flat += variance.score(v, core["stuck"], pp.context.var_scale, thr["stuck"], pool, plan.raw_darks)
         flat += flicker.score(v, core["noisy"], pp.noise_scale, thr["noisy"], pool)
+        if plan.across:
+            across.score(v, (core[ACROSS_SUMS[0]], core[ACROSS_SUMS[1]]), present(pp.across_scale), pool)
         if plan.counted:
             flat += counts.score(v, present(pp.context.null), core["counts"], thr["counts"], pool)
         if plan.frames:
@@ -413,7 +427,7 @@ def detect(stats: PixelStats, config: DetectConfig | None = None, layout: Sensor
     """
     cfg = config or DetectConfig()
     plan = plan_detection(stats, cfg, SensorLayout() if layout is None else layout, stack_kind, frames, days)
-    maps = {k: np.zeros(plan.shape, np.float32) for k in plan.map_kinds}
+    maps = {k: np.zeros(plan.shape, np.float32) for k in plan.map_kinds + plan.line_kinds}
     rate = np.zeros(plan.shape, np.float32) if plan.rate_unit else None
     bands = [band_of(stats, *rows) for rows in band_rows(plan.shape, plan.planes, plan.halo, band_values)]
     # one plane at a time, its row stripes in threads: the working set is that of one plane's band,
@@ -429,5 +443,6 @@ def detect(stats: PixelStats, config: DetectConfig | None = None, layout: Sensor
     found_lines = band_lines(core, bands, plan) if plan.one_value else []
     frames_for_lines = plan.frames if plan.rate_unit else None
     line_defects = [describe_line(line, stats, frames_for_lines) for line in found_lines]
-    return Detection(defects_of(cand, plan, found_lines, line_defects), maps, thresholds, plan.stack_kind,
+    scores = {k: maps[k] for k in plan.map_kinds}
+    return Detection(defects_of(cand, plan, found_lines, line_defects), scores, thresholds, plan.stack_kind,
                      plan.stack_reason, rate)

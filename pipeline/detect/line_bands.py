@@ -6,6 +6,10 @@ once the last band is scanned, the columns whose best run may make a line (few) 
 whole from the bands and searched exactly as ``lines.find_lines`` searches a whole plane. The
 drift of the one-sided dark-current map is its plane's mean, summed band by band first. The
 lines are the same, number for number, however the sensor is cut into bands.
+
+Where the scan kept the across sums (``criteria.across``), their z's are searched too: columns
+in ``across_x`` (each sensel against its left and right neighbours), rows in ``across_y``, bright
+and dark, at the level's thresholds.
 """
 
 from __future__ import annotations
@@ -14,12 +18,16 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..stats.model import ACROSS_SUMS
 from .lines import CLIP, DRIFT, LINE_Z, RATE_LEVEL_Z, ColumnScan, Line, clipped_sums, drift_of, find_lines
 from .planes import Plane
 
 # the level's runs: bright ("hot" map's threshold) and dark ("dead"'s)
 LEVEL_SOURCES = (("hot", 1), ("dead", -1))
 RATE = "dark_current"
+# the across sums' runs: bright and dark, at the level's thresholds (columns in across_x, rows in across_y)
+ACROSS_SOURCES = (("across_bright", 1), ("across_dark", -1))
+THRESHOLD_OF = {"across_bright": "hot", "across_dark": "dead"}
 
 
 def level_map(maps: dict[str, np.ndarray], plane: Plane) -> np.ndarray:
@@ -42,7 +50,7 @@ def drifts_of(parts: list[list[tuple[np.ndarray, int]]]) -> list[float]:
 
 
 def threshold(thresholds: dict[str, float], source: str) -> float:
-    return max(LINE_Z, thresholds[source])
+    return max(LINE_Z, thresholds[THRESHOLD_OF.get(source, source)])
 
 
 def _work(z: np.ndarray, sign: int) -> np.ndarray:
@@ -83,23 +91,33 @@ def scan_band(maps: dict[str, np.ndarray], planes: list[Plane], plane_rows: list
             scans.scans.setdefault((i, RATE), ColumnScan.start(rate.shape[1])).advance(_work(rate, 1), drifts[i])
             rising = find_lines(rate, pl, threshold(thresholds, RATE), 1, RATE, False, drifts[i], index)
             rows += [line for line in rising if _mean(level, line, row0, 0) >= RATE_LEVEL_Z]
+        if ACROSS_SUMS[0] in maps:
+            across_x, across_y = (pl.select(maps[k]) for k in ACROSS_SUMS)
+            for source, sign in ACROSS_SOURCES:
+                scans.scans.setdefault((i, source), ColumnScan.start(level.shape[1])).advance(_work(across_x, sign),
+                                                                                              DRIFT)
+                rows += find_lines(across_y, pl, threshold(thresholds, source), sign, source, False, DRIFT, index)
         found += [_with_means(line, level, rate, row0, 0) for line in rows]
     return scans, found
 
 
 def gather_columns(maps: dict[str, np.ndarray], planes: list[Plane],
-                   wanted: dict[int, np.ndarray]) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
-    """A band's rows of the wanted columns of each plane: (level, dark-current z)."""
+                   wanted: dict[int, np.ndarray]) -> dict[int, dict[str, np.ndarray]]:
+    """A band's rows of the wanted columns of each plane: the level, and the dark-current z and
+    across_x's z where the band has them."""
     out = {}
     for i, cols in wanted.items():
         if len(cols):
             pl = planes[i]
-            rate = pl.select(maps[RATE])[:, cols] if RATE in maps else None
-            out[i] = (np.ascontiguousarray(level_map(maps, pl)[:, cols]), rate)
+            part = {"level": np.ascontiguousarray(level_map(maps, pl)[:, cols])}
+            for k in (RATE, ACROSS_SUMS[0]):
+                if k in maps:
+                    part[k] = np.ascontiguousarray(pl.select(maps[k])[:, cols])
+            out[i] = part
     return out
 
 
-def column_lines(planes: list[Plane], scans: LineScans, bands: list[dict[int, tuple[np.ndarray, np.ndarray | None]]],
+def column_lines(planes: list[Plane], scans: LineScans, bands: list[dict[int, dict[str, np.ndarray]]],
                  thresholds: dict[str, float], drifts: list[float]) -> list[Line]:
     """The column lines, from the wanted columns gathered from every band (``gather_columns``,
     in row order), searched as ``find_lines`` searches the whole plane."""
@@ -109,15 +127,18 @@ def column_lines(planes: list[Plane], scans: LineScans, bands: list[dict[int, tu
         if not len(cols):
             continue
         pl = planes[i]
-        level = np.concatenate([b[i][0] for b in bands])
-        rate_parts = [b[i][1] for b in bands]
-        rate = None if rate_parts[0] is None else np.concatenate([r for r in rate_parts if r is not None])
+        level = np.concatenate([b[i]["level"] for b in bands])
+        rate = np.concatenate([b[i][RATE] for b in bands]) if RATE in bands[0][i] else None
         lines: list[Line] = []
         for source, sign in LEVEL_SOURCES:
             lines += find_lines(level, pl, threshold(thresholds, source), sign, source, True, DRIFT, cols)
         if rate is not None:
             rising = find_lines(rate, pl, threshold(thresholds, RATE), 1, RATE, True, drifts[i], cols)
             lines += [line for line in rising if _mean(level, line, 0, cols) >= RATE_LEVEL_Z]
+        if ACROSS_SUMS[0] in bands[0][i]:
+            across_x = np.concatenate([b[i][ACROSS_SUMS[0]] for b in bands])
+            for source, sign in ACROSS_SOURCES:
+                lines += find_lines(across_x, pl, threshold(thresholds, source), sign, source, True, DRIFT, cols)
         found += [_with_means(line, level, rate, 0, cols) for line in lines]
     return found
 

@@ -227,15 +227,21 @@ def clipped_sums(z: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def dedupe(lines: list[Line]) -> list[Line]:
-    """The strongest of lines that share sensels (the same run found in two maps, a column and
-    the row through it), then the lines beside a stronger one of the other sign (its leak);
-    lines of different planes never touch."""
+    """The lines that are not the leak of another, and of those sharing sensels (the same run found
+    in two maps, a column and the row through it) the strongest; lines of different planes never
+    touch. A run leaks -1/4 of itself into the 4-neighbour residual of the parallel lines of its
+    colour beside it, and -1/2 into their across sums: a line beside one of the other sign that
+    stands out more (``_stands_out``) is its leak. Not by z: each sensel's z counts up to ``CLIP``,
+    so a strong line and its leaks have about the same z, and the leak's may be the larger."""
+    leaks = {id(a) for a in lines for b in lines if b.sign != a.sign and b.vertical == a.vertical and _adjacent(a, b)
+             and _stands_out(b) > _stands_out(a)}
     kept: list[Line] = []
     taken: set[tuple[int, int, int]] = set()
     # strongest first; equal z in one order, however the lines were found (band by band or whole)
     order = {"hot": 0, "dead": 1, "dark_current": 2}
-    for line in sorted(lines, key=lambda found: (-found.z, not found.vertical, order.get(found.source, 3),
-                                                 found.plane.key, found.py, found.px)):
+    for line in sorted((a for a in lines if id(a) not in leaks),
+                       key=lambda found: (-found.z, not found.vertical, order.get(found.source, 3),
+                                          found.plane.key, found.py, found.px)):
         cells = {(line.plane.key, y, x) for y, x in zip(*(a.tolist() for a in line.plane_cells()))}
         if cells & taken:
             continue
@@ -245,6 +251,15 @@ def dedupe(lines: list[Line]) -> list[Line]:
         kept.append(line)
         taken |= cells
     return kept
+
+
+def _stands_out(line: Line) -> float:
+    """How far a line's sensels stand out: their mean level z, or their mean z in the map that
+    found it, whichever is larger (a strong line's across sums clip in every frame, as its leaks'
+    do; a weak offset's level is noise, its across sums are not), and their rising dark current's
+    mean z on top: a dark-current line's own level has the wide error of a mean that grows with
+    exposure (0 in the many-defect darks), while its leaks' dark current falls (0 once clipped)."""
+    return max(line.level_z, abs(line.mean_z)) + line.rate_z
 
 
 def _adjacent(a: Line, b: Line) -> bool:

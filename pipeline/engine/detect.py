@@ -114,7 +114,7 @@ def measure_task(path: str, n: int, rows: Rows, plan: Plan, pool: ThreadPoolExec
     """Pass 1 of one band (``pool``: threads for its row stripes, where the band runs alone)."""
     band = _band(path, n, rows, plan.shape[0])
     core = (rows[1] - rows[0], *plan.shape[1:])
-    maps = {k: np.zeros(core, np.float32) for k in plan.map_kinds}
+    maps = {k: np.zeros(core, np.float32) for k in plan.map_kinds + plan.line_kinds}
     rate = np.zeros(core, np.float32) if plan.rate_unit else None
     return BandWork(rows, maps, rate, measure_band(band, plan, maps, pool))
 
@@ -139,7 +139,7 @@ def score_task(path: str, n: int, plan: Plan, params, work: BandWork, factor: in
         blocks["dark_rate"] = band_blocks(work.rate, y0, factor, "max")
     total = math.prod(plan.shape)
     first = y0 * math.prod(plan.shape[1:])
-    samples = {k: sample_at(first, m, total) for k, m in work.maps.items()}
+    samples = {k: sample_at(first, work.maps[k], total) for k in plan.map_kinds}
     drift = rate_sums(work.maps, plan.planes) if plan.one_value else []
     return BandResult(scores, blocks, samples, drift)
 

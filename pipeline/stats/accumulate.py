@@ -16,6 +16,9 @@ import numpy as np
 from . import noise_bars
 from .fused import SUM_DTYPES, kernels, read_only
 from .model import (
+    ACROSS_LIMIT,
+    ACROSS_SCALE,
+    ACROSS_SUMS,
     FIRST_DAYS,
     NO_DAY,
     NO_FACTOR,
@@ -23,6 +26,7 @@ from .model import (
     STRONG_BARS,
     STRONG_COUNTS,
     FrameTerms,
+    across_terms,
     coarse_square,
     hole_floor,
     log_factor,
@@ -136,6 +140,10 @@ def accumulate_numpy(sums: IntegerSums, frames: np.ndarray, stride: int, index,
                 far = _beyond(v, STRONG_BARS * bar, neighbours)
                 for name, beyond, apart in zip(STRONG_COUNTS, far, (v - top > spread, bottom - v > spread)):
                     extra[name] += (beyond & apart).astype(extra[name].dtype)
+            if ACROSS_SUMS[0] in extra:
+                up, down, left_of, right_of = neighbours
+                extra["across_x"] += across_terms(2 * v - left_of - right_of, bar)
+                extra["across_y"] += across_terms(2 * v - up - down, bar)
             if FIRST_DAYS[0] in extra and terms is not None:
                 day = np.where(above | below, int(terms.days[i]), NO_DAY).astype(np.uint16)
                 first = np.sort(np.stack([extra[k] for k in FIRST_DAYS] + [day]), axis=0)
@@ -270,6 +278,7 @@ def accumulate_fused(sums: IntegerSums, frames: np.ndarray, stride: int, index,
                                                                  np.int16, np.int32, np.int32, np.int32,
                                                                  np.uint16, np.uint16, np.uint16, np.uint16,
                                                                  types[4], types[4], np.uint8, types[2])]
+    across_buffers = [np.empty(numba_kernels.CHUNK, np.int32) for _ in ACROSS_SUMS]
     factors = read_only(np.zeros(len(flat), np.int64) if terms is None else np.asarray(terms.factors, np.int64))
     days = read_only(np.zeros(len(flat), np.int32) if terms is None else np.asarray(terms.days, np.int32))
     logx = read_only(np.zeros(len(flat), np.int32) if terms is None else frame_logx(terms))
@@ -282,7 +291,8 @@ def accumulate_fused(sums: IntegerSums, frames: np.ndarray, stride: int, index,
     if sketch is not None and not (sketch.dtype == np.uint64 and sketch.flags.c_contiguous and sketch.flags.writeable):
         return False
     floor = spike_floor(white)
-    if (mf0 is not None or mlx is not None or msa is not None) and a3 is None:
+    mcx, mcy = (extra.get(k) for k in ACROSS_SUMS)
+    if (mf0 is not None or mlx is not None or msa is not None or mcx is not None) and a3 is None:
         return False  # the date sums and the strong counts come with the range counts
     if a3 is not None and bars is None:
         bars = frame_bars(frames, stride, row0)
@@ -292,6 +302,7 @@ def accumulate_fused(sums: IntegerSums, frames: np.ndarray, stride: int, index,
     for start in range(0, len(flat), max_frames):
         part = flat[start : start + max_frames]
         bbar = np.empty((len(part), stride, flat.shape[2] if a3 is not None else 0), types[2])
+        binv = np.empty((len(part), stride, flat.shape[2] if mcx is not None else 0), np.float32)
         lines, step = as_lines(part)
         numba_kernels.accumulate_rows(lines, step, len(part), *(read_only(i) for i in (rows_c, rows_u, rows_d)),
                                       a1, a2, a3, stride, channels, left, right, *buffers,
@@ -301,7 +312,8 @@ def accumulate_fused(sums: IntegerSums, frames: np.ndarray, stride: int, index,
                                       msa, msb, None if sketch is None else sketch[start : start + max_frames], floor,
                                       hole_floor(white),
                                       *model_buffers, table[start : start + max_frames], block, row0, bbar,
-                                      STRONG_BARS, STRONG_APART)
+                                      STRONG_BARS, STRONG_APART, mcx, mcy, *across_buffers, ACROSS_SCALE, ACROSS_LIMIT,
+                                      binv)
     return True
 
 

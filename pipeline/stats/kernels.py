@@ -30,10 +30,9 @@ so the loop order is chosen for memory traffic, not arithmetic:
   14-bit frames with every model sum, 165 ms per frame became about 40 (17 without the model),
   with the same sums to the bit.
 
-``to_stats_rows`` and ``merge_flat`` are the float64 steps at partition boundaries
-(``IntegerSums.to_stats`` and ``PixelStats.merge``): one pass, no temporaries, and exactly the
-float operations of the numpy references in the same order (fastmath off, no FMA contraction),
-so the results are bit-identical.
+The float64 steps at partition boundaries (``to_stats_rows``, ``merge_flat``) and the merge of
+the earliest days live in ``fold_kernels``; this module re-exports them, so ``fused.kernels()``
+is the one handle to every kernel.
 
 Compiled lazily on first use for each (frame dtype, buffer dtypes, layout) and cached on disk
 (``numba_cache.py`` says where).
@@ -43,8 +42,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .fold_kernels import earliest_of_both, keep_first, merge_flat, to_stats_rows
 from .model import COARSE_HALF, COARSE_SHIFT, NO_DAY, SKETCH_LOG2, SKETCH_MULTIPLIER
 from .numba_cache import jit
+
+__all__ = ["CHUNK", "accumulate_rows", "earliest_of_both", "merge_flat", "to_stats_rows"]
 
 # values per row chunk: 4 buffers of CHUNK elements (int32: 16 KiB, int64: 32 KiB) stay in L1/L2
 CHUNK = 1024
@@ -91,6 +93,24 @@ def _far_beyond(v, res, high, apart, up, down, left, right, t):
     spread = t(t(mx - mn) * t(apart))
     return (t((v > mx) & (mid > high) & (t(v - mx) > spread)),
             t((v < mn) & (mid < t(-high)) & (t(mn - v) > spread)))
+
+
+@jit(nogil=True)
+def _inverse_lines(bbar, scale, out):
+    """``scale`` over each bar of ``bbar`` (``_bar_lines``), in float32, into ``out``: the across
+    sums' factor (``model.across_terms`` divides the same way)."""
+    for f in range(out.shape[0]):
+        for p in range(out.shape[1]):
+            for j in range(out.shape[2]):
+                out[f, p, j] = np.float32(scale) / np.float32(bbar[f, p, j])
+
+
+@jit(nogil=True)
+def _across(a, inverse, limit):
+    """One frame's term of an across sum (``model.across_terms``): ``a`` times ``inverse`` (the
+    scale over the bar) in float32, rounded to the nearest even, clipped at +-``limit``."""
+    q = np.rint(np.float32(a) * inverse)
+    return np.int32(min(max(q, np.float32(-limit)), np.float32(limit)))
 
 
 EVENT_BYTES = np.uint64(0x0101010101010101)  # bit 0 of each of 8 event flags read as one word
@@ -156,25 +176,6 @@ def _hole(v, up, down, left, right, black, floor, t):
 
 
 @jit(nogil=True)
-def _keep_first(b0, b1, b2, b3, i, day):
-    """Insert ``day`` into the 4 sorted earliest days at index i of b0..b3 (dropping the latest;
-    ``NO_DAY`` inserts nothing). A min/max network with no branch and unconditional stores, so
-    the loop around it vectorises (the casts keep numba's min and max in 16-bit lanes: without
-    them the loop stays scalar, 14x slower)."""
-    d = np.uint16(day)
-    x = b0[i]
-    b0[i] = np.uint16(min(x, d))
-    d = np.uint16(max(x, d))
-    x = b1[i]
-    b1[i] = np.uint16(min(x, d))
-    d = np.uint16(max(x, d))
-    x = b2[i]
-    b2[i] = np.uint16(min(x, d))
-    d = np.uint16(max(x, d))
-    b3[i] = np.uint16(min(b3[i], d))
-
-
-@jit(nogil=True)
 def _day_if(event, day):
     """``day`` where ``event`` is 1, ``NO_DAY`` (all ones) where 0, without a branch."""
     return np.uint16(day | np.uint16(np.int32(event) - np.int32(1)))
@@ -218,7 +219,7 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                     bv1, bv2, br1, br2, bhi, blo, factors, days, logx, logg, white, black, mxr, mexc, mexs, mexx,
                     mexq, mhol, mhos, mlx, mlg, mf0, mf1, mf2, mf3, msa, msb, sketch, spike_floor, hole_floor, bxr,
                     bexc, bexs, bexx, bexq, bhol, bhos, blx, blg, bf0, bf1, bf2, bf3, bsa, bsb, bfl, bres, bars, block,
-                    row0, bbar, strong, apart):
+                    row0, bbar, strong, apart, mcx, mcy, bcx, bcy, across_scale, across_limit, binv):
     """Add k frames to ``s1``/``s2`` (2, rows, W*C), in place.
 
     ``lines`` is a 2D C-contiguous array of image rows (each W*C values, channels interleaved):
@@ -260,7 +261,12 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
     and residuals of one frame, for the model's loops. ``sketch`` (k, words) uint64, or None, gains per frame the bits
     of its sensels that stand out as a lit hot sensel does (``_spike``, by at least
     ``spike_floor``; ``_mark``): where the hot sensels of a stack do not, the camera subtracted
-    a dark frame (``dark_subtraction``).
+    a dark frame (``dark_subtraction``). ``mcx``, ``mcy`` (rows, W*C) int32, or None (they need
+    ``counts``), take the across sums (``model.ACROSS_SUMS``): per frame, 2v minus the left and right
+    (``mcx``) or the upper and lower (``mcy``) same-colour neighbours, times ``across_scale`` over
+    the bar, rounded and clipped at +-``across_limit`` (``_across``); ``bcx``, ``bcy`` (int32) their
+    row-local buffers, ``binv`` (float32, ``bbar``'s shape) scratch: that scale over the bars of the
+    current block row (one division per sensel and block row, not per frame).
     """
     rows = s1.shape[1]
     length = lines.shape[1]
@@ -289,6 +295,8 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
         if counts is not None and y_img // block != lined:
             lined = y_img // block
             _bar_lines(bars, lined, block, stride, channels, width, bbar)
+            if mcx is not None:
+                _inverse_lines(bbar, across_scale, binv)
         for j0 in range(0, length, CHUNK):
             j1 = min(length, j0 + CHUNK)
             n = j1 - j0
@@ -322,6 +330,10 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                 for i in range(n):
                     bsa[i] = 0
                     bsb[i] = 0
+            if mcx is not None:
+                for i in range(n):
+                    bcx[i] = 0
+                    bcy[i] = 0
             a = max(j0, lo)
             b = min(j1, hi)
             for f in range(k):
@@ -380,9 +392,12 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                     o20 = bf3[a - j0 : b - j0]
                     o21 = bsa[a - j0 : b - j0]
                     o22 = bsb[a - j0 : b - j0]
+                    o23 = bcx[a - j0 : b - j0]
+                    o24 = bcy[a - j0 : b - j0]
                     fl = bfl[a - j0 : b - j0]
                     rr = bres[a - j0 : b - j0]
                     bl = bbar[f, parity, a:b]
+                    bi = binv[f, parity, a:b]
                     for i in range(m):
                         v = u1(c0[i])
                         res = _residual(v, u0[i], d0[i], cl[i], cr[i], u1)
@@ -424,9 +439,16 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                         for i in range(words * 8, m):
                             if fl[i] & 1:
                                 _count_far(o21, o22, i, c0, u0, d0, cl, cr, bl, strong, apart, u1, tc)
+                    if mcx is not None:  # every sensel, every frame: a loop of its own, float32 lanes
+                        for i in range(m):
+                            two = u1(u1(c0[i]) << 1)
+                            o23[i] = np.int32(o23[i] + _across(u1(u1(two - u1(cl[i])) - u1(cr[i])), bi[i],
+                                                               across_limit))
+                            o24[i] = np.int32(o24[i] + _across(u1(u1(two - u1(u0[i])) - u1(d0[i])), bi[i],
+                                                               across_limit))
                     if mf0 is not None and seen & 1:
                         for i in range(m):
-                            _keep_first(o17, o18, o19, o20, i, _day_if(fl[i] & 1, dayf))
+                            keep_first(o17, o18, o19, o20, i, _day_if(fl[i] & 1, dayf))
                     if mlx is not None and seen & 1:
                         for i in range(m):
                             ab = np.int32(fl[i] & 1)
@@ -481,10 +503,17 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                                 bsa[i] = tc(bsa[i] + tc(far_above))
                                 bsb[i] = tc(bsb[i] + tc(far_below))
                             if mf0 is not None:
-                                _keep_first(bf0, bf1, bf2, bf3, i, _day_if(above | below, dayf))
+                                keep_first(bf0, bf1, bf2, bf3, i, _day_if(above | below, dayf))
                             if mlx is not None:
                                 blx[i] = np.int32(blx[i] + np.int32(above | below) * lxf)
                                 blg[i] = np.int32(blg[i] + np.int32(above | below) * lgf)
+                            if mcx is not None:
+                                inverse = binv[f, parity, j]
+                                two = u1(v << 1)
+                                bcx[i] = np.int32(bcx[i] + _across(u1(u1(two - u1(cen[jl])) - u1(cen[jr])), inverse,
+                                                                   across_limit))
+                                bcy[i] = np.int32(bcy[i] + _across(u1(u1(two - u1(up[j])) - u1(down[j])), inverse,
+                                                                   across_limit))
                         if mxr is not None:
                             _fit_step(bxr, bexc, bexs, bexx, bexq, bhol, bhos, i, v, res, clip_at, xf, xq,
                                       _hole(v, up[j], down[j], cen[jl], cen[jr], black, hole_floor, u1), u1)
@@ -527,60 +556,13 @@ def accumulate_rows(lines, frame_step, k, rows_c, rows_u, rows_d, s1, s2, counts
                 a20 = mf3[r, j0:j1]
                 for i in range(n):
                     if bf0[i] < a20[i]:  # the chunk's earliest days into the partition's
-                        _keep_first(a17, a18, a19, a20, i, bf0[i])
-                        _keep_first(a17, a18, a19, a20, i, bf1[i])
-                        _keep_first(a17, a18, a19, a20, i, bf2[i])
-                        _keep_first(a17, a18, a19, a20, i, bf3[i])
+                        keep_first(a17, a18, a19, a20, i, bf0[i])
+                        keep_first(a17, a18, a19, a20, i, bf1[i])
+                        keep_first(a17, a18, a19, a20, i, bf2[i])
+                        keep_first(a17, a18, a19, a20, i, bf3[i])
             if mlx is not None:
                 _add_pair(mlx[r, j0:j1], mlg[r, j0:j1], blx, blg, n)
             if msa is not None:
                 _add_pair(msa[r, j0:j1], msb[r, j0:j1], bsa, bsb, n)
-
-
-@jit(nogil=True, error_model="numpy")
-def to_stats_rows(n, s1, s2, mean_div, m2_div, mean, m2):
-    """float64 moments of exact sums, into ``mean``/``m2``: the arithmetic of ``stats._to_stats_numpy``.
-
-    ``s1``, ``s2`` (integers of any width, see ``stats.sum_types``) and ``mean``, ``m2``
-    (float64) are (S, P); per stream ``s``,
-    mean = float(s1) / mean_div[s] and m2 = float(n*s2 - s1*s1) / m2_div[s], the numerator
-    exact in int64 and each result rounded once, exactly as numpy does it.
-    """
-    for s in range(s1.shape[0]):
-        dm = mean_div[s]
-        dv = m2_div[s]
-        a = s1[s]
-        b = s2[s]
-        om = mean[s]
-        ov = m2[s]
-        for i in range(a.shape[0]):
-            x = np.int64(a[i])
-            om[i] = np.float64(x) / dm
-            ov[i] = np.float64(n * np.int64(b[i]) - x * x) / dv
-
-
-@jit(nogil=True, error_model="numpy")
-def merge_flat(mean_a, m2_a, mean_b, m2_b, weight_b, weight_ab, mean, m2):
-    """Chan's merge, elementwise over flat float64 arrays: the arithmetic of ``stats._merge_numpy``.
-
-    ``weight_b`` = nb/n and ``weight_ab`` = na*nb/n are computed by the caller exactly as numpy's
-    reference does; the operations and their order here are numpy's: delta = mb - ma,
-    mean = ma + delta*weight_b, m2 = (m2a + m2b) + (delta*delta)*weight_ab.
-    """
-    for i in range(mean_a.shape[0]):
-        a = mean_a[i]
-        delta = mean_b[i] - a
-        mean[i] = a + delta * weight_b
-        m2[i] = (m2_a[i] + m2_b[i]) + (delta * delta) * weight_ab
-
-
-
-@jit(nogil=True)
-def earliest_of_both(a0, a1, a2, a3, b0, b1, b2, b3):
-    """The earliest 4 of two sorted lists of 4 days per sensel (flat uint16), into ``a0..a3``:
-    ``model.add``'s merge of first days, 4 vectorised insertions instead of a sort of 8."""
-    for i in range(a0.shape[0]):
-        _keep_first(a0, a1, a2, a3, i, b0[i])
-        _keep_first(a0, a1, a2, a3, i, b1[i])
-        _keep_first(a0, a1, a2, a3, i, b2[i])
-        _keep_first(a0, a1, a2, a3, i, b3[i])
+            if mcx is not None:
+                _add_pair(mcx[r, j0:j1], mcy[r, j0:j1], bcx, bcy, n)

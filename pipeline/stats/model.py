@@ -43,6 +43,17 @@ capture day. Per sensel it keeps (``EXTRA``):
   peaks of a textured part of a block pass 9 of its sigmas (9.5e-4 of the sensels of a frame on
   the benchmark collections, 1-4e-3 at ISO 100); standing apart from a flat neighbourhood
   they seldom do (9e-5).
+- ``across_x``, ``across_y`` (kept with the range counts, where a sensel holds one value: a mosaic or
+  a monochrome sensor): the sums over the frames of the sensel's residual against its two
+  same-colour neighbours across a column (left and right: ``across_x``) or across a row (above and
+  below: ``across_y``), ``2v - n1 - n2``, in sigmas of its frame's local noise (the range counts'
+  bar), clipped at ``ACROSS_CLIP`` sigmas, in steps of 1/``ACROSS_STEPS``. A partial column or
+  row raises its sensels together: their 4-neighbour residual keeps half of it (two of the four
+  share it), against the two across the line all of it; and a plain mean over a lit collection
+  is the bright frames' noise (a 13-32 DN offset on a line of 128-190 sensels read 0.3 sigma per
+  sensel, 3 on the line), while each frame in its own sigmas weighs the quiet frames as much as
+  the bright ones (1-2.5 per sensel, 9-19 on the line; healthy lines at most 6.3 on the
+  collections). Clipped, a scene's edge or highlight counts at most ``ACROSS_CLIP`` in a frame.
 
 The frame-level sums (n, sum x, sum x^2, the dates) are not per sensel: they come from the
 manifest of counted files, which records each frame's factor and day.
@@ -55,6 +66,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .fused import fused_pays, kernels
+from .noise_bars import BAR_SIGMAS
 
 # one step of the exposure factor: 2^-14 s (61 us) at ISO 100. 1/8000 s is 2 steps; int32 holds
 # 36 hours at ISO 100 (34 minutes at ISO 6400); the products with 4r fit int64 for any stack
@@ -62,7 +74,8 @@ EXPOSURE_UNIT = 2.0**-14
 MAX_FACTOR = np.iinfo(np.int32).max
 # the per-sensel sums, in the order the kernels take them
 EXTRA = ("xr", "excluded", "excluded_sum", "excluded_x", "excluded_xx", "holes", "holes_sum", "first_day_1",
-         "first_day_2", "first_day_3", "first_day_4", "beyond_logx", "beyond_logg", "strong_above", "strong_below")
+         "first_day_2", "first_day_3", "first_day_4", "beyond_logx", "beyond_logg", "strong_above", "strong_below",
+         "across_x", "across_y")
 EXPOSURE_SUMS = ("xr", "excluded", "excluded_sum", "excluded_x", "excluded_xx", "holes", "holes_sum")
 # x^2 is summed in steps of 2^(2*COARSE_SHIFT) (x rounded to 2^-7 s, 8 ms, at ISO 100): the
 # squares of the longest exposures then fit int64 for any number of frames, and a short frame,
@@ -74,10 +87,18 @@ DATE_SUMS = FIRST_DAYS
 NO_DAY = 65535  # uint16: no beyond frame yet (days since 1970 fit uint16 until 2149)
 BEYOND_EXPOSURE = ("beyond_logx", "beyond_logg")  # with the exposure sums, where the scan keeps range counts
 STRONG_COUNTS = ("strong_above", "strong_below")  # with the range counts
+ACROSS_SUMS = ("across_x", "across_y")  # with the range counts, one value per sensel
 # the strong counts' bar, in range-count bars (each BAR_SIGMAS = 3 sigmas of the frame's noise),
 # and how far beyond its nearest neighbour a strong sensel stands, in the 4 neighbours' range
 STRONG_BARS = 3
 STRONG_APART = 2
+# the across sums' steps per sigma, and the sigmas a frame's term is clipped at: |term| <= 80, so a
+# partition's int32 holds 26 million frames. The sigma of 2v - n1 - n2 is sqrt(6/20) of the sigma of
+# 4r, which the bar holds BAR_SIGMAS times (noise_bars): a term is round(a * ACROSS_SCALE / bar)
+ACROSS_STEPS = 16
+ACROSS_CLIP = 5
+ACROSS_LIMIT = ACROSS_STEPS * ACROSS_CLIP
+ACROSS_SCALE = float(np.float32(ACROSS_STEPS * BAR_SIGMAS * np.sqrt(20 / 6)))
 # log2 of the exposure factor in steps of 1/LOG_STEPS (1/16 of a stop)
 LOG_STEPS = 16
 # a frame with no usable exposure factor (unknown, zero, absurd): left out of the fit
@@ -112,6 +133,7 @@ class ModelSpec:
     white: int = 0
     black: int = 0
     counts: bool = False  # the scan keeps range counts (the beyond sums need them)
+    lines: bool = False  # one value per sensel: with the range counts, the across sums
 
     @property
     def any(self) -> bool:
@@ -120,7 +142,8 @@ class ModelSpec:
     @property
     def names(self) -> tuple[str, ...]:
         return ((EXPOSURE_SUMS if self.exposure else ()) + (BEYOND_EXPOSURE if self.exposure and self.counts else ())
-                + (DATE_SUMS if self.dates else ()) + (STRONG_COUNTS if self.counts else ()))
+                + (DATE_SUMS if self.dates else ()) + (STRONG_COUNTS if self.counts else ())
+                + (ACROSS_SUMS if self.counts and self.lines else ()))
 
 
 def partition_types(residual_sum: type) -> dict[str, type]:
@@ -130,7 +153,8 @@ def partition_types(residual_sum: type) -> dict[str, type]:
     return {"xr": np.int64, "excluded": np.uint16, "excluded_sum": residual_sum,
             "excluded_x": np.int64, "excluded_xx": np.int64, "holes": np.uint16,
             "holes_sum": residual_sum, "beyond_logx": np.int32,
-            "beyond_logg": np.int32, **dict.fromkeys(FIRST_DAYS, np.uint16), **dict.fromkeys(STRONG_COUNTS, np.uint16)}
+            "beyond_logg": np.int32, **dict.fromkeys(FIRST_DAYS, np.uint16), **dict.fromkeys(STRONG_COUNTS, np.uint16),
+            **dict.fromkeys(ACROSS_SUMS, np.int32)}
 
 
 def total_types(n: int) -> dict[str, type]:
@@ -138,7 +162,17 @@ def total_types(n: int) -> dict[str, type]:
     count = np.uint16 if n <= np.iinfo(np.uint16).max else np.uint32
     return {"xr": np.int64, "excluded": count, "excluded_sum": np.int64, "excluded_x": np.int64,
             "excluded_xx": np.int64, "holes": count, "holes_sum": np.int64, "beyond_logx": np.int64,
-            "beyond_logg": np.int64, **dict.fromkeys(FIRST_DAYS, np.uint16), **dict.fromkeys(STRONG_COUNTS, count)}
+            "beyond_logg": np.int64, **dict.fromkeys(FIRST_DAYS, np.uint16), **dict.fromkeys(STRONG_COUNTS, count),
+            **dict.fromkeys(ACROSS_SUMS, np.int32)}
+
+
+def across_terms(a: np.ndarray, bar: np.ndarray) -> np.ndarray:
+    """Each sensel's term of the across sums in one frame (int32): its residual ``a`` = 2v - n1 - n2
+    in 1/``ACROSS_STEPS`` sigmas of the frame's noise (``bar``: its range counts' bar), rounded and
+    clipped, in float32 operations the kernel repeats to the bit."""
+    inverse = np.float32(ACROSS_SCALE) / np.asarray(bar).astype(np.float32)
+    q = np.rint(np.asarray(a).astype(np.float32) * inverse)
+    return np.clip(q, -ACROSS_LIMIT, ACROSS_LIMIT).astype(np.int32)
 
 
 def log_factor(factors, fill: int = 0) -> np.ndarray:

@@ -174,3 +174,44 @@ def test_dark_current_whose_scatter_the_sums_cannot_measure_is_hot(seed):
     falling = {(int(y), int(x)) for y, x in zip(*np.nonzero(unmeasured & (fit.rate < 0)))}
     assert not falling & set(found)
 
+
+
+# --------------------------------------------------------------------------- scene lights
+
+
+def test_a_slope_drawn_by_the_longest_frames_without_ever_standing_out_is_not_hot():
+    """Two years of photos: a sensel 400-500 DN over its neighbours in the longest night frames
+    (ISO-seconds 256-512), whose noise there is larger still: never beyond its neighbours in any
+    frame, it draws a dark-current z of 11 from the fit's leverage (a scene light's peak, lit with
+    its neighbours). One sensel's dark current stands beyond them where it is strong enough to be
+    fitted: this one was reported hot before; the planted hot sensels are found as before."""
+    stack, t, iso, unix, defects = rendered(101, width=640, height=480, population=0.0)
+    det, stats, _ = scan_photos(stack, t, iso, unix)
+    found = kinds(det)
+    assert stats.counts[0][184, 66] == 0
+    assert (184, 66) not in found
+    hot = [(d["y"], d["x"]) for d in defects if d["kind"] == "hot"]
+    assert sum(found.get(p) == "hot" for p in hot) == len(hot) - 1 == 12
+
+
+# --------------------------------------------------------------------------- offset lines in lit frames
+
+
+def test_offset_lines_in_a_lit_collection_are_found_across_them():
+    """A column and a row raised by 22 DN at every gain, among two years of lit photos: against
+    its 4 neighbours a line sensel keeps half of that, and the plain mean over the frames is the
+    bright frames' noise (before: neither line was found). The scan's across sums put each frame in
+    its own sigmas against the two neighbours across the line: both are found, each as one line
+    of its kind, where it is planted, and no other line is reported."""
+    stack, t, iso, unix, defects = rendered(4, width=320, height=240, population=0.0)
+    det, stats, _ = scan_photos(stack, t, iso, unix)
+    assert "across_x" in stats.extra
+    planted = [d for d in defects if d["kind"] in ("column", "row")]
+    assert [(d["kind"], d["offset"] >= 20, d["rate"]) for d in planted] == [("column", True, 0.0), ("row", True, 0.0)]
+    lines = [d for d in det.defects if d.kind in ("column", "row")]
+    assert len(lines) == 2, [(d.kind, d.x, d.y, d.length) for d in lines]
+    for d in planted:
+        (found,) = [f for f in lines if f.kind == d["kind"]]
+        assert (found.x - d["x"], found.y - d["y"]) in {(dx, dy) for dx in (-4, -2, 0, 2, 4) for dy in (-4, -2, 0, 2, 4)}
+        assert abs(found.length - d["length"]) <= 0.1 * d["length"], (found.length, d["length"])
+        assert "brighter together" in found.detail
