@@ -395,19 +395,28 @@ def band_plane_rows(y0: int, plan: Plan) -> list[int]:
     return [y0 // pl.step for pl in plan.planes]
 
 
-def band_lines(cores: list[dict[str, np.ndarray]], bands: list[Band], plan: Plan) -> list[Line]:
+def one_frame_bounds(params: Parameters) -> list[tuple[float, float]] | None:
+    """Per plane, the most one frame adds to a sensel's z in the across maps (``across.one_frame_z``)."""
+    if any(pp.across_scale is None for pp in params.planes):
+        return None
+    return [across.one_frame_z(present(pp.across_scale)) for pp in params.planes]
+
+
+def band_lines(cores: list[dict[str, np.ndarray]], bands: list[Band], plan: Plan,
+               frame_z: list[tuple[float, float]] | None = None) -> list[Line]:
     """The partial columns and rows of a one-value sensor, band by band (``line_bands``), from
-    each band's core rows of the score maps."""
+    each band's core rows of the score maps (``frame_z``: ``one_frame_bounds``)."""
     drifts = drifts_of([rate_sums(c, plan.planes) for c in cores])
     scans, found = None, []
     for core, band in zip(cores, bands):
-        scans, rows = scan_band(core, plan.planes, band_plane_rows(band.y0, plan), plan.configured, drifts, scans)
+        scans, rows = scan_band(core, plan.planes, band_plane_rows(band.y0, plan), plan.configured, drifts, scans,
+                                frame_z)
         found += rows
     if scans is None:
         return []
     wanted = scans.wanted(plan.configured)
     columns = [gather_columns(core, plan.planes, wanted) for core in cores]
-    return dedupe(column_lines(plan.planes, scans, columns, plan.configured, drifts) + found)
+    return dedupe(column_lines(plan.planes, scans, columns, plan.configured, drifts, frame_z) + found)
 
 
 def detect(stats: PixelStats, config: DetectConfig | None = None, layout: SensorLayout | None = None,
@@ -440,7 +449,7 @@ def detect(stats: PixelStats, config: DetectConfig | None = None, layout: Sensor
         scored = [score_band(b, plan, params, m, c, pool, None if rate is None else rate[b.y0 : b.y1])
                   for b, m, c in zip(bands, measures, core)]
     cand, thresholds = classify_points(scored, plan, cfg)
-    found_lines = band_lines(core, bands, plan) if plan.one_value else []
+    found_lines = band_lines(core, bands, plan, one_frame_bounds(params)) if plan.one_value else []
     frames_for_lines = plan.frames if plan.rate_unit else None
     line_defects = [describe_line(line, stats, frames_for_lines) for line in found_lines]
     scores = {k: maps[k] for k in plan.map_kinds}

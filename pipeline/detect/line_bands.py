@@ -9,7 +9,9 @@ lines are the same, number for number, however the sensor is cut into bands.
 
 Where the scan kept the across sums (``criteria.across``), their z's are searched too: columns
 in ``across_x`` (each sensel against its left and right neighbours), rows in ``across_y``, bright
-and dark, at the level's thresholds.
+and dark, at the level's thresholds, and beyond what one frame could draw (``lines.ONE_FRAME_MARGIN``:
+a frame adds at most ``frame_z`` per sensel there, ``criteria.across.one_frame_z``; a straight scene
+edge in one frame of a few is a run of those).
 """
 
 from __future__ import annotations
@@ -73,10 +75,12 @@ class LineScans:
 
 
 def scan_band(maps: dict[str, np.ndarray], planes: list[Plane], plane_rows: list[int], thresholds: dict[str, float],
-              drifts: list[float], scans: LineScans | None) -> tuple[LineScans, list[Line]]:
+              drifts: list[float], scans: LineScans | None,
+              frame_z: list[tuple[float, float]] | None = None) -> tuple[LineScans, list[Line]]:
     """One band's part (``maps``: its core rows; ``plane_rows``: each plane's row where they
     start): its row lines, whole, and the column scans carried on over its rows (``scans``:
-    the band above's, None for the first band; changed in place)."""
+    the band above's, None for the first band; changed in place). ``frame_z``: per plane, the
+    most one frame adds to a sensel's z in across_x and across_y."""
     scans = scans or LineScans()
     found: list[Line] = []
     for i, (pl, row0) in enumerate(zip(planes, plane_rows)):
@@ -93,10 +97,12 @@ def scan_band(maps: dict[str, np.ndarray], planes: list[Plane], plane_rows: list
             rows += [line for line in rising if _mean(level, line, row0, 0) >= RATE_LEVEL_Z]
         if ACROSS_SUMS[0] in maps:
             across_x, across_y = (pl.select(maps[k]) for k in ACROSS_SUMS)
+            bound = frame_z[i][1] if frame_z else 0.0
             for source, sign in ACROSS_SOURCES:
                 scans.scans.setdefault((i, source), ColumnScan.start(level.shape[1])).advance(_work(across_x, sign),
                                                                                               DRIFT)
-                rows += find_lines(across_y, pl, threshold(thresholds, source), sign, source, False, DRIFT, index)
+                rows += find_lines(across_y, pl, threshold(thresholds, source), sign, source, False, DRIFT, index,
+                                   bound)
         found += [_with_means(line, level, rate, row0, 0) for line in rows]
     return scans, found
 
@@ -118,7 +124,8 @@ def gather_columns(maps: dict[str, np.ndarray], planes: list[Plane],
 
 
 def column_lines(planes: list[Plane], scans: LineScans, bands: list[dict[int, dict[str, np.ndarray]]],
-                 thresholds: dict[str, float], drifts: list[float]) -> list[Line]:
+                 thresholds: dict[str, float], drifts: list[float],
+                 frame_z: list[tuple[float, float]] | None = None) -> list[Line]:
     """The column lines, from the wanted columns gathered from every band (``gather_columns``,
     in row order), searched as ``find_lines`` searches the whole plane."""
     found: list[Line] = []
@@ -138,7 +145,8 @@ def column_lines(planes: list[Plane], scans: LineScans, bands: list[dict[int, di
         if ACROSS_SUMS[0] in bands[0][i]:
             across_x = np.concatenate([b[i][ACROSS_SUMS[0]] for b in bands])
             for source, sign in ACROSS_SOURCES:
-                lines += find_lines(across_x, pl, threshold(thresholds, source), sign, source, True, DRIFT, cols)
+                lines += find_lines(across_x, pl, threshold(thresholds, source), sign, source, True, DRIFT, cols,
+                                    frame_z[i][0] if frame_z else 0.0)
         found += [_with_means(line, level, rate, 0, cols) for line in lines]
     return found
 

@@ -41,6 +41,9 @@ PASSES = 2
 CLIP = 4.0
 # a point report on (or beside) a line stays when it stands out this many times more than the line
 OWN_RATIO = 4.0
+# a line of a map whose frames each add at most ``frame_z`` per sensel (the across sums) must stand
+# out this many times more than one frame could make it: frame_z * sqrt(length) each
+ONE_FRAME_MARGIN = 2.0
 
 
 @dataclass(frozen=True)
@@ -154,22 +157,26 @@ def best_runs(z: np.ndarray, drift: float = DRIFT) -> tuple[np.ndarray, np.ndarr
     return scan.best_start, scan.best_end, scan.best_total
 
 
-def _passing(start: np.ndarray, end: np.ndarray, total: np.ndarray,
-             threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Which best runs are long, strong and dense enough for a line; their z and mean z."""
+def _passing(start: np.ndarray, end: np.ndarray, total: np.ndarray, threshold: float,
+             frame_z: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which best runs are long, strong and dense enough for a line (and beyond what one frame
+    could draw, ``ONE_FRAME_MARGIN`` x ``frame_z`` x sqrt(length)); their z and mean z."""
     length = end - start
     with np.errstate(divide="ignore", invalid="ignore"):
         score = np.where(length > 0, total / np.sqrt(np.maximum(length, 1)), 0.0)
         mean = np.where(length > 0, total / np.maximum(length, 1), 0.0)
-    return (length >= MIN_LENGTH) & (score >= threshold) & (mean >= MIN_MEAN), score, mean
+    one_frame = ONE_FRAME_MARGIN * frame_z * np.sqrt(np.maximum(length, 0))
+    return (length >= MIN_LENGTH) & (score >= threshold) & (score >= one_frame) & (mean >= MIN_MEAN), score, mean
 
 
 def find_lines(z: np.ndarray, plane: Plane, threshold: float, sign: int, source: str,
-               vertical: bool, drift: float = DRIFT, index: np.ndarray | None = None) -> list[Line]:
+               vertical: bool, drift: float = DRIFT, index: np.ndarray | None = None,
+               frame_z: float = 0.0) -> list[Line]:
     """The lines of one sign in a plane's map ``z`` (signed: a bright run is positive), along
     columns (``vertical``) or rows; ``drift``: what a sensel's z must exceed for a run to grow.
     ``index``: the plane columns (or rows) that ``z``'s columns (rows) are, where it holds only
-    some of them (a band's rows; the columns a band-wise scan found, ``ColumnScan.hits``)."""
+    some of them (a band's rows; the columns a band-wise scan found, ``ColumnScan.hits``).
+    ``frame_z``: the most one frame can add to a sensel's z in this map (0: no bound)."""
     raw = (sign * z if vertical else sign * z.T).astype(np.float32)
     work = np.minimum(raw, CLIP)
     index = np.arange(work.shape[1]) if index is None else np.asarray(index)
@@ -177,7 +184,7 @@ def find_lines(z: np.ndarray, plane: Plane, threshold: float, sign: int, source:
     columns = np.arange(work.shape[1])  # a pass looks again only where the one before took a run
     for _ in range(PASSES):
         start, end, total = best_runs(work[:, columns] if len(columns) < work.shape[1] else work, drift)
-        passing, score, _ = _passing(start, end, total, threshold)
+        passing, score, _ = _passing(start, end, total, threshold, frame_z)
         hit = np.flatnonzero(passing)
         if not len(hit):
             break

@@ -45,6 +45,7 @@ from ..detect.detector import (
     classify_points,
     defects_of,
     measure_band,
+    one_frame_bounds,
     plan_detection,
     plane_parameters,
     score_band,
@@ -144,12 +145,13 @@ def score_task(path: str, n: int, plan: Plan, params, work: BandWork, factor: in
     return BandResult(scores, blocks, samples, drift)
 
 
-def lines_task(work: BandWork, plan: Plan, drifts: list[float],
-               before: tuple[LineScans, list[Line]] | None) -> tuple[LineScans, list[Line]]:
+def lines_task(work: BandWork, plan: Plan, drifts: list[float], before: tuple[LineScans, list[Line]] | None,
+               frame_z: list[tuple[float, float]] | None = None) -> tuple[LineScans, list[Line]]:
     """Pass 5 of one band: its row lines, and the column scans carried on from the band above
     (a copy: the one above's result stays as it was, should a task be run again)."""
     scans = copy.deepcopy(before[0]) if before is not None else None
-    return scan_band(work.maps, plan.planes, band_plane_rows(work.rows[0], plan), plan.configured, drifts, scans)
+    return scan_band(work.maps, plan.planes, band_plane_rows(work.rows[0], plan), plan.configured, drifts, scans,
+                     frame_z)
 
 
 def columns_task(work: BandWork, plan: Plan, wanted: dict[int, np.ndarray]):
@@ -230,16 +232,17 @@ def detect_on_cluster(runner: Any, path: str, n: int, shape: tuple[int, ...], cf
     line_defects = []
     if plan.one_value:
         drifts = drifts_of([r.drift for r in results])
+        bounds = one_frame_bounds(params)
         chain: list = []
         for w in works:  # a chain: each band's column scans go on from the band above's
-            chain.append(submit(lines_task, w, plan, drifts, chain[-1] if chain else None))
+            chain.append(submit(lines_task, w, plan, drifts, chain[-1] if chain else None, bounds))
         rows = [line for part in runner.gather([submit(second, c) for c in chain]) for line in part]
         if chain:
             scans = runner.gather([submit(first, chain[-1])])[0]
             wanted = scans.wanted(plan.configured)
             columns = runner.gather([submit(columns_task, w, plan, wanted) for w in works]) if any(
                 len(c) for c in wanted.values()) else []
-            found = dedupe(column_lines(plan.planes, scans, columns, plan.configured, drifts) + rows)
+            found = dedupe(column_lines(plan.planes, scans, columns, plan.configured, drifts, bounds) + rows)
         if found:
             parts = runner.gather([submit(line_samples_task, path, n, r, plan.shape[0], found) for r in cuts])
             use = plan.frames if plan.rate_unit else None

@@ -47,13 +47,16 @@ capture day. Per sensel it keeps (``EXTRA``):
   a monochrome sensor): the sums over the frames of the sensel's residual against its two
   same-colour neighbours across a column (left and right: ``across_x``) or across a row (above and
   below: ``across_y``), ``2v - n1 - n2``, in sigmas of its frame's local noise (the range counts'
-  bar), clipped at ``ACROSS_CLIP`` sigmas, in steps of 1/``ACROSS_STEPS``. A partial column or
+  bar), clipped at ``ACROSS_CLIP`` sigma, in steps of 1/``ACROSS_STEPS``. A partial column or
   row raises its sensels together: their 4-neighbour residual keeps half of it (two of the four
   share it), against the two across the line all of it; and a plain mean over a lit collection
   is the bright frames' noise (a 13-32 DN offset on a line of 128-190 sensels read 0.3 sigma per
   sensel, 3 on the line), while each frame in its own sigmas weighs the quiet frames as much as
-  the bright ones (1-2.5 per sensel, 9-19 on the line; healthy lines at most 6.3 on the
-  collections). Clipped, a scene's edge or highlight counts at most ``ACROSS_CLIP`` in a frame.
+  the bright ones (0.7-1.5 per sensel, 9-17 on the line; healthy lines at most 5.1 on the
+  collections). Clipped at 1 sigma, one frame's straight scene edge along a line adds at most
+  1/sqrt(n) per sensel (clipped at 5, one frame of smooth scenes drew false rows of z 10-11 on a
+  12 MP raw stack of 40 frames), and the lines keep nearly all their z (clipping at 1, 2, 3 or 5
+  sigmas gave the collections' offset lines 9-17, 9-19, 9-20, 9-19).
 
 The frame-level sums (n, sum x, sum x^2, the dates) are not per sensel: they come from the
 manifest of counted files, which records each frame's factor and day.
@@ -92,11 +95,11 @@ ACROSS_SUMS = ("across_x", "across_y")  # with the range counts, one value per s
 # and how far beyond its nearest neighbour a strong sensel stands, in the 4 neighbours' range
 STRONG_BARS = 3
 STRONG_APART = 2
-# the across sums' steps per sigma, and the sigmas a frame's term is clipped at: |term| <= 80, so a
-# partition's int32 holds 26 million frames. The sigma of 2v - n1 - n2 is sqrt(6/20) of the sigma of
+# the across sums' steps per sigma, and the sigmas a frame's term is clipped at: |term| <= 16, so a
+# partition's int32 holds 134 million frames. The sigma of 2v - n1 - n2 is sqrt(6/20) of the sigma of
 # 4r, which the bar holds BAR_SIGMAS times (noise_bars): a term is round(a * ACROSS_SCALE / bar)
 ACROSS_STEPS = 16
-ACROSS_CLIP = 5
+ACROSS_CLIP = 1
 ACROSS_LIMIT = ACROSS_STEPS * ACROSS_CLIP
 ACROSS_SCALE = float(np.float32(ACROSS_STEPS * BAR_SIGMAS * np.sqrt(20 / 6)))
 # log2 of the exposure factor in steps of 1/LOG_STEPS (1/16 of a stop)

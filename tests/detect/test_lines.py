@@ -237,3 +237,19 @@ def test_describe_line_names_the_run_its_colour_level_and_no_rate_without_exposu
     assert d.residual_mean == pytest.approx(2 * residual[21 : 21 + 2 * LENGTH : 2, 41].mean())
     assert math.isnan(d.dark_rate) and d.score == 20.0
     assert d.detail.startswith(f"column: {LENGTH} sensels of one colour brighter together")
+
+
+def test_a_run_no_stronger_than_one_frame_could_draw_it_is_no_line():
+    """In the across sums one frame adds at most ``frame_z`` to each sensel's z: a straight scene
+    edge in one frame of a few draws a run of that along a whole row. A run is a line only beyond
+    ``ONE_FRAME_MARGIN`` times what one frame could draw over its length; a real line of the same
+    length and more per sensel passes."""
+    from pipeline.detect.lines import ONE_FRAME_MARGIN
+
+    z = np.zeros((400, 2), np.float32)
+    z[:, 0] = 0.9  # one frame's edge, 0.9 per sensel along the whole row: z 18 over 400 sensels
+    z[:, 1] = 2.0  # a line, 2 per sensel
+    edge_only = 0.9 / ONE_FRAME_MARGIN * 1.01  # a frame adds up to a little over half the edge's z
+    assert len(find_lines(z, PLANE, LINE_Z, 1, "across_bright", True)) == 2
+    found = find_lines(z, PLANE, LINE_Z, 1, "across_bright", True, frame_z=edge_only)
+    assert [line.px for line in found] == [1]

@@ -1,6 +1,6 @@
 """The across sums (``stats.model.ACROSS_SUMS``): per sensel, over the frames, its residual against
 its two same-colour neighbours across a column (``across_x``) or a row (``across_y``) in steps of
-1/16 of its frame's noise sigma, clipped at 5 sigmas. Counted here from the frames themselves;
+1/16 of its frame's noise sigma, clipped at 1 sigma. Counted here from the frames themselves;
 exact in any split and order; the compiled kernel equal to numpy on rows long enough for its
 vector loops and its edge columns."""
 
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from pipeline.stats import IntegerSums, accumulate
 from pipeline.stats.accumulate import accumulate_numpy, row_neighbours
-from pipeline.stats.model import ACROSS_LIMIT, ACROSS_STEPS, ACROSS_SUMS, FrameTerms, ModelSpec
+from pipeline.stats.model import ACROSS_CLIP, ACROSS_LIMIT, ACROSS_STEPS, ACROSS_SUMS, FrameTerms, ModelSpec
 from pipeline.stats.noise_bars import BAR_SIGMAS, bar_map, bars_numpy
 
 SPEC = ModelSpec(counts=True, lines=True)
@@ -59,8 +59,9 @@ def summed(frames: np.ndarray, stride: int, fused: bool = True) -> IntegerSums:
 @pytest.mark.parametrize("stride", [1, 2])
 def test_an_offset_column_stands_out_across_it_and_not_along_it(dtype, sigma, stride):
     """A column raised by 2 sigmas in every frame: across it (left and right) each sensel reads
-    about 2 / sqrt(1.5) sigmas a frame, the sensels beside it half that, negative; along it (above
-    and below share the offset) nothing. Healthy sensels sum to about 0."""
+    2 / sqrt(1.5) sigmas a frame, the sensels beside it half that, negative, each frame clipped at
+    ``ACROSS_CLIP``; along it (above and below share the offset) nothing. Healthy sensels sum to
+    about 0."""
     rng = np.random.default_rng(3)
     n = 20
     frames = noisy_frames(rng, n, (48, 40), dtype, sigma)
@@ -71,14 +72,20 @@ def test_an_offset_column_stands_out_across_it_and_not_along_it(dtype, sigma, st
     across_x, across_y = reference(frames, stride)
     np.testing.assert_array_equal(sums.extra["across_x"], across_x)
     np.testing.assert_array_equal(sums.extra["across_y"], across_y)
-    per_frame = 2 / np.sqrt(1.5) * ACROSS_STEPS  # sigmas of the across residual, in steps
+    z = np.linspace(-8, 8, 16001)
+    density = np.exp(-z * z / 2) / np.sqrt(2 * np.pi) * (z[1] - z[0])
+
+    def expected(mu: float) -> float:  # a frame's mean term, in steps: E clip(mu + Z) for Z ~ N(0, 1)
+        return float((np.clip(mu + z, -ACROSS_CLIP, ACROSS_CLIP) * density).sum()) * ACROSS_STEPS
+
+    mu = 2 / np.sqrt(1.5)  # sigmas of the across residual
     inside = slice(8, 40)
-    assert abs(np.median(across_x[inside, col]) / n - per_frame) < 0.25 * per_frame
-    assert abs(np.median(across_x[inside, col + stride]) / n + per_frame / 2) < 0.25 * per_frame
-    assert abs(np.median(across_y[inside, col]) / n) < 0.2 * per_frame
+    assert abs(np.median(across_x[inside, col]) / n - expected(mu)) < 0.25 * expected(mu)
+    assert abs(np.median(across_x[inside, col + stride]) / n - expected(-mu / 2)) < 0.25 * expected(mu)
+    assert abs(np.median(across_y[inside, col]) / n) < 0.2 * expected(mu)
     healthy = np.ones(across_x.shape, bool)
     healthy[:, col - stride : col + stride + 1] = False
-    assert abs(np.median(across_x[healthy])) / n < 0.1 * ACROSS_STEPS
+    assert abs(np.median(across_x[healthy])) / n < 0.05 * ACROSS_STEPS
     assert np.abs(sums.extra["across_x"]).max() <= ACROSS_LIMIT * n
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...stats.model import ACROSS_SUMS
+from ...stats.model import ACROSS_LIMIT, ACROSS_SUMS
 from ..bands import PlaneView
 from ..scale import BlockScale, block_mads
 from ..stripes import each_stripe
@@ -50,6 +50,14 @@ def measure(v: PlaneView, outs: tuple[np.ndarray, np.ndarray],
 def scales(measures: list[AcrossMeasures], shape: tuple[int, int]) -> tuple[BlockScale, BlockScale]:
     """The plane's scale of each sum, from every band's blocks (in row order)."""
     x, y = (BlockScale(np.concatenate([m.mads[i] for m in measures]), shape, floor_frac=SCALE_FLOOR) for i in (0, 1))
+    return x, y
+
+
+def one_frame_z(scale: tuple[BlockScale, BlockScale]) -> tuple[float, float]:
+    """The most one frame adds to a sensel's z in each map: its largest term (``ACROSS_LIMIT``)
+    over the plane's median scale. A straight scene edge along a line in one frame adds that to
+    every sensel of the line, whatever the defects: a line must stand out beyond it."""
+    x, y = (ACROSS_LIMIT / float(np.median(s.grid)) for s in scale)
     return x, y
 
 
