@@ -67,6 +67,7 @@ from ..report.numbers import (
 )
 from ..state.store import read_rows, read_sample_rows
 from ..stats.fit import FrameTable
+from ..stats.model import ACROSS_SUMS
 from .graph import first, second
 
 Rows = tuple[int, int, int, int]  # a band's core rows y0:y1 and held rows top:bottom
@@ -100,9 +101,9 @@ class BandResult:
     drift: list[tuple[np.ndarray, int]] = field(default_factory=list)
 
 
-def _band(path: str, n: int, rows: Rows, height: int) -> Band:
+def _band(path: str, n: int, rows: Rows, height: int, skip: tuple[str, ...] = ()) -> Band:
     y0, y1, top, bottom = rows
-    return Band(y0, y1, top, bottom, height, read_rows(path, top, bottom, n))
+    return Band(y0, y1, top, bottom, height, read_rows(path, top, bottom, n, skip))
 
 
 def stack_kind_of(path: str, n: int, shape: tuple[int, ...]) -> tuple[str, str]:
@@ -129,7 +130,7 @@ def score_task(path: str, n: int, plan: Plan, params, work: BandWork, factor: in
     """Pass 3 of one band: its maps become z's, in place, once."""
     if work.scored:
         raise RuntimeError(f"band {work.rows[:2]} was scored before: its maps are z's already")
-    band = _band(path, n, work.rows, plan.shape[0])
+    band = _band(path, n, work.rows, plan.shape[0], ACROSS_SUMS)  # pass 1 copied them into the band's maps
     work.scored = True
     scores = score_band(band, plan, params, work.measures, work.maps, pool, work.rate)
     y0, y1 = work.rows[:2]

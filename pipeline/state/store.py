@@ -318,15 +318,17 @@ def read_stats(out_dir: place.Where) -> tuple[PixelStats, StackMeta]:
     return _read_group(group, slice(None), int(attrs["n_images"])), StackMeta.from_attrs(attrs)
 
 
-def read_rows(path: place.Where, y0: int, y1: int, n: int | None = None) -> PixelStats:
+def read_rows(path: place.Where, y0: int, y1: int, n: int | None = None,
+              skip: tuple[str, ...] = ()) -> PixelStats:
     """Rows ``y0:y1`` of a stats.zarr folder (a saved one, or one being written: then its frame
-    count ``n`` is given), for work that needs only a band of the sensor."""
+    count ``n`` is given), for work that needs only a band of the sensor; the model's sums named
+    in ``skip`` are not read (a pass that has what it needs of them already)."""
     group = zarr.open_group(str(path), mode="r")
     attrs = dict(group.attrs)
-    return _read_group(group, slice(y0, y1), int(str(attrs["n_images"])) if n is None else n)
+    return _read_group(group, slice(y0, y1), int(str(attrs["n_images"])) if n is None else n, skip)
 
 
-def _read_group(group: Any, rows: slice, n: int) -> PixelStats:
+def _read_group(group: Any, rows: slice, n: int, skip: tuple[str, ...] = ()) -> PixelStats:
     """The statistics a stats.zarr group holds, over ``rows``: every stream saved, the counts and
     the model's sums where present (a group being written has no attrs yet: its arrays say).
     Each array is read straight into its place in the stacked result (a stack of them after
@@ -349,7 +351,8 @@ def _read_group(group: Any, rows: slice, n: int) -> PixelStats:
         for i, name in enumerate(counted):
             _read_into(group[name], rows, counts[i])
     sums = attrs.get("model_sums", [k[len(MODEL_PREFIX):] for k in names if k.startswith(MODEL_PREFIX)])
-    extra = {name: group[MODEL_PREFIX + name][rows] for name in sums if MODEL_PREFIX + name in names}
+    extra = {name: group[MODEL_PREFIX + name][rows] for name in sums if MODEL_PREFIX + name in names
+             and name not in skip}
     return PixelStats(n, mean, m2, counts, extra)
 
 
