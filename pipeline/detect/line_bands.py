@@ -78,10 +78,36 @@ def scan_band(maps: dict[str, np.ndarray], planes: list[Plane], plane_rows: list
               drifts: list[float], scans: LineScans | None,
               frame_z: list[tuple[float, float]] | None = None) -> tuple[LineScans, list[Line]]:
     """One band's part (``maps``: its core rows; ``plane_rows``: each plane's row where they
-    start): its row lines, whole, and the column scans carried on over its rows (``scans``:
-    the band above's, None for the first band; changed in place). ``frame_z``: per plane, the
-    most one frame adds to a sensel's z in across_x and across_y."""
+    start): its row lines, whole (``row_lines``), and the column scans carried on over its rows
+    (``column_scans``; ``scans``: the band above's, None for the first band; changed in place)."""
+    return column_scans(maps, planes, drifts, scans), row_lines(maps, planes, plane_rows, thresholds, drifts, frame_z)
+
+
+def column_scans(maps: dict[str, np.ndarray], planes: list[Plane], drifts: list[float],
+                 scans: LineScans | None) -> LineScans:
+    """The column scans of every plane and source carried on over a band's core rows (``maps``)
+    from the band above's (``scans``, changed in place; None for the first band): the only part
+    of the line search that must go band after band."""
     scans = scans or LineScans()
+    for i, pl in enumerate(planes):
+        level = level_map(maps, pl)
+        for source, sign in LEVEL_SOURCES:
+            scans.scans.setdefault((i, source), ColumnScan.start(level.shape[1])).advance(_work(level, sign), DRIFT)
+        if RATE in maps:
+            rate = pl.select(maps[RATE])
+            scans.scans.setdefault((i, RATE), ColumnScan.start(rate.shape[1])).advance(_work(rate, 1), drifts[i])
+        if ACROSS_SUMS[0] in maps:
+            across_x = pl.select(maps[ACROSS_SUMS[0]])
+            for source, sign in ACROSS_SOURCES:
+                scans.scans.setdefault((i, source), ColumnScan.start(level.shape[1])).advance(_work(across_x, sign),
+                                                                                              DRIFT)
+    return scans
+
+
+def row_lines(maps: dict[str, np.ndarray], planes: list[Plane], plane_rows: list[int], thresholds: dict[str, float],
+              drifts: list[float], frame_z: list[tuple[float, float]] | None = None) -> list[Line]:
+    """A band's row lines, whole (a row lies in one band: any band, in any order). ``frame_z``:
+    per plane, the most one frame adds to a sensel's z in across_x and across_y."""
     found: list[Line] = []
     for i, (pl, row0) in enumerate(zip(planes, plane_rows)):
         level = level_map(maps, pl)
@@ -89,22 +115,18 @@ def scan_band(maps: dict[str, np.ndarray], planes: list[Plane], plane_rows: list
         index = np.arange(level.shape[0]) + row0
         rows: list[Line] = []
         for source, sign in LEVEL_SOURCES:
-            scans.scans.setdefault((i, source), ColumnScan.start(level.shape[1])).advance(_work(level, sign), DRIFT)
             rows += find_lines(level, pl, threshold(thresholds, source), sign, source, False, DRIFT, index)
         if rate is not None:
-            scans.scans.setdefault((i, RATE), ColumnScan.start(rate.shape[1])).advance(_work(rate, 1), drifts[i])
             rising = find_lines(rate, pl, threshold(thresholds, RATE), 1, RATE, False, drifts[i], index)
             rows += [line for line in rising if _mean(level, line, row0, 0) >= RATE_LEVEL_Z]
         if ACROSS_SUMS[0] in maps:
-            across_x, across_y = (pl.select(maps[k]) for k in ACROSS_SUMS)
+            across_y = pl.select(maps[ACROSS_SUMS[1]])
             bound = frame_z[i][1] if frame_z else 0.0
             for source, sign in ACROSS_SOURCES:
-                scans.scans.setdefault((i, source), ColumnScan.start(level.shape[1])).advance(_work(across_x, sign),
-                                                                                              DRIFT)
                 rows += find_lines(across_y, pl, threshold(thresholds, source), sign, source, False, DRIFT, index,
                                    bound)
         found += [_with_means(line, level, rate, row0, 0) for line in rows]
-    return scans, found
+    return found
 
 
 def gather_columns(maps: dict[str, np.ndarray], planes: list[Plane],

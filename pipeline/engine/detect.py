@@ -12,8 +12,8 @@ same functions over the same bands), so the defects are the same, number for num
 3. per band: read its rows again, score (``score_band``): candidates, tail samples, the
    report's block maps and histogram samples, the band's share of the lines' drift;
 4. here: the candidates classified (``classify_points``);
-5. one-value sensors: the lines, band after band (``line_bands``), and the statistics of the
-   few sensels they cover;
+5. one-value sensors: the lines (``line_bands``): every band's row lines at once, the column
+   scans band after band, and the statistics of the few sensels they cover;
 6. per band: the histograms' counts over the ranges chosen here.
 
 Where the workers cannot read stats.zarr, the same tasks run in this process, one at a time.
@@ -50,7 +50,7 @@ from ..detect.detector import (
     plane_parameters,
     score_band,
 )
-from ..detect.line_bands import LineScans, column_lines, drifts_of, gather_columns, rate_sums, scan_band
+from ..detect.line_bands import LineScans, column_lines, column_scans, drifts_of, gather_columns, rate_sums, row_lines
 from ..detect.lines import Line, dedupe
 from ..detect.stack_kind import classify_sample, sample_of_rows, sample_rows
 from ..layout import SensorLayout
@@ -68,7 +68,6 @@ from ..report.numbers import (
 from ..state.store import read_rows, read_sample_rows
 from ..stats.fit import FrameTable
 from ..stats.model import ACROSS_SUMS
-from .graph import first, second
 
 Rows = tuple[int, int, int, int]  # a band's core rows y0:y1 and held rows top:bottom
 
@@ -146,13 +145,15 @@ def score_task(path: str, n: int, plan: Plan, params, work: BandWork, factor: in
     return BandResult(scores, blocks, samples, drift)
 
 
-def lines_task(work: BandWork, plan: Plan, drifts: list[float], before: tuple[LineScans, list[Line]] | None,
-               frame_z: list[tuple[float, float]] | None = None) -> tuple[LineScans, list[Line]]:
-    """Pass 5 of one band: its row lines, and the column scans carried on from the band above
-    (a copy: the one above's result stays as it was, should a task be run again)."""
-    scans = copy.deepcopy(before[0]) if before is not None else None
-    return scan_band(work.maps, plan.planes, band_plane_rows(work.rows[0], plan), plan.configured, drifts, scans,
-                     frame_z)
+def scans_task(work: BandWork, plan: Plan, drifts: list[float], before: LineScans | None) -> LineScans:
+    """Pass 5 of one band: the column scans carried on from the band above's (a copy: the one
+    above's result stays as it was, should a task be run again)."""
+    return column_scans(work.maps, plan.planes, drifts, copy.deepcopy(before) if before is not None else None)
+
+
+def rows_task(work: BandWork, plan: Plan, drifts: list[float], frame_z: list[tuple[float, float]] | None) -> list[Line]:
+    """Pass 5 of one band: its row lines (every band's at once: a row lies in one band)."""
+    return row_lines(work.maps, plan.planes, band_plane_rows(work.rows[0], plan), plan.configured, drifts, frame_z)
 
 
 def columns_task(work: BandWork, plan: Plan, wanted: dict[int, np.ndarray]):
@@ -234,12 +235,13 @@ def detect_on_cluster(runner: Any, path: str, n: int, shape: tuple[int, ...], cf
     if plan.one_value:
         drifts = drifts_of([r.drift for r in results])
         bounds = one_frame_bounds(params)
+        rows_of = [submit(rows_task, w, plan, drifts, bounds) for w in works]
         chain: list = []
         for w in works:  # a chain: each band's column scans go on from the band above's
-            chain.append(submit(lines_task, w, plan, drifts, chain[-1] if chain else None, bounds))
-        rows = [line for part in runner.gather([submit(second, c) for c in chain]) for line in part]
+            chain.append(submit(scans_task, w, plan, drifts, chain[-1] if chain else None))
+        rows = [line for part in runner.gather(rows_of) for line in part]
         if chain:
-            scans = runner.gather([submit(first, chain[-1])])[0]
+            scans = runner.gather([chain[-1]])[0]
             wanted = scans.wanted(plan.configured)
             columns = runner.gather([submit(columns_task, w, plan, wanted) for w in works]) if any(
                 len(c) for c in wanted.values()) else []
@@ -278,7 +280,8 @@ def _histograms(runner: Any, submit: Callable, works: list, results: list[BandRe
 
 # detection's tasks as the task stream names them
 STEPS = {"stack_kind_of": "detect-stack-kind", "measure_task": "detect-measure", "measures_of": "detect-measures",
-         "score_task": "detect-score", "lines_task": "detect-lines", "columns_task": "detect-columns",
+         "score_task": "detect-score", "scans_task": "detect-column-scans", "rows_task": "detect-row-lines",
+         "columns_task": "detect-columns",
          "line_samples_task": "detect-line-samples", "counts_task": "detect-counts"}
 
 
