@@ -11,10 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.stats import IntegerSums, accumulate
-from pipeline.stats.accumulate import accumulate_numpy, row_neighbours
-from pipeline.stats.model import ACROSS_CLIP, ACROSS_LIMIT, ACROSS_STEPS, ACROSS_SUMS, FrameTerms, ModelSpec
+from pipeline.stats import IntegerSums
+from pipeline.stats.model import ACROSS_CLIP, ACROSS_LIMIT, ACROSS_STEPS, ACROSS_SUMS, ModelSpec
 from pipeline.stats.noise_bars import BAR_SIGMAS, bar_map, bars_numpy
+
+from .test_strong_counts import around, noisy_frames, three_ways
+from .test_strong_counts import summed as counted
 
 SPEC = ModelSpec(counts=True, lines=True)
 
@@ -24,15 +26,8 @@ def reference(frames: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
     that difference (sqrt(6/20) of the residual 4r's, which the bar holds 3 times)."""
     f = frames.astype(np.int64)
     h, w = f.shape[1:]
-
-    def around(size: int) -> tuple[np.ndarray, np.ndarray]:
-        i = np.arange(size)
-        before = np.where(i - stride >= 0, i - stride, np.where(i + stride < size, i + stride, i))
-        after = np.where(i + stride < size, i + stride, np.where(i - stride >= 0, i - stride, i))
-        return before, after
-
-    up, down = around(h)
-    left, right = around(w)
+    up, down = around(h, stride)
+    left, right = around(w, stride)
     bar = bar_map(bars_numpy(frames, stride), np.arange(h), w, stride, 1)[..., 0]
     inverse = np.float32(ACROSS_STEPS * BAR_SIGMAS * np.sqrt(20 / 6)) / bar.astype(np.float32)
     out = []
@@ -41,18 +36,8 @@ def reference(frames: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
     return out[0], out[1]
 
 
-def noisy_frames(rng, n: int, shape, dtype, sigma: float) -> np.ndarray:
-    top = np.iinfo(dtype).max
-    return np.clip(np.rint(top / 3 + rng.normal(0, sigma, (n, *shape))), 0, top).astype(dtype)
-
-
 def summed(frames: np.ndarray, stride: int, fused: bool = True) -> IntegerSums:
-    sums = IntegerSums.zeros(frames.shape[1:], frames.dtype, True, SPEC)
-    terms = FrameTerms(np.ones(len(frames), np.int64), np.zeros(len(frames), np.int64), 0)
-    if fused:
-        return accumulate(sums, frames, stride, terms=terms)
-    accumulate_numpy(sums, frames, stride, row_neighbours(frames.shape[1], stride), terms)
-    return sums
+    return counted(frames, stride, fused, SPEC)
 
 
 @pytest.mark.parametrize("dtype,sigma", [(np.uint8, 3.0), (np.uint16, 40.0)])
@@ -96,14 +81,7 @@ def test_across_sums_are_exact_in_any_split_and_order_and_fused_equals_numpy(see
     frames = noisy_frames(rng, 9, (13, 17), dtype, 3.0 if dtype is np.uint8 else 40.0)
     jumps = rng.random(frames.shape) < 0.03
     frames = np.where(jumps, rng.choice([0, np.iinfo(dtype).max], frames.shape), frames).astype(dtype)
-    whole = summed(frames, stride).to_stats()
-    numpy_sums = summed(frames, stride, fused=False)
-    order = rng.permutation(len(frames))
-    split = None
-    for idx in np.array_split(order, parts):
-        part = summed(frames[idx], stride).to_stats()
-        split = part if split is None else split.merge(part)
-    assert split is not None
+    whole, numpy_sums, split = three_ways(rng, frames, stride, parts, SPEC)
     for name, ref in zip(ACROSS_SUMS, reference(frames, stride)):
         np.testing.assert_array_equal(whole.extra[name], ref, err_msg=name)
         np.testing.assert_array_equal(numpy_sums.extra[name], whole.extra[name], err_msg=name)

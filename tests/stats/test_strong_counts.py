@@ -19,19 +19,20 @@ from pipeline.stats.noise_bars import bar_map, bars_numpy
 SPEC = ModelSpec(counts=True)
 
 
+def around(size: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """The same-colour neighbours before and after each index of an axis, reflected at its ends."""
+    i = np.arange(size)
+    before = np.where(i - stride >= 0, i - stride, np.where(i + stride < size, i + stride, i))
+    after = np.where(i + stride < size, i + stride, np.where(i - stride >= 0, i - stride, i))
+    return before, after
+
+
 def reference(frames: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(above, below, strong above, strong below) counts straight from the frames."""
     f = frames.astype(np.int64)
     h, w = f.shape[1:]
-
-    def around(size: int) -> tuple[np.ndarray, np.ndarray]:
-        i = np.arange(size)
-        before = np.where(i - stride >= 0, i - stride, np.where(i + stride < size, i + stride, i))
-        after = np.where(i + stride < size, i + stride, np.where(i - stride >= 0, i - stride, i))
-        return before, after
-
-    up, down = around(h)
-    left, right = around(w)
+    up, down = around(h, stride)
+    left, right = around(w, stride)
     ring = np.stack([f[:, up], f[:, down], f[:, :, left], f[:, :, right]])
     mid = 4 * f - 2 * np.sort(ring, axis=0)[1:3].sum(0)
     bar = bar_map(bars_numpy(frames, stride), np.arange(h), w, stride, 1)[..., 0]
@@ -47,13 +48,26 @@ def noisy_frames(rng, n: int, shape, dtype, sigma: float) -> np.ndarray:
     return np.clip(frames, 0, top).astype(dtype)
 
 
-def summed(frames: np.ndarray, stride: int, fused: bool = True) -> IntegerSums:
-    sums = IntegerSums.zeros(frames.shape[1:], frames.dtype, True, SPEC)
+def summed(frames: np.ndarray, stride: int, fused: bool = True, spec: ModelSpec = SPEC) -> IntegerSums:
+    sums = IntegerSums.zeros(frames.shape[1:], frames.dtype, True, spec)
     terms = FrameTerms(np.ones(len(frames), np.int64), np.zeros(len(frames), np.int64), 0)
     if fused:
         return accumulate(sums, frames, stride, terms=terms)
     accumulate_numpy(sums, frames, stride, row_neighbours(frames.shape[1], stride), terms)
     return sums
+
+
+def three_ways(rng, frames: np.ndarray, stride: int, parts: int, spec: ModelSpec = SPEC):
+    """The frames' statistics whole (the fused kernel), their sums by numpy's reference, and the
+    statistics of ``parts`` random parts of them merged in a random order."""
+    whole = summed(frames, stride, spec=spec).to_stats()
+    numpy_sums = summed(frames, stride, fused=False, spec=spec)
+    split = None
+    for idx in np.array_split(rng.permutation(len(frames)), parts):
+        part = summed(frames[idx], stride, spec=spec).to_stats()
+        split = part if split is None else split.merge(part)
+    assert split is not None
+    return whole, numpy_sums, split
 
 
 @pytest.mark.parametrize("dtype,sigma", [(np.uint8, 3.0), (np.uint16, 40.0)])
@@ -86,14 +100,7 @@ def test_strong_counts_are_exact_in_any_split_and_order_and_fused_equals_numpy(s
     frames = noisy_frames(rng, 9, (13, 17), dtype, sigma)
     jumps = rng.random(frames.shape) < 0.03
     frames = np.where(jumps, rng.choice([0, np.iinfo(dtype).max], frames.shape), frames).astype(dtype)
-    whole = summed(frames, stride).to_stats()
-    numpy_sums = summed(frames, stride, fused=False)
-    order = rng.permutation(len(frames))
-    split = None
-    for idx in np.array_split(order, parts):
-        part = summed(frames[idx], stride).to_stats()
-        split = part if split is None else split.merge(part)
-    assert split is not None
+    whole, numpy_sums, split = three_ways(rng, frames, stride, parts)
     for name in STRONG_COUNTS:
         np.testing.assert_array_equal(numpy_sums.extra[name], whole.extra[name], err_msg=name)
         np.testing.assert_array_equal(split.extra[name], whole.extra[name], err_msg=name)
