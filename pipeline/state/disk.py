@@ -39,12 +39,11 @@ def _free(out: str | os.PathLike | None) -> str:
     if out is None:
         return ""
     try:
-        where = place.folder(out)
+        folder = place.folder(out)
     except ValueError:
         return ""
-    if not isinstance(where, Path):  # a URL's free space is not this machine's
+    if not isinstance(folder, Path):  # a URL's free space is not this machine's
         return ""
-    folder = where
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     try:
