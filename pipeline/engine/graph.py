@@ -121,7 +121,9 @@ def read_step(previous: PartitionSums | None, step: int, paths: list[str], pixel
     if held:
         terms = None if spec is None or model is None else model.terms(used, buffer[:held])
         sketch = np.zeros((held, SKETCH_WORDS), np.uint64) if spec is not None and spec.exposure else None
-        bars = noise_bars.bars(buffer[:held], stride) if counts else None  # a frame's, for all its tiles
+        # a frame's bars, for all its tiles; of the block rows that hold them only
+        span = (min(y0 for y0, _ in tiles), max(y1 for _, y1 in tiles))
+        bars = noise_bars.bars(buffer[:held], stride, span) if counts else None
         for (y0, y1), tile in zip(tiles, part.tiles):
             accumulate(tile, buffer[:held], stride, rows=(y0, y1), terms=terms, sketch=sketch, bars=bars)
         if terms is not None:

@@ -76,35 +76,48 @@ def bar_of(samples: np.ndarray) -> int:
     return max((twice * BAR_PER_TWICE_MEDIAN + BAR_SCALE - 1) // BAR_SCALE, BAR_FLOOR)
 
 
-def bars(frames: np.ndarray, stride: int) -> np.ndarray:
+def bars(frames: np.ndarray, stride: int, rows: tuple[int, int] | None = None) -> np.ndarray:
     """The bars of whole frames (k, H, W[, C]), int32 (``table_shape``): the numba kernel where it
-    pays, else ``bars_numpy``; the same either way."""
+    pays, else ``bars_numpy``; the same either way. ``rows`` (y0, y1): only the block rows that
+    hold image rows y0 to y1 are computed, the others are 0 (a band of the sensor reads only its
+    own: the whole table was 14 ms of a 12 MP frame, computed again by every band)."""
     frames = np.asarray(frames)
     k, height, width = frames.shape[:3]
     channels = frames.shape[3] if frames.ndim == 4 else 1
-    out = np.empty(table_shape(k, height, width, stride, channels), np.int32)
+    shape = table_shape(k, height, width, stride, channels)
+    first, end = block_rows(rows, height, stride)
+    out = np.empty(shape, np.int32) if (first, end) == (0, shape[1]) else np.zeros(shape, np.int32)
     if k == 0 or frames.dtype not in (np.uint8, np.uint16) or not fused_pays(frames[0].size) or kernels() is None:
-        return bars_numpy(frames, stride, out)
+        return bars_numpy(frames, stride, out, rows)
     from .noise_kernels import noise_bars  # numba is there: ``kernels()`` loaded it
 
     flat = np.ascontiguousarray(frames).reshape(k * height, width * channels)
     side, step, offset = geometry(stride)
     noise_bars(read_only(flat), height, stride, channels, side, step, offset, BAR_FLOOR, BAR_PER_TWICE_MEDIAN,
-               BAR_SCALE, out)
+               BAR_SCALE, first, end, out)
     return out
 
 
-def bars_numpy(frames: np.ndarray, stride: int, out: np.ndarray | None = None) -> np.ndarray:
+def block_rows(rows: tuple[int, int] | None, height: int, stride: int) -> tuple[int, int]:
+    """The block rows (first, end) that hold image rows ``rows`` (all of them for None)."""
+    side = geometry(stride)[0]
+    y0, y1 = (0, height) if rows is None else rows
+    return y0 // side, -(-y1 // side)
+
+
+def bars_numpy(frames: np.ndarray, stride: int, out: np.ndarray | None = None,
+               rows: tuple[int, int] | None = None) -> np.ndarray:
     """The reference: the bar of every frame, block and colour from the sampled sensels that have
-    all 4 same-colour neighbours inside the frame."""
+    all 4 same-colour neighbours inside the frame (of the block rows that hold ``rows``)."""
     k, height, width = frames.shape[:3]
     channels = frames.shape[3] if frames.ndim == 4 else 1
     shape = table_shape(k, height, width, stride, channels)
-    out = np.empty(shape, np.int32) if out is None else out
+    out = np.zeros(shape, np.int32) if out is None else out
     side, step, offset = geometry(stride)
+    first, end = block_rows(rows, height, stride)
     for f in range(k):
         v = frames[f].astype(np.int64).reshape(height, width, channels)
-        for by in range(shape[1]):
+        for by in range(first, min(end, shape[1])):
             for bx in range(shape[2]):
                 for py in range(stride):
                     for px in range(stride):

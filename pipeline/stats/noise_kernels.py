@@ -10,7 +10,7 @@ from .numba_cache import jit
 
 
 @jit(nogil=True)
-def noise_bars(lines, height, stride, channels, side, step, offset, floor, per_twice, scale, out):
+def noise_bars(lines, height, stride, channels, side, step, offset, floor, per_twice, scale, first, end, out):
     """Each frame's bar per block and colour into ``out`` (k, block rows, block columns, colours),
     int32: ``noise_bars.bar_of`` of the |4r| of the same-colour sensels every ``step`` pixels (from
     ``offset`` in: ``noise_bars.geometry``) of each block ``side`` pixels a side that have their 4 neighbours inside the
@@ -18,7 +18,9 @@ def noise_bars(lines, height, stride, channels, side, step, offset, floor, per_t
     ``scale``), ``floor``). The constants come as arguments: numba bakes a global into the
     compiled code, and its disk cache would not see another module's constant change.
     ``lines`` is (k * height, W * channels). A block row's sample rows are read once each, left to
-    right across every block (the samples gathered per block and colour), which streams memory."""
+    right across every block (the samples gathered per block and colour), which streams memory.
+    Only block rows ``first`` to ``end`` (exclusive) are computed: a task that adds some rows
+    reads no other; the rest of ``out`` is left as it is."""
     k, rows_of_blocks, blocks, colours = out.shape
     length = lines.shape[1]
     width = length // channels
@@ -28,7 +30,7 @@ def noise_bars(lines, height, stride, channels, side, step, offset, floor, per_t
     held = np.zeros((blocks, colours), np.int64)
     for f in range(k):
         base = f * height
-        for by in range(rows_of_blocks):
+        for by in range(first, min(end, rows_of_blocks)):
             held[:, :] = 0
             y_end = min(height, (by + 1) * side)
             for py in range(stride):

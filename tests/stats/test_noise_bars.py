@@ -33,6 +33,15 @@ def test_the_kernel_equals_the_reference(k, height, width, channels, stride, dty
     fused_module.kernels()  # loaded: the kernel runs whatever the size
     np.testing.assert_array_equal(bars(frames, stride), want)
     assert want.min() >= BAR_FLOOR
+    # a band of rows: the block rows that hold them, the reference's, and 0 elsewhere
+    y0 = int(rng.integers(0, height))
+    y1 = int(rng.integers(y0 + 1, height + 1))
+    side = geometry(stride)[0]
+    first, end = y0 // side, -(-y1 // side)
+    band = bars(frames, stride, (y0, y1))
+    np.testing.assert_array_equal(band[:, first:end], want[:, first:end])
+    assert not band[:, :first].any() and not band[:, end:].any()
+    np.testing.assert_array_equal(bars_numpy(frames, stride, rows=(y0, y1)), band)
 
 
 @pytest.mark.parametrize("stride,channels", [(2, 1), (1, 3), (1, 1)])
@@ -72,6 +81,10 @@ def test_a_bar_belongs_to_the_whole_frame_whatever_the_row_tile():
     cuts = [(0, 37), (37, 78), (78, 150)]
     tiles = [accumulate(IntegerSums.zeros((y1 - y0, 70)), frames, 2, rows=(y0, y1), bars=table) for y0, y1 in cuts]
     np.testing.assert_array_equal(np.concatenate([t.counts for t in tiles], axis=1), whole.counts)
+    # a band's bars are those of the block rows that hold it (a band reads no other)
+    own = [accumulate(IntegerSums.zeros((y1 - y0, 70)), frames, 2, rows=(y0, y1), bars=bars(frames, 2, (y0, y1)))
+           for y0, y1 in cuts]
+    np.testing.assert_array_equal(np.concatenate([t.counts for t in own], axis=1), whole.counts)
     assert whole.counts[0, 77, 17] == 5
 
 
