@@ -93,8 +93,10 @@ class PlaneView:
 
 def band_rows(pixel_shape: tuple[int, ...], planes: list[Plane], halo: int,
               max_values: int | None = None) -> list[tuple[int, int, int, int]]:
-    """(y0, y1, top, bottom) sensor rows of the bands that cover a sensor, each near
-    ``max_values`` values (None: one band). Cores start on every plane's block boundary."""
+    """(y0, y1, top, bottom) sensor rows of the bands that cover a sensor: as many as
+    ``max_values`` values each would need (None: one band), of even size, so a count chosen for
+    the worker threads (``engine.detect.even_bands``) is the count made; a band may pass
+    ``max_values`` by part of a block row. Cores start on every plane's block boundary."""
     height = pixel_shape[0]
     row_values = int(np.prod(pixel_shape[1:]))
     step = planes[0].step
@@ -104,10 +106,9 @@ def band_rows(pixel_shape: tuple[int, ...], planes: list[Plane], halo: int,
         cuts = [0, height]
     else:
         align = step * block
-        per_band = max(align, (max_values // max(row_values, 1)) // align * align)
-        cuts = list(range(0, height, per_band)) + [height]
-        if len(cuts) > 2 and height - cuts[-2] < align:  # no band shorter than a block
-            cuts.pop(-2)
+        units = max(1, height // align)  # whole block rows; the last band takes the rest
+        bands = min(units, max(1, -(-height * row_values // max(1, max_values))))
+        cuts = [round(k * units / bands) * align for k in range(bands)] + [height]
     out = []
     for y0, y1 in zip(cuts[:-1], cuts[1:]):
         top = max(0, y0 - step * halo)

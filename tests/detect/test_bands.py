@@ -76,5 +76,9 @@ def test_band_cores_start_on_block_boundaries_and_hold_their_halo():
         assert top == max(0, y0 - 2 * halo) and bottom == min(shape[0], y1 + 2 * halo)
         assert y1 - y0 >= 64
     assert band_rows(shape, plane_list, halo, None) == [(0, 1000, 0, 1000)]
+    # as many bands as the values ask, of even size: 4 of a 12 MP raw asked as 4 (the cut that
+    # rounded each band down to whole blocks made 5, a third round on 2 worker threads)
+    raw = band_rows((3000, 4000), planes((3000, 4000), MOSAIC)[0], halo, 3_000_000)
+    assert len(raw) == 4 and max(b[1] - b[0] for b in raw) - min(b[1] - b[0] for b in raw) <= 128
     # a plane shorter than two blocks is one band
     assert len(band_rows((100, 600), plane_list, halo, 1000)) == 1
