@@ -64,3 +64,20 @@ def test_the_scan_says_so_and_names_the_pattern_unless_it_is_declared(mosaic_pho
     scan([str(folder)], tmp_path / "declared", declared, client=local_client, progress=False, log=said.append)
     assert not [m for m in said if "Bayer mosaic" in m]
     assert "class='warning'" not in (tmp_path / "declared" / "report.html").read_text()
+
+
+def test_real_darks_read_as_gray_give_every_clear_hot_sensel_as_hot(local_client, tmp_path):
+    """The real Flea3 darks as given (no CFA tag; darks show no pattern): one value per sensel, so
+    each sensel is its own defect. The 18 that read at least 10 DN in both 3.9 s darks are all
+    hot, also the one two rows from two others on its column (33, 317: 38 DN at 3.9 s beside
+    100 and 44), which the rules of a demosaiced image (one report per 3 px blob) dropped."""
+    import tifffile
+
+    from pipeline.defect import read_csv
+
+    scan([str(FLEA3)], tmp_path / "out", Config(), client=local_client, progress=False, log=lambda m: None)
+    longest = np.minimum(*[tifffile.imread(p) for p in sorted(FLEA3.glob("*3916ms*.tif"))])
+    clear = set(zip(*np.nonzero(longest >= 10)[::-1]))
+    assert len(clear) == 18 and (33, 317) in clear
+    found = {(int(d.x), int(d.y)): d.kind for d in read_csv(tmp_path / "out" / "defects.csv")}
+    assert {found.get(p) for p in clear} == {"hot"}

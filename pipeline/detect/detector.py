@@ -55,7 +55,7 @@ from .planes import Plane, planes, spacing
 from .scale import BlockScale
 from .shapes import clusters
 from .stack_kind import classify_stack
-from .suppress import NMS_RADIUS, NMS_RADIUS_CFA, RING_RADIUS, one_per_pixel, suppress
+from .suppress import NMS_RADIUS, NMS_RADIUS_CFA, NMS_RADIUS_GRAY, RING_RADIUS, one_per_pixel, suppress
 from .tails import EXCLUDE_STRENGTH, TailSample, raised, sample_band
 
 SCORE_KINDS = ("hot", "dead", "stuck", "noisy")
@@ -139,6 +139,12 @@ class Plan:
         """One value per sensel (a mosaic, or a monochrome sensor): a defect is one sensel, so
         adjacent defects are told apart (``rings.remove_rings``)."""
         return len(self.shape) == 2
+
+    @property
+    def ring_radius(self) -> int:
+        """Px to a one-value sensor's 8 nearest same-colour sensels, where a defect's residual
+        ring lies: 2 in a mosaic, 1 in a monochrome sensor."""
+        return NMS_RADIUS_CFA if self.mosaic else NMS_RADIUS_GRAY
 
     @property
     def halo(self) -> int:
@@ -279,7 +285,7 @@ def plane_parameters(measures: list[BandMeasures], plan: Plan, cfg: DetectConfig
                                  days=plan.days) if plan.counted else None)
         black = cfg.black_level if cfg.black_level is not None else min(p.darkest for p in parts)
         ctx = PlaneContext(amp_scale, var_scale, flicker.quiet_level([p.flicker for p in parts]), black, null,
-                           plan.spacing, plan.mosaic, plan.raw_darks)
+                           plan.spacing, plan.one_value, plan.raw_darks)
         rate_scale = dark_current.scale([present(p.rate) for p in parts], shape) if plan.frames else None
         across_scale = across.scales([present(p.across) for p in parts], shape) if plan.across else None
         out.append(PlaneParameters(level_scale, noise_scale, ctx, rate_scale, across_scale))
@@ -355,13 +361,13 @@ def classify_points(scored: list[BandScores], plan: Plan, cfg: DetectConfig) -> 
     cand = one_per_pixel(cand.take(cand.kind > 0))
     if len(cand) > cfg.max_defects:  # keep suppression affordable on a hopeless input
         cand = cand.take(np.argsort(-cand.strength, kind="stable")[: cfg.max_defects])
-    cand = cand.take(suppress(cand, plan.mosaic))
+    cand = cand.take(suppress(cand, plan.one_value, plan.ring_radius))
     # 2. thresholds: no lower than configured, raised where a map's own tail is heavy. Sensels next
     # to a strong peak are left out of the tails: its rings and JPEG ringing are accounted for.
     thresholds = dict(plan.configured)
     if cfg.tail_false_alarms > 0:
         strong = np.abs(cand.z_level) >= EXCLUDE_STRENGTH  # rings are a level phenomenon
-        radius = NMS_RADIUS_CFA if plan.mosaic else max(RING_RADIUS, NMS_RADIUS)
+        radius = plan.ring_radius if plan.one_value else max(RING_RADIUS, NMS_RADIUS)
         thresholds = raised(plan.configured, [t for b in scored for t in b.tails], cand.y[strong], cand.x[strong],
                             radius, cfg.tail_false_alarms, raw_darks)
         # 3. the peaks, classified again at the final thresholds (a weaker kind can take over)

@@ -21,6 +21,8 @@ FAR_RING_RATIO = 8.0
 # px in a mosaic, same colour only: 2 = the 8 nearest same-colour sensels; opposite-sign (ring)
 # or RING_RATIO x weaker neighbours go
 NMS_RADIUS_CFA = 2
+# the same in a monochrome sensor: its 8 nearest sensels are its own colour
+NMS_RADIUS_GRAY = 1
 
 
 def one_per_pixel(c: Candidates) -> Candidates:
@@ -42,7 +44,7 @@ def one_per_pixel(c: Candidates) -> Candidates:
     return out
 
 
-def suppress(c: Candidates, is_cfa: bool) -> np.ndarray:
+def suppress(c: Candidates, one_value: bool, ring: int = NMS_RADIUS_CFA) -> np.ndarray:
     """Greedy non-maximum suppression, strongest first; returns the mask of kept candidates.
 
     Strength is a candidate's largest |z| of any kind, so that the true peak of a blob wins
@@ -55,8 +57,9 @@ def suppress(c: Candidates, is_cfa: bool) -> np.ndarray:
     opposite-sign ring, and JPEG's ringing over its 8x8 blocks), or one ``FAR_RING_RATIO``
     times stronger whose blob (+-nms_radius) touches the candidate's ``JPEG_BLOCK`` cell
     (ringing fills the 16x16 chroma blocks of a 4:2:0 JPEG, but does not leave them).
-    Mosaics: sensels do not smear, so only the same CFA colour counts; a candidate is dropped
-    next to a stronger one (``NMS_RADIUS_CFA``, 2 = the 8 nearest same-colour sensels) only
+    Mosaics and monochrome sensors (``one_value``): sensels do not smear, so only the same CFA
+    colour counts; a candidate is dropped next to a stronger one (within ``ring`` px: the 8 nearest
+    same-colour sensels, ``NMS_RADIUS_CFA`` in a Bayer mosaic, ``NMS_RADIUS_GRAY`` in a gray one) only
     when its level has the opposite sign (the -1/4 ring a hot pixel leaves in its neighbours'
     residuals, or the +1/4 ring of a dead one), or the stronger one is ``RING_RATIO`` times
     stronger and the candidate is no level defect: the neighbours' residuals carry 1/16 of a
@@ -71,8 +74,8 @@ def suppress(c: Candidates, is_cfa: bool) -> np.ndarray:
         return keep
     order = np.argsort(-c.strength, kind="stable")
     block = 0
-    if is_cfa:
-        r_nms, r_ring = 0, NMS_RADIUS_CFA
+    if one_value:
+        r_nms, r_ring = 0, ring
     else:
         r_nms, r_ring, block = NMS_RADIUS, RING_RADIUS, JPEG_BLOCK
     cell = max(r_nms, r_ring, block + r_nms, 1)
@@ -81,7 +84,7 @@ def suppress(c: Candidates, is_cfa: bool) -> np.ndarray:
     sc = c.strength
     ring_at, far_at = (RING_RATIO * sc).tolist(), (FAR_RING_RATIO * sc).tolist()
     ys, xs, sc, sign, plane = (getattr(c, k).tolist() for k in ("y", "x", "strength", "sign", "plane"))
-    own_level = ((c.rank == 1) & is_cfa).tolist()
+    own_level = ((c.rank == 1) & one_value).tolist()
     grid: dict[tuple[int, int], list[int]] = {}
 
     def dropped(i: int, y: int, x: int, cy: int, cx: int) -> bool:
@@ -89,13 +92,13 @@ def suppress(c: Candidates, is_cfa: bool) -> np.ndarray:
         for gy in (cy - 1, cy, cy + 1):
             for gx in (cx - 1, cx, cx + 1):
                 for j in grid.get((gy, gx), ()):
-                    if is_cfa and plane[j] != plane[i]:
+                    if one_value and plane[j] != plane[i]:
                         continue
                     d = max(abs(ys[j] - y), abs(xs[j] - x))
                     if d <= r_nms:
                         return True
                     if d <= r_ring:
-                        if (sc[j] >= ring_at[i] and not own_level[i]) or (is_cfa and sign[j] * sign[i] < 0):
+                        if (sc[j] >= ring_at[i] and not own_level[i]) or (one_value and sign[j] * sign[i] < 0):
                             return True
                     elif block and sc[j] >= far_at[i]:
                         # JPEG ringing stays in the blocks that the kept defect's blob touches
