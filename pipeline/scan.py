@@ -126,8 +126,8 @@ def scan(inputs: list[str], out_dir: place.Where, config: Config | None = None, 
         headers = apply_cfa(_probe_all(c, expansion.paths, config.scan, progress), config.scan.cfa)
         if len(headers) != len(expansion.paths):
             videos = len({file for file, frame in map(split_ref, (h.path for h in headers)) if frame is not None})
-            log(f"{len(expansion.paths)} files hold {len(headers)} frames ({videos} videos or FITS cubes are read "
-                f"frame by frame)")
+            log(f"{len(expansion.paths)} files hold {len(headers)} frames ({videos} videos, cubes or "
+                f"TIFF stacks are read frame by frame)")
         if detect_defects and config.output.report:
             from .report import preload
 

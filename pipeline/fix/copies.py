@@ -1,8 +1,8 @@
 """Fixed copies of image files, each in its own format, as close to the original as the format allows.
 
-- TIFF (uncompressed), FITS and SER keep every byte but the fixed sensels' values: the copy is
-  the original file with those values patched where they are stored (a FITS file's CHECKSUM
-  and DATASUM are then recomputed by astropy).
+- TIFF (uncompressed, every page of a stack), FITS and SER keep every byte but the fixed
+  sensels' values: the copy is the original file with those values patched where they are
+  stored (a FITS file's CHECKSUM and DATASUM are then recomputed by astropy).
 - PNG keeps every chunk but the image data, re-encoded losslessly (not interlaced).
 - A compressed TIFF is rewritten by tifffile with its compression, its photometric and the
   baseline tags that name the camera and the time; its EXIF sub-IFD is not carried, and the
@@ -128,9 +128,15 @@ def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
 
 
 def copy_tiff(src: Path, dst: Path, repair: Repair) -> str:
-    """Uncompressed: the original with the fixed values patched in place. Compressed: rewritten."""
+    """Uncompressed: the original with the fixed values patched in place. Compressed: rewritten.
+    A stack (a multi-page TIFF, ``io.tiff_pages``): every frame of it."""
     import tifffile
 
+    from ..io.tiff_pages import parse
+
+    pages = parse(os.fspath(src), src.stat().st_size)
+    if pages.count > 1:
+        return _copy_tiff_stack(src, dst, pages, repair)
     with tifffile.TiffFile(src) as tif:
         page = tif.pages.first
         pixels = page.asarray()
@@ -149,6 +155,34 @@ def copy_tiff(src: Path, dst: Path, repair: Repair) -> str:
     tifffile.imwrite(buffer, fixed, extratags=extratags, **kwargs)
     atomic.write_bytes(dst, buffer.getvalue())
     return "lossless TIFF rewritten with its compression (its EXIF sub-IFD is not carried)"
+
+
+def _copy_tiff_stack(src: Path, dst: Path, pages: Any, repair: Repair) -> str:
+    """Every frame of a TIFF stack repaired: patched in place where its pages are stored whole and
+    uncompressed (a page cut off by the file's end stays as it is), else the stack rewritten."""
+    import tifffile
+
+    if pages.ranges is not None:
+        data = bytearray(src.read_bytes())
+        dtype = np.dtype(pages.dtype)
+        for index, (offset, length) in enumerate(pages.ranges[: pages.whole]):
+            frame = np.frombuffer(bytes(data[offset:offset + length]), dtype=dtype).reshape(pages.shape)
+            native = frame.astype(dtype.newbyteorder("="))
+            _patch_values(data, offset, native, repair(native, index), dtype)
+        atomic.write_bytes(dst, bytes(data))
+        lost = pages.count - pages.whole
+        cut = f" (the other {lost} are cut off by the file's end)" if lost else ""
+        return f"lossless TIFF stack: {pages.whole} frames{cut}, only the fixed values differ"
+    with tifffile.TiffFile(src, is_ome=False, is_mmstack=False, is_ndtiff=False) as tif:
+        series = tif.series[0]
+        key = series.keyframe
+        fixed = np.stack([repair(page.asarray(), index) for index, page in enumerate(series.pages)])
+        kwargs: dict[str, Any] = {"photometric": key.photometric, "compression": key.compression,
+                                  "predictor": key.predictor if key.predictor != 1 else None}
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, fixed, **kwargs)
+    atomic.write_bytes(dst, buffer.getvalue())
+    return f"lossless TIFF stack of {len(fixed)} frames rewritten with its compression (its tags are not carried)"
 
 
 def _patch(src: Path, dst: Path, offset: int, before: np.ndarray, after: np.ndarray, dtype: np.dtype) -> None:

@@ -2,7 +2,7 @@
 
 A format says which file suffixes are its own, reads a header without decoding pixels
 (``probe``), and decodes the bytes of a file, into a given buffer where it can (``decode``).
-A format whose files may hold many frames (SER, FITS cubes) also lists them (``probe_frames``)
+A format whose files may hold many frames (SER, FITS cubes, TIFF stacks) also lists them (``probe_frames``)
 and reads one frame by its byte range (``read_frame``): see ``MultiFrame``. Formats know
 nothing of dask or statistics.
 """

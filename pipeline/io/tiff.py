@@ -1,20 +1,25 @@
 """TIFF (8/16-bit, RGB or gray; a gray one may be a CFA mosaic, declared with ``--cfa``).
 
 imageio reads a file's first series (every page of it), which its header's IFD may declare at
-any size: the series' shape is checked against ``limits`` before imageio allocates it.
+any size: the series' shape is checked against ``limits`` before imageio allocates it. A file
+whose first series has many pages (a movie or a burst saved as one stack) is many frames, read
+one by one (``tiff_pages``); they share the first page's EXIF.
 """
 
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from typing import IO
 
 import numpy as np
 
 from . import imageio_common
 from .header import Header
-from .limits import check_shape
+from .limits import check_shape, missing_frames
 from .registry import register
+from .source import frame_ref
+from .tiff_pages import parse, read_page
 
 
 def check_declared(data: bytes) -> None:
@@ -36,6 +41,33 @@ class Tiff:
 
     def probe(self, path: str, source: str | IO[bytes]) -> Header:
         return imageio_common.probe(path, source)
+
+    def probe_frames(self, path: str, source: str | IO[bytes]) -> list[Header]:
+        """The file's header, or one per page of a stack (those the file holds whole; a page cut
+        off by the file's end has the reason)."""
+        if isinstance(source, io.BytesIO):
+            size = len(source.getbuffer())
+        else:
+            import os
+
+            size = os.path.getsize(source)
+        try:
+            pages = parse(source, size)
+        except Exception:  # noqa: BLE001 - imageio decides and names the error of a file tifffile cannot parse
+            return [self.probe(path, source)]
+        if pages.count <= 1:
+            return [self.probe(path, source)]
+        check_shape(pages.shape)
+        shot = imageio_common.shooting_data(source)
+        one = Header(path, shape=pages.shape, dtype=np.dtype(pages.dtype).newbyteorder("=").name, make=shot.make,
+                     model=shot.model, serial=shot.serial, exposure=shot.exposure, iso=shot.iso, time=shot.time,
+                     temperature=shot.temperature)
+        cut = f"the TIFF is truncated: it holds {pages.whole} of its {pages.count} frames whole"
+        return ([replace(one, path=frame_ref(path, i)) for i in range(pages.whole)]
+                + missing_frames(path, pages.whole, pages.count, cut))
+
+    def read_frame(self, path: str, index: int, out: np.ndarray | None = None) -> tuple[np.ndarray, bytes]:
+        return read_page(path, index, out)
 
     def decode(self, data: bytes, path: str, out: np.ndarray | None = None) -> np.ndarray:
         check_declared(data)

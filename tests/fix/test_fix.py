@@ -152,6 +152,31 @@ def test_compressed_tiff_is_rewritten_with_its_compression(tmp_path):
     assert np.array_equal(copy, expected)
 
 
+def test_every_frame_of_a_tiff_stack_is_fixed(tmp_path):
+    """A movie saved as one multi-page TIFF: uncompressed, each page patched in place (the copy
+    differs from the original only there); compressed, the stack rewritten with its compression."""
+    rng = np.random.default_rng(3)
+    frames = rng.integers(100, 140, (5, H, W)).astype(np.uint16)
+    frames[:, 7, 9] = 3000
+    bad = _only(7, 9)
+    res = result_dir(tmp_path / "res", [point(9, 7)], (H, W), file_format="tiff")
+    expected = np.stack([repair(f, bad, None, 1)[0] for f in frames])
+    assert (expected[:, 7, 9] < 200).all()
+    plain, packed = tmp_path / "in" / "plain.tif", tmp_path / "in" / "packed.tif"
+    plain.parent.mkdir()
+    tifffile.imwrite(plain, frames, photometric="minisblack")
+    tifffile.imwrite(packed, frames, photometric="minisblack", compression="zlib")
+    rows = {Path(r.path).name: r for r in fix([str(plain), str(packed)], res, tmp_path / "out", log=lambda m: None)}
+    assert "lossless TIFF stack: 5 frames" in rows["plain.tif"].reason
+    assert "stack of 5 frames rewritten with its compression" in rows["packed.tif"].reason
+    a, b = plain.read_bytes(), (tmp_path / "out" / "plain.tif").read_bytes()
+    assert len(a) == len(b) and sum(x != y for x, y in zip(a, b)) <= 2 * len(frames)
+    for name in ("plain.tif", "packed.tif"):
+        np.testing.assert_array_equal(tifffile.imread(tmp_path / "out" / name), expected)
+    with tifffile.TiffFile(tmp_path / "out" / "packed.tif") as tif:
+        assert len(tif.pages) == 5 and tif.pages.first.compression == 8
+
+
 def test_fits_copy_keeps_header_scaling_and_other_hdus(tmp_path):
     frame = mosaic(3)
     frame[10, 10] = 60000

@@ -129,7 +129,7 @@ def test_a_video_is_scanned_exactly_and_its_defects_found_where_planted(tmp_path
     config.scan.batch_size = 8
     logged: list[str] = []
     result = scan([str(folder)], tmp_path / "out", config, client=local_client, progress=False, log=logged.append)
-    assert "2 files hold 120 frames (2 videos or FITS cubes are read frame by frame)" in logged
+    assert "2 files hold 120 frames (2 videos, cubes or TIFF stacks are read frame by frame)" in logged
     assert result.stats.n == n
     np.testing.assert_array_equal(result.stats.mean[0], frames.mean(0))
     np.testing.assert_allclose(result.stats.m2[0], frames.var(0) * n, rtol=1e-12)

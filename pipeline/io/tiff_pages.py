@@ -1,0 +1,135 @@
+"""The frames of a multi-page TIFF: a movie or a burst saved as one file (the stacks ImageJ,
+Micro-Manager and camera programs save of sCMOS and CMOS cameras, tifffile's shaped stacks),
+read frame by frame as a SER video is.
+
+The file's first series (what imageio reads of a single-page TIFF) holds the frames, one per
+page (a hyperstack's time points, slices and channels alike: they are frames of one sensor).
+Each is named by its frame reference (``stack.tif#frame=12``), so the frames of one file are
+spread over the workers like files. Where each page is stored whole and uncompressed (what
+capture programs write), its byte range is kept: a frame is then one ranged read, locally or
+from any fsspec store, with no TIFF parsing; a compressed or tiled page is decoded by tifffile.
+The pages are parsed once per process (keyed by the file's size and time, as a SER header is).
+Metadata that spreads one series over several files (OME, Micro-Manager datasets) is not
+followed: each file given is its own frames, so no frame is read twice.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import IO, Any
+
+import numpy as np
+
+from .source import file_stat, is_remote, local, read_range
+
+UNCOMPRESSED = 1
+CONTIG = 1  # planar configuration: a pixel's samples together
+
+
+@dataclass(frozen=True)
+class Pages:
+    """A TIFF's first series as frames: ``ranges`` (offset, bytes) of each page where every page
+    is stored whole and uncompressed (None: tifffile decodes them); ``whole`` pages lie within the
+    file (a truncated file's last pages do not)."""
+
+    count: int
+    whole: int
+    shape: tuple[int, ...]  # one frame's: (H, W) or (H, W, samples)
+    dtype: str  # as stored, with its byte order
+    ranges: tuple[tuple[int, int], ...] | None
+
+
+def parse(source: str | IO[bytes], size: int) -> Pages:
+    """The pages of the first series of a TIFF at ``source`` (a local path or a file object) of
+    ``size`` bytes."""
+    import tifffile
+
+    with tifffile.TiffFile(source, is_ome=False, is_mmstack=False, is_ndtiff=False) as tif:
+        if not tif.series:
+            raise ValueError("the TIFF holds no image")
+        series = tif.series[0]
+        key = series.keyframe
+        pages = list(series.pages)
+        shape = tuple(int(s) for s in key.shape)
+        # the frames its metadata (shaped, ImageJ) declares: a file cut short keeps them declared,
+        # though the pages' own headers (written after the data, by tifffile) are lost
+        declared = max(len(pages), math.prod(series.shape) // max(1, math.prod(shape)))
+        dtype = np.dtype(key.dtype).newbyteorder(tif.byteorder)
+        frame_bytes = math.prod(shape) * dtype.itemsize
+        plain = (key.compression == UNCOMPRESSED and not key.is_tiled and key.bitspersample == 8 * dtype.itemsize
+                 and (key.samplesperpixel == 1 or key.planarconfig == CONTIG) and getattr(key, "fillorder", 1) == 1)
+        ranges: list[tuple[int, int]] | None = []
+        start = series.dataoffset
+        if plain and start is not None and all(p.dataoffsets and p.dataoffsets[0] == start + i * frame_bytes
+                                               for i, p in enumerate(pages)):
+            ranges = [(int(start) + i * frame_bytes, frame_bytes) for i in range(declared)]  # one run of frames
+        else:
+            declared = len(pages)  # pages apart: only those whose headers were read can be found
+            for page in pages:
+                offsets, counts = page.dataoffsets, page.databytecounts
+                joined = all(o + c == nxt for o, c, nxt in zip(offsets, counts, offsets[1:]))
+                if not (plain and offsets and joined and sum(counts) >= frame_bytes):
+                    ranges = None
+                    break
+                ranges.append((int(offsets[0]), frame_bytes))
+    if ranges is not None:
+        whole = next((i for i, (o, n) in enumerate(ranges) if o + n > size), len(ranges))
+        return Pages(declared, whole, shape, dtype.str, tuple(ranges))
+    return Pages(declared, declared, shape, dtype.str, None)
+
+
+def pages_of(path: str) -> Pages:
+    """The pages of the TIFF at ``path`` (local or any fsspec URL), parsed once per process."""
+    size, mtime = file_stat(path)
+    return _pages(path, size, mtime)
+
+
+@functools.lru_cache(maxsize=64)
+def _pages(path: str, size: int, mtime: float) -> Pages:
+    if not is_remote(path):
+        return parse(local(path), size)
+    import fsspec
+
+    with fsspec.open(path, "rb") as fh:
+        return parse(fh, size)
+
+
+def read_page(path: str, index: int, out: np.ndarray | None = None) -> tuple[np.ndarray, bytes]:
+    """Frame ``index`` of a multi-page TIFF, and the bytes that identify it (the page's stored
+    bytes, or its values' where tifffile decodes it)."""
+    pages = pages_of(path)
+    if not 0 <= index < pages.count:
+        raise ValueError(f"no frame {index} in this TIFF (it holds {pages.count})")
+    if index >= pages.whole:
+        raise ValueError(f"the TIFF is truncated before frame {index} of its {pages.count}")
+    if pages.ranges is None:
+        pixels = _decoded(path, index)
+        data = pixels.tobytes()
+    else:
+        offset, length = pages.ranges[index]
+        data = read_range(path, offset, length)
+        if len(data) < length:
+            raise ValueError(f"the TIFF is truncated in frame {index}: {len(data)} of its {length} bytes")
+        pixels = np.frombuffer(data, np.dtype(pages.dtype)).reshape(pages.shape)
+    native = pixels.dtype.newbyteorder("=")
+    if out is not None and out.shape == pixels.shape and out.dtype == native:
+        np.copyto(out, pixels)
+        return out, data
+    return pixels.astype(native), data
+
+
+def _decoded(path: str, index: int) -> np.ndarray:
+    import tifffile
+
+    def page(source: Any) -> np.ndarray:
+        with tifffile.TiffFile(source, is_ome=False, is_mmstack=False, is_ndtiff=False) as tif:
+            return np.asarray(tif.series[0].pages[index].asarray())
+
+    if not is_remote(path):
+        return page(local(path))
+    import fsspec
+
+    with fsspec.open(path, "rb") as fh:
+        return page(fh)

@@ -1,0 +1,123 @@
+"""Multi-page TIFFs (a movie or a burst saved as one stack, as sCMOS capture programs write them):
+every page is a frame, read exactly and alone (its byte range where it is stored whole and
+uncompressed, tifffile's decoding where not), a file cut short keeps its whole pages, and an
+sCMOS-like movie with a population of flickering sensels is scanned exactly and the population
+found, at the sensor's border too."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+
+from pipeline import Config, scan
+from pipeline.defect import read_csv
+from pipeline.io import read_file, read_headers
+from pipeline.io.tiff_pages import pages_of
+from pipeline.state.files import read_files_csv
+
+QUIET = {"progress": False, "log": lambda m: None}
+
+
+def _pages(path) -> list[np.ndarray]:
+    with tifffile.TiffFile(path) as tif:
+        return [page.asarray() for page in tif.series[0].pages]
+
+
+@pytest.mark.parametrize("case", ["gray16", "rgb8", "zlib16", "imagej", "bigendian"])
+def test_every_page_is_a_frame_read_exactly_and_alone(tmp_path, case):
+    rng = np.random.default_rng(1)
+    path = tmp_path / f"{case}.tif"
+    if case == "rgb8":
+        tifffile.imwrite(path, rng.integers(0, 256, (5, 9, 11, 3), dtype=np.uint8), photometric="rgb")
+    elif case == "zlib16":
+        tifffile.imwrite(path, rng.integers(0, 4096, (4, 9, 11), dtype=np.uint16), photometric="minisblack",
+                         compression="zlib")
+    elif case == "imagej":
+        tifffile.imwrite(path, rng.integers(0, 4096, (3, 2, 9, 11), dtype=np.uint16), imagej=True,
+                         metadata={"axes": "TCYX"})
+    else:
+        tifffile.imwrite(path, rng.integers(0, 65536, (6, 9, 11), dtype=np.uint16), photometric="minisblack",
+                         byteorder=">" if case == "bigendian" else "<")
+    want = _pages(path)
+    headers = read_headers(str(path))
+    assert [h.path for h in headers] == [f"{path}#frame={i}" for i in range(len(want))]
+    assert all(h.shape == want[0].shape and h.dtype == want[0].dtype.name and not h.error for h in headers)
+    # pages stored whole and uncompressed are read by their byte range; compressed ones by tifffile
+    assert (pages_of(str(path)).ranges is None) == (case == "zlib16")
+    digests = set()
+    for h, page in zip(headers, want):
+        out = np.zeros(page.shape, page.dtype.newbyteorder("="))
+        pixels, digest = read_file(h.path, out)
+        np.testing.assert_array_equal(pixels, page)
+        assert pixels.dtype.isnative
+        digests.add(digest)
+    assert len(digests) == len(want)
+
+
+def test_a_single_page_tiff_stays_one_frame_under_its_own_name(tmp_path):
+    path = tmp_path / "one.tif"
+    tifffile.imwrite(path, np.arange(99, dtype=np.uint16).reshape(9, 11))
+    (header,) = read_headers(str(path))
+    assert header.path == str(path) and header.shape == (9, 11) and not header.error
+
+
+def test_a_stack_cut_short_keeps_its_whole_pages_and_lists_the_rest(tmp_path, local_client):
+    frames = np.random.default_rng(3).integers(90, 110, (10, 12, 16), dtype=np.uint16)
+    whole = tmp_path / "whole.tif"
+    tifffile.imwrite(whole, frames, photometric="minisblack")
+    offsets = [offset for offset, _ in pages_of(str(whole)).ranges]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "cut.tif").write_bytes(whole.read_bytes()[: offsets[7] + 5])  # into page 7's data
+    result = scan([str(folder)], tmp_path / "out", Config(), client=local_client, **QUIET)
+    assert result.stats.n == 7
+    np.testing.assert_array_equal(result.stats.mean[0], frames[:7].mean(0))
+    status = {p: (s, r) for p, s, r in read_files_csv(tmp_path / "out")}
+    assert len(status) == 10
+    assert status[f"{folder / 'cut.tif'}#frame=8"][0] == "skipped"
+    assert "holds 7 of its 10 frames whole" in status[f"{folder / 'cut.tif'}#frame=8"][1]
+
+
+def scmos_movie(n: int, size: int, share: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A dim static scene on a low-noise sensor (1.5 DN read noise), with ``share`` of its sensels
+    telegraph pixels: a step of 15-60 DN in 10-50 % of the frames, half of them to both sides.
+    Returns the frames and the flickering sensels' rows and columns."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    scene = 2 + 8 * np.exp(-((yy - size / 2) ** 2 + (xx - size / 2) ** 2) / (2 * (size / 3) ** 2))
+    k = int(share * size * size)
+    flat = rng.choice(size * size, k, replace=False)
+    ys, xs = np.divmod(flat, size)
+    step, p, both = rng.uniform(15, 60, k), rng.uniform(0.1, 0.5, k), rng.random(k) < 0.5
+    frames = np.empty((n, size, size), np.uint16)
+    for f in range(n):
+        img = rng.poisson(scene) + rng.normal(100, 1.5, scene.shape)
+        sign = np.where(both & (rng.random(k) < 0.5), -1, 1)
+        img[ys, xs] += np.where(rng.random(k) < p, sign * step, 0)
+        frames[f] = np.rint(img)
+    return frames, ys, xs
+
+
+def test_an_scmos_movie_with_a_population_of_flickering_sensels_is_found_whole(tmp_path, local_client):
+    """1 % of the sensels flicker (sCMOS sensors have thousands): each is reported noisy at its own
+    sensel, also 1-2 px from another and on the sensor's outer rows and columns, and nothing else.
+    Read as a demosaiced image would be, one report per 3 px blob and none within 8 px of the
+    border, a third of them went."""
+    frames, ys, xs = scmos_movie(120, 160, 0.01, seed=5)
+    folder = tmp_path / "movie"
+    folder.mkdir()
+    tifffile.imwrite(folder / "movie.tif", frames, photometric="minisblack")
+    result = scan([str(folder)], tmp_path / "out", Config(), client=local_client, **QUIET)
+    assert result.stats.n == len(frames)
+    np.testing.assert_array_equal(result.stats.mean[0], frames.mean(0))
+    np.testing.assert_allclose(result.stats.m2[0], frames.var(0) * len(frames), rtol=1e-12)
+    found = {(d.x, d.y): d.kind for d in read_csv(tmp_path / "out" / "defects.csv")}
+    planted = set(zip(xs.tolist(), ys.tolist()))
+    hits = [found.get(p) for p in planted]
+    assert not set(found) - planted  # nothing but the population
+    assert sum(h == "noisy" for h in hits) >= 0.95 * len(planted)
+    edge = [p for p in planted if min(p) < 8 or max(p) >= 160 - 8]
+    assert edge and sum(found.get(p) == "noisy" for p in edge) >= 0.9 * len(edge)
+    crowded = [p for p in planted if any(max(abs(p[0] - q[0]), abs(p[1] - q[1])) <= 3 for q in planted if q != p)]
+    assert crowded and sum(found.get(p) == "noisy" for p in crowded) >= 0.9 * len(crowded)
