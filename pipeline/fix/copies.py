@@ -176,7 +176,10 @@ def _copy_tiff_stack(src: Path, dst: Path, pages: Any, repair: Repair) -> str:
     with tifffile.TiffFile(src, is_ome=False, is_mmstack=False, is_ndtiff=False) as tif:
         series = tif.series[0]
         key = series.keyframe
-        fixed = np.stack([repair(page.asarray(), index) for index, page in enumerate(series.pages)])
+        if any(page is None for page in series.pages):
+            raise CopyError("a page of this TIFF stack cannot be read (its header is damaged)")
+        fixed = np.stack([repair(page.asarray(), index) for index, page in enumerate(series.pages)
+                          if page is not None])
         kwargs: dict[str, Any] = {"photometric": key.photometric, "compression": key.compression,
                                   "predictor": key.predictor if key.predictor != 1 else None}
     buffer = io.BytesIO()

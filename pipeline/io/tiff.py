@@ -18,7 +18,7 @@ from . import imageio_common
 from .header import Header
 from .limits import check_shape, missing_frames
 from .registry import register
-from .source import frame_ref
+from .source import file_stat, frame_ref
 from .tiff_pages import parse, read_page
 
 
@@ -45,14 +45,8 @@ class Tiff:
     def probe_frames(self, path: str, source: str | IO[bytes]) -> list[Header]:
         """The file's header, or one per page of a stack (those the file holds whole; a page cut
         off by the file's end has the reason)."""
-        if isinstance(source, io.BytesIO):
-            size = len(source.getbuffer())
-        else:
-            import os
-
-            size = os.path.getsize(source)
         try:
-            pages = parse(source, size)
+            pages = parse(source, len(source.getbuffer()) if isinstance(source, io.BytesIO) else file_stat(path)[0])
         except Exception:  # noqa: BLE001 - imageio decides and names the error of a file tifffile cannot parse
             return [self.probe(path, source)]
         if pages.count <= 1:

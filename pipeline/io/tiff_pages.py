@@ -51,7 +51,11 @@ def parse(source: str | IO[bytes], size: int) -> Pages:
             raise ValueError("the TIFF holds no image")
         series = tif.series[0]
         key = series.keyframe
-        pages = list(series.pages)
+        pages = []
+        for page in series.pages:  # the pages tifffile could read, up to the first it could not
+            if page is None:
+                break
+            pages.append(page)
         shape = tuple(int(s) for s in key.shape)
         # the frames its metadata (shaped, ImageJ) declares: a file cut short keeps them declared,
         # though the pages' own headers (written after the data, by tifffile) are lost
@@ -60,20 +64,22 @@ def parse(source: str | IO[bytes], size: int) -> Pages:
         frame_bytes = math.prod(shape) * dtype.itemsize
         plain = (key.compression == UNCOMPRESSED and not key.is_tiled and key.bitspersample == 8 * dtype.itemsize
                  and (key.samplesperpixel == 1 or key.planarconfig == CONTIG) and getattr(key, "fillorder", 1) == 1)
-        ranges: list[tuple[int, int]] | None = []
+        ranges: list[tuple[int, int]] | None = None
         start = series.dataoffset
         if plain and start is not None and all(p.dataoffsets and p.dataoffsets[0] == start + i * frame_bytes
                                                for i, p in enumerate(pages)):
             ranges = [(int(start) + i * frame_bytes, frame_bytes) for i in range(declared)]  # one run of frames
         else:
             declared = len(pages)  # pages apart: only those whose headers were read can be found
+            apart = []
             for page in pages:
                 offsets, counts = page.dataoffsets, page.databytecounts
                 joined = all(o + c == nxt for o, c, nxt in zip(offsets, counts, offsets[1:]))
                 if not (plain and offsets and joined and sum(counts) >= frame_bytes):
-                    ranges = None
                     break
-                ranges.append((int(offsets[0]), frame_bytes))
+                apart.append((int(offsets[0]), frame_bytes))
+            else:
+                ranges = apart
     if ranges is not None:
         whole = next((i for i, (o, n) in enumerate(ranges) if o + n > size), len(ranges))
         return Pages(declared, whole, shape, dtype.str, tuple(ranges))
@@ -125,7 +131,10 @@ def _decoded(path: str, index: int) -> np.ndarray:
 
     def page(source: Any) -> np.ndarray:
         with tifffile.TiffFile(source, is_ome=False, is_mmstack=False, is_ndtiff=False) as tif:
-            return np.asarray(tif.series[0].pages[index].asarray())
+            page = tif.series[0].pages[index]
+            if page is None:
+                raise ValueError(f"frame {index} of this TIFF cannot be read (its page header is damaged)")
+            return np.asarray(page.asarray())
 
     if not is_remote(path):
         return page(local(path))
