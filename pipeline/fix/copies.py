@@ -162,10 +162,11 @@ def _copy_tiff_stack(src: Path, dst: Path, pages: Any, repair: Repair) -> str:
     uncompressed (a page cut off by the file's end stays as it is), else the stack rewritten."""
     import tifffile
 
-    if pages.ranges is not None:
+    if pages.stored:
         data = bytearray(src.read_bytes())
         dtype = np.dtype(pages.dtype)
-        for index, (offset, length) in enumerate(pages.ranges[: pages.whole]):
+        for index in range(pages.whole):
+            offset, length = pages.place(index)
             frame = np.frombuffer(bytes(data[offset:offset + length]), dtype=dtype).reshape(pages.shape)
             native = frame.astype(dtype.newbyteorder("="))
             _patch_values(data, offset, native, repair(native, index), dtype)

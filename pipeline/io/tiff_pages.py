@@ -30,20 +30,40 @@ CONTIG = 1  # planar configuration: a pixel's samples together
 
 @dataclass(frozen=True)
 class Pages:
-    """A TIFF's first series as frames: ``ranges`` (offset, bytes) of each page where every page
-    is stored whole and uncompressed (None: tifffile decodes them); ``whole`` pages lie within the
-    file (a truncated file's last pages do not)."""
+    """A TIFF's first series as frames, ``count`` declared, of which the first ``whole`` lie
+    within the file (a file cut short loses its last ones). Where every page is stored whole and
+    uncompressed: ``start`` where they follow one another from there (tifffile's and ImageJ's
+    stacks: the metadata's count holds, whatever the pages' own headers), else ``ranges``,
+    each page's (offset, bytes); neither: tifffile decodes them."""
 
     count: int
     whole: int
     shape: tuple[int, ...]  # one frame's: (H, W) or (H, W, samples)
     dtype: str  # as stored, with its byte order
-    ranges: tuple[tuple[int, int], ...] | None
+    start: int | None = None
+    ranges: tuple[tuple[int, int], ...] | None = None
+
+    @property
+    def frame_bytes(self) -> int:
+        return math.prod(self.shape) * np.dtype(self.dtype).itemsize
+
+    @property
+    def stored(self) -> bool:
+        """Each frame is one byte range of the file."""
+        return self.start is not None or self.ranges is not None
+
+    def place(self, index: int) -> tuple[int, int]:
+        """Frame ``index``'s (offset, bytes) in the file (``stored`` only)."""
+        if self.start is not None:
+            return self.start + index * self.frame_bytes, self.frame_bytes
+        assert self.ranges is not None
+        return self.ranges[index]
 
 
 def parse(source: str | IO[bytes], size: int) -> Pages:
     """The pages of the first series of a TIFF at ``source`` (a local path or a file object) of
-    ``size`` bytes."""
+    ``size`` bytes. A count the metadata declares beyond the file's end costs nothing: the frames
+    past it are only counted (and listed as lost, ``limits.missing_frames``)."""
     import tifffile
 
     with tifffile.TiffFile(source, is_ome=False, is_mmstack=False, is_ndtiff=False) as tif:
@@ -57,33 +77,29 @@ def parse(source: str | IO[bytes], size: int) -> Pages:
                 break
             pages.append(page)
         shape = tuple(int(s) for s in key.shape)
-        # the frames its metadata (shaped, ImageJ) declares: a file cut short keeps them declared,
-        # though the pages' own headers (written after the data, by tifffile) are lost
-        declared = max(len(pages), math.prod(series.shape) // max(1, math.prod(shape)))
         dtype = np.dtype(key.dtype).newbyteorder(tif.byteorder)
         frame_bytes = math.prod(shape) * dtype.itemsize
+        if frame_bytes <= 0:
+            raise ValueError(f"the TIFF's pages hold no values (shape {shape})")
+        # the frames its metadata (shaped, ImageJ) declares: a file cut short keeps them declared,
+        # though the pages' own headers (written after the data, by tifffile) are lost
+        declared = max(len(pages), math.prod(series.shape) // math.prod(shape))
         plain = (key.compression == UNCOMPRESSED and not key.is_tiled and key.bitspersample == 8 * dtype.itemsize
                  and (key.samplesperpixel == 1 or key.planarconfig == CONTIG) and getattr(key, "fillorder", 1) == 1)
-        ranges: list[tuple[int, int]] | None = None
         start = series.dataoffset
         if plain and start is not None and all(p.dataoffsets and p.dataoffsets[0] == start + i * frame_bytes
                                                for i, p in enumerate(pages)):
-            ranges = [(int(start) + i * frame_bytes, frame_bytes) for i in range(declared)]  # one run of frames
-        else:
-            declared = len(pages)  # pages apart: only those whose headers were read can be found
-            apart = []
-            for page in pages:
-                offsets, counts = page.dataoffsets, page.databytecounts
-                joined = all(o + c == nxt for o, c, nxt in zip(offsets, counts, offsets[1:]))
-                if not (plain and offsets and joined and sum(counts) >= frame_bytes):
-                    break
-                apart.append((int(offsets[0]), frame_bytes))
-            else:
-                ranges = apart
-    if ranges is not None:
-        whole = next((i for i, (o, n) in enumerate(ranges) if o + n > size), len(ranges))
-        return Pages(declared, whole, shape, dtype.str, tuple(ranges))
-    return Pages(declared, declared, shape, dtype.str, None)
+            whole = min(declared, max(0, (size - int(start)) // frame_bytes))
+            return Pages(declared, whole, shape, dtype.str, start=int(start))
+        ranges: list[tuple[int, int]] = []
+        for page in pages:  # pages apart: only those whose headers were read can be found
+            offsets, counts = page.dataoffsets, page.databytecounts
+            joined = all(o + c == nxt for o, c, nxt in zip(offsets, counts, offsets[1:]))
+            if not (plain and offsets and joined and sum(counts) >= frame_bytes):
+                return Pages(len(pages), len(pages), shape, dtype.str)
+            ranges.append((int(offsets[0]), frame_bytes))
+    whole = next((i for i, (o, n) in enumerate(ranges) if o + n > size), len(ranges))
+    return Pages(len(ranges), whole, shape, dtype.str, ranges=tuple(ranges))
 
 
 def pages_of(path: str) -> Pages:
@@ -110,11 +126,11 @@ def read_page(path: str, index: int, out: np.ndarray | None = None) -> tuple[np.
         raise ValueError(f"no frame {index} in this TIFF (it holds {pages.count})")
     if index >= pages.whole:
         raise ValueError(f"the TIFF is truncated before frame {index} of its {pages.count}")
-    if pages.ranges is None:
+    if not pages.stored:
         pixels = _decoded(path, index)
         data = pixels.tobytes()
     else:
-        offset, length = pages.ranges[index]
+        offset, length = pages.place(index)
         data = read_range(path, offset, length)
         if len(data) < length:
             raise ValueError(f"the TIFF is truncated in frame {index}: {len(data)} of its {length} bytes")

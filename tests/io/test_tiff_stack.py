@@ -44,7 +44,7 @@ def test_every_page_is_a_frame_read_exactly_and_alone(tmp_path, case):
     assert [h.path for h in headers] == [f"{path}#frame={i}" for i in range(len(want))]
     assert all(h.shape == want[0].shape and h.dtype == want[0].dtype.name and not h.error for h in headers)
     # pages stored whole and uncompressed are read by their byte range; compressed ones by tifffile
-    assert (pages_of(str(path)).ranges is None) == (case == "zlib16")
+    assert pages_of(str(path)).stored == (case != "zlib16")
     digests = set()
     for h, page in zip(headers, want):
         out = np.zeros(page.shape, page.dtype.newbyteorder("="))
@@ -66,7 +66,7 @@ def test_a_stack_cut_short_keeps_its_whole_pages_and_lists_the_rest(tmp_path, lo
     frames = np.random.default_rng(3).integers(90, 110, (10, 12, 16), dtype=np.uint16)
     whole = tmp_path / "whole.tif"
     tifffile.imwrite(whole, frames, photometric="minisblack")
-    offsets = [offset for offset, _ in pages_of(str(whole)).ranges]
+    offsets = [pages_of(str(whole)).place(i)[0] for i in range(10)]
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "cut.tif").write_bytes(whole.read_bytes()[: offsets[7] + 5])  # into page 7's data
@@ -77,6 +77,17 @@ def test_a_stack_cut_short_keeps_its_whole_pages_and_lists_the_rest(tmp_path, lo
     assert len(status) == 10
     assert status[f"{folder / 'cut.tif'}#frame=8"][0] == "skipped"
     assert "holds 7 of its 10 frames whole" in status[f"{folder / 'cut.tif'}#frame=8"][1]
+
+
+def test_a_stack_that_declares_a_billion_frames_costs_what_it_holds(tmp_path):
+    """tifffile takes a shaped stack's count from its description (a file cut short keeps it);
+    a damaged one that declares far more than the file holds lists the rest as one lost line."""
+    path = tmp_path / "liar.tif"
+    tifffile.imwrite(path, np.zeros((3, 12, 16), np.uint16), photometric="minisblack", metadata=None,
+                     description='{"shape": [1000000000, 12, 16]}')
+    headers = read_headers(str(path))
+    assert [h.error for h in headers[:3]] == ["", "", ""] and len(headers) == 4
+    assert "holds 3 of its 1000000000 frames whole (frames 3 to 999999999, listed as one)" in headers[3].error
 
 
 def scmos_movie(n: int, size: int, share: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
