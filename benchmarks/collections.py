@@ -271,10 +271,10 @@ def scan_collection(folder: Path, truth: dict, out: Path, client, redetect: bool
 
     t0 = time.perf_counter()
     if redetect and (out / "stats.zarr").exists() and (out / "defects.csv").exists():
-        from pipeline.cli import main as cli
-
         import contextlib
         import io
+
+        from pipeline.cli import main as cli
 
         with contextlib.redirect_stdout(io.StringIO()):
             code = cli(["detect", str(out)])

@@ -182,11 +182,18 @@ def gray_mosaic(paths: list[str]):
     return agreed(signatures)
 
 
-def mosaic_notice(sig) -> str:
-    """What the scan says of gray frames that look like a Bayer mosaic."""
+def mosaic_notice(sig, applied: bool = True) -> str:
+    """What the scan says of gray frames that look like a Bayer mosaic: that it reads them as the
+    first pattern they fit (``applied``: each sensel then meets its own colour's neighbours; red
+    and blue only swap names under the other), or, where it must keep them gray (saved stats of
+    them as gray to merge into), that a defect hides among other colours' neighbours."""
     one, other = sig.patterns
-    return (f"these gray frames look like a Bayer mosaic saved without its CFA: {sig.describe()}; green is at "
+    look = (f"these gray frames look like a Bayer mosaic saved without its CFA: {sig.describe()}; green is at "
             f"{'(0,1) and (1,0)' if one == 'RGGB' else '(0,0) and (1,1)'}, so the pattern is {one} or {other} "
-            f"(red and blue cannot be told apart from the levels). Scanned as gray, each sensel is compared with "
-            f"neighbours of other colours, which hides defects in lit frames: declare the pattern with --cfa {one} "
-            f"(or --cfa {other})")
+            f"(red and blue cannot be told apart from the levels)")
+    if applied:
+        return (f"{look}. Scanned as {one}: each sensel against its own colour's neighbours (--cfa {other} finds "
+                f"the same defects, with red and blue named the other way round; --cfa says which)")
+    return (f"{look}. The saved statistics to merge into were scanned as gray, so these are too: each sensel is "
+            f"compared with neighbours of other colours, which hides defects in lit frames. Scan them afresh "
+            f"into another folder, or declare the pattern with --cfa {one} (or --cfa {other})")

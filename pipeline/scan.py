@@ -36,6 +36,7 @@ from .frames import FramePlan, plan_frames
 from .io import Header, read_file, read_header, split_ref
 from .io.source import split_hdu
 from .kinds import KINDS
+from .layout import SensorLayout
 from .records import Counted, FileStatus, StackMeta
 from .state import place
 from .state.files import FILES_NAME, FrameInfo, write_files_csv
@@ -224,6 +225,9 @@ def _scan_group(main: Group, out_dir: place.Folder, skipped: list[FileStatus], *
     from .stats.dark_subtraction import SUBTRACTED_NOTE, best_hot_candidates
 
     finish_swap(out_dir)  # a remote folder's stats.zarr whose copy into place a crash cut short
+    main, notice = _mosaic_saved_as_gray(client, main, out_dir, merge)
+    if notice:
+        log(f"warning: {notice}")
     prior_arrays, prior_meta, prior_n, manifest = _load_prior(out_dir, main) if merge else (None, None, 0, {})
     counted = {h.path for h in main.headers if h.path in manifest
                and (manifest[h.path].size, manifest[h.path].mtime) == (h.size, h.mtime)}
@@ -244,12 +248,6 @@ def _scan_group(main: Group, out_dir: place.Folder, skipped: list[FileStatus], *
                          black=int(min(first.black_level)) if first.black_level else 0)
     for reason in frames.reasons:
         log(f"physics model: {reason}")
-    notice = ""
-    if todo and may_be_gray_mosaic(first):
-        mosaic = run_one(client, gray_mosaic, [h.path for h in todo[:MOSAIC_LOOKS]])
-        if mosaic is not None:
-            notice = mosaic_notice(mosaic)
-            log(f"warning: {notice}")
     counted_by_size: dict[int, dict[str, str]] = {}
     for path, entry in manifest.items():
         if entry.digest:
@@ -347,6 +345,27 @@ def group_folder(g: Group) -> str:
 def _ensure(path: place.Folder) -> place.Folder:
     place.make(path)
     return path
+
+
+def _mosaic_saved_as_gray(client: Client, main: Group, out_dir: place.Folder, merge: bool) -> tuple[Group, str]:
+    """The group read as the Bayer mosaic its gray frames show (``discover.gray_mosaic``, from the
+    first few), and what to tell the user; the group as it is where they show none. A mosaic
+    read as gray compares each sensel with other colours, and its defects hide in lit frames.
+    Saved statistics of them as gray (--merge) keep them gray: the notice says so."""
+    from .engine.run import run_one
+
+    if not may_be_gray_mosaic(main.first):
+        return main, ""
+    mosaic = run_one(client, gray_mosaic, [h.path for h in main.headers[:MOSAIC_LOOKS]])
+    if mosaic is None:
+        return main, ""
+    if merge and (out_dir / "stats.zarr").exists():
+        from .state.store import read_meta
+
+        if not read_meta(out_dir).layout.mosaic:
+            return main, mosaic_notice(mosaic, applied=False)
+    layout = SensorLayout.bayer(mosaic.patterns[0])
+    return Group([dataclasses.replace(h, layout=layout) for h in main.headers]), mosaic_notice(mosaic)
 
 
 def _load_prior(out_dir: place.Folder, main: Group) -> tuple[StatsArrays | None, StackMeta | None, int, Manifest]:

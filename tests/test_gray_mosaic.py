@@ -43,14 +43,35 @@ def test_mono_photos_and_darks_show_no_mosaic(tmp_path):
     assert agreed([signature(read_pixels(str(p))) for p in sorted(FLEA3.glob("*.tif"))[:3]]) is None
 
 
-def test_the_scan_says_so_and_names_the_pattern_unless_it_is_declared(mosaic_photos, local_client, tmp_path):
-    folder, _ = mosaic_photos
+def test_the_scan_reads_it_as_the_mosaic_it_shows_and_says_so(mosaic_photos, local_client, tmp_path):
+    """Lit frames of a Bayer mosaic saved as gray: read as its first pattern, they give the stats and
+    the defects of the same frames declared with --cfa (each sensel against its own colour): 10 of
+    the 12 planted in 6 frames, where read as gray they gave 5, and 11 false reports. The notice
+    names both patterns, and the report shows it."""
+    from pipeline.defect import read_csv
+    from pipeline.synth.matching import match
+
+    folder, truth = mosaic_photos
     said: list[str] = []
-    scan([str(folder)], tmp_path / "gray", Config(), client=local_client, progress=False, log=said.append)
+    found = scan([str(folder)], tmp_path / "gray", Config(), client=local_client, progress=False, log=said.append)
     notice = [m for m in said if "Bayer mosaic" in m]
-    assert len(notice) == 1 and "--cfa RGGB" in notice[0] and "BGGR" in notice[0]
+    assert len(notice) == 1 and "Scanned as RGGB" in notice[0] and "--cfa BGGR" in notice[0]
     report = (tmp_path / "gray" / "report.html").read_text()
     assert "class='warning'" in report and "look like a Bayer mosaic saved without its CFA" in report
+    declared = Config()
+    declared.scan.cfa = "RGGB"
+    said.clear()
+    told = scan([str(folder)], tmp_path / "declared", declared, client=local_client, progress=False,
+                log=said.append)
+    assert not [m for m in said if "Bayer mosaic" in m]
+    assert "class='warning'" not in (tmp_path / "declared" / "report.html").read_text()
+    np.testing.assert_array_equal(found.stats.mean, told.stats.mean)
+    np.testing.assert_array_equal(found.stats.m2, told.stats.m2)
+    defects = read_csv(tmp_path / "gray" / "defects.csv")
+    assert [(d.x, d.y, d.kind) for d in defects] == [(d.x, d.y, d.kind) for d in read_csv(tmp_path / "declared" /
+                                                                                           "defects.csv")]
+    matches, false = match(truth, defects, 0)
+    assert sum(m.found for m in matches) >= 10 and len(false) <= 1  # as gray: 5 of the 12, 11 false reports
     broken = tmp_path / "broken"
     broken.mkdir()
     for i, path in enumerate(sorted(folder.glob("*.png"))):
@@ -58,12 +79,26 @@ def test_the_scan_says_so_and_names_the_pattern_unless_it_is_declared(mosaic_pho
     said.clear()  # a first frame that cannot be decoded is skipped by the look as by the scan
     scan([str(broken)], tmp_path / "broken-out", Config(), client=local_client, progress=False, log=said.append)
     assert len([m for m in said if "Bayer mosaic" in m]) == 1
-    declared = Config()
-    declared.scan.cfa = "RGGB"
-    said.clear()
-    scan([str(folder)], tmp_path / "declared", declared, client=local_client, progress=False, log=said.append)
-    assert not [m for m in said if "Bayer mosaic" in m]
-    assert "class='warning'" not in (tmp_path / "declared" / "report.html").read_text()
+
+
+def test_saved_gray_statistics_stay_gray_when_merged_into(mosaic_photos, local_client, tmp_path):
+    """Frames merged into statistics of them read as gray (an older scan) are read as gray too, and
+    the notice says why and what to do."""
+    from pipeline.records import StackMeta
+    from pipeline.state.store import read_meta, write_stats
+    from pipeline.stats.accumulate import stats_of_stack
+
+    folder, _ = mosaic_photos
+    first = sorted(folder.glob("*.png"))[0]
+    from pipeline.io import read_pixels
+
+    frame = read_pixels(str(first))
+    write_stats(tmp_path / "out", stats_of_stack(frame[None].astype(np.uint16), 1), StackMeta(dtype="uint16"))
+    said: list[str] = []
+    scan([str(folder)], tmp_path / "out", Config(), client=local_client, progress=False, log=said.append, merge=True)
+    notice = [m for m in said if "Bayer mosaic" in m]
+    assert len(notice) == 1 and "were scanned as gray, so these are too" in notice[0] and "--cfa RGGB" in notice[0]
+    assert not read_meta(tmp_path / "out").layout.mosaic
 
 
 def test_real_darks_read_as_gray_give_every_clear_hot_sensel_as_hot(local_client, tmp_path):
