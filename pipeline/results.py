@@ -90,10 +90,12 @@ def write_results(out_dir: place.Where, stats: PixelStats | None, meta: StackMet
         detection, prepared = detect_on_cluster(runner, place.url(stats_location(out_dir)), n, shape,
                                                 detect_config, meta.layout, frames, days,
                                                 block_factor(shape[0], shape[1], MAP_PIXELS),
-                                                decided=decided or read_stack_kind(out_dir))
+                                                decided=decided or read_stack_kind(out_dir),
+                                                jpeg=meta.file_format == "jpeg")
     else:
         n, shape = stats.n, tuple(stats.pixel_shape)
-        detection = detect(stats, detect_config, layout=meta.layout, frames=frames, days=days)
+        detection = detect(stats, detect_config, layout=meta.layout, frames=frames, days=days,
+                           jpeg=meta.file_format == "jpeg")
     defects = detection.defects
     seconds = {"detection": time.monotonic() - began}
     began = time.monotonic()

@@ -116,3 +116,25 @@ def test_real_darks_read_as_gray_give_every_clear_hot_sensel_as_hot(local_client
     assert len(clear) == 18 and (33, 317) in clear
     found = {(int(d.x), int(d.y)): d.kind for d in read_csv(tmp_path / "out" / "defects.csv")}
     assert {found.get(p) for p in clear} == {"hot"}
+
+
+def test_a_gray_jpeg_keeps_the_rules_of_a_jpeg(local_client, tmp_path):
+    """A gray JPEG is one value per pixel, but its 8x8 blocks ring around a defect: each strong hot
+    pixel is one report, its ringing none (read by a monochrome sensor's rules, the two below gave
+    3 hot and 2 dead reports)."""
+    from PIL import Image
+
+    from pipeline.defect import read_csv
+
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:120, 0:160]
+    folder = tmp_path / "gray"
+    folder.mkdir()
+    for f in range(12):
+        scene = 100 + 60 * np.sin(xx / 13 + f) * np.cos(yy / 17 - f / 2) + rng.normal(0, 3, yy.shape)
+        scene[40, 50] += 120
+        scene[80, 100] += 90
+        Image.fromarray(np.clip(np.rint(scene), 0, 255).astype(np.uint8), "L").save(folder / f"f{f:02d}.jpg", quality=90)
+    scan([str(folder)], tmp_path / "out", Config(), client=local_client, progress=False, log=lambda m: None)
+    assert sorted((d.x, d.y, d.kind) for d in read_csv(tmp_path / "out" / "defects.csv")) == [(50, 40, "hot"),
+                                                                                               (100, 80, "hot")]

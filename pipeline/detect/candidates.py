@@ -32,9 +32,9 @@ NOISY_VAR_RATIO = 2.0
 # ... and none of its 8 nearest same-colour neighbours above this x their median: a scene event
 # (a moving highlight) lights up a neighbourhood, flicker one sensel
 NOISY_ISOLATION = 4.0
-# px: no flicker reports this close to the border of a demosaiced (RGB) image, where demosaicing
-# and JPEG's edge padding disturb the outer block; a mosaic's or a monochrome sensor's border
-# sensels are read like any other
+# px: no flicker reports this close to the border of a demosaiced image or a JPEG, where
+# demosaicing and JPEG's edge padding disturb the outer block; a mosaic's or a monochrome
+# sensor's border sensels are read like any other
 NOISY_EDGE_MARGIN = 8
 
 
@@ -136,7 +136,7 @@ class PlaneContext:
     black: float
     null: CountNull | None
     spacing: int
-    one_value: bool  # one value per sensel (a mosaic or a monochrome sensor): nothing demosaiced
+    per_sensel: bool  # each defect one sensel (``Plan.per_sensel``): nothing demosaiced or JPEG-smeared
     raw_darks: bool
 
 
@@ -177,7 +177,7 @@ def gather_candidates(v: PlaneView, flat: np.ndarray, maps: dict[str, np.ndarray
         ring8 = gather(lrv, ys, xs, window_offsets(3, spacing), lrv_top, h).max(axis=1)
         above_all &= ring8 - ref_lrv <= math.log(NOISY_ISOLATION)
     inner = np.ones(len(ys), bool)
-    if not ctx.one_value and NOISY_EDGE_MARGIN:  # demosaic and JPEG edge padding disturb the outer block
+    if not ctx.per_sensel and NOISY_EDGE_MARGIN:  # demosaic and JPEG edge padding disturb the outer block
         e = NOISY_EDGE_MARGIN
         inner = (ys >= e) & (ys < h - e) & (xs >= e) & (xs < w - e)
         above_all &= inner

@@ -117,6 +117,8 @@ class Plan:
     frames: FrameTable | None = None  # the stack's exposure table, where detection uses its fit
     days: np.ndarray | None = None  # each frame's capture day, where onsets are modelled
     across: bool = False  # the lines are also searched in the across sums' maps (``criteria.across``)
+    # the frames are JPEGs: their blocks ring around a defect and smear it, gray ones too
+    jpeg: bool = False
 
     @property
     def rate_unit(self) -> str:
@@ -139,6 +141,13 @@ class Plan:
         """One value per sensel (a mosaic, or a monochrome sensor): a defect is one sensel, so
         adjacent defects are told apart (``rings.remove_rings``)."""
         return len(self.shape) == 2
+
+    @property
+    def per_sensel(self) -> bool:
+        """Each defect is one sensel and its residual's ring (a mosaic, a monochrome sensor): the
+        ring rule at its 8 nearest same-colour sensels, its border read like any other; not a
+        demosaiced image, nor a gray JPEG (its 8x8 blocks ring and smear a defect)."""
+        return self.one_value and not self.jpeg
 
     @property
     def ring_radius(self) -> int:
@@ -171,10 +180,12 @@ class Plan:
 
 def plan_detection(stats: PixelStats, cfg: DetectConfig, layout: SensorLayout, stack_kind: str | None,
                    frames: FrameTable | None = None, days: np.ndarray | None = None,
-                   shape: tuple[int, ...] | None = None, decided: tuple[str, str] | None = None) -> Plan:
+                   shape: tuple[int, ...] | None = None, decided: tuple[str, str] | None = None,
+                   jpeg: bool = False) -> Plan:
     """What every band's work needs to know. ``stats`` need only say which sums they hold where
     ``shape`` (the sensor's) is given, and ``decided`` (the stack kind and why, from
-    ``stack_kind.classify_stack`` of the sensor's sample rows) where the kind is "auto"."""
+    ``stack_kind.classify_stack`` of the sensor's sample rows) where the kind is "auto";
+    ``jpeg``: the frames were JPEGs."""
     n = int(stats.n)
     if n < 2:
         raise ValueError(f"need statistics over at least 2 frames to detect defects, got n={n}")
@@ -206,7 +217,8 @@ def plan_detection(stats: PixelStats, cfg: DetectConfig, layout: SensorLayout, s
     dated = days is not None and FIRST_DAYS[0] in stats.extra and counted and len(days) == n
     lines_across = len(shape) == 2 and all(k in stats.extra for k in ACROSS_SUMS)
     return Plan(shape, n, plane_list, mosaic, spacing(shape, mosaic), kind, reason, counted, configured,
-                frames if usable else None, np.asarray(days) if dated and days is not None else None, lines_across)
+                frames if usable else None, np.asarray(days) if dated and days is not None else None, lines_across,
+                jpeg)
 
 
 @dataclass
@@ -285,7 +297,7 @@ def plane_parameters(measures: list[BandMeasures], plan: Plan, cfg: DetectConfig
                                  days=plan.days) if plan.counted else None)
         black = cfg.black_level if cfg.black_level is not None else min(p.darkest for p in parts)
         ctx = PlaneContext(amp_scale, var_scale, flicker.quiet_level([p.flicker for p in parts]), black, null,
-                           plan.spacing, plan.one_value, plan.raw_darks)
+                           plan.spacing, plan.per_sensel, plan.raw_darks)
         rate_scale = dark_current.scale([present(p.rate) for p in parts], shape) if plan.frames else None
         across_scale = across.scales([present(p.across) for p in parts], shape) if plan.across else None
         out.append(PlaneParameters(level_scale, noise_scale, ctx, rate_scale, across_scale))
@@ -361,13 +373,13 @@ def classify_points(scored: list[BandScores], plan: Plan, cfg: DetectConfig) -> 
     cand = one_per_pixel(cand.take(cand.kind > 0))
     if len(cand) > cfg.max_defects:  # keep suppression affordable on a hopeless input
         cand = cand.take(np.argsort(-cand.strength, kind="stable")[: cfg.max_defects])
-    cand = cand.take(suppress(cand, plan.one_value, plan.ring_radius))
+    cand = cand.take(suppress(cand, plan.per_sensel, plan.ring_radius))
     # 2. thresholds: no lower than configured, raised where a map's own tail is heavy. Sensels next
     # to a strong peak are left out of the tails: its rings and JPEG ringing are accounted for.
     thresholds = dict(plan.configured)
     if cfg.tail_false_alarms > 0:
         strong = np.abs(cand.z_level) >= EXCLUDE_STRENGTH  # rings are a level phenomenon
-        radius = plan.ring_radius if plan.one_value else max(RING_RADIUS, NMS_RADIUS)
+        radius = plan.ring_radius if plan.per_sensel else max(RING_RADIUS, NMS_RADIUS)
         thresholds = raised(plan.configured, [t for b in scored for t in b.tails], cand.y[strong], cand.x[strong],
                             radius, cfg.tail_false_alarms, raw_darks)
         # 3. the peaks, classified again at the final thresholds (a weaker kind can take over)
@@ -427,7 +439,7 @@ def band_lines(cores: list[dict[str, np.ndarray]], bands: list[Band], plan: Plan
 
 def detect(stats: PixelStats, config: DetectConfig | None = None, layout: SensorLayout | None = None,
            stack_kind: str | None = None, band_values: int | None = BAND_VALUES,
-           frames: FrameTable | None = None, days: np.ndarray | None = None) -> Detection:
+           frames: FrameTable | None = None, days: np.ndarray | None = None, jpeg: bool = False) -> Detection:
     """Score every pixel against its same-colour neighbourhood and report each defect once.
 
     ``layout`` says which stored value is which colour: a CFA mosaic (its pattern, e.g.
@@ -441,7 +453,8 @@ def detect(stats: PixelStats, config: DetectConfig | None = None, layout: Sensor
     frame's capture day (days since 1970), where the statistics keep the onset sums.
     """
     cfg = config or DetectConfig()
-    plan = plan_detection(stats, cfg, SensorLayout() if layout is None else layout, stack_kind, frames, days)
+    plan = plan_detection(stats, cfg, SensorLayout() if layout is None else layout, stack_kind, frames, days,
+                          jpeg=jpeg)
     maps = {k: np.zeros(plan.shape, np.float32) for k in plan.map_kinds + plan.line_kinds}
     rate = np.zeros(plan.shape, np.float32) if plan.rate_unit else None
     bands = [band_of(stats, *rows) for rows in band_rows(plan.shape, plan.planes, plan.halo, band_values)]

@@ -208,7 +208,7 @@ def even_bands(values: int, band_values: int, runner: Any) -> int:
 def detect_on_cluster(runner: Any, path: str, n: int, shape: tuple[int, ...], cfg: DetectConfig,
                       layout: SensorLayout, frames: FrameTable | None, days: np.ndarray | None, factor: int,
                       stack_kind: str | None = None, band_values: int = BAND_VALUES,
-                      decided: tuple[str, str] | None = None) -> tuple[Detection, Prepared]:
+                      decided: tuple[str, str] | None = None, jpeg: bool = False) -> tuple[Detection, Prepared]:
     """Detect from a stats.zarr (``path``, ``n`` frames, a sensor of ``shape``) on the workers of
     ``runner`` (a distributed ``Client``, or ``Here()``), in bands of about ``band_values``
     values; the report's maps block-reduced by ``factor``. The defects are those
@@ -221,7 +221,7 @@ def detect_on_cluster(runner: Any, path: str, n: int, shape: tuple[int, ...], cf
     kind = stack_kind or cfg.stack_kind
     if kind == "auto" and decided is None:
         decided = submit(stack_kind_of, path, n, tuple(shape)).result()
-    plan = plan_detection(outline, cfg, layout, stack_kind, frames, days, shape, decided)
+    plan = plan_detection(outline, cfg, layout, stack_kind, frames, days, shape, decided, jpeg)
     cuts = band_rows(plan.shape, plan.planes, plan.halo, even_bands(math.prod(plan.shape), band_values, runner))
     threads = {"pool": runner.pool} if isinstance(runner, Here) else {}
     works = [submit(measure_task, path, n, r, plan, **threads) for r in cuts]
