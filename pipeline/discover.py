@@ -120,7 +120,7 @@ class Group:
         shape = "x".join(str(s) for s in h.shape)
         who = f" {h.camera}" if h.camera else ""
         serial = f" #{h.serial}" if h.serial else ""
-        mosaic = f" {h.layout.name}" if h.layout.mosaic and not h.raw else ""  # declared with --cfa
+        mosaic = f" {h.layout.name}" if h.layout.mosaic and not h.raw else ""  # declared, or read from the frames
         gain = f" GAIN {h.unconverted_gain:g}" if h.unconverted_gain is not None else ""
         return f"{shape} {h.dtype}{' raw' if h.raw else ''}{mosaic}{who}{serial}{gain}"
 
@@ -168,8 +168,8 @@ def may_be_gray_mosaic(h: Header) -> bool:
 
 
 def gray_mosaic(paths: list[str]):
-    """The Bayer signature (``stats.bayer_signature``) these gray frames (the scan passes its
-    first ``MOSAIC_LOOKS``) agree on, or None. Run on a worker: it decodes the frames."""
+    """The Bayer signature (``stats.bayer_signature``) these gray frames (the scan passes
+    ``MOSAIC_LOOKS`` spread over its group) agree on, or None. Run on a worker: it decodes them."""
     from .io import read_pixels
     from .stats.bayer_signature import agreed, signature
 
@@ -196,4 +196,4 @@ def mosaic_notice(sig, applied: bool = True) -> str:
                 f"the same defects, with red and blue named the other way round; --cfa says which)")
     return (f"{look}. The saved statistics to merge into were scanned as gray, so these are too: each sensel is "
             f"compared with neighbours of other colours, which hides defects in lit frames. Scan them afresh "
-            f"into another folder, or declare the pattern with --cfa {one} (or --cfa {other})")
+            f"into another folder, where they are read as {one}")

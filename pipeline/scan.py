@@ -348,22 +348,28 @@ def _ensure(path: place.Folder) -> place.Folder:
 
 
 def _mosaic_saved_as_gray(client: Client, main: Group, out_dir: place.Folder, merge: bool) -> tuple[Group, str]:
-    """The group read as the Bayer mosaic its gray frames show (``discover.gray_mosaic``, from the
-    first few), and what to tell the user; the group as it is where they show none. A mosaic
-    read as gray compares each sensel with other colours, and its defects hide in lit frames.
-    Saved statistics of them as gray (--merge) keep them gray: the notice says so."""
+    """The group read as the Bayer mosaic its gray frames show (``discover.gray_mosaic``, from a
+    few spread over the group), and what to tell the user; the group as it is where they show
+    none. A mosaic read as gray compares each sensel with other colours, and its defects hide in
+    lit frames. Merged into saved statistics: their layout, where these frames show it or none
+    (darks); saved as gray, they stay gray, and the notice says so."""
     from .engine.run import run_one
 
     if not may_be_gray_mosaic(main.first):
         return main, ""
-    mosaic = run_one(client, gray_mosaic, [h.path for h in main.headers[:MOSAIC_LOOKS]])
-    if mosaic is None:
-        return main, ""
+    looks = main.headers[:: max(1, -(-len(main.headers) // MOSAIC_LOOKS))][:MOSAIC_LOOKS]
+    mosaic = run_one(client, gray_mosaic, [h.path for h in looks])
+    saved = None
     if merge and (out_dir / "stats.zarr").exists():
         from .state.store import read_meta
 
-        if not read_meta(out_dir).layout.mosaic:
-            return main, mosaic_notice(mosaic, applied=False)
+        saved = read_meta(out_dir).layout
+    if saved is not None and saved.mosaic and saved.period == 2 and (mosaic is None or saved.name in mosaic.patterns):
+        return Group([dataclasses.replace(h, layout=saved) for h in main.headers]), ""
+    if mosaic is None:
+        return main, ""
+    if saved is not None and not saved.mosaic:
+        return main, mosaic_notice(mosaic, applied=False)
     layout = SensorLayout.bayer(mosaic.patterns[0])
     return Group([dataclasses.replace(h, layout=layout) for h in main.headers]), mosaic_notice(mosaic)
 

@@ -97,8 +97,30 @@ def test_saved_gray_statistics_stay_gray_when_merged_into(mosaic_photos, local_c
     said: list[str] = []
     scan([str(folder)], tmp_path / "out", Config(), client=local_client, progress=False, log=said.append, merge=True)
     notice = [m for m in said if "Bayer mosaic" in m]
-    assert len(notice) == 1 and "were scanned as gray, so these are too" in notice[0] and "--cfa RGGB" in notice[0]
+    assert len(notice) == 1 and "were scanned as gray, so these are too" in notice[0] and "read as RGGB" in notice[0]
     assert not read_meta(tmp_path / "out").layout.mosaic
+
+
+def test_darks_merged_into_a_mosaic_read_from_lit_frames_take_its_layout(mosaic_photos, local_client, tmp_path):
+    """Darks show no colour: merged into the statistics of lit frames read as RGGB, they are read
+    as RGGB too (as gray they would be another layout, and refused); a lit set that starts with a
+    dark is still read as the mosaic its lit frames show."""
+    from pipeline.state.store import read_meta
+
+    folder, _ = mosaic_photos
+    scan([str(folder)], tmp_path / "out", Config(), client=local_client, progress=False, log=lambda m: None)
+    synthesize(tmp_path / "darks", frames=3, size=(160, 120), fmt="png16", seed=4, dark=True)
+    said: list[str] = []
+    result = scan([str(tmp_path / "darks")], tmp_path / "out", Config(), client=local_client, progress=False,
+                  log=said.append, merge=True)
+    assert result.stats.n == 9 and read_meta(tmp_path / "out").layout.name == "RGGB"
+    assert not [m for m in said if "Bayer mosaic" in m]
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for path in sorted((tmp_path / "darks").glob("*.png"))[:1] + sorted(folder.glob("*.png")):
+        (mixed / ("0_" + path.name if "darks" in str(path) else path.name)).write_bytes(path.read_bytes())
+    scan([str(mixed)], tmp_path / "mixed-out", Config(), client=local_client, progress=False, log=lambda m: None)
+    assert read_meta(tmp_path / "mixed-out").layout.name == "RGGB"
 
 
 def test_real_darks_read_as_gray_give_every_clear_hot_sensel_as_hot(local_client, tmp_path):

@@ -83,8 +83,12 @@ def signature(frame: np.ndarray) -> BayerSignature:
 
 
 def agreed(signatures: list[BayerSignature]) -> BayerSignature | None:
-    """The signature every frame shows (a mosaic only where all agree on its patterns), or None."""
-    if not signatures or not all(s.mosaic for s in signatures):
+    """The mosaic the frames show, or None: the frames that show one must agree on its patterns,
+    and be at least two (all of one or two frames). A frame that shows none abstains: a dark
+    among lit frames shows no colour (adjacent sensels differ as sensels 2 apart do), while a
+    mono scene makes adjacent sensels differ less, never 3x more."""
+    shown = [s for s in signatures if s.mosaic]
+    if len(shown) < min(2, len(signatures)) or not shown:
         return None
-    first = signatures[0]
-    return first if all(s.patterns == first.patterns for s in signatures) else None
+    first = shown[0]
+    return first if all(s.patterns == first.patterns for s in shown) else None
