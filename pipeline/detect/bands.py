@@ -96,7 +96,9 @@ def band_rows(pixel_shape: tuple[int, ...], planes: list[Plane], halo: int,
     """(y0, y1, top, bottom) sensor rows of the bands that cover a sensor: as many as
     ``max_values`` values each would need (None: one band), of even size, so a count chosen for
     the worker threads (``engine.detect.even_bands``) is the count made; a band may pass
-    ``max_values`` by part of a block row. Cores start on every plane's block boundary."""
+    ``max_values`` by up to two block rows (whole block rows are shared out as evenly as they go,
+    and the last band takes the rows after the last whole one). Cores start on every plane's
+    block boundary."""
     height = pixel_shape[0]
     row_values = int(np.prod(pixel_shape[1:]))
     step = planes[0].step

@@ -134,7 +134,10 @@ def copy_tiff(src: Path, dst: Path, repair: Repair) -> str:
 
     from ..io.tiff_pages import parse
 
-    pages = parse(os.fspath(src), src.stat().st_size)
+    try:
+        pages = parse(os.fspath(src), src.stat().st_size)
+    except ValueError as exc:
+        raise CopyError(str(exc)) from None
     if pages.count > 1:
         return _copy_tiff_stack(src, dst, pages, repair)
     with tifffile.TiffFile(src) as tif:
@@ -174,13 +177,14 @@ def _copy_tiff_stack(src: Path, dst: Path, pages: Any, repair: Repair) -> str:
         lost = pages.count - pages.whole
         cut = f" (the other {lost} are cut off by the file's end)" if lost else ""
         return f"lossless TIFF stack: {pages.whole} frames{cut}, only the fixed values differ"
+    from ..io.tiff_pages import frame_pages
+
     with tifffile.TiffFile(src, is_ome=False, is_mmstack=False, is_ndtiff=False) as tif:
-        series = tif.series[0]
+        series, frames, declared = frame_pages(tif)
         key = series.keyframe
-        if any(page is None for page in series.pages):
-            raise CopyError("a page of this TIFF stack cannot be read (its header is damaged)")
-        fixed = np.stack([repair(page.asarray(), index) for index, page in enumerate(series.pages)
-                          if page is not None])
+        if len(frames) < declared:
+            raise CopyError(f"frames {len(frames)} to {declared - 1} of this TIFF stack cannot be read (damaged)")
+        fixed = np.stack([repair(page.asarray(), index) for index, page in enumerate(frames)])
         kwargs: dict[str, Any] = {"photometric": key.photometric, "compression": key.compression,
                                   "predictor": key.predictor if key.predictor != 1 else None}
     buffer = io.BytesIO()

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -60,6 +62,26 @@ class Pages:
         return self.ranges[index]
 
 
+def frame_pages(tif: Any) -> tuple[Any, list[Any], int]:
+    """(series, its pages that can be read, the frames declared) of an opened TIFF. The frames
+    are the first series' pages, or, where every series is one page of one shape (a stack that
+    tifffile wrote a page per call, each its own series), every series' page."""
+    series = tif.series[0]
+    many = tif.series[1:] and all(len(s.pages) == 1 and s.shape == series.shape and s.dtype == series.dtype
+                                  for s in tif.series)
+    listed = [s.pages[0] for s in tif.series] if many else list(series.pages)
+    pages = []
+    for page in listed:  # the pages tifffile could read, up to the first it could not
+        if page is None:
+            break
+        pages.append(page)
+    # the frames its metadata (shaped, ImageJ) declares: a file cut short keeps them declared,
+    # though the pages' own headers (written after the data, by tifffile) are lost
+    shape = series.keyframe.shape
+    declared = len(listed) if many else max(len(listed), math.prod(series.shape) // max(1, math.prod(shape)))
+    return series, pages, declared
+
+
 def parse(source: str | IO[bytes], size: int) -> Pages:
     """The pages of the first series of a TIFF at ``source`` (a local path or a file object) of
     ``size`` bytes. A count the metadata declares beyond the file's end costs nothing: the frames
@@ -69,37 +91,31 @@ def parse(source: str | IO[bytes], size: int) -> Pages:
     with tifffile.TiffFile(source, is_ome=False, is_mmstack=False, is_ndtiff=False) as tif:
         if not tif.series:
             raise ValueError("the TIFF holds no image")
-        series = tif.series[0]
+        series, pages, declared = frame_pages(tif)
         key = series.keyframe
-        pages = []
-        for page in series.pages:  # the pages tifffile could read, up to the first it could not
-            if page is None:
-                break
-            pages.append(page)
         shape = tuple(int(s) for s in key.shape)
         dtype = np.dtype(key.dtype).newbyteorder(tif.byteorder)
         frame_bytes = math.prod(shape) * dtype.itemsize
         if frame_bytes <= 0:
             raise ValueError(f"the TIFF's pages hold no values (shape {shape})")
-        # the frames its metadata (shaped, ImageJ) declares: a file cut short keeps them declared,
-        # though the pages' own headers (written after the data, by tifffile) are lost
-        declared = max(len(pages), math.prod(series.shape) // math.prod(shape))
         plain = (key.compression == UNCOMPRESSED and not key.is_tiled and key.bitspersample == 8 * dtype.itemsize
                  and (key.samplesperpixel == 1 or key.planarconfig == CONTIG) and getattr(key, "fillorder", 1) == 1)
-        start = series.dataoffset
+        start = series.dataoffset if len(tif.series) == 1 or len(series.pages) > 1 else None
         if plain and start is not None and all(p.dataoffsets and p.dataoffsets[0] == start + i * frame_bytes
                                                for i, p in enumerate(pages)):
             whole = min(declared, max(0, (size - int(start)) // frame_bytes))
             return Pages(declared, whole, shape, dtype.str, start=int(start))
+        # a page's strips (all but the last) hold whole rows, unpadded: the page is then one run
+        strip = int(getattr(key, "rowsperstrip", 0) or shape[0]) * (frame_bytes // shape[0])
         ranges: list[tuple[int, int]] = []
         for page in pages:  # pages apart: only those whose headers were read can be found
             offsets, counts = page.dataoffsets, page.databytecounts
-            joined = all(o + c == nxt for o, c, nxt in zip(offsets, counts, offsets[1:]))
+            joined = all(o + c == nxt and c == strip for o, c, nxt in zip(offsets, counts, offsets[1:]))
             if not (plain and offsets and joined and sum(counts) >= frame_bytes):
-                return Pages(len(pages), len(pages), shape, dtype.str)
+                return Pages(declared, len(pages), shape, dtype.str)
             ranges.append((int(offsets[0]), frame_bytes))
     whole = next((i for i, (o, n) in enumerate(ranges) if o + n > size), len(ranges))
-    return Pages(len(ranges), whole, shape, dtype.str, ranges=tuple(ranges))
+    return Pages(declared, whole, shape, dtype.str, ranges=tuple(ranges))
 
 
 def pages_of(path: str) -> Pages:
@@ -142,19 +158,48 @@ def read_page(path: str, index: int, out: np.ndarray | None = None) -> tuple[np.
     return pixels.astype(native), data
 
 
+# TIFFs whose pages tifffile decodes (compressed, tiled), held open per process: reading frame
+# after frame then parses each page once, not all pages before it again (quadratic in a stack)
+_OPEN: OrderedDict[tuple[str, int, float], _Opened] = OrderedDict()
+_OPEN_LOCK = threading.Lock()
+OPEN_TIFFS = 2
+
+
+@dataclass
+class _Opened:
+    tif: Any
+    handle: Any  # the fsspec file of a remote one
+    lock: threading.Lock
+    pages: list[Any]  # ``frame_pages``'
+
+    def close(self) -> None:
+        with self.lock:
+            self.tif.close()
+            if self.handle is not None:
+                self.handle.close()
+
+
 def _decoded(path: str, index: int) -> np.ndarray:
     import tifffile
 
-    def page(source: Any) -> np.ndarray:
-        with tifffile.TiffFile(source, is_ome=False, is_mmstack=False, is_ndtiff=False) as tif:
-            page = tif.series[0].pages[index]
-            if page is None:
-                raise ValueError(f"frame {index} of this TIFF cannot be read (its page header is damaged)")
-            return np.asarray(page.asarray())
+    size, mtime = file_stat(path)
+    key = (path, size, mtime)
+    with _OPEN_LOCK:
+        opened = _OPEN.pop(key, None)
+        if opened is None:
+            handle = None
+            if is_remote(path):
+                import fsspec
 
-    if not is_remote(path):
-        return page(local(path))
-    import fsspec
-
-    with fsspec.open(path, "rb") as fh:
-        return page(fh)
+                handle = fsspec.open(path, "rb").open()
+            tif = tifffile.TiffFile(local(path) if handle is None else handle, is_ome=False, is_mmstack=False,
+                                    is_ndtiff=False)
+            opened = _Opened(tif, handle, threading.Lock(), frame_pages(tif)[1])
+        _OPEN[key] = opened
+        evicted = [_OPEN.popitem(last=False)[1] for _ in range(len(_OPEN) - OPEN_TIFFS)]
+    for old in evicted:
+        old.close()
+    with opened.lock:
+        if index >= len(opened.pages):
+            raise ValueError(f"frame {index} of this TIFF cannot be read (its page header is damaged)")
+        return np.asarray(opened.pages[index].asarray())

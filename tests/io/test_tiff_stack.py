@@ -55,6 +55,20 @@ def test_every_page_is_a_frame_read_exactly_and_alone(tmp_path, case):
     assert len(digests) == len(want)
 
 
+def test_a_stack_written_a_page_per_call_is_every_page(tmp_path):
+    """tifffile makes each ``write`` of a TiffWriter its own series (a capture script's stack):
+    every page of one shape is a frame, not the first series' one page."""
+    frames = np.random.default_rng(2).integers(0, 4096, (5, 9, 11), dtype=np.uint16)
+    path = tmp_path / "appended.tif"
+    with tifffile.TiffWriter(path) as writer:
+        for frame in frames:
+            writer.write(frame, photometric="minisblack")
+    headers = read_headers(str(path))
+    assert [h.path for h in headers] == [f"{path}#frame={i}" for i in range(5)]
+    for h, frame in zip(headers, frames):
+        np.testing.assert_array_equal(read_file(h.path)[0], frame)
+
+
 def test_a_single_page_tiff_stays_one_frame_under_its_own_name(tmp_path):
     path = tmp_path / "one.tif"
     tifffile.imwrite(path, np.arange(99, dtype=np.uint16).reshape(9, 11))
