@@ -1,5 +1,6 @@
 """The sensor layout has one source of truth: a Bayer mosaic saved as gray 16-bit PNG is scanned as
-a mosaic when the user declares it (--cfa), and everything downstream reads that one layout."""
+a mosaic, the one the user declares (--cfa) or the one its levels show, and everything downstream
+reads that one layout."""
 
 from __future__ import annotations
 
@@ -65,15 +66,17 @@ def test_a_gray_png_mosaic_declared_with_cfa_is_scanned_per_sensel(mosaic_png, t
     assert result.meta.layout == SensorLayout.bayer("RGGB")
 
 
-def test_without_cfa_the_same_files_are_gray_and_the_merge_refuses_the_other_layout(mosaic_png, tmp_path,
-                                                                                      local_client):
-    root, _ = mosaic_png
+def test_without_cfa_the_same_files_are_read_as_the_mosaic_they_show_and_the_merge_refuses_another(
+        mosaic_png, tmp_path, local_client):
+    """Undeclared, the lit mosaic is read as the first pattern its levels fit (RGGB of RGGB or
+    BGGR: the same planes); the other pattern, declared, is another layout for --merge."""
+    root, truth = mosaic_png
     scan([str(root / "frames")], tmp_path / "out", cfa_config(None), client=local_client, **QUIET)
     attrs = saved_attrs(tmp_path / "out")
-    assert attrs["cfa_pattern"] is None and attrs["neighbour_stride"] == 1
-    assert {d.color for d in read_csv(tmp_path / "out" / "defects.csv")} <= {"L"}
-    with pytest.raises(MergeRefused, match="cfa '' vs 'RGGB'"):
-        scan([str(root / "frames")], tmp_path / "out", cfa_config("RGGB"), client=local_client, merge=True, **QUIET)
+    assert truth["cfa"] == "RGGB" and attrs["cfa_pattern"] == [[0, 1], [1, 2]] and attrs["neighbour_stride"] == 2
+    assert {d.color for d in read_csv(tmp_path / "out" / "defects.csv")} <= {"R", "G", "B"}
+    with pytest.raises(MergeRefused, match="cfa 'RGGB' vs 'BGGR'"):
+        scan([str(root / "frames")], tmp_path / "out", cfa_config("BGGR"), client=local_client, merge=True, **QUIET)
 
 
 def test_files_that_cannot_be_the_declared_mosaic_are_skipped_with_the_reason(tmp_path, local_client):
