@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--uniform", action="store_true", default=None,
                    help="all files are from one camera with one layout: read only the first file's header")
     p.add_argument("--cfa", metavar="PATTERN", help="the files are a Bayer mosaic saved as plain gray 16-bit PNG/TIFF: "
-                   "its pattern, RGGB, BGGR, GRBG or GBRG (raw files name their own)")
+                   "its pattern, RGGB, BGGR, GRBG or GBRG (raw files name their own; without it, lit frames that "
+                   "show a mosaic are read as the first pattern that fits)")
     p.add_argument("--hdu", metavar="NAME", help="FITS files: read this HDU, by EXTNAME (SCI) or index from 0 "
                                                  "(default: the first HDU that holds an image)")
     p.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")

@@ -65,7 +65,8 @@ class ScanConfig:
                                           "worker thread")
     all_groups: bool = setting(False, "scan every camera/shape group into its own subfolder, not only the largest")
     cfa: str | None = setting(None, "a Bayer mosaic saved as plain gray PNG/TIFF: its pattern (RGGB, BGGR, GRBG or "
-                                    "GBRG); raw files name their own")
+                                    "GBRG); null: read from lit frames' levels where they show one; raw files name "
+                                    "their own")
     hdu: str | None = setting(None, "FITS files: the HDU to read, by EXTNAME (SCI) or index from 0 (1); null: the "
                                     "first HDU that holds an image")
 
