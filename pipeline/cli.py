@@ -94,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--collection", action="store_true",
                    help="a realistic collection over two years instead: every exposure and ISO, EXIF, defects "
                         "that behave as real ones do (with --dark: all lens-cap darks)")
+    s.add_argument("--movie", action="store_true",
+                   help="an sCMOS movie instead: a monochrome sensor with 1 %% of its sensels flickering (telegraph "
+                        "and Gaussian), saved as one multi-page TIFF (movie.tif)")
 
     args = parser.parse_args(argv)
     try:
@@ -240,12 +243,17 @@ def _verify(args) -> int:
 
 
 def _synth(args) -> int:
-    from .synth import synthesize, synthesize_collection
+    from .synth import synthesize, synthesize_collection, synthesize_movie
 
     try:
         width, height = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         raise ValueError(f"--size must look like 640x480, got {args.size!r}") from None
+    if args.movie:
+        truth = synthesize_movie(args.out, frames=args.frames, size=(width, height), seed=args.seed)
+        _say(f"wrote an sCMOS movie of {args.frames} frames of {width}x{height} ({args.out / 'movie.tif'}) and "
+             f"{len(truth['defects'])} planted defects to {args.out / 'truth.json'}")
+        return EXIT_OK
     if args.collection:
         truth = synthesize_collection(args.out, frames=args.frames, size=(width, height), fmt=args.format,
                                       seed=args.seed, dark_fraction=1.0 if args.dark else 0.0)

@@ -327,3 +327,23 @@ def test_cli_writes_a_collection(tmp_path, capsys):
     assert main(["synth", str(tmp_path / "d"), "--collection", "--dark", "--frames", "3", "--size", "160x120"]) == 0
     assert all(m["dark"] for m in json.loads((tmp_path / "d" / "truth.json").read_text())["frames_meta"])
 
+
+
+def test_cli_writes_an_scmos_movie_as_one_tiff_stack(tmp_path, capsys):
+    """``synth --movie``: the frames as pages of movie.tif, and every flickering sensel in truth.json,
+    with the variance that makes a lab call it noisy (a telegraph step or a Gaussian read noise)."""
+    import tifffile
+
+    from pipeline.cli import main
+
+    assert main(["synth", str(tmp_path), "--movie", "--frames", "30", "--size", "128x96", "--seed", "1"]) == 0
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    frames = tifffile.imread(tmp_path / "movie.tif")
+    assert frames.shape == (30, 96, 128) and frames.dtype == np.uint16
+    assert truth["kind"] == "movie" and truth["files"] == ["movie.tif"] and len(truth["frames_meta"]) == 30
+    assert len(truth["defects"]) == round(0.01 * 128 * 96)
+    assert {d["mode"] for d in truth["defects"]} == {"rts1", "rts2", "gaussian"}
+    var = frames.astype(np.float64).var(0)
+    flicker = np.array([var[d["y"], d["x"]] for d in truth["defects"]])
+    assert np.median(flicker) > 20 * np.median(var)
+    assert "sCMOS movie of 30 frames" in capsys.readouterr().out
