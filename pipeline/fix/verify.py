@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..defect import Defect
-from ..io import read_header, read_pixels
+from ..io import read_headers, read_pixels
 from ..io.header import Header
 from ..outputs.text import sensels
 from ..state.lock import check_free
@@ -67,8 +67,9 @@ def verify(result_dir: str | Path, files: list[str], log: Callable[[str], None] 
     defect_map = DefectMap.load(folder)
     problems: list[str] = []
     seen, libraw, opcode = Tally(), Tally(), Tally()
-    for path in files:
-        header = read_header(path)
+    # a video, a FITS cube or a TIFF stack is each of its frames
+    for header in (h for file in files for h in read_headers(file)):
+        path = header.path
         why = defect_map.mismatch(header)
         if why:
             problems.append(f"{path}: not a frame of the map's sensor: {why}")

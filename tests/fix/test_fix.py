@@ -177,6 +177,23 @@ def test_every_frame_of_a_tiff_stack_is_fixed(tmp_path):
         assert len(tif.pages) == 5 and tif.pages.first.compression == 8
 
 
+def test_verify_reads_every_frame_of_a_tiff_stack(tmp_path):
+    """``verify`` on a stack checks the map in each of its frames (it read the whole file as one
+    frame, and refused it: "decodes to 5x24x32 values")."""
+    from pipeline.fix.verify import verify
+
+    frames = np.random.default_rng(4).integers(100, 140, (5, H, W)).astype(np.uint16)
+    frames[:, 7, 9] = 3000
+    stack = tmp_path / "stack.tif"
+    tifffile.imwrite(stack, frames, photometric="minisblack")
+    stuck = Defect(x=9, y=7, channel=0, kind="stuck", mean=3000.0, std=0.0, score=50.0)
+    res = result_dir(tmp_path / "res", [stuck], (H, W), file_format="tiff")
+    said: list[str] = []
+    assert verify(res, [str(stack)], log=said.append) == []
+    assert [m.split(":")[0] for m in said[:5]] == [f"{stack}#frame={i}" for i in range(5)]
+    assert "1 of 1 entries testable in these frames are seen where the map puts them" in said
+
+
 def test_fits_copy_keeps_header_scaling_and_other_hdus(tmp_path):
     frame = mosaic(3)
     frame[10, 10] = 60000
