@@ -378,7 +378,8 @@ def print_tally(name: str, t: Tally) -> None:
     row("all", every)
     core = ["hot", "hot-onset", "warm", "stuck", "dead", "cold"]
     r, _, n = t.recall(core)
-    print(f"  hot/stuck/dead recall {_f(r)} of {n}")
+    if n:  # a movie of flickering sensels has none
+        print(f"  hot/stuck/dead recall {_f(r)} of {n}")
     if oracle:
         found, det = t.detected(every)
         _, _, n = t.recall(every)
