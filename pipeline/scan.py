@@ -354,16 +354,13 @@ def _mosaic_saved_as_gray(client: Client, main: Group, out_dir: place.Folder, me
     lit frames. Merged into saved statistics: their layout, where these frames show it or none
     (darks); saved as gray, they stay gray, and the notice says so."""
     from .engine.run import run_one
+    from .state.store import STATS_NAME, read_meta
 
     if not may_be_gray_mosaic(main.first):
         return main, ""
     looks = main.headers[:: max(1, -(-len(main.headers) // MOSAIC_LOOKS))][:MOSAIC_LOOKS]
     mosaic = run_one(client, gray_mosaic, [h.path for h in looks])
-    saved = None
-    if merge and (out_dir / "stats.zarr").exists():
-        from .state.store import read_meta
-
-        saved = read_meta(out_dir).layout
+    saved = read_meta(out_dir).layout if merge and (out_dir / STATS_NAME).exists() else None
     if saved is not None and saved.mosaic and saved.period == 2 and (mosaic is None or saved.name in mosaic.patterns):
         return Group([dataclasses.replace(h, layout=saved) for h in main.headers]), ""
     if mosaic is None:

@@ -23,11 +23,14 @@ import struct
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..state import atomic
+
+if TYPE_CHECKING:
+    from ..io.tiff_pages import Pages
 
 # repaired pixels of a frame: (pixels as decoded, index of the frame in the file) -> (pixels, n fixed)
 Repair = Callable[[np.ndarray, int], np.ndarray]
@@ -160,7 +163,7 @@ def copy_tiff(src: Path, dst: Path, repair: Repair) -> str:
     return "lossless TIFF rewritten with its compression (its EXIF sub-IFD is not carried)"
 
 
-def _copy_tiff_stack(src: Path, dst: Path, pages: Any, repair: Repair) -> str:
+def _copy_tiff_stack(src: Path, dst: Path, pages: Pages, repair: Repair) -> str:
     """Every frame of a TIFF stack repaired: patched in place where its pages are stored whole and
     uncompressed (a page cut off by the file's end stays as it is), else the stack rewritten."""
     import tifffile
@@ -177,9 +180,9 @@ def _copy_tiff_stack(src: Path, dst: Path, pages: Any, repair: Repair) -> str:
         lost = pages.count - pages.whole
         cut = f" (the other {lost} are cut off by the file's end)" if lost else ""
         return f"lossless TIFF stack: {pages.whole} frames{cut}, only the fixed values differ"
-    from ..io.tiff_pages import frame_pages
+    from ..io.tiff_pages import frame_pages, open_tiff
 
-    with tifffile.TiffFile(src, is_ome=False, is_mmstack=False, is_ndtiff=False) as tif:
+    with open_tiff(src) as tif:
         series, frames, declared = frame_pages(tif)
         key = series.keyframe
         if len(frames) < declared:

@@ -62,6 +62,14 @@ class Pages:
         return self.ranges[index]
 
 
+def open_tiff(source: Any) -> Any:
+    """tifffile's reading of a TIFF (a local path or a file object) as this module reads a stack:
+    its own pages only, not a series that OME or Micro-Manager metadata spreads over other files."""
+    import tifffile
+
+    return tifffile.TiffFile(source, is_ome=False, is_mmstack=False, is_ndtiff=False)
+
+
 def frame_pages(tif: Any) -> tuple[Any, list[Any], int]:
     """(series, its pages that can be read, the frames declared) of an opened TIFF. The frames
     are the first series' pages, or, where every series is one page of one shape (a stack that
@@ -86,9 +94,7 @@ def parse(source: str | IO[bytes], size: int) -> Pages:
     """The pages of the first series of a TIFF at ``source`` (a local path or a file object) of
     ``size`` bytes. A count the metadata declares beyond the file's end costs nothing: the frames
     past it are only counted (and listed as lost, ``limits.missing_frames``)."""
-    import tifffile
-
-    with tifffile.TiffFile(source, is_ome=False, is_mmstack=False, is_ndtiff=False) as tif:
+    with open_tiff(source) as tif:
         if not tif.series:
             raise ValueError("the TIFF holds no image")
         series, pages, declared = frame_pages(tif)
@@ -120,8 +126,13 @@ def parse(source: str | IO[bytes], size: int) -> Pages:
 
 def pages_of(path: str) -> Pages:
     """The pages of the TIFF at ``path`` (local or any fsspec URL), parsed once per process."""
+    return _pages(*_identity(path))
+
+
+def _identity(path: str) -> tuple[str, int, float]:
+    """(path, size, mtime): what the per-process caches key a file by (a changed file is read again)."""
     size, mtime = file_stat(path)
-    return _pages(path, size, mtime)
+    return path, size, mtime
 
 
 @functools.lru_cache(maxsize=64)
@@ -137,13 +148,14 @@ def _pages(path: str, size: int, mtime: float) -> Pages:
 def read_page(path: str, index: int, out: np.ndarray | None = None) -> tuple[np.ndarray, bytes]:
     """Frame ``index`` of a multi-page TIFF, and the bytes that identify it (the page's stored
     bytes, or its values' where tifffile decodes it)."""
-    pages = pages_of(path)
+    key = _identity(path)
+    pages = _pages(*key)
     if not 0 <= index < pages.count:
         raise ValueError(f"no frame {index} in this TIFF (it holds {pages.count})")
     if index >= pages.whole:
         raise ValueError(f"the TIFF is truncated before frame {index} of its {pages.count}")
     if not pages.stored:
-        pixels = _decoded(path, index)
+        pixels = _decoded(key, index)
         data = pixels.tobytes()
     else:
         offset, length = pages.place(index)
@@ -179,11 +191,9 @@ class _Opened:
                 self.handle.close()
 
 
-def _decoded(path: str, index: int) -> np.ndarray:
-    import tifffile
-
-    size, mtime = file_stat(path)
-    key = (path, size, mtime)
+def _decoded(key: tuple[str, int, float], index: int) -> np.ndarray:
+    """Frame ``index`` of the TIFF that ``key`` (``_identity``) names, decoded by tifffile."""
+    path = key[0]
     with _OPEN_LOCK:
         opened = _OPEN.pop(key, None)
         if opened is None:
@@ -192,8 +202,7 @@ def _decoded(path: str, index: int) -> np.ndarray:
                 import fsspec
 
                 handle = fsspec.open(path, "rb").open()
-            tif = tifffile.TiffFile(local(path) if handle is None else handle, is_ome=False, is_mmstack=False,
-                                    is_ndtiff=False)
+            tif = open_tiff(local(path) if handle is None else handle)
             opened = _Opened(tif, handle, threading.Lock(), frame_pages(tif)[1])
         _OPEN[key] = opened
         evicted = [_OPEN.popitem(last=False)[1] for _ in range(len(_OPEN) - OPEN_TIFFS)]
