@@ -20,6 +20,7 @@ import numpy as np
 from ..kinds import BY_NAME
 from .candidates import Candidates
 from .criteria.counts import FLICKER_FRAMES
+from .exposure import SHOWN_FRAMES, SHOWN_SHARE
 from .noise import QUANT_VAR
 
 HOT, DEAD, STUCK, NOISY = (BY_NAME[k].code for k in ("hot", "dead", "stuck", "noisy"))
@@ -66,6 +67,8 @@ LINE_SHARE = 0.5
 # in the others). On 12 rendered many-defect collections: false reports 28 -> 13, 2 of 47,541
 # found defects lost; on 12 ordinary ones 10 -> 9, none lost
 DARK_BEYOND_FRAMES = 1
+# ... and in at least ``exposure.SHOWN_SHARE`` of the frames its line says must show it, where that
+# is ``exposure.SHOWN_FRAMES`` or more
 
 
 def classify(c: Candidates, thr: dict[str, float], dark_min_sigmas: float, darks: bool = False,
@@ -195,6 +198,11 @@ def classify(c: Candidates, thr: dict[str, float], dark_min_sigmas: float, darks
                 & (c.rate > 0) & (zl > -thr["dead"]))
         if counted and not darks:
             dark &= c.k_hi >= DARK_BEYOND_FRAMES
+        if counted and c.shown is not None:
+            unseen = (c.shown >= SHOWN_FRAMES) & (c.k_hi < SHOWN_SHARE * c.shown)
+            if c.onset is not None:  # its line is over every frame: one that appeared shows since
+                unseen &= c.onset < 0
+            dark &= ~unseen
         if raw_darks:
             dark &= c.rate * rate_swing >= dark_min_sigmas * np.maximum(c.ref_std, math.sqrt(QUANT_VAR))
     telegraph &= ~dark  # a hot sensel's spread across the exposures is its dark current

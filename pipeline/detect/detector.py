@@ -29,6 +29,7 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TypeVar
 
 import numpy as np
@@ -46,7 +47,7 @@ from .config import DetectConfig
 from .criteria import across, counts, dark_current, flicker, level, variance
 from .criteria.counts import COUNT_MAPS, count_thresholds
 from .describe import describe, describe_line
-from .exposure import beyond_exposure_z, beyond_gain_z, candidate_fit, line_share, with_fit
+from .exposure import beyond_exposure_z, beyond_gain_z, candidate_fit, frames_to_show, line_share, with_fit
 from .filters import unique_flat
 from .line_bands import column_lines, drifts_of, gather_columns, rate_sums, scan_band
 from .lines import Line, covered, dedupe
@@ -56,7 +57,7 @@ from .scale import BlockScale
 from .shapes import clusters
 from .stack_kind import classify_stack
 from .suppress import NMS_RADIUS, NMS_RADIUS_CFA, NMS_RADIUS_GRAY, RING_RADIUS, one_per_pixel, suppress
-from .tails import EXCLUDE_STRENGTH, TailSample, raised, sample_band
+from .tails import EXCLUDE_STRENGTH, Positions, TailSample, raised, sample_band
 
 SCORE_KINDS = ("hot", "dead", "stuck", "noisy")
 # values per band when detecting in one process: a band's temporaries (a few float32 planes of
@@ -344,8 +345,11 @@ def score_band(band: Band, plan: Plan, params: Parameters, measures: BandMeasure
         if plan.luma:
             cand.luma_amp = luma.amplitude(band, cand.y, cand.x, present(params.luma_scale))
         found.append(cand)
+        left_out: dict[str, Positions] = {}
+        if plan.frames and plan.per_sensel:  # a JPEG's or a demosaiced image's smear is no one-sensel leak
+            left_out["dark_current"] = partial(dark_current.leaks, v, spacing=plan.spacing)
         tails.append(sample_band({k: core[k] for k in plan.map_kinds if k != "counts"}, v.shape, v.y0, v.y1,
-                                 len(plan.planes), v.to_image, first=v.y0 == 0))
+                                 len(plan.planes), v.to_image, first=v.y0 == 0, left_out=left_out))
         if plan.frames:
             dark_current.clip(core["dark_current"])
     return BandScores(found, tails)
@@ -363,6 +367,9 @@ def classify_points(scored: list[BandScores], plan: Plan, cfg: DetectConfig) -> 
     if plan.frames is not None and cand.model is not None and plan.frames.physical:
         whole = candidate_fit(cand.model, plan.n, plan.frames)
         cand.line_share = line_share(whole, cand.model, plan.n)
+        if cand.counted:
+            cand.shown = frames_to_show(cand, plan.frames, plan.configured["dark_current"],
+                                        plan.ring_radius if plan.one_value else 0)
     if plan.days is not None and plan.one_value:
         # onsets in one-value sensors only: demosaicing spreads a sensel's beyond frames over its
         # neighbours (which then share its range), and a tone curve clips a bright frame's excess, so a

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..stats.fit import ExposureFit, FrameTable, fit_exposure
-from ..stats.model import EXPOSURE_SUMS
+from ..stats.model import EXPOSURE_SUMS, EXPOSURE_UNIT
 from .bands import PlaneView
 from .stripes import each_stripe
 
@@ -117,6 +117,22 @@ def beyond_gain_z(beyond_logg: np.ndarray, beyond: np.ndarray, table: FrameTable
     return np.where((k > 0) & (k < n) & np.isfinite(z), z, 0.0)
 
 
+# a frame must show a sensel's dark current where its line predicts this many of its
+# neighbours' residual sigmas (``frames_showing``)
+SHOWN_SIGMAS = 6.0
+# a dark-current sensel must stand beyond its neighbours in at least this share of the
+# frames its line says must show it (``frames_to_show``: by SHOWN_SIGMAS of its neighbours'
+# sigmas), where that is SHOWN_FRAMES or more (``classify``). A scene's excess in a
+# dark-subtracted long frame, whose cross term the fit keeps at its recorded exposure, draws a line
+# of any t (z 61-137 on a rendered collection) that the frames it predicts do not follow (beyond in
+# 1-2 of 3-11). A same-colour partner of at least half the rate that does show hides a hot sensel
+# from the range test (it is not above all 4 neighbours): that one is exempt (``brighter_partner``)
+SHOWN_FRAMES = 3
+SHOWN_SHARE = 0.5
+# a same-colour partner with at least this share of a sensel's rate is as bright in its frames
+PARTNER_SHARE = 0.5
+
+
 def candidate_fit(model: np.ndarray, n: int, table: FrameTable, within: np.ndarray | None = None) -> ExposureFit:
     """The exposure fit of candidates from their model rows (``Candidates.model``: the residual's
     mean and M2 over the n frames, then ``EXPOSURE_SUMS``), over every frame or ``within``."""
@@ -134,3 +150,57 @@ def line_share(fit: ExposureFit, model: np.ndarray, n: int) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         share = 1.0 - fit.noise_var / (model[:, 1] / n)
     return np.where(np.isfinite(share), share, 0.0)
+
+
+def frames_showing(rate: np.ndarray, offset: np.ndarray, sigma: np.ndarray, excluded: np.ndarray,
+                   table: FrameTable) -> np.ndarray:
+    """How many frames each sensel's exposure line (``rate``, DN/s at ISO 100, and ``offset``, DN)
+    says it must stand out in: those where it predicts at least ``SHOWN_SIGMAS`` x ``sigma`` (its
+    neighbours' residual spread over every frame, which the scene's busiest frames dominate: a
+    quiet frame's noise is less), less the frames it was left out of the fit in (``excluded``:
+    clipped, where lit neighbours may clip with it). A dark-subtracted frame shows nothing."""
+    fitted = table.fitted
+    x = np.sort(np.where(fitted > 0, fitted, 0).astype(np.float64) * EXPOSURE_UNIT)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        need = (SHOWN_SIGMAS * np.asarray(sigma, np.float64) - np.asarray(offset, np.float64)) / np.asarray(rate)
+    need = np.where(np.asarray(rate) > 0, need, np.inf)
+    shown = len(x) - np.searchsorted(x, np.nan_to_num(need, nan=np.inf), side="left")
+    return np.maximum(shown - np.asarray(excluded, np.int64), 0)
+
+
+def brighter_partner(y: np.ndarray, x: np.ndarray, plane: np.ndarray, rate: np.ndarray, rising: np.ndarray,
+                     radius: int) -> np.ndarray:
+    """Whether each candidate has among its 8 nearest same-colour sensels (``radius`` px apart) a
+    ``rising`` one (a dark-current candidate) of at least half its rate. In the frames its line
+    says must show it, that partner is as bright or brighter: it stands above all 4 neighbours in
+    none of them (the range counts' test), however strong its dark current."""
+    out = np.zeros(len(y), bool)
+    src = np.flatnonzero(rising)
+    if not len(src) or not len(y):
+        return out
+    span = int(max(x.max(), 0)) + 2 * radius + 1
+    key = lambda yy, xx, pp: (pp.astype(np.int64) * (int(y.max()) + 2 * radius + 1) + yy + radius) * span + xx + radius
+    keys = key(y[src], x[src], plane[src])
+    order = np.argsort(keys)
+    sorted_keys, sorted_rate = keys[order], rate[src][order]
+    for dy in (-radius, 0, radius):
+        for dx in (-radius, 0, radius):
+            if not (dy or dx):
+                continue
+            k = key(y + dy, x + dx, plane)
+            at = np.minimum(np.searchsorted(sorted_keys, k), len(sorted_keys) - 1)
+            out |= (sorted_keys[at] == k) & (sorted_rate[at] >= PARTNER_SHARE * rate)
+    return out
+
+
+def frames_to_show(cand, table: FrameTable, threshold: float, radius: int) -> np.ndarray:
+    """The frames each counted candidate's exposure line says must show it (``frames_showing``),
+    0 where a same-colour partner that does show its own (beyond its neighbours in at least
+    ``SHOWN_SHARE`` of them, at a dark-current z of ``threshold``) hides it from the
+    range test (``brighter_partner``; ``radius``: px to the ring, 0 where a defect is no one sensel)."""
+    excluded = cand.model[:, 2 + EXPOSURE_SUMS.index("excluded")]
+    shown = frames_showing(cand.rate, cand.offset, cand.ref_rstd, excluded, table)
+    if radius and cand.z_rate is not None:
+        rising = (cand.z_rate >= threshold) & (cand.k_hi >= SHOWN_SHARE * shown)
+        shown[brighter_partner(cand.y, cand.x, cand.plane, cand.rate, rising, radius)] = 0
+    return shown

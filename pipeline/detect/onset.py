@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..stats.fit import fit_exposure, frames_carrying
 from ..stats.model import EXPOSURE_SUMS, FIRST_DAYS, NO_DAY
 
 # a frame shows a defect when its predicted excess stands this many temporal sigmas out of the
@@ -53,6 +54,11 @@ DARK_CURRENT_T = 3.0
 # telegraph sensel that jumps in the high-gain frames fits such a line too, but it takes 0.4-0.7
 # of its variance (the many-defect collections' population)
 SINCE_LINE_SHARE = 0.8
+# ... and a line since a day is dark current only where more than one frame carries it
+# (``stats.fit.frames_carrying``): a collection whose last days hold one long exposure among short
+# ones fits any excess of that one frame (a highlight's, in a photo) as a rate since those days,
+# of any t (one such false hot sensel on the many-defect collection, 490 DN/s at t 13)
+MIN_SINCE_FRAMES = 2.0
 
 
 @dataclass(frozen=True)
@@ -228,7 +234,11 @@ def appearances(cand, days: np.ndarray, table, n: int, whole=None, dark_t: float
     kept = appeared[keep]
     cand.rate[kept], cand.rate_se[kept] = fit["rate"][keep], fit["rate_se"][keep]
     cand.offset[kept] = fit["offset"][keep]
-    cand.z_rate[kept] = np.maximum(cand.z_rate[kept], fit["rate"][keep] / fit["rate_se"][keep])
+    # the fit since lifts the dark-current z only where its line is what the residual holds
+    # (``SINCE_LINE_SHARE``), carried by more than one frame (``MIN_SINCE_FRAMES``)
+    carried = np.array([frames_carrying(table, frames.days >= day) for day in out[appeared].tolist()])
+    lifts = keep & (share >= SINCE_LINE_SHARE) & (carried >= MIN_SINCE_FRAMES)
+    cand.z_rate[appeared[lifts]] = np.maximum(cand.z_rate[appeared[lifts]], fit["rate"][lifts] / fit["rate_se"][lifts])
     return out
 
 
@@ -247,8 +257,6 @@ def since_candidates(v, days: np.ndarray, table, rate_scale, threshold: float) -
     Over every frame such a sensel's fit is diluted by the frames before its onset and its
     counts by their misses, so neither map may pass it. Only sensels beyond their neighbours in
     3 frames or more are tried (an onset needs them), one fit per distinct earliest day."""
-    from ..stats.fit import fit_exposure
-
     if v.above is None or any(k not in v.extra for k in (*FIRST_DAYS, *EXPOSURE_SUMS)):
         return []
     rows = slice(v.y0 - v.top, v.y1 - v.top)
@@ -263,6 +271,8 @@ def since_candidates(v, days: np.ndarray, table, rate_scale, threshold: float) -
     for key in FIRST_DAYS:
         first = flat[key].astype(np.int64)
         for day in np.unique(first[first != NO_DAY]).tolist():
+            if frames_carrying(table, days >= day) < MIN_SINCE_FRAMES:
+                continue
             take = np.flatnonzero(first == day)
             fit = fit_exposure(v.n, res_mean[take], res_m2[take], {k: flat[k][take] for k in EXPOSURE_SUMS}, table,
                                within=days >= day)

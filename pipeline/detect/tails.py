@@ -8,6 +8,7 @@ the surroundings of strong defects, whose rings and JPEG ringing are accounted f
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,8 +33,9 @@ SAMPLES = 400_000
 
 @dataclass
 class TailSample:
-    """An even sample of the score maps of one plane's band: values per map, the sensor
-    positions they come from, and the plane's size (once per plane, in its first band)."""
+    """An even sample of the score maps of one plane's band: values per map (NaN where a map's
+    tail leaves the sensel out), the sensor positions they come from, and the plane's size (once
+    per plane, in its first band)."""
 
     values: dict[str, np.ndarray]
     y: np.ndarray
@@ -41,11 +43,15 @@ class TailSample:
     plane_size: int
 
 
+Positions = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
 def sample_band(maps: dict[str, np.ndarray], shape: tuple[int, int], y0: int, y1: int, planes: int,
-                to_image, first: bool) -> TailSample:
+                to_image, first: bool, left_out: dict[str, Positions] | None = None) -> TailSample:
     """The sample positions of a plane of ``shape`` (every ``step``-th sensel, row-major over
     the whole plane) that fall in the core rows y0:y1, with the maps' values there; ``maps``
-    hold the core rows."""
+    hold the core rows. ``left_out``: per map, which of the positions (plane rows and columns)
+    its tail leaves out (NaN)."""
     h, w = shape
     step = max(1, h * w * planes // SAMPLES)
     dtype = np.int32 if h * w < 2**31 else np.int64
@@ -54,6 +60,8 @@ def sample_band(maps: dict[str, np.ndarray], shape: tuple[int, int], y0: int, y1
     ty, tx = divmod_int(at, w)
     iy, ix = to_image(ty, tx)
     values = {k: values_at(m, ty - y0, tx) for k, m in maps.items()}
+    for k, which in (left_out or {}).items():
+        values[k][which(ty, tx)] = np.nan
     return TailSample(values, iy, ix, h * w if first else 0)
 
 
@@ -113,6 +121,7 @@ def raised(configured: dict[str, float], samples: list[TailSample], strong_y: np
         values = np.concatenate([s.values[k] for s in samples])
         if k in MIRRORED:
             values = -values
-        size = plane_sizes * (far.mean() if far.size else 1.0)
-        thresholds[k] = max(v, tail_threshold(values[far], int(size), false_alarms))
+        kept = far & ~np.isnan(values)
+        size = plane_sizes * (kept.mean() if kept.size else 1.0)
+        thresholds[k] = max(v, tail_threshold(values[kept], int(size), false_alarms))
     return thresholds

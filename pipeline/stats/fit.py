@@ -113,6 +113,16 @@ def _known(fitted: np.ndarray) -> np.ndarray:
     return np.sort(fitted[fitted != NO_FACTOR])[::-1].astype(np.float64)
 
 
+def frames_carrying(table: FrameTable, within: np.ndarray) -> float:
+    """How many frames carry a line through zero fitted over the frames ``within``: (sum x)^2 /
+    sum x^2 of their exposure factors (n for n equal ones, ~1 where one frame's exposure is far
+    the longest). Such a line's t is then one frame's excess over the noise, and one frame's
+    excess in a photo is as often the scene's (a highlight, a thin line) as a defect's."""
+    x = _known(np.asarray(table.fitted)[np.asarray(within, bool)])
+    sxx = float((x * x).sum())
+    return float(x.sum()) ** 2 / sxx if sxx > 0 else 0.0
+
+
 @dataclass(frozen=True)
 class ExposureFit:
     """The fit of every sensel (arrays of the sensels' shape, float64; NaN where there are too

@@ -215,3 +215,52 @@ def test_offset_lines_in_a_lit_collection_are_found_across_them():
         assert (found.x - d["x"], found.y - d["y"]) in {(dx, dy) for dx in (-4, -2, 0, 2, 4) for dy in (-4, -2, 0, 2, 4)}
         assert abs(found.length - d["length"]) <= 0.1 * d["length"], (found.length, d["length"])
         assert "brighter together" in found.detail
+
+
+# --------------------------------------------------------------------------- a population's leaks
+
+
+def line_sensels(defects) -> set[tuple[int, int]]:
+    """Every planted sensel: the point defects' and each sensel of a partial column or row."""
+    out = set()
+    for d in defects:
+        for i in range(d.get("length") or 1):
+            step = 2 * i
+            out.add((d["y"] + (step if d.get("direction") == "column" else 0),
+                     d["x"] + (step if d.get("direction") == "row" else 0)))
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 4, 6])
+def test_a_population_of_weak_hot_sensels_is_not_its_own_tail(seed):
+    """A many-defect photo collection (1 % weak hot sensels, 1 % telegraph): each hot sensel leaks
+    -1/4 of its rate into its 8 same-colour neighbours' dark-current fits, which the level does not
+    add back (its excess is diluted by the short frames). The tail guard reads the falling side of
+    that map as its null, and those leaks raised its threshold to 69-86, over the population
+    (before: 80-81 % of the hot sensels found as hot on seeds 1 and 4, 89 % on 6). Leaks are left
+    out of that tail; a scene edge that rises on one side and falls on the other stays in it."""
+    stack, t, iso, unix, defects = rendered(seed, width=320, height=240, population=0.02)
+    det, _, _ = scan_photos(stack, t, iso, unix)
+    found = kinds(det)
+    hot = [(d["y"], d["x"]) for d in defects if d["kind"] == "hot" and not d.get("length")]
+    assert len(hot) >= 700
+    assert sum(found.get(p) == "hot" for p in hot) >= 0.85 * len(hot), det.thresholds
+    planted = line_sensels(defects)
+    assert sum(p not in planted for p, k in found.items() if k not in ("column", "row")) <= 1
+
+
+def test_a_rate_its_frames_do_not_show_is_not_dark_current():
+    """Two years of photos with a dark-subtracted longest frame, whose scene the fit's cross term
+    keeps at its recorded exposure (``stats.fit.FrameTable``): a sensel lit there draws a steep
+    line. These six were reported hot at dark-current z 61-137, beyond their neighbours in 1-2
+    frames, while their lines said 3-11 frames had to show them by 6 sigmas. Dark current shows
+    where its line says; the planted hot sensels are found as before."""
+    stack, t, iso, unix, defects = rendered(3, width=320, height=240, population=0.0)
+    det, stats, table = scan_photos(stack, t, iso, unix)
+    assert table.n_subtracted >= 1
+    found = kinds(det)
+    lit = [(65, 75), (19, 155), (73, 61), (191, 263), (194, 260), (153, 181)]
+    assert [int(stats.counts[0][p]) for p in lit] == [1, 1, 1, 2, 1, 1]
+    assert not set(lit) & set(found), [(p, found[p]) for p in lit if p in found]
+    hot = [(d["y"], d["x"]) for d in defects if d["kind"] == "hot" and not d.get("length")]
+    assert sum(found.get(p) == "hot" for p in hot) == 8

@@ -253,3 +253,19 @@ def test_a_defect_that_appeared_is_fitted_over_the_frames_since():
     calm = fit_exposure(stats.n, stats.mean[1][2:3, 2:3], stats.m2[1][2:3, 2:3],
                         {k: v[2:3, 2:3] for k, v in stats.extra.items()}, table, within=since)
     assert abs(calm.rate[0, 0]) < 5
+
+
+def test_frames_carrying_a_line_since_a_day():
+    """(sum x)^2 / sum x^2 of the frames since: n equal exposures carry it alike; one exposure six
+    times the others' carries nearly all of it; unknown and dark-subtracted frames carry nothing."""
+    from pipeline.stats.fit import frames_carrying
+
+    table = FrameTable(np.array([1000] * 8))
+    assert frames_carrying(table, np.ones(8, bool)) == pytest.approx(8.0)
+    assert frames_carrying(table, np.arange(8) >= 5) == pytest.approx(3.0)
+    lopsided = FrameTable(np.array([100, 100, 6000, 100, NO_FACTOR]))
+    assert frames_carrying(lopsided, np.ones(5, bool)) == pytest.approx(6300**2 / (6000**2 + 3 * 100**2))
+    assert frames_carrying(lopsided, np.ones(5, bool)) < 1.2
+    subtracted = FrameTable(np.array([1000, 1000, 1000]), subtracted=np.array([False, True, False]))
+    assert frames_carrying(subtracted, np.ones(3, bool)) == pytest.approx(2.0)
+    assert frames_carrying(table, np.zeros(8, bool)) == 0.0

@@ -34,6 +34,9 @@ from .level import SE_QUANT
 RATE_SCALE_FLOOR = 1.0
 # sigma of a normal distribution per unit of MAD
 MAD_SIGMA = 1.4826
+# a falling rate no larger than this share of one of its 8 nearest neighbours' rising rate is that
+# neighbour's leak (a quarter of it, give or take the noise), not the map's null (``leaks``)
+LEAK_SHARE = 0.5
 
 
 @dataclass
@@ -131,6 +134,27 @@ def _floor_by_neighbours(v: PlaneView, se: np.ndarray, a: int, b: int, spacing: 
         se[r0 - a : r1 - a] *= widen
 
     each_stripe(pool, a, b, v.width, rows)
+
+
+def leaks(v: PlaneView, ys: np.ndarray, xs: np.ndarray, spacing: int) -> np.ndarray:
+    """Whether each sensel (plane rows and columns, core rows) falls with exposure by a leak: by
+    no more than ``LEAK_SHARE`` of what one of its 8 nearest neighbours rises.
+
+    A hot sensel leaks -1/4 of its rate into each neighbour's residual. Where the level shows it
+    (``measure``'s ``bright``) that is added back; in photos a dark-current sensel's excess is
+    diluted by the short frames and mostly does not, and its own error holds its dark shot noise,
+    so its ring can stand out of its neighbours' smaller errors more than it does itself. The
+    tail guard reads this map's falling side as its null (``tails.MIRRORED``): on collections
+    with 20 hot sensels those leaks raised the threshold to 24-33, on a 1 % population to 77. A
+    scene edge that brightens with exposure on one side and darkens on the other is no leak: its
+    two sides move alike, and stay in the null."""
+    fit = v.fit
+    if fit is None:
+        raise ValueError("the dark-current criterion needs the stack's exposure fit")
+    own = fit.rate[ys - v.top, xs]
+    near = gather(fit.rate, ys, xs, window_offsets(3, spacing), top=v.top, height=v.height)
+    most = np.max(np.nan_to_num(near, nan=0.0), axis=1)
+    return (own < 0) & (-own <= np.float32(LEAK_SHARE) * most)
 
 
 def scale(measures: list[RateMeasures], shape: tuple[int, int]) -> BlockScale:
