@@ -7,6 +7,7 @@ by the same float32 arithmetic as the maps: the same numbers.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -16,7 +17,7 @@ from ..stats.model import EXPOSURE_SUMS, FIRST_DAYS
 from .bands import PlaneView
 from .criteria import variance
 from .criteria.counts import CountNull
-from .filters import WINDOW, gather, grid_points, pseudo_median_points, window_offsets
+from .filters import WINDOW, gather, gather_points, grid_points, pseudo_median_points, window_offsets
 from .noise import QUANT_VAR, log_value_var
 from .rings import with_rings_removed
 from .scale import BlockScale
@@ -38,6 +39,8 @@ NOISY_ISOLATION = 4.0
 NOISY_EDGE_MARGIN = 8
 
 
+# the log residual variance at given plane rows and columns (``criteria.flicker.lrv_points``)
+LrvAt = Callable[[np.ndarray, np.ndarray], np.ndarray]
 # an array that is there only in some cases (range counts, RGB, once classified): numpy's types
 # cannot say when, so the checker takes these as they come
 MaybeArray = Any
@@ -141,12 +144,13 @@ class PlaneContext:
     raw_darks: bool
 
 
-def gather_candidates(v: PlaneView, flat: np.ndarray, maps: dict[str, np.ndarray], lrv: np.ndarray, lrv_top: int,
+def gather_candidates(v: PlaneView, flat: np.ndarray, maps: dict[str, np.ndarray], lrv: LrvAt,
                       rings: tuple[np.ndarray, np.ndarray], ctx: PlaneContext,
                       rate_rings: tuple[np.ndarray, np.ndarray] | None = None) -> Candidates:
     """The candidates at plane-flat indices ``flat`` (sorted, unique, in the core rows), from the
     band's statistics, its maps (core rows: ``hot`` and ``dead`` scored, ``noisy`` scored but not
-    yet clipped) and ``lrv``, the log residual variance of rows ``lrv_top`` .. ."""
+    yet clipped) and ``lrv``, the log residual variance at given plane rows and columns
+    (``criteria.flicker.lrv_points``)."""
     f32 = np.float32
     q = f32(QUANT_VAR)
     n = f32(v.n)
@@ -161,7 +165,7 @@ def gather_candidates(v: PlaneView, flat: np.ndarray, maps: dict[str, np.ndarray
     ref_lvar = pseudo_median_points(log_value_var(v.value_m2[vy - v.top, vx], n))
     lvar_c = log_value_var(v.value_m2[here], n)
     z_var_c = variance.deficit_z(lvar_c - ref_lvar, ctx.var_scale.points(ys, xs), v.n, ctx.raw_darks)
-    ref_lrv = pseudo_median_points(lrv[vy - lrv_top, vx])
+    ref_lrv = pseudo_median_points(lrv(*np.broadcast_arrays(vy, vx)))
     z_level_c = maps["hot"][core] - maps["dead"][core]  # one of them is 0: the signed z exactly
 
     # the variance kinds also need the sensel clearly outside the range of (nearly) all of its
@@ -170,12 +174,12 @@ def gather_candidates(v: PlaneView, flat: np.ndarray, maps: dict[str, np.ndarray
     k_lo = max(0, len(offsets) // 10)  # about the 10th percentile of the neighbourhood, and the 90th
     low = np.partition(log_value_var(gather(v.value_m2, ys, xs, offsets, v.top, h), n), k_lo, axis=1)[:, k_lo]
     below_all = lvar_c - low <= math.log(STUCK_VAR_RATIO)
-    nb = gather(lrv, ys, xs, offsets, lrv_top, h)
+    nb = gather_points(lrv, ys, xs, offsets, (h, w))
     high = np.partition(nb, len(offsets) - 1 - k_lo, axis=1)[:, len(offsets) - 1 - k_lo]
-    lrv_c = lrv[ys - lrv_top, xs]
+    lrv_c = lrv(ys, xs)
     above_all = (lrv_c - high >= math.log(NOISY_VAR_RATIO)) & (ref_lrv >= ctx.quiet)
     if not ctx.raw_darks:  # scene events light up a neighbourhood; no scene in a dark
-        ring8 = gather(lrv, ys, xs, window_offsets(3, spacing), lrv_top, h).max(axis=1)
+        ring8 = gather_points(lrv, ys, xs, window_offsets(3, spacing), (h, w)).max(axis=1)
         above_all &= ring8 - ref_lrv <= math.log(NOISY_ISOLATION)
     inner = np.ones(len(ys), bool)
     if not ctx.per_sensel and NOISY_EDGE_MARGIN:  # demosaic and JPEG edge padding disturb the outer block

@@ -338,8 +338,7 @@ def score_band(band: Band, plan: Plan, params: Parameters, measures: BandMeasure
                 flat += since_candidates(v, plan.days, plan.frames, present(pp.rate_scale), thr["dark_current"])
         base = v.y0 * v.width
         keys = unique_flat(np.concatenate(flat) - base, (v.y1 - v.y0) * v.width) + base
-        _, lrv, lrv_top = flicker.lrv_rows(v, plan.spacing, pool)
-        cand = gather_candidates(v, keys, core, lrv, lrv_top, pm.level.rings, pp.context,
+        cand = gather_candidates(v, keys, core, partial(flicker.lrv_points, v), pm.level.rings, pp.context,
                                  None if pm.rate is None else pm.rate.rings)
         flicker.clip(v, core["noisy"], pool)
         if plan.luma:

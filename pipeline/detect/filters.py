@@ -194,6 +194,15 @@ def gather(a: np.ndarray, ys: np.ndarray, xs: np.ndarray, offsets, top: int = 0,
     return out
 
 
+def gather_points(at, ys: np.ndarray, xs: np.ndarray, offsets, shape: tuple[int, int]) -> np.ndarray:
+    """``gather`` of a quantity computed at single sensels (``at(rows, columns)``) rather than read
+    from an array: (len(ys), len(offsets)), reflected at the plane's edges as ``gather`` is."""
+    h, w = shape
+    rows = reflect(ys[:, None] + np.array([dy for dy, _ in offsets], np.int64), h)
+    cols = reflect(xs[:, None] + np.array([dx for _, dx in offsets], np.int64), w)
+    return at(rows, cols)
+
+
 def window_offsets(window: int, spacing: int) -> list[tuple[int, int]]:
     """Offsets of a window x window grid of same-colour samples, centre excluded."""
     r = window // 2
