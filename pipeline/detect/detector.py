@@ -338,7 +338,8 @@ def score_band(band: Band, plan: Plan, params: Parameters, measures: BandMeasure
                 flat += since_candidates(v, plan.days, plan.frames, present(pp.rate_scale), thr["dark_current"])
         base = v.y0 * v.width
         keys = unique_flat(np.concatenate(flat) - base, (v.y1 - v.y0) * v.width) + base
-        cand = gather_candidates(v, keys, core, partial(flicker.lrv_points, v), pm.level.rings, pp.context,
+        lrv = flicker.lrv_lookup(v, plan.spacing, len(keys), pool)
+        cand = gather_candidates(v, keys, core, lrv, pm.level.rings, pp.context,
                                  None if pm.rate is None else pm.rate.rings)
         flicker.clip(v, core["noisy"], pool)
         if plan.luma:

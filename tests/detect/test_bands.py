@@ -82,3 +82,20 @@ def test_band_cores_start_on_block_boundaries_and_hold_their_halo():
     assert len(raw) == 4 and max(b[1] - b[0] for b in raw) - min(b[1] - b[0] for b in raw) <= 128
     # a plane shorter than two blocks is one band
     assert len(band_rows((100, 600), plane_list, halo, 1000)) == 1
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_candidates_residual_variance_by_points_or_rows_is_the_same(case, monkeypatch):
+    """``flicker.lrv_lookup`` computes the log residual variance at the candidates' sensels alone
+    where they are few, else reads it from a band's rows: the same numbers either way."""
+    import importlib
+
+    flicker = importlib.import_module("pipeline.detect.criteria.flicker")
+    make, layout = CASES[case]
+    stats = make()
+    found = []
+    for cost in (0, 10**12):  # always the points, always the rows
+        monkeypatch.setattr(flicker, "POINTS_PER_ROW_VALUE", cost)
+        found.append(detect(stats, DetectConfig(threads=1), layout=layout))
+    assert found[0].defects
+    assert_same(*found)
