@@ -126,3 +126,28 @@ def test_bands_come_in_whole_rounds_of_the_worker_threads(local_client):
         bands = -(-values // per_band)
         assert bands % threads == 0 and per_band <= target
         assert even_bands(values, target, Here(1)) == -(-values // -(-values // target))  # one thread: as asked
+
+
+def test_raw_photos_without_exposures_leave_the_unused_sums_on_disk(tmp_path, local_client):
+    """Raw photos whose files give no exposure: the scan keeps the model's sums with each frame's
+    mean level standing in (for darks, which the stack turns out not to be), and detection on the
+    workers does not read them back (``unread``: most of a band's bytes); the same defects."""
+    pytest.importorskip("pidng")
+    from pipeline import scan
+    from pipeline.engine.detect import unread
+    from pipeline.stats.model import EXPOSURE_SUMS
+    from pipeline.synth import synthesize
+
+    synthesize(tmp_path / "frames", frames=10, size=(160, 120), fmt="dng", dark=False, seed=0)
+    scan([str(tmp_path / "frames")], tmp_path / "out", Config(), client=local_client, detect_defects=False, **QUIET)
+    stats, whole, banded, prepared = _both(tmp_path / "out", local_client, band_values=1 << 12)
+    assert all(k in stats.extra for k in EXPOSURE_SUMS)  # kept by the scan
+    assert whole.stack_kind == "photos" and whole.dark_rate is None and whole.defects
+    from pipeline.detect.detector import plan_detection
+
+    meta = read_stats(tmp_path / "out")[1]
+    frames = frame_table(read_manifest(tmp_path / "out"), meta, read_hot_set(tmp_path / "out"))
+    assert frames is not None and not frames.physical  # the frames' mean levels stand in
+    plan = plan_detection(stats, Config().detect, meta.layout, None, frames)
+    assert set(EXPOSURE_SUMS) <= set(unread(plan))
+    _assert_same(stats, whole, banded, prepared)
