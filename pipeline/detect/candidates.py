@@ -102,7 +102,7 @@ class Candidates:
     z_exposure: MaybeArray = None  # how much longer than the stack's its frames beyond the range were (z)
     z_gain: MaybeArray = None  # how much higher than the stack's the gains of those frames were (z)
     line_share: MaybeArray = None  # the share of its residual's variance its exposure line explains
-    shown: MaybeArray = None  # the frames its exposure line says it must stand out in (``exposure.frames_showing``)
+    shown: MaybeArray = None  # the frames its exposure line says it must stand out in (``exposure.frames_to_show``)
     onset: MaybeArray = None  # the capture day it appeared on (-1: from the start), where the stack has dates
     kind: MaybeArray = None
     score: MaybeArray = None

@@ -171,15 +171,18 @@ def frames_showing(rate: np.ndarray, offset: np.ndarray, sigma: np.ndarray, excl
 def brighter_partner(y: np.ndarray, x: np.ndarray, plane: np.ndarray, rate: np.ndarray, rising: np.ndarray,
                      radius: int) -> np.ndarray:
     """Whether each candidate has among its 8 nearest same-colour sensels (``radius`` px apart) a
-    ``rising`` one (a dark-current candidate) of at least half its rate. In the frames its line
+    ``rising`` one (a dark-current candidate) of at least ``PARTNER_SHARE`` of its rate. In the frames its line
     says must show it, that partner is as bright or brighter: it stands above all 4 neighbours in
     none of them (the range counts' test), however strong its dark current."""
     out = np.zeros(len(y), bool)
     src = np.flatnonzero(rising)
     if not len(src) or not len(y):
         return out
-    span = int(max(x.max(), 0)) + 2 * radius + 1
-    key = lambda yy, xx, pp: (pp.astype(np.int64) * (int(y.max()) + 2 * radius + 1) + yy + radius) * span + xx + radius
+    rows, span = int(y.max()) + 2 * radius + 1, int(x.max()) + 2 * radius + 1
+
+    def key(yy: np.ndarray, xx: np.ndarray, pp: np.ndarray) -> np.ndarray:  # one int64 per (plane, y, x)
+        return (pp.astype(np.int64) * rows + yy + radius) * span + xx + radius
+
     keys = key(y[src], x[src], plane[src])
     order = np.argsort(keys)
     sorted_keys, sorted_rate = keys[order], rate[src][order]
