@@ -199,10 +199,7 @@ def classify(c: Candidates, thr: dict[str, float], dark_min_sigmas: float, darks
         if counted and not darks:
             dark &= c.k_hi >= DARK_BEYOND_FRAMES
         if counted and c.shown is not None:
-            unseen = (c.shown >= SHOWN_FRAMES) & (c.k_hi < SHOWN_SHARE * c.shown)
-            if c.onset is not None:  # its line is over every frame: one that appeared shows since
-                unseen &= c.onset < 0
-            dark &= ~unseen
+            dark &= ~((c.shown >= SHOWN_FRAMES) & (c.k_hi < SHOWN_SHARE * c.shown))
         if raw_darks:
             dark &= c.rate * rate_swing >= dark_min_sigmas * np.maximum(c.ref_std, math.sqrt(QUANT_VAR))
     telegraph &= ~dark  # a hot sensel's spread across the exposures is its dark current

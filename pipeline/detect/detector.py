@@ -367,14 +367,15 @@ def classify_points(scored: list[BandScores], plan: Plan, cfg: DetectConfig) -> 
     if plan.frames is not None and cand.model is not None and plan.frames.physical:
         whole = candidate_fit(cand.model, plan.n, plan.frames)
         cand.line_share = line_share(whole, cand.model, plan.n)
-        if cand.counted:
-            cand.shown = frames_to_show(cand, plan.frames, plan.configured["dark_current"],
-                                        plan.ring_radius if plan.one_value else 0)
     if plan.days is not None and plan.one_value:
         # onsets in one-value sensors only: demosaicing spreads a sensel's beyond frames over its
         # neighbours (which then share its range), and a tone curve clips a bright frame's excess, so a
         # developed image's earliest beyond days say when it first stood out in a scene, not when it appeared
         cand.onset = appearances(cand, plan.days, plan.frames, plan.n, whole, plan.configured["dark_current"])
+    if plan.frames is not None and cand.model is not None and plan.frames.physical and cand.counted:
+        # after the onsets: one that appeared is fitted, and must show, since its day
+        cand.shown = frames_to_show(cand, plan.frames, plan.configured["dark_current"],
+                                    plan.ring_radius if plan.one_value else 0, plan.days)
     # 1. peaks: classify at the configured thresholds and keep one candidate per blob
     classify(cand, plan.configured, cfg.dark_min_sigmas, darks, raw_darks, plan.swing)
     cand = one_per_pixel(cand.take(cand.kind > 0))

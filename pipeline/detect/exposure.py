@@ -153,18 +153,24 @@ def line_share(fit: ExposureFit, model: np.ndarray, n: int) -> np.ndarray:
 
 
 def frames_showing(rate: np.ndarray, offset: np.ndarray, sigma: np.ndarray, excluded: np.ndarray,
-                   table: FrameTable) -> np.ndarray:
+                   table: FrameTable, since: np.ndarray | None = None, days: np.ndarray | None = None) -> np.ndarray:
     """How many frames each sensel's exposure line (``rate``, DN/s at ISO 100, and ``offset``, DN)
     says it must stand out in: those where it predicts at least ``SHOWN_SIGMAS`` x ``sigma`` (its
     neighbours' residual spread over every frame, which the scene's busiest frames dominate: a
     quiet frame's noise is less), less the frames it was left out of the fit in (``excluded``:
-    clipped, where lit neighbours may clip with it). A dark-subtracted frame shows nothing."""
-    fitted = table.fitted
-    x = np.sort(np.where(fitted > 0, fitted, 0).astype(np.float64) * EXPOSURE_UNIT)
+    clipped, where lit neighbours may clip with it). A dark-subtracted frame shows nothing; a
+    sensel that appeared on day ``since`` (-1: from the start; ``days``: each frame's capture
+    day) shows in the frames since only."""
+    fitted = np.where(table.fitted > 0, table.fitted, 0).astype(np.float64) * EXPOSURE_UNIT
     with np.errstate(divide="ignore", invalid="ignore"):
         need = (SHOWN_SIGMAS * np.asarray(sigma, np.float64) - np.asarray(offset, np.float64)) / np.asarray(rate)
-    need = np.where(np.asarray(rate) > 0, need, np.inf)
-    shown = len(x) - np.searchsorted(x, np.nan_to_num(need, nan=np.inf), side="left")
+    need = np.nan_to_num(np.where(np.asarray(rate) > 0, need, np.inf), nan=np.inf)
+    shown = np.zeros(len(need), np.int64)
+    groups = np.full(len(need), -1, np.int64) if since is None or days is None else np.asarray(since, np.int64)
+    for day in np.unique(groups).tolist():
+        take = np.flatnonzero(groups == day)
+        x = np.sort(fitted if day < 0 else fitted[np.asarray(days) >= day])
+        shown[take] = len(x) - np.searchsorted(x, need[take], side="left")
     return np.maximum(shown - np.asarray(excluded, np.int64), 0)
 
 
@@ -196,13 +202,15 @@ def brighter_partner(y: np.ndarray, x: np.ndarray, plane: np.ndarray, rate: np.n
     return out
 
 
-def frames_to_show(cand, table: FrameTable, threshold: float, radius: int) -> np.ndarray:
-    """The frames each counted candidate's exposure line says must show it (``frames_showing``),
-    0 where a same-colour partner that does show its own (beyond its neighbours in at least
+def frames_to_show(cand, table: FrameTable, threshold: float, radius: int,
+                   days: np.ndarray | None = None) -> np.ndarray:
+    """The frames each counted candidate's exposure line says must show it (``frames_showing``;
+    those since its onset where it has one, ``days`` each frame's capture day), 0 where a
+    same-colour partner that does show its own (beyond its neighbours in at least
     ``SHOWN_SHARE`` of them, at a dark-current z of ``threshold``) hides it from the
     range test (``brighter_partner``; ``radius``: px to the ring, 0 where a defect is no one sensel)."""
     excluded = cand.model[:, 2 + EXPOSURE_SUMS.index("excluded")]
-    shown = frames_showing(cand.rate, cand.offset, cand.ref_rstd, excluded, table)
+    shown = frames_showing(cand.rate, cand.offset, cand.ref_rstd, excluded, table, cand.onset, days)
     if radius and cand.z_rate is not None:
         rising = (cand.z_rate >= threshold) & (cand.k_hi >= SHOWN_SHARE * shown)
         shown[brighter_partner(cand.y, cand.x, cand.plane, cand.rate, rising, radius)] = 0
