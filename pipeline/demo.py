@@ -131,6 +131,12 @@ def summary(results: dict) -> list[str]:
     if lost:
         out.append("the JPEG loses: " + ", ".join(f"{n} {k}" for k, n in lost.most_common())
                    + " (its tone curve and demosaicing bury small excesses, and its 8 bits clip them)")
+    dark_current = [(r, j) for r, j in zip(raw, jpeg) if r.truth["kind"] == "hot" and (r.truth.get("rate") or 0) > 0]
+    as_flicker = sum(1 for r, j in dark_current if r.right_class and j.report is not None and j.report.kind == "noisy")
+    if as_flicker:
+        out.append(f"the JPEG calls {as_flicker} of the {len(dark_current)} dark-current hot pixels noisy: its tone "
+                   "curve bends their growth with exposure and clips it at 255, so it no longer follows their exposure "
+                   "line, and it shows in the high-ISO frames as a telegraph jump does")
     out.append("a JPEG gives no dark rate in DN/s (its tone curve is not linear) and places a defect within 1 px "
                "(demosaicing spreads one sensel over its neighbours)")
     return out
