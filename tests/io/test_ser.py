@@ -13,6 +13,7 @@ from pipeline.io import read_file, read_header, read_headers, read_pixels
 from pipeline.io.ser import byte_order, parse_header
 from pipeline.state.files import read_files_csv
 
+from .cut_short import assert_whole_frames_kept
 from .serfile import write_ser
 
 QUIET = {"progress": False, "log": lambda m: None}
@@ -150,10 +151,4 @@ def test_a_truncated_video_keeps_its_whole_frames_and_lists_the_rest(tmp_path, l
     folder.mkdir()
     data = write_ser(folder / "cut.ser", frames, "MONO").read_bytes()
     (folder / "cut.ser").write_bytes(data[: 178 + 15 * frames[0].nbytes + 3])
-    result = scan([str(folder)], tmp_path / "out", Config(), client=local_client, **QUIET)
-    assert result.stats.n == 15
-    np.testing.assert_array_equal(result.stats.mean[0], frames[:15].mean(0))
-    status = {p: (s, r) for p, s, r in read_files_csv(tmp_path / "out")}
-    assert len(status) == 20
-    assert status[f"{folder / 'cut.ser'}#frame=17"][0] == "skipped"
-    assert "holds 15 of its 20 frames whole" in status[f"{folder / 'cut.ser'}#frame=17"][1]
+    assert_whole_frames_kept(tmp_path, local_client, folder / "cut.ser", frames, 15)

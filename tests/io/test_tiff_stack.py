@@ -14,7 +14,8 @@ from pipeline import Config, scan
 from pipeline.defect import read_csv
 from pipeline.io import read_file, read_headers
 from pipeline.io.tiff_pages import pages_of
-from pipeline.state.files import read_files_csv
+
+from .cut_short import assert_whole_frames_kept
 
 QUIET = {"progress": False, "log": lambda m: None}
 
@@ -84,13 +85,7 @@ def test_a_stack_cut_short_keeps_its_whole_pages_and_lists_the_rest(tmp_path, lo
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "cut.tif").write_bytes(whole.read_bytes()[: offsets[7] + 5])  # into page 7's data
-    result = scan([str(folder)], tmp_path / "out", Config(), client=local_client, **QUIET)
-    assert result.stats.n == 7
-    np.testing.assert_array_equal(result.stats.mean[0], frames[:7].mean(0))
-    status = {p: (s, r) for p, s, r in read_files_csv(tmp_path / "out")}
-    assert len(status) == 10
-    assert status[f"{folder / 'cut.tif'}#frame=8"][0] == "skipped"
-    assert "holds 7 of its 10 frames whole" in status[f"{folder / 'cut.tif'}#frame=8"][1]
+    assert_whole_frames_kept(tmp_path, local_client, folder / "cut.tif", frames, 7)
 
 
 def test_a_stack_that_declares_a_billion_frames_costs_what_it_holds(tmp_path):
