@@ -169,14 +169,8 @@ def _copy_tiff_stack(src: Path, dst: Path, pages: Pages, repair: Repair) -> str:
     import tifffile
 
     if pages.stored:
-        data = bytearray(src.read_bytes())
-        dtype = np.dtype(pages.dtype)
-        for index in range(pages.whole):
-            offset, length = pages.place(index)
-            frame = np.frombuffer(bytes(data[offset:offset + length]), dtype=dtype).reshape(pages.shape)
-            native = frame.astype(dtype.newbyteorder("="))
-            _patch_values(data, offset, native, repair(native, index), dtype)
-        atomic.write_bytes(dst, bytes(data))
+        _patch_frames(src, dst, [pages.place(i)[0] for i in range(pages.whole)], pages.shape, np.dtype(pages.dtype),
+                      repair)
         lost = pages.count - pages.whole
         cut = f" (the other {lost} are cut off by the file's end)" if lost else ""
         return f"lossless TIFF stack: {pages.whole} frames{cut}, only the fixed values differ"
@@ -201,6 +195,19 @@ def _patch(src: Path, dst: Path, offset: int, before: np.ndarray, after: np.ndar
     interleaved samples, from ``offset``)."""
     data = bytearray(src.read_bytes())
     _patch_values(data, offset, before, after, dtype)
+    atomic.write_bytes(dst, bytes(data))
+
+
+def _patch_frames(src: Path, dst: Path, offsets: list[int], shape: tuple[int, ...], dtype: np.dtype,
+                  repair: Repair) -> None:
+    """Copy ``src`` to ``dst`` with each frame stored uncompressed at ``offsets`` (frame i at the
+    i-th, ``shape`` values of ``dtype`` as stored) repaired in place: a video's, a TIFF stack's."""
+    data = bytearray(src.read_bytes())
+    length = int(np.prod(shape)) * dtype.itemsize
+    for index, offset in enumerate(offsets):
+        frame = np.frombuffer(bytes(data[offset:offset + length]), dtype=dtype).reshape(shape)
+        native = frame.astype(dtype.newbyteorder("="))
+        _patch_values(data, offset, native, repair(native, index), dtype)
     atomic.write_bytes(dst, bytes(data))
 
 
@@ -253,12 +260,6 @@ def copy_ser(src: Path, dst: Path, repair: Repair) -> str:
 
     opened = open_ser(os.fspath(src))
     layout = opened.layout
-    data = bytearray(src.read_bytes())
-    dtype = np.dtype(f"{opened.order}u{layout.itemsize}")
-    for index in range(layout.frames):
-        start = HEADER_BYTES + index * layout.frame_bytes
-        frame = np.frombuffer(bytes(data[start:start + layout.frame_bytes]), dtype=dtype).reshape(layout.shape)
-        native = frame.astype(frame.dtype.newbyteorder("="))
-        _patch_values(data, start, native, repair(native, index), dtype)
-    atomic.write_bytes(dst, bytes(data))
+    _patch_frames(src, dst, [HEADER_BYTES + i * layout.frame_bytes for i in range(layout.frames)], layout.shape,
+                  np.dtype(f"{opened.order}u{layout.itemsize}"), repair)
     return f"lossless SER: {layout.frames} frames"
