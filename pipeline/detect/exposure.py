@@ -64,6 +64,17 @@ def residual_variance(v: PlaneView, r0: int, r1: int, out: np.ndarray) -> np.nda
     return out
 
 
+def residual_variance_at(v: PlaneView, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """``residual_variance`` at single sensels (plane rows and columns, any shape): the same steps."""
+    from .noise import residual_var
+
+    out = residual_var(v.res_m2[ys - v.top, xs], np.float32(v.n), np.empty(np.shape(ys), np.float32))
+    if v.fit is not None:
+        fitted = v.fit.noise_var[ys - v.top, xs]
+        np.copyto(out, fitted, where=np.isfinite(fitted))
+    return out
+
+
 def beyond_exposure_z(beyond_logx: np.ndarray, beyond_logg: np.ndarray, beyond: np.ndarray,
                       table: FrameTable) -> np.ndarray:
     """How much longer a sensel's frames beyond its neighbours were than their gains

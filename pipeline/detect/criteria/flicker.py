@@ -23,7 +23,7 @@ from functools import partial
 import numpy as np
 
 from ..bands import PlaneView
-from ..exposure import residual_variance
+from ..exposure import residual_variance, residual_variance_at
 from ..filters import WINDOW, pad_index, pad_mode, padded_rows, pseudo_median_rows
 from ..noise import QUANT_VAR
 from ..scale import BlockScale, block_mads
@@ -69,17 +69,6 @@ def log_residual_var(v: PlaneView, rvar: np.ndarray, r0: int, r1: int, out: np.n
     np.log(leak, out=out)
 
 
-def _residual_var_at(v: PlaneView, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """``exposure.residual_variance`` at single sensels (plane rows and columns): the same steps."""
-    out = v.res_m2[ys - v.top, xs].astype(np.float32)
-    out /= np.float32(v.n)
-    np.maximum(out, 0, out=out)
-    if v.fit is not None:
-        fitted = v.fit.noise_var[ys - v.top, xs]
-        np.copyto(out, fitted, where=np.isfinite(fitted))
-    return out
-
-
 def lrv_points(v: PlaneView, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
     """``log_residual_var`` at single sensels (plane rows ``ys`` and columns ``xs`` inside the plane,
     any shape), the same float32 steps as the rows': the candidates read it at a few dozen sensels
@@ -89,11 +78,11 @@ def lrv_points(v: PlaneView, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
     mode = pad_mode((v.height, v.width), 1)
     up, down = pad_index(ys - 1, v.height, mode), pad_index(ys + 1, v.height, mode)
     left, right = pad_index(xs - 1, v.width, mode), pad_index(xs + 1, v.width, mode)
-    leak = _residual_var_at(v, up, xs) + _residual_var_at(v, down, xs)
-    leak += _residual_var_at(v, ys, left)
-    leak += _residual_var_at(v, ys, right)
+    leak = residual_variance_at(v, up, xs) + residual_variance_at(v, down, xs)
+    leak += residual_variance_at(v, ys, left)
+    leak += residual_variance_at(v, ys, right)
     leak *= np.float32(1 / 16)
-    out = np.subtract(_residual_var_at(v, ys, xs), leak, out=leak)
+    out = np.subtract(residual_variance_at(v, ys, xs), leak, out=leak)
     np.maximum(out, 0, out=out)
     out += np.float32(QUANT_VAR)
     return np.log(out, out=out).reshape(shape)
