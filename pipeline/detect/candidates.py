@@ -103,6 +103,7 @@ class Candidates:
     z_gain: MaybeArray = None  # how much higher than the stack's the gains of those frames were (z)
     line_share: MaybeArray = None  # the share of its residual's variance its exposure line explains
     shown: MaybeArray = None  # the frames its exposure line says it must stand out in (``exposure.frames_to_show``)
+    beside_light: MaybeArray = None  # a steady bright partner hides it from the range test (``beside_steady_light``)
     onset: MaybeArray = None  # the capture day it appeared on (-1: from the start), where the stack has dates
     kind: MaybeArray = None
     score: MaybeArray = None

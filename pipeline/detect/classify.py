@@ -194,10 +194,17 @@ def classify(c: Candidates, thr: dict[str, float], dark_min_sigmas: float, darks
         rep_dark = rep_hi
         if c.z_exposure is not None:
             rep_dark = rep_dark & (c.z_exposure >= EXPOSURE_DRIVEN_Z)
+        # one that a steady bright partner (a stuck sensel) hides from the range test in every frame
+        # (``exposure.beside_steady_light``) cannot be corroborated by it, and is held to the configured
+        # threshold too: the tails measure the whole sensor's chance slopes, and such sensels are a
+        # handful beside a few defects
+        hidden = c.beside_light if c.beside_light is not None else np.zeros(m, bool)
+        rep_dark = rep_dark | hidden
         dark = (((c.z_rate >= thr["dark_current"]) | ((c.z_rate >= base["dark_current"]) & rep_dark))
                 & (c.rate > 0) & (zl > -thr["dead"]))
         if counted and not darks:
-            dark &= c.k_hi >= DARK_BEYOND_FRAMES
+            # unless a brighter partner among its 4 neighbours keeps it from ever being above them all
+            dark &= (c.k_hi >= DARK_BEYOND_FRAMES) | hidden
         if counted and c.shown is not None:
             dark &= ~((c.shown >= SHOWN_FRAMES) & (c.k_hi < SHOWN_SHARE * c.shown))
         if raw_darks:

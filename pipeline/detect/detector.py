@@ -374,8 +374,8 @@ def classify_points(scored: list[BandScores], plan: Plan, cfg: DetectConfig) -> 
         cand.onset = appearances(cand, plan.days, plan.frames, plan.n, whole, plan.configured["dark_current"])
     if plan.frames is not None and cand.model is not None and plan.frames.physical and cand.counted:
         # after the onsets: one that appeared is fitted, and must show, since its day
-        cand.shown = frames_to_show(cand, plan.frames, plan.configured["dark_current"],
-                                    plan.ring_radius if plan.one_value else 0, plan.days)
+        cand.shown, cand.beside_light = frames_to_show(cand, plan.frames, plan.configured["dark_current"],
+                                    plan.ring_radius if plan.one_value else 0, plan.days, plan.configured["hot"])
     # 1. peaks: classify at the configured thresholds and keep one candidate per blob
     classify(cand, plan.configured, cfg.dark_min_sigmas, darks, raw_darks, plan.swing)
     cand = one_per_pixel(cand.take(cand.kind > 0))

@@ -185,14 +185,16 @@ def frames_showing(rate: np.ndarray, offset: np.ndarray, sigma: np.ndarray, excl
     return np.maximum(shown - np.asarray(excluded, np.int64), 0)
 
 
-def brighter_partner(y: np.ndarray, x: np.ndarray, plane: np.ndarray, rate: np.ndarray, rising: np.ndarray,
-                     radius: int) -> np.ndarray:
+def brighter_partner(y: np.ndarray, x: np.ndarray, plane: np.ndarray, value: np.ndarray, source: np.ndarray,
+                     radius: int, share: float = PARTNER_SHARE) -> np.ndarray:
     """Whether each candidate has among its 8 nearest same-colour sensels (``radius`` px apart) a
-    ``rising`` one (a dark-current candidate) of at least ``PARTNER_SHARE`` of its rate. In the frames its line
-    says must show it, that partner is as bright or brighter: it stands above all 4 neighbours in
-    none of them (the range counts' test), however strong its dark current."""
+    ``source`` one whose ``value`` is at least ``share`` of its own: a dark-current candidate of at
+    least ``PARTNER_SHARE`` of its rate, or a bright level defect brighter on average (a stuck or
+    warm sensel). In the frames its line says must show it, that partner is as bright or brighter:
+    it stands above all 4 neighbours in none of them (the range counts' test), however strong its
+    dark current."""
     out = np.zeros(len(y), bool)
-    src = np.flatnonzero(rising)
+    src = np.flatnonzero(source)
     if not len(src) or not len(y):
         return out
     rows, span = int(y.max()) + 2 * radius + 1, int(x.max()) + 2 * radius + 1
@@ -202,27 +204,41 @@ def brighter_partner(y: np.ndarray, x: np.ndarray, plane: np.ndarray, rate: np.n
 
     keys = key(y[src], x[src], plane[src])
     order = np.argsort(keys)
-    sorted_keys, sorted_rate = keys[order], rate[src][order]
+    sorted_keys, sorted_value = keys[order], value[src][order]
     for dy in (-radius, 0, radius):
         for dx in (-radius, 0, radius):
             if not (dy or dx):
                 continue
             k = key(y + dy, x + dx, plane)
             at = np.minimum(np.searchsorted(sorted_keys, k), len(sorted_keys) - 1)
-            out |= (sorted_keys[at] == k) & (sorted_rate[at] >= PARTNER_SHARE * rate)
+            out |= (sorted_keys[at] == k) & (sorted_value[at] >= share * value)
     return out
 
 
+def beside_steady_light(cand, level: float, radius: int, n: int) -> np.ndarray:
+    """Whether each candidate has among its 8 nearest same-colour sensels (``radius`` px apart) a
+    bright level defect (z ``level`` or more, beyond its own neighbours in ``SHOWN_SHARE`` of the
+    ``n`` frames) brighter on average (``brighter_partner``): a stuck sensel beside a hot one is the
+    maximum of its 4 neighbours in every frame, so the hot one is beyond them in none (on a rendered
+    collection a 21 DN/s hot sensel, dark-current z 9.8, beside one stuck at the white level)."""
+    steady = (cand.z_level >= level) & (cand.k_hi >= SHOWN_SHARE * n)
+    return brighter_partner(cand.y, cand.x, cand.plane, cand.mean, steady, radius, 1.0)
+
+
 def frames_to_show(cand, table: FrameTable, threshold: float, radius: int,
-                   days: np.ndarray | None = None) -> np.ndarray:
+                   days: np.ndarray | None = None, level: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
     """The frames each counted candidate's exposure line says must show it (``frames_showing``;
-    those since its onset where it has one, ``days`` each frame's capture day), 0 where a
-    same-colour partner that does show its own (beyond its neighbours in at least
-    ``SHOWN_SHARE`` of them, at a dark-current z of ``threshold``) hides it from the
-    range test (``brighter_partner``; ``radius``: px to the ring, 0 where a defect is no one sensel)."""
+    those since its onset where it has one, ``days`` each frame's capture day), and whether a steady
+    bright partner hides it from the range test in all of them (``beside_steady_light``). Where a
+    partner hides it the frames are 0: that one, or a dark-current partner of at least
+    ``PARTNER_SHARE`` of its rate that does show its own (beyond its neighbours in at least
+    ``SHOWN_SHARE`` of them, at a dark-current z of ``threshold``; ``brighter_partner``).
+    ``radius``: px to the ring, 0 where a defect is no one sensel (none is hidden)."""
     excluded = cand.model[:, 2 + EXPOSURE_SUMS.index("excluded")]
     shown = frames_showing(cand.rate, cand.offset, cand.ref_rstd, excluded, table, cand.onset, days)
+    steady = np.zeros(len(shown), bool)
     if radius and cand.z_rate is not None:
         rising = (cand.z_rate >= threshold) & (cand.k_hi >= SHOWN_SHARE * shown)
-        shown[brighter_partner(cand.y, cand.x, cand.plane, cand.rate, rising, radius)] = 0
-    return shown
+        steady = beside_steady_light(cand, level, radius, len(table.fitted))
+        shown[steady | brighter_partner(cand.y, cand.x, cand.plane, cand.rate, rising, radius)] = 0
+    return shown, steady
