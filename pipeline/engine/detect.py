@@ -73,23 +73,6 @@ Rows = tuple[int, int, int, int]  # a band's core rows y0:y1 and held rows top:b
 
 
 @dataclass
-class BandWork:
-    """What a band keeps on its worker between passes: its core rows of the score maps (and of
-    the dark rate), and what it measured in pass 1."""
-
-    rows: Rows
-    maps: dict[str, np.ndarray]
-    rate: np.ndarray | None
-    measures: BandMeasures
-    scored: bool = False
-
-    def __sizeof__(self) -> int:
-        """The maps' bytes, so that dask's scheduler keeps a band's passes where its maps are."""
-        return object.__sizeof__(self) + sum(m.nbytes for m in self.maps.values()) + (
-            self.rate.nbytes if self.rate is not None else 0)
-
-
-@dataclass
 class BandResult:
     """What pass 3 sends back of a band: its candidates and tail samples, its block maps and
     histogram samples for the report, and its share of each plane's dark-current drift."""
@@ -98,6 +81,25 @@ class BandResult:
     blocks: dict[str, tuple[int, np.ndarray]]
     samples: dict[str, np.ndarray]
     drift: list[tuple[np.ndarray, int]] = field(default_factory=list)
+
+
+@dataclass
+class BandWork:
+    """What a band keeps on its worker between passes: its core rows of the score maps (and of
+    the dark rate), what it measured in pass 1, and once scored (pass 3, in place) what that
+    pass found."""
+
+    rows: Rows
+    maps: dict[str, np.ndarray]
+    rate: np.ndarray | None
+    measures: BandMeasures
+    scored: bool = False
+    result: BandResult | None = None
+
+    def __sizeof__(self) -> int:
+        """The maps' bytes, so that dask's scheduler keeps a band's passes where its maps are."""
+        return object.__sizeof__(self) + sum(m.nbytes for m in self.maps.values()) + (
+            self.rate.nbytes if self.rate is not None else 0)
 
 
 def _band(path: str, n: int, rows: Rows, height: int, skip: tuple[str, ...] = ()) -> Band:
@@ -139,8 +141,10 @@ def measures_of(work: BandWork) -> BandMeasures:
 
 
 def score_task(path: str, n: int, plan: Plan, params, work: BandWork, factor: int,
-               pool: ThreadPoolExecutor | None = None) -> BandResult:
-    """Pass 3 of one band: its maps become z's, in place, once."""
+               pool: ThreadPoolExecutor | None = None) -> BandWork:
+    """Pass 3 of one band: its maps become z's, in place, once; the scored band is a new
+    result, which the later passes take. (A task may run on a copy of its band's work, on
+    another worker: the passes after it must not take the unscored original.)"""
     if work.scored:
         raise RuntimeError(f"band {work.rows[:2]} was scored before: its maps are z's already")
     band = _band(path, n, work.rows, plan.shape[0], tuple({*ACROSS_SUMS, *unread(plan)}))  # pass 1 mapped them
@@ -156,7 +160,13 @@ def score_task(path: str, n: int, plan: Plan, params, work: BandWork, factor: in
     first = y0 * math.prod(plan.shape[1:])
     samples = {k: sample_at(first, work.maps[k], total) for k in plan.map_kinds}
     drift = rate_sums(work.maps, plan.planes) if plan.one_value else []
-    return BandResult(scores, blocks, samples, drift)
+    work.result = BandResult(scores, blocks, samples, drift)
+    return work
+
+
+def result_of(work: BandWork) -> BandResult:
+    assert work.result is not None, "a band's result is there once it is scored"
+    return work.result
 
 
 def scans_task(work: BandWork, plan: Plan, drifts: list[float], before: LineScans | None) -> LineScans:
@@ -241,8 +251,8 @@ def detect_on_cluster(runner: Any, path: str, n: int, shape: tuple[int, ...], cf
     works = [submit(measure_task, path, n, r, plan, **threads) for r in cuts]
     measures = runner.gather([submit(measures_of, w) for w in works])
     params = plane_parameters(measures, plan, cfg)
-    results: list[BandResult] = runner.gather([submit(score_task, path, n, plan, params, w, factor, **threads)
-                                               for w in works])
+    works = [submit(score_task, path, n, plan, params, w, factor, **threads) for w in works]
+    results: list[BandResult] = runner.gather([submit(result_of, w) for w in works])
     cand, thresholds = classify_points([r.scores for r in results], plan, cfg)
     found: list[Line] = []
     line_defects = []
@@ -294,8 +304,8 @@ def _histograms(runner: Any, submit: Callable, works: list, results: list[BandRe
 
 # detection's tasks as the task stream names them
 STEPS = {"stack_kind_of": "detect-stack-kind", "measure_task": "detect-measure", "measures_of": "detect-measures",
-         "score_task": "detect-score", "scans_task": "detect-column-scans", "rows_task": "detect-row-lines",
-         "columns_task": "detect-columns",
+         "score_task": "detect-score", "result_of": "detect-score-result", "scans_task": "detect-column-scans",
+         "rows_task": "detect-row-lines", "columns_task": "detect-columns",
          "line_samples_task": "detect-line-samples", "counts_task": "detect-counts"}
 
 

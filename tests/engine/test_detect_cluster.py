@@ -151,3 +151,50 @@ def test_raw_photos_without_exposures_leave_the_unused_sums_on_disk(tmp_path, lo
     plan = plan_detection(stats, Config().detect, meta.layout, None, frames)
     assert set(EXPOSURE_SUMS) <= set(unread(plan))
     _assert_same(stats, whole, banded, prepared)
+
+
+class _ScoredElsewhere:
+    """A client of the same cluster that scores each band on another worker than the one its
+    maps are on (as work stealing may move a task to an idle worker: that worker scores a copy)
+    and runs every other pass of the band on the maps' own worker."""
+
+    def __new__(cls, address: str):
+        from distributed import Client
+
+        class Displaced(Client):
+            home: dict[str, str] = {}
+
+            def _home_of(self, future) -> str:
+                if future.key not in self.home:
+                    future.result()
+                    self.home[future.key] = sorted(self.who_has([future])[future.key])[0]
+                return self.home[future.key]
+
+            def submit(self, fn, *args, **kwargs):
+                bands = [a for a in args if type(a).__name__ == "Future"]
+                if not bands:
+                    return super().submit(fn, *args, **kwargs)
+                home = self._home_of(bands[0])
+                where = home
+                if fn.__name__ == "score_task":
+                    where = next(w for w in sorted(self.nthreads()) if w != home)
+                future = super().submit(fn, *args, workers=[where], allow_other_workers=False, **kwargs)
+                self.home[future.key] = home
+                return future
+
+        return Displaced(address, set_as_default=False)
+
+
+def test_a_band_scored_on_another_worker_is_detected_alike(tmp_path, local_client):
+    """A band's scoring run on a copy of its maps on another worker: the later passes (lines,
+    histograms) take the scored band, not the unscored original left on the first worker."""
+    from pipeline.records import StackMeta
+    from tests.detect.test_lines import _stack_with_lines
+
+    stats, layout = _stack_with_lines(0, True)
+    write_stats(tmp_path, stats, StackMeta(dtype="uint16", layout=layout))
+    assert len(local_client.nthreads()) == 2
+    with _ScoredElsewhere(local_client.scheduler.address) as displaced:
+        got = _both(tmp_path, displaced, band_values=1 << 11)
+    assert sorted(d.kind for d in got[1].defects if d.kind in ("column", "row")) == ["column", "row"]
+    _assert_same(*got)
