@@ -16,6 +16,7 @@ from .config import ConfigError, load
 from .engine import ClusterError
 from .layout import LayoutError
 from .scan import ScanError
+from .stacks import dump_on_sigusr1
 from .state.disk import explain
 from .state.lock import OutputLocked
 from .state.place import folder as _folder
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                         "and Gaussian), saved as one multi-page TIFF (movie.tif)")
 
     args = parser.parse_args(argv)
+    dump_on_sigusr1()
     try:
         if args.command == "scan":
             return _scan(args)

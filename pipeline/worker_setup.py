@@ -6,7 +6,8 @@ The local cluster (``cluster.open_client``) names this module as its workers' pr
 loading runs in a background thread, so the worker registers at once and the loading fills
 the time the client spends probing headers and building the graph. On a cluster you start
 yourself, ``dask worker --preload pipeline.worker_setup`` does the same. It also keeps a failed
-task's traceback out of the worker's log (``quiet_task_failures``).
+task's traceback out of the worker's log (``quiet_task_failures``), and prints every thread's
+stack on SIGUSR1, as the command does (``stacks``).
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from __future__ import annotations
 import logging
 import threading
 
+from .stacks import dump_on_sigusr1
+
 log = logging.getLogger(__name__)
 
 
 def dask_setup(worker=None) -> None:
     """distributed's preload hook."""
     logging.getLogger("distributed.worker").addFilter(quiet_task_failures)
+    dump_on_sigusr1()
     threading.Thread(target=warm, name="hotpixels-warm-up", daemon=True).start()
 
 

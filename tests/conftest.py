@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -58,6 +60,41 @@ def real_cluster(tmp_path_factory):
                 p.wait(10)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes ``pid`` started, and theirs (Linux: /proc/PID/task/*/children)."""
+    found = []
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            kids = [int(k) for k in children.read_text().split()]
+        except OSError:
+            continue
+        for kid in kids:
+            found += [kid, *descendants(kid)]
+    return found
+
+
+def run_or_dump(cmd: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
+    """``subprocess.run(cmd, capture_output=True, text=True)``; should the command outlive
+    ``timeout``, the test fails with every thread's stack of it and of its worker processes
+    (SIGUSR1: ``pipeline.stacks``), which say what it was waiting for."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        family = [proc.pid, *descendants(proc.pid)]
+        for pid in family:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGUSR1)
+        time.sleep(3)
+        for pid in family[::-1]:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"{shlex.join(cmd)} still ran after {timeout:g} s; its stacks (SIGUSR1) and output:\n"
+                    f"{err[-40_000:]}\n--- stdout:\n{out[-5_000:]}")
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def write_stack(folder: Path, stack: np.ndarray, ext: str = "png", prefix: str = "frame") -> list[Path]:

@@ -7,7 +7,7 @@ import pytest
 
 from pipeline.defect import KINDS, read_csv
 
-from .conftest import BIN
+from .conftest import BIN, run_or_dump
 
 HOTPIXELS = str(BIN / "hotpixels")
 
@@ -17,8 +17,8 @@ def scanned(tmp_path_factory):
     root = tmp_path_factory.mktemp("results")
     subprocess.run([HOTPIXELS, "synth", str(root / "frames"), "--frames", "30", "--size", "320x240", "--seed", "2"],
                    check=True, capture_output=True, timeout=120)
-    proc = subprocess.run([HOTPIXELS, "scan", str(root / "frames"), "--out", str(root / "out"), "--workers", "2"],
-                          capture_output=True, text=True, timeout=300)
+    proc = run_or_dump([HOTPIXELS, "scan", str(root / "frames"), "--out", str(root / "out"), "--workers", "2"],
+                       timeout=300)
     assert proc.returncode == 0, proc.stderr
     return root, proc.stdout
 

@@ -1,6 +1,7 @@
 """End to end: real files, real clusters, the saved contract and the command line."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ from pipeline import Config, read_stats, scan
 from pipeline.state.files import read_files_csv
 from pipeline.stats import stats_of_stack
 
-from .conftest import BIN, saved_attrs, write_stack
+from .conftest import BIN, descendants, run_or_dump, saved_attrs, write_stack
 
 HOTPIXELS = str(BIN / "hotpixels")
 
@@ -162,7 +163,7 @@ def test_workers_load_the_kernels_before_their_first_task(real_cluster, local_cl
 
 
 def run_cli(*args, timeout=120):
-    return subprocess.run([HOTPIXELS, *args], capture_output=True, text=True, timeout=timeout)
+    return run_or_dump([HOTPIXELS, *args], timeout=timeout)
 
 
 def test_no_usable_image_exits_2_with_one_line(tmp_path):
@@ -216,3 +217,24 @@ def test_uniform_set_reads_one_header_and_still_catches_odd_files(rgb_set, local
     np.testing.assert_allclose(result.stats.var[0], stack[:5].astype(np.float64).var(0), rtol=1e-12)
     reasons = {Path(p).name: r for p, s, r in result.statuses if s == "skipped"}
     assert reasons == {"z_odd_0000.png": "decoded shape 9x9x3 differs from the group's 21x17x3"}
+
+
+def test_sigusr1_prints_every_thread_s_stack_and_the_scan_goes_on(rgb_set, tmp_path):
+    """A scan that seems stuck: `kill -USR1` to it and to its workers prints where each thread
+    is, and the scan finishes as it would have."""
+    cmd = [HOTPIXELS, "scan", str(rgb_set[0]), "--out", str(tmp_path / "out"), "--workers", "2", "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("local cluster with 2 workers"):  # the workers are up
+            break
+    family = [proc.pid, *descendants(proc.pid)]
+    for pid in family:
+        os.kill(pid, signal.SIGUSR1)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "wrote " in out
+    stacks = [block for block in err.split("\n\n") if "most recent call first" in block]
+    assert any("pipeline/cli.py" in block for block in stacks), err  # the command's own
+    assert any("distributed/worker.py" in block or "distributed/nanny.py" in block
+               for block in stacks if "pipeline/cli.py" not in block), err  # a worker's
