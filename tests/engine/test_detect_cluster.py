@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from distributed import Client, Future
 
 from pipeline.config import Config
 from pipeline.detect import detect
@@ -153,36 +154,30 @@ def test_raw_photos_without_exposures_leave_the_unused_sums_on_disk(tmp_path, lo
     _assert_same(stats, whole, banded, prepared)
 
 
-class _ScoredElsewhere:
-    """A client of the same cluster that scores each band on another worker than the one its
-    maps are on (as work stealing may move a task to an idle worker: that worker scores a copy)
-    and runs every other pass of the band on the maps' own worker."""
+class _ScoredElsewhere(Client):
+    """A client that scores each band on another worker than the one its maps are on (as work
+    stealing may move a task to an idle worker: that worker scores a copy) and runs every other
+    pass of the band on the maps' own worker."""
 
-    def __new__(cls, address: str):
-        from distributed import Client
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.home: dict[str, str] = {}  # a band's future -> the worker its maps were made on
 
-        class Displaced(Client):
-            home: dict[str, str] = {}
+    def _home_of(self, future) -> str:
+        if future.key not in self.home:
+            future.result()
+            self.home[future.key] = sorted(self.who_has([future])[future.key])[0]
+        return self.home[future.key]
 
-            def _home_of(self, future) -> str:
-                if future.key not in self.home:
-                    future.result()
-                    self.home[future.key] = sorted(self.who_has([future])[future.key])[0]
-                return self.home[future.key]
-
-            def submit(self, fn, *args, **kwargs):
-                bands = [a for a in args if type(a).__name__ == "Future"]
-                if not bands:
-                    return super().submit(fn, *args, **kwargs)
-                home = self._home_of(bands[0])
-                where = home
-                if fn.__name__ == "score_task":
-                    where = next(w for w in sorted(self.nthreads()) if w != home)
-                future = super().submit(fn, *args, workers=[where], allow_other_workers=False, **kwargs)
-                self.home[future.key] = home
-                return future
-
-        return Displaced(address, set_as_default=False)
+    def submit(self, fn, *args, **kwargs):
+        bands = [a for a in args if isinstance(a, Future)]
+        if not bands:
+            return super().submit(fn, *args, **kwargs)
+        home = self._home_of(bands[0])
+        where = next(w for w in sorted(self.nthreads()) if w != home) if fn.__name__ == "score_task" else home
+        future = super().submit(fn, *args, workers=[where], allow_other_workers=False, **kwargs)
+        self.home[future.key] = home
+        return future
 
 
 def test_a_band_scored_on_another_worker_is_detected_alike(tmp_path, local_client):
@@ -194,7 +189,7 @@ def test_a_band_scored_on_another_worker_is_detected_alike(tmp_path, local_clien
     stats, layout = _stack_with_lines(0, True)
     write_stats(tmp_path, stats, StackMeta(dtype="uint16", layout=layout))
     assert len(local_client.nthreads()) == 2
-    with _ScoredElsewhere(local_client.scheduler.address) as displaced:
+    with _ScoredElsewhere(local_client.scheduler.address, set_as_default=False) as displaced:
         got = _both(tmp_path, displaced, band_values=1 << 11)
     assert sorted(d.kind for d in got[1].defects if d.kind in ("column", "row")) == ["column", "row"]
     _assert_same(*got)
