@@ -137,7 +137,11 @@ def physics_notes(meta: StackMeta, frames: FrameTable | None, days: np.ndarray |
                   detection: Detection) -> list[str]:
     """What the physics model did with this stack, in words, for the report."""
     notes = []
-    if frames is not None:
+    if frames is not None and not frames.physical and detection.stack_kind != "darks":
+        # the stand-in the scan kept for darks (``detector.plan_detection`` leaves it out of photos)
+        notes.append("no exposure model: no frame has an exposure time, and each frame's mean level stands in "
+                     "for it only in darks; in photos it is the scene's brightness")
+    elif frames is not None:
         known = frames.known
         recorded = frames.factors[frames.factors > 0]  # as shot: a dark-subtracted frame's own exposure
         where = {"fits": "FITS header", "xisf": "XISF header"}.get(meta.file_format, "EXIF")

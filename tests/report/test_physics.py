@@ -166,8 +166,13 @@ def test_notes_count_the_frames_without_exposure_and_the_dark_subtracted_ones():
 
 def test_notes_say_where_no_frame_had_an_exposure_or_there_is_no_model():
     table = FrameTable(np.array([100, 220, 480, 900]), physical=False)
-    (note,) = physics_notes(StackMeta("uint16", exposure_source="frame mean"), table, None, _detection())
+    darks = Detection([], {}, {}, "darks", "")
+    (note,) = physics_notes(StackMeta("uint16", exposure_source="frame mean"), table, None, darks)
     assert note == "exposure model: each frame's mean level (no frame has an exposure time; darks); 4 of 4 frames with one"
+    # in photos detection leaves the stand-in out (their mean levels are the scene's): the report says so
+    (note,) = physics_notes(StackMeta("uint16", exposure_source="frame mean"), table, None, _detection())
+    assert note.startswith("no exposure model: no frame has an exposure time, and each frame's mean level stands in "
+                           "for it only in darks")
     (note,) = physics_notes(StackMeta("uint8"), None, None, _detection())
     assert note == "no exposure model: the frames' exposures are unknown or all alike"
 
