@@ -165,7 +165,9 @@ def score_task(path: str, n: int, plan: Plan, params, work: BandWork, factor: in
 
 
 def result_of(work: BandWork) -> BandResult:
-    assert work.result is not None, "a band's result is there once it is scored"
+    """What pass 3 found of a scored band (the small part that comes to the client)."""
+    if work.result is None:
+        raise RuntimeError(f"band {work.rows[:2]} was not scored: it has no result")
     return work.result
 
 
