@@ -7,22 +7,29 @@ loading runs in a background thread, so the worker registers at once and the loa
 the time the client spends probing headers and building the graph. On a cluster you start
 yourself, ``dask worker --preload pipeline.worker_setup`` does the same. It also keeps a failed
 task's traceback out of the worker's log (``quiet_task_failures``), and prints every thread's
-stack on SIGUSR1, as the command does (``stacks``).
+stack on SIGUSR1, as the command does (``stacks``). In the command's own local cluster it also
+drops the traceback of a heartbeat that met the scheduler gone (``quiet_lost_heartbeat``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 from .stacks import dump_on_sigusr1
 
 log = logging.getLogger(__name__)
 
+# set in the environment of the local cluster's workers (``engine.cluster.open_client``)
+LOCAL_WORKER = "HOTPIXELS_LOCAL_WORKER"
+
 
 def dask_setup(worker=None) -> None:
     """distributed's preload hook."""
     logging.getLogger("distributed.worker").addFilter(quiet_task_failures)
+    if os.environ.get(LOCAL_WORKER):
+        logging.getLogger("distributed.worker").addFilter(quiet_lost_heartbeat)
     dump_on_sigusr1()
     threading.Thread(target=warm, name="hotpixels-warm-up", daemon=True).start()
 
@@ -32,6 +39,14 @@ def quiet_task_failures(record: logging.LogRecord) -> bool:
     reaches the client, which says in one line what it means (a full disk, an unreadable
     file), or shows it whole if it means nothing known."""
     return not str(record.msg).startswith("Compute Failed")
+
+
+def quiet_lost_heartbeat(record: logging.LogRecord) -> bool:
+    """Drop a local worker's "Failed to communicate with scheduler during heartbeat" (a
+    30-line traceback): its scheduler lives in the command's process and goes when the command
+    ends, and a heartbeat on its way then fails. On a loaded machine it printed under the
+    command's one-line error; the command says what went wrong itself."""
+    return not str(record.msg).startswith("Failed to communicate with scheduler during heartbeat")
 
 
 def warm() -> None:

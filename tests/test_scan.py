@@ -1,5 +1,6 @@
 """End to end: real files, real clusters, the saved contract and the command line."""
 
+import logging
 import os
 import signal
 import subprocess
@@ -145,6 +146,8 @@ def _kernels_loaded(address_or_client) -> bool:
 def test_workers_load_the_kernels_before_their_first_task(real_cluster, local_client):
     """`dask worker --preload pipeline.worker_setup` (and every local cluster) loads the package
     and numba's kernels in the background, instead of in the first read task."""
+    from distributed import Client
+
     from pipeline.config import ClusterConfig
     from pipeline.engine.cluster import open_client
 
@@ -159,7 +162,15 @@ def test_workers_load_the_kernels_before_their_first_task(real_cluster, local_cl
                                                                   "MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")})
         assert list(seen.values()) == [{"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": "268435456",
                                         "MALLOC_TRIM_THRESHOLD_": "268435456", "OMP_NUM_THREADS": "1"}]
+        # and they keep a heartbeat that met the command's scheduler gone out of its output
+        filters = client.run(lambda: [getattr(f, "__name__", "") for f in logging.getLogger("distributed.worker").filters])
+        assert all("quiet_lost_heartbeat" in names for names in filters.values())
     assert os.environ.get("MALLOC_TRIM_THRESHOLD_") == before  # this process's own, as it was
+    assert os.environ.get("HOTPIXELS_LOCAL_WORKER") is None
+    # a worker of the user's own cluster logs it: there the scheduler going away means something
+    with Client(real_cluster, timeout="30s", set_as_default=False) as theirs:
+        filters = theirs.run(lambda: [getattr(f, "__name__", "") for f in logging.getLogger("distributed.worker").filters])
+        assert filters and not any("quiet_lost_heartbeat" in names for names in filters.values())
 
 
 def run_cli(*args, timeout=120):

@@ -21,6 +21,7 @@ from distributed import Client, LocalCluster
 from distributed.diagnostics.progressbar import TextProgressBar
 
 from ..config import ClusterConfig
+from ..worker_setup import LOCAL_WORKER
 from . import ClusterError
 
 # loads the package and numba's kernels in each local worker while it waits for its first task
@@ -62,7 +63,7 @@ def open_client(config: ClusterConfig, log: Callable[[str], None]) -> Iterator[C
     try:
         # a busy dashboard port (another scan running) is not worth a warning: the link we
         # print names the port actually used
-        with _workers_ignore_ctrl_c(), warnings.catch_warnings(), _worker_environ(WORKER_MALLOC):
+        with _workers_ignore_ctrl_c(), warnings.catch_warnings(), _worker_environ({**WORKER_MALLOC, LOCAL_WORKER: "1"}):
             warnings.filterwarnings("ignore", message=r"Port \d+ is already in use", category=UserWarning)
             cluster = LocalCluster(
                 n_workers=config.workers,
