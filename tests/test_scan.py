@@ -163,14 +163,19 @@ def test_workers_load_the_kernels_before_their_first_task(real_cluster, local_cl
         assert list(seen.values()) == [{"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": "268435456",
                                         "MALLOC_TRIM_THRESHOLD_": "268435456", "OMP_NUM_THREADS": "1"}]
         # and they keep a heartbeat that met the command's scheduler gone out of its output
-        filters = client.run(lambda: [getattr(f, "__name__", "") for f in logging.getLogger("distributed.worker").filters])
-        assert all("quiet_lost_heartbeat" in names for names in filters.values())
+        assert all("quiet_lost_heartbeat" in names for names in _worker_log_filters(client))
     assert os.environ.get("MALLOC_TRIM_THRESHOLD_") == before  # this process's own, as it was
     assert os.environ.get("HOTPIXELS_LOCAL_WORKER") is None
     # a worker of the user's own cluster logs it: there the scheduler going away means something
     with Client(real_cluster, timeout="30s", set_as_default=False) as theirs:
-        filters = theirs.run(lambda: [getattr(f, "__name__", "") for f in logging.getLogger("distributed.worker").filters])
-        assert filters and not any("quiet_lost_heartbeat" in names for names in filters.values())
+        filters = _worker_log_filters(theirs)
+        assert filters and not any("quiet_lost_heartbeat" in names for names in filters)
+
+
+def _worker_log_filters(client) -> list[list[str]]:
+    """Each worker's filters on distributed's worker log, by name."""
+    return list(client.run(lambda: [getattr(f, "__name__", "") for f in logging.getLogger("distributed.worker").filters])
+                .values())
 
 
 def run_cli(*args, timeout=120):
