@@ -16,10 +16,10 @@ from .config import ConfigError, load
 from .engine import ClusterError
 from .layout import LayoutError
 from .scan import ScanError
-from .stacks import dump_on_sigusr1
 from .state.disk import explain
 from .state.lock import OutputLocked
 from .state.place import folder as _folder
+from .thread_dump import dump_on_sigusr1
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_NO_INPUT, EXIT_CLUSTER, EXIT_BUSY, EXIT_WRITE = 0, 1, 2, 3, 4, 5
 

@@ -7,7 +7,7 @@ loading runs in a background thread, so the worker registers at once and the loa
 the time the client spends probing headers and building the graph. On a cluster you start
 yourself, ``dask worker --preload pipeline.worker_setup`` does the same. It also keeps a failed
 task's traceback out of the worker's log (``quiet_task_failures``), and prints every thread's
-stack on SIGUSR1, as the command does (``stacks``). In the command's own local cluster it also
+stack on SIGUSR1, as the command does (``thread_dump``). In the command's own local cluster it also
 drops the traceback of a heartbeat that met the scheduler gone (``quiet_lost_heartbeat``).
 """
 
@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 
-from .stacks import dump_on_sigusr1
+from .thread_dump import dump_on_sigusr1
 
 log = logging.getLogger(__name__)
 

@@ -78,7 +78,7 @@ def descendants(pid: int) -> list[int]:
 def run_or_dump(cmd: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
     """``subprocess.run(cmd, capture_output=True, text=True)``; should the command outlive
     ``timeout``, the test fails with every thread's stack of it and of its worker processes
-    (SIGUSR1: ``pipeline.stacks``), which say what it was waiting for."""
+    (SIGUSR1: ``pipeline.thread_dump``), which say what it was waiting for."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
     try:
         out, err = proc.communicate(timeout=timeout)
