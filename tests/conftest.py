@@ -75,6 +75,26 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def spawned_workers(pid: int) -> list[int]:
+    """The worker processes among ``pid``'s descendants (multiprocessing's spawned children: a
+    local cluster's workers), not its helpers (the resource tracker has no SIGUSR1 handler, and
+    the signal would end it)."""
+    def spawned(child: int) -> bool:
+        try:
+            return b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            return False
+
+    return [child for child in descendants(pid) if spawned(child)]
+
+
+def send(pids: list[int], sig: int) -> None:
+    """``sig`` to each of ``pids`` that is still there."""
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, sig)
+
+
 def run_or_dump(cmd: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
     """``subprocess.run(cmd, capture_output=True, text=True)``; should the command outlive
     ``timeout``, the test fails with every thread's stack of it and of its worker processes
@@ -83,14 +103,9 @@ def run_or_dump(cmd: list[str], timeout: float, **kwargs) -> subprocess.Complete
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        family = [proc.pid, *descendants(proc.pid)]
-        for pid in family:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGUSR1)
+        send([proc.pid, *spawned_workers(proc.pid)], signal.SIGUSR1)
         time.sleep(3)
-        for pid in family[::-1]:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
+        send([proc.pid, *descendants(proc.pid)][::-1], signal.SIGKILL)
         out, err = proc.communicate()
         pytest.fail(f"{shlex.join(cmd)} still ran after {timeout:g} s; its stacks (SIGUSR1) and output:\n"
                     f"{err[-40_000:]}\n--- stdout:\n{out[-5_000:]}")

@@ -16,7 +16,7 @@ from pipeline import Config, read_stats, scan
 from pipeline.state.files import read_files_csv
 from pipeline.stats import stats_of_stack
 
-from .conftest import BIN, descendants, run_or_dump, saved_attrs, write_stack
+from .conftest import BIN, run_or_dump, saved_attrs, send, spawned_workers, write_stack
 
 HOTPIXELS = str(BIN / "hotpixels")
 
@@ -244,9 +244,9 @@ def test_sigusr1_prints_every_thread_s_stack_and_the_scan_goes_on(rgb_set, tmp_p
     for line in proc.stdout:
         if line.startswith("local cluster with 2 workers"):  # the workers are up
             break
-    family = [proc.pid, *descendants(proc.pid)]
-    for pid in family:
-        os.kill(pid, signal.SIGUSR1)
+    workers = spawned_workers(proc.pid)
+    assert len(workers) == 2
+    send([proc.pid, *workers], signal.SIGUSR1)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert "wrote " in out
