@@ -325,6 +325,41 @@ def test_hot_pixels_that_appeared_after_long_frames_are_found_from_their_fit_sin
 
 
 @pytest.mark.slow
+def test_a_photo_collection_s_textured_high_gain_frame_is_no_dark_subtracted_one(tmp_path, local_client):
+    """A photo collection over two years (synth, seed 2), the camera's noise reduction on in one 6 s
+    ISO 6400 frame. A 1/8 s ISO 6400 frame (8 s at ISO 100) whose scene texture hid 2 of the hot
+    set's 5 dark-current sensels from the sketch was taken for dark-subtracted too (it showed 3 of
+    the set's 9, as the subtracted one did: its telegraph members show in both), and counted at no
+    exposure: the hot sensels that appeared before it got rates 30-45 % high, one -2 DN/s. Judged by
+    the members its 2 nearest shorter frames both show (3 of 5), it is exposed, and every
+    dark-current rate is within 25 %. With that frame counted, a healthy sensel's fit since a chance
+    day took a line through its scene noise (its line over every frame takes none of its variance)
+    for a rate 20 standard errors from zero: no report matches nothing planted."""
+    pytest.importorskip("pidng")
+    from pipeline import Config
+    from pipeline import scan as scan_files
+    from pipeline.defect import read_csv
+    from pipeline.state.store import frame_table as table_of
+    from pipeline.state.store import read_hot_set, read_manifest, read_meta
+    from pipeline.synth import synthesize_collection
+    from pipeline.synth.matching import match
+
+    truth = synthesize_collection(tmp_path / "frames", frames=60, size=(640, 480), fmt="dng", seed=2)
+    out = tmp_path / "out"
+    scan_files([str(tmp_path / "frames")], out, Config(), client=local_client, progress=False, log=lambda m: None)
+    manifest = read_manifest(out)
+    table = table_of(manifest, read_meta(out), read_hot_set(out))
+    subtracted = sorted(p.rsplit("/", 1)[-1] for p, s in zip(manifest, table.subtracted) if s)
+    assert subtracted == [m["file"] for m in truth["frames_meta"] if m["nr"]] == ["frame_0017.dng"]
+    matches, false = match(truth, read_csv(out / "defects.csv"), 0)
+    assert not false, [(d.x, d.y, d.kind, d.detail) for d in false]
+    rated = [(m.truth, m.report) for m in matches if m.report is not None and (m.truth["rate"] or 0) >= 100]
+    assert len(rated) >= 10 and any(t["since"] for t, _ in rated)
+    off = [(t["x"], t["y"], t["rate"], d.dark_rate) for t, d in rated if abs(d.dark_rate - t["rate"]) > 0.25 * t["rate"]]
+    assert not off
+
+
+@pytest.mark.slow
 def test_a_hot_pixel_seen_in_four_late_long_frames_is_found_by_its_strong_counts(tmp_path, local_client):
     """A photo collection over two years (synth, seed 0): a sensel turns hot (86 DN/s at ISO 100)
     four months before the last frame, and shows in only 4 of the 12 frames since: its long,
