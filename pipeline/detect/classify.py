@@ -65,8 +65,12 @@ LINE_SHARE = 0.5
 # strong enough to be fitted, while a scene light's peak in the longest frame, lit together with its
 # neighbours, draws a slope without it (the fit's leverage: 2,400-4,400 DN in that one frame, noise
 # in the others). On 12 rendered many-defect collections: false reports 28 -> 13, 2 of 47,541
-# found defects lost; on 12 ordinary ones 10 -> 9, none lost
-DARK_BEYOND_FRAMES = 1
+# found defects lost; on 12 ordinary ones 10 -> 9, none lost. Two frames, not one: a single frame
+# cannot tell a sensel's dark current from a sensel-sized light in a long night frame, and one
+# such frame's leverage gives a rate 16-32 standard errors from zero (on 6 other ordinary
+# collections 3 such false reports of 2-4 DN/s go, none lost; the many-defect photo sensor loses
+# 7 of its 6,144 weak population sensels, 8-21 DN/s, that show in one frame)
+DARK_BEYOND_FRAMES = 2
 # ... and in at least ``exposure.SHOWN_SHARE`` of the frames its line says must show it, where that
 # is ``exposure.SHOWN_FRAMES`` or more
 

@@ -214,6 +214,23 @@ def test_a_slope_drawn_by_the_longest_frames_without_ever_standing_out_is_not_ho
     assert sum(found.get(p) == "hot" for p in hot) == len(hot) - 1 == 12
 
 
+def test_a_sensel_lit_in_one_long_frame_is_no_dark_current():
+    """Two years of photos (rendered, 320x240): two healthy sensels stand above all 4 neighbours in
+    one frame each, a long one, by a sensel-sized light; that frame's leverage draws a dark-current
+    line of 7 and 10 DN/s through them, 16-32 standard errors from zero. One frame cannot tell a
+    sensel's dark current from a light: a dark-current sensel must stand beyond its neighbours in
+    two frames (they were reported hot before); the planted hot sensels are found as before (5 of 7:
+    two that appeared late, 420 DN/s since June 2025 and 53 DN/s since December 2024, are missed
+    either way)."""
+    stack, t, iso, unix, defects = rendered(3, width=320, height=240, population=0.0)
+    det, stats, _ = scan_photos(stack, t, iso, unix)
+    found = kinds(det)
+    for y, x in ((58, 86), (167, 158)):
+        assert stats.counts[0][y, x] == 1 and (y, x) not in found
+    hot = [(d["y"], d["x"]) for d in defects if d["kind"] == "hot" and not d["warm"]]
+    assert len(hot) == 7 and sum(found.get(p) == "hot" for p in hot) == 5
+
+
 # --------------------------------------------------------------------------- offset lines in lit frames
 
 
