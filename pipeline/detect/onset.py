@@ -163,6 +163,7 @@ def appearances(cand, days: np.ndarray, table, n: int, whole=None, dark_t: float
     def refit(rows: np.ndarray, since: np.ndarray):
         """The fit since each row's day, for candidates ``rows``: one vectorised fit per distinct day."""
         fits = {k: np.full(len(rows), np.nan) for k in ("rate", "rate_se", "offset", "noise_var", "frames")}
+        fits["measured"] = np.ones(len(rows), bool)
         for day in np.unique(since).tolist():
             take = np.flatnonzero(since == day)
             fit = candidate_fit(cand.model[rows[take]], n, table, within=frames.days >= day)
@@ -229,21 +230,29 @@ def appearances(cand, days: np.ndarray, table, n: int, whole=None, dark_t: float
     whole = whole_noise[appeared]
     with np.errstate(invalid="ignore", divide="ignore"):
         variance = cand.model[appeared, 1] / n
-        share = 1.0 - fit["noise_var"] / variance
-        better = ~(np.isfinite(whole) & ((fit["noise_var"] >= whole) | (whole >= variance)))
+        # where its line since takes more than all of the sums' scatter (a strong onset: its own
+        # scatter cannot be told from them), the scatter about its mean is only an upper bound: a
+        # line over every frame looked as good (a 120 DN/s onset's rate came out 17 DN/s), and its
+        # rate's t fell under the threshold (a 300 DN/s one fitted to 0.3 % had t 1.8-5.5, and was
+        # called noisy). Its neighbours' residual scatter stands in there, for both
+        scatter = np.where(fit["measured"], fit["noise_var"],
+                           np.minimum(fit["noise_var"], cand.ref_rstd[appeared].astype(np.float64) ** 2))
+        share = 1.0 - scatter / variance
+        better = ~(np.isfinite(whole) & ((scatter >= whole) | (whole >= variance)))
         keep = np.isfinite(fit["rate"]) & (fit["rate_se"] > 0) & (fit["frames"] >= 4) & better
         dropped = tentative[appeared] & ~(keep & (fit["rate"] >= dark_t * fit["rate_se"])
                                           & (share >= SINCE_LINE_SHARE))
+        se = fit["rate_se"] * np.sqrt(scatter / fit["noise_var"])  # the rate's error at that scatter
     out[appeared[dropped]] = -1
     keep &= ~dropped
     kept = appeared[keep]
-    cand.rate[kept], cand.rate_se[kept] = fit["rate"][keep], fit["rate_se"][keep]
+    cand.rate[kept], cand.rate_se[kept] = fit["rate"][keep], se[keep]
     cand.offset[kept] = fit["offset"][keep]
     # the fit since lifts the dark-current z only where its line is what the residual holds
     # (``SINCE_LINE_SHARE``), carried by more than one frame (``MIN_SINCE_FRAMES``)
     carried = np.array([frames_carrying(table, frames.days >= day) for day in out[appeared].tolist()])
     lifts = keep & (share >= SINCE_LINE_SHARE) & (carried >= MIN_SINCE_FRAMES)
-    cand.z_rate[appeared[lifts]] = np.maximum(cand.z_rate[appeared[lifts]], fit["rate"][lifts] / fit["rate_se"][lifts])
+    cand.z_rate[appeared[lifts]] = np.maximum(cand.z_rate[appeared[lifts]], fit["rate"][lifts] / se[lifts])
     return out
 
 

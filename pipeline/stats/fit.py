@@ -135,6 +135,9 @@ class ExposureFit:
     offset: np.ndarray
     noise_var: np.ndarray
     frames: np.ndarray
+    # where the scatter about the line was measured (a fit since a day: False where its line takes
+    # all of the sums' scatter, and the scatter about the mean, an upper bound, stands in); None: everywhere
+    measured: np.ndarray | None = None
 
     @property
     def t(self) -> np.ndarray:
@@ -226,4 +229,4 @@ def _fit_since(n: int, res_mean: np.ndarray, res_m2: np.ndarray, sums: Mapping[s
     return ExposureFit(
         rate=np.where(usable, slope * unit / s, nan), rate_se=np.where(usable, slope_se * unit / s, nan),
         offset=np.where(usable, 0.0, nan), noise_var=np.where(usable, noise / (s * s), nan),
-        frames=np.count_nonzero(within) - np.asarray(excluded, np.float64))
+        frames=np.count_nonzero(within) - np.asarray(excluded, np.float64), measured=np.asarray(line > 0))
