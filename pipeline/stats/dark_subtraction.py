@@ -52,7 +52,7 @@ MIN_FRAMES = 3
 # there: just above the shortest that show the set, its members show by the noise around the spike
 # floor. The members the NEAREST all show are the ones the frame is expected to show, at least
 # MIN_HOT of them. (NEAREST 2, not 3: a small sensor's 4-member set, whose telegraph members each
-# missed one of 3 frames, left too few to judge a 6 s ISO 6400 subtracted frame by. On 26 rendered
+# missed one of 3 frames, left too few to judge a 6 s ISO 6400 subtracted frame by. On 35 rendered
 # collections this finds 64 of their 72 subtracted frames and flags 1 exposed one; the share of
 # the whole set found 58 and flagged 6.)
 NEAREST = 2
