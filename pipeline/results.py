@@ -33,7 +33,7 @@ from .state.store import (
     stats_location,
 )
 from .stats import PixelStats
-from .stats.dark_subtraction import hot_candidates
+from .stats.dark_subtraction import VANISHED, hot_candidates
 from .stats.fit import FrameTable
 from .stats.model import EXPOSURE_UNIT
 
@@ -153,7 +153,7 @@ def physics_notes(meta: StackMeta, frames: FrameTable | None, days: np.ndarray |
         if frames.n_subtracted:
             were, them = ("frames were", "them") if frames.n_subtracted > 1 else ("frame was", "it")
             notes.append(f"{frames.n_subtracted} {were} dark-subtracted in camera (long-exposure noise "
-                         f"reduction: no hot sensel shows in {them}); counted at zero exposure (see files.csv)")
+                         f"reduction: {VANISHED} {them}); counted at zero exposure (see files.csv)")
     elif meta.exposure_source == "":
         notes.append("no exposure model: the frames' exposures are unknown or all alike")
     if days is not None and len(days):

@@ -222,7 +222,7 @@ def _scan_group(main: Group, out_dir: place.Folder, skipped: list[FileStatus], *
         planned_arrays,
         write_dark_rate_rows,
     )
-    from .stats.dark_subtraction import SUBTRACTED_NOTE, best_hot_candidates
+    from .stats.dark_subtraction import SUBTRACTED_NOTE, VANISHED, best_hot_candidates
 
     finish_swap(out_dir)  # a remote folder's stats.zarr whose copy into place a crash cut short
     main, notice = _mosaic_saved_as_gray(client, main, out_dir, merge)
@@ -294,7 +294,7 @@ def _scan_group(main: Group, out_dir: place.Folder, skipped: list[FileStatus], *
         subtracted = dark_subtracted_paths(manifest, meta, hot_set)
         if subtracted:
             were, them = ("frames were", "them") if len(subtracted) > 1 else ("frame was", "it")
-            log(f"physics model: {len(subtracted)} {were} dark-subtracted in camera (no hot sensel shows in "
+            log(f"physics model: {len(subtracted)} {were} dark-subtracted in camera ({VANISHED} "
                 f"{them}): counted at zero exposure in the dark-current fit")
             frames.notes.update({p: "; ".join(filter(None, [frames.notes.get(p), SUBTRACTED_NOTE]))
                                  for p in subtracted})

@@ -58,7 +58,9 @@ MIN_FRAMES = 3
 NEAREST = 2
 # it was dark-subtracted if it shows under this fraction of them
 FRACTION = 0.5
-SUBTRACTED_NOTE = "dark-subtracted in camera (no hot sensel shows): at zero exposure in the dark-current fit"
+# what a user is told of such a frame (files.csv, the scan's log, the report)
+VANISHED = "the hot sensels the exposures just shorter show are gone from"
+SUBTRACTED_NOTE = f"dark-subtracted in camera ({VANISHED} it): at zero exposure in the dark-current fit"
 
 
 def hot_candidates(res_mean: np.ndarray, value_m2: np.ndarray, k: int = HOT_CANDIDATES,
