@@ -231,7 +231,7 @@ def test_a_textured_frame_that_hides_some_hot_sensels_is_no_dark_subtracted_one(
 def test_a_mid_length_frame_of_a_sensor_with_a_population_of_weak_hot_sensels_is_judged():
     """A many-defect sensor's lens-cap frames: 300 weak hot sensels show only from 2.6 s on, so
     they are most of the hot set, and 6 strong ones from 0.2 s on. A 1 s frame that shows none of
-    the strong ones, which its nearest shorter frames all show, was subtracted. (Those frames show
+    the strong ones, which its 2 nearest shorter frames both show, was subtracted. (Those frames show
     2 % of the whole set: too little to judge by its share, and the frame was counted at 1 s.)"""
     exposures = EXPOSURES
     weak = [100 + 97 * i for i in range(300)]
