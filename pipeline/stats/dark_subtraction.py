@@ -136,25 +136,11 @@ def dark_subtracted(factors: np.ndarray, sketches: Sequence[Sequence[int] | None
     return out
 
 
-def hot_presence(factors: np.ndarray, sketches: Sequence[Sequence[int] | None],
-                 candidates: np.ndarray) -> np.ndarray | None:
-    """The share of the stack's hot set each frame shows, beyond its chance hits (NaN for a frame
-    not judged); None when there is no hot set to judge by (see ``dark_subtracted``)."""
-    got = hot_hits(factors, sketches, candidates, with_fill=True)
-    if got is None:
-        return None
-    hits, judged, fill = got
-    presence = np.full(len(judged), np.nan)
-    presence[judged] = (hits[:, judged].mean(axis=0) - fill[judged]) / np.maximum(1 - fill[judged], 1e-9)
-    return presence
-
-
-def hot_hits(factors: np.ndarray, sketches: Sequence[Sequence[int] | None], candidates: np.ndarray,
-             with_fill: bool = False):
+def hot_hits(factors: np.ndarray, sketches: Sequence[Sequence[int] | None],
+             candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """The stack's hot set (see the module docstring) in each frame: (members x frames) whether
-    the frame's sketch holds it, and which frames are judged (a known factor and a sketch); with
-    ``with_fill`` also each frame's share of set sketch bits (its chance of a hit). None when the
-    set has fewer than ``MIN_HOT`` members."""
+    the frame's sketch holds it, and which frames are judged (a known factor and a sketch). None
+    when the set has fewer than ``MIN_HOT`` members."""
     factors = np.asarray(factors, np.int64)
     judged = np.array([s is not None for s in sketches], bool) & (factors != NO_FACTOR) & (factors > 0)
     if judged.sum() < 2 * MIN_FRAMES or not len(candidates):
@@ -162,13 +148,12 @@ def hot_hits(factors: np.ndarray, sketches: Sequence[Sequence[int] | None], cand
     frames = np.flatnonzero(judged)
     bits = sketch_bit(candidates).astype(np.intp)
     hits = np.zeros((len(candidates), len(frames)), bool)  # a candidate's frames are contiguous
-    fill = np.zeros(len(factors))
+    chance = 0.0  # the hits a sensel gets from the frames' other set bits
     for column, f in enumerate(frames):
         mask = np.zeros(1 << SKETCH_LOG2, bool)
         mask[np.asarray(sketches[int(f)], np.intp)] = True
         hits[:, column] = mask[bits]
-        fill[f] = mask.mean()
-    chance = fill.sum()
+        chance += mask.mean()
     by_length = np.argsort(factors[frames], kind="stable")
     half = len(frames) // 2
     short, width = by_length[:half], max(MIN_FRAMES, len(frames) // 4)
@@ -183,7 +168,7 @@ def hot_hits(factors: np.ndarray, sketches: Sequence[Sequence[int] | None], cand
         return None
     members = np.zeros((int(hot.sum()), len(factors)), bool)
     members[:, frames] = hits[hot]
-    return (members, judged, fill) if with_fill else (members, judged)
+    return members, judged
 
 
 # candidates whose window shares are computed at once: bounds the (candidates x windows)

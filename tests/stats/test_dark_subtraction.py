@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pipeline.stats import IntegerSums, accumulate
-from pipeline.stats.dark_subtraction import MIN_HOT, dark_subtracted, hot_candidates, hot_presence
+from pipeline.stats.dark_subtraction import MIN_HOT, dark_subtracted, hot_candidates, hot_hits
 from pipeline.stats.fit import FrameTable
 from pipeline.stats.model import (
     EXPOSURE_UNIT,
@@ -57,6 +57,16 @@ def table_of(stack, exposures) -> FrameTable:
 
 
 EXPOSURES = np.exp(np.linspace(np.log(1 / 1000), np.log(30), 40))  # 1/1000 s .. 30 s
+
+
+def hot_presence(factors, sketches, candidates):
+    """The share of the stack's hot set each frame shows (NaN for a frame not judged); None when
+    there is no hot set to judge by."""
+    got = hot_hits(factors, sketches, candidates)
+    if got is None:
+        return None
+    members, judged = got
+    return np.where(judged, members.mean(axis=0), np.nan)
 
 
 # --------------------------------------------------------------------------- through the kernels
