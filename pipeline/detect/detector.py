@@ -295,7 +295,8 @@ def plane_parameters(measures: list[BandMeasures], plan: Plan, cfg: DetectConfig
         var_scale = variance.scale([p.variance for p in parts], shape, plan.n, plan.raw_darks)
         noise_scale = flicker.scale([p.flicker for p in parts], shape, plan.n, plan.raw_darks)
         null = (counts.CountNull([present(p.counts) for p in parts], plan.n, shape, robust=plan.one_value,
-                                 days=plan.days) if plan.counted else None)
+                                 days=plan.days, log_gains=None if plan.frames is None else plan.frames.log_gains())
+                if plan.counted else None)
         black = cfg.black_level if cfg.black_level is not None else min(p.darkest for p in parts)
         ctx = PlaneContext(amp_scale, var_scale, flicker.quiet_level([p.flicker for p in parts]), black, null,
                            plan.spacing, plan.per_sensel, plan.raw_darks)

@@ -29,6 +29,12 @@ score where they are more significant. A healthy sensel is almost never 9 sigmas
 neighbours (a sensel-sized highlight in one frame), so 3-4 such frames are decisive where 4 at 3
 sigmas are not: a hot sensel that appeared late and shows only in its few long exposures since,
 a telegraph step that only the high gains amplify past the noise.
+
+Where the frames' gains vary and the scan kept the sum of their log gains over each sensel's
+frames beyond (``stats.model.BEYOND_EXPOSURE``), the count of the side that holds most of those
+frames is joined with how high those gains were (``gain_tail``: a charge step or dark current
+shows at the high gains, a healthy sensel's chance frames at any), and raises that side's score
+where the two together are more significant.
 """
 
 from __future__ import annotations
@@ -39,10 +45,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...stats.model import FIRST_DAYS, NO_DAY, STRONG_COUNTS
+from ...stats.model import BEYOND_EXPOSURE, FIRST_DAYS, NO_DAY, STRONG_COUNTS
 from ..bands import PlaneView
 from ..stripes import each_stripe
 from .count_kernels import count_histograms, set_entries, strongest_scores
+from .gain_tail import GainTails, gauss_decades
 
 COUNT_MAPS = ("hi", "lo", "sum")
 # the null is fitted (by moments, per plane and edge class) on the counts below this quantile,
@@ -162,14 +169,6 @@ def fit_body(hist: np.ndarray, n: int, p0: float, phi0: float) -> tuple[float, f
         ps = best[1] * np.geomspace(0.85, 1.18, 17)
         phis = np.unique(np.clip(best[2] * np.geomspace(0.8, 1.25, 17), 1.0, None))
     return best[1], best[2]
-
-
-def gauss_decades(z: float) -> float:
-    """-log10 of the one-sided Gaussian tail P(Z >= z) (asymptotic where erfc underflows)."""
-    tail = 0.5 * math.erfc(z / math.sqrt(2))
-    if tail > 1e-300:
-        return -math.log10(tail)
-    return (z * z / 2 + math.log(z * math.sqrt(2 * math.pi)) - math.log1p(-1 / (z * z))) / math.log(10)
 
 
 def count_thresholds(base: float, hot: float, dead: float, noisy: float) -> dict[str, float]:
@@ -298,12 +297,15 @@ class CountNull:
     (-log10 P(K >= k)) and the mean count."""
 
     def __init__(self, parts: list[CountHistograms], n: int, shape: tuple[int, int], robust: bool = False,
-                 days: np.ndarray | None = None):
+                 days: np.ndarray | None = None, log_gains: np.ndarray | None = None):
         """``robust``: a population of defects may not widen the null (``fit_counts``); in one
         sensel per value only: a demosaiced image's counts have the scene's own heavy tail.
         ``days``: every frame's capture day, where the scan kept the earliest beyond days (the
-        onset-conditioned score, see the module docstring)."""
+        onset-conditioned score, see the module docstring). ``log_gains``: every frame's log
+        gain, where the scan kept their sum over each sensel's frames beyond (``gain_tail``)."""
         self.shape = shape
+        gains = GainTails(log_gains) if log_gains is not None and len(log_gains) == n else None
+        self.gains = gains if gains is not None and gains.usable else None
         rates = fit_classes(parts, n, robust)  # (p, phi) per map, interior and edge
         self.tables = tail_tables(rates, n)
         self.means = np.array([(n * pi, n * pe, n * pe) for (pi, _), (pe, _) in rates])  # the null's mean count, n p
@@ -366,7 +368,31 @@ class CountNull:
             for i, name in enumerate(COUNT_MAPS[:2]):
                 since = self.since.scores(i, np.minimum(cls, 1), out["k_" + name], first)
                 out["s_" + name] = np.where(cls < 2, np.maximum(out["s_" + name], since), out["s_" + name])
+        if self.gains is not None and BEYOND_EXPOSURE[1] in v.extra:
+            summed = v.extra[BEYOND_EXPOSURE[1]][ys - v.top, xs]
+            for i, name in enumerate(COUNT_MAPS[:2]):
+                k, other = out["k_" + name], out["k_" + COUNT_MAPS[1 - i]]
+                joined = self.gains.joined(self.tables[i, cls, k], out["k_sum"], summed)
+                out["s_" + name] = np.where(k > other, np.maximum(out["s_" + name], joined.astype(np.float32)),
+                                            out["s_" + name])
         return out
+
+    def _raise_by_gains(self, v: PlaneView, r0: int, r1: int, above: np.ndarray, below: np.ndarray,
+                        score: np.ndarray) -> None:
+        """Raise the interior's score of rows r0:r1 (in place) where a count joined with its
+        frames' gains (``gain_tail``) is more significant. The scan summed the gains of the frames
+        beyond on either side, so a side is joined with them only where it holds most of those
+        frames (a hot sensel's few chance frames below are not its high gains)."""
+        if self.gains is None or BEYOND_EXPOSURE[1] not in v.extra:
+            return
+        summed = v.extra[BEYOND_EXPOSURE[1]][r0 - v.top : r1 - v.top]
+        sides = (above.reshape(-1).astype(np.intp), below.reshape(-1).astype(np.intp))
+        flat = score.reshape(-1)
+        for side in range(2):
+            at = np.flatnonzero(sides[side] > sides[1 - side])
+            k = sides[side][at]
+            joined = self.gains.joined(self.tables[side, 0, k], k + sides[1 - side][at], summed.reshape(-1)[at])
+            flat[at] = np.maximum(flat[at], joined.astype(np.float32))
 
     def rows(self, v: PlaneView, r0: int, r1: int) -> np.ndarray:
         """The strongest score of the three maps for rows r0:r1 (float32)."""
@@ -376,6 +402,7 @@ class CountNull:
         t = self.tables
         score = strongest_scores(above, below, t[0, 0], t[1, 0], t[2, 0])
         self._raise_by_strong(v, r0, r1, score)
+        self._raise_by_gains(v, r0, r1, above, below, score)
         if self.since is not None and FIRST_DAYS[0] in v.extra:
             first = [v.extra[k][r0 - v.top : r1 - v.top] for k in FIRST_DAYS]
             np.maximum(score, self.since.scores(0, 0, above.astype(np.intp), first), out=score)
