@@ -19,6 +19,8 @@ STRONG_SIGMAS = BAR_SIGMAS * STRONG_BARS
 # what a report the range counts made says (``stats.noise_bars``: above or below all 4 neighbours,
 # by 3 sigmas of the frame's residual noise around it)
 BY_COUNTS = "beyond its neighbours and the frame's noise"
+# a report by the counts whose frames beyond were this much higher gains than the stack's says so
+HIGH_GAINS_Z = 2.0
 
 
 def describe(c: Candidates, i: int, n: int, onset: int | None = None, cluster: int = 0,
@@ -34,7 +36,8 @@ def describe(c: Candidates, i: int, n: int, onset: int | None = None, cluster: i
     if c.by_counts is not None and c.by_counts[i]:
         what = row.evidence
         detail = (f"{what}: {BY_COUNTS}, above in {int(c.k_hi[i])}{_strong(c.k_strong_hi, i)} and below in "
-                  f"{int(c.k_lo[i])}{_strong(c.k_strong_lo, i)} of {n} frames (-log10 p {float(c.score[i]):.1f}); "
+                  f"{int(c.k_lo[i])}{_strong(c.k_strong_lo, i)} of {n} frames{_high_gains(c.z_gain, i)} "
+                  f"(-log10 p {float(c.score[i]):.1f}); "
                   f"mean {mu:.4g} vs neighbours {ref:.4g}, "
                   f"residual std {float(c.rstd[i]):.3g} vs {float(c.ref_rstd[i]):.3g}")
     elif rank == 0:
@@ -67,6 +70,14 @@ def _strong(counts, i: int) -> str:
     """How many of a side's frames beyond the range were beyond by 9 sigmas too, where any were."""
     k = 0 if counts is None else int(counts[i])
     return f" ({k} by {STRONG_SIGMAS} sigmas)" if k else ""
+
+
+def _high_gains(z_gain, i: int) -> str:
+    """That those frames were the stack's high gains, where they were (their count's p is then
+    joined with their gains': ``criteria.gain_tail``), so the p is more than the count alone says."""
+    if z_gain is None or not z_gain[i] >= HIGH_GAINS_Z:
+        return ""
+    return f", the high gains (z {float(z_gain[i]):+.1f})"
 
 
 @dataclass

@@ -319,18 +319,21 @@ def test_a_population_s_telegraph_steps_shown_by_the_high_gains_are_found(seed, 
     planted = line_sensels(defects)
 
     def tally():
-        found = kinds(scan_photos(stack, t, iso, unix)[0])
+        det = scan_photos(stack, t, iso, unix)[0]
+        found = kinds(det)
         false = [p for p, k in found.items() if p not in planted and k not in ("column", "row")]
-        return (sum(found.get(p) == "noisy" for p in telegraph), sum(found.get(p) == "hot" for p in hot), false)
+        said = sum(", the high gains (z +" in d.detail for d in det.defects if (d.y, d.x) in telegraph)
+        return sum(found.get(p) == "noisy" for p in telegraph), sum(found.get(p) == "hot" for p in hot), false, said
 
-    noisy, warm, false = tally()
+    noisy, warm, false, said = tally()
+    assert said >= noisy / 2  # its detail says its frames were the high gains
 
     class OneGain(gain_tail.GainTails):  # the same stack as if every frame had one gain: counts alone
         def __init__(self, log_gains):
             super().__init__(np.zeros(len(log_gains), np.int64))
 
     monkeypatch.setattr(counts, "GainTails", OneGain)
-    noisy_alone, warm_alone, false_alone = tally()
+    noisy_alone, warm_alone, false_alone, _ = tally()
     assert noisy >= noisy_alone + 0.02 * len(telegraph), (noisy, noisy_alone, len(telegraph))
     assert warm > warm_alone, (warm, warm_alone)
     assert false == false_alone == [], (false, false_alone)
