@@ -288,6 +288,7 @@ def plane_parameters(measures: list[BandMeasures], plan: Plan, cfg: DetectConfig
     """Pass 1's measures of every band (in row order) joined into each plane's parameters."""
     out = []
     height, width = plan.shape[:2]
+    gains = counts.gain_tails(None if plan.frames is None else plan.frames.log_gains(), plan.n)  # every plane's
     for i, pl in enumerate(plan.planes):
         shape = pl.size(height, width)
         parts = [m.planes[i] for m in measures]
@@ -295,7 +296,7 @@ def plane_parameters(measures: list[BandMeasures], plan: Plan, cfg: DetectConfig
         var_scale = variance.scale([p.variance for p in parts], shape, plan.n, plan.raw_darks)
         noise_scale = flicker.scale([p.flicker for p in parts], shape, plan.n, plan.raw_darks)
         null = (counts.CountNull([present(p.counts) for p in parts], plan.n, shape, robust=plan.one_value,
-                                 days=plan.days, log_gains=None if plan.frames is None else plan.frames.log_gains())
+                                 days=plan.days, gains=gains)
                 if plan.counted else None)
         black = cfg.black_level if cfg.black_level is not None else min(p.darkest for p in parts)
         ctx = PlaneContext(amp_scale, var_scale, flicker.quiet_level([p.flicker for p in parts]), black, null,

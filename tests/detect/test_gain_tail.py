@@ -24,7 +24,7 @@ def test_the_tail_is_the_share_of_k_subsets_with_that_sum_or_more(seed):
         sums = np.array([sum(c) for c in itertools.combinations(gains.tolist(), k)])
         for s in np.unique(sums):
             expected = -math.log10(np.mean(sums >= s))
-            assert tails.scores(np.array([k]), np.array([float(s)]))[0] == pytest.approx(expected, abs=1e-9)
+            assert tails.scores(np.array([k]), np.array([float(s)]))[0] == pytest.approx(expected, rel=1e-6, abs=1e-6)
 
 
 def test_no_frame_every_frame_or_one_gain_say_nothing():

@@ -292,20 +292,28 @@ def tail_tables(rates: list, n: int) -> np.ndarray:
     return tables
 
 
+def gain_tails(log_gains: np.ndarray | None, n: int) -> GainTails | None:
+    """The tails of the stack's log gains for every plane's null (``gain_tail``), where the n
+    frames' gains are known and differ."""
+    if log_gains is None or len(log_gains) != n:
+        return None
+    tails = GainTails(log_gains)
+    return tails if tails.usable else None
+
+
 class CountNull:
     """The null of one plane's range counts: per map and edge class, the tail score of every count
     (-log10 P(K >= k)) and the mean count."""
 
     def __init__(self, parts: list[CountHistograms], n: int, shape: tuple[int, int], robust: bool = False,
-                 days: np.ndarray | None = None, log_gains: np.ndarray | None = None):
+                 days: np.ndarray | None = None, gains: GainTails | None = None):
         """``robust``: a population of defects may not widen the null (``fit_counts``); in one
         sensel per value only: a demosaiced image's counts have the scene's own heavy tail.
         ``days``: every frame's capture day, where the scan kept the earliest beyond days (the
-        onset-conditioned score, see the module docstring). ``log_gains``: every frame's log
-        gain, where the scan kept their sum over each sensel's frames beyond (``gain_tail``)."""
+        onset-conditioned score, see the module docstring). ``gains``: the tails of the frames'
+        log gains (``gain_tails``), where the scan kept their sum over each sensel's frames beyond."""
         self.shape = shape
-        gains = GainTails(log_gains) if log_gains is not None and len(log_gains) == n else None
-        self.gains = gains if gains is not None and gains.usable else None
+        self.gains = gains if gains is not None and gains.usable and gains.n == n else None
         rates = fit_classes(parts, n, robust)  # (p, phi) per map, interior and edge
         self.tables = tail_tables(rates, n)
         self.means = np.array([(n * pi, n * pe, n * pe) for (pi, _), (pe, _) in rates])  # the null's mean count, n p

@@ -75,13 +75,13 @@ class GainTails:
         width = sizes * top + 1
         ways = np.zeros((sizes + 1, width))
         ways[0, 0] = 1.0
-        for v in shifted.tolist():  # each frame in or out of the subset (larger sizes first: uses the old rows)
+        for v in shifted.tolist():  # each frame in or out of a subset: the right side is the rows before it
             ways[1:, v:] = ways[1:, v:] + ways[:-1, : width - v]
         tail = np.cumsum(ways[:, ::-1], axis=1)[:, ::-1]
         total = tail[:, :1]
         with np.errstate(divide="ignore", invalid="ignore"):
             decades = -np.log10(np.where(total > 0, tail / total, 1.0))
-        return np.maximum(np.nan_to_num(decades, posinf=0.0), 0.0)
+        return np.maximum(np.nan_to_num(decades, posinf=0.0), 0.0).astype(np.float32)  # shipped with each null
 
     def scores(self, k: np.ndarray, summed: np.ndarray) -> np.ndarray:
         """The tail's -log10 p at each sensel's count ``k`` and sum of log gains ``summed`` (0
