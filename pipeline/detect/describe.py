@@ -36,8 +36,8 @@ def describe(c: Candidates, i: int, n: int, onset: int | None = None, cluster: i
     if c.by_counts is not None and c.by_counts[i]:
         what = row.evidence
         detail = (f"{what}: {BY_COUNTS}, above in {int(c.k_hi[i])}{_strong(c.k_strong_hi, i)} and below in "
-                  f"{int(c.k_lo[i])}{_strong(c.k_strong_lo, i)} of {n} frames{_high_gains(c.z_gain, i)} "
-                  f"(-log10 p {float(c.score[i]):.1f}); "
+                  f"{int(c.k_lo[i])}{_strong(c.k_strong_lo, i)} of {n} frames "
+                  f"(-log10 p {float(c.score[i]):.1f}{_high_gains(c.z_gain, i)}); "
                   f"mean {mu:.4g} vs neighbours {ref:.4g}, "
                   f"residual std {float(c.rstd[i]):.3g} vs {float(c.ref_rstd[i]):.3g}")
     elif rank == 0:
@@ -73,11 +73,12 @@ def _strong(counts, i: int) -> str:
 
 
 def _high_gains(z_gain, i: int) -> str:
-    """That those frames were the stack's high gains, where they were (their count's p is then
-    joined with their gains': ``criteria.gain_tail``), so the p is more than the count alone says."""
+    """That those frames were the stack's high gains, where they were: the p of the side that
+    holds most of them is joined with their gains' (``criteria.gain_tail``), and may be more than
+    the count alone says."""
     if z_gain is None or not z_gain[i] >= HIGH_GAINS_Z:
         return ""
-    return f", the high gains (z {float(z_gain[i]):+.1f})"
+    return f"; at high gains, z {float(z_gain[i]):+.1f}"
 
 
 @dataclass

@@ -288,7 +288,9 @@ def plane_parameters(measures: list[BandMeasures], plan: Plan, cfg: DetectConfig
     """Pass 1's measures of every band (in row order) joined into each plane's parameters."""
     out = []
     height, width = plan.shape[:2]
-    gains = counts.gain_tails(None if plan.frames is None else plan.frames.log_gains(), plan.n)  # every plane's
+    # the tails of the frames' gains, shared by every plane's null, where every frame's gain is known
+    gains = (counts.gain_tails(plan.frames.log_gains(), plan.n)
+             if plan.frames is not None and plan.frames.gains_known else None)
     for i, pl in enumerate(plan.planes):
         shape = pl.size(height, width)
         parts = [m.planes[i] for m in measures]

@@ -74,6 +74,12 @@ class FrameTable:
         fill = int(log_factor(known[len(known) // 2 : len(known) // 2 + 1])[0]) if len(known) else 0
         return log_factor(self.factors, fill)
 
+    @property
+    def gains_known(self) -> bool:
+        """Whether every frame has its gain (ISO), physically: then the log gains say which frames
+        were the stack's high gains (an unknown one was summed as ISO 100)."""
+        return self.isos is not None and self.physical and bool(np.all(np.nan_to_num(self.isos, nan=0.0) > 0))
+
     def log_gains(self) -> np.ndarray:
         """Each frame's log gain (ISO/100) as the scan summed it (``model.log_factor``; 0 where
         unknown, or where the factors are not physical)."""

@@ -322,7 +322,7 @@ def test_a_population_s_telegraph_steps_shown_by_the_high_gains_are_found(seed, 
         det = scan_photos(stack, t, iso, unix)[0]
         found = kinds(det)
         false = [p for p, k in found.items() if p not in planted and k not in ("column", "row")]
-        said = sum(", the high gains (z +" in d.detail for d in det.defects if (d.y, d.x) in telegraph)
+        said = sum("; at high gains, z +" in d.detail for d in det.defects if (d.y, d.x) in telegraph)
         return sum(found.get(p) == "noisy" for p in telegraph), sum(found.get(p) == "hot" for p in hot), false, said
 
     noisy, warm, false, said = tally()

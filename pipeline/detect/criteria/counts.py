@@ -49,7 +49,7 @@ from ...stats.model import BEYOND_EXPOSURE, FIRST_DAYS, NO_DAY, STRONG_COUNTS
 from ..bands import PlaneView
 from ..stripes import each_stripe
 from .count_kernels import count_histograms, set_entries, strongest_scores
-from .gain_tail import GainTails, gauss_decades
+from .gain_tail import GainTails
 
 COUNT_MAPS = ("hi", "lo", "sum")
 # the null is fitted (by moments, per plane and edge class) on the counts below this quantile,
@@ -169,6 +169,14 @@ def fit_body(hist: np.ndarray, n: int, p0: float, phi0: float) -> tuple[float, f
         ps = best[1] * np.geomspace(0.85, 1.18, 17)
         phis = np.unique(np.clip(best[2] * np.geomspace(0.8, 1.25, 17), 1.0, None))
     return best[1], best[2]
+
+
+def gauss_decades(z: float) -> float:
+    """-log10 of the one-sided Gaussian tail P(Z >= z) (asymptotic where erfc underflows)."""
+    tail = 0.5 * math.erfc(z / math.sqrt(2))
+    if tail > 1e-300:
+        return -math.log10(tail)
+    return (z * z / 2 + math.log(z * math.sqrt(2 * math.pi)) - math.log1p(-1 / (z * z))) / math.log(10)
 
 
 def count_thresholds(base: float, hot: float, dead: float, noisy: float) -> dict[str, float]:

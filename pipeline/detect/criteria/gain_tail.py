@@ -11,8 +11,9 @@ any frames, and their gains a random draw from the stack's.
 Given the count k, the scan's sum of log gains over those frames (``stats.model``'s
 ``beyond_logg``) is, under that null, the sum of k of the stack's log gains drawn without
 replacement. Its tail is counted exactly for k up to ``EXACT_FRAMES`` (the number of k-subsets
-of the frames with each sum, one pass over the frames), and taken as Gaussian beyond, where the
-sum of many draws is. The count's tail (the beta-binomial null of ``counts``) and this one are
+of the frames with each sum, one pass over the frames), and bounded beyond (Serfling's
+inequality: never more significant than the exact tail, where a Gaussian is when a few frames
+are the high gains). The count's tail (the beta-binomial null of ``counts``) and this one are
 independent under the null (which frames, given how many), and Fisher's method joins them: the
 sensel's score is raised where the two together say more than the count alone.
 
@@ -27,21 +28,13 @@ import math
 
 import numpy as np
 
-# k-subsets counted exactly up to this many frames beyond; a Gaussian above
+# k-subsets counted exactly up to this many frames beyond; Serfling's bound above
 EXACT_FRAMES = 32
 # the exact table's work (frames x subset sizes x sums) at most this; fewer sizes where more
 TABLE_WORK = 200_000_000
 # the joined score is one of two tests of a sensel (its count alone, or with its gains): the
 # decades of that choice are taken off it
 CHOICE_DECADES = math.log10(2.0)
-
-
-def gauss_decades(z: float) -> float:
-    """-log10 of the one-sided Gaussian tail P(Z >= z) (asymptotic where erfc underflows)."""
-    tail = 0.5 * math.erfc(z / math.sqrt(2))
-    if tail > 1e-300:
-        return -math.log10(tail)
-    return (z * z / 2 + math.log(z * math.sqrt(2 * math.pi)) - math.log1p(-1 / (z * z))) / math.log(10)
 
 
 def fisher_decades(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -64,6 +57,7 @@ class GainTails:
         self.spread = float(g.var()) if self.n else 0.0
         self.usable = self.n >= 3 and self.spread > 0
         top = int(shifted.max()) if self.n else 0
+        self.range = float(top)
         sizes = min(EXACT_FRAMES, self.n)
         while sizes > 0 and self.n * (sizes + 1) * (sizes * top + 1) > TABLE_WORK:
             sizes //= 2
@@ -97,10 +91,18 @@ class GainTails:
             out[exact] = self.table[k[exact], np.clip(s, 0, self.table.shape[1] - 1)]
         wide = (k > self.sizes) & (k < self.n)
         if wide.any():
-            kw = k[wide].astype(np.float64)
-            z = (summed[wide] / kw - self.mean) / np.sqrt(self.spread * (self.n - kw) / (kw * (self.n - 1)))
-            out[wide] = [gauss_decades(float(v)) if v > 0 else 0.0 for v in z]
+            out[wide] = self._bound(k[wide].astype(np.float64), summed[wide])
         return out
+
+    def _bound(self, k: np.ndarray, summed: np.ndarray) -> np.ndarray:
+        """Past the exact table: Serfling's bound on the tail of the mean of k draws without
+        replacement, P(mean - mu >= t) <= exp(-2 k t^2 / ((1 - (k - 1) / n) range^2)), in decades.
+        Never above the exact tail. (A Gaussian is: where a few frames of a collection are its
+        high gains, 8 of 33 frames beyond at ISO 6400, in 1,000 frames with 5 % such, is 3.9
+        decades exactly and 6.9 by a Gaussian.)"""
+        t = np.maximum(summed / k - self.mean, 0.0)
+        shrink = np.maximum(1.0 - (k - 1.0) / self.n, 1e-12)
+        return 2.0 * k * t * t / (shrink * self.range**2) / math.log(10.0)
 
     def joined(self, count_decades: np.ndarray, k: np.ndarray, summed: np.ndarray) -> np.ndarray:
         """The count's tail (``count_decades``) joined with its frames' gain tail: Fisher's, less
