@@ -318,10 +318,11 @@ class CountNull:
         """``robust``: a population of defects may not widen the null (``fit_counts``); in one
         sensel per value only: a demosaiced image's counts have the scene's own heavy tail.
         ``days``: every frame's capture day, where the scan kept the earliest beyond days (the
-        onset-conditioned score, see the module docstring). ``gains``: the tails of the frames'
-        log gains (``gain_tails``), where the scan kept their sum over each sensel's frames beyond."""
+        onset-conditioned score, see the module docstring). ``gains``: the tails of the n frames'
+        log gains (``gain_tails``: None where unusable), where the scan kept their sum over each
+        sensel's frames beyond."""
         self.shape = shape
-        self.gains = gains if gains is not None and gains.usable and gains.n == n else None
+        self.gains = gains
         rates = fit_classes(parts, n, robust)  # (p, phi) per map, interior and edge
         self.tables = tail_tables(rates, n)
         self.means = np.array([(n * pi, n * pe, n * pe) for (pi, _), (pe, _) in rates])  # the null's mean count, n p
@@ -387,11 +388,15 @@ class CountNull:
         if self.gains is not None and BEYOND_EXPOSURE[1] in v.extra:
             summed = v.extra[BEYOND_EXPOSURE[1]][ys - v.top, xs]
             for i, name in enumerate(COUNT_MAPS[:2]):
-                k, other = out["k_" + name], out["k_" + COUNT_MAPS[1 - i]]
-                joined = self.gains.joined(self.tables[i, cls, k], out["k_sum"], summed)
-                out["s_" + name] = np.where(k > other, np.maximum(out["s_" + name], joined.astype(np.float32)),
-                                            out["s_" + name])
+                k, other, s = out["k_" + name], out["k_" + COUNT_MAPS[1 - i]], out["s_" + name]
+                out["s_" + name] = np.where(k > other, np.maximum(s, self._joined(i, cls, k, other, summed)), s)
         return out
+
+    def _joined(self, side: int, cls, k: np.ndarray, other: np.ndarray, summed: np.ndarray) -> np.ndarray:
+        """A side's count ``k`` (the other side's: ``other``) joined with the gains of its frames
+        (``gain_tail``), for the sensels where that side holds most of them (float32)."""
+        assert self.gains is not None
+        return self.gains.joined(self.tables[side, cls, k], k + other, summed).astype(np.float32)
 
     def _raise_by_gains(self, v: PlaneView, r0: int, r1: int, above: np.ndarray, below: np.ndarray,
                         score: np.ndarray) -> None:
@@ -406,9 +411,8 @@ class CountNull:
         flat = score.reshape(-1)
         for side in range(2):
             at = np.flatnonzero(sides[side] > sides[1 - side])
-            k = sides[side][at]
-            joined = self.gains.joined(self.tables[side, 0, k], k + sides[1 - side][at], summed.reshape(-1)[at])
-            flat[at] = np.maximum(flat[at], joined.astype(np.float32))
+            flat[at] = np.maximum(flat[at], self._joined(side, 0, sides[side][at], sides[1 - side][at],
+                                                         summed.reshape(-1)[at]))
 
     def rows(self, v: PlaneView, r0: int, r1: int) -> np.ndarray:
         """The strongest score of the three maps for rows r0:r1 (float32)."""
