@@ -234,9 +234,11 @@ def appearances(cand, days: np.ndarray, table, n: int, whole=None, dark_t: float
         # scatter cannot be told from them), the scatter about its mean is only an upper bound: a
         # line over every frame looked as good (a 120 DN/s onset's rate came out 17 DN/s), and its
         # rate's t fell under the threshold (a 300 DN/s one fitted to 0.3 % had t 1.8-5.5, and was
-        # called noisy). Its neighbours' residual scatter stands in there, for both
-        scatter = np.where(fit["measured"], fit["noise_var"],
-                           np.minimum(fit["noise_var"], cand.ref_rstd[appeared].astype(np.float64) ** 2))
+        # called noisy). Its neighbours' residual scatter stands in there, for both, where they have
+        # any (neighbours that read alike in every frame, clipped at black in darks, have none: a
+        # rate's error of 0 made its z infinite)
+        beside = cand.ref_rstd[appeared].astype(np.float64) ** 2
+        scatter = np.where(fit["measured"] | ~(beside > 0), fit["noise_var"], np.minimum(fit["noise_var"], beside))
         share = 1.0 - scatter / variance
         better = ~(np.isfinite(whole) & ((scatter >= whole) | (whole >= variance)))
         keep = np.isfinite(fit["rate"]) & (fit["rate_se"] > 0) & (fit["frames"] >= 4) & better
