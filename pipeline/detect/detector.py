@@ -49,7 +49,7 @@ from .criteria.counts import COUNT_MAPS, count_thresholds
 from .describe import describe, describe_line
 from .exposure import beyond_exposure_z, beyond_gain_z, candidate_fit, frames_to_show, line_share, with_fit
 from .filters import unique_flat
-from .line_bands import column_lines, drifts_of, gather_columns, rate_sums, scan_band
+from .line_bands import column_lines, gather_columns, line_nulls, line_sums, scan_band
 from .lines import Line, covered, dedupe
 from .onset import appearances, since_candidates
 from .planes import Plane, planes, spacing
@@ -437,17 +437,16 @@ def band_lines(cores: list[dict[str, np.ndarray]], bands: list[Band], plan: Plan
                frame_z: list[tuple[float, float]] | None = None) -> list[Line]:
     """The partial columns and rows of a one-value sensor, band by band (``line_bands``), from
     each band's core rows of the score maps (``frame_z``: ``one_frame_bounds``)."""
-    drifts = drifts_of([rate_sums(c, plan.planes) for c in cores])
+    nulls = line_nulls([line_sums(c, plan.planes) for c in cores], frame_z)
     scans, found = None, []
     for core, band in zip(cores, bands):
-        scans, rows = scan_band(core, plan.planes, band_plane_rows(band.y0, plan), plan.configured, drifts, scans,
-                                frame_z)
+        scans, rows = scan_band(core, plan.planes, band_plane_rows(band.y0, plan), plan.configured, nulls, scans)
         found += rows
     if scans is None:
         return []
-    wanted = scans.wanted(plan.configured)
+    wanted = scans.wanted(plan.configured, nulls)
     columns = [gather_columns(core, plan.planes, wanted) for core in cores]
-    return dedupe(column_lines(plan.planes, scans, columns, plan.configured, drifts, frame_z) + found)
+    return dedupe(column_lines(plan.planes, scans, columns, plan.configured, nulls) + found)
 
 
 def detect(stats: PixelStats, config: DetectConfig | None = None, layout: SensorLayout | None = None,

@@ -16,6 +16,7 @@ edge in one frame of a few is a run of those).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -37,22 +38,76 @@ def level_map(maps: dict[str, np.ndarray], plane: Plane) -> np.ndarray:
     return plane.select(maps["hot"]).astype(np.float32) - plane.select(maps["dead"])
 
 
-def rate_sums(maps: dict[str, np.ndarray], planes: list[Plane]) -> list[tuple[np.ndarray, int]]:
-    """A band's share of each plane's dark-current drift (``lines.one_sided_drift``); none
-    without a dark-current map."""
-    return [clipped_sums(pl.select(maps[RATE])) for pl in planes] if RATE in maps else []
+@dataclass
+class LineSums:
+    """A band's share of the planes' line nulls (``line_nulls``): per plane, each row's sum of
+    the dark-current z clipped at 0 and ``CLIP`` (``lines.clipped_sums``), and each row's sum of
+    the squares of the across sums' z clipped at +-``CLIP`` (across_x, across_y), with how many."""
+
+    rate: list[tuple[np.ndarray, int]] = field(default_factory=list)
+    across: list[tuple[np.ndarray, int]] = field(default_factory=list)  # (2, rows): across_x's, across_y's
 
 
-def drifts_of(parts: list[list[tuple[np.ndarray, int]]]) -> list[float]:
-    """Each plane's dark-current drift from every band's ``rate_sums``: the same as
-    ``lines.one_sided_drift`` of the whole plane, however it is cut into bands."""
-    if not parts or not parts[0]:
-        return []
-    return [drift_of([p[i] for p in parts]) for i in range(len(parts[0]))]
+def line_sums(maps: dict[str, np.ndarray], planes: list[Plane]) -> LineSums:
+    """A band's ``LineSums``, from its core rows of the score maps."""
+    rate = [clipped_sums(pl.select(maps[RATE])) for pl in planes] if RATE in maps else []
+    across = []
+    if ACROSS_SUMS[0] in maps:
+        for pl in planes:
+            x, y = (np.square(np.clip(pl.select(maps[k]), -CLIP, CLIP)) for k in ACROSS_SUMS)
+            across.append((np.stack([np.sum(x, axis=1, dtype=np.float64), np.sum(y, axis=1, dtype=np.float64)]),
+                           int(x.size)))
+    return LineSums(rate, across)
 
 
-def threshold(thresholds: dict[str, float], source: str) -> float:
-    return max(LINE_Z, thresholds[THRESHOLD_OF.get(source, source)])
+@dataclass(frozen=True)
+class LineNulls:
+    """What a healthy run can reach, per plane, from every band's ``LineSums``: the drift of the
+    one-sided dark-current map (``lines.one_sided_drift``); in the across sums, the most one frame
+    adds to a sensel's z (``frame_z``: across_x, across_y; ``criteria.across.one_frame_z``) and the
+    root mean square of their z clipped at +-``CLIP`` (``spread``). Where the across sums' z is
+    white, its spread is 1 (0.98-0.99 on every collection measured). A population of defects makes
+    it heavy-tailed (1.22 on the many-defect darks: every defect lowers both its neighbours' across
+    sums), and a run of healthy sensels then passes the map's threshold as a line far more often
+    (one line per sensor there); its runs are held to ``threshold`` times the spread."""
+
+    drifts: list[float] = field(default_factory=list)
+    frame_z: list[tuple[float, float]] | None = None
+    spread: list[tuple[float, float]] | None = None
+
+    def across(self, plane: int, axis: int) -> tuple[float, float]:
+        """The across sums' one-frame bound and spread of a plane's ``axis`` (0: across_x, 1: across_y)."""
+        frame = self.frame_z[plane][axis] if self.frame_z else 0.0
+        spread = self.spread[plane][axis] if self.spread else 1.0
+        return frame, spread
+
+
+def line_nulls(parts: list[LineSums], frame_z: list[tuple[float, float]] | None = None) -> LineNulls:
+    """The planes' ``LineNulls`` from every band's ``LineSums``: each sum is taken exactly
+    (``math.fsum``), so the nulls are the same however the sensor is cut into bands."""
+    drifts = [drift_of([p.rate[i] for p in parts]) for i in range(len(parts[0].rate))] if parts else []
+    spread = None
+    if parts and parts[0].across:
+        spread = []
+        for i in range(len(parts[0].across)):
+            count = max(sum(p.across[i][1] for p in parts), 1)
+            x, y = (math.sqrt(math.fsum(v for p in parts for v in p.across[i][0][axis].tolist()) / count)
+                    for axis in (0, 1))
+            spread.append((x, y))
+    return LineNulls(drifts, frame_z, spread)
+
+
+def threshold(thresholds: dict[str, float], source: str, spread: float = 1.0) -> float:
+    """What a line of ``source`` must pass. The across sums' z is white (each frame in its own
+    sigmas, scaled by the MAD): a run of its healthy sensels passes the map's own threshold more
+    rarely than one sensel does (a run of white z clipped at ``CLIP`` passes 6 in 3e-6 of lines of
+    320 sensels, 1e-5 of 2,000, and falls tenfold every 0.5 past it), so their lines are held to
+    it, times their ``spread`` where that is over 1 (``LineNulls``). The level's and the dark
+    current's z carry a scene's and a fit's structure along lines (a healthy row of a photo
+    collection reached 9.8 in the level): ``LINE_Z`` at least."""
+    if source in THRESHOLD_OF:
+        return thresholds[THRESHOLD_OF[source]] * max(1.0, spread)
+    return max(LINE_Z, thresholds[source])
 
 
 def _work(z: np.ndarray, sign: int) -> np.ndarray:
@@ -66,24 +121,23 @@ class LineScans:
 
     scans: dict[tuple[int, str], ColumnScan] = field(default_factory=dict)
 
-    def wanted(self, thresholds: dict[str, float]) -> dict[int, np.ndarray]:
+    def wanted(self, thresholds: dict[str, float], nulls: LineNulls) -> dict[int, np.ndarray]:
         """Per plane, the columns to gather whole: those whose best run may make a line."""
         out: dict[int, list[np.ndarray]] = {}
         for (i, source), scan in self.scans.items():
-            out.setdefault(i, []).append(scan.hits(threshold(thresholds, source)))
+            out.setdefault(i, []).append(scan.hits(threshold(thresholds, source, nulls.across(i, 0)[1])))
         return {i: np.unique(np.concatenate(hits)) for i, hits in out.items()}
 
 
 def scan_band(maps: dict[str, np.ndarray], planes: list[Plane], plane_rows: list[int], thresholds: dict[str, float],
-              drifts: list[float], scans: LineScans | None,
-              frame_z: list[tuple[float, float]] | None = None) -> tuple[LineScans, list[Line]]:
+              nulls: LineNulls, scans: LineScans | None) -> tuple[LineScans, list[Line]]:
     """One band's part (``maps``: its core rows; ``plane_rows``: each plane's row where they
     start): its row lines, whole (``row_lines``), and the column scans carried on over its rows
     (``column_scans``; ``scans``: the band above's, None for the first band; changed in place)."""
-    return column_scans(maps, planes, drifts, scans), row_lines(maps, planes, plane_rows, thresholds, drifts, frame_z)
+    return column_scans(maps, planes, nulls, scans), row_lines(maps, planes, plane_rows, thresholds, nulls)
 
 
-def column_scans(maps: dict[str, np.ndarray], planes: list[Plane], drifts: list[float],
+def column_scans(maps: dict[str, np.ndarray], planes: list[Plane], nulls: LineNulls,
                  scans: LineScans | None) -> LineScans:
     """The column scans of every plane and source carried on over a band's core rows (``maps``)
     from the band above's (``scans``, changed in place; None for the first band): the only part
@@ -95,7 +149,7 @@ def column_scans(maps: dict[str, np.ndarray], planes: list[Plane], drifts: list[
             scans.scans.setdefault((i, source), ColumnScan.start(level.shape[1])).advance(_work(level, sign), DRIFT)
         if RATE in maps:
             rate = pl.select(maps[RATE])
-            scans.scans.setdefault((i, RATE), ColumnScan.start(rate.shape[1])).advance(_work(rate, 1), drifts[i])
+            scans.scans.setdefault((i, RATE), ColumnScan.start(rate.shape[1])).advance(_work(rate, 1), nulls.drifts[i])
         if ACROSS_SUMS[0] in maps:
             across_x = pl.select(maps[ACROSS_SUMS[0]])
             for source, sign in ACROSS_SOURCES:
@@ -105,9 +159,8 @@ def column_scans(maps: dict[str, np.ndarray], planes: list[Plane], drifts: list[
 
 
 def row_lines(maps: dict[str, np.ndarray], planes: list[Plane], plane_rows: list[int], thresholds: dict[str, float],
-              drifts: list[float], frame_z: list[tuple[float, float]] | None = None) -> list[Line]:
-    """A band's row lines, whole (a row lies in one band: any band, in any order). ``frame_z``:
-    per plane, the most one frame adds to a sensel's z in across_x and across_y."""
+              nulls: LineNulls) -> list[Line]:
+    """A band's row lines, whole (a row lies in one band: any band, in any order)."""
     found: list[Line] = []
     for i, (pl, row0) in enumerate(zip(planes, plane_rows)):
         level = level_map(maps, pl)
@@ -117,14 +170,14 @@ def row_lines(maps: dict[str, np.ndarray], planes: list[Plane], plane_rows: list
         for source, sign in LEVEL_SOURCES:
             rows += find_lines(level, pl, threshold(thresholds, source), sign, source, False, DRIFT, index)
         if rate is not None:
-            rising = find_lines(rate, pl, threshold(thresholds, RATE), 1, RATE, False, drifts[i], index)
+            rising = find_lines(rate, pl, threshold(thresholds, RATE), 1, RATE, False, nulls.drifts[i], index)
             rows += [line for line in rising if _mean(level, line, row0, 0) >= RATE_LEVEL_Z]
         if ACROSS_SUMS[0] in maps:
             across_y = pl.select(maps[ACROSS_SUMS[1]])
-            bound = frame_z[i][1] if frame_z else 0.0
+            bound, spread = nulls.across(i, 1)
             for source, sign in ACROSS_SOURCES:
-                rows += find_lines(across_y, pl, threshold(thresholds, source), sign, source, False, DRIFT, index,
-                                   bound)
+                rows += find_lines(across_y, pl, threshold(thresholds, source, spread), sign, source, False, DRIFT,
+                                   index, bound)
         found += [_with_means(line, level, rate, row0, 0) for line in rows]
     return found
 
@@ -146,12 +199,11 @@ def gather_columns(maps: dict[str, np.ndarray], planes: list[Plane],
 
 
 def column_lines(planes: list[Plane], scans: LineScans, bands: list[dict[int, dict[str, np.ndarray]]],
-                 thresholds: dict[str, float], drifts: list[float],
-                 frame_z: list[tuple[float, float]] | None = None) -> list[Line]:
+                 thresholds: dict[str, float], nulls: LineNulls) -> list[Line]:
     """The column lines, from the wanted columns gathered from every band (``gather_columns``,
     in row order), searched as ``find_lines`` searches the whole plane."""
     found: list[Line] = []
-    wanted = scans.wanted(thresholds)
+    wanted = scans.wanted(thresholds, nulls)
     for i, cols in wanted.items():
         if not len(cols):
             continue
@@ -162,13 +214,14 @@ def column_lines(planes: list[Plane], scans: LineScans, bands: list[dict[int, di
         for source, sign in LEVEL_SOURCES:
             lines += find_lines(level, pl, threshold(thresholds, source), sign, source, True, DRIFT, cols)
         if rate is not None:
-            rising = find_lines(rate, pl, threshold(thresholds, RATE), 1, RATE, True, drifts[i], cols)
+            rising = find_lines(rate, pl, threshold(thresholds, RATE), 1, RATE, True, nulls.drifts[i], cols)
             lines += [line for line in rising if _mean(level, line, 0, cols) >= RATE_LEVEL_Z]
         if ACROSS_SUMS[0] in bands[0][i]:
             across_x = np.concatenate([b[i][ACROSS_SUMS[0]] for b in bands])
+            bound, spread = nulls.across(i, 0)
             for source, sign in ACROSS_SOURCES:
-                lines += find_lines(across_x, pl, threshold(thresholds, source), sign, source, True, DRIFT, cols,
-                                    frame_z[i][0] if frame_z else 0.0)
+                lines += find_lines(across_x, pl, threshold(thresholds, source, spread), sign, source, True, DRIFT,
+                                    cols, bound)
         found += [_with_means(line, level, rate, 0, cols) for line in lines]
     return found
 

@@ -207,12 +207,12 @@ def plane_lines(maps: dict[str, np.ndarray], plane: Plane, thresholds: dict[str,
     """Every line of a plane: bright and dark runs of the level, rising runs of dark current,
     along columns and rows; where a dark-current run and a level run cover the same sensels,
     the stronger one. The whole plane as one band (``line_bands``)."""
-    from .line_bands import column_lines, drifts_of, gather_columns, rate_sums, scan_band
+    from .line_bands import column_lines, gather_columns, line_nulls, line_sums, scan_band
 
-    drifts = drifts_of([rate_sums(maps, [plane])])
-    scans, rows = scan_band(maps, [plane], [0], thresholds, drifts, None)
-    columns = gather_columns(maps, [plane], scans.wanted(thresholds))
-    return dedupe(column_lines([plane], scans, [columns], thresholds, drifts) + rows)
+    nulls = line_nulls([line_sums(maps, [plane])])
+    scans, rows = scan_band(maps, [plane], [0], thresholds, nulls, None)
+    columns = gather_columns(maps, [plane], scans.wanted(thresholds, nulls))
+    return dedupe(column_lines([plane], scans, [columns], thresholds, nulls) + rows)
 
 
 def one_sided_drift(z: np.ndarray) -> float:

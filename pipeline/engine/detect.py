@@ -10,7 +10,7 @@ same functions over the same bands), so the defects are the same, number for num
    maps stay on its worker (``BandWork``), its measures come here;
 2. here: each plane's global parameters (``plane_parameters``);
 3. per band: read its rows again, score (``score_band``): candidates, tail samples, the
-   report's block maps and histogram samples, the band's share of the lines' drift;
+   report's block maps and histogram samples, the band's share of the lines' nulls;
 4. here: the candidates classified (``classify_points``);
 5. one-value sensors: the lines (``line_bands``): every band's row lines at once, the column
    scans band after band, and the statistics of the few sensels they cover;
@@ -50,7 +50,17 @@ from ..detect.detector import (
     plane_parameters,
     score_band,
 )
-from ..detect.line_bands import LineScans, column_lines, column_scans, drifts_of, gather_columns, rate_sums, row_lines
+from ..detect.line_bands import (
+    LineNulls,
+    LineScans,
+    LineSums,
+    column_lines,
+    column_scans,
+    gather_columns,
+    line_nulls,
+    line_sums,
+    row_lines,
+)
 from ..detect.lines import Line, dedupe
 from ..detect.stack_kind import classify_sample, sample_of_rows, sample_rows
 from ..layout import SensorLayout
@@ -75,12 +85,12 @@ Rows = tuple[int, int, int, int]  # a band's core rows y0:y1 and held rows top:b
 @dataclass
 class BandResult:
     """What pass 3 sends back of a band: its candidates and tail samples, its block maps and
-    histogram samples for the report, and its share of each plane's dark-current drift."""
+    histogram samples for the report, and its share of each plane's line nulls (``LineSums``)."""
 
     scores: BandScores
     blocks: dict[str, tuple[int, np.ndarray]]
     samples: dict[str, np.ndarray]
-    drift: list[tuple[np.ndarray, int]] = field(default_factory=list)
+    line: LineSums = field(default_factory=LineSums)
 
 
 @dataclass
@@ -159,8 +169,8 @@ def score_task(path: str, n: int, plan: Plan, params, work: BandWork, factor: in
     total = math.prod(plan.shape)
     first = y0 * math.prod(plan.shape[1:])
     samples = {k: sample_at(first, work.maps[k], total) for k in plan.map_kinds}
-    drift = rate_sums(work.maps, plan.planes) if plan.one_value else []
-    work.result = BandResult(scores, blocks, samples, drift)
+    line = line_sums(work.maps, plan.planes) if plan.one_value else LineSums()
+    work.result = BandResult(scores, blocks, samples, line)
     return work
 
 
@@ -171,15 +181,15 @@ def result_of(work: BandWork) -> BandResult:
     return work.result
 
 
-def scans_task(work: BandWork, plan: Plan, drifts: list[float], before: LineScans | None) -> LineScans:
+def scans_task(work: BandWork, plan: Plan, nulls: LineNulls, before: LineScans | None) -> LineScans:
     """Pass 5 of one band: the column scans carried on from the band above's (a copy: the one
     above's result stays as it was, should a task be run again)."""
-    return column_scans(work.maps, plan.planes, drifts, copy.deepcopy(before) if before is not None else None)
+    return column_scans(work.maps, plan.planes, nulls, copy.deepcopy(before) if before is not None else None)
 
 
-def rows_task(work: BandWork, plan: Plan, drifts: list[float], frame_z: list[tuple[float, float]] | None) -> list[Line]:
+def rows_task(work: BandWork, plan: Plan, nulls: LineNulls) -> list[Line]:
     """Pass 5 of one band: its row lines (every band's at once: a row lies in one band)."""
-    return row_lines(work.maps, plan.planes, band_plane_rows(work.rows[0], plan), plan.configured, drifts, frame_z)
+    return row_lines(work.maps, plan.planes, band_plane_rows(work.rows[0], plan), plan.configured, nulls)
 
 
 def columns_task(work: BandWork, plan: Plan, wanted: dict[int, np.ndarray]):
@@ -259,19 +269,18 @@ def detect_on_cluster(runner: Any, path: str, n: int, shape: tuple[int, ...], cf
     found: list[Line] = []
     line_defects = []
     if plan.one_value:
-        drifts = drifts_of([r.drift for r in results])
-        bounds = one_frame_bounds(params)
-        rows_of = [submit(rows_task, w, plan, drifts, bounds) for w in works]
+        nulls = line_nulls([r.line for r in results], one_frame_bounds(params))
+        rows_of = [submit(rows_task, w, plan, nulls) for w in works]
         chain: list = []
         for w in works:  # a chain: each band's column scans go on from the band above's
-            chain.append(submit(scans_task, w, plan, drifts, chain[-1] if chain else None))
+            chain.append(submit(scans_task, w, plan, nulls, chain[-1] if chain else None))
         rows = [line for part in runner.gather(rows_of) for line in part]
         if chain:
             scans = runner.gather([chain[-1]])[0]
-            wanted = scans.wanted(plan.configured)
+            wanted = scans.wanted(plan.configured, nulls)
             columns = runner.gather([submit(columns_task, w, plan, wanted) for w in works]) if any(
                 len(c) for c in wanted.values()) else []
-            found = dedupe(column_lines(plan.planes, scans, columns, plan.configured, drifts, bounds) + rows)
+            found = dedupe(column_lines(plan.planes, scans, columns, plan.configured, nulls) + rows)
         if found:
             parts = runner.gather([submit(line_samples_task, path, n, r, plan.shape[0], found) for r in cuts])
             use = plan.frames if plan.rate_unit else None

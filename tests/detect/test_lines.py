@@ -253,3 +253,75 @@ def test_a_run_no_stronger_than_one_frame_could_draw_it_is_no_line():
     assert len(find_lines(z, PLANE, LINE_Z, 1, "across_bright", True)) == 2
     found = find_lines(z, PLANE, LINE_Z, 1, "across_bright", True, frame_z=edge_only)
     assert [line.px for line in found] == [1]
+
+
+# --------------------------------------------------------------------------- the across sums' line nulls
+
+
+def _across_maps(seed: int, share: float = 0.0, shape=(480, 640)) -> dict[str, np.ndarray]:
+    """Score maps of a mosaic sensor whose across sums' z are white, or where a ``share`` of
+    defects each lower both neighbours' across_x by 3-12 sigmas (as a population's defects do)."""
+    rng = np.random.default_rng(seed)
+    maps = {k: np.zeros(shape, np.float32) for k in ("hot", "dead")}
+    maps["across_x"], maps["across_y"] = (rng.standard_normal(shape).astype(np.float32) for _ in range(2))
+    plane = PLANE.select(maps["across_x"])
+    ys, xs = np.nonzero(rng.random(plane.shape) < share)
+    lift = rng.uniform(3, 12, len(ys)).astype(np.float32)
+    for dx in (-1, 1):
+        inside = (xs + dx >= 0) & (xs + dx < plane.shape[1])
+        np.add.at(plane, (ys[inside], xs[inside] + dx), -lift[inside])
+    return maps
+
+
+THRESHOLDS = {"hot": 7.0, "dead": 7.0}
+
+
+def test_across_lines_are_held_to_the_maps_threshold_times_their_spread_and_the_level_to_LINE_Z():
+    from pipeline.detect.line_bands import threshold
+
+    assert threshold(THRESHOLDS, "across_bright") == threshold(THRESHOLDS, "across_dark", 0.9) == 7.0
+    assert threshold(THRESHOLDS, "across_dark", 1.25) == pytest.approx(8.75)
+    assert threshold(THRESHOLDS, "hot") == threshold(THRESHOLDS, "dead") == LINE_Z
+    assert threshold({"hot": 12.0}, "across_bright") == threshold({"hot": 12.0}, "hot") == 12.0
+
+
+def test_a_short_row_of_the_across_sums_is_a_line_and_white_noise_alone_is_none():
+    """A 23-sensel row at 1.7 sigmas per sensel (z about 8, under ``LINE_Z``: the many-defect darks'
+    planted row of 22 DN) is found in the across sums' white z; noise alone draws no line."""
+    for seed in range(3):
+        assert plane_lines(_across_maps(seed), PLANE, THRESHOLDS) == []
+    maps = _across_maps(5)
+    PLANE.select(maps["across_y"])[100, 40:63] += 1.7
+    (line,) = plane_lines(maps, PLANE, THRESHOLDS)
+    assert (line.kind, line.py, line.sign, line.source) == ("row", 100, 1, "across_bright")
+    assert abs(line.px - 40) <= 2 and abs(line.length - 23) <= 4 and line.z < LINE_Z
+
+
+def test_a_population_s_heavy_tailed_across_sums_draw_no_line():
+    """Where 2 % of the sensels are defects, their neighbours' across sums make the z heavy-tailed
+    (spread 1.24): held to the map's threshold alone, columns of healthy sensels pass as lines
+    (about one a sensor, as on the many-defect darks); held to it times the spread, none do."""
+    from pipeline.detect.line_bands import line_nulls, line_sums
+
+    alone = found = 0
+    for seed in range(12):
+        maps = _across_maps(seed, share=0.02)
+        (spread,) = line_nulls([line_sums(maps, [PLANE])]).spread or [(0.0, 0.0)]
+        assert spread[0] == pytest.approx(1.24, abs=0.03) and spread[1] == pytest.approx(1.0, abs=0.02)
+        alone += len(find_lines(PLANE.select(maps["across_x"]), PLANE, 7.0, -1, "across_dark", True))
+        found += len(plane_lines(maps, PLANE, THRESHOLDS))
+    assert alone >= 5 and found == 0
+
+
+def test_line_nulls_are_the_same_however_the_sensor_is_cut_into_bands():
+    from pipeline.detect.line_bands import line_nulls, line_sums
+
+    maps = _across_maps(3, share=0.01)
+    maps["dark_current"] = np.abs(maps["across_y"])
+    whole = line_nulls([line_sums(maps, [PLANE])], [(0.1, 0.2)])
+    cuts = [0, 130, 132, 480]
+    parts = [line_sums({k: m[a:b] for k, m in maps.items()}, [PLANE]) for a, b in zip(cuts, cuts[1:])]
+    assert line_nulls(parts, [(0.1, 0.2)]) == whole
+    z = PLANE.select(maps["across_x"])
+    assert whole.spread is not None and whole.spread[0][0] == pytest.approx(math.sqrt(np.mean(np.clip(z, -CLIP, CLIP) ** 2)))
+    assert whole.across(0, 1) == (0.2, whole.spread[0][1])
