@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--all-groups", action="store_true", default=None,
                    help="scan every camera/shape group into its own subfolder of --out (default: the largest only)")
     p.add_argument("--uniform", action="store_true", default=None,
-                   help="all files are from one camera with one layout: read only the first file's header")
+                   help="all files are from one camera with one layout: read only the first file's header (the "
+                        "frames' exposures, ISOs and dates then stay unknown)")
     p.add_argument("--cfa", metavar="PATTERN", help="the files are a Bayer mosaic saved as plain gray 16-bit PNG/TIFF: "
                    "its pattern, RGGB, BGGR, GRBG or GBRG (raw files name their own; without it, lit frames that "
                    "show a mosaic are read as the first pattern that fits)")

@@ -56,7 +56,7 @@ class ScanConfig:
                                  "sensor would pass 1 GiB, or 512 MiB with at most 64 files per thread)")
     probe_batch: int = setting(256, "headers read per discovery task")
     uniform: bool = setting(False, "the set is one camera and layout: decode only the first header, just stat the "
-                                   "rest")
+                                   "rest (whose exposures, ISOs and dates then stay unknown)")
     range_counts: bool = setting(True, "count frames beyond the neighbours and the frame's noise: finds warm and "
                                        "flickering pixels in photos; about a third of the accumulation time")
     checkpoint_seconds: float = setting(60.0, "seconds of scanning per checkpointed segment: the most work an "

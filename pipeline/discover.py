@@ -91,17 +91,20 @@ def probe(paths: list[str]) -> list[Header]:
 def probe_like(paths: list[str], template: Header) -> list[Header]:
     """For a set the user says is uniform: stat each file, assume the template's layout.
 
-    Nothing is opened; a file that does not match is still caught when it is decoded. Where the
-    template is a frame of a video or a cube, each file's frame count is its own, so each
-    file's header is read.
+    Nothing is opened; a file that does not match is still caught when it is decoded. A file's
+    shooting data are its own, and unread: its exposure, ISO, date and temperature are unknown
+    (the template's would be another frame's, written into files.csv and fitted as this one's).
+    Where the template is a frame of a video or a cube, each file's frame count is its own, so
+    each file's header is read.
     """
     if split_ref(template.path)[1] is not None:
         return probe(paths)
     out = []
+    unread = replace(template, exposure=None, iso=None, time=None, temperature=None)
     for path in paths:
         try:
             size, mtime = file_stat(path)
-            out.append(replace(template, path=path, size=size, mtime=mtime))
+            out.append(replace(unread, path=path, size=size, mtime=mtime))
         except OSError as exc:
             out.append(Header(path, error=failure_reason(exc)))
     return out

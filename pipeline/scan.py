@@ -125,6 +125,9 @@ def scan(inputs: list[str], out_dir: place.Where, config: Config | None = None, 
 
     def with_client(c: Client) -> ScanResult:
         headers = apply_cfa(_probe_all(c, expansion.paths, config.scan, progress), config.scan.cfa)
+        if config.scan.uniform and not any(h.exposure or h.iso or h.time for h in headers):
+            log("--uniform: only the first file's header was read, not the frames' exposures, ISOs and dates "
+                "(the physics model needs them: scan without --uniform to read them)")
         if len(headers) != len(expansion.paths):
             videos = len({file for file, frame in map(split_ref, (h.path for h in headers)) if frame is not None})
             log(f"{len(expansion.paths)} files hold {len(headers)} frames ({videos} videos, cubes or "

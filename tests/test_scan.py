@@ -254,3 +254,22 @@ def test_sigusr1_prints_every_thread_s_stack_and_the_scan_goes_on(rgb_set, tmp_p
     assert any("pipeline/cli.py" in block for block in stacks), err  # the command's own
     assert any("distributed/worker.py" in block or "distributed/nanny.py" in block
                for block in stacks if "pipeline/cli.py" not in block), err  # a worker's
+
+
+def test_a_uniform_set_s_frames_take_no_shooting_data_from_the_first(tmp_path, local_client):
+    """--uniform reads one header: the other frames' exposures, ISOs and dates are unknown, not the
+    first file's (files.csv would have said every frame was shot at its exposure, on its day)."""
+    import csv
+
+    from pipeline.synth import synthesize_collection
+
+    truth = synthesize_collection(tmp_path / "in", frames=6, size=(96, 64), fmt="dng", seed=2, defects_per_kind=1)
+    config = small_config()
+    config.scan.uniform = True
+    said: list[str] = []
+    scan([str(tmp_path / "in")], tmp_path / "out", config, client=local_client, progress=False, log=said.append)
+    with open(tmp_path / "out" / "files.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 6 and all(r["status"] == "used" and r["exposure"] == r["iso"] == r["time"] == "" for r in rows)
+    assert any(m.startswith("--uniform: only the first file's header was read") for m in said)
+    assert len({f["exposure"] for f in truth["frames_meta"]}) > 1  # they differ: the template's would be wrong
