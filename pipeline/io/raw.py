@@ -11,8 +11,9 @@ where it is the first of its camera and visible area in this process (``light_re
 model, serial, LibRaw's sizes and colours, read without an unpack): that header is the template
 of the files that follow it, which take its layout and levels, and their own shooting data from
 their EXIF, read as LibRaw reads it. A template is kept only where its own EXIF reading equals
-LibRaw's; where it does not, or a file's EXIF lacks a value or holds the ISO tag's 65535 cap (an
-ISO LibRaw takes from the maker's notes), every file of that camera is read in full.
+LibRaw's; where it does not, every file of that camera is read in full, and so is a file whose
+EXIF lacks a value its template's has, or holds the ISO tag's 65535 cap (an ISO LibRaw takes from
+the maker's notes there).
 """
 
 from __future__ import annotations
@@ -121,6 +122,13 @@ def agrees(header: Header, light: LightReading) -> bool:
             and (header.exposure, header.iso, header.time) == (light.shot.exposure, light.shot.iso, light.shot.time))
 
 
+def _same_values(template: Header, shot: exif.ShootingData) -> bool:
+    """Whether a file's EXIF has every shooting value its template's had (LibRaw may find one
+    elsewhere where the EXIF has none)."""
+    return ((template.exposure is None, template.iso is None, template.time is None)
+            == (shot.exposure is None, shot.iso is None, shot.time is None))
+
+
 # per process: a camera's template header (by its light reading's key), or None where its EXIF
 # disagreed with LibRaw's reading; a few cameras at most, kept for the process's later scans
 _TEMPLATES: dict[tuple, Header | None] = {}
@@ -165,7 +173,7 @@ class Raw:
         with _TEMPLATES_LOCK:
             known = light.key in _TEMPLATES
             template = _TEMPLATES.get(light.key)
-        if template is not None:
+        if template is not None and _same_values(template, light.shot):
             return replace(template, path=path, exposure=light.shot.exposure, iso=light.shot.iso,
                            time=light.shot.time)
         if isinstance(source, io.BytesIO):

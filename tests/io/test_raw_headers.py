@@ -98,3 +98,12 @@ def test_exif_shooting_data_as_libraw_gives_them():
     assert shot.time == 1715940000.0  # the wall clock read as UTC: LibRaw ignores the zone
     assert raw.exif_shot({}) == raw.exif.ShootingData()  # none: none, as LibRaw's zeros
     assert raw.exif_shot({"ISOSpeedRatings": 65535}) is None  # at the cap: LibRaw may read the maker's notes
+
+
+def test_a_file_whose_exif_lacks_a_value_its_template_has_is_read_in_full(collection, tmp_path):
+    read_headers(str(collection[0]))  # the template, dated
+    copy = tmp_path / "undated.dng"
+    copy.write_bytes(collection[2].read_bytes())
+    _rename_exif_tag(copy, 36867, 36868)
+    header = read_headers(str(copy))[0]
+    assert header.time is not None and _fields(header) == _fields(raw.Raw().probe_full(str(copy), str(copy)))
