@@ -437,7 +437,7 @@ def band_lines(cores: list[dict[str, np.ndarray]], bands: list[Band], plan: Plan
                frame_z: list[tuple[float, float]] | None = None) -> list[Line]:
     """The partial columns and rows of a one-value sensor, band by band (``line_bands``), from
     each band's core rows of the score maps (``frame_z``: ``one_frame_bounds``)."""
-    nulls = line_nulls([line_sums(c, plan.planes) for c in cores], frame_z)
+    nulls = line_nulls([line_sums(c, plan.planes) for c in cores], frame_z, plan.per_sensel)
     scans, found = None, []
     for core, band in zip(cores, bands):
         scans, rows = scan_band(core, plan.planes, band_plane_rows(band.y0, plan), plan.configured, nulls, scans)

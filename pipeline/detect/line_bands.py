@@ -69,11 +69,14 @@ class LineNulls:
     white, its spread is 1 (0.98-0.99 on every collection measured). A population of defects makes
     it heavy-tailed (1.22 on the many-defect darks: every defect lowers both its neighbours' across
     sums), and a run of healthy sensels then passes the map's threshold as a line far more often
-    (one line per sensor there); its runs are held to ``threshold`` times the spread."""
+    (one line per sensor there); its runs are held to ``threshold`` times the spread. ``white``:
+    the sensor is read per sensel; a gray JPEG's are not white (its 8x8 blocks draw runs along
+    their rows and columns: a false row of z 7.5 on a 12-frame gray JPEG stack)."""
 
     drifts: list[float] = field(default_factory=list)
     frame_z: list[tuple[float, float]] | None = None
     spread: list[tuple[float, float]] | None = None
+    white: bool = True
 
     def across(self, plane: int, axis: int) -> tuple[float, float]:
         """The across sums' one-frame bound and spread of a plane's ``axis`` (0: across_x, 1: across_y)."""
@@ -82,7 +85,8 @@ class LineNulls:
         return frame, spread
 
 
-def line_nulls(parts: list[LineSums], frame_z: list[tuple[float, float]] | None = None) -> LineNulls:
+def line_nulls(parts: list[LineSums], frame_z: list[tuple[float, float]] | None = None,
+               white: bool = True) -> LineNulls:
     """The planes' ``LineNulls`` from every band's ``LineSums``: each sum is taken exactly
     (``math.fsum``), so the nulls are the same however the sensor is cut into bands."""
     drifts = [drift_of([p.rate[i] for p in parts]) for i in range(len(parts[0].rate))] if parts else []
@@ -94,19 +98,21 @@ def line_nulls(parts: list[LineSums], frame_z: list[tuple[float, float]] | None 
             x, y = (math.sqrt(math.fsum(v for p in parts for v in p.across[i][0][axis].tolist()) / count)
                     for axis in (0, 1))
             spread.append((x, y))
-    return LineNulls(drifts, frame_z, spread)
+    return LineNulls(drifts, frame_z, spread, white)
 
 
-def threshold(thresholds: dict[str, float], source: str, spread: float = 1.0) -> float:
+def threshold(thresholds: dict[str, float], source: str, spread: float = 1.0, white: bool = True) -> float:
     """What a line of ``source`` must pass. The across sums' z is white (each frame in its own
     sigmas, scaled by the MAD): a run of its healthy sensels passes the map's own threshold more
     rarely than one sensel does (a run of white z clipped at ``CLIP`` passes 6 in 3e-6 of lines of
     320 sensels, 1e-5 of 2,000, and falls tenfold every 0.5 past it), so their lines are held to
     it, times their ``spread`` where that is over 1 (``LineNulls``). The level's and the dark
     current's z carry a scene's and a fit's structure along lines (a healthy row of a photo
-    collection reached 9.8 in the level): ``LINE_Z`` at least."""
+    collection reached 9.8 in the level): ``LINE_Z`` at least, and so are the across sums' where
+    they are not ``white`` (a gray JPEG's)."""
     if source in THRESHOLD_OF:
-        return thresholds[THRESHOLD_OF[source]] * max(1.0, spread)
+        held = thresholds[THRESHOLD_OF[source]] * max(1.0, spread)
+        return held if white else max(LINE_Z, held)
     return max(LINE_Z, thresholds[source])
 
 
@@ -125,7 +131,7 @@ class LineScans:
         """Per plane, the columns to gather whole: those whose best run may make a line."""
         out: dict[int, list[np.ndarray]] = {}
         for (i, source), scan in self.scans.items():
-            out.setdefault(i, []).append(scan.hits(threshold(thresholds, source, nulls.across(i, 0)[1])))
+            out.setdefault(i, []).append(scan.hits(threshold(thresholds, source, nulls.across(i, 0)[1], nulls.white)))
         return {i: np.unique(np.concatenate(hits)) for i, hits in out.items()}
 
 
@@ -176,8 +182,8 @@ def row_lines(maps: dict[str, np.ndarray], planes: list[Plane], plane_rows: list
             across_y = pl.select(maps[ACROSS_SUMS[1]])
             bound, spread = nulls.across(i, 1)
             for source, sign in ACROSS_SOURCES:
-                rows += find_lines(across_y, pl, threshold(thresholds, source, spread), sign, source, False, DRIFT,
-                                   index, bound)
+                rows += find_lines(across_y, pl, threshold(thresholds, source, spread, nulls.white), sign, source,
+                                   False, DRIFT, index, bound)
         found += [_with_means(line, level, rate, row0, 0) for line in rows]
     return found
 
@@ -220,8 +226,8 @@ def column_lines(planes: list[Plane], scans: LineScans, bands: list[dict[int, di
             across_x = np.concatenate([b[i][ACROSS_SUMS[0]] for b in bands])
             bound, spread = nulls.across(i, 0)
             for source, sign in ACROSS_SOURCES:
-                lines += find_lines(across_x, pl, threshold(thresholds, source, spread), sign, source, True, DRIFT,
-                                    cols, bound)
+                lines += find_lines(across_x, pl, threshold(thresholds, source, spread, nulls.white), sign, source,
+                                    True, DRIFT, cols, bound)
         found += [_with_means(line, level, rate, 0, cols) for line in lines]
     return found
 

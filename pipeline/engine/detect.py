@@ -269,7 +269,7 @@ def detect_on_cluster(runner: Any, path: str, n: int, shape: tuple[int, ...], cf
     found: list[Line] = []
     line_defects = []
     if plan.one_value:
-        nulls = line_nulls([r.line for r in results], one_frame_bounds(params))
+        nulls = line_nulls([r.line for r in results], one_frame_bounds(params), plan.per_sensel)
         rows_of = [submit(rows_task, w, plan, nulls) for w in works]
         chain: list = []
         for w in works:  # a chain: each band's column scans go on from the band above's

@@ -283,6 +283,7 @@ def test_across_lines_are_held_to_the_maps_threshold_times_their_spread_and_the_
     assert threshold(THRESHOLDS, "across_dark", 1.25) == pytest.approx(8.75)
     assert threshold(THRESHOLDS, "hot") == threshold(THRESHOLDS, "dead") == LINE_Z
     assert threshold({"hot": 12.0}, "across_bright") == threshold({"hot": 12.0}, "hot") == 12.0
+    assert threshold(THRESHOLDS, "across_bright", 1.0, white=False) == LINE_Z  # a gray JPEG's blocks
 
 
 def test_a_short_row_of_the_across_sums_is_a_line_and_white_noise_alone_is_none():
