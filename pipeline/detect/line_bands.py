@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..stats.model import ACROSS_SUMS
-from .lines import CLIP, DRIFT, LINE_Z, RATE_LEVEL_Z, ColumnScan, Line, clipped_sums, drift_of, find_lines
+from .lines import CLIP, DRIFT, LINE_Z, RATE_LEVEL_Z, ColumnScan, Line, LineNoise, clipped_sums, drift_of, find_lines
 from .planes import Plane
 
 # the level's runs: bright ("hot" map's threshold) and dark ("dead"'s)
@@ -38,80 +38,138 @@ def level_map(maps: dict[str, np.ndarray], plane: Plane) -> np.ndarray:
     return plane.select(maps["hot"]).astype(np.float32) - plane.select(maps["dead"])
 
 
+# a line's sensels' clipped z are summed in units of 2^-20, as integers: any cut into bands sums them alike
+LINE_UNIT = 2.0**20
+# the fewest lines of a plane whose means say how much a healthy line's mean varies
+MIN_LINES = 16
+ROWS, COLUMNS = "rows", "columns"
+
+
+def line_maps(maps: dict[str, np.ndarray], plane: Plane) -> dict[str, np.ndarray]:
+    """The maps whose lines are searched in a plane: the signed level, the dark current, the
+    across sums (where the band has them)."""
+    out = {"level": level_map(maps, plane)}
+    for k in (RATE, *ACROSS_SUMS):
+        if k in maps:
+            out[k] = plane.select(maps[k])
+    return out
+
+
+def map_of(source: str, vertical: bool) -> str:
+    """The map a line source's runs are searched in."""
+    if source in THRESHOLD_OF:
+        return ACROSS_SUMS[0] if vertical else ACROSS_SUMS[1]
+    return RATE if source == RATE else "level"
+
+
 @dataclass
 class LineSums:
     """A band's share of the planes' line nulls (``line_nulls``): per plane, each row's sum of
-    the dark-current z clipped at 0 and ``CLIP`` (``lines.clipped_sums``), and each row's sum of
-    the squares of the across sums' z clipped at +-``CLIP`` (across_x, across_y), with how many."""
+    the dark-current z clipped at 0 and ``CLIP`` (``lines.clipped_sums``), with how many; and per
+    plane and searched map, each row's and each column's sum of its z clipped at +-``CLIP``, in
+    ``LINE_UNIT`` integers, and each row's sum of their squares."""
 
     rate: list[tuple[np.ndarray, int]] = field(default_factory=list)
-    across: list[tuple[np.ndarray, int]] = field(default_factory=list)  # (2, rows): across_x's, across_y's
+    lines: list[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]] = field(default_factory=list)
 
 
 def line_sums(maps: dict[str, np.ndarray], planes: list[Plane]) -> LineSums:
     """A band's ``LineSums``, from its core rows of the score maps."""
     rate = [clipped_sums(pl.select(maps[RATE])) for pl in planes] if RATE in maps else []
-    across = []
-    if ACROSS_SUMS[0] in maps:
-        for pl in planes:
-            x, y = (np.square(np.clip(pl.select(maps[k]), -CLIP, CLIP)) for k in ACROSS_SUMS)
-            across.append((np.stack([np.sum(x, axis=1, dtype=np.float64), np.sum(y, axis=1, dtype=np.float64)]),
-                           int(x.size)))
-    return LineSums(rate, across)
+    lines = []
+    for pl in planes:
+        sums = {}
+        for name, z in line_maps(maps, pl).items():
+            clipped = np.clip(z, -CLIP, CLIP)
+            units = np.rint(clipped * LINE_UNIT).astype(np.int64)
+            squares = np.asarray(np.sum(np.square(clipped), axis=1, dtype=np.float64))
+            sums[name] = (units.sum(axis=1), units.sum(axis=0), squares)
+        lines.append(sums)
+    return LineSums(rate, lines)
+
+
+def spread(means: np.ndarray) -> float:
+    """The variance of a plane's whole lines' means, robustly: (1.4826 MAD)^2."""
+    return float((1.4826 * np.median(np.abs(means - np.median(means)))) ** 2)
+
+
+def line_noise(white: float, means: np.ndarray, length: int) -> LineNoise:
+    """A map's ``LineNoise`` along one direction: its sensels' variance, and what its lines'
+    means vary beyond white z's white / length (none where the plane has under ``MIN_LINES``)."""
+    if len(means) < MIN_LINES or length < 1:
+        return LineNoise(white, 0.0)
+    return LineNoise(white, max(0.0, spread(means) - white / length))
 
 
 @dataclass(frozen=True)
 class LineNulls:
     """What a healthy run can reach, per plane, from every band's ``LineSums``: the drift of the
     one-sided dark-current map (``lines.one_sided_drift``); in the across sums, the most one frame
-    adds to a sensel's z (``frame_z``: across_x, across_y; ``criteria.across.one_frame_z``) and the
-    root mean square of their z clipped at +-``CLIP`` (``spread``). Where the across sums' z is
-    white, its spread is 1 (0.98-0.99 on every collection measured). A population of defects makes
-    it heavy-tailed (1.22 on the many-defect darks: every defect lowers both its neighbours' across
-    sums), and a run of healthy sensels then passes the map's threshold as a line far more often
-    (one line per sensor there); its runs are held to ``threshold`` times the spread. ``white``:
-    the sensor is read per sensel; a gray JPEG's are not white (its 8x8 blocks draw runs along
-    their rows and columns: a false row of z 7.5 on a 12-frame gray JPEG stack)."""
+    adds to a sensel's z (``frame_z``: across_x, across_y; ``criteria.across.one_frame_z``); and
+    per searched map and direction its ``LineNoise`` (``lines.LineNoise.held``: what a run of a
+    length must pass).
+    - Where a map's z is white, white is about 1 and along about 0: the across sums of every raw
+      collection.
+    - A population of defects makes the across sums heavy-tailed (white 1.49 on the many-defect
+      darks: every defect lowers both its neighbours'): a false column there at the plain threshold.
+    - A CMOS sensor's fixed row pattern adds to every sensel of a row alike: rows of 1 DN against
+      a read noise of 10 DN (along 0.21 per sensel in across_y) drew 31 false rows of 400 on a
+      dark stack.
+    ``white`` (the attribute): the sensor is read per sensel; a gray JPEG's across sums are not
+    white (its 8x8 blocks draw runs along their rows and columns: a false row of z 7.5 on a
+    12-frame gray JPEG stack)."""
 
     drifts: list[float] = field(default_factory=list)
     frame_z: list[tuple[float, float]] | None = None
-    spread: list[tuple[float, float]] | None = None
+    noises: list[dict[tuple[str, str], LineNoise]] = field(default_factory=list)
     white: bool = True
 
-    def across(self, plane: int, axis: int) -> tuple[float, float]:
-        """The across sums' one-frame bound and spread of a plane's ``axis`` (0: across_x, 1: across_y)."""
-        frame = self.frame_z[plane][axis] if self.frame_z else 0.0
-        spread = self.spread[plane][axis] if self.spread else 1.0
-        return frame, spread
+    def frame(self, plane: int, axis: int) -> float:
+        """The across sums' one-frame bound of a plane's ``axis`` (0: across_x, 1: across_y)."""
+        return self.frame_z[plane][axis] if self.frame_z else 0.0
+
+    def noise(self, plane: int, source: str, vertical: bool) -> LineNoise | None:
+        """The noise of the map a source's columns (``vertical``) or rows are searched in."""
+        if plane >= len(self.noises):
+            return None
+        return self.noises[plane].get((map_of(source, vertical), COLUMNS if vertical else ROWS))
+
+    def threshold(self, thresholds: dict[str, float], source: str) -> float:
+        """What a line of ``source`` must pass (``threshold``), before its noise's scale."""
+        return threshold(thresholds, source, self.white)
 
 
 def line_nulls(parts: list[LineSums], frame_z: list[tuple[float, float]] | None = None,
                white: bool = True) -> LineNulls:
     """The planes' ``LineNulls`` from every band's ``LineSums``: each sum is taken exactly
-    (``math.fsum``), so the nulls are the same however the sensor is cut into bands."""
+    (``math.fsum``, or in integers), so the nulls are the same however the sensor is cut into bands."""
     drifts = [drift_of([p.rate[i] for p in parts]) for i in range(len(parts[0].rate))] if parts else []
-    spread = None
-    if parts and parts[0].across:
-        spread = []
-        for i in range(len(parts[0].across)):
-            count = max(sum(p.across[i][1] for p in parts), 1)
-            x, y = (math.sqrt(math.fsum(v for p in parts for v in p.across[i][0][axis].tolist()) / count)
-                    for axis in (0, 1))
-            spread.append((x, y))
-    return LineNulls(drifts, frame_z, spread, white)
+    noises = []
+    for i in range(len(parts[0].lines) if parts else 0):
+        per: dict[tuple[str, str], LineNoise] = {}
+        for name in parts[0].lines[i]:
+            rows = np.concatenate([p.lines[i][name][0] for p in parts])  # a row lies in one band
+            columns = np.sum([p.lines[i][name][1] for p in parts], axis=0)
+            squares = math.fsum(v for p in parts for v in p.lines[i][name][2].tolist())
+            height, width = len(rows), len(columns)
+            var = squares / max(height * width, 1)
+            per[(name, ROWS)] = line_noise(var, rows / (LINE_UNIT * width), width)
+            per[(name, COLUMNS)] = line_noise(var, columns / (LINE_UNIT * height), height)
+        noises.append(per)
+    return LineNulls(drifts, frame_z, noises, white)
 
 
-def threshold(thresholds: dict[str, float], source: str, spread: float = 1.0, white: bool = True) -> float:
-    """What a line of ``source`` must pass. The across sums' z is white (each frame in its own
-    sigmas, scaled by the MAD): a run of its healthy sensels passes the map's own threshold more
-    rarely than one sensel does (a run of white z clipped at ``CLIP`` passes 6 in 3e-6 of lines of
-    320 sensels, 1e-5 of 2,000, and falls tenfold every 0.5 past it), so their lines are held to
-    it, times their ``spread`` where that is over 1 (``LineNulls``). The level's and the dark
-    current's z carry a scene's and a fit's structure along lines (a healthy row of a photo
-    collection reached 9.8 in the level): ``LINE_Z`` at least, and so are the across sums' where
-    they are not ``white`` (a gray JPEG's)."""
+def threshold(thresholds: dict[str, float], source: str, white: bool = True) -> float:
+    """What a line of ``source`` must pass, before its map's noise scales it (``LineNulls``). The
+    across sums' z is white (each frame in its own sigmas, scaled by the MAD): a run of its healthy
+    sensels passes the map's own threshold more rarely than one sensel does (a run of white z
+    clipped at ``CLIP`` passes 6 in 3e-6 of lines of 320 sensels, 1e-5 of 2,000, and falls tenfold
+    every 0.5 past it), so their lines are held to it. The level's and the dark current's z carry a
+    scene's and a fit's structure along lines (a healthy row of a photo collection reached 9.8 in
+    the level): ``LINE_Z`` at least, and so are the across sums' where they are not ``white`` (a
+    gray JPEG's)."""
     if source in THRESHOLD_OF:
-        held = thresholds[THRESHOLD_OF[source]] * max(1.0, spread)
+        held = thresholds[THRESHOLD_OF[source]]
         return held if white else max(LINE_Z, held)
     return max(LINE_Z, thresholds[source])
 
@@ -131,7 +189,7 @@ class LineScans:
         """Per plane, the columns to gather whole: those whose best run may make a line."""
         out: dict[int, list[np.ndarray]] = {}
         for (i, source), scan in self.scans.items():
-            out.setdefault(i, []).append(scan.hits(threshold(thresholds, source, nulls.across(i, 0)[1], nulls.white)))
+            out.setdefault(i, []).append(scan.hits(nulls.threshold(thresholds, source), nulls.noise(i, source, True)))
         return {i: np.unique(np.concatenate(hits)) for i, hits in out.items()}
 
 
@@ -174,16 +232,17 @@ def row_lines(maps: dict[str, np.ndarray], planes: list[Plane], plane_rows: list
         index = np.arange(level.shape[0]) + row0
         rows: list[Line] = []
         for source, sign in LEVEL_SOURCES:
-            rows += find_lines(level, pl, threshold(thresholds, source), sign, source, False, DRIFT, index)
+            rows += find_lines(level, pl, nulls.threshold(thresholds, source), sign, source, False, DRIFT, index,
+                               noise=nulls.noise(i, source, False))
         if rate is not None:
-            rising = find_lines(rate, pl, threshold(thresholds, RATE), 1, RATE, False, nulls.drifts[i], index)
+            rising = find_lines(rate, pl, nulls.threshold(thresholds, RATE), 1, RATE, False, nulls.drifts[i], index,
+                                noise=nulls.noise(i, RATE, False))
             rows += [line for line in rising if _mean(level, line, row0, 0) >= RATE_LEVEL_Z]
         if ACROSS_SUMS[0] in maps:
             across_y = pl.select(maps[ACROSS_SUMS[1]])
-            bound, spread = nulls.across(i, 1)
             for source, sign in ACROSS_SOURCES:
-                rows += find_lines(across_y, pl, threshold(thresholds, source, spread, nulls.white), sign, source,
-                                   False, DRIFT, index, bound)
+                rows += find_lines(across_y, pl, nulls.threshold(thresholds, source), sign, source, False, DRIFT,
+                                   index, nulls.frame(i, 1), nulls.noise(i, source, False))
         found += [_with_means(line, level, rate, row0, 0) for line in rows]
     return found
 
@@ -218,16 +277,17 @@ def column_lines(planes: list[Plane], scans: LineScans, bands: list[dict[int, di
         rate = np.concatenate([b[i][RATE] for b in bands]) if RATE in bands[0][i] else None
         lines: list[Line] = []
         for source, sign in LEVEL_SOURCES:
-            lines += find_lines(level, pl, threshold(thresholds, source), sign, source, True, DRIFT, cols)
+            lines += find_lines(level, pl, nulls.threshold(thresholds, source), sign, source, True, DRIFT, cols,
+                                noise=nulls.noise(i, source, True))
         if rate is not None:
-            rising = find_lines(rate, pl, threshold(thresholds, RATE), 1, RATE, True, nulls.drifts[i], cols)
+            rising = find_lines(rate, pl, nulls.threshold(thresholds, RATE), 1, RATE, True, nulls.drifts[i], cols,
+                                noise=nulls.noise(i, RATE, True))
             lines += [line for line in rising if _mean(level, line, 0, cols) >= RATE_LEVEL_Z]
         if ACROSS_SUMS[0] in bands[0][i]:
             across_x = np.concatenate([b[i][ACROSS_SUMS[0]] for b in bands])
-            bound, spread = nulls.across(i, 0)
             for source, sign in ACROSS_SOURCES:
-                lines += find_lines(across_x, pl, threshold(thresholds, source, spread, nulls.white), sign, source,
-                                    True, DRIFT, cols, bound)
+                lines += find_lines(across_x, pl, nulls.threshold(thresholds, source), sign, source, True, DRIFT,
+                                    cols, nulls.frame(i, 0), nulls.noise(i, source, True))
         found += [_with_means(line, level, rate, 0, cols) for line in lines]
     return found
 

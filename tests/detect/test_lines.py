@@ -276,14 +276,19 @@ def _across_maps(seed: int, share: float = 0.0, shape=(480, 640)) -> dict[str, n
 THRESHOLDS = {"hot": 7.0, "dead": 7.0}
 
 
-def test_across_lines_are_held_to_the_maps_threshold_times_their_spread_and_the_level_to_LINE_Z():
+def test_across_lines_are_held_to_the_maps_threshold_and_the_level_to_LINE_Z_times_their_noise():
     from pipeline.detect.line_bands import threshold
+    from pipeline.detect.lines import PATTERN_Z, LineNoise
 
-    assert threshold(THRESHOLDS, "across_bright") == threshold(THRESHOLDS, "across_dark", 0.9) == 7.0
-    assert threshold(THRESHOLDS, "across_dark", 1.25) == pytest.approx(8.75)
+    assert threshold(THRESHOLDS, "across_bright") == threshold(THRESHOLDS, "across_dark") == 7.0
     assert threshold(THRESHOLDS, "hot") == threshold(THRESHOLDS, "dead") == LINE_Z
     assert threshold({"hot": 12.0}, "across_bright") == threshold({"hot": 12.0}, "hot") == 12.0
-    assert threshold(THRESHOLDS, "across_bright", 1.0, white=False) == LINE_Z  # a gray JPEG's blocks
+    assert threshold(THRESHOLDS, "across_bright", white=False) == LINE_Z  # a gray JPEG's blocks
+    lengths = np.array([8, 100, 400])
+    assert LineNoise(0.97, 0.0).held(7.0, lengths).tolist() == [7.0] * 3  # white: the threshold
+    assert LineNoise(1.49, 0.0).held(7.0, lengths) == pytest.approx([7.0 * math.sqrt(1.49)] * 3)  # heavy tails
+    patterned = LineNoise(1.0, 0.2).held(7.0, lengths)  # a row's own offset: PATTERN_Z of it, growing with length
+    assert patterned == pytest.approx(np.sqrt(49 + PATTERN_Z**2 * 0.2 * lengths))
 
 
 def test_a_short_row_of_the_across_sums_is_a_line_and_white_noise_alone_is_none():
@@ -300,22 +305,41 @@ def test_a_short_row_of_the_across_sums_is_a_line_and_white_noise_alone_is_none(
 
 def test_a_population_s_heavy_tailed_across_sums_draw_no_line():
     """Where 2 % of the sensels are defects, their neighbours' across sums make the z heavy-tailed
-    (spread 1.24): held to the map's threshold alone, columns of healthy sensels pass as lines
-    (about one a sensor, as on the many-defect darks); held to it times the spread, none do."""
-    from pipeline.detect.line_bands import line_nulls, line_sums
+    (variance 1.54): held to the map's threshold alone, columns of healthy sensels pass as lines
+    (about one a sensor, as on the many-defect darks); held to it over their noise, none do."""
+    from pipeline.detect.line_bands import COLUMNS, ROWS, line_nulls, line_sums
 
     alone = found = 0
     for seed in range(12):
         maps = _across_maps(seed, share=0.02)
-        (spread,) = line_nulls([line_sums(maps, [PLANE])]).spread or [(0.0, 0.0)]
-        assert spread[0] == pytest.approx(1.24, abs=0.03) and spread[1] == pytest.approx(1.0, abs=0.02)
+        (noises,) = line_nulls([line_sums(maps, [PLANE])]).noises
+        x, y = noises[("across_x", COLUMNS)], noises[("across_y", ROWS)]
+        assert x.white == pytest.approx(1.54, abs=0.08) and x.along < 0.01
+        assert y.white == pytest.approx(1.0, abs=0.03) and y.along < 0.01
         alone += len(find_lines(PLANE.select(maps["across_x"]), PLANE, 7.0, -1, "across_dark", True))
         found += len(plane_lines(maps, PLANE, THRESHOLDS))
     assert alone >= 5 and found == 0
 
 
+def test_a_sensor_s_row_pattern_draws_no_row_and_a_partial_row_beyond_it_is_one():
+    """A CMOS sensor's fixed row pattern adds the same to every sensel of a row: at 0.45 sigmas a
+    row (1 DN against a read noise of 10 DN in across_y), the rows 3 of its sigmas out read z 27 over
+    320 sensels, and passed as lines (31 of 400 rows of a dark stack). Held to their noise, none
+    does; a partial row 2.4 sigmas up over 160 sensels, 5 of the pattern's sigmas, is found."""
+    rng = np.random.default_rng(7)
+    maps = _across_maps(8)
+    rows = PLANE.select(maps["across_y"])
+    rows += rng.normal(0, 0.45, (rows.shape[0], 1)).astype(np.float32)
+    plain = [line for sign in (1, -1) for line in find_lines(rows, PLANE, 7.0, sign, "across_bright", False)]
+    assert len(plain) >= 10  # the pattern alone, at the plain threshold
+    assert plane_lines(maps, PLANE, THRESHOLDS) == []
+    rows[120, 100:260] += 2.4
+    (line,) = plane_lines(maps, PLANE, THRESHOLDS)
+    assert (line.kind, line.py, line.sign) == ("row", 120, 1) and abs(line.px - 100) <= 3 and abs(line.length - 160) <= 8
+
+
 def test_line_nulls_are_the_same_however_the_sensor_is_cut_into_bands():
-    from pipeline.detect.line_bands import line_nulls, line_sums
+    from pipeline.detect.line_bands import COLUMNS, ROWS, line_nulls, line_sums
 
     maps = _across_maps(3, share=0.01)
     maps["dark_current"] = np.abs(maps["across_y"])
@@ -323,6 +347,7 @@ def test_line_nulls_are_the_same_however_the_sensor_is_cut_into_bands():
     cuts = [0, 130, 132, 480]
     parts = [line_sums({k: m[a:b] for k, m in maps.items()}, [PLANE]) for a, b in zip(cuts, cuts[1:])]
     assert line_nulls(parts, [(0.1, 0.2)]) == whole
-    z = PLANE.select(maps["across_x"])
-    assert whole.spread is not None and whole.spread[0][0] == pytest.approx(math.sqrt(np.mean(np.clip(z, -CLIP, CLIP) ** 2)))
-    assert whole.across(0, 1) == (0.2, whole.spread[0][1])
+    z = np.clip(PLANE.select(maps["across_x"]), -CLIP, CLIP)
+    assert whole.noises[0][("across_x", ROWS)].white == pytest.approx(float(np.mean(z.astype(np.float64) ** 2)))
+    assert whole.noise(0, "across_bright", True) is whole.noises[0][("across_x", COLUMNS)]
+    assert whole.noise(0, "hot", False) is whole.noises[0][("level", ROWS)] and whole.frame(0, 1) == 0.2
