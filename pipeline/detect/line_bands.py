@@ -38,7 +38,7 @@ def level_map(maps: dict[str, np.ndarray], plane: Plane) -> np.ndarray:
     return plane.select(maps["hot"]).astype(np.float32) - plane.select(maps["dead"])
 
 
-# a line's sensels' clipped z are summed in units of 2^-20, as integers: any cut into bands sums them alike
+# a column's sensels' clipped z are summed in units of 2^-20, as integers: any cut into bands sums them alike
 LINE_UNIT = 2.0**20
 # the fewest lines of a plane whose means say how much a healthy line's mean varies
 MIN_LINES = 16
@@ -67,7 +67,8 @@ class LineSums:
     """A band's share of the planes' line nulls (``line_nulls``): per plane, each row's sum of
     the dark-current z clipped at 0 and ``CLIP`` (``lines.clipped_sums``), with how many; and per
     plane and searched map, each row's and each column's sum of its z clipped at +-``CLIP``, in
-    ``LINE_UNIT`` integers, and each row's sum of their squares."""
+    ``LINE_UNIT`` units (a column's in integers: it crosses bands), and each row's sum of their
+    squares."""
 
     rate: list[tuple[np.ndarray, int]] = field(default_factory=list)
     lines: list[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]] = field(default_factory=list)
@@ -81,9 +82,11 @@ def line_sums(maps: dict[str, np.ndarray], planes: list[Plane]) -> LineSums:
         sums = {}
         for name, z in line_maps(maps, pl).items():
             clipped = np.clip(z, -CLIP, CLIP)
-            units = np.rint(clipped * LINE_UNIT).astype(np.int64)
-            squares = np.asarray(np.sum(np.square(clipped), axis=1, dtype=np.float64))
-            sums[name] = (units.sum(axis=1), units.sum(axis=0), squares)
+            rows = np.asarray(np.sum(clipped, axis=1, dtype=np.float64)) * LINE_UNIT  # a row lies in one band
+            squares = np.asarray(np.einsum("ij,ij->i", clipped, clipped, dtype=np.float64))
+            clipped *= LINE_UNIT
+            units = np.rint(clipped, out=clipped).astype(np.int32)  # |z| <= CLIP: 2^22 units at most
+            sums[name] = (rows, units.sum(axis=0, dtype=np.int64), squares)
         lines.append(sums)
     return LineSums(rate, lines)
 
