@@ -66,9 +66,8 @@ def map_of(source: str, vertical: bool) -> str:
 class LineSums:
     """A band's share of the planes' line nulls (``line_nulls``): per plane, each row's sum of
     the dark-current z clipped at 0 and ``CLIP`` (``lines.clipped_sums``), with how many; and per
-    plane and searched map, each row's and each column's sum of its z clipped at +-``CLIP``, in
-    ``LINE_UNIT`` units (a column's in integers: it crosses bands), and each row's sum of their
-    squares."""
+    plane and searched map, each row's and each column's sum of its z clipped at +-``CLIP`` (a
+    column's in ``LINE_UNIT`` integers: it crosses bands), and each row's sum of their squares."""
 
     rate: list[tuple[np.ndarray, int]] = field(default_factory=list)
     lines: list[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]] = field(default_factory=list)
@@ -82,7 +81,7 @@ def line_sums(maps: dict[str, np.ndarray], planes: list[Plane]) -> LineSums:
         sums = {}
         for name, z in line_maps(maps, pl).items():
             clipped = np.clip(z, -CLIP, CLIP)
-            rows = np.asarray(np.sum(clipped, axis=1, dtype=np.float64)) * LINE_UNIT  # a row lies in one band
+            rows = np.asarray(np.sum(clipped, axis=1, dtype=np.float64))  # a row lies in one band
             squares = np.asarray(np.einsum("ij,ij->i", clipped, clipped, dtype=np.float64))
             clipped *= LINE_UNIT
             units = np.rint(clipped, out=clipped).astype(np.int32)  # |z| <= CLIP: 2^22 units at most
@@ -156,7 +155,7 @@ def line_nulls(parts: list[LineSums], frame_z: list[tuple[float, float]] | None 
             squares = math.fsum(v for p in parts for v in p.lines[i][name][2].tolist())
             height, width = len(rows), len(columns)
             var = squares / max(height * width, 1)
-            per[(name, ROWS)] = line_noise(var, rows / (LINE_UNIT * width), width)
+            per[(name, ROWS)] = line_noise(var, rows / width, width)
             per[(name, COLUMNS)] = line_noise(var, columns / (LINE_UNIT * height), height)
         noises.append(per)
     return LineNulls(drifts, frame_z, noises, white)
@@ -211,14 +210,15 @@ def column_scans(maps: dict[str, np.ndarray], planes: list[Plane], nulls: LineNu
     of the line search that must go band after band."""
     scans = scans or LineScans()
     for i, pl in enumerate(planes):
-        level = level_map(maps, pl)
+        searched = line_maps(maps, pl)
+        level = searched["level"]
         for source, sign in LEVEL_SOURCES:
             scans.scans.setdefault((i, source), ColumnScan.start(level.shape[1])).advance(_work(level, sign), DRIFT)
-        if RATE in maps:
-            rate = pl.select(maps[RATE])
+        if RATE in searched:
+            rate = searched[RATE]
             scans.scans.setdefault((i, RATE), ColumnScan.start(rate.shape[1])).advance(_work(rate, 1), nulls.drifts[i])
-        if ACROSS_SUMS[0] in maps:
-            across_x = pl.select(maps[ACROSS_SUMS[0]])
+        if ACROSS_SUMS[0] in searched:
+            across_x = searched[ACROSS_SUMS[0]]
             for source, sign in ACROSS_SOURCES:
                 scans.scans.setdefault((i, source), ColumnScan.start(level.shape[1])).advance(_work(across_x, sign),
                                                                                               DRIFT)
@@ -230,8 +230,8 @@ def row_lines(maps: dict[str, np.ndarray], planes: list[Plane], plane_rows: list
     """A band's row lines, whole (a row lies in one band: any band, in any order)."""
     found: list[Line] = []
     for i, (pl, row0) in enumerate(zip(planes, plane_rows)):
-        level = level_map(maps, pl)
-        rate = pl.select(maps[RATE]) if RATE in maps else None
+        searched = line_maps(maps, pl)
+        level, rate = searched["level"], searched.get(RATE)
         index = np.arange(level.shape[0]) + row0
         rows: list[Line] = []
         for source, sign in LEVEL_SOURCES:
@@ -241,8 +241,8 @@ def row_lines(maps: dict[str, np.ndarray], planes: list[Plane], plane_rows: list
             rising = find_lines(rate, pl, nulls.threshold(thresholds, RATE), 1, RATE, False, nulls.drifts[i], index,
                                 noise=nulls.noise(i, RATE, False))
             rows += [line for line in rising if _mean(level, line, row0, 0) >= RATE_LEVEL_Z]
-        if ACROSS_SUMS[0] in maps:
-            across_y = pl.select(maps[ACROSS_SUMS[1]])
+        if ACROSS_SUMS[1] in searched:
+            across_y = searched[ACROSS_SUMS[1]]
             for source, sign in ACROSS_SOURCES:
                 rows += find_lines(across_y, pl, nulls.threshold(thresholds, source), sign, source, False, DRIFT,
                                    index, nulls.frame(i, 1), nulls.noise(i, source, False))
@@ -257,12 +257,9 @@ def gather_columns(maps: dict[str, np.ndarray], planes: list[Plane],
     out = {}
     for i, cols in wanted.items():
         if len(cols):
-            pl = planes[i]
-            part = {"level": np.ascontiguousarray(level_map(maps, pl)[:, cols])}
-            for k in (RATE, ACROSS_SUMS[0]):
-                if k in maps:
-                    part[k] = np.ascontiguousarray(pl.select(maps[k])[:, cols])
-            out[i] = part
+            searched = line_maps(maps, planes[i])
+            out[i] = {k: np.ascontiguousarray(searched[k][:, cols]) for k in ("level", RATE, ACROSS_SUMS[0])
+                      if k in searched}
     return out
 
 

@@ -62,12 +62,6 @@ def container_tags(source: str | IO[bytes]) -> Tags:
         return Tags()
 
 
-def identity(source: str | IO[bytes]) -> tuple[str, str, str]:
-    """Make/model/serial of a raw file from its TIFF/EXIF tags, where the container has them."""
-    tags = container_tags(source)
-    return tags.make, tags.model, tags.serial
-
-
 # the ISO tag's largest value: a camera past it writes 65535 and its ISO elsewhere (LibRaw reads the maker's notes)
 ISO_CAP = 65535
 
@@ -97,11 +91,16 @@ class LightReading:
     shot: exif.ShootingData
 
 
-def light_reading(source: str | IO[bytes]) -> LightReading | None:
-    """A raw file's ``LightReading``, or None where its container holds no usable EXIF."""
+def margins_of(sizes) -> tuple[int, int, int, int]:
+    """Where LibRaw's visible area sits in the stored raw: (top, left, raw height, raw width)."""
+    return int(sizes.top_margin), int(sizes.left_margin), int(sizes.raw_height), int(sizes.raw_width)
+
+
+def light_reading(source: str | IO[bytes], tags: Tags) -> LightReading | None:
+    """A raw file's ``LightReading`` (``tags``: its container's), or None where its container
+    holds no usable EXIF."""
     import rawpy
 
-    tags = container_tags(source)
     if tags.shot is None:
         return None
     if isinstance(source, io.BytesIO):
@@ -109,10 +108,9 @@ def light_reading(source: str | IO[bytes]) -> LightReading | None:
     with rawpy.imread(source) as raw:  # type: ignore[arg-type]
         check_declared(raw)
         sizes = raw.sizes
-        margins = (int(sizes.top_margin), int(sizes.left_margin), int(sizes.raw_height), int(sizes.raw_width))
         shape = (int(sizes.height), int(sizes.width))
         key = (tags.make, tags.model, tags.serial, tuple(sizes), text(raw.color_desc), int(raw.num_colors))
-    return LightReading(key, shape, margins, tags.shot)
+    return LightReading(key, shape, margins_of(sizes), tags.shot)
 
 
 def agrees(header: Header, light: LightReading) -> bool:
@@ -167,18 +165,17 @@ class Raw:
     def probe(self, path: str, source: str | IO[bytes]) -> Header:
         """The file's header: from its camera's template where this process has one (no unpack),
         else read in full (``probe_full``), and then kept as the template if it may be one."""
-        light = light_reading(source)
+        tags = container_tags(source)
+        light = light_reading(source, tags)
         if light is None:
-            return self.probe_full(path, source)
+            return self.probe_full(path, source, tags)
         with _TEMPLATES_LOCK:
             known = light.key in _TEMPLATES
             template = _TEMPLATES.get(light.key)
         if template is not None and _same_values(template, light.shot):
             return replace(template, path=path, exposure=light.shot.exposure, iso=light.shot.iso,
                            time=light.shot.time)
-        if isinstance(source, io.BytesIO):
-            source.seek(0)
-        header = self.probe_full(path, source)
+        header = self.probe_full(path, source, tags)
         if not known:
             with _TEMPLATES_LOCK:
                 if len(_TEMPLATES) >= TEMPLATES_KEPT:
@@ -186,10 +183,15 @@ class Raw:
                 _TEMPLATES[light.key] = header if agrees(header, light) else None
         return header
 
-    def probe_full(self, path: str, source: str | IO[bytes]) -> Header:
-        """The file's header, every field read by LibRaw (an unpack)."""
+    def probe_full(self, path: str, source: str | IO[bytes], tags: Tags | None = None) -> Header:
+        """The file's header, every field read by LibRaw (an unpack); make, model and serial from
+        its container's ``tags`` (read here if not given)."""
         import rawpy
 
+        if tags is None:
+            tags = container_tags(source)
+        if isinstance(source, io.BytesIO):
+            source.seek(0)
         with rawpy.imread(source) as raw:  # type: ignore[arg-type]
             check_declared(raw)
             shape = tuple(int(s) for s in raw.raw_image_visible.shape)
@@ -203,10 +205,8 @@ class Raw:
             black = tuple(float(b) for b in raw.black_level_per_channel)
             white = float(raw.white_level)
             shot = shooting_data(raw)
-            sizes = raw.sizes
-            margins = (int(sizes.top_margin), int(sizes.left_margin), int(sizes.raw_height), int(sizes.raw_width))
-        make, model, serial = identity(source)
-        return Header(path, shape=shape, dtype="uint16", raw=True, make=make, model=model, serial=serial,
+            margins = margins_of(raw.sizes)
+        return Header(path, shape=shape, dtype="uint16", raw=True, make=tags.make, model=tags.model, serial=tags.serial,
                       layout=layout, black_level=black, white_level=white,
                       exposure=shot.exposure, iso=shot.iso, time=shot.time, raw_margins=margins)
 
