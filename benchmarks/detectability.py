@@ -2,7 +2,7 @@
 
     python benchmarks/detectability.py FOLDER [FOLDER ...]   (collection folders with truth.json)
 
-(used by ``benchmarks/collections.py``). For each planted defect the signal it adds to the
+(used by ``benchmarks/realistic_collections.py``). For each planted defect the signal it adds to the
 residual of its sensels in each frame is worked out from the truth and the frames' settings, the
 way ``pipeline.synth.physics.render_frame`` renders it, and set against the residual's noise in
 that frame around the defect, measured on the actual frames.
@@ -35,7 +35,7 @@ that frame around the defect, measured on the actual frames.
   not count: a robust detector (clipping each frame at ~2.5 sigma) loses almost nothing to them.
   Nor do they hide the planted defects: capping each lit frame's share of ``z^2`` at 12 (the
   rarity of a healthy residual beyond ~30 sigma, 0.2 %) moved no defect across ``DETECTABLE_Z``
-  in the raw collections of collections.py when this was written.
+  in the raw collections of realistic_collections.py when this was written.
 
 The oracle is the matched filter of a detector that knows the signal in every frame. With the
 frames independent it is ``z_indep = sqrt(sum_f s_f^2 / sigma_f^2)`` (summed over a line's

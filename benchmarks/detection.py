@@ -3,7 +3,7 @@
     python benchmarks/detection.py [--quick] [--workdir DIR] [--frames N] [--no-collections]
 
 It runs in two parts. First, short stacks of one kind each (below). Then the realistic
-collections of ``benchmarks/collections.py`` (a camera's frames over two years, with real
+collections of ``benchmarks/realistic_collections.py`` (a camera's frames over two years, with real
 physics: dark current, onsets, telegraph flicker, lines, clusters, borders, in-camera dark
 subtraction, many-defect sensors), scanned by the CLI, per class beside rawpy.enhance; see that
 module for how they are scored.
@@ -370,13 +370,13 @@ def main(argv=None) -> int:
     if not args.no_collections:
         import importlib.util
 
-        # benchmarks/collections.py, beside this file (by path: its name is the standard library's)
-        spec = importlib.util.spec_from_file_location("realistic", Path(__file__).with_name("collections.py"))
+        # benchmarks/realistic_collections.py, beside this file (by path: benchmarks/ is no package)
+        spec = importlib.util.spec_from_file_location("realistic", Path(__file__).with_name("realistic_collections.py"))
         assert spec is not None and spec.loader is not None
         realistic = importlib.util.module_from_spec(spec)
         sys.modules["realistic"] = realistic  # its dataclasses look their module up
         spec.loader.exec_module(realistic)
-        print("== realistic collections (benchmarks/collections.py)\n", flush=True)
+        print("== realistic collections (benchmarks/realistic_collections.py)\n", flush=True)
         realistic.main((["--quick"] if args.quick else []) + ["--workdir", args.workdir]
                        + (["-v"] if args.verbose else []))
     return 0

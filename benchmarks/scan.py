@@ -601,46 +601,62 @@ def run_pngs(args, root: Path) -> None:
 
 
 def run_profile(args, root: Path) -> None:
-    """One partition's work, in this process, step by step (no dask): what dominates."""
+    """One partition's read tasks, in this process (no dask), step by step: what a worker spends
+    per file. The steps are those of ``engine.graph.read_step``, timed apart and then whole."""
     import pickle
 
     import numpy as np
 
     sys.path.insert(0, str(REPO))
     from pipeline.config import ScanConfig
-    from pipeline.engine.graph import row_tiles
+    from pipeline.engine.graph import read_step, row_tiles
     from pipeline.engine.plan import choose_batch_size
     from pipeline.io import read_file
-    from pipeline.stats import IntegerSums, accumulate, accumulate_numpy, merge_partials, row_neighbours
+    from pipeline.stats import IntegerSums, accumulate, merge_partials, noise_bars
 
     width, height = args.size
     config = ScanConfig()
     shape, dtype = (height, width, 3), "uint8"
     batch_size = args.batch_size or choose_batch_size(config, shape, dtype)
     tile_values = args.tile_values or config.tile_values
-    files = max(2 * batch_size, 32)
+    files = 4 * batch_size
     folder = jpeg_set(root, max(args.files, files), width, height)
     paths = sorted(str(p) for p in folder.iterdir())[:files]
     tiles = row_tiles(height, max(1, tile_values // (width * 3)))
-    sums = [IntegerSums.zeros((y1 - y0, width, 3), dtype) for y0, y1 in tiles]
-    accumulate(IntegerSums.zeros((2, width, 3), dtype), np.zeros((1, 2, width, 3), np.uint8), 1)  # compile
+    batches = [paths[i : i + batch_size] for i in range(0, files, batch_size)]
+    # numba's kernels load (or compile) on first use: a small first batch, as a worker's warm-up does
+    warm = read_step(None, 0, paths[:2], shape, dtype, read_file, None, 1, tiles)
+    del warm
     clock = time.perf_counter
-    t_read = t_acc = 0.0
+    # per batch: decode, bars, kernel; the first batch of a partition also page-faults its fresh
+    # sums (and a worker's first, its buffer), so it is shown apart from the steady state
+    steps: list[tuple[float, float, float]] = []
+    sums = [IntegerSums.zeros((y1 - y0, width, 3), dtype) for y0, y1 in tiles]
     buffer = np.empty((batch_size, *shape), np.uint8)
-    for start in range(0, files, batch_size):
-        batch = paths[start : start + batch_size]
-        t = clock()
+    for batch in batches:
+        t0 = clock()
         for i, path in enumerate(batch):
             read_file(path, buffer[i])
-        t_read += clock() - t
-        t = clock()
+        frames = buffer[: len(batch)]
+        t1 = clock()
+        bars = noise_bars.bars(frames, 1, (0, height))
+        t2 = clock()
         for (y0, y1), tile in zip(tiles, sums):
-            accumulate(tile, buffer[: len(batch)], 1, rows=(y0, y1))
-        t_acc += clock() - t
+            accumulate(tile, frames, 1, rows=(y0, y1), bars=bars)
+        steps.append((t1 - t0, t2 - t1, clock() - t2))
     del buffer
+    whole: list[float] = []
+    part = None
+    for b, batch in enumerate(batches):
+        t = clock()
+        part = read_step(part, b, batch, shape, dtype, read_file, None, 1, tiles, last=b == len(batches) - 1)
+        whole.append(clock() - t)
+    later = batch_size * (len(batches) - 1)
+    t_read, t_bars, t_acc = (sum(s[i] for s in steps[1:]) for i in range(3))
+    t_whole = sum(whole[1:])
     # the end of a segment as the reduction does it: another partition's sums added exactly,
     # then each tile converted to float64 once
-    others = [IntegerSums(t.n, t.s1.copy(), t.s2.copy(), t.counts.copy(), t.max_frames) for t in sums]
+    others = [IntegerSums(t.n, t.s1.copy(), t.s2.copy(), t.counts.copy(), t.max_frames, dict(t.extra)) for t in sums]
     t = clock()
     added = [merge_partials([a, b]) for a, b in zip(sums, others)]
     t_merge = clock() - t
@@ -649,20 +665,19 @@ def run_profile(args, root: Path) -> None:
     t_stats = clock() - t
     sums_sent = sum(len(pickle.dumps(t, protocol=5)) for t in sums)
     result_bytes = sum(len(pickle.dumps(p, protocol=5)) for p in parts)
-    y0, y1 = tiles[len(tiles) // 2]
-    frames = np.stack([read_file(p)[0] for p in paths[:4]])
-    t = clock()
-    accumulate_numpy(IntegerSums.zeros((y1 - y0, width, 3)), frames, 1, row_neighbours(height, 1, 0, (y0, y1)))
-    t_numpy = (clock() - t) * len(tiles) * files / len(frames)
     print(f"\none partition: {files} files of {width}x{height} RGB in batches of {batch_size}, {len(tiles)} tiles "
-          f"(tile_values={tile_values}), one process")
-    print(f"{'step':<40} {'s/partition':>11} {'ms/file':>8}")
-    for name, secs in [("read + decode into the buffer", t_read), ("accumulate (numba kernel)", t_acc),
-                       ("adding another partition's sums (once)", t_merge), ("IntegerSums.to_stats (once)", t_stats),
-                       ("(accumulate, numpy reference)", t_numpy)]:
-        print(f"{name:<40} {secs:>11.3f} {1000 * secs / files:>8.1f}")
+          f"(tile_values={tile_values}), one process, range counts kept; per file after the first batch")
+    print(f"{'step':<44} {'s/partition':>11} {'ms/file':>8}")
+    for name, secs, n in [("read + decode into the buffer", t_read, later),
+                          ("noise bars (the range counts' 3 sigmas)", t_bars, later),
+                          ("accumulate (numba kernel, every tile)", t_acc, later),
+                          ("read_step whole, as a worker runs it", t_whole, later),
+                          ("  its first batch (fresh sums page-fault)", whole[0], batch_size),
+                          ("adding another partition's sums (once)", t_merge, files),
+                          ("IntegerSums.to_stats (once)", t_stats, files)]:
+        print(f"{name:<44} {secs:>11.3f} {1000 * secs / n:>8.1f}")
     print(f"a partition's sums {sums_sent / 2**20:.0f} MB (what it sends to be added); the segment's float64 result "
-          f"{result_bytes / 2**20:.0f} MB, sent to the client "
+          f"{result_bytes / 2**20:.0f} MB, which each tile's worker folds into the total and writes to stats.zarr "
           f"(decoded frames are {np.prod(shape) / 2**20:.1f} MB each)")
 
 

@@ -1,6 +1,6 @@
 """Reports against a synthetic collection's truth: which planted defect each report is.
 
-Shared by ``make demo`` and ``benchmarks/collections.py``:
+Shared by ``make demo`` and ``benchmarks/realistic_collections.py``:
 
 - a line (``column`` / ``row``) is reported as one when a report of that kind covers at least
   half of its sensels; single reports on its sensels are its fragments;

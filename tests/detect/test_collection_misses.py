@@ -1,4 +1,4 @@
-"""What the realistic collections (``benchmarks/collections.py``) missed or misclassified, each
+"""What the realistic collections (``benchmarks/realistic_collections.py``) missed or misclassified, each
 reduced to the physics that decides it (issue 13):
 
 - a warm sensel (a fixed offset in DN) that one scene highlight gave a large residual variance

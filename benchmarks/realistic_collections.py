@@ -1,6 +1,6 @@
 """Detection quality on realistic collections: a camera's frames over two years, with real physics.
 
-    python benchmarks/collections.py [--quick] [--workdir DIR] [-v]
+    python benchmarks/realistic_collections.py [--quick] [--workdir DIR] [-v]
 
 (also run by ``benchmarks/detection.py``). Each collection is written by
 ``pipeline.synth.synthesize_collection`` (design notes, section 3): exposures from 1/4000 to
