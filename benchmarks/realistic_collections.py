@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import calendar
 import json
+import math
 import sys
 import tempfile
 import time
@@ -53,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 from detectability import DETECTABLE_Z, cached_oracle_z
+from jpeg_detectability import cached_jpeg_oracle_z
 
 from pipeline.defect import Defect, read_csv
 from pipeline.synth.matching import LINES, details, line_sensels, match, subkind
@@ -142,7 +144,9 @@ class Tally:
     found: dict = field(default_factory=lambda: defaultdict(int))
     correct: dict = field(default_factory=lambda: defaultdict(int))
     peer_found: dict = field(default_factory=lambda: defaultdict(int))
-    # oracle detectability (raw collections): planted and found with oracle z >= DETECTABLE_Z
+    # oracle detectability (detectability.py for raw, jpeg_detectability.py for JPEG): planted defects
+    # the oracle assessed (not a JPEG's lines), and of them those with oracle z >= DETECTABLE_Z, found or not
+    assessed: dict = field(default_factory=lambda: defaultdict(int))
     detectable: dict = field(default_factory=lambda: defaultdict(int))
     found_detectable: dict = field(default_factory=lambda: defaultdict(int))
     detectable_indep: int = 0  # with the independent-frames z (no PRNU nuisance, 4-neighbour residual)
@@ -188,6 +192,7 @@ class Tally:
             self.lines += line
             z = _oracle_note(oracle[i]) if oracle is not None else ""
             if oracle is not None:
+                self.assessed[sk] += not math.isnan(oracle[i][0])
                 self.detectable[sk] += oracle[i][0] >= DETECTABLE_Z
                 self.found_detectable[sk] += m.found and oracle[i][0] >= DETECTABLE_Z
                 self.detectable_indep += oracle[i][1] >= DETECTABLE_Z
@@ -259,9 +264,11 @@ class Tally:
         self.peer_reports += len(coords)
         self.peer_true += sum((int(x), int(y)) in cells for y, x in coords)
 
-    def detected(self, sks) -> tuple[int, int]:
-        """Of the planted defects of these subkinds with oracle z >= DETECTABLE_Z: (found, how many)."""
-        return sum(self.found_detectable[s] for s in sks), sum(self.detectable[s] for s in sks)
+    def detected(self, sks) -> tuple[int, int, int]:
+        """Of the planted defects of these subkinds with oracle z >= DETECTABLE_Z: (found, how many),
+        and how many the oracle assessed."""
+        return (sum(self.found_detectable[s] for s in sks), sum(self.detectable[s] for s in sks),
+                sum(self.assessed[s] for s in sks))
 
     def recall(self, sks) -> tuple[float, float, int]:
         n = sum(self.planted[s] for s in sks)
@@ -272,6 +279,8 @@ class Tally:
 
 def _oracle_note(z: tuple[float, float]) -> str:
     """A planted defect's oracle z for a note, and whether it is detectable."""
+    if math.isnan(z[0]):
+        return " [oracle: not assessed]"
     tag = "detectable" if z[0] >= DETECTABLE_Z else "undetectable"
     return f" [oracle z {z[0]:.1f} ({z[1]:.1f} independent frames): {tag}]"
 
@@ -321,8 +330,12 @@ def run(args) -> dict[str, Tally]:
             defects, seconds = scan_collection(folder, truth, out, client, args.redetect)
             tally = tallies[case.name]
             tally.rates = case.fmt in MOSAIC
-            # the oracle reads raw frames (rawpy): the raw collections only
-            oracle = cached_oracle_z(folder, truth, out / "oracle.json") if case.fmt == "dng" else None
+            # the raw oracle reads the raw frames; the JPEG one renders the frames again from their seed
+            oracle = None
+            if case.fmt == "dng":
+                oracle = cached_oracle_z(folder, truth, out / "oracle.json")
+            elif case.fmt == "jpeg":
+                oracle = cached_jpeg_oracle_z(folder, truth, out / "oracle.json", case.population, case.dark_fraction)
             tally.add(truth, defects, 0 if case.fmt in MOSAIC else 1, args.verbose, oracle)
             if case.fmt == "movie":
                 tally.add_over_median(out, defects)
@@ -367,8 +380,8 @@ def print_tally(name: str, t: Tally) -> None:
         if peer:
             line += f" {_f(sum(t.peer_found[s] for s in sks) / n):>13s}"
         if oracle:
-            found, det = t.detected(sks)
-            line += f" {det:10d} {_f(found / det if det else float('nan')):>20s}"
+            found, det, assessed = t.detected(sks)
+            line += f" {det if assessed else '-':>10} {_f(found / det if det else float('nan')):>20s}"
         print(line)
 
     every: list[str] = []
@@ -379,12 +392,18 @@ def print_tally(name: str, t: Tally) -> None:
     core = ["hot", "hot-onset", "warm", "stuck", "dead", "cold"]
     r, _, n = t.recall(core)
     if n:  # a movie of flickering sensels has none
-        print(f"  hot/stuck/dead recall {_f(r)} of {n}")
+        line = f"  hot/stuck/dead recall {_f(r)} of {n}"
+        if oracle:
+            found, det, _ = t.detected(core)
+            line += f"; of the detectable {_f(found / det if det else float('nan'))} ({found} of {det})"
+        print(line)
     if oracle:
-        found, det = t.detected(every)
+        found, det, assessed = t.detected(every)
         _, _, n = t.recall(every)
-        print(f"  recall of the detectable: {found} of {det} (oracle z >= {DETECTABLE_Z:g}; {n - det} of {n} planted "
-              f"are below it; {t.detectable_indep} reach it with independent frames, no PRNU, 4-neighbour residual)")
+        unassessed = f", {n - assessed} not assessed (lines)" if n > assessed else ""
+        print(f"  recall of the detectable: {found} of {det} (oracle z >= {DETECTABLE_Z:g}; {assessed - det} of {n} "
+              f"planted are below it{unassessed}; {t.detectable_indep} reach it with independent frames and "
+              f"no PRNU)")
     precision = (t.reports - t.false) / t.reports if t.reports else float("nan")
     print(f"  precision {_f(precision)}: {t.reports} reports, {t.false} false "
           f"({t.false / max(t.collections, 1):.2f} per collection); {t.fragments} single reports on lines")

@@ -21,13 +21,15 @@ import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .defects import plan_collection
+from .defects import CollectionPlan, plan_collection
 from .metadata import CameraId, write_collection_frame
-from .physics import COLLECTION_SENSOR, ISO_SERIES, SHUTTER_SERIES, CollectionSensor, Shot, build_body, render_frame
+from .physics import (COLLECTION_SENSOR, ISO_SERIES, SHUTTER_SERIES, Body, CollectionSensor, Shot, build_body,
+                      render_frame)
 from .plan import default_defects_per_kind
 from .sensor import CFA, MAKE
 from .stack import _clear_previous
@@ -154,14 +156,10 @@ def synthesize_collection(
     if per_kind < 1:
         raise ValueError(f"defects_per_kind must be >= 1, got {per_kind}")
 
-    sensor = COLLECTION_SENSOR
-    shots_ss, plan_ss, body_ss, frames_ss, id_ss = np.random.SeedSequence(seed).spawn(5)
-    shots = plan_shots(np.random.default_rng(shots_ss), frames, start, span_days, dark_fraction, nr_fraction, sensor)
-    unix = np.array([s.unix for s in shots])
-    plan = plan_collection(np.random.default_rng(plan_ss), width, height, per_kind, unix, population, sensor)
-    body = build_body(np.random.default_rng(body_ss), height, width, sensor)
-    ident = CameraId(MAKE, COLLECTION_MODEL, str(np.random.default_rng(id_ss).integers(10**7, 10**8)))
-    frame_seeds = frames_ss.spawn(frames)
+    parts = collection_parts(frames, (width, height), seed, span_days, start, nr_fraction, dark_fraction, population,
+                             per_kind)
+    sensor, shots, plan, body, ident, frame_seeds = (parts.sensor, parts.shots, parts.plan, parts.body, parts.ident,
+                                                     parts.frame_seeds)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -210,3 +208,35 @@ def synthesize_collection(
     }
     (out / "truth.json").write_text(json.dumps(truth, indent=1) + "\n")
     return truth
+
+
+@dataclass(frozen=True)
+class CollectionParts:
+    """What a collection's frames are rendered from, for a seed: ``render_frame(default_rng(
+    frame_seeds[i]), body, plan, i, shots[i], sensor)`` is frame i's raw mosaic."""
+
+    sensor: CollectionSensor
+    shots: list[Shot]
+    plan: CollectionPlan
+    body: Body
+    ident: CameraId
+    frame_seeds: list[np.random.SeedSequence]
+
+
+def collection_parts(frames: int, size: tuple[int, int], seed: int, span_days: float = 730,
+                     start: str = "2024-01-01", nr_fraction: float = 0.15, dark_fraction: float = 0.0,
+                     population: float = 0.0, per_kind: int | None = None) -> CollectionParts:
+    """The schedule, defect plan, body, camera and frame seeds of ``synthesize_collection`` (its
+    arguments, ``per_kind`` resolved): what a tool that re-renders a collection's frames (the JPEG
+    oracle of ``benchmarks/jpeg_detectability.py``) draws from, the same way."""
+    width, height = size
+    if per_kind is None:
+        per_kind = max(4, default_defects_per_kind(width, height))
+    sensor = COLLECTION_SENSOR
+    shots_ss, plan_ss, body_ss, frames_ss, id_ss = np.random.SeedSequence(seed).spawn(5)
+    shots = plan_shots(np.random.default_rng(shots_ss), frames, start, span_days, dark_fraction, nr_fraction, sensor)
+    unix = np.array([s.unix for s in shots])
+    plan = plan_collection(np.random.default_rng(plan_ss), width, height, per_kind, unix, population, sensor)
+    body = build_body(np.random.default_rng(body_ss), height, width, sensor)
+    ident = CameraId(MAKE, COLLECTION_MODEL, str(np.random.default_rng(id_ss).integers(10**7, 10**8)))
+    return CollectionParts(sensor, shots, plan, body, ident, frames_ss.spawn(frames))

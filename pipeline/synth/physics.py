@@ -204,7 +204,8 @@ def _quantise(value: np.ndarray, sensor: CollectionSensor) -> np.ndarray:
 
 
 def render_frame(
-    rng: np.random.Generator, body: Body, plan: CollectionPlan, frame: int, shot: Shot, sensor: CollectionSensor
+    rng: np.random.Generator, body: Body, plan: CollectionPlan, frame: int, shot: Shot, sensor: CollectionSensor,
+    noise_rng: np.random.Generator | None = None,
 ) -> np.ndarray:
     """One raw frame (uint16 mosaic) of a collection.
 
@@ -220,7 +221,11 @@ def render_frame(
     doubles; a sensel that clipped in both frames reads black. Telegraph and Gaussian noisy
     sensels then act on the stored value (their dark-frame state is the normal level), and
     stuck sensels hold their value in every frame.
+
+    ``noise_rng``: the noise (shot, read, the dark frame's, Gaussian flicker) is drawn from it, the
+    scene from ``rng``: the same frame with other noise (the JPEG oracle's realisations).
     """
+    noise = rng if noise_rng is None else noise_rng
     h, w = body.cidx.shape
     t, iso = float(shot.exposure), float(shot.iso)
     gain, read, k = sensor.gain(iso), sensor.read_noise(iso), t * iso / 100
@@ -237,19 +242,19 @@ def render_frame(
         light += dark
     lflat = light.reshape(-1)
     lflat[plan.dead_idx] *= plan.dead_gain
-    value = _read(rng, light, gain, read)
+    value = _read(noise, light, gain, read)
     value.reshape(-1)[plan.offset_idx] += plan.offset
     _quantise(value, sensor)
     if shot.nr:
         dflat[plan.dead_idx] *= plan.dead_gain
-        closed = _read(rng, dark, gain, read)
+        closed = _read(noise, dark, gain, read)
         closed.reshape(-1)[plan.offset_idx] += plan.offset
         value -= _quantise(closed, sensor)
         value += np.float32(sensor.black_level)
     vflat = value.reshape(-1)
     scale = np.float32(iso / 100)
     vflat[plan.rts_idx] += plan.rts_level[frame] * plan.rts_step * scale
-    vflat[plan.gauss_idx] += plan.gauss_sigma * scale * rng.standard_normal(len(plan.gauss_idx), dtype=np.float32)
+    vflat[plan.gauss_idx] += plan.gauss_sigma * scale * noise.standard_normal(len(plan.gauss_idx), dtype=np.float32)
     np.rint(value, out=value)
     np.clip(value, 0, sensor.white_level, out=value)
     vflat[plan.stuck_idx] = plan.stuck_value
