@@ -28,8 +28,16 @@ import numpy as np
 
 from .defects import CollectionPlan, plan_collection
 from .metadata import CameraId, write_collection_frame
-from .physics import (COLLECTION_SENSOR, ISO_SERIES, SHUTTER_SERIES, Body, CollectionSensor, Shot, build_body,
-                      render_frame)
+from .physics import (
+    COLLECTION_SENSOR,
+    ISO_SERIES,
+    SHUTTER_SERIES,
+    Body,
+    CollectionSensor,
+    Shot,
+    build_body,
+    render_frame,
+)
 from .plan import default_defects_per_kind
 from .sensor import CFA, MAKE
 from .stack import _clear_previous
