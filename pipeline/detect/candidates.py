@@ -105,6 +105,7 @@ class Candidates:
     shown: MaybeArray = None  # the frames its exposure line says it must stand out in (``exposure.frames_to_show``)
     beside_light: MaybeArray = None  # a steady bright partner hides it from the range test (``beside_steady_light``)
     onset: MaybeArray = None  # the capture day it appeared on (-1: from the start), where the stack has dates
+    rate_floor: MaybeArray = None  # its rate is the least its clipped frames prove (``exposure.clipping_floor``)
     kind: MaybeArray = None
     score: MaybeArray = None
     by_counts: MaybeArray = None

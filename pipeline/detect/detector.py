@@ -42,12 +42,21 @@ from ..stats.model import ACROSS_SUMS, EXPOSURE_SUMS, EXPOSURE_UNIT, FIRST_DAYS
 from . import luma
 from .bands import Band, band_of, band_rows, halo_rows
 from .candidates import Candidates, PlaneContext, gather_candidates
-from .classify import classify
+from .classify import HOT, classify
 from .config import DetectConfig
 from .criteria import across, counts, dark_current, flicker, level, variance
 from .criteria.counts import COUNT_MAPS, count_thresholds
 from .describe import describe, describe_line
-from .exposure import beyond_exposure_z, beyond_gain_z, candidate_fit, frames_to_show, line_share, with_fit
+from .exposure import (
+    FLOOR_SHARE,
+    beyond_exposure_z,
+    beyond_gain_z,
+    candidate_fit,
+    clipping_floor,
+    frames_to_show,
+    line_share,
+    with_fit,
+)
 from .filters import unique_flat
 from .line_bands import column_lines, gather_columns, line_nulls, line_sums, scan_band
 from .lines import Line, covered, dedupe
@@ -410,6 +419,11 @@ def defects_of(cand: Candidates, plan: Plan, found_lines: list[Line], line_defec
     if found_lines:
         rate_z = cand.z_rate if cand.z_rate is not None else np.zeros(len(cand))
         cand = cand.take(~covered(found_lines, cand.y, cand.x, cand.plane, cand.sign, cand.z_level, rate_z))
+    if plan.frames is not None and cand.model is not None and cand.rate is not None and len(cand):
+        # a hot sensel fitted far below what its clipped frames prove is reported at that least rate
+        floor = clipping_floor(cand.model, plan.frames, plan.stack_kind == "darks")
+        cand.rate_floor = (FLOOR_SHARE * floor > np.nan_to_num(cand.rate, nan=-np.inf)) & (cand.kind == HOT)
+        cand.rate = np.where(cand.rate_floor, floor, cand.rate)
     cluster = clusters(cand.y, cand.x)
     order = np.argsort(-cand.score, kind="stable")
     onsets = [None if cand.onset is None or cand.onset[i] < 0 else int(cand.onset[i]) for i in range(len(cand))]

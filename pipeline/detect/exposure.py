@@ -18,6 +18,7 @@ import numpy as np
 
 from ..stats.fit import ExposureFit, FrameTable, fit_exposure
 from ..stats.model import EXPOSURE_SUMS, EXPOSURE_UNIT
+from ..stats.moments import RESIDUAL_SCALE
 from .bands import PlaneView
 from .stripes import each_stripe
 
@@ -142,6 +143,13 @@ SHOWN_FRAMES = 3
 SHOWN_SHARE = 0.5
 # a same-colour partner with at least this share of a sensel's rate is as bright in its frames
 PARTNER_SHARE = 0.5
+# a candidate's clipped frames bound its dark rate from below where it clipped in this many
+# (``clipping_floor``): one clipped frame may be a scene's highlight
+CLIPPED_FRAMES = 3
+# ... and replaces the fitted rate where that is under this share of the bound: the bound is the
+# clipped residual's, whose noise can put it a few percent over the true rate (a weak population
+# sensel of 37.3 DN/s: fit 37.7, bound 38.4), so a fit near it stands
+FLOOR_SHARE = 0.5
 
 
 def candidate_fit(model: np.ndarray, n: int, table: FrameTable, within: np.ndarray | None = None) -> ExposureFit:
@@ -149,6 +157,35 @@ def candidate_fit(model: np.ndarray, n: int, table: FrameTable, within: np.ndarr
     mean and M2 over the n frames, then ``EXPOSURE_SUMS``), over every frame or ``within``."""
     sums = {k: model[:, 2 + j] for j, k in enumerate(EXPOSURE_SUMS)}
     return fit_exposure(n, model[:, 0], model[:, 1], sums, table, within=within)
+
+
+def clipping_floor(model: np.ndarray, table: FrameTable, darks: bool = False) -> np.ndarray:
+    """The least dark-current rate (DN/s at ISO 100) each candidate's clipped frames prove, from
+    its model row (``Candidates.model``); NaN where they prove none.
+
+    The fit leaves out the frames a sensel clipped at the white level in (``stats.model``). A hot
+    sensel that clips in nearly every frame is fitted from its few short ones, and in darks some
+    of those are dark-subtracted: the fit can come out near 0 or negative for a sensel of
+    thousands of DN/s (the many-defect darks: -131 DN/s for one of 2,995). Each clipped frame
+    says rate x its factor >= its residual there, so over them rate >= their mean residual over
+    their mean factor (a weak bound: the mean factor, not the least, which is not kept).
+
+    Only where the sensel clipped in at least ``CLIPPED_FRAMES`` frames and every frame's factor is
+    known (an unknown one counts as clipped at 0); in photos (not ``darks``) only where those frames'
+    mean factor is over the stack's too: dark current clips in the long exposures, a scene's
+    highlight in any (in photos, the short ones). In darks nothing but the sensel's own signal
+    clips, and a hot sensel that appeared clips in the frames since, whatever their mean."""
+    out = np.full(len(model), np.nan)
+    if not table.physical or table.unknown or not len(model):
+        return out
+    clipped = model[:, 2 + EXPOSURE_SUMS.index("excluded")].astype(np.float64)
+    clipped_sum = model[:, 2 + EXPOSURE_SUMS.index("excluded_sum")].astype(np.float64)
+    clipped_x = model[:, 2 + EXPOSURE_SUMS.index("excluded_x")].astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_x = clipped_x / clipped
+        floor = (clipped_sum / clipped / RESIDUAL_SCALE) / (mean_x * EXPOSURE_UNIT)
+    proves = (clipped >= CLIPPED_FRAMES) & (darks | (mean_x > float(np.mean(table.factors)))) & (floor > 0)
+    return np.where(proves & np.isfinite(floor), floor, out)
 
 
 def line_share(fit: ExposureFit, model: np.ndarray, n: int) -> np.ndarray:

@@ -225,6 +225,31 @@ def test_dark_subtracted_frames_are_found_and_the_hot_pixels_keep_their_rates():
         assert found[(y, x)].kind == "hot" and found[(y, x)].dark_rate == pytest.approx(rate, rel=0.05), summary(det)
 
 
+@pytest.mark.parametrize("seed", [1, 3])
+def test_a_hot_pixel_that_clips_in_every_frame_since_it_appeared_gets_the_rate_its_clipping_proves(seed):
+    """Darks of 2-30 s at ISO 200-3200: a hot sensel of 3,000 DN/s that appeared at frame 26 clips
+    at the white level in every frame since. Its fit, from the frames it did not clip in (all
+    before it appeared), gave about 0 DN/s (-0.0 and 0.1 for these seeds). Its report carries the
+    least rate its clipped frames prove instead, and says so; the hot sensels that do not clip keep
+    their fitted rates."""
+    rng = np.random.default_rng(seed)
+    t = np.exp(rng.uniform(np.log(2), np.log(30), 40))
+    iso = rng.choice((200, 400, 800, 1600, 3200), 40).astype(float)
+    unix = np.sort(START + rng.uniform(0, 700 * 86400, 40))
+    hot = [(20, 21, 3000.0, 26), (40, 45, 300.0, None), (30, 10, 80.0, None), (12, 50, 150.0, None)]
+    det, _, _ = scan(darks(np.random.default_rng(seed + 100), t, iso, hot), t, iso, unix)
+    found = by_position(det)
+    clipped = found[(20, 21)]
+    x = t * iso / 100
+    # every clipped frame says rate x its factor >= what clipped; their mean factor makes the bound
+    assert clipped.kind == "hot" and clipped.since, summary(det)
+    assert (WHITE - BLACK) / np.mean(x[26:]) * 0.95 < clipped.dark_rate < 3000, summary(det)
+    assert "dark rate at least" in clipped.detail and "14 frames it clipped" in clipped.detail
+    for y, x_, rate, _ in hot[1:]:
+        assert found[(y, x_)].dark_rate == pytest.approx(rate, rel=0.05), summary(det)
+        assert "at least" not in found[(y, x_)].detail
+
+
 @pytest.mark.parametrize("hot,frames", [
     pytest.param(FIVE_HOT[:2], 40, marks=pytest.mark.xfail(strict=True, reason=(
         "dark subtraction is only judged from a hot set of at least MIN_HOT (3) sensels that show in at least "
