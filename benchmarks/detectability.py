@@ -276,7 +276,13 @@ def oracle_z(folder: Path, truth: dict) -> list[tuple[float, float]]:
 
 def cached_oracle_z(folder: Path, truth: dict, cache: Path) -> list[tuple[float, float]]:
     """``oracle_z``, kept as JSON at ``cache`` for the same collection (version, seed, frames, defects)."""
-    key = {"oracle": ORACLE_VERSION, "collection": truth.get("version"), "seed": truth.get("seed"),
+    return cached_z(truth, cache, ORACLE_VERSION, lambda: oracle_z(folder, truth))
+
+
+def cached_z(truth: dict, cache: Path, version: int, compute) -> list[tuple[float, float]]:
+    """An oracle's ``(z, z_indep)`` per planted defect (``compute()``), kept as JSON at ``cache`` and
+    read back for the same collection and oracle ``version``."""
+    key = {"oracle": version, "collection": truth.get("version"), "seed": truth.get("seed"),
            "size": truth.get("size"), "files": len(truth["files"]), "defects": len(truth["defects"])}
     if cache.is_file():
         try:
@@ -285,7 +291,7 @@ def cached_oracle_z(folder: Path, truth: dict, cache: Path) -> list[tuple[float,
                 return [(float(d["z"]), float(d["z_indep"])) for d in got["defects"]]
         except (ValueError, KeyError, TypeError):
             pass
-    z = oracle_z(folder, truth)
+    z = compute()
     cache.parent.mkdir(parents=True, exist_ok=True)
     rows = [{"kind": t["kind"], "x": t["x"], "y": t["y"], "z": round(a, 3), "z_indep": round(b, 3)}
             for t, (a, b) in zip(truth["defects"], z)]

@@ -45,7 +45,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from detectability import DETECTABLE_Z, LINE_KINDS, PRNU, WINDOW  # noqa: E402
+from detectability import DETECTABLE_Z, LINE_KINDS, PRNU, WINDOW, cached_z  # noqa: E402
 
 JPEG_ORACLE_VERSION = 1  # bump when what jpeg_oracle_z computes changes: invalidates cached results
 MCU = 16  # a 4:2:0 JPEG's block of pixels: crops start and end on it
@@ -261,21 +261,7 @@ def jpeg_oracle_z(folder: Path, truth: dict, population: float = 0.0,
 def cached_jpeg_oracle_z(folder: Path, truth: dict, cache: Path, population: float = 0.0,
                          dark_fraction: float = 0.0) -> list[tuple[float, float]]:
     """``jpeg_oracle_z``, kept as JSON at ``cache`` for the same collection."""
-    key = {"oracle": JPEG_ORACLE_VERSION, "collection": truth.get("version"), "seed": truth.get("seed"),
-           "size": truth.get("size"), "files": len(truth["files"]), "defects": len(truth["defects"])}
-    if cache.is_file():
-        try:
-            got = json.loads(cache.read_text())
-            if got.get("key") == key:
-                return [(float(d["z"]), float(d["z_indep"])) for d in got["defects"]]
-        except (ValueError, KeyError, TypeError):
-            pass
-    z = jpeg_oracle_z(folder, truth, population, dark_fraction)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    rows = [{"kind": t["kind"], "x": t["x"], "y": t["y"], "z": a, "z_indep": b}
-            for t, (a, b) in zip(truth["defects"], z)]
-    cache.write_text(json.dumps({"key": key, "detectable_z": DETECTABLE_Z, "defects": rows}, indent=0) + "\n")
-    return z
+    return cached_z(truth, cache, JPEG_ORACLE_VERSION, lambda: jpeg_oracle_z(folder, truth, population, dark_fraction))
 
 
 def main(argv=None) -> int:
