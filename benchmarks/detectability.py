@@ -306,14 +306,22 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     for folder in map(Path, args.folders):
         truth = json.loads((folder / "truth.json").read_text())
-        z = oracle_z(folder, truth)
-        print(f"{folder.name}: {sum(a >= DETECTABLE_Z for a, _ in z)} of {len(z)} planted defects with oracle z "
-              f">= {DETECTABLE_Z:g} ({sum(b >= DETECTABLE_Z for _, b in z)} by z_indep)")
-        for t, (a, b) in sorted(zip(truth["defects"], z), key=lambda p: p[1][0]):
-            bits = [f"{k} {t[k]}" for k in ("rate", "offset", "step", "p_high", "length", "since") if t.get(k)]
-            print(f"  z {a:9.1f} (indep {b:9.1f})  {t['kind']:6s} {t.get('mode') or '':8s} ({t['x']},{t['y']}) "
-                  + ", ".join(bits))
+        keys = ("rate", "offset", "step", "p_high", "length", "since")
+        print_oracle(folder.name, truth, oracle_z(folder, truth), keys)
     return 0
+
+
+def print_oracle(name: str, truth: dict, z: list[tuple[float, float]], keys: tuple[str, ...],
+                 what: str = "planted defects") -> None:
+    """How many planted defects reach ``DETECTABLE_Z``, then each with its z and its truth's ``keys``,
+    weakest first; the ones an oracle did not assess (NaN) left out."""
+    assessed = [(t, p) for t, p in zip(truth["defects"], z) if not math.isnan(p[0])]
+    print(f"{name}: {sum(a >= DETECTABLE_Z for _, (a, _) in assessed)} of {len(assessed)} {what} with oracle z "
+          f">= {DETECTABLE_Z:g} ({sum(b >= DETECTABLE_Z for _, (_, b) in assessed)} by z_indep)")
+    for t, (a, b) in sorted(assessed, key=lambda p: p[1][0]):
+        bits = [f"{k} {t[k]}" for k in keys if t.get(k)]
+        print(f"  z {a:9.1f} (indep {b:9.1f})  {t['kind']:6s} {t.get('mode') or '':8s} ({t['x']},{t['y']}) "
+              + ", ".join(bits))
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from detectability import DETECTABLE_Z, LINE_KINDS, PRNU, WINDOW, cached_z  # noqa: E402
+from detectability import LINE_KINDS, PRNU, WINDOW, cached_z, print_oracle  # noqa: E402
 
 JPEG_ORACLE_VERSION = 1  # bump when what jpeg_oracle_z computes changes: invalidates cached results
 MCU = 16  # a 4:2:0 JPEG's block of pixels: crops start and end on it
@@ -213,14 +213,14 @@ def signals(folder: Path, truth: dict, population: float = 0.0, dark_fraction: f
         for k, t in enumerate(truth["defects"][i] for i in points):
             sigma[k, f] = window_sigma(res, excluded, t["x"], t["y"])
         for r in range(REALISATIONS):
-            # the first realisation is the written frame's noise; the others draw the same scene's anew
-            noise = None if r == 0 else np.random.default_rng([int(truth["seed"]), f, r])
-            rng = parts.frame_seeds[f]
-            written = render_frame(np.random.default_rng(rng), parts.body, parts.plan, f, shot, sensor,
-                                   noise).astype(np.float32)
-            noise = None if r == 0 else np.random.default_rng([int(truth["seed"]), f, r])
-            healthy = render_frame(np.random.default_rng(rng), parts.body, quiet, f, shot, sensor,
-                                   noise).astype(np.float32)
+            def draw(plan, f=f, shot=shot, r=r) -> np.ndarray:
+                """Frame f with ``plan``'s defects: the written frame's noise first, then the same
+                scene's drawn anew (the same draw for both plans)."""
+                noise = None if r == 0 else np.random.default_rng([int(truth["seed"]), f, r])
+                return render_frame(np.random.default_rng(parts.frame_seeds[f]), parts.body, plan, f, shot, sensor,
+                                    noise).astype(np.float32)
+
+            written, healthy = draw(parts.plan), draw(quiet)
             for k, (i, crop) in enumerate(zip(points, crops)):
                 t = truth["defects"][i]
                 x, y = t["x"], t["y"]
@@ -272,14 +272,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     folder = Path(args.folder)
     truth = json.loads((folder / "truth.json").read_text())
-    z = jpeg_oracle_z(folder, truth, args.population, args.dark_fraction)
-    assessed = [(t, p) for t, p in zip(truth["defects"], z) if not math.isnan(p[0])]
-    print(f"{folder.name}: {sum(a >= DETECTABLE_Z for _, (a, _) in assessed)} of {len(assessed)} planted point "
-          f"defects with oracle z >= {DETECTABLE_Z:g} ({sum(b >= DETECTABLE_Z for _, (_, b) in assessed)} by z_indep)")
-    for t, (a, b) in sorted(assessed, key=lambda p: p[1][0]):
-        bits = [f"{k} {t[k]}" for k in ("rate", "offset", "step", "p_high", "since", "cluster") if t.get(k)]
-        print(f"  z {a:9.1f} (indep {b:9.1f})  {t['kind']:6s} {t.get('mode') or '':8s} ({t['x']},{t['y']}) "
-              + ", ".join(bits))
+    print_oracle(folder.name, truth, jpeg_oracle_z(folder, truth, args.population, args.dark_fraction),
+                 ("rate", "offset", "step", "p_high", "since", "cluster"), "planted point defects")
     return 0
 
 

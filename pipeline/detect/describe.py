@@ -11,9 +11,9 @@ import numpy as np
 from ..defect import Defect
 from ..kinds import BY_CODE
 from ..stats import PixelStats
-from ..stats.model import EXPOSURE_SUMS, STRONG_BARS
+from ..stats.model import STRONG_BARS
 from ..stats.noise_bars import BAR_SIGMAS
-from .candidates import Candidates
+from .candidates import MODEL_COLUMNS, Candidates
 
 STRONG_SIGMAS = BAR_SIGMAS * STRONG_BARS
 # what a report the range counts made says (``stats.noise_bars``: above or below all 4 neighbours,
@@ -59,7 +59,7 @@ def describe(c: Candidates, i: int, n: int, onset: int | None = None, cluster: i
     responds = kind not in ("stuck", "dead")
     rate = float(c.rate[i]) if c.rate is not None and rate_unit and responds else math.nan
     if c.rate_floor is not None and c.rate_floor[i] and rate_unit:
-        clipped = int(c.model[i][2 + EXPOSURE_SUMS.index("excluded")])
+        clipped = int(c.model[i][MODEL_COLUMNS.index("excluded")])
         detail += (f"; dark rate at least {rate:.4g} {rate_unit}, which the {clipped} frames it clipped at the "
                    f"white level in prove (the fit of its other frames gave less)")
     since = time.strftime("%Y-%m-%d", time.gmtime(onset * 86400)) if onset is not None else ""

@@ -155,8 +155,12 @@ FLOOR_SHARE = 0.5
 def candidate_fit(model: np.ndarray, n: int, table: FrameTable, within: np.ndarray | None = None) -> ExposureFit:
     """The exposure fit of candidates from their model rows (``Candidates.model``: the residual's
     mean and M2 over the n frames, then ``EXPOSURE_SUMS``), over every frame or ``within``."""
-    sums = {k: model[:, 2 + j] for j, k in enumerate(EXPOSURE_SUMS)}
-    return fit_exposure(n, model[:, 0], model[:, 1], sums, table, within=within)
+    return fit_exposure(n, model[:, 0], model[:, 1], model_sums(model), table, within=within)
+
+
+def model_sums(model: np.ndarray) -> dict[str, np.ndarray]:
+    """The ``EXPOSURE_SUMS`` columns of candidates' model rows (after the residual's mean and M2)."""
+    return {k: model[:, 2 + j] for j, k in enumerate(EXPOSURE_SUMS)}
 
 
 def clipping_floor(model: np.ndarray, table: FrameTable, darks: bool = False) -> np.ndarray:
@@ -178,9 +182,8 @@ def clipping_floor(model: np.ndarray, table: FrameTable, darks: bool = False) ->
     out = np.full(len(model), np.nan)
     if not table.physical or table.unknown or not len(model):
         return out
-    clipped = model[:, 2 + EXPOSURE_SUMS.index("excluded")].astype(np.float64)
-    clipped_sum = model[:, 2 + EXPOSURE_SUMS.index("excluded_sum")].astype(np.float64)
-    clipped_x = model[:, 2 + EXPOSURE_SUMS.index("excluded_x")].astype(np.float64)
+    sums = model_sums(model)
+    clipped, clipped_sum, clipped_x = (sums[k].astype(np.float64) for k in ("excluded", "excluded_sum", "excluded_x"))
     with np.errstate(divide="ignore", invalid="ignore"):
         mean_x = clipped_x / clipped
         floor = (clipped_sum / clipped / RESIDUAL_SCALE) / (mean_x * EXPOSURE_UNIT)
