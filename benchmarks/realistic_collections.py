@@ -247,7 +247,8 @@ class Tally:
 
         from pipeline.synth.movie import over_median_variance
 
-        over = over_median_variance(np.asarray(zarr.open_group(str(out / "stats.zarr"), mode="r")["var"][...]))
+        group = zarr.open_group(str(out / "stats.zarr"), mode="r")
+        over = over_median_variance(np.asarray(group["m2"][...]) / group.attrs["n_images"])
         kinds = {(d.x, d.y): d.kind for d in defects}
         self.over_median += len(over)
         self.over_median_noisy += sum(kinds.get(p) == "noisy" for p in over)

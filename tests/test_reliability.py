@@ -110,6 +110,27 @@ def test_merge_equals_one_scan_and_never_counts_twice(photo_sets, local_client, 
     assert sum(1 for s in again.statuses if s[2].startswith("already counted")) == 24
 
 
+def test_an_older_stats_zarr_with_var_arrays_merges_and_is_written_without_them(photo_sets, local_client,
+                                                                               tmp_path):
+    """Older scans wrote ``var`` and ``residual_var`` (m2 / n) beside ``m2``. Such a stats.zarr is
+    read as before, and a --merge into it writes one without them, equal to numpy."""
+    import zarr
+
+    root, stack = photo_sets
+    out = tmp_path / "out"
+    scan([str(root / "a")], out, config(), client=local_client, **QUIET)
+    group = zarr.open_group(str(out / "stats.zarr"), mode="r+")
+    for stream in ("", "residual_"):  # as an older scan left them
+        m2 = group[f"{stream}m2"]
+        old = group.create_array(f"{stream}var", shape=m2.shape, dtype=np.float64, chunks=m2.chunks, compressors=None)
+        old[...] = m2[...] / group.attrs["n_images"]
+    merged = scan([str(root / "b")], out, config(), client=local_client, merge=True, **QUIET)
+    assert_stats_equal(merged.stats, stack)
+    assert_stats_equal(read_stats(out)[0], stack)
+    names = set(zarr.open_group(str(out / "stats.zarr"), mode="r").array_keys())
+    assert {"mean", "m2", "residual_mean", "residual_m2"} <= names and not names & {"var", "residual_var"}
+
+
 def test_darks_without_exposures_merged_later_keep_the_frame_mean_model(tmp_path, local_client):
     """The real Flea3 TIFF darks carry no exposure: each frame's mean stands in for it. Scanned in
     two halves with --merge, and merged a third time with nothing new, the stats keep that model

@@ -42,13 +42,14 @@ def test_scan_local_cluster_writes_the_contract(rgb_set, local_client, tmp_path)
     root, stack = rgb_set
     result = scan([str(root)], tmp_path / "out", small_config(), client=local_client, progress=False, log=lambda m: None)
     group = zarr.open_group(str(tmp_path / "out" / "stats.zarr"), mode="r")
-    for name in ("mean", "m2", "var"):
+    for name in ("mean", "m2", "residual_mean", "residual_m2"):
         assert group[name].dtype == np.float64 and group[name].shape == (21, 17, 3)
+    assert "var" not in group and "residual_var" not in group  # m2 / n_images: not written
     assert group.attrs["n_images"] == 19 and group.attrs["shape"] == [21, 17, 3] and group.attrs["dtype"] == "uint8"
     ref = stack.astype(np.float64)
     np.testing.assert_allclose(group["mean"][...], ref.mean(0), rtol=1e-12)
-    np.testing.assert_allclose(group["var"][...], ref.var(0), rtol=1e-12)
     np.testing.assert_allclose(group["m2"][...], ref.var(0) * 19, rtol=1e-12)
+    np.testing.assert_allclose(group["m2"][...] / group.attrs["n_images"], ref.var(0), rtol=1e-12)
     files = read_files_csv(tmp_path / "out")
     assert len(files) == 19 and all(s == "used" for _, s, _ in files)  # notes.txt is not an image: not listed
     stats, _ = read_stats(tmp_path / "out")

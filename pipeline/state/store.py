@@ -36,10 +36,13 @@ ROW_CHUNK_VALUES = 2**21  # values per zarr chunk (16 MiB of float64), whole row
 SMALL_INTEGERS = BloscCodec(cname="lz4", clevel=1, shuffle="bitshuffle")
 
 
-def _array_names(stream: str) -> tuple[str, str, str]:
-    """The value stream keeps the public names mean/m2/var; others are prefixed."""
+def _array_names(stream: str) -> tuple[str, str]:
+    """The value stream keeps the public names mean/m2; others are prefixed. No var is written:
+    it is m2 / n_images (``PixelStats.var``), and its float64 arrays were a third of the file's
+    floats (a 45 MP RGB stats.zarr 6.1 GB, and the time to write them); older files have one,
+    which nothing reads."""
     prefix = "" if stream == "value" else f"{stream}_"
-    return f"{prefix}mean", f"{prefix}m2", f"{prefix}var"
+    return f"{prefix}mean", f"{prefix}m2"
 
 
 Manifest = dict[str, Counted]  # path -> its identity, shooting data and model factor, for every file counted
@@ -136,21 +139,15 @@ def _for_writing(group: Any, name: str) -> Any:
 
 
 def write_rows(tmp: place.Where, y0: int, stats: PixelStats, arrays: StatsArrays) -> None:
-    """Rows ``y0:`` of the statistics into a stats.zarr made by ``create_stats``: the var too,
-    band by band (a temporary of the whole rows would add 8 bytes per value to the peak). Rows
-    that start on a chunk and end on one (or at the bottom) are one writer's alone."""
+    """Rows ``y0:`` of the statistics into a stats.zarr made by ``create_stats``. Rows that start
+    on a chunk and end on one (or at the bottom) are one writer's alone."""
     group: Any = zarr.open_group(str(tmp), mode="r+")
     rows = stats.pixel_shape[0]
     y1 = y0 + rows
     for i, stream in enumerate(STREAMS):
-        mean_name, m2_name, var_name = _array_names(stream)
+        mean_name, m2_name = _array_names(stream)
         _for_writing(group, mean_name)[y0:y1] = stats.mean[i]
         _for_writing(group, m2_name)[y0:y1] = stats.m2[i]
-        var = _for_writing(group, var_name)
-        for y in range(0, rows, arrays.chunk_rows):
-            part = PixelStats(stats.n, stats.mean[i : i + 1, y : y + arrays.chunk_rows],
-                              stats.m2[i : i + 1, y : y + arrays.chunk_rows])
-            var[y0 + y : y0 + y + part.pixel_shape[0]] = part.var[0]
     if arrays.counts is not None:
         if stats.counts is None:
             raise ValueError("these statistics have no range counts, but stats.zarr keeps them")
@@ -335,7 +332,7 @@ def _read_group(group: Any, rows: slice, n: int, skip: tuple[str, ...] = ()) -> 
     would copy every byte once more: a third of a band's reading)."""
     attrs = dict(group.attrs)
     names = set(group.array_keys())
-    streams = [_array_names(stream)[:2] for stream in attrs.get("streams", STREAMS)]
+    streams = [_array_names(stream) for stream in attrs.get("streams", STREAMS)]
     counted = [f"{name}_count" for name in attrs.get("counts", COUNTS)]
     counted = counted if counted and all(c in names for c in counted) else []
     first = group[streams[0][0]]
