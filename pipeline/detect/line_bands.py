@@ -22,7 +22,20 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..stats.model import ACROSS_SUMS
-from .lines import CLIP, DRIFT, LINE_Z, RATE_LEVEL_Z, ColumnScan, Line, LineNoise, clipped_sums, drift_of, find_lines
+from .lines import (
+    ACROSS_MIN_MEAN,
+    CLIP,
+    DRIFT,
+    LINE_Z,
+    MIN_MEAN,
+    RATE_LEVEL_Z,
+    ColumnScan,
+    Line,
+    LineNoise,
+    clipped_sums,
+    drift_of,
+    find_lines,
+)
 from .planes import Plane
 
 # the level's runs: bright ("hot" map's threshold) and dark ("dead"'s)
@@ -31,6 +44,11 @@ RATE = "dark_current"
 # the across sums' runs: bright and dark, at the level's thresholds (columns in across_x, rows in across_y)
 ACROSS_SOURCES = (("across_bright", 1), ("across_dark", -1))
 THRESHOLD_OF = {"across_bright": "hot", "across_dark": "dead"}
+
+
+def least_mean(source: str) -> float:
+    """The least mean z of a line's sensels in this source's map (``lines.ACROSS_MIN_MEAN``)."""
+    return ACROSS_MIN_MEAN if source in THRESHOLD_OF else MIN_MEAN
 
 
 def level_map(maps: dict[str, np.ndarray], plane: Plane) -> np.ndarray:
@@ -191,7 +209,8 @@ class LineScans:
         """Per plane, the columns to gather whole: those whose best run may make a line."""
         out: dict[int, list[np.ndarray]] = {}
         for (i, source), scan in self.scans.items():
-            out.setdefault(i, []).append(scan.hits(nulls.threshold(thresholds, source), nulls.noise(i, source, True)))
+            out.setdefault(i, []).append(scan.hits(nulls.threshold(thresholds, source), nulls.noise(i, source, True),
+                                                   least_mean(source)))
         return {i: np.unique(np.concatenate(hits)) for i, hits in out.items()}
 
 
@@ -245,7 +264,7 @@ def row_lines(maps: dict[str, np.ndarray], planes: list[Plane], plane_rows: list
             across_y = searched[ACROSS_SUMS[1]]
             for source, sign in ACROSS_SOURCES:
                 rows += find_lines(across_y, pl, nulls.threshold(thresholds, source), sign, source, False, DRIFT,
-                                   index, nulls.frame(i, 1), nulls.noise(i, source, False))
+                                   index, nulls.frame(i, 1), nulls.noise(i, source, False), least_mean(source))
         found += [_with_means(line, level, rate, row0, 0) for line in rows]
     return found
 
@@ -287,7 +306,7 @@ def column_lines(planes: list[Plane], scans: LineScans, bands: list[dict[int, di
             across_x = np.concatenate([b[i][ACROSS_SUMS[0]] for b in bands])
             for source, sign in ACROSS_SOURCES:
                 lines += find_lines(across_x, pl, nulls.threshold(thresholds, source), sign, source, True, DRIFT,
-                                    cols, nulls.frame(i, 0), nulls.noise(i, source, True))
+                                    cols, nulls.frame(i, 0), nulls.noise(i, source, True), least_mean(source))
         found += [_with_means(line, level, rate, 0, cols) for line in lines]
     return found
 

@@ -6,7 +6,8 @@ row of a plane, the score maps (the level's signed z, and the dark-current z) ar
 the segment of largest sum of z (each clipped at ``CLIP``) above a drift of ``DRIFT`` per sensel
 (the maximum-subarray scan), and the segment is a line when its z, its sum over the square root
 of its length, is at least ``LINE_Z`` (or the map's threshold, if higher), over at least
-``MIN_LENGTH`` sensels whose mean and median z are at least ``MIN_MEAN``. A run of dark current
+``MIN_LENGTH`` sensels whose mean and median z are at least ``MIN_MEAN`` (in the level and the
+dark current; ``ACROSS_MIN_MEAN`` in the across sums). A run of dark current
 is a line only where the level agrees. The drift keeps a segment to the run itself: a healthy
 sensel's z is about 0, so the sum falls off past the run's ends. Two passes per column and row
 find a second run.
@@ -29,6 +30,13 @@ from .planes import Plane
 # z per sensel a run must exceed to grow (the scan's drift), the least mean z and length of a line
 DRIFT = 0.5
 MIN_MEAN = 0.75
+# the across sums' runs need no mean of their own beyond the drift's: a scene's gradient, which
+# draws long runs of weak z in the level, cancels in their second difference (2v minus the two
+# neighbours across); one frame's straight edge is bounded by ``ONE_FRAME_MARGIN``; a sensor's row
+# or column pattern is in their ``LineNoise``. At 0.75, a 13 DN row of 161 sensels (z 9.1, 0.73
+# per sensel) was missed; at the drift, the benchmark's 10 collections, 7 of mine and
+# benchmarks/detection.py's stacks gave no other line and no other report
+ACROSS_MIN_MEAN = 0.5
 MIN_LENGTH = 8
 # a line claims many sensels at once: its z must pass at least this (or the map's threshold)
 LINE_Z = 10.0
@@ -167,9 +175,10 @@ class ColumnScan:
         self.rows += z.shape[0]
         return self
 
-    def hits(self, threshold: float, noise: LineNoise | None = None) -> np.ndarray:
+    def hits(self, threshold: float, noise: LineNoise | None = None, min_mean: float = MIN_MEAN) -> np.ndarray:
         """The columns whose best run may make a line (``find_lines``' first pass takes them)."""
-        return np.flatnonzero(_passing(self.best_start, self.best_end, self.best_total, threshold, 0.0, noise)[0])
+        return np.flatnonzero(_passing(self.best_start, self.best_end, self.best_total, threshold, 0.0, noise,
+                                       min_mean)[0])
 
 
 def best_runs(z: np.ndarray, drift: float = DRIFT) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -181,7 +190,8 @@ def best_runs(z: np.ndarray, drift: float = DRIFT) -> tuple[np.ndarray, np.ndarr
 
 
 def _passing(start: np.ndarray, end: np.ndarray, total: np.ndarray, threshold: float,
-             frame_z: float = 0.0, noise: LineNoise | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             frame_z: float = 0.0, noise: LineNoise | None = None,
+             min_mean: float = MIN_MEAN) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Which best runs are long, strong and dense enough for a line (and beyond what one frame
     could draw, ``ONE_FRAME_MARGIN`` x ``frame_z`` x sqrt(length)); their z and mean z. ``noise``:
     the map's along this direction, which scales the threshold with each run's length."""
@@ -191,18 +201,19 @@ def _passing(start: np.ndarray, end: np.ndarray, total: np.ndarray, threshold: f
         score = np.where(length > 0, total / np.sqrt(np.maximum(length, 1)), 0.0)
         mean = np.where(length > 0, total / np.maximum(length, 1), 0.0)
     one_frame = ONE_FRAME_MARGIN * frame_z * np.sqrt(np.maximum(length, 0))
-    return (length >= MIN_LENGTH) & (score >= held) & (score >= one_frame) & (mean >= MIN_MEAN), score, mean
+    return (length >= MIN_LENGTH) & (score >= held) & (score >= one_frame) & (mean >= min_mean), score, mean
 
 
 def find_lines(z: np.ndarray, plane: Plane, threshold: float, sign: int, source: str,
                vertical: bool, drift: float = DRIFT, index: np.ndarray | None = None,
-               frame_z: float = 0.0, noise: LineNoise | None = None) -> list[Line]:
+               frame_z: float = 0.0, noise: LineNoise | None = None, min_mean: float = MIN_MEAN) -> list[Line]:
     """The lines of one sign in a plane's map ``z`` (signed: a bright run is positive), along
     columns (``vertical``) or rows; ``drift``: what a sensel's z must exceed for a run to grow.
     ``index``: the plane columns (or rows) that ``z``'s columns (rows) are, where it holds only
     some of them (a band's rows; the columns a band-wise scan found, ``ColumnScan.hits``).
     ``frame_z``: the most one frame can add to a sensel's z in this map (0: no bound); ``noise``:
-    the map's along this direction (``LineNoise``; None: white)."""
+    the map's along this direction (``LineNoise``; None: white); ``min_mean``: the least mean and
+    median z of a line's sensels."""
     raw = (sign * z if vertical else sign * z.T).astype(np.float32)
     work = np.minimum(raw, CLIP)
     index = np.arange(work.shape[1]) if index is None else np.asarray(index)
@@ -210,13 +221,13 @@ def find_lines(z: np.ndarray, plane: Plane, threshold: float, sign: int, source:
     columns = np.arange(work.shape[1])  # a pass looks again only where the one before took a run
     for _ in range(PASSES):
         start, end, total = best_runs(work[:, columns] if len(columns) < work.shape[1] else work, drift)
-        passing, score, _ = _passing(start, end, total, threshold, frame_z, noise)
+        passing, score, _ = _passing(start, end, total, threshold, frame_z, noise, min_mean)
         hit = np.flatnonzero(passing)
         if not len(hit):
             break
         for i in hit.tolist():
             c, a, n = int(columns[i]), int(start[i]), int(end[i] - start[i])
-            if np.median(work[a : a + n, c]) < MIN_MEAN:  # a few strong sensels, not a run
+            if np.median(work[a : a + n, c]) < min_mean:  # a few strong sensels, not a run
                 work[a : a + n, c] = 0.0
                 continue
             py, px = (a, int(index[c])) if vertical else (int(index[c]), a)

@@ -15,6 +15,7 @@ from pipeline.detect.lines import (
     CLIP,
     DRIFT,
     LINE_Z,
+    MIN_MEAN,
     OWN_RATIO,
     Line,
     best_runs,
@@ -351,3 +352,22 @@ def test_line_nulls_are_the_same_however_the_sensor_is_cut_into_bands():
     assert whole.noises[0][("across_x", ROWS)].white == pytest.approx(float(np.mean(z.astype(np.float64) ** 2)))
     assert whole.noise(0, "across_bright", True) is whole.noises[0][("across_x", COLUMNS)]
     assert whole.noise(0, "hot", False) is whole.noises[0][("level", ROWS)] and whole.frame(0, 1) == 0.2
+
+
+def test_a_long_weak_row_and_column_of_the_across_sums_are_lines_and_noise_alone_is_none():
+    """A 13 DN row of 161 sensels in a raw collection read 0.73 sigma per sensel in its across sums
+    (z 9.1), and was missed under the least mean of 0.75 a level run needs (a scene's gradient draws
+    long weak runs there; it cancels in the across sums' second difference). The across sums need
+    no mean beyond the drift (``lines.ACROSS_MIN_MEAN``): white z alone still draws no line, and a
+    weak row (0.6 sigma over 300 sensels) and a weak column (0.65 over 200) are one line each."""
+    for seed in range(12):
+        assert plane_lines(_across_maps(seed), PLANE, THRESHOLDS) == []
+    rows, columns = _across_maps(21), _across_maps(22)  # apart: of a column and the row it crosses, one is kept
+    PLANE.select(rows["across_y"])[60, 10:310] += 0.6
+    PLANE.select(columns["across_x"])[20:220, 250] += 0.65
+    (row,), (column,) = plane_lines(rows, PLANE, THRESHOLDS), plane_lines(columns, PLANE, THRESHOLDS)
+    assert (column.kind, column.px, column.sign, column.source) == ("column", 250, 1, "across_bright")
+    assert (row.kind, row.py, row.sign, row.source) == ("row", 60, 1, "across_bright")
+    # a weak run's ends are fuzzy: noise of either sign beyond them moves them by tens of sensels
+    assert abs(column.py - 20) <= 30 and abs(row.px - 10) <= 30 and column.length >= 150 and row.length >= 200
+    assert max(column.mean_z, row.mean_z) < MIN_MEAN  # weak per sensel: a level run this weak is no line
