@@ -34,8 +34,8 @@ MIN_MEAN = 0.75
 # draws long runs of weak z in the level, cancels in their second difference (2v minus the two
 # neighbours across); one frame's straight edge is bounded by ``ONE_FRAME_MARGIN``; a sensor's row
 # or column pattern is in their ``LineNoise``. At 0.75, a 13 DN row of 161 sensels (z 9.1, 0.73
-# per sensel) was missed; at the drift, the benchmark's 10 collections, 7 of mine and
-# benchmarks/detection.py's stacks gave no other line and no other report
+# per sensel) was missed; at the drift, the benchmark's 10 collections, 7 collections of other
+# seeds and benchmarks/detection.py's stacks gave no other line and no other report
 ACROSS_MIN_MEAN = 0.5
 MIN_LENGTH = 8
 # a line claims many sensels at once: its z must pass at least this (or the map's threshold)
