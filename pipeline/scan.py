@@ -163,7 +163,7 @@ def scan(inputs: list[str], out_dir: place.Where, config: Config | None = None, 
             return with_client(c)
         from .engine.cluster import performance_report as dask_report
 
-        with dask_report(performance_report):
+        with dask_report(c, performance_report):
             result = with_client(c)
         log(f"wrote Dask's performance report to {performance_report}")
         return result

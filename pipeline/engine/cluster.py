@@ -125,12 +125,13 @@ def _quiet_connection_noise() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def performance_report(path: str | os.PathLike) -> Iterator[None]:
+def performance_report(client: Client, path: str | os.PathLike) -> Iterator[None]:
     """Dask's own performance report (task stream, worker profiles, bandwidth) of the block, to
-    ``path`` (``--performance-report``)."""
+    ``path`` (``--performance-report``). Dask's report asks for the current client: the scan's
+    is made current for it, since the clients the CLI opens are nobody's default."""
     from distributed import performance_report as report
 
-    with report(filename=str(path)):
+    with client.as_current(), report(filename=str(path)):
         yield
 
 

@@ -60,6 +60,18 @@ def test_the_task_stream_names_each_step_and_the_performance_report_is_written(l
     assert_exact(tmp_path / "out", stack)
 
 
+def test_the_cli_writes_the_performance_report_of_its_own_cluster(tmp_path):
+    # the CLI's client is nobody's default, and Dask's report asks for the current client
+    # (red before: "No global client found and no address provided", and no scan)
+    stack = photos(tmp_path / "in", 6)
+    report = tmp_path / "dask-report.html"
+    done = hotpixels("scan", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--workers", "1",
+                     "--no-progress", "--performance-report", str(report))
+    assert done.returncode == 0, done.stderr
+    assert "Dask Performance Report" in report.read_text() and f"wrote Dask's performance report to {report}" in done.stdout
+    assert_exact(tmp_path / "out", stack)
+
+
 def test_status_of_a_scan_whose_process_died(tmp_path):
     write_status(tmp_path, JobStatus(job="abc", out=str(tmp_path), files_total=10, files_done=4))
     done = hotpixels("status", str(tmp_path))
