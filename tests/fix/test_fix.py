@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -129,8 +130,8 @@ def test_uncompressed_tiff_differs_only_in_the_fixed_values(tmp_path):
     assert copy[3, 3] == np.rint(dcraw_mean(frame, _only(3, 3), 3, 3))
 
 
-def _only(y: int, x: int) -> np.ndarray:
-    bad = np.zeros((H, W), bool)
+def _only(y: int, x: int, shape: tuple[int, ...] = (H, W)) -> np.ndarray:
+    bad = np.zeros(shape, bool)
     bad[y, x] = True
     return bad
 
@@ -150,6 +151,28 @@ def test_compressed_tiff_is_rewritten_with_its_compression(tmp_path):
     grown[4:7, 4:7] = True  # a developed colour image: the defect's 3x3 footprint
     expected, _ = repair(frame, grown, None, 1)
     assert np.array_equal(copy, expected)
+
+
+def test_a_real_packbits_dark_and_an_lzw_copy_are_fixed_in_their_own_compression(tmp_path):
+    """The Flea3's darks are PackBits TIFFs, and LZW is the usual compression of TIFFs in the field:
+    tifffile writes neither without imagecodecs (red before: `fix` stopped with a KeyError). Their
+    copies keep their compression, and only the defect's value changes."""
+    darks = Path(__file__).resolve().parents[1] / "fixtures" / "flea3-icx655-darks"
+    (tmp_path / "in").mkdir()
+    real = Path(shutil.copy(sorted(darks.glob("*3916ms*.tif"))[0], tmp_path / "in"))
+    frame = tifffile.imread(real)
+    y, x = np.unravel_index(int(np.argmax(frame)), frame.shape)  # its brightest hot sensel
+    lzw = tmp_path / "in" / "lzw.tif"
+    tifffile.imwrite(lzw, frame, photometric="minisblack", compression="lzw")
+    res = result_dir(tmp_path / "res", [point(int(x), int(y))], frame.shape, dtype="uint8", file_format="tiff")
+    rows = fix([str(real), str(lzw)], res, tmp_path / "out", log=lambda m: None)
+    assert [r.status for r in rows] == ["fixed", "fixed"], [r.reason for r in rows]
+    expected, _ = repair(frame, _only(int(y), int(x), frame.shape), None, 1)
+    assert expected[y, x] < frame[y, x]
+    for name, compression in ((real.name, 32773), ("lzw.tif", 5)):
+        with tifffile.TiffFile(tmp_path / "out" / name) as tif:
+            assert tif.pages.first.compression == compression
+            np.testing.assert_array_equal(tif.pages.first.asarray(), expected)
 
 
 def test_every_frame_of_a_tiff_stack_is_fixed(tmp_path):

@@ -114,7 +114,7 @@ def xisf_declaring(geometry: str, block: bytes, compression: str = "") -> bytes:
 
 
 SEEDS = ("rgb.jpg", "gray_progressive.jpg", "cmyk.jpg", "rgb.png", "gray16.png", "palette.png", "rgb16.png",
-         "gray16.tif", "rgb_deflate.tif", "pages.tif", "cfa.dng", "u16.fits", "f32.fits", "cube.fits", "rice.fz",
+         "gray16.tif", "rgb_deflate.tif", "gray16_lzw.tif", "pages.tif", "cfa.dng", "u16.fits", "f32.fits", "cube.fits", "rice.fz",
          "bayer12.ser", "bgr.ser", "cfa.xisf", "zlib_shuffled.xisf", "lz4.xisf", "zstd.xisf")
 
 
@@ -163,6 +163,7 @@ def seeds() -> dict[str, bytes]:
         "rgb16.png": png_declaring(32, 24, colour=2, depth=16, rows=rows16),
         "gray16.tif": tiff(gray16, photometric="minisblack"),
         "rgb_deflate.tif": tiff(rgb, photometric="rgb", compression="zlib"),
+        "gray16_lzw.tif": tiff(gray16, photometric="minisblack", compression="lzw"),  # imagecodecs' native decoder
         "pages.tif": tiff(np.stack([gray16, gray16]), photometric="minisblack"),
         "cfa.dng": dng_bytes(dng_tags(gray16.shape, 64, 4095, (2.0, 1.0, 1.5), "Test", "Cam"), gray16),
         "u16.fits": hdus(fits.PrimaryHDU(gray16)),
