@@ -17,7 +17,7 @@ import numpy as np
 
 from .config import Config
 from .defect import Defect, write_csv
-from .detect import Detection, detect
+from .detect import DetectConfig, Detection, detect
 from .kinds import KINDS
 from .outputs import ExportContext, write_exports
 from .records import FileStatus, StackMeta
@@ -69,16 +69,7 @@ def write_results(out_dir: place.Where, stats: PixelStats | None, meta: StackMet
     band at a time; the defects are the same. ``decided``: photos or darks and why, as the scan
     found it (read from stats.zarr if None)."""
     out_dir = place.folder(out_dir)
-    detect_config = config.detect
-    if detect_config.black_level is None and meta.black_level:
-        detect_config = dataclasses.replace(detect_config, black_level=float(np.mean(meta.black_level)))
-    if hot_set is None:
-        hot_set = read_hot_set(out_dir) if stats is None else None
-        if hot_set is None:
-            whole = stats if stats is not None else read_stats(out_dir)[0]
-            hot_set = hot_candidates(whole.mean[1], whole.m2[0])
-    frames = frame_table(manifest or {}, meta, hot_set)
-    days = frame_days(manifest or {}) if meta.dates else None
+    detect_config, frames, days = detection_inputs(out_dir, stats, meta, config.detect, manifest, hot_set)
     prepared = None
     began = time.monotonic()
     if stats is None:
@@ -110,6 +101,24 @@ def write_results(out_dir: place.Where, stats: PixelStats | None, meta: StackMet
     seconds["outputs"] = time.monotonic() - began
     summarize(detection, log)
     return Results(detection, outputs, seconds)
+
+
+def detection_inputs(out_dir: place.Folder, stats: PixelStats | None, meta: StackMeta, detect_config: DetectConfig,
+                     manifest: Manifest | None, hot_set: np.ndarray | None = None
+                     ) -> tuple[DetectConfig, FrameTable | None, np.ndarray | None]:
+    """What detection takes besides the statistics, as a scan gives it: the config with the
+    camera's black level, and the physics model's frame table and capture days (from the counted
+    frames' manifest and the stack's possible hot sensels, saved or found again)."""
+    if detect_config.black_level is None and meta.black_level:
+        detect_config = dataclasses.replace(detect_config, black_level=float(np.mean(meta.black_level)))
+    if hot_set is None:
+        hot_set = read_hot_set(out_dir) if stats is None else None
+        if hot_set is None:
+            whole = stats if stats is not None else read_stats(out_dir)[0]
+            hot_set = hot_candidates(whole.mean[1], whole.m2[0])
+    frames = frame_table(manifest or {}, meta, hot_set)
+    days = frame_days(manifest or {}) if meta.dates else None
+    return detect_config, frames, days
 
 
 def _report(out_dir: place.Folder, stats: PixelStats | None, meta: StackMeta, statuses: list[FileStatus],

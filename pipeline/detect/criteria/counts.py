@@ -28,7 +28,12 @@ nulls of their own, fitted the same way per plane and edge class, and raise the 
 score where they are more significant. A healthy sensel is almost never 9 sigmas beyond all its
 neighbours (a sensel-sized highlight in one frame), so 3-4 such frames are decisive where 4 at 3
 sigmas are not: a hot sensel that appeared late and shows only in its few long exposures since,
-a telegraph step that only the high gains amplify past the noise.
+a telegraph step that only the high gains amplify past the noise. Two are not: in a sharp
+developed photo (a lossless PNG or TIFF) a corner of the scene crosses a sensel in a frame or
+two, and a plane held hundreds of sensels at 2 strong frames, a null's 1e-3 tail, which
+corroborated their scene-driven flicker (``classify``: 7 of 40 PNG photo stacks of other seeds
+gained 8 false reports each, every one at exactly 2). So a strong count scores from
+``STRONG_MIN_FRAMES`` on.
 
 Where the frames' gains vary and the scan kept the sum of their log gains over each sensel's
 frames beyond (``stats.model.BEYOND_EXPOSURE``), the count of the side that holds most of those
@@ -64,6 +69,9 @@ POPULATION_SHARE = 0.005
 # flicker by the counts also needs at least this many frames both above and below (and the
 # null's mean on each side): a shifted level raises one side but lowers the other
 FLICKER_FRAMES = 2
+# a strong count below this scores nothing (see the module docstring): 1-2 strong frames are a
+# scene's events in sharp developed photos, 3 are the "few" a defect that persists shows
+STRONG_MIN_FRAMES = 3
 # the onset-conditioned score's tables hold (distinct capture days) x (frames + 1) values per side
 # and edge class; beyond this many (a dated video of thousands of frames over hundreds of days)
 # it is left out
@@ -348,6 +356,7 @@ class CountNull:
         if self.strong_since is not None and first is not None:
             np.maximum(out, np.where(np.asarray(cls) < 2, self.strong_since.scores(side, np.minimum(cls, 1), k, first),
                                      0.0), out=out)
+        out[np.asarray(k) < STRONG_MIN_FRAMES] = 0.0
         return out
 
     def _raise_by_strong(self, v: PlaneView, r0: int, r1: int, score: np.ndarray) -> None:
