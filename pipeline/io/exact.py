@@ -1,14 +1,21 @@
 """A frame's values in the dtype it is scanned in, exactly, or the reason it cannot be.
 
-Astronomy formats (FITS, XISF) store frames as 8 or 16-bit integers, as wider integers, or as
-floats: normalised to 0..1 by Siril and PixInsight, or holding whole numbers. A scan reads them
-as uint8 or uint16 only where that loses nothing; anything else (negative values, fractions of a
-DN after calibration, NaN) is refused with the reason, never rounded.
+Astronomy formats (FITS, XISF) and TIFFs (Siril's and PixInsight's 32-bit float ones) store
+frames as 8 or 16-bit integers, as wider integers, or as floats: normalised to 0..1 by Siril and
+PixInsight, or holding whole numbers. A scan reads them as uint8 or uint16 only where that loses
+nothing; anything else (negative values, fractions of a DN after calibration, NaN) is refused
+with the reason, never rounded.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+
+def scanned_dtype(stored: np.dtype | str) -> str:
+    """The dtype a frame stored as ``stored`` is scanned in: 8-bit stays 8-bit; wider integers
+    and floats are read as uint16 where exact (``as_stored``)."""
+    return "uint8" if np.dtype(stored) == np.uint8 else "uint16"
 
 
 def as_stored(data: np.ndarray, dtype: str) -> np.ndarray:

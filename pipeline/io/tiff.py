@@ -1,5 +1,9 @@
 """TIFF (8/16-bit, RGB or gray; a gray one may be a CFA mosaic, declared with ``--cfa``).
 
+A TIFF of 32-bit floats (Siril and PixInsight save them normalised to 0..1) or of wider integers
+is read as 16-bit where that is exact, as FITS is (``exact.as_stored``); a calibrated one (negative
+values, fractions of a DN) is skipped with the reason, never rounded.
+
 imageio reads a file's first series (every page of it), which its header's IFD may declare at
 any size: the series' shape is checked against ``limits`` before imageio allocates it. A file
 whose first series has many pages (a movie or a burst saved as one stack) is many frames, read
@@ -15,6 +19,7 @@ from typing import IO
 import numpy as np
 
 from . import imageio_common
+from .exact import as_stored, scanned_dtype
 from .header import Header
 from .limits import check_shape, missing_frames
 from .registry import register
@@ -40,7 +45,8 @@ class Tiff:
     suffixes = frozenset({".tif", ".tiff"})
 
     def probe(self, path: str, source: str | IO[bytes]) -> Header:
-        return imageio_common.probe(path, source)
+        header = imageio_common.probe(path, source)
+        return replace(header, dtype=scanned_dtype(header.dtype))
 
     def probe_frames(self, path: str, source: str | IO[bytes]) -> list[Header]:
         """The file's header, or one per page of a stack (those the file holds whole; a page cut
@@ -53,9 +59,9 @@ class Tiff:
             return [self.probe(path, source)]
         check_shape(pages.shape)
         shot = imageio_common.shooting_data(source)
-        one = Header(path, shape=pages.shape, dtype=np.dtype(pages.dtype).newbyteorder("=").name, make=shot.make,
-                     model=shot.model, serial=shot.serial, exposure=shot.exposure, iso=shot.iso, time=shot.time,
-                     temperature=shot.temperature)
+        one = Header(path, shape=pages.shape, dtype=scanned_dtype(np.dtype(pages.dtype).newbyteorder("=")),
+                     make=shot.make, model=shot.model, serial=shot.serial, exposure=shot.exposure, iso=shot.iso,
+                     time=shot.time, temperature=shot.temperature)
         cut = f"the TIFF is truncated: it holds {pages.whole} of its {pages.count} frames whole"
         return ([replace(one, path=frame_ref(path, i)) for i in range(pages.whole)]
                 + missing_frames(path, pages.whole, pages.count, cut))
@@ -65,7 +71,8 @@ class Tiff:
 
     def decode(self, data: bytes, path: str, out: np.ndarray | None = None) -> np.ndarray:
         check_declared(data)
-        return imageio_common.decode(data, path)
+        pixels = imageio_common.decode(data, path)
+        return pixels if pixels.dtype in (np.uint8, np.uint16) else as_stored(pixels, "uint16")
 
 
 FORMAT = register(Tiff())

@@ -60,6 +60,23 @@ def test_every_page_is_a_frame_read_exactly_and_alone(tmp_path, case):
     assert len(digests) == len(want)
 
 
+@pytest.mark.parametrize("pages", [1, 4])
+def test_a_float_tiff_normalised_to_0_1_gives_back_its_16_bit_values_and_a_calibrated_one_its_reason(tmp_path, pages):
+    # Siril and PixInsight save 32-bit float TIFFs in 0..1 (red before: the whole scan stopped with
+    # "Invalid integer data type 'f'"); a calibrated frame (below 0) is skipped, never rounded
+    values = np.random.default_rng(3).integers(0, 65536, (pages, 9, 11), dtype=np.uint16)
+    for name, data in (("norm.tif", values / 65535.0), ("calibrated.tif", values / 65535.0 - 0.01)):
+        tifffile.imwrite(tmp_path / name, data.astype(np.float32).squeeze(), photometric="minisblack")
+    norm = read_headers(str(tmp_path / "norm.tif"))
+    assert len(norm) == pages and {h.dtype for h in norm} == {"uint16"} and not any(h.error for h in norm)
+    for i, h in enumerate(norm):
+        pixels, _ = read_file(h.path, np.zeros((9, 11), np.uint16))
+        np.testing.assert_array_equal(pixels, values[i])
+    calibrated = read_headers(str(tmp_path / "calibrated.tif"))[0]
+    with pytest.raises(ValueError, match="a calibrated frame"):
+        read_file(calibrated.path, np.zeros((9, 11), np.uint16))
+
+
 def test_a_stack_written_a_page_per_call_is_every_page(tmp_path):
     """tifffile makes each ``write`` of a TiffWriter its own series (a capture script's stack):
     every page of one shape is a frame, not the first series' one page."""
