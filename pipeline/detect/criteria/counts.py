@@ -31,9 +31,8 @@ sigmas are not: a hot sensel that appeared late and shows only in its few long e
 a telegraph step that only the high gains amplify past the noise. Two are not: in a sharp
 developed photo (a lossless PNG or TIFF) a corner of the scene crosses a sensel in a frame or
 two, and a plane held hundreds of sensels at 2 strong frames, a null's 1e-3 tail, which
-corroborated their scene-driven flicker (``classify``: 7 of 40 PNG photo stacks of other seeds
-gained 8 false reports each, every one at exactly 2). So a strong count scores from
-``STRONG_MIN_FRAMES`` on.
+corroborated their scene-driven flicker (``classify``: 7 PNG stacks of 40 photos gained 8 false
+reports each, every one at exactly 2). So a strong count scores from ``STRONG_MIN_FRAMES`` on.
 
 Where the frames' gains vary and the scan kept the sum of their log gains over each sensel's
 frames beyond (``stats.model.BEYOND_EXPOSURE``), the count of the side that holds most of those
