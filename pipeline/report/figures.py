@@ -126,9 +126,13 @@ def histogram_figure(name: str, hist: dict[str, Any], marks: Mapping[str, float]
                y_range=(0.5, ymax * 2), tools="pan,wheel_zoom,box_zoom,reset,save",
                x_axis_label=name, y_axis_label="pixels (log)")
     p.quad(left="left", right="right", top="top", bottom=0.5, source=src, fill_color="#4c72b0", line_color=None)
+    lo, hi = (float(edges[0]), float(edges[-1])) if len(edges) else (0.0, 0.0)
     for key, val in marks.items():
         p.add_layout(Span(location=val, dimension="height", line_color="#d62728", line_dash="dashed", line_width=2))
-        p.add_layout(Label(x=val, y=ymax, text=f" {key} = {val:.3g}", text_font_size="9pt", text_color="#d62728"))
+        # a threshold in the right half is labelled to its left: to its right the plot cut the label off
+        left = val > lo + 0.5 * (hi - lo)
+        p.add_layout(Label(x=val, y=ymax, text=f"{key} = {val:.3g} " if left else f" {key} = {val:.3g}",
+                           text_align="right" if left else "left", text_font_size="9pt", text_color="#d62728"))
     if hist["note"]:
         p.add_layout(Label(x=5, y=5, x_units="screen", y_units="screen", text=hist["note"][:120],
                            text_font_size="8pt", text_color="#555555"))

@@ -59,9 +59,13 @@ def test_files_table_lists_skipped_first():
 
 
 def test_histogram_figure_draws_the_thresholds():
-    from bokeh.models import Span
+    from bokeh.models import Label, Span
 
     hist = {"counts": np.array([0, 5, 0, 2]), "edges": np.linspace(0, 4, 5), "note": "2 above", "n": 7}
     p = figures.histogram_figure("z", hist, {"z": 3.0, "z_dead": 0.5})
     assert sorted(s.location for s in p.center if isinstance(s, Span)) == [0.5, 3.0]
     assert list(p.renderers[0].data_source.data["top"]) == [5.0, 2.0]  # empty bins are not embedded
+    # a threshold in the right half is labelled to its left, where the plot does not cut it off
+    labels = {lab.x: lab for lab in p.center if isinstance(lab, Label) and lab.x_units == "data"}
+    assert (labels[3.0].text_align, labels[3.0].text.strip()) == ("right", "z = 3")
+    assert (labels[0.5].text_align, labels[0.5].text.strip()) == ("left", "z_dead = 0.5")
