@@ -88,8 +88,9 @@ def write_results(out_dir: place.Where, stats: PixelStats | None, meta: StackMet
         detection = detect(stats, detect_config, layout=meta.layout, frames=frames, days=days,
                            jpeg=meta.file_format == "jpeg")
     defects = detection.defects
-    if few_frames(n):
-        log(f"warning: {few_frames(n)}")
+    warning = few_frames(n)
+    if warning:
+        log(f"warning: {warning}")
     seconds = {"detection": time.monotonic() - began}
     began = time.monotonic()
     outputs = []

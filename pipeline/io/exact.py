@@ -18,6 +18,12 @@ def scanned_dtype(stored: np.dtype | str) -> str:
     return "uint8" if np.dtype(stored) == np.uint8 else "uint16"
 
 
+def as_scanned(data: np.ndarray) -> np.ndarray:
+    """``data`` as it is, where it already is 8 or 16-bit (in any byte order); else in 16 bits,
+    exactly (``as_stored``), or a ValueError with the reason."""
+    return data if data.dtype.newbyteorder("=").name == scanned_dtype(data.dtype) else as_stored(data, "uint16")
+
+
 def as_stored(data: np.ndarray, dtype: str) -> np.ndarray:
     """A frame's values in ``dtype`` ("uint8" for 8-bit data, else "uint16"), exactly, or a ValueError."""
     if dtype == "uint8":

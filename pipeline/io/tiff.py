@@ -19,7 +19,7 @@ from typing import IO
 import numpy as np
 
 from . import imageio_common
-from .exact import as_stored, scanned_dtype
+from .exact import as_scanned, scanned_dtype
 from .header import Header
 from .limits import check_shape, missing_frames
 from .registry import register
@@ -71,8 +71,7 @@ class Tiff:
 
     def decode(self, data: bytes, path: str, out: np.ndarray | None = None) -> np.ndarray:
         check_declared(data)
-        pixels = imageio_common.decode(data, path)
-        return pixels if pixels.dtype in (np.uint8, np.uint16) else as_stored(pixels, "uint16")
+        return as_scanned(imageio_common.decode(data, path))
 
 
 FORMAT = register(Tiff())

@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from .exact import as_stored, scanned_dtype
+from .exact import as_scanned
 from .source import file_stat, is_remote, local, read_range
 
 UNCOMPRESSED = 1
@@ -164,9 +164,8 @@ def read_page(path: str, index: int, out: np.ndarray | None = None) -> tuple[np.
         if len(data) < length:
             raise ValueError(f"the TIFF is truncated in frame {index}: {len(data)} of its {length} bytes")
         pixels = np.frombuffer(data, np.dtype(pages.dtype)).reshape(pages.shape)
+    pixels = as_scanned(pixels)  # floats (Siril's, PixInsight's) or wider integers: in 16 bits
     native = pixels.dtype.newbyteorder("=")
-    if native.name != scanned_dtype(native):  # floats (Siril's, PixInsight's) or wider integers
-        pixels, native = as_stored(pixels.astype(native), "uint16"), np.dtype(np.uint16)
     if out is not None and out.shape == pixels.shape and out.dtype == native:
         np.copyto(out, pixels)
         return out, data
