@@ -18,6 +18,7 @@ import numpy as np
 from .config import Config
 from .defect import Defect, write_csv
 from .detect import DetectConfig, Detection, detect
+from .detect.detector import is_raw_darks
 from .kinds import KINDS
 from .outputs import ExportContext, write_exports
 from .records import FileStatus, StackMeta
@@ -88,7 +89,7 @@ def write_results(out_dir: place.Where, stats: PixelStats | None, meta: StackMet
         detection = detect(stats, detect_config, layout=meta.layout, frames=frames, days=days,
                            jpeg=meta.file_format == "jpeg")
     defects = detection.defects
-    warning = few_frames(n)
+    warning = few_frames(n, is_raw_darks(detection.stack_kind, shape))
     if warning:
         log(f"warning: {warning}")
     seconds = {"detection": time.monotonic() - began}
@@ -100,7 +101,8 @@ def write_results(out_dir: place.Where, stats: PixelStats | None, meta: StackMet
         context = ExportContext(out_dir, defects, shape, n, meta)
         outputs += write_exports(config.output.exports, context)
     if config.output.report or report_only:
-        outputs.append(_report(out_dir, stats, meta, statuses, detection, elapsed, frames, days, prepared, n, shape))
+        outputs.append(_report(out_dir, stats, meta, statuses, detection, elapsed, frames, days, prepared, n, shape,
+                               warning))
     seconds["outputs"] = time.monotonic() - began
     summarize(detection, log)
     return Results(detection, outputs, seconds)
@@ -126,7 +128,7 @@ def detection_inputs(out_dir: place.Folder, stats: PixelStats | None, meta: Stac
 
 def _report(out_dir: place.Folder, stats: PixelStats | None, meta: StackMeta, statuses: list[FileStatus],
             detection: Detection, elapsed: float | None, frames: FrameTable | None, days: np.ndarray | None,
-            prepared: Prepared | None, n: int, shape: tuple[int, ...]) -> place.Folder:
+            prepared: Prepared | None, n: int, shape: tuple[int, ...], few: str = "") -> place.Folder:
     from .report import write_report
 
     shown = {"group": meta.group, "make": meta.make, "model": meta.model, "serial": meta.serial, "dtype": meta.dtype,
@@ -142,18 +144,20 @@ def _report(out_dir: place.Folder, stats: PixelStats | None, meta: StackMeta, st
                         defects=detection.defects, files=statuses, detection=detection, meta=table,
                         dark_rate=detection.dark_rate, frame_days=None if days is None else days.tolist(),
                         physics_notes=physics_notes(meta, frames, days, detection),
-                        warnings=[w for w in (meta.layout_notice, few_frames(n)) if w])
+                        warnings=[w for w in (meta.layout_notice, few) if w])
 
 
 # under this many frames, a sensel's own variance over them is too uncertain for the tails the
 # criteria assume: measured on synth's 640x480 stacks (seeds 0, 2, 3, 4; DNG and PNG photos),
-# chance alone made 4-16 false reports at 6 frames, 2-5 at 10, 0-1 at 15 and at 20 (0.2-0.5 at 40)
+# chance alone made 4-16 false reports at 6 frames, 2-5 at 10, 0-1 at 15 and at 20 (0.2-0.5 at 40).
+# Raw darks hold each sensel's variance to its neighbours' (the sensor's own noise): 6, 10 and 14
+# DNG and 16-bit TIFF darks (seeds 2, 3) made none, so they are not warned of
 FEW_FRAMES = 15
 
 
-def few_frames(n: int) -> str:
+def few_frames(n: int, raw_darks: bool = False) -> str:
     """The warning of a stack too short for its statistics to be trusted (empty: none)."""
-    if n >= FEW_FRAMES:
+    if n >= FEW_FRAMES or raw_darks:
         return ""
     return (f"only {n} frames: with fewer than {FEW_FRAMES}, chance alone makes false reports (on synthetic "
             f"stacks of 0.3 MP, 2-5 at 10 frames and 4-16 at 6); 30-50 frames are plenty")

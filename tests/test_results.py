@@ -89,7 +89,8 @@ def test_report_rewrites_only_the_report(scanned, tmp_path):
 
 def test_a_stack_of_few_frames_is_warned_of_in_the_log_and_the_report(scanned, tmp_path):
     """Under 15 frames a sensel's own variance is too uncertain for the criteria's tails: chance
-    alone makes false reports (4-16 per 0.3 MP in 6 synthetic frames). 30 frames are not warned of."""
+    alone makes false reports (4-16 per 0.3 MP in 6 synthetic frames). 30 frames are not warned
+    of, nor 6 raw darks."""
     subprocess.run([HOTPIXELS, "synth", str(tmp_path / "frames"), "--frames", "6", "--size", "160x120"],
                    check=True, capture_output=True, timeout=120)
     proc = run_or_dump([HOTPIXELS, "scan", str(tmp_path / "frames"), "--out", str(tmp_path / "out"), "--workers", "1",
@@ -100,3 +101,10 @@ def test_a_stack_of_few_frames_is_warned_of_in_the_log_and_the_report(scanned, t
     assert said in (tmp_path / "out" / "report.html").read_text()
     root, out = scanned
     assert "warning: only" not in out and "chance alone" not in (root / "out" / "report.html").read_text()
+    # raw darks hold each sensel's variance to its neighbours': 6 of them made no false report
+    subprocess.run([HOTPIXELS, "synth", str(tmp_path / "darks"), "--frames", "6", "--size", "160x120", "--dark",
+                    "--format", "tiff16"], check=True, capture_output=True, timeout=120)
+    darks = run_or_dump([HOTPIXELS, "scan", str(tmp_path / "darks"), "--out", str(tmp_path / "darks-out"),
+                         "--workers", "1", "--no-progress"], timeout=300)
+    assert darks.returncode == 0, darks.stderr
+    assert "stack treated as darks" in darks.stdout and "warning: only" not in darks.stdout

@@ -82,6 +82,12 @@ def present(value: T | None) -> T:
     return value
 
 
+def is_raw_darks(stack_kind: str, shape: tuple[int, ...]) -> bool:
+    """One value per sensel (a mosaic or a monochrome sensor) and no scene: every variance is
+    the sensor's white, near-Gaussian noise (demosaicing and JPEG smear and quantise it)."""
+    return stack_kind == "darks" and len(shape) == 2
+
+
 @dataclass
 class Detection:
     """The result of :func:`detect`: defects, complete score maps, and why.
@@ -137,9 +143,7 @@ class Plan:
 
     @property
     def raw_darks(self) -> bool:
-        """One value per sensel (a mosaic or a monochrome sensor) and no scene: every variance is
-        the sensor's white, near-Gaussian noise (demosaicing and JPEG smear and quantise it)."""
-        return self.stack_kind == "darks" and len(self.shape) == 2
+        return is_raw_darks(self.stack_kind, self.shape)
 
     @property
     def luma(self) -> bool:
